@@ -1,0 +1,135 @@
+/*
+ * awe/awe.c: the native AWE API. Every rule lives in the platform layer (which on Windows is the
+ * operating system itself); this file gives it the public names, checks that the public
+ * constants and structures agree with the platform's, and describes the error codes.
+ */
+#include "awe.h"
+
+#include "plat.h"
+
+#include <assert.h>
+#include <string.h>
+
+/* The public header repeats the platform's constants so that it can be installed alone. */
+static_assert(AWE_EINVAL == PLAT_EINVAL && AWE_ENXIO == PLAT_ENXIO &&
+                  AWE_EADDRNOTAVAIL == PLAT_EADDRNOTAVAIL && AWE_EPERM == PLAT_EPERM &&
+                  AWE_ENOMEM == PLAT_ENOMEM && AWE_EDQUOT == PLAT_EDQUOT &&
+                  AWE_EFAULT == PLAT_EFAULT && AWE_ENOTSUP == PLAT_ENOTSUP && AWE_EIO == PLAT_EIO,
+              "awe.h error codes must equal plat.h's");
+static_assert(AWE_FRAMES_HUGE == PLAT_FRAMES_HUGE && AWE_FRAMES_POPULATE == PLAT_FRAMES_POPULATE &&
+                  AWE_WINDOW_HUGE == PLAT_WINDOW_HUGE &&
+                  AWE_WINDOW_POPULATE == PLAT_WINDOW_POPULATE,
+              "awe.h flags must equal plat.h's");
+static_assert(sizeof(awe_frame_t) == sizeof(plat_frame_t), "frame numbers differ in width");
+static_assert(sizeof(struct awe_stats) == sizeof(struct plat_stats), "stats layouts differ");
+
+AWE_API const char *awe_strerror(int err)
+{
+    switch (err) {
+    case AWE_OK:
+        return "success";
+    case AWE_EINVAL:
+        return "invalid argument (flags, count, range outside one window, or frame in use)";
+    case AWE_ENXIO:
+        return "frame number not owned by this process (never allocated, freed, or zero)";
+    case AWE_EADDRNOTAVAIL:
+        return "address is not a window base, or the wanted range is taken";
+    case AWE_EPERM:
+        return "the lock-pages privilege (SeLockMemoryPrivilege) is not held";
+    case AWE_ENOMEM:
+        return "not enough system resources (no frame, or the kernel mapping budget)";
+    case AWE_EDQUOT:
+        return "the process frame limit is already reached";
+    case AWE_EFAULT:
+        return "a required pointer argument is NULL";
+    case AWE_ENOTSUP:
+        return "not supported on this system (no huge page pool configured?)";
+    case AWE_EIO:
+        return "the operating system failed unexpectedly";
+    default:
+        return "unknown error";
+    }
+}
+
+AWE_API int awe_caps(struct awe_caps *caps)
+{
+    struct plat_caps pc;
+    int rc;
+
+    if (caps == NULL)
+        return AWE_EFAULT;
+    rc = plat_caps(&pc);
+    if (rc != 0)
+        return rc;
+    memset(caps, 0, sizeof(*caps));
+    caps->page_size = pc.page_size;
+    caps->huge_page_size = pc.huge_page_size;
+    caps->alloc_granularity = pc.alloc_granularity;
+    caps->frame_limit = pc.frame_limit;
+    caps->huge_frames_free = pc.huge_frames_free;
+    caps->vma_budget = pc.vma_budget;
+    caps->max_map_count = pc.max_map_count;
+    caps->processor_count = pc.processor_count;
+    return AWE_OK;
+}
+
+AWE_API int awe_frames_alloc(size_t *count, awe_frame_t *frames, unsigned flags, int numa_node)
+{
+    return plat_frames_alloc(count, frames, flags, numa_node);
+}
+
+AWE_API int awe_frames_free(size_t *count, const awe_frame_t *frames)
+{
+    return plat_frames_free(count, frames);
+}
+
+AWE_API int awe_set_frame_limit(uint64_t limit)
+{
+    return plat_set_frame_limit(limit);
+}
+
+AWE_API int awe_window_reserve(void *want, size_t size, unsigned flags, void **base)
+{
+    return plat_window_reserve(want, size, flags, base);
+}
+
+AWE_API int awe_window_release(void *base)
+{
+    return plat_window_release(base);
+}
+
+AWE_API int awe_map(void *va, size_t count, const awe_frame_t *frames)
+{
+    return plat_map(va, count, frames);
+}
+
+AWE_API int awe_unmap(void *va, size_t count)
+{
+    return plat_map(va, count, NULL);
+}
+
+AWE_API int awe_map_scatter(void *const *vas, size_t count, const awe_frame_t *frames)
+{
+    return plat_map_scatter(vas, count, frames);
+}
+
+AWE_API int awe_query(const void *va, awe_frame_t *frame)
+{
+    if (frame == NULL)
+        return AWE_EFAULT;
+    return plat_query(va, frame);
+}
+
+AWE_API int awe_stats(struct awe_stats *stats)
+{
+    struct plat_stats ps;
+    int rc;
+
+    if (stats == NULL)
+        return AWE_EFAULT;
+    rc = plat_stats(&ps);
+    if (rc != 0)
+        return rc;
+    memcpy(stats, &ps, sizeof(*stats)); /* same layout, asserted above */
+    return AWE_OK;
+}

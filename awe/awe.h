@@ -1,0 +1,168 @@
+/*
+ * awe/awe.h: the native C API of awecache's Address Windowing Extensions (AWE) layer.
+ *
+ * AWE separates memory from address space. A *frame* is a page of physical memory that this
+ * process owns; it has no address of its own. A *window* is a reserved range of addresses with
+ * nothing behind it. Mapping puts frames into window pages (and takes them out again) cheaply,
+ * without copying, so a process can hold far more memory than it can address at once and look at
+ * any part of it through a small window. The rules are those of Windows AWE, on every OS:
+ *
+ *   - a frame is mapped at one page at most at a time; mapping it elsewhere needs an unmap first;
+ *   - a window page shows one frame or nothing (touching it then faults);
+ *   - every call is all or nothing (frame freeing excepted: it stops at the first bad entry);
+ *   - releasing a window never frees frames; freeing a mapped frame unmaps it first.
+ *
+ * Conventions: every fallible function returns AWE_OK (0) or a negative error code below;
+ * awe_strerror() describes a code. Partial results go through out-parameters. All functions are
+ * thread-safe (see awe/README.md for what they serialize). NULL where memory is needed gives
+ * AWE_EFAULT. Frame numbers are opaque, nonzero and process-wide; 0 means "no frame".
+ *
+ * Linux notes: frames are pages of one memfd; a window is a PROT_NONE reservation; a map call
+ * costs one mmap per *run* (adjacent pages that receive consecutive frames), so mapping a
+ * contiguous range of frames costs about the same as mapping one page. Each run is one kernel
+ * mapping (VMA) and the kernel allows vm.max_map_count of them per process: awe counts them and
+ * refuses a call that would exceed its budget (AWE_ENOMEM) before touching anything.
+ */
+#ifndef AWECACHE_AWE_H
+#define AWECACHE_AWE_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(AWECACHE_SHARED)
+#define AWE_API __declspec(dllimport)
+#elif defined(__GNUC__)
+#define AWE_API __attribute__((visibility("default")))
+#else
+#define AWE_API
+#endif
+
+/* Error codes: negative errno values. The Win32 code the Windows-compatible API reports for
+ * each is on the right. */
+#define AWE_OK            0
+#define AWE_EINVAL        (-EINVAL)        /* bad argument, flags, range; frame in use: 87 */
+#define AWE_ENXIO         (-ENXIO)         /* frame not owned (never allocated, freed, 0): 487 */
+#define AWE_EADDRNOTAVAIL (-EADDRNOTAVAIL) /* not a window base; wanted address taken: 487 */
+#define AWE_EPERM         (-EPERM)         /* lock-pages privilege not held (Windows): 1314 */
+#define AWE_ENOMEM        (-ENOMEM)        /* no frame at all; kernel mapping budget: 1450 */
+#define AWE_EDQUOT        (-EDQUOT)        /* the process frame limit is already reached: 1455 */
+#define AWE_EFAULT        (-EFAULT)        /* NULL pointer where memory is needed: 998 */
+#define AWE_ENOTSUP       (-ENOTSUP)       /* not available here (huge frames): 50 */
+#define AWE_EIO           (-EIO)           /* the operating system failed unexpectedly: 1117 */
+
+/* A short English description of an AWE_E* code (or "unknown error"); never NULL. */
+AWE_API const char *awe_strerror(int err);
+
+/* An opaque frame number: nonzero, as wide as a pointer (Windows' ULONG_PTR). */
+typedef uintptr_t awe_frame_t;
+
+/* What this machine offers. */
+struct awe_caps {
+    size_t page_size;          /* bytes of a frame and of a window page (4096) */
+    size_t huge_page_size;     /* bytes of a huge frame (2 MiB); 0 if the OS has none */
+    size_t alloc_granularity;  /* window bases are multiples of this (65536) */
+    uint64_t frame_limit;      /* small frames this process may hold at once */
+    uint64_t huge_frames_free; /* huge frames the system could give now; 0: none configured */
+    uint64_t vma_budget;       /* kernel mappings awe may use at once (0: unlimited) */
+    uint64_t max_map_count;    /* the system's per-process mapping limit (0: none) */
+    unsigned processor_count;  /* online processors */
+};
+
+/* Fills *caps. Errors: AWE_EFAULT, AWE_EIO (the platform cannot start: no memfd, say). */
+AWE_API int awe_caps(struct awe_caps *caps);
+
+/* ---- Frames ------------------------------------------------------------------------------- */
+
+#define AWE_FRAMES_HUGE     0x1u /* huge frames (caps.huge_page_size bytes; hugetlb on Linux) */
+#define AWE_FRAMES_POPULATE 0x2u /* commit the memory now rather than on first touch */
+
+/* Allocates up to *count frames into frames[0..*count); numa_node is a preference (-1: none).
+ * May allocate fewer than asked: returns AWE_OK and lowers *count. On error nothing is allocated
+ * and *count is unchanged. *count == 0 succeeds. New frames read as zeros.
+ * Errors: AWE_EFAULT, AWE_EINVAL (unknown flags or node), AWE_EDQUOT (the frame limit is
+ * already reached), AWE_ENOMEM (not one frame could be had), AWE_ENOTSUP (huge frames asked but
+ * the system has no huge page pool; on Linux: vm.nr_hugepages is 0). */
+AWE_API int awe_frames_alloc(size_t *count, awe_frame_t *frames, unsigned flags, int numa_node);
+
+/* Frees frames[0..*count) in array order. Mapped frames are unmapped first; windows stay. Stops
+ * at the first entry that is not an owned frame (never allocated, freed, 0, or repeated earlier):
+ * the entries before it stay freed, *count becomes their number, the call returns AWE_ENXIO.
+ * Errors: AWE_EFAULT, AWE_EINVAL (*count == 0, or no frame was ever allocated), AWE_ENXIO. */
+AWE_API int awe_frames_free(size_t *count, const awe_frame_t *frames);
+
+/* Sets the most small frames this process may hold at once (at most the machine's memory).
+ * Frames already held are kept. Errors: AWE_EINVAL. */
+AWE_API int awe_set_frame_limit(uint64_t limit);
+
+/* ---- Windows ------------------------------------------------------------------------------ */
+
+#define AWE_WINDOW_HUGE     0x1u /* the window takes huge frames (2 MiB aligned and sized) */
+#define AWE_WINDOW_POPULATE 0x2u /* map calls fault the pages in: no first-touch faults later */
+
+/* Reserves a window of `size` bytes (rounded up to whole pages; to whole huge pages for a huge
+ * window) and stores its base in *base. `want` is NULL or a wanted address (rounded down to the
+ * allocation granularity; the range must be free). Nothing is mapped: touching it faults.
+ * Errors: AWE_EFAULT, AWE_EINVAL (size 0, unknown flags), AWE_EADDRNOTAVAIL (wanted range taken),
+ * AWE_ENOMEM (no address space), AWE_ENOTSUP (huge window without huge pages). */
+AWE_API int awe_window_reserve(void *want, size_t size, unsigned flags, void **base);
+
+/* Releases the window whose base is `base`: its pages are unmapped, its frames stay allocated
+ * with their contents. Errors: AWE_EADDRNOTAVAIL (`base` is not a window's base), nothing done. */
+AWE_API int awe_window_release(void *base);
+
+/* ---- Mapping ------------------------------------------------------------------------------ */
+
+/* Maps frames[i] at va + i * page_size for i < count (va is rounded down to its page); the
+ * range must lie inside one window. frames == NULL unmaps the range; a 0 entry unmaps its page. A
+ * frame already at a target page is replaced (it becomes unmapped). Every frame to map must be
+ * owned, currently unmapped (even at its own target) and listed once. All or nothing; the first
+ * bad entry decides the error. On return every thread sees the new mappings.
+ * Errors: AWE_EINVAL (count 0; range outside one window; frame mapped, listed twice or of the
+ * wrong size; no frame ever allocated), AWE_ENXIO (frame not owned), AWE_ENOMEM (the kernel
+ * mapping budget would be exceeded), AWE_EIO (the OS refused; nothing changed). */
+AWE_API int awe_map(void *va, size_t count, const awe_frame_t *frames);
+
+/* Unmaps count pages from va: the same as awe_map(va, count, NULL). */
+AWE_API int awe_unmap(void *va, size_t count);
+
+/* Entry i maps frames[i] at the page holding vas[i]; entries may be in any order and in
+ * different windows; frames[i] == 0 unmaps that page, frames == NULL unmaps every listed page.
+ * count == 0 succeeds. The rules of awe_map per entry, plus: a page listed twice is AWE_EINVAL.
+ * All or nothing across the whole array. Adjacent pages receiving consecutive frames are mapped
+ * by one OS call, whatever their order in the array. */
+AWE_API int awe_map_scatter(void *const *vas, size_t count, const awe_frame_t *frames);
+
+/* Stores the frame mapped at the page holding `va` in *frame (0: that window page is unmapped).
+ * Errors: AWE_EFAULT, AWE_EINVAL (`va` is in no window). */
+AWE_API int awe_query(const void *va, awe_frame_t *frame);
+
+/* ---- Counters ----------------------------------------------------------------------------- */
+
+struct awe_stats {
+    uint64_t map_calls;             /* awe_map / awe_unmap calls that succeeded */
+    uint64_t scatter_calls;         /* awe_map_scatter calls that succeeded */
+    uint64_t failed_calls;          /* map, scatter, alloc and free calls that failed */
+    uint64_t pages_mapped;          /* page mappings made */
+    uint64_t pages_unmapped;        /* page mappings removed (replaced, unmapped, freed) */
+    uint64_t runs;                  /* OS mapping calls made (each maps or unmaps one run) */
+    uint64_t vmas_in_use;           /* kernel mappings windows hold now (Linux) */
+    uint64_t vmas_peak;             /* the most they ever held */
+    uint64_t frames_allocated;      /* small frames held now */
+    uint64_t huge_frames_allocated; /* huge frames held now */
+    uint64_t frames_peak;           /* the most small frames held at once */
+    uint64_t windows;               /* windows reserved now */
+};
+
+/* Fills *stats with a snapshot of the process-wide counters. Errors: AWE_EFAULT. */
+AWE_API int awe_stats(struct awe_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AWECACHE_AWE_H */

@@ -1,0 +1,1315 @@
+/*
+ * platform/linux/awe_linux.c: Address Windowing Extensions on Linux, with the Windows rules.
+ *
+ * Memory layout
+ * -------------
+ *
+ *   frame pool (one memfd, sized sparse to the machine's RAM)      window (PROT_NONE reservation)
+ *   +-------+-------+-------+-------+-------+----                 +------+------+------+------+
+ *   | f=1   | f=2   | f=3   | f=4   | f=5   | ...                 | pg 0 | pg 1 | pg 2 | pg 3 |
+ *   +-------+-------+-------+-------+-------+----                 +------+------+------+------+
+ *     offset (f-1) * page                                           slots[]: 3    4    0    1
+ *
+ * A frame is one page of a memfd: frame number = page index + 1 (0 is "no frame"); huge frames
+ * live in a second memfd (MFD_HUGETLB) and carry FRAME_HUGE_BIT. A window is an anonymous
+ * PROT_NONE reservation; mapping frame f at page p is mmap(MAP_SHARED | MAP_FIXED) of the memfd
+ * at offset (f - 1) * page, and unmapping restores the PROT_NONE reservation there. The kernel
+ * allows any aliasing, so the one-page-per-frame rule is ours: every frame has a state word
+ * holding its owner bit and the address it is mapped at, and every window has a slot table
+ * (page -> frame). The tables are the truth the kernel's page tables are kept equal to.
+ *
+ * Runs and kernel mappings (VMAs)
+ * -------------------------------
+ * Pages p, p+1 holding frames f, f+1 are one VMA (the kernel merges a shared file mapping with a
+ * neighbour at the consecutive offset) and can be mapped by one mmap call; so can any stretch of
+ * unmapped pages. Each window therefore holds 1 + breaks(window) VMAs, where a break is a page
+ * boundary whose two sides cannot join (see joinable()). The count is kept exact per window and
+ * checked against the budget (vm.max_map_count less a margin for the rest of the process) before
+ * any kernel call, so the kernel never fails a call half way for want of VMAs.
+ *
+ * Locks
+ * -----
+ * map_mu serializes everything that changes mappings (map, scatter, free, window reserve and
+ * release): every such call takes the kernel's mmap lock for writing anyway, so this serializes
+ * no more than the kernel does. alloc_mu serializes frame allocation, which makes no mapping and
+ * so runs beside map calls. Lock order: map_mu before alloc_mu. Frame state words are atomics:
+ * they are written under either lock and read under map_mu.
+ */
+#include "plat.h"
+
+#include "os_linux.h"
+
+#include <assert.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define ALLOC_GRANULARITY ((size_t)65536) /* window bases, as Windows' allocation granularity */
+#define FRAME_HUGE_BIT    ((uintptr_t)1 << (sizeof(uintptr_t) * CHAR_BIT - 1))
+
+/* A frame state word: 0 when the frame is free; otherwise FRAME_OWNED, plus FRAME_PENDING while a
+ * call being validated lists it, plus the page-aligned address it is mapped at (0: unmapped). */
+#define FRAME_OWNED   ((uintptr_t)1)
+#define FRAME_PENDING ((uintptr_t)2)
+#define FRAME_VA_MASK (~(uintptr_t)4095)
+
+enum { POOL_SMALL = 0, POOL_HUGE = 1, POOL_COUNT = 2 };
+
+/* One memfd of frames of one size. Invariant: held == number of FRAME_OWNED states. */
+struct pool {
+    int fd;                   /* memfd; -1 until the first allocation */
+    unsigned shift;           /* log2 of the frame size */
+    uint64_t capacity;        /* frames the memfd and tables are sized for */
+    _Atomic uintptr_t *state; /* capacity state words (sparse mmap) */
+    uint64_t *used;           /* capacity bits: 1 = not available for allocation */
+    uint64_t hint;            /* word of `used` where the next search starts */
+    uint64_t held;            /* frames owned now */
+    uint64_t peak;            /* most frames ever owned at once */
+};
+
+/* A window. Invariant: it spans 1 + count_breaks(w, 0, pages - 1) kernel mappings. */
+struct window {
+    uintptr_t base;      /* first byte, a multiple of ALLOC_GRANULARITY (2 MiB if huge) */
+    size_t pages;        /* pages in the window */
+    unsigned shift;      /* log2 of its page size */
+    unsigned flags;      /* PLAT_WINDOW_* */
+    int pool;            /* POOL_SMALL or POOL_HUGE: which frames it takes */
+    plat_frame_t *slots; /* pages entries: the frame mapped at each page, 0 = none */
+    uint64_t *pending;   /* pages bits: listed by the call being validated */
+};
+
+/* One page change of a map call; an array of them, sorted by (window base, page), is a plan. */
+struct change {
+    struct window *w;       /* the window of the page */
+    size_t page;            /* page index in the window */
+    plat_frame_t new_frame; /* frame to map there, 0 to unmap */
+    plat_frame_t old_frame; /* frame there before the call, 0 if none */
+};
+
+/* A run: changes [first, first + n) over consecutive pages of one window, done by one OS call. */
+struct run {
+    size_t first; /* index of its first change */
+    size_t n;     /* number of changes (= pages) */
+};
+
+static struct {
+    pthread_once_t once;
+    int init_rc;                  /* 0, or why the platform could not start */
+    struct plat_caps caps;        /* capabilities; frame_limit and vma_budget change at runtime */
+    uint64_t vma_budget_computed; /* the budget derived from vm.max_map_count */
+    uint64_t huge_pool_total;     /* vm.nr_hugepages at start: 0 means no huge pool */
+
+    pthread_mutex_t map_mu; /* see "Locks" above */
+    pthread_mutex_t alloc_mu;
+
+    struct pool pools[POOL_COUNT];     /* under alloc_mu (state words: atomics, see above) */
+    atomic_bool ever_allocated;        /* a frame was ever allocated (Map and Free need one) */
+    atomic_uint_fast64_t failed_calls; /* calls that returned an error (any lock or none) */
+
+    struct window **windows; /* under map_mu: sorted by base */
+    size_t nwindows;
+    size_t windows_cap;
+    uint64_t vmas_in_use; /* under map_mu: sum of windows' vmas */
+
+    struct change *plan; /* under map_mu: scratch for one call */
+    size_t plan_cap;
+    struct run *runs;
+    size_t runs_cap;
+
+    struct plat_stats stats; /* counters under map_mu; frame counters under alloc_mu */
+} g = {.once = PTHREAD_ONCE_INIT,
+       .map_mu = PTHREAD_MUTEX_INITIALIZER,
+       .alloc_mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- Initialisation and fork ------------------------------------------------------------- */
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&g.map_mu);
+    pthread_mutex_lock(&g.alloc_mu);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&g.alloc_mu);
+    pthread_mutex_unlock(&g.map_mu);
+}
+
+/* In a child, AWE state is not inherited (as on Windows, where a new process has none): the
+ * windows' ranges are unmapped, the memfds closed, and the tables forgotten (the child's copies
+ * of them are released). The child starts as a process that never allocated frames. */
+static void fork_child(void)
+{
+    size_t i;
+
+    for (i = 0; i < g.nwindows; i++)
+        munmap((void *)g.windows[i]->base, g.windows[i]->pages << g.windows[i]->shift);
+    for (i = 0; i < POOL_COUNT; i++) {
+        struct pool *p = &g.pools[i];
+
+        if (p->fd >= 0)
+            close(p->fd);
+        p->fd = -1;
+        p->held = 0;
+        p->hint = 0;
+        if (p->used != NULL)
+            munmap(p->used, ((p->capacity + 63) / 64) * sizeof(uint64_t));
+        if (p->state != NULL)
+            munmap((void *)p->state, p->capacity * sizeof(uintptr_t));
+        p->state = NULL;
+        p->used = NULL;
+    }
+    g.windows = NULL; /* the copies leak in the child: freeing them here is not fork-safe */
+    g.nwindows = 0;
+    g.windows_cap = 0;
+    g.vmas_in_use = 0;
+    g.plan = NULL;
+    g.plan_cap = 0;
+    g.runs = NULL;
+    g.runs_cap = 0;
+    atomic_store(&g.ever_allocated, false);
+    atomic_store(&g.failed_calls, 0);
+    memset(&g.stats, 0, sizeof(g.stats));
+    pthread_mutex_unlock(&g.alloc_mu);
+    pthread_mutex_unlock(&g.map_mu);
+}
+
+static unsigned log2_exact(uint64_t v)
+{
+    unsigned s = 0;
+
+    while (((uint64_t)1 << s) < v)
+        s++;
+    return s;
+}
+
+/* Reads what the machine offers and sizes the frame pools (nothing is allocated yet). */
+static void platform_init(void)
+{
+    struct plat_caps *c = &g.caps;
+    long page = sysconf(_SC_PAGESIZE);
+    long phys = sysconf(_SC_PHYS_PAGES);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t v, max_map = 0, margin;
+    int i;
+
+    if (page <= 0 || page > 65536 || (page & (page - 1)) != 0 || phys <= 0) {
+        g.init_rc = PLAT_EIO;
+        return;
+    }
+    c->page_size = (size_t)page;
+    c->alloc_granularity = ALLOC_GRANULARITY;
+    c->processor_count = cpus > 0 ? (unsigned)cpus : 1;
+    c->min_app_address = ALLOC_GRANULARITY;
+    if (os_read_u64("/proc/sys/vm/mmap_min_addr", &v) && v > c->min_app_address)
+        c->min_app_address = (uintptr_t)((v + ALLOC_GRANULARITY - 1) & ~(ALLOC_GRANULARITY - 1));
+    c->max_app_address = sizeof(void *) == 8
+                             ? (uintptr_t)((((uint64_t)1) << 47) - ALLOC_GRANULARITY - 1)
+                             : (uintptr_t)UINT32_MAX - ALLOC_GRANULARITY;
+
+    /* The kernel mapping budget: vm.max_map_count, less a margin for the rest of the process
+     * (its libraries, heaps, thread stacks) and for the transient splits of one mmap call. */
+    if (os_read_u64("/proc/sys/vm/max_map_count", &max_map) && max_map > 0) {
+        margin = max_map / 16 > 1024 ? max_map / 16 : 1024;
+        if (margin > max_map / 2)
+            margin = max_map / 2;
+        c->max_map_count = max_map;
+        g.vma_budget_computed = max_map - margin;
+    }
+    c->vma_budget = g.vma_budget_computed;
+
+    /* Huge frames: the hugetlb page size, and whether a pool is configured. */
+    if (os_read_keyed_u64("/proc/meminfo", "Hugepagesize", &v) && v > 0 && (v & (v - 1)) == 0) {
+        c->huge_page_size = (size_t)(v * 1024);
+        if (!os_read_keyed_u64("/proc/meminfo", "HugePages_Total", &g.huge_pool_total))
+            g.huge_pool_total = 0;
+    }
+
+    for (i = 0; i < POOL_COUNT; i++)
+        g.pools[i].fd = -1;
+    g.pools[POOL_SMALL].shift = log2_exact((uint64_t)page);
+    g.pools[POOL_SMALL].capacity = (uint64_t)phys;
+    if (c->huge_page_size != 0) {
+        g.pools[POOL_HUGE].shift = log2_exact(c->huge_page_size);
+        g.pools[POOL_HUGE].capacity = ((uint64_t)phys * (uint64_t)page) >> g.pools[POOL_HUGE].shift;
+    }
+    c->frame_limit = g.pools[POOL_SMALL].capacity;
+    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+        g.init_rc = PLAT_EIO;
+}
+
+static int ensure_init(void)
+{
+    pthread_once(&g.once, platform_init);
+    return g.init_rc;
+}
+
+int plat_caps(struct plat_caps *caps)
+{
+    int rc;
+
+    if (caps == NULL)
+        return PLAT_EFAULT;
+    rc = ensure_init();
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&g.alloc_mu);
+    *caps = g.caps;
+    pthread_mutex_unlock(&g.alloc_mu);
+    caps->huge_frames_free = 0;
+    if (caps->huge_page_size != 0) {
+        uint64_t v;
+
+        if (os_read_keyed_u64("/proc/meminfo", "HugePages_Free", &v))
+            caps->huge_frames_free = v;
+    }
+    return 0;
+}
+
+int plat_set_frame_limit(uint64_t limit)
+{
+    int rc = ensure_init();
+
+    if (rc != 0)
+        return rc;
+    if (limit > g.pools[POOL_SMALL].capacity)
+        return PLAT_EINVAL;
+    pthread_mutex_lock(&g.alloc_mu);
+    g.caps.frame_limit = limit;
+    pthread_mutex_unlock(&g.alloc_mu);
+    return 0;
+}
+
+void plat_testing_set_vma_budget(uint64_t budget);
+void plat_testing_set_vma_budget(uint64_t budget)
+{
+    if (ensure_init() != 0)
+        return;
+    pthread_mutex_lock(&g.map_mu);
+    g.caps.vma_budget = budget != 0 ? budget : g.vma_budget_computed;
+    pthread_mutex_unlock(&g.map_mu);
+}
+
+/* ---- Frame numbers ----------------------------------------------------------------------- */
+
+/* Decodes frame number f into its pool and index; false if it cannot be one of ours. */
+static bool frame_decode(plat_frame_t f, int *pool, uint64_t *index)
+{
+    int p = (f & FRAME_HUGE_BIT) != 0 ? POOL_HUGE : POOL_SMALL;
+    uint64_t n = (uint64_t)(f & ~FRAME_HUGE_BIT);
+
+    if (n == 0 || n > g.pools[p].capacity || g.pools[p].state == NULL)
+        return false;
+    *pool = p;
+    *index = n - 1;
+    return true;
+}
+
+static plat_frame_t frame_encode(int pool, uint64_t index)
+{
+    return (plat_frame_t)(index + 1) | (pool == POOL_HUGE ? FRAME_HUGE_BIT : 0);
+}
+
+static _Atomic uintptr_t *frame_state(plat_frame_t f)
+{
+    int pool;
+    uint64_t index;
+
+    if (!frame_decode(f, &pool, &index))
+        return NULL;
+    return &g.pools[pool].state[index];
+}
+
+/* ---- Frame allocation -------------------------------------------------------------------- */
+
+static int errno_to_plat(int neg_errno)
+{
+    switch (neg_errno) {
+    case -ENOMEM:
+    case -ENOSPC:
+    case -EAGAIN:
+        return PLAT_ENOMEM;
+    default:
+        return PLAT_EIO;
+    }
+}
+
+/* Creates the pool's memfd and tables on first use. Caller holds alloc_mu. */
+static int pool_setup(int which)
+{
+    struct pool *p = &g.pools[which];
+    size_t state_bytes = (size_t)p->capacity * sizeof(uintptr_t);
+    size_t used_bytes = (size_t)((p->capacity + 63) / 64) * sizeof(uint64_t);
+    unsigned mflags = MFD_CLOEXEC | (which == POOL_HUGE ? MFD_HUGETLB : 0);
+    void *state = NULL, *used = NULL;
+    int fd = -1, rc;
+
+    if (p->fd >= 0)
+        return 0;
+    rc = os_memfd_create(which == POOL_HUGE ? "awecache-huge-frames" : "awecache-frames", mflags,
+                         &fd);
+    if (rc == 0)
+        rc = os_ftruncate(fd, (off_t)(p->capacity << p->shift));
+    if (rc == 0)
+        rc = os_mmap(NULL, state_bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &state);
+    if (rc == 0)
+        rc = os_mmap(NULL, used_bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &used);
+    if (rc != 0) {
+        if (state != NULL)
+            munmap(state, state_bytes);
+        if (fd >= 0)
+            close(fd);
+        return rc == -EINVAL && which == POOL_HUGE ? PLAT_ENOTSUP : errno_to_plat(rc);
+    }
+    p->fd = fd;
+    p->state = state;
+    p->used = used;
+    return 0;
+}
+
+/* Finds up to n free frame indexes, lowest first from the hint, and marks them used.
+ * Caller holds alloc_mu and guarantees n free frames exist. */
+static void pool_take(struct pool *p, uint64_t *idx, size_t n)
+{
+    uint64_t words = (p->capacity + 63) / 64, w = p->hint, scanned = 0;
+    size_t got = 0;
+
+    while (got < n && scanned <= words) {
+        uint64_t free_bits = ~p->used[w];
+
+        if (w == words - 1 && (p->capacity & 63) != 0)
+            free_bits &= ((uint64_t)1 << (p->capacity & 63)) - 1;
+        while (free_bits != 0 && got < n) {
+            unsigned b = (unsigned)__builtin_ctzll(free_bits);
+
+            free_bits &= free_bits - 1;
+            p->used[w] |= (uint64_t)1 << b;
+            idx[got++] = w * 64 + b;
+        }
+        if (got < n) {
+            w = w + 1 == words ? 0 : w + 1;
+            scanned++;
+        }
+    }
+    assert(got == n);
+    p->hint = w;
+}
+
+static void pool_untake(struct pool *p, uint64_t index)
+{
+    p->used[index / 64] &= ~((uint64_t)1 << (index % 64));
+    if (index / 64 < p->hint)
+        p->hint = index / 64;
+}
+
+/* Commits memory for frames idx[0..n) (consecutive indexes as one call); returns how many of
+ * them, from the start, now have memory. Frames past that are given back by the caller. */
+static size_t pool_commit(struct pool *p, const uint64_t *idx, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        size_t j = i + 1;
+
+        while (j < n && idx[j] == idx[j - 1] + 1)
+            j++;
+        if (os_fallocate(p->fd, 0, (off_t)(idx[i] << p->shift), (off_t)((j - i) << p->shift)) !=
+            0) {
+            /* A failed fallocate may have committed part of its range: give it back. */
+            fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      (off_t)(idx[i] << p->shift), (off_t)((j - i) << p->shift));
+            return i;
+        }
+        i = j;
+    }
+    return n;
+}
+
+/* Steps:
+ * 1. Check the arguments; *count == 0 succeeds at once.
+ * 2. Under alloc_mu, set up the pool on first use and check the limit: none left is EDQUOT.
+ * 3. Take the lowest free indexes (consecutive where possible, which keeps later mappings
+ *    coalesced) and, for huge frames or PLAT_FRAMES_POPULATE, commit their memory now: huge
+ *    frames must exist before they are mapped (a hugetlb fault without a page is SIGBUS).
+ * 4. Publish the frames as owned and return how many were had. */
+int plat_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int numa_node)
+{
+    int which = (flags & PLAT_FRAMES_HUGE) != 0 ? POOL_HUGE : POOL_SMALL;
+    struct pool *p = &g.pools[which];
+    uint64_t *idx = NULL, limit;
+    size_t n, got, i;
+    int rc;
+
+    /* Step 1 */
+    if (count == NULL || (frames == NULL && *count > 0))
+        return PLAT_EFAULT;
+    if ((flags & ~(PLAT_FRAMES_HUGE | PLAT_FRAMES_POPULATE)) != 0 || numa_node < -1 ||
+        numa_node > 1023)
+        return PLAT_EINVAL;
+    rc = ensure_init();
+    if (rc != 0)
+        return rc;
+    if (*count == 0)
+        return 0;
+    if (which == POOL_HUGE && (g.caps.huge_page_size == 0 || p->capacity == 0))
+        return PLAT_ENOTSUP;
+
+    /* Step 2 */
+    pthread_mutex_lock(&g.alloc_mu);
+    if (which == POOL_HUGE) {
+        uint64_t total = 0;
+
+        if (!os_read_keyed_u64("/proc/meminfo", "HugePages_Total", &total) || total == 0) {
+            rc = PLAT_ENOTSUP;
+            goto out;
+        }
+    }
+    rc = pool_setup(which);
+    if (rc != 0)
+        goto out;
+    limit = which == POOL_HUGE ? p->capacity : g.caps.frame_limit;
+    if (p->held >= limit) {
+        rc = PLAT_EDQUOT;
+        goto out;
+    }
+    n = *count;
+    if (n > limit - p->held)
+        n = (size_t)(limit - p->held);
+    idx = malloc(n * sizeof(*idx));
+    if (idx == NULL) {
+        rc = PLAT_ENOMEM;
+        goto out;
+    }
+
+    /* Step 3 */
+    pool_take(p, idx, n);
+    got = n;
+    if (which == POOL_HUGE || (flags & PLAT_FRAMES_POPULATE) != 0)
+        got = pool_commit(p, idx, n);
+    for (i = got; i < n; i++)
+        pool_untake(p, idx[i]);
+    if (got == 0) {
+        rc = PLAT_ENOMEM;
+        goto out;
+    }
+
+    /* Step 4 */
+    for (i = 0; i < got; i++) {
+        atomic_store_explicit(&p->state[idx[i]], FRAME_OWNED, memory_order_relaxed);
+        frames[i] = frame_encode(which, idx[i]);
+    }
+    p->held += got;
+    if (p->held > p->peak)
+        p->peak = p->held;
+    atomic_store(&g.ever_allocated, true);
+    *count = got;
+out:
+    if (rc != 0)
+        atomic_fetch_add(&g.failed_calls, 1);
+    pthread_mutex_unlock(&g.alloc_mu);
+    free(idx);
+    return rc;
+}
+
+/* ---- Windows registry -------------------------------------------------------------------- */
+
+/* The window containing va, or NULL. Caller holds map_mu. */
+static struct window *window_of(uintptr_t va)
+{
+    size_t lo = 0, hi = g.nwindows;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        struct window *w = g.windows[mid];
+
+        if (va < w->base)
+            hi = mid;
+        else if (va - w->base >= (w->pages << w->shift))
+            lo = mid + 1;
+        else
+            return w;
+    }
+    return NULL;
+}
+
+/* ---- VMA accounting ---------------------------------------------------------------------- */
+
+/* Whether pages holding a and b (b right after a) are one kernel mapping. */
+static bool joinable(plat_frame_t a, plat_frame_t b)
+{
+    return a == 0 ? b == 0 : b == a + 1;
+}
+
+/* Breaks at the boundaries (j, j+1) for j in [lo, hi). */
+static uint64_t count_breaks(const struct window *w, size_t lo, size_t hi)
+{
+    uint64_t n = 0;
+    size_t j;
+
+    for (j = lo; j < hi; j++)
+        n += !joinable(w->slots[j], w->slots[j + 1]);
+    return n;
+}
+
+/* The boundaries a change of pages [s, e) can affect: [lo, hi) for count_breaks. */
+static void affected(const struct window *w, size_t s, size_t e, size_t *lo, size_t *hi)
+{
+    *lo = s > 0 ? s - 1 : 0;
+    *hi = e < w->pages ? e : w->pages - 1;
+}
+
+/* ---- The plan: validate, then apply all or nothing --------------------------------------- */
+
+static int plan_reserve(size_t n)
+{
+    if (n > g.plan_cap) {
+        size_t cap = n < 64 ? 64 : n;
+        struct change *c = realloc(g.plan, cap * sizeof(*c));
+        struct run *r;
+
+        if (c == NULL)
+            return PLAT_ENOMEM;
+        g.plan = c;
+        r = realloc(g.runs, cap * sizeof(*r));
+        if (r == NULL)
+            return PLAT_ENOMEM;
+        g.runs = r;
+        g.plan_cap = cap;
+        g.runs_cap = cap;
+    }
+    return 0;
+}
+
+static void pending_set(struct window *w, size_t page)
+{
+    w->pending[page / 64] |= (uint64_t)1 << (page % 64);
+}
+
+static bool pending_test(const struct window *w, size_t page)
+{
+    return (w->pending[page / 64] >> (page % 64)) & 1;
+}
+
+static void pending_clear(struct window *w, size_t page)
+{
+    w->pending[page / 64] &= ~((uint64_t)1 << (page % 64));
+}
+
+/* Validates one change's frame (the rules of MapUserPhysicalPages per entry) and marks it
+ * pending. Caller holds map_mu. */
+static int check_frame(const struct window *w, plat_frame_t f)
+{
+    int pool;
+    uint64_t index;
+    uintptr_t s;
+
+    if (f == 0)
+        return 0;
+    if (!frame_decode(f, &pool, &index))
+        return PLAT_ENXIO;
+    s = atomic_load_explicit(&g.pools[pool].state[index], memory_order_relaxed);
+    if ((s & FRAME_OWNED) == 0)
+        return PLAT_ENXIO;
+    if (pool != w->pool || (s & FRAME_VA_MASK) != 0 || (s & FRAME_PENDING) != 0)
+        return PLAT_EINVAL; /* wrong size, mapped somewhere now, or listed twice */
+    atomic_store_explicit(&g.pools[pool].state[index], s | FRAME_PENDING, memory_order_relaxed);
+    return 0;
+}
+
+/* Clears the pending marks of plan[0..n). */
+static void unmark(size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        struct change *c = &g.plan[i];
+
+        pending_clear(c->w, c->page);
+        if (c->new_frame != 0)
+            atomic_fetch_and_explicit(frame_state(c->new_frame), ~FRAME_PENDING,
+                                      memory_order_relaxed);
+    }
+}
+
+static int change_cmp(const void *a, const void *b)
+{
+    const struct change *x = a, *y = b;
+
+    if (x->w->base != y->w->base)
+        return x->w->base < y->w->base ? -1 : 1;
+    return x->page < y->page ? -1 : (x->page > y->page ? 1 : 0);
+}
+
+/* Splits the sorted plan into runs: consecutive pages of one window that all unmap, or that
+ * receive consecutive frames. A run of unmaps over pages that are all unmapped already needs no
+ * call and is dropped. Returns the number of runs. */
+static size_t plan_runs(size_t n)
+{
+    size_t nruns = 0, i = 0;
+
+    while (i < n) {
+        const struct change *c = &g.plan[i];
+        bool any_old = c->old_frame != 0;
+        size_t j = i + 1;
+
+        while (j < n && g.plan[j].w == c->w && g.plan[j].page == g.plan[j - 1].page + 1 &&
+               (c->new_frame == 0 ? g.plan[j].new_frame == 0
+                                  : g.plan[j].new_frame == g.plan[j - 1].new_frame + 1)) {
+            any_old |= g.plan[j].old_frame != 0;
+            j++;
+        }
+        if (c->new_frame != 0 || any_old) {
+            g.runs[nruns].first = i;
+            g.runs[nruns].n = j - i;
+            nruns++;
+        }
+        i = j;
+    }
+    return nruns;
+}
+
+/* Makes the kernel's mapping of pages [page, page + n) of w show frames f, f+1, ... (f == 0:
+ * the PROT_NONE reservation). */
+static int os_set_run(const struct window *w, size_t page, size_t n, plat_frame_t f, bool counted)
+{
+    void *addr = (void *)(w->base + (page << w->shift)), *out;
+    size_t len = n << w->shift;
+    int pool, flags;
+    uint64_t index;
+
+    if (f == 0) {
+        flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
+        return counted ? os_mmap(addr, len, PROT_NONE, flags, -1, 0, &out)
+                       : os_mmap_uncounted(addr, len, PROT_NONE, flags, -1, 0, &out);
+    }
+    if (!frame_decode(f, &pool, &index))
+        return -EINVAL;
+    flags = MAP_SHARED | MAP_FIXED | ((w->flags & PLAT_WINDOW_POPULATE) ? MAP_POPULATE : 0);
+    return counted ? os_mmap(addr, len, PROT_READ | PROT_WRITE, flags, g.pools[pool].fd,
+                             (off_t)(index << g.pools[pool].shift), &out)
+                   : os_mmap_uncounted(addr, len, PROT_READ | PROT_WRITE, flags, g.pools[pool].fd,
+                                       (off_t)(index << g.pools[pool].shift), &out);
+}
+
+/* Puts the kernel's mapping of run r back to the frames the plan says were there before. */
+static int restore_run(const struct run *r)
+{
+    size_t i = r->first, end = r->first + r->n;
+    int rc = 0;
+
+    while (i < end) {
+        size_t j = i + 1;
+
+        while (j < end && joinable(g.plan[j - 1].old_frame, g.plan[j].old_frame))
+            j++;
+        if (os_set_run(g.plan[i].w, g.plan[i].page, j - i, g.plan[i].old_frame, false) != 0)
+            rc = PLAT_EIO;
+        i = j;
+    }
+    return rc;
+}
+
+/* Steps (caller holds map_mu; plan[0..n) is validated and sorted, old_frame filled in):
+ * 1. Form the runs (plan_runs).
+ * 2. Write the new frames into the slot tables run by run, keeping each window's VMA count and
+ *    the peak over the whole call (mmap calls happen in run order, so every intermediate state
+ *    is one of these); if the peak, plus the two transient splits of one mmap, would pass the
+ *    budget, put the slots back and fail with PLAT_ENOMEM. Nothing has been done.
+ * 3. Make one OS call per run. If call k fails, put runs 0..k back in the kernel (uncounted
+ *    calls: the old layout needs no more VMAs than it had), put the slots back, and fail.
+ * 4. Commit: frame state words follow the slots; counters. */
+static int plan_apply(size_t n)
+{
+    size_t nruns, k, i;
+    uint64_t vmas = g.vmas_in_use, peak = g.vmas_in_use;
+    int rc = 0;
+
+    /* Step 1 */
+    nruns = plan_runs(n);
+
+    /* Step 2 */
+    for (k = 0; k < nruns; k++) {
+        const struct run *r = &g.runs[k];
+        struct window *w = g.plan[r->first].w;
+        size_t s = g.plan[r->first].page, e = s + r->n, lo, hi;
+        uint64_t before;
+
+        affected(w, s, e, &lo, &hi);
+        before = count_breaks(w, lo, hi);
+        for (i = r->first; i < r->first + r->n; i++)
+            w->slots[g.plan[i].page] = g.plan[i].new_frame;
+        vmas = vmas - before + count_breaks(w, lo, hi);
+        if (vmas > peak)
+            peak = vmas;
+    }
+    if (g.caps.vma_budget != 0 && peak + 2 > g.caps.vma_budget) {
+        rc = PLAT_ENOMEM;
+        goto undo_slots;
+    }
+
+    /* Step 3 */
+    for (k = 0; k < nruns; k++) {
+        const struct change *c = &g.plan[g.runs[k].first];
+
+        rc = os_set_run(c->w, c->page, g.runs[k].n, c->new_frame, true);
+        if (rc != 0)
+            break;
+    }
+    if (rc != 0) {
+        int rb = 0;
+
+        for (i = 0; i <= k && i < nruns; i++)
+            rb |= restore_run(&g.runs[i]);
+        rc = rb != 0 ? PLAT_EIO : errno_to_plat(rc);
+        goto undo_slots;
+    }
+
+    /* Step 4 */
+    for (i = 0; i < n; i++) {
+        struct change *c = &g.plan[i];
+        uintptr_t va = c->w->base + (c->page << c->w->shift);
+
+        if (c->old_frame != 0) {
+            atomic_store_explicit(frame_state(c->old_frame), FRAME_OWNED, memory_order_relaxed);
+            g.stats.pages_unmapped++;
+        }
+        if (c->new_frame != 0) {
+            atomic_store_explicit(frame_state(c->new_frame), FRAME_OWNED | va,
+                                  memory_order_relaxed);
+            g.stats.pages_mapped++;
+        }
+    }
+    g.stats.runs += nruns;
+    g.vmas_in_use = vmas;
+    if (vmas > g.stats.vmas_peak)
+        g.stats.vmas_peak = vmas;
+    return 0;
+
+undo_slots:
+    for (i = 0; i < n; i++)
+        g.plan[i].w->slots[g.plan[i].page] = g.plan[i].old_frame;
+    return rc;
+}
+
+/* Fills plan[i] for page `page` of w receiving frame f, validating both (entry i of the call).
+ * Caller holds map_mu. */
+static int plan_entry(size_t i, struct window *w, size_t page, plat_frame_t f)
+{
+    int rc;
+
+    if (pending_test(w, page))
+        return PLAT_EINVAL; /* the page is listed twice */
+    rc = check_frame(w, f);
+    if (rc != 0)
+        return rc;
+    pending_set(w, page);
+    g.plan[i].w = w;
+    g.plan[i].page = page;
+    g.plan[i].new_frame = f;
+    g.plan[i].old_frame = w->slots[page];
+    return 0;
+}
+
+/* The common tail of map and scatter: clear the marks, apply, count. Caller holds map_mu. */
+static int plan_finish(size_t n, bool sorted, uint64_t *calls)
+{
+    int rc;
+
+    unmark(n);
+    if (!sorted)
+        qsort(g.plan, n, sizeof(*g.plan), change_cmp);
+    rc = plan_apply(n);
+    if (rc == 0)
+        (*calls)++;
+    else
+        atomic_fetch_add(&g.failed_calls, 1);
+    return rc;
+}
+
+/* Steps:
+ * 1. Check the call: count 0, no frame ever allocated, or a range outside one window: EINVAL.
+ * 2. Validate every entry in array order, marking its page and frame pending; the first bad
+ *    entry decides the error and the marks are cleared.
+ * 3. Apply the plan all or nothing (plan_apply). */
+int plat_map(void *va, size_t count, const plat_frame_t *frames)
+{
+    struct window *w;
+    uintptr_t a;
+    size_t first, i;
+    int rc;
+
+    /* Step 1 */
+    rc = ensure_init();
+    if (rc != 0)
+        return rc;
+    if (count == 0 || !atomic_load(&g.ever_allocated))
+        return PLAT_EINVAL;
+    pthread_mutex_lock(&g.map_mu);
+    w = window_of((uintptr_t)va);
+    rc = PLAT_EINVAL;
+    if (w == NULL)
+        goto fail;
+    a = (uintptr_t)va & ~(((uintptr_t)1 << w->shift) - 1);
+    first = (a - w->base) >> w->shift;
+    if (count > w->pages - first)
+        goto fail;
+    rc = plan_reserve(count);
+    if (rc != 0)
+        goto fail;
+
+    /* Step 2 */
+    for (i = 0; i < count; i++) {
+        rc = plan_entry(i, w, first + i, frames != NULL ? frames[i] : 0);
+        if (rc != 0) {
+            unmark(i);
+            goto fail;
+        }
+    }
+
+    /* Step 3 */
+    rc = plan_finish(count, true, &g.stats.map_calls);
+    pthread_mutex_unlock(&g.map_mu);
+    return rc;
+fail:
+    atomic_fetch_add(&g.failed_calls, 1);
+    pthread_mutex_unlock(&g.map_mu);
+    return rc;
+}
+
+/* Steps:
+ * 1. count 0 succeeds; no frame ever allocated is EINVAL.
+ * 2. Validate every entry in array order: its page must be in a window and listed once, its
+ *    frame as for plat_map. The first bad entry decides the error; marks are cleared.
+ * 3. Sort the plan by address (unless it already is) so that runs form whatever the order of
+ *    the array, and apply it all or nothing. */
+int plat_map_scatter(void *const *vas, size_t count, const plat_frame_t *frames)
+{
+    struct window *w = NULL;
+    bool sorted = true;
+    size_t i;
+    int rc;
+
+    /* Step 1 */
+    rc = ensure_init();
+    if (rc != 0)
+        return rc;
+    if (count == 0)
+        return 0;
+    if (vas == NULL)
+        return PLAT_EFAULT;
+    if (!atomic_load(&g.ever_allocated))
+        return PLAT_EINVAL;
+    pthread_mutex_lock(&g.map_mu);
+    rc = plan_reserve(count);
+    if (rc != 0)
+        goto fail;
+
+    /* Step 2 */
+    for (i = 0; i < count; i++) {
+        uintptr_t va = (uintptr_t)vas[i];
+
+        if (w == NULL || va < w->base || va - w->base >= (w->pages << w->shift))
+            w = window_of(va);
+        rc = w == NULL
+                 ? PLAT_EINVAL
+                 : plan_entry(i, w, (va - w->base) >> w->shift, frames != NULL ? frames[i] : 0);
+        if (rc != 0) {
+            unmark(i);
+            goto fail;
+        }
+        if (i > 0 && sorted && change_cmp(&g.plan[i - 1], &g.plan[i]) > 0)
+            sorted = false;
+    }
+
+    /* Step 3 */
+    rc = plan_finish(count, sorted, &g.stats.scatter_calls);
+    pthread_mutex_unlock(&g.map_mu);
+    return rc;
+fail:
+    atomic_fetch_add(&g.failed_calls, 1);
+    pthread_mutex_unlock(&g.map_mu);
+    return rc;
+}
+
+int plat_query(const void *va, plat_frame_t *frame)
+{
+    struct window *w;
+    int rc = ensure_init();
+
+    if (rc != 0)
+        return rc;
+    if (frame == NULL)
+        return PLAT_EFAULT;
+    pthread_mutex_lock(&g.map_mu);
+    w = window_of((uintptr_t)va);
+    if (w != NULL)
+        *frame = w->slots[((uintptr_t)va - w->base) >> w->shift];
+    pthread_mutex_unlock(&g.map_mu);
+    return w != NULL ? 0 : PLAT_EINVAL;
+}
+
+/* ---- Freeing frames ---------------------------------------------------------------------- */
+
+/* Gives the memory of frame f back to the system so that it reads as zeros when handed out
+ * again. Should the kernel refuse, the frame number is retired (never handed out again) rather
+ * than reused with stale contents. Caller holds alloc_mu. */
+static void frame_release(plat_frame_t f)
+{
+    int pool = 0;
+    uint64_t index = 0;
+    struct pool *p;
+    bool ok;
+
+    ok = frame_decode(f, &pool, &index);
+    assert(ok);
+    (void)ok;
+    p = &g.pools[pool];
+    atomic_store_explicit(&p->state[index], 0, memory_order_relaxed);
+    p->held--;
+    if (os_fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(index << p->shift),
+                     (off_t)1 << p->shift) == 0)
+        pool_untake(p, index);
+}
+
+/* Steps:
+ * 1. Check the call: pointers, *count == 0 and "never allocated" are EINVAL.
+ * 2. Under map_mu, find the valid prefix: entries in array order that are owned frames not seen
+ *    earlier in the array. It ends at the first bad entry (ENXIO), or at the end.
+ * 3. Unmap the prefix's mapped frames with one all-or-nothing plan. Should that need more kernel
+ *    mappings than the budget allows, unmap them one at a time in array order and end the
+ *    prefix before the first that cannot be unmapped.
+ * 4. Under alloc_mu, release the prefix's frames; *count = prefix length if it was cut. */
+int plat_frames_free(size_t *count, const plat_frame_t *frames)
+{
+    size_t n, valid, nplan = 0, i;
+    int rc, stop_rc = 0;
+
+    /* Step 1 */
+    if (count == NULL || frames == NULL)
+        return PLAT_EFAULT;
+    rc = ensure_init();
+    if (rc != 0)
+        return rc;
+    n = *count;
+    if (n == 0 || !atomic_load(&g.ever_allocated))
+        return PLAT_EINVAL;
+
+    /* Step 2 */
+    pthread_mutex_lock(&g.map_mu);
+    for (valid = 0; valid < n; valid++) {
+        _Atomic uintptr_t *st = frame_state(frames[valid]);
+        uintptr_t s = st != NULL ? atomic_load_explicit(st, memory_order_relaxed) : 0;
+
+        if ((s & FRAME_OWNED) == 0 || (s & FRAME_PENDING) != 0) {
+            stop_rc = PLAT_ENXIO;
+            break;
+        }
+        atomic_store_explicit(st, s | FRAME_PENDING, memory_order_relaxed);
+        if ((s & FRAME_VA_MASK) != 0)
+            nplan++;
+    }
+    for (i = 0; i < valid; i++)
+        atomic_fetch_and_explicit(frame_state(frames[i]), ~FRAME_PENDING, memory_order_relaxed);
+
+    /* Step 3 */
+    if (nplan > 0) {
+        rc = plan_reserve(nplan);
+        if (rc == 0) {
+            size_t k = 0;
+
+            for (i = 0; i < valid; i++) {
+                uintptr_t va = atomic_load_explicit(frame_state(frames[i]), memory_order_relaxed) &
+                               FRAME_VA_MASK;
+                struct window *w = va != 0 ? window_of(va) : NULL;
+
+                if (w != NULL) {
+                    g.plan[k].w = w;
+                    g.plan[k].page = (va - w->base) >> w->shift;
+                    g.plan[k].new_frame = 0;
+                    g.plan[k].old_frame = frames[i];
+                    k++;
+                }
+            }
+            assert(k == nplan);
+            qsort(g.plan, nplan, sizeof(*g.plan), change_cmp);
+            rc = plan_apply(nplan);
+        }
+        for (i = 0; rc != 0 && i < valid; i++) {
+            uintptr_t va =
+                atomic_load_explicit(frame_state(frames[i]), memory_order_relaxed) & FRAME_VA_MASK;
+            struct window *w = va != 0 ? window_of(va) : NULL;
+
+            if (w == NULL)
+                continue;
+            g.plan[0].w = w;
+            g.plan[0].page = (va - w->base) >> w->shift;
+            g.plan[0].new_frame = 0;
+            g.plan[0].old_frame = frames[i];
+            if (plan_apply(1) != 0) {
+                valid = i; /* frames before i are unmapped; free those */
+                stop_rc = PLAT_ENOMEM;
+                break;
+            }
+        }
+    }
+
+    /* Step 4 */
+    pthread_mutex_lock(&g.alloc_mu);
+    for (i = 0; i < valid; i++)
+        frame_release(frames[i]);
+    if (stop_rc != 0) {
+        *count = valid;
+        atomic_fetch_add(&g.failed_calls, 1);
+    }
+    pthread_mutex_unlock(&g.alloc_mu);
+    pthread_mutex_unlock(&g.map_mu);
+    return stop_rc;
+}
+
+/* ---- Windows ----------------------------------------------------------------------------- */
+
+static void window_destroy(struct window *w)
+{
+    free(w->slots);
+    free(w->pending);
+    free(w);
+}
+
+/* Reserves [want, want + size) exactly, or anywhere aligned to `align`. */
+static int reserve_range(uintptr_t want, size_t size, size_t align, uintptr_t *base)
+{
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    void *p;
+    uintptr_t a, end;
+    int rc;
+
+    if (want != 0) {
+        rc = os_mmap((void *)want, size, PROT_NONE, flags | MAP_FIXED_NOREPLACE, -1, 0, &p);
+        if (rc == -EEXIST || rc == -EINVAL || rc == -EPERM)
+            return PLAT_EADDRNOTAVAIL;
+        if (rc != 0)
+            return errno_to_plat(rc);
+        if ((uintptr_t)p != want) { /* a kernel without MAP_FIXED_NOREPLACE treats it as a hint */
+            munmap(p, size);
+            return PLAT_EADDRNOTAVAIL;
+        }
+        *base = want;
+        return 0;
+    }
+    if (size > SIZE_MAX - align)
+        return PLAT_ENOMEM;
+    rc = os_mmap(NULL, size + align, PROT_NONE, flags, -1, 0, &p);
+    if (rc != 0)
+        return errno_to_plat(rc);
+    /* Trim the slack so the base is aligned; the trims cannot fail but for injection. */
+    a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+    end = (uintptr_t)p + size + align;
+    if (a > (uintptr_t)p)
+        rc = os_munmap(p, a - (uintptr_t)p);
+    if (rc == 0 && end > a + size)
+        rc = os_munmap((void *)(a + size), end - (a + size));
+    if (rc != 0) {
+        munmap(p, size + align);
+        return errno_to_plat(rc);
+    }
+    *base = a;
+    return 0;
+}
+
+/* Steps:
+ * 1. Check the arguments; round the size up to whole pages of the window's kind.
+ * 2. Build the window's tables (slots all 0, nothing pending).
+ * 3. Reserve the address range (PROT_NONE: every touch faults) at the wanted address or
+ *    anywhere, aligned to the allocation granularity (2 MiB for a huge window).
+ * 4. Insert the window into the sorted registry. */
+int plat_window_reserve(void *want, size_t size, unsigned flags, void **base)
+{
+    bool huge = (flags & PLAT_WINDOW_HUGE) != 0;
+    size_t page, align, pages;
+    struct window *w = NULL, **nw;
+    uintptr_t at, want_a;
+    int rc;
+
+    /* Step 1 */
+    if (base == NULL)
+        return PLAT_EFAULT;
+    rc = ensure_init();
+    if (rc != 0)
+        return rc;
+    if (size == 0 || (flags & ~(PLAT_WINDOW_HUGE | PLAT_WINDOW_POPULATE)) != 0)
+        return PLAT_EINVAL;
+    if (huge && g.caps.huge_page_size == 0)
+        return PLAT_ENOTSUP;
+    page = huge ? g.caps.huge_page_size : g.caps.page_size;
+    align = huge && page > ALLOC_GRANULARITY ? page : ALLOC_GRANULARITY;
+    if (size > SIZE_MAX - page)
+        return PLAT_ENOMEM;
+    size = (size + page - 1) & ~(page - 1);
+    pages = size / page;
+    want_a = (uintptr_t)want & ~(uintptr_t)(align - 1);
+    if (want != NULL && (want_a < g.caps.min_app_address || want_a > g.caps.max_app_address ||
+                         size - 1 > g.caps.max_app_address - want_a))
+        return PLAT_EADDRNOTAVAIL;
+
+    /* Step 2 */
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return PLAT_ENOMEM;
+    w->pages = pages;
+    w->shift = log2_exact(page);
+    w->flags = flags;
+    w->pool = huge ? POOL_HUGE : POOL_SMALL;
+    w->slots = calloc(pages, sizeof(*w->slots));
+    w->pending = calloc((pages + 63) / 64, sizeof(*w->pending));
+    if (w->slots == NULL || w->pending == NULL) {
+        window_destroy(w);
+        return PLAT_ENOMEM;
+    }
+
+    pthread_mutex_lock(&g.map_mu);
+    if (g.caps.vma_budget != 0 && g.vmas_in_use + 3 > g.caps.vma_budget) {
+        rc = PLAT_ENOMEM;
+        goto fail;
+    }
+    if (g.nwindows == g.windows_cap) {
+        size_t cap = g.windows_cap ? g.windows_cap * 2 : 16;
+
+        nw = realloc(g.windows, cap * sizeof(*nw));
+        if (nw == NULL) {
+            rc = PLAT_ENOMEM;
+            goto fail;
+        }
+        g.windows = nw;
+        g.windows_cap = cap;
+    }
+
+    /* Step 3 */
+    rc = reserve_range(want_a, size, align, &at);
+    if (rc != 0)
+        goto fail;
+    w->base = at;
+
+    /* Step 4 */
+    {
+        size_t lo = 0, hi = g.nwindows;
+
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+
+            if (g.windows[mid]->base < at)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        memmove(&g.windows[lo + 1], &g.windows[lo], (g.nwindows - lo) * sizeof(*g.windows));
+        g.windows[lo] = w;
+        g.nwindows++;
+    }
+    g.vmas_in_use += 1;
+    if (g.vmas_in_use > g.stats.vmas_peak)
+        g.stats.vmas_peak = g.vmas_in_use;
+    pthread_mutex_unlock(&g.map_mu);
+    *base = (void *)at;
+    return 0;
+fail:
+    pthread_mutex_unlock(&g.map_mu);
+    window_destroy(w);
+    return rc;
+}
+
+/* Steps:
+ * 1. Find the window whose base is `base` exactly; anything else is EADDRNOTAVAIL.
+ * 2. Return the range to the system (one munmap); on failure nothing has changed.
+ * 3. Every frame that was mapped in it becomes unmapped (and keeps its contents). */
+int plat_window_release(void *base)
+{
+    struct window *w;
+    size_t i, at;
+    uint64_t vmas;
+    int rc = ensure_init();
+
+    if (rc != 0)
+        return rc;
+
+    /* Step 1 */
+    pthread_mutex_lock(&g.map_mu);
+    w = window_of((uintptr_t)base);
+    if (w == NULL || w->base != (uintptr_t)base) {
+        pthread_mutex_unlock(&g.map_mu);
+        return PLAT_EADDRNOTAVAIL;
+    }
+
+    /* Step 2 */
+    rc = os_munmap(base, w->pages << w->shift);
+    if (rc != 0) {
+        pthread_mutex_unlock(&g.map_mu);
+        return errno_to_plat(rc);
+    }
+
+    /* Step 3 */
+    vmas = 1 + (w->pages > 1 ? count_breaks(w, 0, w->pages - 1) : 0);
+    for (i = 0; i < w->pages; i++) {
+        if (w->slots[i] != 0) {
+            atomic_store_explicit(frame_state(w->slots[i]), FRAME_OWNED, memory_order_relaxed);
+            g.stats.pages_unmapped++;
+        }
+    }
+    for (at = 0; g.windows[at] != w; at++)
+        ;
+    memmove(&g.windows[at], &g.windows[at + 1], (g.nwindows - at - 1) * sizeof(*g.windows));
+    g.nwindows--;
+    g.vmas_in_use -= vmas;
+    pthread_mutex_unlock(&g.map_mu);
+    window_destroy(w);
+    return 0;
+}
+
+int plat_window_find(const void *va, void **base, size_t *size)
+{
+    struct window *w;
+    int rc = ensure_init();
+
+    if (rc != 0)
+        return rc;
+    if (base == NULL || size == NULL)
+        return PLAT_EFAULT;
+    pthread_mutex_lock(&g.map_mu);
+    w = window_of((uintptr_t)va);
+    if (w != NULL) {
+        *base = (void *)w->base;
+        *size = w->pages << w->shift;
+    }
+    pthread_mutex_unlock(&g.map_mu);
+    return w != NULL ? 0 : PLAT_EADDRNOTAVAIL;
+}
+
+int plat_stats(struct plat_stats *stats)
+{
+    int rc;
+
+    if (stats == NULL)
+        return PLAT_EFAULT;
+    rc = ensure_init();
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&g.map_mu);
+    pthread_mutex_lock(&g.alloc_mu);
+    *stats = g.stats;
+    stats->vmas_in_use = g.vmas_in_use;
+    stats->frames_allocated = g.pools[POOL_SMALL].held;
+    stats->huge_frames_allocated = g.pools[POOL_HUGE].held;
+    stats->frames_peak = g.pools[POOL_SMALL].peak;
+    stats->windows = g.nwindows;
+    stats->failed_calls = atomic_load(&g.failed_calls);
+    pthread_mutex_unlock(&g.alloc_mu);
+    pthread_mutex_unlock(&g.map_mu);
+    return 0;
+}

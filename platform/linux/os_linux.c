@@ -1,0 +1,157 @@
+/*
+ * platform/linux/os_linux.c: the OS-call gate of the Linux platform, and fault injection.
+ *
+ * The counter and the armed failure are process-wide atomics. A gate check is one atomic add and
+ * one load: nothing beside the cost of the system call it guards.
+ */
+#include "os_linux.h"
+
+#include "plat_testing.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static atomic_uint_fast64_t gate_calls;   /* counted OS calls so far */
+static atomic_uint_fast64_t gate_fail_at; /* fail the call with this count; 0: disarmed */
+static atomic_int gate_fail_errno;        /* the errno an injected failure reports */
+
+/* Counts one OS call; returns 0 to go ahead or a negative errno to fail it. */
+static int gate(void)
+{
+    uint_fast64_t n = atomic_fetch_add_explicit(&gate_calls, 1, memory_order_relaxed) + 1;
+    uint_fast64_t at = atomic_load_explicit(&gate_fail_at, memory_order_relaxed);
+
+    if (at != 0 && n == at &&
+        atomic_compare_exchange_strong_explicit(&gate_fail_at, &at, 0, memory_order_relaxed,
+                                                memory_order_relaxed))
+        return -atomic_load_explicit(&gate_fail_errno, memory_order_relaxed);
+    return 0;
+}
+
+void plat_testing_fail_nth_os_call(uint64_t n, int os_errno)
+{
+    atomic_store_explicit(&gate_fail_errno, os_errno > 0 ? os_errno : EIO, memory_order_relaxed);
+    atomic_store_explicit(&gate_fail_at, n == 0 ? 0 : atomic_load(&gate_calls) + n,
+                          memory_order_relaxed);
+}
+
+uint64_t plat_testing_os_calls(void)
+{
+    return atomic_load_explicit(&gate_calls, memory_order_relaxed);
+}
+
+int os_mmap_uncounted(void *addr, size_t len, int prot, int flags, int fd, off_t off, void **out)
+{
+    void *p = mmap(addr, len, prot, flags, fd, off);
+
+    if (p == MAP_FAILED)
+        return -errno;
+    *out = p;
+    return 0;
+}
+
+int os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, void **out)
+{
+    int rc = gate();
+
+    return rc != 0 ? rc : os_mmap_uncounted(addr, len, prot, flags, fd, off, out);
+}
+
+int os_munmap(void *addr, size_t len)
+{
+    int rc = gate();
+
+    if (rc != 0)
+        return rc;
+    return munmap(addr, len) == 0 ? 0 : -errno;
+}
+
+int os_mprotect(void *addr, size_t len, int prot)
+{
+    int rc = gate();
+
+    if (rc != 0)
+        return rc;
+    return mprotect(addr, len, prot) == 0 ? 0 : -errno;
+}
+
+int os_madvise(void *addr, size_t len, int advice)
+{
+    int rc = gate();
+
+    if (rc != 0)
+        return rc;
+    return madvise(addr, len, advice) == 0 ? 0 : -errno;
+}
+
+int os_memfd_create(const char *name, unsigned flags, int *fd)
+{
+    int rc = gate();
+
+    if (rc != 0)
+        return rc;
+    rc = memfd_create(name, flags);
+    if (rc < 0)
+        return -errno;
+    *fd = rc;
+    return 0;
+}
+
+int os_ftruncate(int fd, off_t len)
+{
+    int rc = gate();
+
+    if (rc != 0)
+        return rc;
+    return ftruncate(fd, len) == 0 ? 0 : -errno;
+}
+
+int os_fallocate(int fd, int mode, off_t off, off_t len)
+{
+    int rc = gate();
+
+    if (rc != 0)
+        return rc;
+    return fallocate(fd, mode, off, len) == 0 ? 0 : -errno;
+}
+
+bool os_read_u64(const char *path, uint64_t *out)
+{
+    FILE *f = fopen(path, "re");
+    unsigned long long v;
+    int n;
+
+    if (f == NULL)
+        return false;
+    n = fscanf(f, "%llu", &v);
+    fclose(f);
+    if (n != 1)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool os_read_keyed_u64(const char *path, const char *key, uint64_t *out)
+{
+    FILE *f = fopen(path, "re");
+    char line[256];
+    size_t klen = strlen(key);
+    bool found = false;
+
+    if (f == NULL)
+        return false;
+    while (!found && fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            *out = strtoull(line + klen + 1, NULL, 10);
+            found = true;
+        }
+    }
+    fclose(f);
+    return found;
+}
