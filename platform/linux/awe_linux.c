@@ -259,9 +259,11 @@ int plat_caps(struct plat_caps *caps)
     rc = ensure_init();
     if (rc != 0)
         return rc;
+    pthread_mutex_lock(&g.map_mu);
     pthread_mutex_lock(&g.alloc_mu);
     *caps = g.caps;
     pthread_mutex_unlock(&g.alloc_mu);
+    pthread_mutex_unlock(&g.map_mu);
     caps->huge_frames_free = 0;
     if (caps->huge_page_size != 0) {
         uint64_t v;
@@ -304,7 +306,8 @@ static bool frame_decode(plat_frame_t f, int *pool, uint64_t *index)
     int p = (f & FRAME_HUGE_BIT) != 0 ? POOL_HUGE : POOL_SMALL;
     uint64_t n = (uint64_t)(f & ~FRAME_HUGE_BIT);
 
-    if (n == 0 || n > g.pools[p].capacity || g.pools[p].state == NULL)
+    if (n == 0 || n > g.pools[p].capacity ||
+        atomic_load_explicit(&g.pools[p].state, memory_order_acquire) == NULL)
         return false;
     *pool = p;
     *index = n - 1;
@@ -370,8 +373,9 @@ static int pool_setup(int which)
         return rc == -EINVAL && which == POOL_HUGE ? PLAT_ENOTSUP : errno_to_plat(rc);
     }
     p->fd = fd;
-    p->state = state;
     p->used = used;
+    /* Publish: a thread that sees the table (acquire, in frame_decode) also sees fd and used. */
+    atomic_store_explicit(&p->state, (_Atomic uintptr_t *)state, memory_order_release);
     return 0;
 }
 
@@ -410,8 +414,9 @@ static void pool_untake(struct pool *p, uint64_t index)
         p->hint = index / 64;
 }
 
-/* Commits memory for frames idx[0..n) (consecutive indexes as one call); returns how many of
- * them, from the start, now have memory. Frames past that are given back by the caller. */
+/* Commits memory for frames idx[0..n), a run of consecutive indexes per call; returns how many
+ * of them, from the start, now have memory (a run the system cannot give whole is retried frame
+ * by frame, so a nearly exhausted pool still gives what it has). Caller holds alloc_mu. */
 static size_t pool_commit(struct pool *p, const uint64_t *idx, size_t n)
 {
     size_t i = 0;
@@ -423,10 +428,18 @@ static size_t pool_commit(struct pool *p, const uint64_t *idx, size_t n)
             j++;
         if (os_fallocate(p->fd, 0, (off_t)(idx[i] << p->shift), (off_t)((j - i) << p->shift)) !=
             0) {
-            /* A failed fallocate may have committed part of its range: give it back. */
+            /* A failed fallocate may have committed part of its range: give it back, then take
+             * frames one at a time until the system says no. */
             fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                       (off_t)(idx[i] << p->shift), (off_t)((j - i) << p->shift));
-            return i;
+            for (; i < j; i++) {
+                if (os_fallocate(p->fd, 0, (off_t)(idx[i] << p->shift), (off_t)1 << p->shift) !=
+                    0) {
+                    fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                              (off_t)(idx[i] << p->shift), (off_t)1 << p->shift);
+                    return i;
+                }
+            }
         }
         i = j;
     }
