@@ -46,7 +46,7 @@ extern "C" {
  * each is on the right. */
 #define AWE_OK            0
 #define AWE_EINVAL        (-EINVAL)        /* bad argument, flags, range; frame in use: 87 */
-#define AWE_ENXIO         (-ENXIO)         /* frame not owned (never allocated, freed, 0): 487 */
+#define AWE_ENXIO         (-ENXIO)         /* frame not owned (never allocated, freed): 487 */
 #define AWE_EADDRNOTAVAIL (-EADDRNOTAVAIL) /* not a window base; wanted address taken: 487 */
 #define AWE_EPERM         (-EPERM)         /* lock-pages privilege not held (Windows): 1314 */
 #define AWE_ENOMEM        (-ENOMEM)        /* no frame at all; kernel mapping budget: 1450 */
