@@ -20,6 +20,9 @@ static_assert(AWE_FRAMES_HUGE == PLAT_FRAMES_HUGE && AWE_FRAMES_POPULATE == PLAT
                   AWE_WINDOW_HUGE == PLAT_WINDOW_HUGE &&
                   AWE_WINDOW_POPULATE == PLAT_WINDOW_POPULATE,
               "awe.h flags must equal plat.h's");
+static_assert(AWE_PROT_READ == PLAT_PROT_READ && AWE_PROT_WRITE == PLAT_PROT_WRITE &&
+                  AWE_PROT_EXEC == PLAT_PROT_EXEC && AWE_PROT_NONE == PLAT_PROT_NONE,
+              "awe.h protections must equal plat.h's");
 static_assert(sizeof(awe_frame_t) == sizeof(plat_frame_t), "frame numbers differ in width");
 static_assert(sizeof(struct awe_stats) == sizeof(struct plat_stats), "stats layouts differ");
 
@@ -70,6 +73,8 @@ AWE_API int awe_caps(struct awe_caps *caps)
     caps->vma_budget = pc.vma_budget;
     caps->max_map_count = pc.max_map_count;
     caps->processor_count = pc.processor_count;
+    caps->min_app_address = pc.min_app_address;
+    caps->max_app_address = pc.max_app_address;
     return AWE_OK;
 }
 
@@ -96,6 +101,11 @@ AWE_API int awe_window_reserve(void *want, size_t size, unsigned flags, void **b
 AWE_API int awe_window_release(void *base)
 {
     return plat_window_release(base);
+}
+
+AWE_API int awe_window_find(const void *va, void **base, size_t *size)
+{
+    return plat_window_find(va, base, size);
 }
 
 AWE_API int awe_map(void *va, size_t count, const awe_frame_t *frames)
@@ -132,4 +142,29 @@ AWE_API int awe_stats(struct awe_stats *stats)
         return rc;
     memcpy(stats, &ps, sizeof(*stats)); /* same layout, asserted above */
     return AWE_OK;
+}
+
+AWE_API int awe_vm_reserve(void *want, size_t size, void **base)
+{
+    return plat_vm_reserve(want, size, base);
+}
+
+AWE_API int awe_vm_commit(void *addr, size_t size, unsigned prot)
+{
+    return plat_vm_commit(addr, size, prot);
+}
+
+AWE_API int awe_vm_protect(void *addr, size_t size, unsigned prot)
+{
+    return plat_vm_protect(addr, size, prot);
+}
+
+AWE_API int awe_vm_decommit(void *addr, size_t size)
+{
+    return plat_vm_decommit(addr, size);
+}
+
+AWE_API int awe_vm_release(void *base, size_t size)
+{
+    return plat_vm_release(base, size);
 }

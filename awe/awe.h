@@ -71,6 +71,8 @@ struct awe_caps {
     uint64_t vma_budget;       /* kernel mappings awe may use at once (0: unlimited) */
     uint64_t max_map_count;    /* the system's per-process mapping limit (0: none) */
     unsigned processor_count;  /* online processors */
+    uintptr_t min_app_address; /* lowest address a window or reservation may have */
+    uintptr_t max_app_address; /* highest address one may reach */
 };
 
 /* Fills *caps. Errors: AWE_EFAULT, AWE_EIO (the platform cannot start: no memfd, say). */
@@ -114,6 +116,10 @@ AWE_API int awe_window_reserve(void *want, size_t size, unsigned flags, void **b
 /* Releases the window whose base is `base`: its pages are unmapped, its frames stay allocated
  * with their contents. Errors: AWE_EADDRNOTAVAIL (`base` is not a window's base), nothing done. */
 AWE_API int awe_window_release(void *base);
+
+/* Stores the base and size of the window containing `va`. Errors: AWE_EFAULT,
+ * AWE_EADDRNOTAVAIL (`va` is in no window). */
+AWE_API int awe_window_find(const void *va, void **base, size_t *size);
 
 /* ---- Mapping ------------------------------------------------------------------------------ */
 
@@ -160,6 +166,34 @@ struct awe_stats {
 
 /* Fills *stats with a snapshot of the process-wide counters. Errors: AWE_EFAULT. */
 AWE_API int awe_stats(struct awe_stats *stats);
+
+/* ---- Plain virtual memory ---------------------------------------------------------------- */
+/* Address space that is not an AWE window: reserve it, commit pages with a protection, change the
+ * protection, decommit (the memory goes back; a later commit reads zeros), release. The
+ * Windows-compatible VirtualAlloc family is built on these. */
+
+#define AWE_PROT_NONE  0x0u
+#define AWE_PROT_READ  0x1u
+#define AWE_PROT_WRITE 0x2u
+#define AWE_PROT_EXEC  0x4u
+
+/* Reserves `size` bytes (whole pages), inaccessible, at `want` (rounded down to the allocation
+ * granularity; must be free) or anywhere granularity-aligned when `want` is NULL.
+ * Errors: AWE_EFAULT, AWE_EINVAL (size 0), AWE_EADDRNOTAVAIL (taken), AWE_ENOMEM. */
+AWE_API int awe_vm_reserve(void *want, size_t size, void **base);
+
+/* Commits [addr, addr + size) of a reservation with protection `prot` (AWE_PROT_*).
+ * Errors: AWE_EINVAL (unknown protection bits, size 0), AWE_ENOMEM. */
+AWE_API int awe_vm_commit(void *addr, size_t size, unsigned prot);
+
+/* Changes the protection of committed pages. Errors: as awe_vm_commit. */
+AWE_API int awe_vm_protect(void *addr, size_t size, unsigned prot);
+
+/* Decommits [addr, addr + size): inaccessible again, memory returned. Errors: AWE_EINVAL. */
+AWE_API int awe_vm_decommit(void *addr, size_t size);
+
+/* Releases a whole reservation (`size` as reserved). Errors: AWE_EINVAL. */
+AWE_API int awe_vm_release(void *base, size_t size);
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,6 @@
  */
 #include "win32_internal.h"
 
-#include "plat.h"
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,18 +28,18 @@
  * usual x86-64 values stand in, and the AWE calls will report the failure themselves. */
 AWEWIN32_API void WINAPI GetSystemInfo(LPSYSTEM_INFO lpSystemInfo)
 {
-    struct plat_caps caps;
+    struct awe_caps caps;
     unsigned cpus, i;
 
     if (lpSystemInfo == NULL)
         return;
-    if (plat_caps(&caps) != 0) {
+    if (awe_caps(&caps) != 0) {
         memset(&caps, 0, sizeof(caps));
         caps.page_size = 4096;
         caps.alloc_granularity = 65536;
         caps.processor_count = 1;
         caps.min_app_address = 65536;
-        caps.max_app_address = ((uintptr_t)1 << 47) - 65536 - 1;
+        caps.max_app_address = UINTPTR_MAX - 65536; /* never used: the platform always starts */
     }
     memset(lpSystemInfo, 0, sizeof(*lpSystemInfo));
     lpSystemInfo->wProcessorArchitecture = THIS_ARCHITECTURE;

@@ -4,15 +4,15 @@
  * Two kinds of region come out of VirtualAlloc:
  *
  *   AWE window   MEM_RESERVE | MEM_PHYSICAL    awe_window_reserve; the native layer knows it
- *                                              (awe_query, plat_window_find), we keep no record
- *   plain        MEM_RESERVE and/or MEM_COMMIT plat_vm_reserve / _commit / _protect / _decommit
+ *                                              (awe_query, awe_window_find), we keep no record
+ *   plain        MEM_RESERVE and/or MEM_COMMIT awe_vm_reserve / _commit / _protect / _decommit
  *                                              / _release, recorded in the registry below
  *
  * The registry: a list of plain reservations, each with its size and one byte per page that
  * says whether the page is committed and with which protection (0: reserved only). It is what
- * lets VirtualFree(MEM_RELEASE) find the size plat_vm_release needs, VirtualProtect report the
+ * lets VirtualFree(MEM_RELEASE) find the size awe_vm_release needs, VirtualProtect report the
  * old protection, and both refuse pages that are not committed. Guarded by the compat lock,
- * held across the plat_vm_* calls so that a region and its record change together.
+ * held across the awe_vm_* calls so that a region and its record change together.
  *
  *   region:  base                                              base + size
  *            |  page 0  |  page 1  |  page 2  |  ...  | page n-1 |
@@ -23,8 +23,6 @@
  * PAGE_NOCACHE and bit 5 PAGE_WRITECOMBINE; 0 means "not committed".
  */
 #include "win32_internal.h"
-
-#include "plat.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,15 +40,15 @@ static struct region *regions;
 
 /* The basic protections, in code order (code = index + 1), and what they become. */
 static const struct {
-    DWORD win32;   /* PAGE_* */
-    unsigned plat; /* PLAT_PROT_* */
+    DWORD win32;  /* PAGE_* */
+    unsigned awe; /* AWE_PROT_* */
 } prot_table[] = {
-    {PAGE_NOACCESS, PLAT_PROT_NONE},
-    {PAGE_READONLY, PLAT_PROT_READ},
-    {PAGE_READWRITE, PLAT_PROT_READ | PLAT_PROT_WRITE},
-    {PAGE_EXECUTE, PLAT_PROT_READ | PLAT_PROT_EXEC}, /* execute implies read on our CPUs */
-    {PAGE_EXECUTE_READ, PLAT_PROT_READ | PLAT_PROT_EXEC},
-    {PAGE_EXECUTE_READWRITE, PLAT_PROT_READ | PLAT_PROT_WRITE | PLAT_PROT_EXEC},
+    {PAGE_NOACCESS, AWE_PROT_NONE},
+    {PAGE_READONLY, AWE_PROT_READ},
+    {PAGE_READWRITE, AWE_PROT_READ | AWE_PROT_WRITE},
+    {PAGE_EXECUTE, AWE_PROT_READ | AWE_PROT_EXEC}, /* execute implies read on our CPUs */
+    {PAGE_EXECUTE_READ, AWE_PROT_READ | AWE_PROT_EXEC},
+    {PAGE_EXECUTE_READWRITE, AWE_PROT_READ | AWE_PROT_WRITE | AWE_PROT_EXEC},
 };
 #define PROT_CODE_NOCACHE      0x10u
 #define PROT_CODE_WRITECOMBINE 0x20u
@@ -61,7 +59,7 @@ static const struct {
  * user memory no such control); PAGE_GUARD cannot be emulated. PAGE_WRITECOPY and
  * PAGE_EXECUTE_WRITECOPY are for mapped views of files, which VirtualAlloc does not make: they
  * are invalid here as on Windows. */
-static DWORD parse_protection(DWORD prot, unsigned char *code, unsigned *plat)
+static DWORD parse_protection(DWORD prot, unsigned char *code, unsigned *awe)
 {
     DWORD basic = prot & 0xffu;
     DWORD extra = prot & ~(DWORD)0xffu;
@@ -79,7 +77,7 @@ static DWORD parse_protection(DWORD prot, unsigned char *code, unsigned *plat)
                 *code |= PROT_CODE_NOCACHE;
             if (extra & PAGE_WRITECOMBINE)
                 *code |= PROT_CODE_WRITECOMBINE;
-            *plat = prot_table[i].plat;
+            *awe = prot_table[i].awe;
             return ERROR_SUCCESS;
         }
     }
@@ -98,9 +96,9 @@ static DWORD protection_of(unsigned char code)
     return prot;
 }
 
-static unsigned plat_of(unsigned char code)
+static unsigned prot_of(unsigned char code)
 {
-    return prot_table[(code & PROT_CODE_BASIC) - 1].plat;
+    return prot_table[(code & PROT_CODE_BASIC) - 1].awe;
 }
 
 /* Page size and allocation granularity (the platform fills its caps once). */
@@ -204,11 +202,11 @@ static LPVOID reserve_plain(uintptr_t want, size_t size, unsigned char commit_co
         awewin32_fail(ERROR_NOT_ENOUGH_MEMORY);
         return NULL;
     }
-    rc = plat_vm_reserve((void *)base_want, len, &base);
+    rc = awe_vm_reserve((void *)base_want, len, &base);
     if (rc == 0 && commit_code != 0) {
-        rc = plat_vm_commit(base, len, plat_of(commit_code));
+        rc = awe_vm_commit(base, len, prot_of(commit_code));
         if (rc != 0)
-            plat_vm_release(base, len);
+            awe_vm_release(base, len);
     }
     if (rc != 0) {
         free(r->page);
@@ -248,13 +246,13 @@ static BOOL commit_range(struct region *r, uintptr_t lo, uintptr_t hi, size_t pa
             ;
         if (committed)
             continue;
-        rc = plat_vm_commit((void *)(r->base + i * page), (j - i) * page, plat_of(code));
+        rc = awe_vm_commit((void *)(r->base + i * page), (j - i) * page, prot_of(code));
         if (rc != 0) {
             for (k = first; k < i; k = m) {
                 for (m = k + 1; m < i && (r->page[m] != 0) == (r->page[k] != 0); m++)
                     ;
                 if (r->page[k] == 0)
-                    plat_vm_decommit((void *)(r->base + k * page), (m - k) * page);
+                    awe_vm_decommit((void *)(r->base + k * page), (m - k) * page);
             }
             return awewin32_fail_awe(rc);
         }
@@ -265,8 +263,8 @@ static BOOL commit_range(struct region *r, uintptr_t lo, uintptr_t hi, size_t pa
 
         for (j = i + 1; j < end && r->page[j] == old; j++)
             ;
-        if (old != 0 && failed == 0 && plat_of(old) != plat_of(code))
-            failed = plat_vm_protect((void *)(r->base + i * page), (j - i) * page, plat_of(code));
+        if (old != 0 && failed == 0 && prot_of(old) != prot_of(code))
+            failed = awe_vm_protect((void *)(r->base + i * page), (j - i) * page, prot_of(code));
         if (old == 0 || failed == 0)
             memset(r->page + i, code, j - i);
     }
@@ -297,7 +295,7 @@ AWEWIN32_API LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD f
     size_t page, gran, i;
     struct region *r;
     unsigned char code = 0;
-    unsigned plat_prot;
+    unsigned awe_prot;
     LPVOID result = NULL;
 
     /* Step 1 */
@@ -343,7 +341,7 @@ AWEWIN32_API LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD f
         awewin32_fail(ERROR_INVALID_PARAMETER);
         return NULL;
     }
-    err = parse_protection(flProtect, &code, &plat_prot);
+    err = parse_protection(flProtect, &code, &awe_prot);
     if (err != ERROR_SUCCESS) {
         awewin32_fail(err);
         return NULL;
@@ -387,7 +385,7 @@ static BOOL free_plain(struct region *r, uintptr_t addr, size_t size, DWORD type
             return awewin32_fail(ERROR_INVALID_PARAMETER);
         if (addr != r->base)
             return awewin32_fail(ERROR_INVALID_ADDRESS);
-        rc = plat_vm_release((void *)r->base, r->size);
+        rc = awe_vm_release((void *)r->base, r->size);
         if (rc != 0)
             return awewin32_fail_awe(rc);
         for (link = &regions; *link != r; link = &(*link)->next)
@@ -406,7 +404,7 @@ static BOOL free_plain(struct region *r, uintptr_t addr, size_t size, DWORD type
     } else if (!page_range(addr, size, page, &lo, &hi) || !region_holds(r, lo, hi)) {
         return awewin32_fail(ERROR_INVALID_ADDRESS);
     }
-    rc = plat_vm_decommit((void *)lo, hi - lo);
+    rc = awe_vm_decommit((void *)lo, hi - lo);
     if (rc != 0)
         return awewin32_fail_awe(rc);
     memset(r->page + (lo - r->base) / page, 0, (hi - lo) / page);
@@ -475,7 +473,7 @@ AWEWIN32_API BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD f
     size_t page, gran, i, first, end;
     struct region *r;
     unsigned char code = 0;
-    unsigned plat_prot;
+    unsigned awe_prot;
     void *wbase = NULL;
     size_t wsize = 0;
     DWORD err, old;
@@ -503,13 +501,13 @@ AWEWIN32_API BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD f
                 return awewin32_fail(ERROR_INVALID_ADDRESS);
             }
         }
-        err = parse_protection(flNewProtect, &code, &plat_prot);
+        err = parse_protection(flNewProtect, &code, &awe_prot);
         if (err != ERROR_SUCCESS) {
             awewin32_unlock();
             return awewin32_fail(err);
         }
         old = protection_of(r->page[first]);
-        rc = plat_vm_protect((void *)lo, hi - lo, plat_prot);
+        rc = awe_vm_protect((void *)lo, hi - lo, awe_prot);
         if (rc != 0) {
             awewin32_unlock();
             return awewin32_fail_awe(rc);
@@ -521,7 +519,7 @@ AWEWIN32_API BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD f
     }
     awewin32_unlock();
     /* Step 3 */
-    if (plat_window_find((void *)lo, &wbase, &wsize) == 0) {
+    if (awe_window_find((void *)lo, &wbase, &wsize) == 0) {
         if (hi - (uintptr_t)wbase > wsize || flNewProtect != PAGE_READWRITE)
             return awewin32_fail(ERROR_INVALID_ADDRESS);
         *lpflOldProtect = PAGE_READWRITE;
