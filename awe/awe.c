@@ -54,7 +54,7 @@ AWE_API const char *awe_strerror(int err)
     }
 }
 
-AWE_API int awe_caps(struct awe_caps *caps)
+AWE_API int awe_get_caps(struct awe_caps *caps)
 {
     struct plat_caps pc;
     int rc;
@@ -130,7 +130,7 @@ AWE_API int awe_query(const void *va, awe_frame_t *frame)
     return plat_query(va, frame);
 }
 
-AWE_API int awe_stats(struct awe_stats *stats)
+AWE_API int awe_get_stats(struct awe_stats *stats)
 {
     struct plat_stats ps;
     int rc;

@@ -76,7 +76,7 @@ struct awe_caps {
 };
 
 /* Fills *caps. Errors: AWE_EFAULT, AWE_EIO (the platform cannot start: no memfd, say). */
-AWE_API int awe_caps(struct awe_caps *caps);
+AWE_API int awe_get_caps(struct awe_caps *caps);
 
 /* ---- Frames ------------------------------------------------------------------------------- */
 
@@ -156,7 +156,9 @@ struct awe_stats {
     uint64_t pages_mapped;          /* page mappings made */
     uint64_t pages_unmapped;        /* page mappings removed (replaced, unmapped, freed) */
     uint64_t runs;                  /* OS mapping calls made (each maps or unmaps one run) */
-    uint64_t vmas_in_use;           /* kernel mappings windows hold now (Linux) */
+    uint64_t vmas_in_use;           /* kernel mappings (VMAs) the windows span now, per window:
+                                     * one the kernel merged across two adjacent windows counts
+                                     * for each, so this never undercounts (Linux) */
     uint64_t vmas_peak;             /* the most they ever held */
     uint64_t frames_allocated;      /* small frames held now */
     uint64_t huge_frames_allocated; /* huge frames held now */
@@ -165,7 +167,7 @@ struct awe_stats {
 };
 
 /* Fills *stats with a snapshot of the process-wide counters. Errors: AWE_EFAULT. */
-AWE_API int awe_stats(struct awe_stats *stats);
+AWE_API int awe_get_stats(struct awe_stats *stats);
 
 /* ---- Plain virtual memory ---------------------------------------------------------------- */
 /* Address space that is not an AWE window: reserve it, commit pages with a protection, change the

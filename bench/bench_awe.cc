@@ -26,12 +26,7 @@
  * holds 16384 VMAs, so at most one such batch is mapped at a time: each case maps its batch into
  * the first pages of the one awe window (or of the one raw reservation) and leaves it unmapped.
  */
-/* awe.h names a function and a struct alike (awe_caps, awe_stats), as C allows; g++'s -Wshadow
- * calls that hiding a constructor. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wshadow"
 #include "awe.h"
-#pragma GCC diagnostic pop
 
 #include <benchmark/benchmark.h>
 
@@ -206,7 +201,7 @@ bool raw_reset(size_t n)
 uint64_t awe_os_calls()
 {
     struct awe_stats st;
-    if (awe_stats(&st) != AWE_OK)
+    if (awe_get_stats(&st) != AWE_OK)
         return 0;
     return st.runs;
 }
@@ -508,9 +503,9 @@ std::string make_table(const TableReporter &rep)
 bool env_init()
 {
     struct awe_caps caps;
-    int rc = awe_caps(&caps);
+    int rc = awe_get_caps(&caps);
     if (rc != AWE_OK) {
-        fprintf(stderr, "bench_awe: awe_caps: %s\n", awe_strerror(rc));
+        fprintf(stderr, "bench_awe: awe_get_caps: %s\n", awe_strerror(rc));
         return false;
     }
     g_env.page = caps.page_size;
@@ -616,7 +611,7 @@ int main(int argc, char **argv)
         reporter.SetOutputStream(&discard);
     benchmark::RunSpecifiedBenchmarks(&reporter);
     struct awe_stats st;
-    if (awe_stats(&st) == AWE_OK)
+    if (awe_get_stats(&st) == AWE_OK)
         fprintf(stderr,
                 "bench_awe: awe kernel mappings: peak %" PRIu64 " of a budget of %" PRIu64
                 " (vm.max_map_count %" PRIu64 ")\n",

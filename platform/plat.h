@@ -144,7 +144,8 @@ struct plat_stats {
     uint64_t pages_mapped;     /* page mappings made */
     uint64_t pages_unmapped;   /* page mappings removed (replaced, unmapped, freed, released) */
     uint64_t runs;             /* OS mapping calls made for the above (coalesced runs) */
-    uint64_t vmas_in_use;      /* kernel mappings AWE windows hold now (Linux; 0 elsewhere) */
+    uint64_t vmas_in_use;      /* kernel mappings the windows span, per window (a VMA the kernel
+                                * merged across adjacent windows counts for each); Linux only */
     uint64_t vmas_peak;        /* the most they ever held */
     uint64_t frames_allocated; /* frames held now */
     uint64_t huge_frames_allocated; /* huge frames held now */

@@ -33,7 +33,7 @@ AWEWIN32_API void WINAPI GetSystemInfo(LPSYSTEM_INFO lpSystemInfo)
 
     if (lpSystemInfo == NULL)
         return;
-    if (awe_caps(&caps) != 0) {
+    if (awe_get_caps(&caps) != 0) {
         memset(&caps, 0, sizeof(caps));
         caps.page_size = 4096;
         caps.alloc_granularity = 65536;

@@ -106,7 +106,7 @@ static void geometry(size_t *page, size_t *granularity)
 {
     struct awe_caps caps;
 
-    if (awe_caps(&caps) == AWE_OK) {
+    if (awe_get_caps(&caps) == AWE_OK) {
         *page = caps.page_size;
         *granularity = caps.alloc_granularity;
     } else {

@@ -63,14 +63,14 @@ enum { POOL_SMALL = 0, POOL_HUGE = 1, POOL_COUNT = 2 };
 
 /* One memfd of frames of one size. Invariant: held == number of FRAME_OWNED states. */
 struct pool {
-    int fd;                   /* memfd; -1 until the first allocation */
-    unsigned shift;           /* log2 of the frame size */
-    uint64_t capacity;        /* frames the memfd and tables are sized for */
-    _Atomic uintptr_t *state; /* capacity state words (sparse mmap) */
-    uint64_t *used;           /* capacity bits: 1 = not available for allocation */
-    uint64_t hint;            /* word of `used` where the next search starts */
-    uint64_t held;            /* frames owned now */
-    uint64_t peak;            /* most frames ever owned at once */
+    int fd;                           /* memfd; -1 until the first allocation */
+    unsigned shift;                   /* log2 of the frame size */
+    uint64_t capacity;                /* frames the memfd and tables are sized for */
+    _Atomic uintptr_t *_Atomic state; /* capacity state words (sparse mmap); published last */
+    uint64_t *used;                   /* capacity bits: 1 = not available for allocation */
+    uint64_t hint;                    /* word of `used` where the next search starts */
+    uint64_t held;                    /* frames owned now */
+    uint64_t peak;                    /* most frames ever owned at once */
 };
 
 /* A window. Invariant: it spans 1 + count_breaks(w, 0, pages - 1) kernel mappings. */
@@ -453,7 +453,7 @@ static size_t pool_commit(struct pool *p, const uint64_t *idx, size_t n)
  *    coalesced) and, for huge frames or PLAT_FRAMES_POPULATE, commit their memory now: huge
  *    frames must exist before they are mapped (a hugetlb fault without a page is SIGBUS).
  * 4. Publish the frames as owned and return how many were had. */
-int plat_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int numa_node)
+static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int numa_node)
 {
     int which = (flags & PLAT_FRAMES_HUGE) != 0 ? POOL_HUGE : POOL_SMALL;
     struct pool *p = &g.pools[which];
@@ -525,8 +525,6 @@ int plat_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int n
     atomic_store(&g.ever_allocated, true);
     *count = got;
 out:
-    if (rc != 0)
-        atomic_fetch_add(&g.failed_calls, 1);
     pthread_mutex_unlock(&g.alloc_mu);
     free(idx);
     return rc;
@@ -689,45 +687,68 @@ static size_t plan_runs(size_t n)
     return nruns;
 }
 
+/* How os_set_run places a mapping: as a counted forward call, as an uncounted rollback call over
+ * what is there, or as an uncounted refill of a hole (never replacing anything). */
+enum set_mode { SET_FORWARD, SET_ROLLBACK, SET_REFILL };
+
 /* Makes the kernel's mapping of pages [page, page + n) of w show frames f, f+1, ... (f == 0:
  * the PROT_NONE reservation). */
-static int os_set_run(const struct window *w, size_t page, size_t n, plat_frame_t f, bool counted)
+static int os_set_run(const struct window *w, size_t page, size_t n, plat_frame_t f,
+                      enum set_mode mode)
 {
     void *addr = (void *)(w->base + (page << w->shift)), *out;
     size_t len = n << w->shift;
-    int pool, flags;
+    int fixed = mode == SET_REFILL ? MAP_FIXED_NOREPLACE : MAP_FIXED;
+    int pool, prot, flags, fd = -1;
     uint64_t index;
+    off_t off = 0;
 
     if (f == 0) {
-        flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
-        return counted ? os_mmap(addr, len, PROT_NONE, flags, -1, 0, &out)
-                       : os_mmap_uncounted(addr, len, PROT_NONE, flags, -1, 0, &out);
+        prot = PROT_NONE;
+        flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | fixed;
+    } else {
+        if (!frame_decode(f, &pool, &index))
+            return -EINVAL;
+        prot = PROT_READ | PROT_WRITE;
+        flags = MAP_SHARED | fixed | ((w->flags & PLAT_WINDOW_POPULATE) ? MAP_POPULATE : 0);
+        fd = g.pools[pool].fd;
+        off = (off_t)(index << g.pools[pool].shift);
     }
-    if (!frame_decode(f, &pool, &index))
-        return -EINVAL;
-    flags = MAP_SHARED | MAP_FIXED | ((w->flags & PLAT_WINDOW_POPULATE) ? MAP_POPULATE : 0);
-    return counted ? os_mmap(addr, len, PROT_READ | PROT_WRITE, flags, g.pools[pool].fd,
-                             (off_t)(index << g.pools[pool].shift), &out)
-                   : os_mmap_uncounted(addr, len, PROT_READ | PROT_WRITE, flags, g.pools[pool].fd,
-                                       (off_t)(index << g.pools[pool].shift), &out);
+    return mode == SET_FORWARD ? os_mmap(addr, len, prot, flags, fd, off, &out)
+                               : os_mmap_uncounted(addr, len, prot, flags, fd, off, &out);
 }
 
-/* Puts the kernel's mapping of run r back to the frames the plan says were there before. */
-static int restore_run(const struct run *r)
+/* Maps the frames the plan says run r's pages held before, one call per old run. */
+static int restore_layout(const struct run *r, enum set_mode mode)
 {
     size_t i = r->first, end = r->first + r->n;
-    int rc = 0;
 
     while (i < end) {
         size_t j = i + 1;
 
         while (j < end && joinable(g.plan[j - 1].old_frame, g.plan[j].old_frame))
             j++;
-        if (os_set_run(g.plan[i].w, g.plan[i].page, j - i, g.plan[i].old_frame, false) != 0)
-            rc = PLAT_EIO;
+        if (os_set_run(g.plan[i].w, g.plan[i].page, j - i, g.plan[i].old_frame, mode) != 0)
+            return PLAT_EIO;
         i = j;
     }
-    return rc;
+    return 0;
+}
+
+/* Puts the kernel's mapping of run r back as it was before the call. Mapping over the run needs
+ * the kernel to split VMAs, which it refuses once the process is at vm.max_map_count (another
+ * part of the process may have taken the margin). Then the run's range is unmapped instead, which
+ * never needs more VMAs, and the old layout is mapped into the hole without replacing anything
+ * (should another thread have taken the hole meanwhile, that fails rather than clobber it). */
+static int restore_run(const struct run *r)
+{
+    const struct change *c = &g.plan[r->first];
+
+    if (restore_layout(r, SET_ROLLBACK) == 0)
+        return 0;
+    if (munmap((void *)(c->w->base + (c->page << c->w->shift)), r->n << c->w->shift) != 0)
+        return PLAT_EIO;
+    return restore_layout(r, SET_REFILL);
 }
 
 /* Steps (caller holds map_mu; plan[0..n) is validated and sorted, old_frame filled in):
@@ -736,8 +757,9 @@ static int restore_run(const struct run *r)
  *    the peak over the whole call (mmap calls happen in run order, so every intermediate state
  *    is one of these); if the peak, plus the two transient splits of one mmap, would pass the
  *    budget, put the slots back and fail with PLAT_ENOMEM. Nothing has been done.
- * 3. Make one OS call per run. If call k fails, put runs 0..k back in the kernel (uncounted
- *    calls: the old layout needs no more VMAs than it had), put the slots back, and fail.
+ * 3. Make one OS call per run. If call k fails, put runs k..0 back in the kernel, newest first
+ *    (uncounted calls; restore_run says how this works even at the kernel's mapping limit), put
+ *    the slots back, and fail.
  * 4. Commit: frame state words follow the slots; counters. */
 static int plan_apply(size_t n)
 {
@@ -772,15 +794,19 @@ static int plan_apply(size_t n)
     for (k = 0; k < nruns; k++) {
         const struct change *c = &g.plan[g.runs[k].first];
 
-        rc = os_set_run(c->w, c->page, g.runs[k].n, c->new_frame, true);
+        rc = os_set_run(c->w, c->page, g.runs[k].n, c->new_frame, SET_FORWARD);
         if (rc != 0)
             break;
     }
     if (rc != 0) {
         int rb = 0;
 
-        for (i = 0; i <= k && i < nruns; i++)
-            rb |= restore_run(&g.runs[i]);
+        /* Undo in reverse order, so each step returns to a layout the kernel already held. Run k
+         * itself failed: a refused mmap leaves the old mapping, but put it back in case the kernel
+         * had begun; if even that is refused, the refusal came before any change. */
+        (void)restore_layout(&g.runs[k], SET_ROLLBACK);
+        while (k-- > 0)
+            rb |= restore_run(&g.runs[k]);
         rc = rb != 0 ? PLAT_EIO : errno_to_plat(rc);
         goto undo_slots;
     }
@@ -842,8 +868,6 @@ static int plan_finish(size_t n, bool sorted, uint64_t *calls)
     rc = plan_apply(n);
     if (rc == 0)
         (*calls)++;
-    else
-        atomic_fetch_add(&g.failed_calls, 1);
     return rc;
 }
 
@@ -852,7 +876,7 @@ static int plan_finish(size_t n, bool sorted, uint64_t *calls)
  * 2. Validate every entry in array order, marking its page and frame pending; the first bad
  *    entry decides the error and the marks are cleared.
  * 3. Apply the plan all or nothing (plan_apply). */
-int plat_map(void *va, size_t count, const plat_frame_t *frames)
+static int do_map(void *va, size_t count, const plat_frame_t *frames)
 {
     struct window *w;
     uintptr_t a;
@@ -892,7 +916,6 @@ int plat_map(void *va, size_t count, const plat_frame_t *frames)
     pthread_mutex_unlock(&g.map_mu);
     return rc;
 fail:
-    atomic_fetch_add(&g.failed_calls, 1);
     pthread_mutex_unlock(&g.map_mu);
     return rc;
 }
@@ -903,7 +926,7 @@ fail:
  *    frame as for plat_map. The first bad entry decides the error; marks are cleared.
  * 3. Sort the plan by address (unless it already is) so that runs form whatever the order of
  *    the array, and apply it all or nothing. */
-int plat_map_scatter(void *const *vas, size_t count, const plat_frame_t *frames)
+static int do_map_scatter(void *const *vas, size_t count, const plat_frame_t *frames)
 {
     struct window *w = NULL;
     bool sorted = true;
@@ -947,7 +970,6 @@ int plat_map_scatter(void *const *vas, size_t count, const plat_frame_t *frames)
     pthread_mutex_unlock(&g.map_mu);
     return rc;
 fail:
-    atomic_fetch_add(&g.failed_calls, 1);
     pthread_mutex_unlock(&g.map_mu);
     return rc;
 }
@@ -1000,7 +1022,7 @@ static void frame_release(plat_frame_t f)
  *    mappings than the budget allows, unmap them one at a time in array order and end the
  *    prefix before the first that cannot be unmapped.
  * 4. Under alloc_mu, release the prefix's frames; *count = prefix length if it was cut. */
-int plat_frames_free(size_t *count, const plat_frame_t *frames)
+static int do_frames_free(size_t *count, const plat_frame_t *frames)
 {
     size_t n, valid, nplan = 0, i;
     int rc, stop_rc = 0;
@@ -1078,10 +1100,8 @@ int plat_frames_free(size_t *count, const plat_frame_t *frames)
     pthread_mutex_lock(&g.alloc_mu);
     for (i = 0; i < valid; i++)
         frame_release(frames[i]);
-    if (stop_rc != 0) {
+    if (stop_rc != 0)
         *count = valid;
-        atomic_fetch_add(&g.failed_calls, 1);
-    }
     pthread_mutex_unlock(&g.alloc_mu);
     pthread_mutex_unlock(&g.map_mu);
     return stop_rc;
@@ -1325,4 +1345,33 @@ int plat_stats(struct plat_stats *stats)
     pthread_mutex_unlock(&g.alloc_mu);
     pthread_mutex_unlock(&g.map_mu);
     return 0;
+}
+
+/* ---- Public entry points: every failure is counted here, once ---------------------------- */
+
+static int counted(int rc)
+{
+    if (rc != 0)
+        atomic_fetch_add_explicit(&g.failed_calls, 1, memory_order_relaxed);
+    return rc;
+}
+
+int plat_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int numa_node)
+{
+    return counted(do_frames_alloc(count, frames, flags, numa_node));
+}
+
+int plat_frames_free(size_t *count, const plat_frame_t *frames)
+{
+    return counted(do_frames_free(count, frames));
+}
+
+int plat_map(void *va, size_t count, const plat_frame_t *frames)
+{
+    return counted(do_map(va, count, frames));
+}
+
+int plat_map_scatter(void *const *vas, size_t count, const plat_frame_t *frames)
+{
+    return counted(do_map_scatter(vas, count, frames));
 }

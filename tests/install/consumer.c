@@ -1,7 +1,7 @@
 /*
  * tests/install/consumer.c: a program outside the awecache tree that uses an installed awecache.
- * It includes the installed header, calls awe_caps() and prints the page size. Exit status 0 when
- * the call succeeds and the page size is a nonzero power of two, 1 otherwise.
+ * It includes the installed header, calls awe_get_caps() and prints the page size. Exit status 0
+ * when the call succeeds and the page size is a nonzero power of two, 1 otherwise.
  */
 #include <awe.h>
 
@@ -10,10 +10,10 @@
 int main(void)
 {
     struct awe_caps caps;
-    int rc = awe_caps(&caps);
+    int rc = awe_get_caps(&caps);
 
     if (rc != AWE_OK) {
-        fprintf(stderr, "awecache consumer: awe_caps failed: %s (%d)\n", awe_strerror(rc), rc);
+        fprintf(stderr, "awecache consumer: awe_get_caps failed: %s (%d)\n", awe_strerror(rc), rc);
         return 1;
     }
     if (caps.page_size == 0 || (caps.page_size & (caps.page_size - 1)) != 0) {
