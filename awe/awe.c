@@ -24,7 +24,6 @@ static_assert(AWE_PROT_READ == PLAT_PROT_READ && AWE_PROT_WRITE == PLAT_PROT_WRI
                   AWE_PROT_EXEC == PLAT_PROT_EXEC && AWE_PROT_NONE == PLAT_PROT_NONE,
               "awe.h protections must equal plat.h's");
 static_assert(sizeof(awe_frame_t) == sizeof(plat_frame_t), "frame numbers differ in width");
-static_assert(sizeof(struct awe_stats) == sizeof(struct plat_stats), "stats layouts differ");
 
 AWE_API const char *awe_strerror(int err)
 {
@@ -140,7 +139,18 @@ AWE_API int awe_get_stats(struct awe_stats *stats)
     rc = plat_stats(&ps);
     if (rc != 0)
         return rc;
-    memcpy(stats, &ps, sizeof(*stats)); /* same layout, asserted above */
+    stats->map_calls = ps.map_calls;
+    stats->scatter_calls = ps.scatter_calls;
+    stats->failed_calls = ps.failed_calls;
+    stats->pages_mapped = ps.pages_mapped;
+    stats->pages_unmapped = ps.pages_unmapped;
+    stats->runs = ps.runs;
+    stats->vmas_in_use = ps.vmas_in_use;
+    stats->vmas_peak = ps.vmas_peak;
+    stats->frames_allocated = ps.frames_allocated;
+    stats->huge_frames_allocated = ps.huge_frames_allocated;
+    stats->frames_peak = ps.frames_peak;
+    stats->windows = ps.windows;
     return AWE_OK;
 }
 

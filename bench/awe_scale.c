@@ -231,6 +231,15 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (caps.vma_budget != 0 && slice_pages * (size_t)threads + (size_t)threads > caps.vma_budget) {
+        fprintf(stderr,
+                "awe_scale: a %.0f MiB window of scattered frames needs up to %zu kernel mappings, "
+                "over the budget of %" PRIu64 " (vm.max_map_count %" PRIu64 "): use a smaller "
+                "window or raise vm.max_map_count\n",
+                window_mib, slice_pages * (size_t)threads, caps.vma_budget, caps.max_map_count);
+        return 2;
+    }
+
     /* Step 1 */
     frames = malloc(nframes * sizeof(*frames));
     w = calloc((size_t)threads, sizeof(*w));

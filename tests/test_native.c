@@ -723,6 +723,10 @@ static void test_scatter(void **state)
     TU_EXPECT(awe_map_scatter(vas, 0, f), AWE_OK);
     TU_EXPECT(awe_map_scatter(NULL, 0, NULL), AWE_OK);
     TU_EXPECT(awe_map_scatter(NULL, 1, f), AWE_EFAULT);
+    /* A count no plan could hold (it would overflow the size of the work arrays): rejected before
+     * any entry is read, no crash */
+    TU_EXPECT(awe_map_scatter(vas, SIZE_MAX / 2, f), AWE_EINVAL);
+    TU_EXPECT(awe_map_scatter(vas, SIZE_MAX, NULL), AWE_EINVAL);
 
     /* Entries in two windows, out of order */
     vas[0] = TU_AT(w2, 3);

@@ -129,13 +129,14 @@ static struct {
 
 /* ---- Initialisation and fork ------------------------------------------------------------- */
 
-static void fork_prepare(void)
+/* Takes both locks, in lock order: for consistent snapshots, and around fork. */
+static void lock_both(void)
 {
     pthread_mutex_lock(&g.map_mu);
     pthread_mutex_lock(&g.alloc_mu);
 }
 
-static void fork_parent(void)
+static void unlock_both(void)
 {
     pthread_mutex_unlock(&g.alloc_mu);
     pthread_mutex_unlock(&g.map_mu);
@@ -176,8 +177,7 @@ static void fork_child(void)
     atomic_store(&g.ever_allocated, false);
     atomic_store(&g.failed_calls, 0);
     memset(&g.stats, 0, sizeof(g.stats));
-    pthread_mutex_unlock(&g.alloc_mu);
-    pthread_mutex_unlock(&g.map_mu);
+    unlock_both();
 }
 
 static unsigned log2_exact(uint64_t v)
@@ -240,7 +240,7 @@ static void platform_init(void)
         g.pools[POOL_HUGE].capacity = ((uint64_t)phys * (uint64_t)page) >> g.pools[POOL_HUGE].shift;
     }
     c->frame_limit = g.pools[POOL_SMALL].capacity;
-    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+    if (pthread_atfork(lock_both, unlock_both, fork_child) != 0)
         g.init_rc = PLAT_EIO;
 }
 
@@ -259,11 +259,9 @@ int plat_caps(struct plat_caps *caps)
     rc = ensure_init();
     if (rc != 0)
         return rc;
-    pthread_mutex_lock(&g.map_mu);
-    pthread_mutex_lock(&g.alloc_mu);
+    lock_both();
     *caps = g.caps;
-    pthread_mutex_unlock(&g.alloc_mu);
-    pthread_mutex_unlock(&g.map_mu);
+    unlock_both();
     caps->huge_frames_free = 0;
     if (caps->huge_page_size != 0) {
         uint64_t v;
@@ -579,8 +577,12 @@ static void affected(const struct window *w, size_t s, size_t e, size_t *lo, siz
 
 /* ---- The plan: validate, then apply all or nothing --------------------------------------- */
 
+/* Makes room for a plan of n changes. A count whose plan would not fit in the address space is
+ * PLAT_EINVAL (it cannot be a valid call: it exceeds every window's pages). */
 static int plan_reserve(size_t n)
 {
+    if (n > SIZE_MAX / sizeof(struct change) || n > SIZE_MAX / sizeof(struct run))
+        return PLAT_EINVAL;
     if (n > g.plan_cap) {
         size_t cap = n < 64 ? 64 : n;
         struct change *c = realloc(g.plan, cap * sizeof(*c));
@@ -1333,8 +1335,7 @@ int plat_stats(struct plat_stats *stats)
     rc = ensure_init();
     if (rc != 0)
         return rc;
-    pthread_mutex_lock(&g.map_mu);
-    pthread_mutex_lock(&g.alloc_mu);
+    lock_both();
     *stats = g.stats;
     stats->vmas_in_use = g.vmas_in_use;
     stats->frames_allocated = g.pools[POOL_SMALL].held;
@@ -1342,8 +1343,7 @@ int plat_stats(struct plat_stats *stats)
     stats->frames_peak = g.pools[POOL_SMALL].peak;
     stats->windows = g.nwindows;
     stats->failed_calls = atomic_load(&g.failed_calls);
-    pthread_mutex_unlock(&g.alloc_mu);
-    pthread_mutex_unlock(&g.map_mu);
+    unlock_both();
     return 0;
 }
 
