@@ -102,8 +102,8 @@ static struct {
     pthread_once_t once;
     int init_rc;                  /* 0, or why the platform could not start */
     struct plat_caps caps;        /* capabilities; frame_limit and vma_budget change at runtime */
+    int max_numa_node;            /* highest NUMA node number of the machine (0 without NUMA) */
     uint64_t vma_budget_computed; /* the budget derived from vm.max_map_count */
-    uint64_t huge_pool_total;     /* vm.nr_hugepages at start: 0 means no huge pool */
 
     pthread_mutex_t map_mu; /* see "Locks" above */
     pthread_mutex_t alloc_mu;
@@ -224,12 +224,14 @@ static void platform_init(void)
     }
     c->vma_budget = g.vma_budget_computed;
 
-    /* Huge frames: the hugetlb page size, and whether a pool is configured. */
-    if (os_read_keyed_u64("/proc/meminfo", "Hugepagesize", &v) && v > 0 && (v & (v - 1)) == 0) {
+    /* Huge frames: the hugetlb page size (whether a pool is configured is read at allocation,
+     * since an administrator may configure one while the process runs). */
+    if (os_read_keyed_u64("/proc/meminfo", "Hugepagesize", &v) && v > 0 && (v & (v - 1)) == 0)
         c->huge_page_size = (size_t)(v * 1024);
-        if (!os_read_keyed_u64("/proc/meminfo", "HugePages_Total", &g.huge_pool_total))
-            g.huge_pool_total = 0;
-    }
+
+    /* NUMA nodes: "0", "0-3" or "0,2-3"; the last number is the highest node. */
+    g.max_numa_node =
+        os_read_last_u64("/sys/devices/system/node/possible", &v) && v < 4096 ? (int)v : 0;
 
     for (i = 0; i < POOL_COUNT; i++)
         g.pools[i].fd = -1;
@@ -462,12 +464,12 @@ static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, 
     /* Step 1 */
     if (count == NULL || (frames == NULL && *count > 0))
         return PLAT_EFAULT;
-    if ((flags & ~(PLAT_FRAMES_HUGE | PLAT_FRAMES_POPULATE)) != 0 || numa_node < -1 ||
-        numa_node > 1023)
-        return PLAT_EINVAL;
     rc = ensure_init();
     if (rc != 0)
         return rc;
+    if ((flags & ~(PLAT_FRAMES_HUGE | PLAT_FRAMES_POPULATE)) != 0 || numa_node < -1 ||
+        numa_node > g.max_numa_node)
+        return PLAT_EINVAL;
     if (*count == 0)
         return 0;
     if (which == POOL_HUGE && (g.caps.huge_page_size == 0 || p->capacity == 0))

@@ -137,6 +137,28 @@ bool os_read_u64(const char *path, uint64_t *out)
     return true;
 }
 
+bool os_read_last_u64(const char *path, uint64_t *out)
+{
+    FILE *f = fopen(path, "re");
+    char line[256];
+    const char *p;
+    bool ok;
+
+    if (f == NULL)
+        return false;
+    ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    if (!ok)
+        return false;
+    p = line + strcspn(line, "\n");
+    while (p > line && p[-1] >= '0' && p[-1] <= '9')
+        p--;
+    if (*p < '0' || *p > '9')
+        return false;
+    *out = strtoull(p, NULL, 10);
+    return true;
+}
+
 bool os_read_keyed_u64(const char *path, const char *key, uint64_t *out)
 {
     FILE *f = fopen(path, "re");

@@ -29,6 +29,9 @@ int os_fallocate(int fd, int mode, off_t off, off_t len);
  * returns false if it cannot. Not counted: used only to learn capabilities. */
 bool os_read_u64(const char *path, uint64_t *out);
 
+/* Reads a list of numbers such as "0-3,5" and parses the last one; false if it cannot. */
+bool os_read_last_u64(const char *path, uint64_t *out);
+
 /* Reads "Key: <number>" from a /proc file such as /proc/meminfo; false if absent. */
 bool os_read_keyed_u64(const char *path, const char *key, uint64_t *out);
 
