@@ -379,9 +379,9 @@ static int pool_setup(int which)
     return 0;
 }
 
-/* Finds up to n free frame indexes, lowest first from the hint, and marks them used.
- * Caller holds alloc_mu and guarantees n free frames exist. */
-static void pool_take(struct pool *p, uint64_t *idx, size_t n)
+/* Finds up to n free frame indexes, lowest first from the hint, marks them used and returns how
+ * many it found: n, unless frames were retired (see frame_release). Caller holds alloc_mu. */
+static size_t pool_take(struct pool *p, uint64_t *idx, size_t n)
 {
     uint64_t words = (p->capacity + 63) / 64, w = p->hint, scanned = 0;
     size_t got = 0;
@@ -403,8 +403,8 @@ static void pool_take(struct pool *p, uint64_t *idx, size_t n)
             scanned++;
         }
     }
-    assert(got == n);
     p->hint = w;
+    return got;
 }
 
 static void pool_untake(struct pool *p, uint64_t index)
@@ -503,7 +503,7 @@ static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, 
     }
 
     /* Step 3 */
-    pool_take(p, idx, n);
+    n = pool_take(p, idx, n);
     got = n;
     if (which == POOL_HUGE || (flags & PLAT_FRAMES_POPULATE) != 0)
         got = pool_commit(p, idx, n);
