@@ -18,6 +18,8 @@ static_assert(sizeof(ULONG_PTR) == sizeof(size_t), "counts pass through size_t")
  *      Failing any of these leaves *NumberOfPages alone.
  *   2. A count of 0 succeeds at once. Otherwise PageArray must point somewhere.
  *   3. awe_frames_alloc fills PageArray and may lower the count; on error it allocated nothing.
+ *      The memory is committed now (AWE_FRAMES_POPULATE), as Windows hands out real pages: a
+ *      shortage shows as a lower count or ERROR_NO_SYSTEM_RESOURCES here, not later.
  */
 static BOOL allocate_frames(HANDLE process, PULONG_PTR count, PULONG_PTR pfns, int node)
 {
@@ -38,7 +40,7 @@ static BOOL allocate_frames(HANDLE process, PULONG_PTR count, PULONG_PTR pfns, i
         return awewin32_fail(ERROR_NOACCESS);
     /* Step 3 */
     n = (size_t)*count;
-    rc = awe_frames_alloc(&n, (awe_frame_t *)pfns, 0, node);
+    rc = awe_frames_alloc(&n, (awe_frame_t *)pfns, AWE_FRAMES_POPULATE, node);
     if (rc != AWE_OK)
         return awewin32_fail_awe(rc);
     *count = (ULONG_PTR)n;
