@@ -599,6 +599,16 @@ static void test_inject_alloc_populate(void **state)
  * turn. Freeing may stop part way (an error, *count = the frames freed) or complete; either way
  * the freed frames are gone from every window, the others are untouched, the counters and the
  * kernel agree, and no frame handed out later shows old data. */
+
+/* The frames the free tests free, in this order: mapped and unmapped ones, in two windows. */
+static void free_list(const struct fx *x, awe_frame_t list[6])
+{
+    static const size_t pick[6] = {2, 12, 11, 7, 19, 15};
+
+    for (size_t i = 0; i < 6; i++)
+        list[i] = x->f[pick[i]];
+}
+
 static void test_inject_free(void **state)
 {
     uint64_t n;
@@ -612,12 +622,7 @@ static void test_inject_free(void **state)
         uint64_t calls;
 
         fx_build(&x, true);
-        list[0] = x.f[2];
-        list[1] = x.f[12];
-        list[2] = x.f[11];
-        list[3] = x.f[7];
-        list[4] = x.f[19];
-        list[5] = x.f[15];
+        free_list(&x, list);
         calls = plat_testing_os_calls();
         TU_EXPECT(awe_frames_free(&count, list), AWE_OK);
         n = plat_testing_os_calls() - calls;
@@ -635,12 +640,7 @@ static void test_inject_free(void **state)
             char *probe;
 
             fx_build(&x, false);
-            list[0] = x.f[2];
-            list[1] = x.f[12];
-            list[2] = x.f[11];
-            list[3] = x.f[7];
-            list[4] = x.f[19];
-            list[5] = x.f[15];
+            free_list(&x, list);
             fx_snap(&x, &s);
             plat_testing_fail_nth_os_call(k, injections[e].os_errno);
             rc = awe_frames_free(&count, list);
