@@ -997,25 +997,74 @@ int plat_query(const void *va, plat_frame_t *frame)
 
 /* ---- Freeing frames ---------------------------------------------------------------------- */
 
-/* Gives the memory of frame f back to the system so that it reads as zeros when handed out
- * again. Should the kernel refuse, the frame number is retired (never handed out again) rather
- * than reused with stale contents. Caller holds alloc_mu. */
-static void frame_release(plat_frame_t f)
+/* Gives the memory of frames idx[0..n) of pool p back to the system, so that each reads as zeros
+ * when handed out again, and makes them available. Consecutive indexes go back in one call.
+ * Should the kernel refuse a frame, its index is retired (never handed out again) rather than
+ * reused with stale contents. Caller holds alloc_mu; the frames are no longer owned. */
+static void pool_release(struct pool *p, const uint64_t *idx, size_t n)
 {
-    int pool = 0;
-    uint64_t index = 0;
-    struct pool *p;
-    bool ok;
+    const int punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+    size_t i = 0, j, k;
 
-    ok = frame_decode(f, &pool, &index);
-    assert(ok);
-    (void)ok;
-    p = &g.pools[pool];
-    atomic_store_explicit(&p->state[index], 0, memory_order_relaxed);
-    p->held--;
-    if (os_fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(index << p->shift),
-                     (off_t)1 << p->shift) == 0)
-        pool_untake(p, index);
+    while (i < n) {
+        for (j = i + 1; j < n && idx[j] == idx[j - 1] + 1; j++)
+            ;
+        if (os_fallocate(p->fd, punch, (off_t)(idx[i] << p->shift), (off_t)((j - i) << p->shift)) ==
+            0) {
+            for (k = i; k < j; k++)
+                pool_untake(p, idx[k]);
+        } else {
+            for (k = i; k < j; k++)
+                if (os_fallocate(p->fd, punch, (off_t)(idx[k] << p->shift), (off_t)1 << p->shift) ==
+                    0)
+                    pool_untake(p, idx[k]);
+        }
+        i = j;
+    }
+    p->held -= n;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Releases frames[0..n) (owned, unmapped, distinct): sorted per pool so that runs of consecutive
+ * frames go back in one call. Caller holds alloc_mu. */
+static void frames_release(const plat_frame_t *frames, size_t n)
+{
+    uint64_t one, *idx = malloc(n * sizeof(*idx));
+    int which, pool = 0;
+    size_t i, m;
+
+    for (which = 0; which < POOL_COUNT; which++) {
+        m = 0;
+        for (i = 0; i < n; i++) {
+            uint64_t index = 0;
+            bool ok = frame_decode(frames[i], &pool, &index);
+
+            assert(ok);
+            (void)ok;
+            if (pool != which)
+                continue;
+            if (idx == NULL) { /* no memory for the batch: one frame at a time */
+                one = index;
+                pool_release(&g.pools[which], &one, 1);
+                continue;
+            }
+            idx[m++] = index;
+        }
+        if (idx != NULL && m > 0) {
+            for (i = 1; i < m && idx[i - 1] < idx[i]; i++)
+                ;
+            if (i < m)
+                qsort(idx, m, sizeof(*idx), u64_cmp);
+            pool_release(&g.pools[which], idx, m);
+        }
+    }
+    free(idx);
 }
 
 /* Steps:
@@ -1025,7 +1074,9 @@ static void frame_release(plat_frame_t f)
  * 3. Unmap the prefix's mapped frames with one all-or-nothing plan. Should that need more kernel
  *    mappings than the budget allows, unmap them one at a time in array order and end the
  *    prefix before the first that cannot be unmapped.
- * 4. Under alloc_mu, release the prefix's frames; *count = prefix length if it was cut. */
+ * 4. Still under map_mu, the prefix's frames stop being owned: from here no call can map them.
+ * 5. Under alloc_mu alone (map calls go on meanwhile), give their memory back, a run of
+ *    consecutive frames per call, and make them available; *count = prefix length if cut. */
 static int do_frames_free(size_t *count, const plat_frame_t *frames)
 {
     size_t n, valid, nplan = 0, i;
@@ -1101,13 +1152,16 @@ static int do_frames_free(size_t *count, const plat_frame_t *frames)
     }
 
     /* Step 4 */
-    pthread_mutex_lock(&g.alloc_mu);
     for (i = 0; i < valid; i++)
-        frame_release(frames[i]);
+        atomic_store_explicit(frame_state(frames[i]), 0, memory_order_relaxed);
+    pthread_mutex_unlock(&g.map_mu);
+
+    /* Step 5 */
+    pthread_mutex_lock(&g.alloc_mu);
+    frames_release(frames, valid);
+    pthread_mutex_unlock(&g.alloc_mu);
     if (stop_rc != 0)
         *count = valid;
-    pthread_mutex_unlock(&g.alloc_mu);
-    pthread_mutex_unlock(&g.map_mu);
     return stop_rc;
 }
 
