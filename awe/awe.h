@@ -83,7 +83,9 @@ AWE_API int awe_get_caps(struct awe_caps *caps);
 #define AWE_FRAMES_HUGE     0x1u /* huge frames (caps.huge_page_size bytes; hugetlb on Linux) */
 #define AWE_FRAMES_POPULATE 0x2u /* commit the memory now rather than on first touch */
 
-/* Allocates up to *count frames into frames[0..*count); numa_node is a preference (-1: none).
+/* Allocates up to *count frames into frames[0..*count); numa_node is a preference (-1: none; on
+ * Linux it is checked against the machine's nodes but not yet applied: the kernel's default
+ * policy places the memory, usually on the node of the thread that first touches it).
  * May allocate fewer than asked: returns AWE_OK and lowers *count. On error nothing is allocated
  * and *count is unchanged. *count == 0 succeeds. New frames read as zeros.
  * Errors: AWE_EFAULT, AWE_EINVAL (unknown flags or node), AWE_EDQUOT (the frame limit is
