@@ -22,8 +22,20 @@ include(CMakePackageConfigHelpers)
 set(AWECACHE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/awecache)
 set(AWECACHE_INSTALL_PKGCONFIGDIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
+# 0. Libraries the platform's objects need (AWECACHE_PLATFORM_PKG_DEPS, <prefix>=<module> pairs set
+#    by platform/CMakeLists.txt: liburing when found): linked into both libraries here, where they
+#    exist, and named for the installed static library.
+foreach(dep IN LISTS AWECACHE_PLATFORM_PKG_DEPS)
+  string(REPLACE "=" ";" pair "${dep}")
+  list(GET pair 0 pfx)
+  target_link_libraries(awecache PRIVATE PkgConfig::${pfx})
+  target_link_libraries(awecache_static PRIVATE PkgConfig::${pfx})
+  list(APPEND AWECACHE_INSTALL_PKG_DEPS ${dep})
+endforeach()
+
 # 1. The header and the two libraries, into the export set.
-install(FILES ${PROJECT_SOURCE_DIR}/awe/awe.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/awecache)
+install(FILES ${PROJECT_SOURCE_DIR}/awe/awe.h ${PROJECT_SOURCE_DIR}/engine/awecache.h
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/awecache)
 install(TARGETS awecache awecache_static
         EXPORT awecacheTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -1226,7 +1226,7 @@ int plat_window_reserve(void *want, size_t size, unsigned flags, void **base)
     bool huge = (flags & PLAT_WINDOW_HUGE) != 0;
     size_t page, align, pages;
     struct window *w = NULL, **nw;
-    uintptr_t at, want_a;
+    uintptr_t at = 0, want_a;
     int rc;
 
     /* Step 1 */

@@ -177,3 +177,155 @@ bool os_read_keyed_u64(const char *path, const char *key, uint64_t *out)
     fclose(f);
     return found;
 }
+
+/* ---- Files (platform/plat_io.h) ------------------------------------------------------------ */
+
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+int os_count_call(void)
+{
+    return gate();
+}
+
+int os_open(const char *path, int flags, unsigned mode, int *fd)
+{
+    int rc = gate();
+
+    if (rc != 0)
+        return rc;
+    rc = open(path, flags | O_CLOEXEC, (mode_t)mode);
+    if (rc < 0)
+        return -errno;
+    *fd = rc;
+    return 0;
+}
+
+int os_close(int fd)
+{
+    /* Linux releases the descriptor whatever close returns; EINTR must not be retried. */
+    return close(fd) == 0 || errno == EINTR ? 0 : -errno;
+}
+
+int os_unlink(const char *path)
+{
+    return unlink(path) == 0 ? 0 : -errno;
+}
+
+int os_flock(int fd, int op)
+{
+    int rc = gate();
+
+    if (rc != 0)
+        return rc;
+    return flock(fd, op) == 0 ? 0 : -errno;
+}
+
+int os_fcntl_set_flags(int fd, int set, int clear)
+{
+    int rc = gate();
+    int fl;
+
+    if (rc != 0)
+        return rc;
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (((fl | set) & ~clear) == fl)
+        return 0;
+    return fcntl(fd, F_SETFL, (fl | set) & ~clear) == 0 ? 0 : -errno;
+}
+
+int os_fstat(int fd, struct stat *st)
+{
+    int rc = gate();
+
+    if (rc != 0)
+        return rc;
+    return fstat(fd, st) == 0 ? 0 : -errno;
+}
+
+int64_t os_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+    int rc = gate();
+    ssize_t n;
+
+    if (rc != 0)
+        return rc;
+    n = pread(fd, buf, len, (off_t)off);
+    return n < 0 ? -errno : (int64_t)n;
+}
+
+int64_t os_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+    int rc = gate();
+    ssize_t n;
+
+    if (rc != 0)
+        return rc;
+    n = pwrite(fd, buf, len, (off_t)off);
+    return n < 0 ? -errno : (int64_t)n;
+}
+
+int os_fdatasync(int fd)
+{
+    int rc = gate();
+
+    if (rc != 0)
+        return rc;
+    return fdatasync(fd) == 0 ? 0 : -errno;
+}
+
+int os_fsync(int fd)
+{
+    int rc = gate();
+
+    if (rc != 0)
+        return rc;
+    return fsync(fd) == 0 ? 0 : -errno;
+}
+
+int os_statx_dioalign(int fd, uint32_t *mem_align, uint32_t *offset_align)
+{
+#ifdef STATX_DIOALIGN
+    struct statx sx;
+
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) != 0)
+        return -errno;
+    if ((sx.stx_mask & STATX_DIOALIGN) == 0)
+        return -ENOTSUP;
+    *mem_align = sx.stx_dio_mem_align;
+    *offset_align = sx.stx_dio_offset_align;
+    return 0;
+#else
+    (void)fd;
+    (void)mem_align;
+    (void)offset_align;
+    return -ENOTSUP; /* headers older than Linux 6.1 */
+#endif
+}
+
+bool os_fd_in_memory_fs(int fd)
+{
+    struct statfs sf;
+
+    if (fstatfs(fd, &sf) != 0)
+        return false;
+    return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
+}
+
+int os_blkdev_geometry(int fd, uint64_t *size, uint32_t *logical_block)
+{
+    uint64_t bytes;
+    int lbs;
+
+    if (ioctl(fd, BLKGETSIZE64, &bytes) != 0 || ioctl(fd, BLKSSZGET, &lbs) != 0)
+        return -errno;
+    *size = bytes;
+    *logical_block = lbs > 0 ? (uint32_t)lbs : 512;
+    return 0;
+}

@@ -35,4 +35,37 @@ bool os_read_last_u64(const char *path, uint64_t *out);
 /* Reads "Key: <number>" from a /proc file such as /proc/meminfo; false if absent. */
 bool os_read_keyed_u64(const char *path, const char *key, uint64_t *out);
 
+/* ---- Files (platform/plat_io.h) ------------------------------------------------------------
+ * Counted like the calls above: open, flock, fcntl, fstat, pread, pwrite, fdatasync, fsync
+ * (and os_ftruncate). Not counted: close, unlink and unlock (they release what was made) and
+ * the capability queries (statx, statfs, block device ioctls), whose failure has a fallback. */
+
+/* Counts one OS call made for the platform by a library (an io_uring submission round):
+ * 0 to go ahead, or the injected negative errno. */
+int os_count_call(void);
+
+/* open(2) with O_CLOEXEC added: stores the descriptor in *fd. */
+int os_open(const char *path, int flags, unsigned mode, int *fd);
+int os_close(int fd);
+int os_unlink(const char *path);
+int os_flock(int fd, int op);
+/* Sets the file status flags in `set` and clears those in `clear` (O_DIRECT, O_NONBLOCK) with
+ * F_GETFL / F_SETFL. */
+int os_fcntl_set_flags(int fd, int set, int clear);
+struct stat;
+int os_fstat(int fd, struct stat *st);
+/* pread / pwrite: the bytes moved (>= 0) or a negative errno. */
+int64_t os_pread(int fd, void *buf, size_t len, uint64_t off);
+int64_t os_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+int os_fdatasync(int fd);
+int os_fsync(int fd);
+
+/* Direct I/O alignment from statx(STATX_DIOALIGN): 0 with both alignments stored (0 and 0 when
+ * the file system cannot do direct I/O on this file), -ENOTSUP when statx did not say. */
+int os_statx_dioalign(int fd, uint32_t *mem_align, uint32_t *offset_align);
+/* True when the file lives in memory (tmpfs, ramfs): direct I/O means nothing there. */
+bool os_fd_in_memory_fs(int fd);
+/* A block device's size in bytes and logical block size. */
+int os_blkdev_geometry(int fd, uint64_t *size, uint32_t *logical_block);
+
 #endif /* AWECACHE_PLATFORM_OS_LINUX_H */

@@ -3,7 +3,7 @@
 #
 # 1. `cmake --install <build> --prefix <work>/prefix` into an empty scratch prefix.
 # 2. Checks the installed layout: header, shared library with its soname links, static library,
-#    awecache.pc, the find_package files; and that the shared library exports only awe_* names.
+#    awecache.pc, the find_package files; and that the shared library exports only awe_* (AWE) and awc_* (engine) names.
 # 3. Builds tests/install/consumer.c with `pkg-config --cflags --libs awecache` and runs it.
 # 4. Configures tests/install/consumer/ (find_package(awecache)), builds it against
 #    awecache::awecache and awecache::awecache_static, and runs both.
@@ -69,8 +69,8 @@ done
 if command -v nm >/dev/null && [[ -e $prefix/$libdir/libawecache.so ]]; then
     # Defined, exported code and data names; ELF bookkeeping names (_init, _fini...) aside.
     leaked=$(nm -D --defined-only "$prefix/$libdir/libawecache.so" |
-        awk '$2 ~ /^[TDRBVW]$/ {print $3}' | grep -v -E '^(awe_|_init$|_fini$|_edata$|_end$|__bss_start$)' || true)
-    [[ -z $leaked ]] || fail "libawecache.so exports names outside awe_*: $(echo "$leaked" | tr '\n' ' ')"
+        awk '$2 ~ /^[TDRBVW]$/ {print $3}' | grep -v -E '^(awe_|awc_|_init$|_fini$|_edata$|_end$|__bss_start$)' || true)
+    [[ -z $leaked ]] || fail "libawecache.so exports names outside awe_* and awc_*: $(echo "$leaked" | tr '\n' ' ')"
     exported=$(nm -D --defined-only "$prefix/$libdir/libawecache.so" | awk '$2 == "T"' | wc -l)
     echo "   libawecache.so exports $exported functions"
 fi

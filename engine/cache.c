@@ -1,0 +1,451 @@
+/*
+ * engine/cache.c: opening, flushing, closing, counters and error codes of a cache.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_PAGE  ((size_t)4096)
+#define MAX_PAGE  ((size_t)2 << 20)
+#define MAX_STAGE 64u
+
+int awc_err(int rc)
+{
+    switch (rc) {
+    case 0:
+        return AWC_OK;
+    case -EBUSY:
+        return AWC_ELOCKED; /* the platform's "file locked by another writer" */
+    case -ENOMEM:
+    case -EDQUOT:
+        return AWC_ENOMEM;
+    case -ENOSPC:
+    case -ENOENT:
+    case -EEXIST:
+    case -EACCES:
+    case -EINVAL:
+        return rc;
+    case -EPERM:
+    case -EROFS:
+        return AWC_EACCES;
+    case -EISDIR:
+        return AWC_EINVAL;
+    case -EFBIG:
+        return AWC_ENOSPC;
+    case -EMFILE:
+        return AWC_ENOMEM;
+    default:
+        return rc <= AWC_ECHECKSUM && rc >= AWC_ELOCKED ? rc : AWC_EIO;
+    }
+}
+
+AWC_API const char *awc_strerror(int err)
+{
+    switch (err) {
+    case AWC_OK:
+        return "success";
+    case AWC_EINVAL:
+        return "invalid argument or configuration";
+    case AWC_ENOMEM:
+        return "not enough memory, frames or address space";
+    case AWC_EBUSY:
+        return "every frame or window slot is pinned (or pages are pinned at close)";
+    case AWC_EIO:
+        return "I/O error on the backing file";
+    case AWC_ENOSPC:
+        return "no space left for the backing file";
+    case AWC_ENOENT:
+        return "no such backing file";
+    case AWC_EEXIST:
+        return "the backing file already exists";
+    case AWC_EACCES:
+        return "permission denied (or a write on a read-only cache)";
+    case AWC_EDEADLK:
+        return "this thread already holds the page exclusively";
+    case AWC_ECHECKSUM:
+        return "the page read back torn or corrupted (checksum mismatch)";
+    case AWC_EBADFILE:
+        return "not an awecache file, another format version, or a corrupt header";
+    case AWC_ENOTPINNED:
+        return "the page is not pinned";
+    case AWC_ECLOSED:
+        return "the cache is closed";
+    case AWC_ELOCKED:
+        return "another process has the backing file open for writing";
+    default:
+        return awe_strerror(err);
+    }
+}
+
+static unsigned log2u(size_t v)
+{
+    unsigned s = 0;
+
+    while (((size_t)1 << s) < v)
+        s++;
+    return s;
+}
+
+/* Releases whatever open() had set up; `c` itself stays (a closed handle). */
+static void teardown(struct awc *c)
+{
+    if (c->window != NULL)
+        awe_window_release(c->window);
+    if (c->frames != NULL) {
+        size_t n = (size_t)(c->nbuf * c->k);
+
+        if (n > 0)
+            awe_frames_free(&n, c->frames);
+    }
+    file_close(c);
+    table_free(c);
+    free(c->frames);
+    free(c->bufs);
+    free(c->slots);
+    c->window = NULL;
+    c->frames = NULL;
+    c->bufs = NULL;
+    c->slots = NULL;
+    plat_mutex_destroy(&c->mu);
+    plat_mutex_destroy(&c->flush_mu);
+    plat_mutex_destroy(&c->ck_mu);
+}
+
+/* Steps:
+ * 1. Check the configuration (README 1): page size, budgets, flags.
+ * 2. Size the window to the kernel mapping budget: each slot can cost one VMA, and half the
+ *    budget is left to the rest of the process (other caches, other AWE users).
+ * 3. Open the backing file (file_open: format, superblocks, checksums).
+ * 4. Allocate every frame (committed) and reserve the window with its staging slots.
+ * 5. Build the descriptors and the page table. */
+AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
+{
+    struct awe_caps caps;
+    struct awc *c;
+    uint64_t nbuf, nslot, limit;
+    size_t nframes, got;
+    int rc;
+
+    /* Step 1 */
+    if (cfg == NULL || out == NULL || cfg->path == NULL || cfg->path[0] == '\0')
+        return AWC_EINVAL;
+    if (cfg->page_size < MIN_PAGE || cfg->page_size > MAX_PAGE ||
+        (cfg->page_size & (cfg->page_size - 1)) != 0)
+        return AWC_EINVAL;
+    if ((cfg->flags & ~(AWC_CREATE | AWC_EXCL | AWC_READONLY | AWC_NO_DIRECT | AWC_NO_URING |
+                        AWC_CLOCK_COMPAT)) != 0 ||
+        ((cfg->flags & AWC_EXCL) && !(cfg->flags & AWC_CREATE)) ||
+        ((cfg->flags & AWC_READONLY) && (cfg->flags & AWC_CREATE)))
+        return AWC_EINVAL;
+    nbuf = cfg->frame_budget / cfg->page_size;
+    nslot = cfg->window_budget / cfg->page_size;
+    if (nbuf == 0 || nslot == 0 || cfg->window_budget > cfg->frame_budget || nbuf >= NO_BUF)
+        return AWC_EINVAL;
+    rc = awe_get_caps(&caps);
+    if (rc != AWE_OK)
+        return awc_err(rc);
+    if (cfg->page_size % caps.page_size != 0)
+        return AWC_EINVAL;
+
+    /* Step 2 */
+    if (caps.vma_budget != 0) {
+        limit = caps.vma_budget / 2 > MAX_STAGE + 8 ? caps.vma_budget / 2 - MAX_STAGE - 8 : 1;
+        if (nslot > limit)
+            nslot = limit;
+    }
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return AWC_ENOMEM;
+    c->flags = cfg->flags;
+    c->page_size = cfg->page_size;
+    c->page_shift = log2u(cfg->page_size);
+    c->awe_page = caps.page_size;
+    c->k = cfg->page_size / caps.page_size;
+    c->nbuf = nbuf;
+    c->nslot = nslot;
+    c->nstage = nbuf < MAX_STAGE ? nbuf : MAX_STAGE;
+    plat_mutex_init(&c->mu);
+    plat_mutex_init(&c->flush_mu);
+    plat_mutex_init(&c->ck_mu);
+
+    /* Step 3 */
+    rc = file_open(c, cfg);
+
+    /* Step 4 */
+    if (rc == AWC_OK && nbuf * c->k > caps.frame_limit)
+        rc = AWC_ENOMEM;
+    if (rc == AWC_OK) {
+        nframes = (size_t)(nbuf * c->k);
+        c->frames = malloc(nframes * sizeof(*c->frames));
+        rc = c->frames == NULL ? AWC_ENOMEM : AWC_OK;
+    }
+    if (rc == AWC_OK) {
+        got = nframes;
+        rc = awc_err(awe_frames_alloc(&got, c->frames, AWE_FRAMES_POPULATE, -1));
+        if (rc == AWC_OK && got < nframes) {
+            if (got > 0)
+                awe_frames_free(&got, c->frames);
+            rc = AWC_ENOMEM;
+        }
+        if (rc != AWC_OK) {
+            free(c->frames);
+            c->frames = NULL;
+        }
+    }
+    if (rc == AWC_OK)
+        rc = awc_err(awe_window_reserve(NULL, (size_t)(nslot + c->nstage) << c->page_shift, 0,
+                                        (void **)&c->window));
+
+    /* Step 5 */
+    if (rc == AWC_OK) {
+        c->bufs = calloc((size_t)nbuf, sizeof(*c->bufs));
+        c->slots = calloc((size_t)nslot, sizeof(*c->slots));
+        rc = c->bufs == NULL || c->slots == NULL ? AWC_ENOMEM : table_init(c);
+    }
+    if (rc != AWC_OK) {
+        teardown(c);
+        free(c);
+        return rc;
+    }
+    for (uint64_t i = 0; i < nbuf; i++)
+        atomic_store_explicit(&c->bufs[i].page, NO_PAGE, memory_order_relaxed);
+    for (uint64_t i = 0; i < nslot; i++)
+        c->slots[i].buf = NO_BUF;
+    c->magic = AWC_MAGIC;
+    *out = c;
+    return AWC_OK;
+}
+
+/* ---- Flush (README 5.5) ------------------------------------------------------------------ */
+
+/* How the flush holds a listed buffer. */
+#define HELD_BUSY 1 /* unpinned: taken BUSY, so nothing else touches it */
+#define HELD_PIN  2 /* pinned by others: the flush adds a pin of its own, so it stays mapped */
+
+/* Writes the dirty buffers listed in bl[0..n): a buffer held BUSY from its slot, or mapped a
+ * staging chunk at a time when it has none; a pinned one from a copy, so that the checksum and
+ * the data written agree even if its holder writes to it meanwhile. Caller holds flush_mu. */
+static int write_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, size_t n)
+{
+    uint64_t *pages = malloc(c->nstage * sizeof(*pages));
+    void **addrs = malloc(c->nstage * sizeof(*addrs));
+    void **vas = malloc(c->nstage * c->k * sizeof(*vas));
+    awe_frame_t *fr = malloc(c->nstage * c->k * sizeof(*fr));
+    char *bounce = aligned_alloc(c->page_size, c->nstage * c->page_size);
+    char *stage = c->window + (c->nslot << c->page_shift);
+    int rc = AWC_OK;
+
+    if (pages == NULL || addrs == NULL || vas == NULL || fr == NULL || bounce == NULL)
+        rc = AWC_ENOMEM;
+    for (size_t i = 0; rc == AWC_OK && i < n;) {
+        size_t m = 0, nmap = 0;
+
+        for (; i < n && m < c->nstage; i++, m++) {
+            struct buf *b = &c->bufs[bl[i]];
+            uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+            char *at = c->window + (ST_SLOT(s) << c->page_shift);
+
+            pages[m] = atomic_load_explicit(&b->page, memory_order_relaxed);
+            if (held[i] == HELD_PIN) {
+                memcpy(bounce + m * c->page_size, at, c->page_size);
+                addrs[m] = bounce + m * c->page_size;
+            } else if ((s & ST_MAPPED) != 0) {
+                addrs[m] = at;
+            } else {
+                for (size_t f = 0; f < c->k; f++) {
+                    vas[nmap * c->k + f] = stage + (m << c->page_shift) + f * c->awe_page;
+                    fr[nmap * c->k + f] = c->frames[(size_t)bl[i] * c->k + f];
+                }
+                nmap++;
+                addrs[m] = stage + (m << c->page_shift);
+            }
+        }
+        if (nmap > 0) {
+            rc = awc_err(awe_map_scatter(vas, nmap * c->k, fr));
+            if (rc == AWC_OK) {
+                atomic_fetch_add_explicit(&c->map_calls, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&c->pages_mapped, nmap, memory_order_relaxed);
+            }
+        }
+        if (rc == AWC_OK)
+            rc = file_write_pages(c, pages, addrs, m);
+        if (rc == AWC_OK)
+            atomic_fetch_add_explicit(&c->writebacks, m, memory_order_relaxed);
+        if (nmap > 0) /* frames must not stay mapped twice: a slot may need them */
+            awe_unmap(stage, (size_t)(c->nstage * c->k));
+    }
+    free(pages);
+    free(addrs);
+    free(vas);
+    free(fr);
+    free(bounce);
+    return rc;
+}
+
+/* Lets go of the listed buffers: BUSY off or the flush's pin dropped. Caller holds c->mu. */
+static void release_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, size_t n,
+                           bool redirty)
+{
+    for (size_t j = 0; j < n; j++) {
+        struct buf *b = &c->bufs[bl[j]];
+
+        if (redirty)
+            atomic_fetch_or_explicit(&b->state, ST_DIRTY, memory_order_acq_rel);
+        if (held[j] == HELD_BUSY)
+            buf_publish(b, atomic_load_explicit(&b->state, memory_order_acquire));
+        else
+            atomic_fetch_sub_explicit(&b->state, 1, memory_order_release);
+    }
+    wake_word_bump(&c->progress);
+}
+
+/* Steps:
+ * 1. Under the cache lock, list the dirty buffers: an unpinned one is taken BUSY, a pinned one
+ *    gets a pin of the flush's own (neither can be evicted meanwhile); DIRTY is cleared on each
+ *    (a change made from now on sets it again). A dirty buffer that is BUSY already is being
+ *    written back by an eviction: let go of the list, wait for it, list again.
+ * 2. Write them (write_listed), checksums first, in batches.
+ * 3. Let go of them; on error they are dirty again.
+ * 4. The durability point: file_sync. */
+static int flush_locked(struct awc *c)
+{
+    uint32_t *bl = malloc((size_t)c->nbuf * sizeof(*bl));
+    uint8_t *held = malloc((size_t)c->nbuf);
+    size_t n = 0;
+    int rc;
+
+    if (bl == NULL || held == NULL) {
+        free(bl);
+        free(held);
+        return AWC_ENOMEM;
+    }
+    /* Step 1 */
+    for (;;) {
+        uint32_t wait_buf = NO_BUF, seen = 0;
+
+        plat_mutex_lock(&c->mu);
+        n = 0;
+        for (uint32_t i = 0; i < c->nbuf && wait_buf == NO_BUF; i++) {
+            struct buf *b = &c->bufs[i];
+            uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+
+            if ((s & ST_DIRTY) == 0)
+                continue;
+            if ((s & ST_BUSY) != 0) {
+                seen = atomic_load_explicit(&b->wake, memory_order_acquire);
+                wait_buf = i;
+                continue;
+            }
+            if ((s & ST_REF_MASK) != 0) {
+                /* Pinned, so mapped and not evictable: a pin of our own keeps it so. */
+                atomic_fetch_add_explicit(&b->state, 1, memory_order_acq_rel);
+                held[n] = HELD_PIN;
+            } else if (atomic_compare_exchange_strong_explicit(&b->state, &s, s | ST_BUSY,
+                                                               memory_order_acq_rel,
+                                                               memory_order_relaxed)) {
+                held[n] = HELD_BUSY;
+                b->busy_by = awc_thread_id();
+            } else {
+                i--; /* pinned meanwhile: look again */
+                continue;
+            }
+            bl[n++] = i;
+        }
+        if (wait_buf != NO_BUF) {
+            release_listed(c, bl, held, n, false);
+            plat_mutex_unlock(&c->mu);
+            buf_wait_unbusy(&c->bufs[wait_buf], seen);
+            continue;
+        }
+        for (size_t j = 0; j < n; j++)
+            atomic_fetch_and_explicit(&c->bufs[bl[j]].state, ~ST_DIRTY, memory_order_acq_rel);
+        plat_mutex_unlock(&c->mu);
+        break;
+    }
+
+    /* Step 2 */
+    rc = write_listed(c, bl, held, n);
+
+    /* Step 3 */
+    plat_mutex_lock(&c->mu);
+    release_listed(c, bl, held, n, rc != AWC_OK);
+    plat_mutex_unlock(&c->mu);
+    free(bl);
+    free(held);
+
+    /* Step 4 */
+    if (rc == AWC_OK)
+        rc = file_sync(c);
+    if (rc == AWC_OK)
+        atomic_fetch_add_explicit(&c->flushes, 1, memory_order_relaxed);
+    return rc;
+}
+
+AWC_API int awc_flush(awc_t *c)
+{
+    int rc;
+
+    if (c == NULL)
+        return AWC_EINVAL;
+    if (c->magic != AWC_MAGIC)
+        return AWC_ECLOSED;
+    if (c->flags & AWC_READONLY)
+        return AWC_OK;
+    plat_mutex_lock(&c->flush_mu);
+    rc = flush_locked(c);
+    plat_mutex_unlock(&c->flush_mu);
+    return rc;
+}
+
+AWC_API int awc_close(awc_t *c)
+{
+    int rc;
+
+    if (c == NULL)
+        return AWC_EINVAL;
+    if (c->magic != AWC_MAGIC)
+        return AWC_ECLOSED;
+    for (uint64_t i = 0; i < c->nbuf; i++)
+        if ((atomic_load_explicit(&c->bufs[i].state, memory_order_acquire) & ST_REF_MASK) != 0)
+            return AWC_EBUSY;
+    rc = awc_flush(c);
+    c->magic = AWC_DEAD;
+    teardown(c);
+    return rc;
+}
+
+AWC_API int awc_get_stats(awc_t *c, struct awc_stats *st)
+{
+    uint64_t hits = 0;
+
+    if (c == NULL || st == NULL)
+        return AWC_EINVAL;
+    if (c->magic != AWC_MAGIC)
+        return AWC_ECLOSED;
+    for (int i = 0; i < STRIPES; i++)
+        hits += atomic_load_explicit(&c->stripe[i].hits, memory_order_relaxed);
+    memset(st, 0, sizeof(*st));
+    st->window_hits = hits;
+    st->frame_hits = atomic_load(&c->frame_hits);
+    st->misses = atomic_load(&c->misses);
+    st->window_evictions = atomic_load(&c->window_evictions);
+    st->frame_evictions = atomic_load(&c->frame_evictions);
+    st->writebacks = atomic_load(&c->writebacks);
+    st->map_calls = atomic_load(&c->map_calls);
+    st->pages_mapped = atomic_load(&c->pages_mapped);
+    st->bytes_read = atomic_load(&c->bytes_read);
+    st->bytes_written = atomic_load(&c->bytes_written);
+    st->checksum_failures = atomic_load(&c->checksum_failures);
+    st->flushes = atomic_load(&c->flushes);
+    plat_mutex_lock(&c->ck_mu);
+    st->pages_in_file = c->pages;
+    st->checksum_bytes = c->nseg * 256 * (sizeof(struct ckrec) + 1);
+    plat_mutex_unlock(&c->ck_mu);
+    st->frames = c->nbuf;
+    st->slots = c->nslot;
+    st->direct_io = c->direct_io;
+    st->io_uring = c->io_uring;
+    return AWC_OK;
+}

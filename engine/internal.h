@@ -1,0 +1,174 @@
+/*
+ * engine/internal.h: the engine's data structures, shared by its files. engine/README.md is the
+ * design; section numbers in comments below point into it.
+ *
+ * Memory layout of one cache:
+ *
+ *   frames (AWE, committed at open)        window (one AWE window)
+ *   +--------+--------+-----+----------+   +--------+--------+-----+--------+---------------+
+ *   | buf 0  | buf 1  | ... | buf B-1  |   | slot 0 | slot 1 | ... | slot S-1 | staging (T) |
+ *   +--------+--------+-----+----------+   +--------+--------+-----+--------+---------------+
+ *     k = P / 4 KiB consecutive frames       a slot shows one buffer (k frames, one map call);
+ *     per buffer                             staging slots are used by flush alone
+ *
+ *   bufs[B]   descriptors: state word, page, content latch (section 2.3, 2.4)
+ *   slots[S]  descriptors: buffer shown, reference bit (4.1)
+ *   keys/vals page table: page -> buffer, lock-free lookups (2.5)
+ *   ck[]      checksum records, one per page of the file (5.2)
+ */
+#ifndef AWECACHE_ENGINE_INTERNAL_H
+#define AWECACHE_ENGINE_INTERNAL_H
+
+#include "awe.h"
+#include "awecache.h"
+#include "plat_io.h"
+#include "plat_sync.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The buffer state word (README 2.4). */
+#define ST_REF_MASK   UINT64_C(0x3ffff) /* bits 0-17: pins */
+#define ST_USAGE      (UINT64_C(1) << 18)
+#define ST_VALID      (UINT64_C(1) << 19)
+#define ST_DIRTY      (UINT64_C(1) << 20)
+#define ST_MAPPED     (UINT64_C(1) << 21)
+#define ST_BUSY       (UINT64_C(1) << 22)
+#define ST_SLOT_SHIFT 32
+#define ST_SLOT(s)    ((uint64_t)(s) >> ST_SLOT_SHIFT)
+#define AWC_MAX_PINS  ST_REF_MASK /* pins of one page at once */
+
+_Static_assert(ST_REF_MASK < ST_USAGE, "the pin count must not reach the flags");
+
+/* The content latch (README 3.7). */
+#define LATCH_WRITER  UINT32_C(0x80000000)
+#define LATCH_WAITERS UINT32_C(0x40000000)
+#define LATCH_READERS UINT32_C(0x3fffffff)
+
+#define NO_BUF  UINT32_MAX
+#define NO_PAGE UINT64_MAX
+
+/* Buffer descriptor. Invariants: refcount > 0 implies VALID, MAPPED, not BUSY at the time each pin
+ * was taken, and the buffer is neither evicted nor unmapped until the count is 0 again; `page` is
+ * changed only under the cache lock while BUSY is held. */
+struct buf {
+    _Atomic uint64_t state;  /* README 2.4 */
+    _Atomic uint64_t page;   /* the page it holds, NO_PAGE if none */
+    _Atomic uint32_t latch;  /* readers | WRITER | WAITERS */
+    _Atomic uint32_t xowner; /* thread id holding it exclusively (0: none) */
+    _Atomic uint32_t wake;   /* bumped each time BUSY is cleared; waiters sleep on it */
+    uint32_t busy_by;        /* the thread that last set BUSY (under the cache lock) */
+};
+
+/* Window slot descriptor: `buf` under the cache lock, `ref` set by pins without it. */
+struct slot {
+    uint32_t buf;         /* the buffer mapped here, NO_BUF if none (or a stale mapping) */
+    uint32_t reserved_by; /* the thread whose batch has taken it, 0 if none (cache lock) */
+    _Atomic uint8_t ref;  /* the slot CLOCK's reference bit */
+};
+
+/* Checksum record of one page (README 5.2). */
+struct ckrec {
+    uint64_t cur;  /* XXH3 of the latest version written */
+    uint64_t prev; /* XXH3 of the version before it */
+};
+
+/* A hit counter per thread stripe, on its own cache line. */
+struct stripe {
+    _Atomic uint64_t hits;
+    char pad[56];
+};
+#define STRIPES 16
+
+#define AWC_MAGIC 0x41574343u /* "AWCC" while open */
+#define AWC_DEAD  0x44454144u /* "DEAD" after close */
+
+struct awc {
+    uint32_t magic;      /* AWC_MAGIC or AWC_DEAD */
+    unsigned flags;      /* AWC_* */
+    size_t page_size;    /* P */
+    unsigned page_shift; /* log2 P */
+    size_t k;            /* AWE frames per page */
+    size_t awe_page;     /* bytes of one AWE frame */
+    uint64_t nbuf;       /* B */
+    uint64_t nslot;      /* S (after the VMA clamp) */
+    uint64_t nstage;     /* T staging slots after the window */
+    char *window;        /* the window's base */
+    awe_frame_t *frames; /* nbuf * k frame numbers */
+    struct buf *bufs;    /* nbuf descriptors */
+    struct slot *slots;  /* nslot descriptors */
+
+    plat_mutex_t mu;       /* the cache lock: table writes, CLOCK hands, slots, layout */
+    plat_mutex_t flush_mu; /* one flush at a time (owns the staging slots) */
+    plat_mutex_t ck_mu;    /* checksum records and checksum block writes */
+
+    /* Page table (README 2.5): keys hold page + 2 (0 empty, 1 deleted), vals the buffer. */
+    _Atomic uint64_t *keys;
+    _Atomic uint32_t *vals;
+    uint64_t tmask; /* table size - 1 */
+    uint64_t tused; /* live + deleted entries (under mu) */
+
+    uint64_t fill;       /* buffers never used yet: [fill, nbuf) (under mu) */
+    uint64_t frame_hand; /* the frame CLOCK hand (under mu) */
+    uint64_t slot_fill;  /* slots never used yet: [slot_fill, nslot) (under mu) */
+    uint64_t slot_hand;  /* the slot CLOCK hand (under mu) */
+
+    /* The backing file (README 5). */
+    struct plat_file *file;
+    uint64_t seg_bytes;     /* one segment: checksum block + 256 pages */
+    uint64_t nseg;          /* whole segments in the file (under ck_mu) */
+    struct ckrec *ck;       /* nseg * 256 records (under ck_mu) */
+    uint8_t *ck_trust_prev; /* per page: prev may be accepted (read from disk at open) */
+    uint8_t *seg_dirty;     /* per segment: records changed since last written */
+    uint64_t pages;         /* logical size in pages (under ck_mu) */
+    uint64_t generation;    /* of the newest superblock */
+    uint8_t file_id[16];    /* the file's UUID */
+    void *iobuf;            /* one aligned block for superblocks and checksum blocks */
+
+    /* Counters (relaxed atomics; hits are striped). */
+    struct stripe stripe[STRIPES];
+    _Atomic uint64_t frame_hits, misses, window_evictions, frame_evictions, writebacks;
+    _Atomic uint64_t map_calls, pages_mapped, bytes_read, bytes_written, checksum_failures;
+    _Atomic uint64_t flushes;
+    unsigned direct_io, io_uring;
+
+    /* Bumped whenever reservations are released (a batch ends or undoes, a flush lets go): a
+     * batch that found every candidate reserved by others waits on it (README 3.8). */
+    _Atomic uint32_t progress;
+};
+
+/* engine/table.c: the page table. Lookups need no lock; the rest need c->mu. */
+uint32_t table_lookup(const struct awc *c, uint64_t page);
+int table_insert(struct awc *c, uint64_t page, uint32_t buf);
+void table_remove(struct awc *c, uint64_t page);
+int table_init(struct awc *c);
+void table_free(struct awc *c);
+
+/* engine/file.c: the backing file's format, checksums and I/O (README 5, 6). */
+int file_open(struct awc *c, const struct awc_config *cfg);
+void file_close(struct awc *c);
+uint64_t file_page_offset(const struct awc *c, uint64_t page);
+/* Reads n pages into addrs[] and verifies them; rc[i] per page; returns the first error. */
+int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, size_t n, int *rc);
+/* Writes n pages from addrs[] with their checksums (records first, then data). */
+int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, size_t n);
+/* Durability point: every write before it is on disk, then a new superblock (README 5.5). */
+int file_sync(struct awc *c);
+
+/* engine/latch.c */
+uint32_t awc_thread_id(void);
+int latch_acquire(struct buf *b, int mode);
+void latch_release(struct buf *b);
+void buf_wait_unbusy(struct buf *b, uint32_t seen_wake);
+/* Stores state s with BUSY clear and wakes whoever waits for the buffer. */
+void buf_publish(struct buf *b, uint64_t s);
+/* A wake word: a counter and a waiters bit (the system call happens only with waiters). */
+void wake_word_bump(_Atomic uint32_t *w);
+void wake_word_wait(_Atomic uint32_t *w, uint32_t seen);
+
+/* Maps an AWE or platform error code to the engine's. */
+int awc_err(int rc);
+
+#endif /* AWECACHE_ENGINE_INTERNAL_H */

@@ -1,0 +1,749 @@
+/*
+ * engine/pin.c: pinning and unpinning (README 3), the two CLOCKs (README 4), prefetch.
+ *
+ * A pin is served by the first of these that works:
+ *   hit          the page is in the window: lock-free (try_hit, README 3.2);
+ *   window miss  the page is in frames only: map its buffer into a slot (README 3.3);
+ *   frame miss   the page is in no frame: take a buffer, map it, read the page (README 3.4).
+ * Every pin, single or batched, that is not a hit goes through batch_pin, whose steps are
+ * numbered in its comment. It holds the cache lock only to decide (phases A, D, F), never across
+ * a map call or I/O; buffers in flight carry BUSY, and anyone who needs one waits on it.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Small helpers ------------------------------------------------------------------------ */
+
+static uint64_t st_load(struct buf *b)
+{
+    return atomic_load_explicit(&b->state, memory_order_acquire);
+}
+
+static void st_unpin(struct buf *b)
+{
+    atomic_fetch_sub_explicit(&b->state, 1, memory_order_release);
+}
+
+static char *slot_addr(const struct awc *c, uint64_t slot)
+{
+    return c->window + (slot << c->page_shift);
+}
+
+static void count_hit(struct awc *c)
+{
+    atomic_fetch_add_explicit(&c->stripe[awc_thread_id() % STRIPES].hits, 1, memory_order_relaxed);
+}
+
+/* ---- The hit path (README 3.2) ---------------------------------------------------------- */
+
+/* Pins `page` if it is in the window; returns its buffer or NO_BUF. Sets USAGE (a hit). */
+static uint32_t try_hit(struct awc *c, uint64_t page)
+{
+    uint32_t bi = table_lookup(c, page);
+    struct buf *b;
+    uint64_t s;
+
+    if (bi == NO_BUF)
+        return NO_BUF;
+    b = &c->bufs[bi];
+    s = atomic_load_explicit(&b->state, memory_order_relaxed);
+    do {
+        if ((s & (ST_VALID | ST_MAPPED | ST_BUSY)) != (ST_VALID | ST_MAPPED) ||
+            (s & ST_REF_MASK) == ST_REF_MASK)
+            return NO_BUF;
+    } while (!atomic_compare_exchange_weak_explicit(&b->state, &s, (s + 1) | ST_USAGE,
+                                                    memory_order_acquire, memory_order_relaxed));
+    if (atomic_load_explicit(&b->page, memory_order_relaxed) != page) {
+        st_unpin(b); /* the entry was stale: the buffer holds another page now */
+        return NO_BUF;
+    }
+    atomic_store_explicit(&c->slots[ST_SLOT(s)].ref, 1, memory_order_relaxed);
+    return bi;
+}
+
+/* ---- The frame CLOCK (README 4.2) -------------------------------------------------------- */
+
+/* Takes a buffer for a new page and sets BUSY on it; NO_BUF if every buffer is pinned or busy.
+ * Never-used buffers come first, in order, with the hand at 0; then the hand sweeps, clearing
+ * USAGE, and takes the first unpinned buffer without it, moving one past it (libCacheSim's
+ * Clock). *transient is set when a buffer was passed over only because another operation has
+ * it BUSY (so waiting, not AWC_EBUSY, is the answer). Caller holds c->mu. */
+static uint32_t take_buffer(struct awc *c, bool *transient)
+{
+    if (c->fill < c->nbuf) {
+        uint32_t bi = (uint32_t)c->fill++;
+
+        atomic_fetch_or_explicit(&c->bufs[bi].state, ST_BUSY, memory_order_acq_rel);
+        c->bufs[bi].busy_by = awc_thread_id();
+        return bi;
+    }
+    for (uint64_t n = 0; n < 2 * c->nbuf + 1; n++) {
+        uint32_t bi = (uint32_t)c->frame_hand;
+        struct buf *b = &c->bufs[bi];
+        uint64_t s = st_load(b);
+
+        c->frame_hand = c->frame_hand + 1 == c->nbuf ? 0 : c->frame_hand + 1;
+        if ((s & ST_REF_MASK) == 0 && (s & ST_BUSY) != 0 && b->busy_by != awc_thread_id())
+            *transient = true; /* another operation has it: it will be free again */
+        if ((s & ST_REF_MASK) != 0 || (s & ST_BUSY) != 0)
+            continue;
+        if ((s & ST_USAGE) != 0) {
+            atomic_compare_exchange_strong_explicit(&b->state, &s, s & ~ST_USAGE,
+                                                    memory_order_relaxed, memory_order_relaxed);
+            continue;
+        }
+        if (atomic_compare_exchange_strong_explicit(&b->state, &s, s | ST_BUSY,
+                                                    memory_order_acq_rel, memory_order_relaxed)) {
+            b->busy_by = awc_thread_id();
+            return bi;
+        }
+    }
+    return NO_BUF;
+}
+
+/* ---- The slot CLOCK (README 4.1) --------------------------------------------------------- */
+
+#define NO_SLOT UINT64_MAX
+
+/* Reserves slot s if its occupant (if any) is unpinned: sets BUSY on the occupant. */
+static bool slot_try_reserve(struct awc *c, uint64_t s, uint32_t *occupant, bool *transient)
+{
+    struct slot *sl = &c->slots[s];
+    struct buf *b;
+    uint64_t st;
+
+    if (sl->reserved_by != 0) {
+        *transient |= sl->reserved_by != awc_thread_id(); /* ours: this batch took it */
+        return false;
+    }
+    *occupant = sl->buf;
+    if (sl->buf != NO_BUF) {
+        b = &c->bufs[sl->buf];
+        st = st_load(b);
+        if ((st & ST_REF_MASK) == 0 && (st & ST_BUSY) != 0 && b->busy_by != awc_thread_id())
+            *transient = true;
+        if ((st & ST_REF_MASK) != 0 || (st & ST_BUSY) != 0 || (st & ST_MAPPED) == 0 ||
+            ST_SLOT(st) != s)
+            return false;
+        if (!atomic_compare_exchange_strong_explicit(&b->state, &st, st | ST_BUSY,
+                                                     memory_order_acq_rel, memory_order_relaxed))
+            return false;
+        b->busy_by = awc_thread_id();
+    }
+    sl->reserved_by = awc_thread_id();
+    return true;
+}
+
+/* Takes a slot for buffer `for_buf`: a never-used slot, else the buffer's preferred slot
+ * (for_buf mod S, which keeps consecutive buffers in consecutive slots: coalesced mappings) if
+ * unreferenced, else the hand's victim. Its occupant, BUSY now, goes to *occupant. Caller holds
+ * c->mu. */
+static uint64_t take_slot(struct awc *c, uint32_t for_buf, uint32_t *occupant, bool *transient)
+{
+    uint64_t pref = for_buf % c->nslot;
+
+    if (c->slot_fill < c->nslot) {
+        uint64_t s = c->slot_fill++;
+
+        c->slots[s].reserved_by = awc_thread_id();
+        *occupant = NO_BUF;
+        return s;
+    }
+    if (atomic_load_explicit(&c->slots[pref].ref, memory_order_relaxed) == 0 &&
+        slot_try_reserve(c, pref, occupant, transient))
+        return pref;
+    for (uint64_t n = 0; n < 2 * c->nslot + 1; n++) {
+        uint64_t s = c->slot_hand;
+
+        c->slot_hand = c->slot_hand + 1 == c->nslot ? 0 : c->slot_hand + 1;
+        if (c->slots[s].reserved_by != 0) {
+            *transient |= c->slots[s].reserved_by != awc_thread_id();
+            continue;
+        }
+        if (atomic_load_explicit(&c->slots[s].ref, memory_order_relaxed) != 0) {
+            atomic_store_explicit(&c->slots[s].ref, 0, memory_order_relaxed);
+            continue;
+        }
+        if (slot_try_reserve(c, s, occupant, transient))
+            return s;
+    }
+    return NO_SLOT;
+}
+
+/* ---- The slow path ----------------------------------------------------------------------- */
+
+enum kind { K_DONE, K_WMISS, K_MISS };
+
+/* One entry of a batch in flight. */
+struct ent {
+    size_t at; /* its index in the batch */
+    uint64_t page;
+    uint32_t buf; /* target buffer */
+    enum kind kind;
+    uint64_t slot;      /* its slot */
+    bool need_map;      /* the slot must be mapped with the buffer's frames */
+    uint32_t occupant;  /* the slot's previous buffer (BUSY), or NO_BUF */
+    uint64_t old_page;  /* K_MISS: the victim's page, NO_PAGE if none */
+    uint64_t old_state; /* K_MISS: the victim's state when taken */
+};
+
+/* Undoes the reservations of phase A (caller holds c->mu): BUSY off, new entries out. */
+static void undo_reservations(struct awc *c, struct ent *e, size_t m)
+{
+    for (size_t i = 0; i < m; i++) {
+        struct buf *b = &c->bufs[e[i].buf];
+
+        if (e[i].slot != NO_SLOT) {
+            c->slots[e[i].slot].reserved_by = 0;
+            if (e[i].occupant != NO_BUF)
+                buf_publish(&c->bufs[e[i].occupant], st_load(&c->bufs[e[i].occupant]));
+        }
+        if (e[i].kind == K_MISS)
+            table_remove(c, e[i].page);
+        buf_publish(b, e[i].kind == K_MISS ? e[i].old_state : st_load(b));
+    }
+    wake_word_bump(&c->progress);
+}
+
+/* Releases the pins of bi[0..n) taken by this call. */
+static void unpin_all(struct awc *c, uint32_t *bi, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (bi[i] != NO_BUF)
+            st_unpin(&c->bufs[bi[i]]);
+        bi[i] = NO_BUF;
+    }
+}
+
+/* Maps the buffers of the entries that need it into their slots with one scatter call. */
+static int map_entries(struct awc *c, const struct ent *e, size_t m)
+{
+    size_t total = 0, j = 0;
+    void **vas;
+    awe_frame_t *fr;
+    int rc;
+
+    for (size_t i = 0; i < m; i++)
+        total += e[i].need_map ? c->k : 0;
+    if (total == 0)
+        return AWC_OK;
+    vas = malloc(total * sizeof(*vas));
+    fr = malloc(total * sizeof(*fr));
+    if (vas == NULL || fr == NULL) {
+        free(vas);
+        free(fr);
+        return AWC_ENOMEM;
+    }
+    for (size_t i = 0; i < m; i++) {
+        if (!e[i].need_map)
+            continue;
+        for (size_t f = 0; f < c->k; f++) {
+            vas[j] = slot_addr(c, e[i].slot) + f * c->awe_page;
+            fr[j++] = c->frames[(size_t)e[i].buf * c->k + f];
+        }
+    }
+    rc = awe_map_scatter(vas, total, fr);
+    free(vas);
+    free(fr);
+    if (rc != AWE_OK)
+        return awc_err(rc);
+    atomic_fetch_add_explicit(&c->map_calls, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->pages_mapped, total / c->k, memory_order_relaxed);
+    return AWC_OK;
+}
+
+/* Phase C failed: every victim keeps its old page, now mapped at the entry's slot; window-miss
+ * buffers become mapped, unpinned; occupants lose the slot. Caller holds c->mu. */
+static void abort_after_map(struct awc *c, struct ent *e, size_t m)
+{
+    for (size_t i = 0; i < m; i++) {
+        struct buf *b = &c->bufs[e[i].buf];
+        uint64_t keep = e[i].kind == K_MISS ? e[i].old_state : st_load(b);
+
+        if (e[i].kind == K_MISS)
+            table_remove(c, e[i].page);
+        if (e[i].occupant != NO_BUF) {
+            struct buf *o = &c->bufs[e[i].occupant];
+
+            buf_publish(o, st_load(o) & ~(ST_MAPPED | ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
+        }
+        c->slots[e[i].slot].buf = e[i].buf;
+        c->slots[e[i].slot].reserved_by = 0;
+        keep &= ~((uint64_t)UINT32_MAX << ST_SLOT_SHIFT);
+        buf_publish(b, keep | ST_MAPPED | (e[i].slot << ST_SLOT_SHIFT));
+    }
+    wake_word_bump(&c->progress);
+}
+
+/*
+ * Pins pages[i] into bi[i] for every i with bi[i] == NO_BUF. Pages are distinct. On error no pin
+ * taken by this call is left (entries pinned on entry are the caller's and stay). Steps:
+ *  1. Try every page on the hit path.
+ *  2. Phase A, under the lock: look each remaining page up. A page in the window is pinned; a
+ *     page in frames only becomes a window miss (BUSY); a page in no frame takes a victim buffer
+ *     (BUSY) and is entered in the table at once, so that others wait for it rather than read
+ *     it twice; the victim's old page stays in the table until its write-back is done. Every
+ *     entry that needs a slot takes one (its occupant becomes BUSY). A BUSY page met on the way
+ *     undoes the pass and waits for that page; no victim or slot to be had undoes it: AWC_EBUSY.
+ *  3. Phase B, unlocked: one awe_map_scatter for every slot change of the batch.
+ *  4. Phase C, unlocked: the dirty victims' old pages are written back, one batched write, from
+ *     the slots their frames are mapped at. On failure every victim keeps its old page.
+ *  5. Phase D, under the lock: the victims' old pages leave the table; occupants lose their
+ *     slot (they keep their data in frames); slots record their new buffers.
+ *  6. Phase E, unlocked: one batched read of every frame miss, each verified.
+ *  7. Phase F, under the lock: each entry's buffer is published VALID, MAPPED and pinned; a page
+ *     that failed to read leaves the table and its buffer is free.
+ */
+static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *bi)
+{
+    struct ent *e = malloc(n * sizeof(*e));
+    uint64_t *rpages = malloc(n * sizeof(*rpages));
+    void **raddrs = malloc(n * sizeof(*raddrs));
+    int *rrc = malloc(n * sizeof(*rrc));
+    int rc = AWC_OK;
+    size_t m, i, nr;
+
+    if (e == NULL || rpages == NULL || raddrs == NULL || rrc == NULL) {
+        rc = AWC_ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        uint32_t wait_buf = NO_BUF, seen = 0;
+        bool transient = false;
+
+        /* Step 1 */
+        for (i = 0; i < n; i++) {
+            if (bi[i] == NO_BUF && (bi[i] = try_hit(c, pages[i])) != NO_BUF)
+                count_hit(c);
+        }
+
+        /* Step 2: phase A. First the pages in the table (hits, window misses, BUSY ones), then
+         * victims for the rest: a victim thus never holds a page of this batch. */
+        plat_mutex_lock(&c->mu);
+        m = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            for (i = 0; i < n && rc == AWC_OK && wait_buf == NO_BUF; i++) {
+                uint32_t b;
+                uint64_t s;
+                struct ent *x;
+
+                if (bi[i] != NO_BUF)
+                    continue;
+                b = table_lookup(c, pages[i]);
+                if ((pass == 0) != (b != NO_BUF))
+                    continue;
+                x = &e[m];
+                x->at = i;
+                x->page = pages[i];
+                x->slot = NO_SLOT;
+                x->occupant = NO_BUF;
+                x->need_map = false;
+                x->old_page = NO_PAGE;
+                if (pass == 0) {
+                    s = st_load(&c->bufs[b]);
+                    if ((s & ST_BUSY) != 0) {
+                        seen = atomic_load_explicit(&c->bufs[b].wake, memory_order_acquire);
+                        if ((st_load(&c->bufs[b]) & ST_BUSY) != 0)
+                            wait_buf = b;
+                        else
+                            i--; /* it just finished: look again */
+                        continue;
+                    }
+                    if ((s & ST_MAPPED) != 0) {
+                        /* In the window (the table is exact under the lock): only a full pin
+                         * count can refuse the pin. */
+                        bi[i] = try_hit(c, pages[i]);
+                        if (bi[i] != NO_BUF)
+                            count_hit(c);
+                        else
+                            rc = AWC_EBUSY;
+                        continue;
+                    }
+                    /* In frames only: a window miss. Unpinned, since pins need MAPPED. */
+                    atomic_fetch_or_explicit(&c->bufs[b].state, ST_BUSY | ST_USAGE,
+                                             memory_order_acq_rel);
+                    c->bufs[b].busy_by = awc_thread_id();
+                    x->kind = K_WMISS;
+                    x->need_map = true;
+                } else {
+                    b = take_buffer(c, &transient);
+                    if (b == NO_BUF) {
+                        rc = AWC_EBUSY;
+                        continue;
+                    }
+                    s = st_load(&c->bufs[b]);
+                    x->kind = K_MISS;
+                    x->old_state = s & ~ST_BUSY;
+                    x->old_page = (s & ST_VALID) != 0
+                                      ? atomic_load_explicit(&c->bufs[b].page, memory_order_relaxed)
+                                      : NO_PAGE;
+                    if ((s & ST_MAPPED) != 0) {
+                        x->slot = ST_SLOT(s); /* its frames are mapped there already */
+                        c->slots[x->slot].reserved_by = awc_thread_id();
+                    } else {
+                        x->need_map = true;
+                    }
+                    rc = table_insert(c, pages[i], b);
+                    if (rc != AWC_OK) {
+                        buf_publish(&c->bufs[b], x->old_state);
+                        if (x->slot != NO_SLOT)
+                            c->slots[x->slot].reserved_by = 0;
+                        continue;
+                    }
+                }
+                x->buf = b;
+                m++;
+            }
+        }
+        for (i = 0; i < m && rc == AWC_OK && wait_buf == NO_BUF; i++) {
+            if (e[i].slot != NO_SLOT)
+                continue;
+            e[i].slot = take_slot(c, e[i].buf, &e[i].occupant, &transient);
+            if (e[i].slot == NO_SLOT)
+                rc = AWC_EBUSY;
+        }
+        if (rc != AWC_OK || wait_buf != NO_BUF) {
+            undo_reservations(c, e, m);
+            if (rc == AWC_EBUSY && transient) {
+                /* Only other operations' reservations stood in the way: wait for one of them
+                 * to end, then try again (README 3.8). */
+                uint32_t p = atomic_load_explicit(&c->progress, memory_order_acquire);
+
+                plat_mutex_unlock(&c->mu);
+                rc = AWC_OK;
+                wake_word_wait(&c->progress, p);
+                continue;
+            }
+            plat_mutex_unlock(&c->mu);
+            if (rc != AWC_OK)
+                goto out;
+            buf_wait_unbusy(&c->bufs[wait_buf], seen);
+            continue;
+        }
+        plat_mutex_unlock(&c->mu);
+        if (m == 0)
+            break;
+
+        /* Step 3: phase B */
+        rc = map_entries(c, e, m);
+        if (rc != AWC_OK) {
+            plat_mutex_lock(&c->mu);
+            undo_reservations(c, e, m);
+            plat_mutex_unlock(&c->mu);
+            goto out;
+        }
+
+        /* Step 4: phase C */
+        nr = 0;
+        for (i = 0; i < m; i++) {
+            if (e[i].kind == K_MISS && e[i].old_page != NO_PAGE &&
+                (e[i].old_state & ST_DIRTY) != 0) {
+                rpages[nr] = e[i].old_page;
+                raddrs[nr++] = slot_addr(c, e[i].slot);
+            }
+        }
+        if (nr > 0) {
+            rc = file_write_pages(c, rpages, raddrs, nr);
+            if (rc != AWC_OK) {
+                plat_mutex_lock(&c->mu);
+                abort_after_map(c, e, m);
+                plat_mutex_unlock(&c->mu);
+                goto out;
+            }
+            atomic_fetch_add_explicit(&c->writebacks, nr, memory_order_relaxed);
+        }
+
+        /* Step 5: phase D */
+        plat_mutex_lock(&c->mu);
+        for (i = 0; i < m; i++) {
+            if (e[i].kind == K_MISS && e[i].old_page != NO_PAGE) {
+                table_remove(c, e[i].old_page);
+                atomic_fetch_add_explicit(&c->frame_evictions, 1, memory_order_relaxed);
+            }
+            if (e[i].kind == K_MISS)
+                atomic_store_explicit(&c->bufs[e[i].buf].page, e[i].page, memory_order_relaxed);
+            if (e[i].occupant != NO_BUF) {
+                struct buf *o = &c->bufs[e[i].occupant];
+
+                buf_publish(o, st_load(o) & ~(ST_MAPPED | ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
+                atomic_fetch_add_explicit(&c->window_evictions, 1, memory_order_relaxed);
+            }
+            c->slots[e[i].slot].buf = e[i].buf;
+            c->slots[e[i].slot].reserved_by = 0;
+            atomic_store_explicit(&c->slots[e[i].slot].ref, 1, memory_order_relaxed);
+        }
+        wake_word_bump(&c->progress);
+        plat_mutex_unlock(&c->mu);
+
+        /* Step 6: phase E */
+        nr = 0;
+        for (i = 0; i < m; i++) {
+            if (e[i].kind == K_MISS) {
+                rpages[nr] = e[i].page;
+                raddrs[nr++] = slot_addr(c, e[i].slot);
+            }
+        }
+        if (nr > 0) {
+            file_read_pages(c, rpages, raddrs, nr, rrc);
+            atomic_fetch_add_explicit(&c->misses, nr, memory_order_relaxed);
+        }
+
+        /* Step 7: phase F */
+        plat_mutex_lock(&c->mu);
+        nr = 0;
+        for (i = 0; i < m; i++) {
+            struct buf *b = &c->bufs[e[i].buf];
+            uint64_t where = ST_MAPPED | (e[i].slot << ST_SLOT_SHIFT);
+
+            if (e[i].kind == K_MISS && rrc[nr++] != AWC_OK) {
+                if (rc == AWC_OK)
+                    rc = rrc[nr - 1];
+                table_remove(c, e[i].page);
+                atomic_store_explicit(&b->page, NO_PAGE, memory_order_relaxed);
+                buf_publish(b, where); /* free, mapped at its slot: a victim next time */
+                continue;
+            }
+            if (e[i].kind == K_WMISS) {
+                atomic_fetch_add_explicit(&c->frame_hits, 1, memory_order_relaxed);
+                buf_publish(b, (st_load(b) & (ST_VALID | ST_DIRTY | ST_USAGE)) | where | 1);
+            } else {
+                buf_publish(b, ST_VALID | where | 1);
+            }
+            bi[e[i].at] = e[i].buf;
+        }
+        wake_word_bump(&c->progress);
+        plat_mutex_unlock(&c->mu);
+        if (rc != AWC_OK)
+            goto out;
+    }
+out:
+    if (rc != AWC_OK)
+        unpin_all(c, bi, n);
+    free(e);
+    free(rpages);
+    free(raddrs);
+    free(rrc);
+    return rc;
+}
+
+/* ---- Public entry points ----------------------------------------------------------------- */
+
+static int check_cache(const awc_t *c)
+{
+    if (c == NULL)
+        return AWC_EINVAL;
+    return c->magic == AWC_MAGIC ? AWC_OK : AWC_ECLOSED;
+}
+
+static int check_mode(const awc_t *c, int mode)
+{
+    if (mode != AWC_SHARED && mode != AWC_EXCLUSIVE)
+        return AWC_EINVAL;
+    if (mode == AWC_EXCLUSIVE && (c->flags & AWC_READONLY) != 0)
+        return AWC_EACCES;
+    return AWC_OK;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Takes the content latches of bi[0..n) in page order (so two batches cannot deadlock each
+ * other), then fills out[]. On error releases what it took and every pin. */
+static int latch_all(struct awc *c, const uint64_t *pages, uint32_t *bi, size_t n, int mode,
+                     void **out)
+{
+    size_t *order = malloc(n * sizeof(*order)), i, j;
+    int rc = AWC_OK;
+
+    if (order == NULL) {
+        unpin_all(c, bi, n);
+        return AWC_ENOMEM;
+    }
+    for (i = 0; i < n; i++)
+        order[i] = i;
+    for (i = 1; i < n; i++) /* insertion sort: batches are small next to a pin's cost */
+        for (j = i; j > 0 && pages[order[j - 1]] > pages[order[j]]; j--) {
+            size_t t = order[j];
+
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (i = 0; i < n && rc == AWC_OK; i++)
+        rc = latch_acquire(&c->bufs[bi[order[i]]], mode);
+    if (rc != AWC_OK) {
+        for (j = 0; j + 1 < i; j++)
+            latch_release(&c->bufs[bi[order[j]]]);
+        unpin_all(c, bi, n);
+    } else {
+        for (i = 0; i < n; i++)
+            out[i] = slot_addr(c, ST_SLOT(st_load(&c->bufs[bi[i]])));
+    }
+    free(order);
+    return rc;
+}
+
+AWC_API int awc_pin(awc_t *c, uint64_t page, int mode, void **ptr)
+{
+    uint32_t bi;
+    int rc = check_cache(c);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (ptr == NULL || page == NO_PAGE)
+        return AWC_EINVAL;
+    rc = check_mode(c, mode);
+    if (rc != AWC_OK)
+        return rc;
+    bi = try_hit(c, page);
+    if (bi != NO_BUF) {
+        count_hit(c);
+        rc = latch_acquire(&c->bufs[bi], mode);
+        if (rc != AWC_OK) {
+            st_unpin(&c->bufs[bi]);
+            return rc;
+        }
+        *ptr = slot_addr(c, ST_SLOT(st_load(&c->bufs[bi])));
+        return AWC_OK;
+    }
+    rc = batch_pin(c, &page, 1, &bi);
+    if (rc != AWC_OK)
+        return rc;
+    return latch_all(c, &page, &bi, 1, mode, ptr);
+}
+
+AWC_API int awc_pin_batch(awc_t *c, const uint64_t *pages, size_t n, int mode, void **out)
+{
+    uint64_t *sorted;
+    uint32_t *bi;
+    int rc = check_cache(c);
+    size_t i;
+
+    if (rc != AWC_OK)
+        return rc;
+    if (pages == NULL || out == NULL || n == 0 || n > c->nslot)
+        return AWC_EINVAL;
+    rc = check_mode(c, mode);
+    if (rc != AWC_OK)
+        return rc;
+    sorted = malloc(n * sizeof(*sorted));
+    bi = malloc(n * sizeof(*bi));
+    if (sorted == NULL || bi == NULL) {
+        free(sorted);
+        free(bi);
+        return AWC_ENOMEM;
+    }
+    memcpy(sorted, pages, n * sizeof(*sorted));
+    qsort(sorted, n, sizeof(*sorted), u64_cmp);
+    for (i = 0; i < n; i++) {
+        bi[i] = NO_BUF;
+        if (sorted[i] == NO_PAGE || (i > 0 && sorted[i] == sorted[i - 1]))
+            rc = AWC_EINVAL; /* a duplicate page, or the reserved number */
+    }
+    free(sorted);
+    if (rc == AWC_OK)
+        rc = batch_pin(c, pages, n, bi);
+    if (rc == AWC_OK)
+        rc = latch_all(c, pages, bi, n, mode, out);
+    free(bi);
+    return rc;
+}
+
+AWC_API int awc_unpin(awc_t *c, uint64_t page, int dirty)
+{
+    uint32_t bi;
+    struct buf *b;
+    uint32_t latch;
+    bool exclusive;
+    int rc = check_cache(c);
+
+    if (rc != AWC_OK)
+        return rc;
+    /* A pinned page cannot leave the table, but a lock-free lookup can miss it while the table
+     * is being compacted: then ask again under the lock, where the table is exact. */
+    bi = table_lookup(c, page);
+    if (bi == NO_BUF || atomic_load_explicit(&c->bufs[bi].page, memory_order_relaxed) != page) {
+        plat_mutex_lock(&c->mu);
+        bi = table_lookup(c, page);
+        plat_mutex_unlock(&c->mu);
+    }
+    if (bi == NO_BUF)
+        return AWC_ENOTPINNED;
+    b = &c->bufs[bi];
+    if ((st_load(b) & ST_REF_MASK) == 0 ||
+        atomic_load_explicit(&b->page, memory_order_relaxed) != page)
+        return AWC_ENOTPINNED;
+    latch = atomic_load_explicit(&b->latch, memory_order_relaxed);
+    exclusive = (latch & LATCH_WRITER) != 0 &&
+                atomic_load_explicit(&b->xowner, memory_order_relaxed) == awc_thread_id();
+    if (!exclusive && (latch & LATCH_READERS) == 0)
+        return AWC_ENOTPINNED;
+    if (dirty && !exclusive)
+        return AWC_EINVAL;
+    if (dirty)
+        atomic_fetch_or_explicit(&b->state, ST_DIRTY, memory_order_release);
+    latch_release(b);
+    st_unpin(b);
+    return AWC_OK;
+}
+
+AWC_API int awc_prefetch(awc_t *c, uint64_t first, uint64_t count)
+{
+    uint64_t chunk, *pages;
+    uint32_t *bi;
+    int rc = check_cache(c);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (count == 0)
+        return AWC_OK;
+    if (first == NO_PAGE || count > NO_PAGE - first)
+        return AWC_EINVAL;
+    chunk = c->nslot / 2 > 0 ? c->nslot / 2 : 1;
+    if (chunk > 256)
+        chunk = 256;
+    pages = malloc(chunk * sizeof(*pages));
+    bi = malloc(chunk * sizeof(*bi));
+    if (pages == NULL || bi == NULL) {
+        free(pages);
+        free(bi);
+        return AWC_ENOMEM;
+    }
+    /* Each chunk of pages not cached yet is pinned as a batch (one map call, one read) and
+     * unpinned at once: the pages stay in frames. */
+    for (uint64_t p = first; p - first < count && rc == AWC_OK;) {
+        size_t n = 0;
+
+        while (n < chunk && p - first < count) {
+            if (table_lookup(c, p) == NO_BUF) {
+                pages[n] = p;
+                bi[n++] = NO_BUF;
+            }
+            p++;
+        }
+        if (n == 0)
+            continue;
+        rc = batch_pin(c, pages, n, bi);
+        if (rc == AWC_OK)
+            unpin_all(c, bi, n);
+        /* Pins held elsewhere may leave fewer free slots than a chunk: one page at a time then;
+         * AWC_EBUSY only if not even one slot is free. */
+        if (rc == AWC_EBUSY && n > 1) {
+            rc = AWC_OK;
+            for (size_t i = 0; rc == AWC_OK && i < n; i++) {
+                bi[0] = NO_BUF;
+                rc = batch_pin(c, &pages[i], 1, bi);
+                if (rc == AWC_OK)
+                    unpin_all(c, bi, 1);
+            }
+        }
+    }
+    free(pages);
+    free(bi);
+    return rc;
+}
