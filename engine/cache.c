@@ -224,9 +224,11 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
 #define HELD_BUSY 1 /* unpinned: taken BUSY, so nothing else touches it */
 #define HELD_PIN  2 /* pinned by others: the flush adds a pin of its own, so it stays mapped */
 
-/* Writes the dirty buffers listed in bl[0..n): a buffer held BUSY from its slot, or mapped a
- * staging chunk at a time when it has none; a pinned one from a copy, so that the checksum and
- * the data written agree even if its holder writes to it meanwhile. Caller holds flush_mu. */
+/* Writes the dirty buffers listed in bl[0..n), all held the same way: a buffer held BUSY from
+ * its slot, or mapped a staging chunk at a time when it has none; a pinned one from a copy taken
+ * under its content latch (shared), so that no writer changes it while it is copied and the
+ * checksum and the data written agree. A pin held exclusively by the calling thread itself is
+ * copied without the latch (nobody else can write it). Caller holds flush_mu and no BUSY. */
 static int write_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, size_t n)
 {
     uint64_t *pages = malloc(c->nstage * sizeof(*pages));
@@ -249,7 +251,12 @@ static int write_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, 
 
             pages[m] = atomic_load_explicit(&b->page, memory_order_relaxed);
             if (held[i] == HELD_PIN) {
+                int lr = latch_acquire(b, AWC_SHARED);
+
+                atomic_fetch_and_explicit(&b->state, ~ST_DIRTY, memory_order_acq_rel);
                 memcpy(bounce + m * c->page_size, at, c->page_size);
+                if (lr == AWC_OK)
+                    latch_release(b);
                 addrs[m] = bounce + m * c->page_size;
             } else if ((s & ST_MAPPED) != 0) {
                 addrs[m] = at;
@@ -301,26 +308,18 @@ static void release_listed(struct awc *c, const uint32_t *bl, const uint8_t *hel
     wake_word_bump(&c->progress);
 }
 
-/* Steps:
- * 1. Under the cache lock, list the dirty buffers: an unpinned one is taken BUSY, a pinned one
- *    gets a pin of the flush's own (neither can be evicted meanwhile); DIRTY is cleared on each
- *    (a change made from now on sets it again). A dirty buffer that is BUSY already is being
- *    written back by an eviction: let go of the list, wait for it, list again.
- * 2. Write them (write_listed), checksums first, in batches.
- * 3. Let go of them; on error they are dirty again.
- * 4. The durability point: file_sync. */
-static int flush_locked(struct awc *c)
+/* One round of a flush over the dirty buffers held as `how` (README 5.5):
+ * 1. Under the cache lock, list them: HELD_BUSY takes the unpinned ones BUSY and clears DIRTY
+ *    (no pin can come meanwhile); HELD_PIN gives the pinned ones a pin of the flush's own (they
+ *    cannot be evicted; DIRTY is cleared under their latch when copied). A dirty buffer BUSY
+ *    already is in an eviction's write-back: let go of the list, wait for it, list again.
+ * 2. Write them (write_listed).
+ * 3. Let go of them; on error they are dirty again. */
+static int flush_round(struct awc *c, uint32_t *bl, uint8_t *held, int how)
 {
-    uint32_t *bl = malloc((size_t)c->nbuf * sizeof(*bl));
-    uint8_t *held = malloc((size_t)c->nbuf);
-    size_t n = 0;
+    size_t n;
     int rc;
 
-    if (bl == NULL || held == NULL) {
-        free(bl);
-        free(held);
-        return AWC_ENOMEM;
-    }
     /* Step 1 */
     for (;;) {
         uint32_t wait_buf = NO_BUF, seen = 0;
@@ -336,34 +335,27 @@ static int flush_locked(struct awc *c)
             if ((s & ST_BUSY) != 0) {
                 seen = atomic_load_explicit(&b->wake, memory_order_acquire);
                 wait_buf = i;
-                continue;
-            }
-            if ((s & ST_REF_MASK) != 0) {
+            } else if (how == HELD_PIN && (s & ST_REF_MASK) != 0) {
                 /* Pinned, so mapped and not evictable: a pin of our own keeps it so. */
                 atomic_fetch_add_explicit(&b->state, 1, memory_order_acq_rel);
                 held[n] = HELD_PIN;
-            } else if (atomic_compare_exchange_strong_explicit(&b->state, &s, s | ST_BUSY,
-                                                               memory_order_acq_rel,
-                                                               memory_order_relaxed)) {
-                held[n] = HELD_BUSY;
+                bl[n++] = i;
+            } else if (how == HELD_BUSY && (s & ST_REF_MASK) == 0 &&
+                       atomic_compare_exchange_strong_explicit(
+                           &b->state, &s, (s | ST_BUSY) & ~ST_DIRTY, memory_order_acq_rel,
+                           memory_order_relaxed)) {
                 b->busy_by = awc_thread_id();
-            } else {
-                i--; /* pinned meanwhile: look again */
-                continue;
+                held[n] = HELD_BUSY;
+                bl[n++] = i;
             }
-            bl[n++] = i;
         }
-        if (wait_buf != NO_BUF) {
-            release_listed(c, bl, held, n, false);
-            plat_mutex_unlock(&c->mu);
-            buf_wait_unbusy(&c->bufs[wait_buf], seen);
-            continue;
-        }
-        for (size_t j = 0; j < n; j++)
-            atomic_fetch_and_explicit(&c->bufs[bl[j]].state, ~ST_DIRTY, memory_order_acq_rel);
+        if (wait_buf == NO_BUF)
+            break;
+        release_listed(c, bl, held, n, how == HELD_BUSY);
         plat_mutex_unlock(&c->mu);
-        break;
+        buf_wait_unbusy(&c->bufs[wait_buf], seen);
     }
+    plat_mutex_unlock(&c->mu);
 
     /* Step 2 */
     rc = write_listed(c, bl, held, n);
@@ -372,10 +364,30 @@ static int flush_locked(struct awc *c)
     plat_mutex_lock(&c->mu);
     release_listed(c, bl, held, n, rc != AWC_OK);
     plat_mutex_unlock(&c->mu);
+    return rc;
+}
+
+/* Steps: the unpinned dirty buffers, then the pinned ones, then those unpinned meanwhile (never
+ * both kinds in one round: a round that waits for a latch holds no BUSY anyone could wait for);
+ * then the durability point, file_sync. */
+static int flush_locked(struct awc *c)
+{
+    uint32_t *bl = malloc((size_t)c->nbuf * sizeof(*bl));
+    uint8_t *held = malloc((size_t)c->nbuf);
+    int rc;
+
+    if (bl == NULL || held == NULL) {
+        free(bl);
+        free(held);
+        return AWC_ENOMEM;
+    }
+    rc = flush_round(c, bl, held, HELD_BUSY);
+    if (rc == AWC_OK)
+        rc = flush_round(c, bl, held, HELD_PIN);
+    if (rc == AWC_OK)
+        rc = flush_round(c, bl, held, HELD_BUSY);
     free(bl);
     free(held);
-
-    /* Step 4 */
     if (rc == AWC_OK)
         rc = file_sync(c);
     if (rc == AWC_OK)
