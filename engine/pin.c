@@ -176,6 +176,9 @@ static uint64_t take_slot(struct awc *c, uint32_t for_buf, uint32_t *occupant, b
 
 enum kind { K_DONE, K_WMISS, K_MISS };
 
+/* Small batches (single pins above all) keep their work arrays on the stack. */
+#define SMALL 8
+
 /* One entry of a batch in flight. */
 struct ent {
     size_t at; /* its index in the batch */
@@ -220,6 +223,8 @@ static void unpin_all(struct awc *c, uint32_t *bi, size_t n)
 /* Maps the buffers of the entries that need it into their slots with one scatter call. */
 static int map_entries(struct awc *c, const struct ent *e, size_t m)
 {
+    void *vas_small[SMALL];
+    awe_frame_t fr_small[SMALL];
     size_t total = 0, j = 0;
     void **vas;
     awe_frame_t *fr;
@@ -229,11 +234,13 @@ static int map_entries(struct awc *c, const struct ent *e, size_t m)
         total += e[i].need_map ? c->k : 0;
     if (total == 0)
         return AWC_OK;
-    vas = malloc(total * sizeof(*vas));
-    fr = malloc(total * sizeof(*fr));
+    vas = total <= SMALL ? vas_small : malloc(total * sizeof(*vas));
+    fr = total <= SMALL ? fr_small : malloc(total * sizeof(*fr));
     if (vas == NULL || fr == NULL) {
-        free(vas);
-        free(fr);
+        if (total > SMALL) {
+            free(vas);
+            free(fr);
+        }
         return AWC_ENOMEM;
     }
     for (size_t i = 0; i < m; i++) {
@@ -245,8 +252,10 @@ static int map_entries(struct awc *c, const struct ent *e, size_t m)
         }
     }
     rc = awe_map_scatter(vas, total, fr);
-    free(vas);
-    free(fr);
+    if (total > SMALL) {
+        free(vas);
+        free(fr);
+    }
     if (rc != AWE_OK)
         return awc_err(rc);
     atomic_fetch_add_explicit(&c->map_calls, 1, memory_order_relaxed);
@@ -298,10 +307,15 @@ static void abort_after_map(struct awc *c, struct ent *e, size_t m)
  */
 static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *bi)
 {
-    struct ent *e = malloc(n * sizeof(*e));
-    uint64_t *rpages = malloc(n * sizeof(*rpages));
-    void **raddrs = malloc(n * sizeof(*raddrs));
-    int *rrc = malloc(n * sizeof(*rrc));
+    struct ent e_small[SMALL];
+    uint64_t rpages_small[SMALL];
+    void *raddrs_small[SMALL];
+    int rrc_small[SMALL];
+    bool small = n <= SMALL;
+    struct ent *e = small ? e_small : malloc(n * sizeof(*e));
+    uint64_t *rpages = small ? rpages_small : malloc(n * sizeof(*rpages));
+    void **raddrs = small ? raddrs_small : malloc(n * sizeof(*raddrs));
+    int *rrc = small ? rrc_small : malloc(n * sizeof(*rrc));
     int rc = AWC_OK;
     size_t m, i, nr;
 
@@ -521,10 +535,12 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
 out:
     if (rc != AWC_OK)
         unpin_all(c, bi, n);
-    free(e);
-    free(rpages);
-    free(raddrs);
-    free(rrc);
+    if (!small) {
+        free(e);
+        free(rpages);
+        free(raddrs);
+        free(rrc);
+    }
     return rc;
 }
 
@@ -558,7 +574,8 @@ static int u64_cmp(const void *a, const void *b)
 static int latch_all(struct awc *c, const uint64_t *pages, uint32_t *bi, size_t n, int mode,
                      void **out)
 {
-    size_t *order = malloc(n * sizeof(*order)), i, j;
+    size_t order_small[SMALL];
+    size_t *order = n <= SMALL ? order_small : malloc(n * sizeof(*order)), i, j;
     int rc = AWC_OK;
 
     if (order == NULL) {
@@ -584,7 +601,8 @@ static int latch_all(struct awc *c, const uint64_t *pages, uint32_t *bi, size_t 
         for (i = 0; i < n; i++)
             out[i] = slot_addr(c, ST_SLOT(st_load(&c->bufs[bi[i]])));
     }
-    free(order);
+    if (order != order_small)
+        free(order);
     return rc;
 }
 
