@@ -60,7 +60,7 @@ AWE_API int awe_get_caps(struct awe_caps *caps)
 
     if (caps == NULL)
         return AWE_EFAULT;
-    rc = plat_caps(&pc);
+    rc = plat_get_caps(&pc);
     if (rc != 0)
         return rc;
     memset(caps, 0, sizeof(*caps));
@@ -136,7 +136,7 @@ AWE_API int awe_get_stats(struct awe_stats *stats)
 
     if (stats == NULL)
         return AWE_EFAULT;
-    rc = plat_stats(&ps);
+    rc = plat_get_stats(&ps);
     if (rc != 0)
         return rc;
     stats->map_calls = ps.map_calls;

@@ -41,12 +41,7 @@
  * the path it names; the frame-miss case also checks the first word of every page it reads.
  */
 #include "awecache.h"
-/* plat.h and plat_io.h are C headers whose functions share their structs' names (plat_caps,
- * plat_stats, plat_file_info), which C++'s -Wshadow reports; the names are fine in C. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wshadow"
 #include "plat_io.h"
-#pragma GCC diagnostic pop
 
 #include <benchmark/benchmark.h>
 
@@ -1106,7 +1101,7 @@ bool env_init()
     int rc =
         plat_file_open(g_env.path.c_str(), PLAT_FILE_READONLY | PLAT_FILE_DIRECT, &g_env.raw_rd);
     if (rc == 0)
-        rc = plat_file_info(g_env.raw_rd, &g_env.raw_rd_info);
+        rc = plat_file_get_info(g_env.raw_rd, &g_env.raw_rd_info);
     if (rc != 0) {
         fprintf(stderr, "bench_engine: plat_file_open: %s\n", plat_io_strerror(rc));
         return false;

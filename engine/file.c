@@ -278,7 +278,7 @@ int file_open(struct awc *c, const struct awc_config *cfg)
     rc = plat_file_open(cfg->path, pf, &c->file);
     if (rc != 0)
         return awc_err(rc);
-    rc = plat_file_info(c->file, &info);
+    rc = plat_file_get_info(c->file, &info);
     if (rc != 0)
         return awc_err(rc);
     c->direct_io = info.direct ? 1 : 0;

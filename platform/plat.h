@@ -64,7 +64,7 @@ struct plat_caps {
 
 /* Fills *caps. Cannot fail once the platform initialised; PLAT_EFAULT for NULL, PLAT_EIO when
  * the platform cannot initialise (no memfd support, say). */
-int plat_caps(struct plat_caps *caps);
+int plat_get_caps(struct plat_caps *caps);
 
 /* ---- Frames ------------------------------------------------------------------------------- */
 
@@ -154,7 +154,7 @@ struct plat_stats {
 };
 
 /* Fills *stats with a consistent snapshot. PLAT_EFAULT for NULL. */
-int plat_stats(struct plat_stats *stats);
+int plat_get_stats(struct plat_stats *stats);
 
 /* Lowers (or raises, up to the system's physical memory) the number of small frames this process
  * may hold. Frames already held stay. PLAT_EINVAL when `limit` exceeds what the system has. */

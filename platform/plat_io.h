@@ -15,8 +15,8 @@
  * - Reads and writes are whole-length: a short transfer by the OS is continued until the whole
  *   length moved or an error stopped it. Reading past the end of the file is not an error: the
  *   part beyond the end reads as zeros (the file does not grow). Writing past the end grows it.
- * - Direct I/O: when plat_file_info() says `direct`, the buffer address, the file offset and the
- *   length of every read and write must be multiples of `align`; a misaligned one is PLAT_EINVAL,
+ * - Direct I/O: when plat_file_get_info() says `direct`, the buffer address, the file offset and
+ * the length of every read and write must be multiples of `align`; a misaligned one is PLAT_EINVAL,
  *   found before any I/O is issued for it. Without direct I/O, align is 1 (anything goes).
  * - Offsets are uint64_t; off + len must not exceed INT64_MAX (PLAT_EINVAL otherwise). How far a
  *   file may grow is the file system's business (PLAT_EFBIG beyond it).
@@ -26,7 +26,7 @@
  *   transfers touching the same bytes at once (in one batch or across threads) leave those bytes
  *   in an unspecified order, as on every OS.
  * - Batches: a batch in which only one entry needs I/O uses pread/pwrite (one system call either
- *   way); otherwise io_uring where plat_file_info() says `uring`.
+ *   way); otherwise io_uring where plat_file_get_info() says `uring`.
  * - Fault injection (plat_testing.h): every OS call counts, so a test can fail any of them. A
  *   batch on io_uring counts one call per submission round (the first round submits up to the
  *   queue depth entries); an injected failure fails the entries of that round and of every later
@@ -109,7 +109,7 @@ struct plat_file_info {
 };
 
 /* Fills *out. Errors: PLAT_EFAULT, PLAT_ENOMEM, PLAT_EIO. */
-int plat_file_info(struct plat_file *f, struct plat_file_info *out);
+int plat_file_get_info(struct plat_file *f, struct plat_file_info *out);
 
 /* Sets the file's size to `size` bytes: growing adds zeros (sparse where the file system can),
  * shrinking drops the tail. Errors: PLAT_EFAULT, PLAT_EACCES (read-only handle), PLAT_EINVAL

@@ -141,7 +141,7 @@ static struct plat_file_info info_of(struct plat_file *f)
 {
     struct plat_file_info in;
 
-    EXPECT(plat_file_info(f, &in), 0);
+    EXPECT(plat_file_get_info(f, &in), 0);
     return in;
 }
 
@@ -176,7 +176,7 @@ static const struct place *place_of(void **state)
     return p;
 }
 
-/* Checks what plat_file_info says about direct I/O on this place. */
+/* Checks what plat_file_get_info says about direct I/O on this place. */
 static void check_direct_info(const struct place *p, const struct plat_file_info *in, bool asked)
 {
     if (!asked || p->tmpfs) {
@@ -311,13 +311,13 @@ static void test_open_errors(void **state)
     /* NULL handles and arrays. */
     EXPECT(plat_file_read(NULL, rb, PG, 0), PLAT_EFAULT);
     EXPECT(plat_file_write(NULL, rb, PG, 0), PLAT_EFAULT);
-    EXPECT(plat_file_info(NULL, &in), PLAT_EFAULT);
+    EXPECT(plat_file_get_info(NULL, &in), PLAT_EFAULT);
     EXPECT(plat_file_resize(NULL, 0), PLAT_EFAULT);
     EXPECT(plat_file_sync(NULL), PLAT_EFAULT);
     EXPECT(plat_file_read_batch(NULL, io, 1), PLAT_EFAULT);
     EXPECT(plat_file_close(NULL), 0);
     f = open_ok(a, 0);
-    EXPECT(plat_file_info(f, NULL), PLAT_EFAULT);
+    EXPECT(plat_file_get_info(f, NULL), PLAT_EFAULT);
     EXPECT(plat_file_read_batch(f, NULL, 1), PLAT_EFAULT);
     EXPECT(plat_file_write_batch(f, NULL, 0), 0);
     EXPECT(plat_file_read_batch(f, io, 0), 0);
@@ -843,7 +843,7 @@ static void test_fault_injection(void **state)
     {
         struct plat_file_info in;
 
-        EXPECT(plat_file_info(f, &in), PLAT_EIO);
+        EXPECT(plat_file_get_info(f, &in), PLAT_EIO);
     }
     EXPECT(plat_file_resize(f, BIG * PG), 0);
     arm(1, EIO);

@@ -252,7 +252,7 @@ static int ensure_init(void)
     return g.init_rc;
 }
 
-int plat_caps(struct plat_caps *caps)
+int plat_get_caps(struct plat_caps *caps)
 {
     int rc;
 
@@ -1382,7 +1382,7 @@ int plat_window_find(const void *va, void **base, size_t *size)
     return w != NULL ? 0 : PLAT_EADDRNOTAVAIL;
 }
 
-int plat_stats(struct plat_stats *stats)
+int plat_get_stats(struct plat_stats *stats)
 {
     int rc;
 

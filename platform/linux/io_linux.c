@@ -827,7 +827,7 @@ int plat_file_close(struct plat_file *f)
     return rc == 0 ? 0 : PLAT_EIO;
 }
 
-int plat_file_info(struct plat_file *f, struct plat_file_info *out)
+int plat_file_get_info(struct plat_file *f, struct plat_file_info *out)
 {
     struct stat st;
     uint64_t size;
