@@ -54,6 +54,10 @@ void latch_release(struct buf *b)
 {
     uint32_t v = atomic_load_explicit(&b->latch, memory_order_relaxed), want;
 
+    /* The writer forgets itself before it lets go: afterwards the next writer may already have
+     * stored its own id, which must not be wiped. */
+    if ((v & LATCH_WRITER) != 0)
+        atomic_store_explicit(&b->xowner, 0, memory_order_relaxed);
     do {
         if ((v & LATCH_WRITER) != 0)
             want = 0;
@@ -61,8 +65,6 @@ void latch_release(struct buf *b)
             want = (v & LATCH_READERS) == 1 ? 0 : v - 1;
     } while (!atomic_compare_exchange_weak_explicit(&b->latch, &v, want, memory_order_release,
                                                     memory_order_relaxed));
-    if ((v & LATCH_WRITER) != 0)
-        atomic_store_explicit(&b->xowner, 0, memory_order_relaxed);
     if ((v & LATCH_WAITERS) != 0 && (want & LATCH_READERS) == 0)
         plat_wake(&b->latch, 1);
 }

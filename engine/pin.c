@@ -136,14 +136,13 @@ static bool slot_try_reserve(struct awc *c, uint64_t s, uint32_t *occupant, bool
     return true;
 }
 
-/* Takes a slot for buffer `for_buf`: a never-used slot, else the buffer's preferred slot
- * (for_buf mod S, which keeps consecutive buffers in consecutive slots: coalesced mappings) if
- * unreferenced, else the hand's victim. Its occupant, BUSY now, goes to *occupant. Caller holds
- * c->mu. */
-static uint64_t take_slot(struct awc *c, uint32_t for_buf, uint32_t *occupant, bool *transient)
+/* Takes a slot: a never-used slot, else `hint` (the slot after the one the batch's previous
+ * page took, when this page's buffer follows that page's buffer: their frames are consecutive,
+ * so adjacent slots make one mapping run, README 4.1.4) if it is unreferenced, else the hand's
+ * victim. The hand also yields adjacent slots while their bits are clear. Its occupant, BUSY
+ * now, goes to *occupant. Caller holds c->mu. */
+static uint64_t take_slot(struct awc *c, uint64_t hint, uint32_t *occupant, bool *transient)
 {
-    uint64_t pref = for_buf % c->nslot;
-
     if (c->slot_fill < c->nslot) {
         uint64_t s = c->slot_fill++;
 
@@ -151,9 +150,9 @@ static uint64_t take_slot(struct awc *c, uint32_t for_buf, uint32_t *occupant, b
         *occupant = NO_BUF;
         return s;
     }
-    if (atomic_load_explicit(&c->slots[pref].ref, memory_order_relaxed) == 0 &&
-        slot_try_reserve(c, pref, occupant, transient))
-        return pref;
+    if (hint < c->nslot && atomic_load_explicit(&c->slots[hint].ref, memory_order_relaxed) == 0 &&
+        slot_try_reserve(c, hint, occupant, transient))
+        return hint;
     for (uint64_t n = 0; n < 2 * c->nslot + 1; n++) {
         uint64_t s = c->slot_hand;
 
@@ -412,9 +411,13 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
             }
         }
         for (i = 0; i < m && rc == AWC_OK && wait_buf == NO_BUF; i++) {
+            uint64_t hint = i > 0 && e[i - 1].buf + 1 == e[i].buf && e[i - 1].slot != NO_SLOT
+                                ? e[i - 1].slot + 1
+                                : NO_SLOT;
+
             if (e[i].slot != NO_SLOT)
                 continue;
-            e[i].slot = take_slot(c, e[i].buf, &e[i].occupant, &transient);
+            e[i].slot = take_slot(c, hint, &e[i].occupant, &transient);
             if (e[i].slot == NO_SLOT)
                 rc = AWC_EBUSY;
         }
@@ -486,7 +489,7 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
             }
             c->slots[e[i].slot].buf = e[i].buf;
             c->slots[e[i].slot].reserved_by = 0;
-            atomic_store_explicit(&c->slots[e[i].slot].ref, 1, memory_order_relaxed);
+            atomic_store_explicit(&c->slots[e[i].slot].ref, 0, memory_order_relaxed);
         }
         wake_word_bump(&c->progress);
         plat_mutex_unlock(&c->mu);
