@@ -1264,22 +1264,186 @@ static void test_flush_pinned(void **state)
     et_fill(p, K4, 3, 3);
     ET_EXPECT(awc_flush(c), AWC_OK);
 
-    /* ... nor when another thread flushes. */
+    /* Another thread's flush while this thread holds a dirty page exclusively: it may wait for
+     * the unpin, but it completes, and what it wrote is a version that was unpinned or later
+     * (never a half-written page). */
+    ET_EXPECT(awc_unpin(c, 3, 1), AWC_OK); /* version 3, dirty */
+    ET_EXPECT(awc_pin(c, 3, AWC_EXCLUSIVE, &p), AWC_OK);
     f.c = c;
     assert_int_equal(pthread_create(&th, NULL, flusher_main, &f), 0);
+    et_sleep_ms(50);
+    memset(p, 0x77, K4 / 2); /* half way through writing version 4 */
+    et_sleep_ms(50);
+    et_fill(p, K4, 3, 4);
+    ET_EXPECT(awc_unpin(c, 3, 1), AWC_OK);
     end = et_now_ns() + UINT64_C(10000000000);
     while (!atomic_load(&f.done)) {
         if (et_now_ns() > end)
-            fail_msg("awc_flush in another thread waits for an exclusive pin");
+            fail_msg("awc_flush in another thread did not complete after the exclusive pin it "
+                     "met was released");
         et_sleep_ms(1);
     }
     pthread_join(th, NULL);
     ET_EXPECT(f.rc, AWC_OK);
-    et_fill(p, K4, 3, 4);
-    ET_EXPECT(awc_unpin(c, 3, 1), AWC_OK);
+    {
+        char *img = aligned_alloc(4096, K4);
+        uint64_t v = 0;
+        enum et_verdict d;
+
+        assert_non_null(img);
+        et_pread(path, img, K4, et_page_offset(K4, 3)); /* what a crash now would leave */
+        d = et_check(img, K4, 3, &v);
+        free(img);
+        if (d != ET_GOOD || (v != 3 && v != 4))
+            fail_msg("after a flush that met an exclusive pin, page 3 on disk is %s, version "
+                     "%llu (expected version 3 or 4)",
+                     et_check_str(d), (unsigned long long)v);
+    }
     et_close(c);
     c = et_open(&cfg);
     check_page(c, K4, 3, 4);
+    et_close(c);
+    et_unlink(path);
+}
+
+/* ---- Flush and pins in several threads: no deadlock -------------------------------------- */
+
+/* A helper thread's script: pin `page` exclusively (announce it), wait for `go`, then either
+ * flush or pin `then_pin` exclusively, then unpin everything dirty. */
+struct holder {
+    awc_t *c;
+    uint64_t page, then_pin; /* then_pin UINT64_MAX: flush instead */
+    _Atomic int *go;
+    _Atomic int held, done;
+    int rc;
+    pthread_t th;
+};
+
+static void *holder_main(void *arg)
+{
+    struct holder *h = arg;
+    void *p, *q;
+
+    h->rc = awc_pin(h->c, h->page, AWC_EXCLUSIVE, &p);
+    if (h->rc != AWC_OK) {
+        atomic_store(&h->held, 1);
+        atomic_store(&h->done, 1);
+        return NULL;
+    }
+    et_fill(p, K4, h->page, 2);
+    atomic_store(&h->held, 1);
+    while (!atomic_load(h->go))
+        et_sleep_ms(1);
+    if (h->then_pin == UINT64_MAX) {
+        h->rc = awc_flush(h->c);
+    } else {
+        h->rc = awc_pin(h->c, h->then_pin, AWC_EXCLUSIVE, &q);
+        if (h->rc == AWC_OK) {
+            et_fill(q, K4, h->then_pin, 3);
+            h->rc = awc_unpin(h->c, h->then_pin, 1);
+        }
+    }
+    if (awc_unpin(h->c, h->page, 1) != AWC_OK && h->rc == AWC_OK)
+        h->rc = AWC_EIO; /* any error will do: the unpin failed */
+    atomic_store(&h->done, 1);
+    return NULL;
+}
+
+static void start_holder(struct holder *h, awc_t *c, uint64_t page, uint64_t then_pin,
+                         _Atomic int *go)
+{
+    memset(h, 0, sizeof(*h));
+    h->c = c;
+    h->page = page;
+    h->then_pin = then_pin;
+    h->go = go;
+    assert_int_equal(pthread_create(&h->th, NULL, holder_main, h), 0);
+    while (!atomic_load(&h->held))
+        et_sleep_ms(1);
+}
+
+/* Waits up to 5 s for both; false if they are stuck (then they are left as they are: the
+ * process ends with them). */
+static bool holders_done(struct holder *a, struct holder *b)
+{
+    uint64_t end = et_now_ns() + UINT64_C(5000000000);
+
+    while (!atomic_load(&a->done) || !atomic_load(&b->done)) {
+        if (et_now_ns() > end)
+            return false;
+        et_sleep_ms(1);
+    }
+    pthread_join(a->th, NULL);
+    pthread_join(b->th, NULL);
+    return true;
+}
+
+/* Two threads, each holding one dirty page exclusively, both call awc_flush. Nothing in the
+ * header makes this wait on anything but the other flush: it must complete. */
+static void test_flush_two_holders(void **state)
+{
+    char path[1024];
+    struct awc_config cfg;
+    awc_t *c;
+    /* Static: if the threads deadlock they outlive this function and must not point into its
+     * stack frame. */
+    static struct holder a, b;
+    static _Atomic int go;
+
+    (void)state;
+    cfg = et_cfg(fresh(path, sizeof(path), "flush2"), K4, 16, 8, AWC_CREATE);
+    c = et_open(&cfg);
+    put_page(c, K4, 1, 1); /* both dirty */
+    put_page(c, K4, 2, 1);
+    start_holder(&a, c, 1, UINT64_MAX, &go);
+    start_holder(&b, c, 2, UINT64_MAX, &go);
+    atomic_store(&go, 1);
+    if (!holders_done(&a, &b))
+        fail_msg("deadlock: two threads, each holding an exclusive pin of a dirty page, called "
+                 "awc_flush; after 5 s %s",
+                 atomic_load(&a.done) || atomic_load(&b.done) ? "one of them is still stuck"
+                                                              : "neither returned");
+    ET_EXPECT(a.rc, AWC_OK);
+    ET_EXPECT(b.rc, AWC_OK);
+    et_close(c);
+    c = et_open(&cfg);
+    check_page(c, K4, 1, 2);
+    check_page(c, K4, 2, 2);
+    et_close(c);
+    et_unlink(path);
+}
+
+/* Thread A holds page 1 and flushes; thread B holds dirty page 2 and waits to pin page 1 (which
+ * the header allows: a pin waits for a conflicting holder). A's flush must not wait for B's page
+ * (B waits for A): it must complete, then B gets page 1 once A unpins. */
+static void test_flush_pin_cycle(void **state)
+{
+    char path[1024];
+    struct awc_config cfg;
+    awc_t *c;
+    static struct holder a, b; /* static: as in test_flush_two_holders */
+    static _Atomic int go_b, go_a;
+
+    (void)state;
+    cfg = et_cfg(fresh(path, sizeof(path), "flushcycle"), K4, 16, 8, AWC_CREATE);
+    c = et_open(&cfg);
+    put_page(c, K4, 1, 1);
+    put_page(c, K4, 2, 1);
+    start_holder(&a, c, 1, UINT64_MAX, &go_a); /* will flush */
+    start_holder(&b, c, 2, 1, &go_b);          /* will pin page 1: waits for A */
+    atomic_store(&go_b, 1);
+    et_sleep_ms(50); /* B is now waiting for page 1 */
+    atomic_store(&go_a, 1);
+    if (!holders_done(&a, &b))
+        fail_msg("deadlock: thread A (holding page 1) called awc_flush while thread B (holding "
+                 "dirty page 2) waited to pin page 1; after 5 s %s",
+                 atomic_load(&a.done) ? "B is still stuck" : "A's flush has not returned");
+    ET_EXPECT(a.rc, AWC_OK);
+    ET_EXPECT(b.rc, AWC_OK);
+    et_close(c);
+    c = et_open(&cfg);
+    check_page(c, K4, 1, 3);
+    check_page(c, K4, 2, 2);
     et_close(c);
     et_unlink(path);
 }
@@ -1628,6 +1792,8 @@ int main(void)
         T(test_closed_handle),
         T(test_close_busy),
         T(test_flush_pinned),
+        T(test_flush_two_holders),
+        T(test_flush_pin_cycle),
         T(test_unpin_while_table_changes),
         T(test_two_caches),
         TP(test_big, &big_4k),
