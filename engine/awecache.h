@@ -97,8 +97,11 @@ AWC_API int awc_close(awc_t *cache);
 /* Pins page `page` in `mode` and stores a pointer to its page_size bytes in *ptr, valid until the
  * matching awc_unpin. Waits while another thread holds the page in a conflicting mode. A page past
  * the end of the file reads as zeros (writing it extends the file on write-back).
- * Errors: AWC_EINVAL (mode, NULL ptr), AWC_EACCES (exclusive on a read-only cache), AWC_EBUSY
- * (every frame or window slot is pinned), AWC_EDEADLK, AWC_ECHECKSUM, AWC_EIO, AWC_ECLOSED. */
+ * Page numbers run from 0 to the highest page whose file offset fits in 63 bits (2^54 or more
+ * pages for 4 KiB pages); beyond it: AWC_EINVAL.
+ * Errors: AWC_EINVAL (mode, NULL ptr, page number), AWC_EACCES (exclusive on a read-only cache),
+ * AWC_EBUSY (every frame or window slot is pinned), AWC_EDEADLK, AWC_ECHECKSUM, AWC_EIO,
+ * AWC_ECLOSED. */
 AWC_API int awc_pin(awc_t *cache, uint64_t page, int mode, void **ptr);
 
 /* Releases one pin of `page`. `dirty` nonzero marks the page changed (only for an exclusive pin:

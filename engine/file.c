@@ -260,6 +260,7 @@ int file_open(struct awc *c, const struct awc_config *cfg)
     int rc;
 
     c->seg_bytes = CK_BLOCK + (uint64_t)SEG_PAGES * c->page_size;
+    c->max_page = ((uint64_t)INT64_MAX - DATA_BASE) / c->seg_bytes * SEG_PAGES - 1;
     c->iobuf = aligned_alloc(SB_BYTES, 2 * SB_BYTES);
     if (c->iobuf == NULL)
         return AWC_ENOMEM;

@@ -118,6 +118,7 @@ struct awc {
     /* The backing file (README 5). */
     struct plat_file *file;
     uint64_t seg_bytes;     /* one segment: checksum block + 256 pages */
+    uint64_t max_page;      /* the highest page whose file offset fits in a signed 64 bits */
     uint64_t nseg;          /* whole segments in the file (under ck_mu) */
     struct ckrec *ck;       /* nseg * 256 records (under ck_mu) */
     uint8_t *ck_trust_prev; /* per page: prev may be accepted (read from disk at open) */

@@ -616,7 +616,7 @@ AWC_API int awc_pin(awc_t *c, uint64_t page, int mode, void **ptr)
 
     if (rc != AWC_OK)
         return rc;
-    if (ptr == NULL || page == NO_PAGE)
+    if (ptr == NULL || page > c->max_page)
         return AWC_EINVAL;
     rc = check_mode(c, mode);
     if (rc != AWC_OK)
@@ -663,8 +663,8 @@ AWC_API int awc_pin_batch(awc_t *c, const uint64_t *pages, size_t n, int mode, v
     qsort(sorted, n, sizeof(*sorted), u64_cmp);
     for (i = 0; i < n; i++) {
         bi[i] = NO_BUF;
-        if (sorted[i] == NO_PAGE || (i > 0 && sorted[i] == sorted[i - 1]))
-            rc = AWC_EINVAL; /* a duplicate page, or the reserved number */
+        if (sorted[i] > c->max_page || (i > 0 && sorted[i] == sorted[i - 1]))
+            rc = AWC_EINVAL; /* a duplicate page, or one no file offset can reach */
     }
     free(sorted);
     if (rc == AWC_OK)
@@ -723,7 +723,7 @@ AWC_API int awc_prefetch(awc_t *c, uint64_t first, uint64_t count)
         return rc;
     if (count == 0)
         return AWC_OK;
-    if (first == NO_PAGE || count > NO_PAGE - first)
+    if (first > c->max_page || count - 1 > c->max_page - first)
         return AWC_EINVAL;
     chunk = c->nslot / 2 > 0 ? c->nslot / 2 : 1;
     if (chunk > 256)

@@ -534,7 +534,7 @@ static void test_exclusive_excludes(void **state)
     struct awc_config cfg;
     awc_t *c;
     void *p;
-    struct waiter w[4];
+    static struct waiter w[4]; /* static: a stuck waiter must not outlive a stack frame */
 
     (void)state;
     cfg = et_cfg(fresh(path, sizeof(path), "excl"), K4, 16, 8, AWC_CREATE);
@@ -1243,7 +1243,7 @@ static void test_flush_pinned(void **state)
     struct awc_config cfg;
     awc_t *c;
     void *p;
-    struct flusher f = {0};
+    static struct flusher f; /* static: a stuck flusher must not outlive a stack frame */
     pthread_t th;
     uint64_t end;
 
@@ -1479,7 +1479,7 @@ static void test_unpin_while_table_changes(void **state)
     char path[1024];
     struct awc_config cfg;
     awc_t *c;
-    struct churner k = {0};
+    static struct churner k; /* static: the thread must not outlive a stack frame */
     pthread_t th;
     uint64_t end, rounds = 0, bad = 0, retries = 0;
     char msg[512];
