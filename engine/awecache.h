@@ -119,7 +119,10 @@ AWC_API int awc_pin_batch(awc_t *cache, const uint64_t *pages, size_t n, int mod
 AWC_API int awc_prefetch(awc_t *cache, uint64_t first, uint64_t count);
 
 /* Writes every dirty page and its checksum and makes them durable (fsync) before it returns.
- * Pinned pages are written as they are now. Errors: AWC_EIO, AWC_ENOSPC, AWC_ECLOSED. */
+ * Pages pinned shared are written as they are; a page the calling thread holds exclusively is
+ * written as it is now; a page another thread holds exclusively is not waited for (it is being
+ * changed: no consistent version of it exists) and is written by a later flush or close once
+ * unpinned. Never waits for another thread's pin. Errors: AWC_EIO, AWC_ENOSPC, AWC_ECLOSED. */
 AWC_API int awc_flush(awc_t *cache);
 
 /* ---- Information ------------------------------------------------------------------------- */

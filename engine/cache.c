@@ -226,9 +226,12 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
 
 /* Writes the dirty buffers listed in bl[0..n), all held the same way: a buffer held BUSY from
  * its slot, or mapped a staging chunk at a time when it has none; a pinned one from a copy taken
- * under its content latch (shared), so that no writer changes it while it is copied and the
- * checksum and the data written agree. A pin held exclusively by the calling thread itself is
- * copied without the latch (nobody else can write it). Caller holds flush_mu and no BUSY. */
+ * under its content latch, taken shared without waiting, so that no writer changes it while it
+ * is copied and the checksum and the data written agree. A page the calling thread itself holds
+ * exclusively is copied without the latch (nobody else can write it). A page another thread
+ * holds exclusively is left dirty for a later flush: it is being changed in place, so no
+ * consistent copy of it exists, and waiting for it could deadlock (its holder may be waiting for
+ * this flush, or for a page this thread holds). Caller holds flush_mu and no BUSY. */
 static int write_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, size_t n)
 {
     uint64_t *pages = malloc(c->nstage * sizeof(*pages));
@@ -251,11 +254,16 @@ static int write_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, 
 
             pages[m] = atomic_load_explicit(&b->page, memory_order_relaxed);
             if (held[i] == HELD_PIN) {
-                int lr = latch_acquire(b, AWC_SHARED);
+                bool latched = latch_try_shared(b);
 
+                if (!latched &&
+                    atomic_load_explicit(&b->xowner, memory_order_relaxed) != awc_thread_id()) {
+                    m--; /* held exclusively by another thread: a later flush writes it */
+                    continue;
+                }
                 atomic_fetch_and_explicit(&b->state, ~ST_DIRTY, memory_order_acq_rel);
                 memcpy(bounce + m * c->page_size, at, c->page_size);
-                if (lr == AWC_OK)
+                if (latched)
                     latch_release(b);
                 addrs[m] = bounce + m * c->page_size;
             } else if ((s & ST_MAPPED) != 0) {

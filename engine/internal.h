@@ -162,6 +162,8 @@ int file_sync(struct awc *c);
 uint32_t awc_thread_id(void);
 int latch_acquire(struct buf *b, int mode);
 void latch_release(struct buf *b);
+/* Takes the latch shared if no writer holds it, without waiting. */
+bool latch_try_shared(struct buf *b);
 void buf_wait_unbusy(struct buf *b, uint32_t seen_wake);
 /* Stores state s with BUSY clear and wakes whoever waits for the buffer. */
 void buf_publish(struct buf *b, uint64_t s);

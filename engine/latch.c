@@ -50,6 +50,18 @@ int latch_acquire(struct buf *b, int mode)
     }
 }
 
+bool latch_try_shared(struct buf *b)
+{
+    uint32_t v = atomic_load_explicit(&b->latch, memory_order_relaxed);
+
+    while ((v & LATCH_WRITER) == 0) {
+        if (atomic_compare_exchange_weak_explicit(&b->latch, &v, v + 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
 void latch_release(struct buf *b)
 {
     uint32_t v = atomic_load_explicit(&b->latch, memory_order_relaxed), want;
