@@ -40,6 +40,13 @@ int awc_err(int rc)
     }
 }
 
+int awc_check(const struct awc *c)
+{
+    if (c == NULL)
+        return AWC_EINVAL;
+    return c->magic == AWC_MAGIC ? AWC_OK : AWC_ECLOSED;
+}
+
 AWC_API const char *awc_strerror(int err)
 {
     switch (err) {
@@ -405,12 +412,10 @@ static int flush_locked(struct awc *c)
 
 AWC_API int awc_flush(awc_t *c)
 {
-    int rc;
+    int rc = awc_check(c);
 
-    if (c == NULL)
-        return AWC_EINVAL;
-    if (c->magic != AWC_MAGIC)
-        return AWC_ECLOSED;
+    if (rc != AWC_OK)
+        return rc;
     if (c->flags & AWC_READONLY)
         return AWC_OK;
     plat_mutex_lock(&c->flush_mu);
@@ -421,12 +426,10 @@ AWC_API int awc_flush(awc_t *c)
 
 AWC_API int awc_close(awc_t *c)
 {
-    int rc;
+    int rc = awc_check(c);
 
-    if (c == NULL)
-        return AWC_EINVAL;
-    if (c->magic != AWC_MAGIC)
-        return AWC_ECLOSED;
+    if (rc != AWC_OK)
+        return rc;
     for (uint64_t i = 0; i < c->nbuf; i++)
         if ((atomic_load_explicit(&c->bufs[i].state, memory_order_acquire) & ST_REF_MASK) != 0)
             return AWC_EBUSY;
@@ -439,11 +442,12 @@ AWC_API int awc_close(awc_t *c)
 AWC_API int awc_get_stats(awc_t *c, struct awc_stats *st)
 {
     uint64_t hits = 0;
+    int rc = awc_check(c);
 
-    if (c == NULL || st == NULL)
+    if (rc != AWC_OK)
+        return rc;
+    if (st == NULL)
         return AWC_EINVAL;
-    if (c->magic != AWC_MAGIC)
-        return AWC_ECLOSED;
     for (int i = 0; i < STRIPES; i++)
         hits += atomic_load_explicit(&c->stripe[i].hits, memory_order_relaxed);
     memset(st, 0, sizeof(*st));

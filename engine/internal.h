@@ -174,4 +174,7 @@ void wake_word_wait(_Atomic uint32_t *w, uint32_t seen);
 /* Maps an AWE or platform error code to the engine's. */
 int awc_err(int rc);
 
+/* AWC_OK for an open cache, AWC_EINVAL for NULL, AWC_ECLOSED for a closed one. */
+int awc_check(const struct awc *c);
+
 #endif /* AWECACHE_ENGINE_INTERNAL_H */

@@ -549,13 +549,6 @@ out:
 
 /* ---- Public entry points ----------------------------------------------------------------- */
 
-static int check_cache(const awc_t *c)
-{
-    if (c == NULL)
-        return AWC_EINVAL;
-    return c->magic == AWC_MAGIC ? AWC_OK : AWC_ECLOSED;
-}
-
 static int check_mode(const awc_t *c, int mode)
 {
     if (mode != AWC_SHARED && mode != AWC_EXCLUSIVE)
@@ -612,7 +605,7 @@ static int latch_all(struct awc *c, const uint64_t *pages, uint32_t *bi, size_t 
 AWC_API int awc_pin(awc_t *c, uint64_t page, int mode, void **ptr)
 {
     uint32_t bi;
-    int rc = check_cache(c);
+    int rc = awc_check(c);
 
     if (rc != AWC_OK)
         return rc;
@@ -642,7 +635,7 @@ AWC_API int awc_pin_batch(awc_t *c, const uint64_t *pages, size_t n, int mode, v
 {
     uint64_t *sorted;
     uint32_t *bi;
-    int rc = check_cache(c);
+    int rc = awc_check(c);
     size_t i;
 
     if (rc != AWC_OK)
@@ -681,7 +674,7 @@ AWC_API int awc_unpin(awc_t *c, uint64_t page, int dirty)
     struct buf *b;
     uint32_t latch;
     bool exclusive;
-    int rc = check_cache(c);
+    int rc = awc_check(c);
 
     if (rc != AWC_OK)
         return rc;
@@ -717,7 +710,7 @@ AWC_API int awc_prefetch(awc_t *c, uint64_t first, uint64_t count)
 {
     uint64_t chunk, *pages;
     uint32_t *bi;
-    int rc = check_cache(c);
+    int rc = awc_check(c);
 
     if (rc != AWC_OK)
         return rc;
