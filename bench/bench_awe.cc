@@ -28,7 +28,7 @@
  */
 #include "awe.h"
 
-#include <benchmark/benchmark.h>
+#include "bench_main.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -569,32 +569,10 @@ void env_fini()
 
 int main(int argc, char **argv)
 {
-    /* Our own options come out of argv before the library sees it. */
-    std::vector<char *> args;
-    std::string markdown_file;
-    bool table_only = false;
-    bool min_time_given = false;
-    for (int i = 0; i < argc; i++) {
-        if (i > 0 && strncmp(argv[i], "--markdown=", 11) == 0) {
-            markdown_file = argv[i] + 11;
-            continue;
-        }
-        if (i > 0 && strcmp(argv[i], "--table-only") == 0) {
-            table_only = true;
-            continue;
-        }
-        if (strncmp(argv[i], "--benchmark_min_time", 20) == 0)
-            min_time_given = true;
-        args.push_back(argv[i]);
-    }
-    std::string min_time = std::string("--benchmark_min_time=") + kDefaultMinTime;
-    if (!min_time_given)
-        args.push_back(&min_time[0]);
-    int nargs = static_cast<int>(args.size());
-    args.push_back(nullptr);
+    BenchArgs args;
 
-    benchmark::Initialize(&nargs, args.data());
-    if (benchmark::ReportUnrecognizedArguments(nargs, args.data()))
+    if (!bench_parse(
+            argc, argv, kDefaultMinTime, [](const char *) { return false; }, args))
         return 1;
     if (!env_init()) {
         env_fini();
@@ -602,14 +580,8 @@ int main(int argc, char **argv)
     }
     register_cases();
 
-    benchmark::ConsoleReporter::OutputOptions opts = benchmark::ConsoleReporter::OO_Tabular;
-    if (isatty(STDOUT_FILENO) && !table_only)
-        opts = benchmark::ConsoleReporter::OO_ColorTabular;
-    TableReporter reporter(opts);
-    std::ostringstream discard;
-    if (table_only)
-        reporter.SetOutputStream(&discard);
-    benchmark::RunSpecifiedBenchmarks(&reporter);
+    TableReporter reporter(bench_console_options(args));
+    bench_run(reporter, args);
     struct awe_stats st;
     if (awe_get_stats(&st) == AWE_OK)
         fprintf(stderr,
@@ -618,18 +590,6 @@ int main(int argc, char **argv)
                 st.vmas_peak, g_env.vma_budget, g_env.max_map_count);
     benchmark::Shutdown();
     env_fini();
-
-    if (!reporter.rows.empty()) {
-        std::string table = make_table(reporter);
-        std::cout << (table_only ? "" : "\n") << table << std::flush;
-        if (!markdown_file.empty()) {
-            std::ofstream f(markdown_file);
-            f << table;
-            if (!f) {
-                fprintf(stderr, "bench_awe: cannot write %s\n", markdown_file.c_str());
-                return 1;
-            }
-        }
-    }
-    return reporter.any_error ? 1 : 0;
+    return bench_finish("bench_awe", reporter.rows.empty() ? "" : make_table(reporter), args,
+                        reporter.any_error);
 }

@@ -43,7 +43,7 @@
 #include "awecache.h"
 #include "plat_io.h"
 
-#include <benchmark/benchmark.h>
+#include "bench_main.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -1164,68 +1164,29 @@ bool parse_u64(const char *arg, const char *prefix, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-    /* Our own options come out of argv before the library sees it. */
-    std::vector<char *> args;
-    std::string markdown_file;
-    bool table_only = false;
-    bool min_time_given = false;
-    for (int i = 0; i < argc; i++) {
-        if (i > 0 && strncmp(argv[i], "--markdown=", 11) == 0) {
-            markdown_file = argv[i] + 11;
-            continue;
-        }
-        if (i > 0 && strcmp(argv[i], "--table-only") == 0) {
-            table_only = true;
-            continue;
-        }
-        if (i > 0 && strcmp(argv[i], "--keep-file") == 0) {
+    BenchArgs args;
+    auto own = [](const char *arg) {
+        if (std::strcmp(arg, "--keep-file") == 0) {
             g_env.opt.keep_file = true;
-            continue;
+            return true;
         }
-        if (i > 0 && (parse_u64(argv[i], "--file-mib=", &g_env.opt.file_mib) ||
-                      parse_u64(argv[i], "--frames-mib=", &g_env.opt.frames_mib)))
-            continue;
-        if (strncmp(argv[i], "--benchmark_min_time", 20) == 0)
-            min_time_given = g_env.min_time_given = true;
-        args.push_back(argv[i]);
-    }
-    std::string min_time = std::string("--benchmark_min_time=") + kDefaultMinTime;
-    if (!min_time_given)
-        args.push_back(&min_time[0]);
-    int nargs = static_cast<int>(args.size());
-    args.push_back(nullptr);
+        return parse_u64(arg, "--file-mib=", &g_env.opt.file_mib) ||
+               parse_u64(arg, "--frames-mib=", &g_env.opt.frames_mib);
+    };
 
-    benchmark::Initialize(&nargs, args.data());
-    if (benchmark::ReportUnrecognizedArguments(nargs, args.data()))
+    if (!bench_parse(argc, argv, kDefaultMinTime, own, args))
         return 1;
+    g_env.min_time_given = args.min_time_given;
     if (!env_init()) {
         env_fini();
         return 1;
     }
     register_cases();
 
-    benchmark::ConsoleReporter::OutputOptions opts = benchmark::ConsoleReporter::OO_Tabular;
-    if (isatty(STDOUT_FILENO) && !table_only)
-        opts = benchmark::ConsoleReporter::OO_ColorTabular;
-    TableReporter reporter(opts);
-    std::ostringstream discard;
-    if (table_only)
-        reporter.SetOutputStream(&discard);
-    benchmark::RunSpecifiedBenchmarks(&reporter);
+    TableReporter reporter(bench_console_options(args));
+    bench_run(reporter, args);
     benchmark::Shutdown();
     env_fini();
-
-    if (!reporter.results.empty()) {
-        std::string table = make_table(reporter);
-        std::cout << (table_only ? "" : "\n") << table << std::flush;
-        if (!markdown_file.empty()) {
-            std::ofstream f(markdown_file);
-            f << table;
-            if (!f) {
-                fprintf(stderr, "bench_engine: cannot write %s\n", markdown_file.c_str());
-                return 1;
-            }
-        }
-    }
-    return reporter.any_error ? 1 : 0;
+    return bench_finish("bench_engine", reporter.results.empty() ? "" : make_table(reporter), args,
+                        reporter.any_error);
 }

@@ -22,6 +22,10 @@
  *
  * test_interrupted_create: a crash while awc_open creates a file can leave it empty, with one
  * superblock, or with both and no segment: each of those must open (as an empty cache).
+ *
+ * test_interrupted_writeback: the state a crash between a write-back's checksum records and its
+ * data leaves (made byte for byte): the page reads back as its previous version, including the
+ * never-written zero page when it was the page's first write-back.
  */
 #include "engine_util.h"
 #include "test_util.h"
@@ -376,11 +380,89 @@ static void test_interrupted_create(void **state)
     et_unlink(path);
 }
 
+/* ---- Interrupted write-backs ------------------------------------------------------------- */
+
+/* A write-back writes the checksum records first, then the data (README 5.4); a crash between
+ * the two leaves the new record over the old data. This makes that state byte for byte: the
+ * page is written through the cache and flushed, then its data on disk is put back to what it
+ * was before (zeros for a page never written before, else the previous version). The page must
+ * read back as that old version (the header: the file opens as of its last completed flush plus
+ * the writes that completed whole), and be writable again. */
+static void interrupted_case(uint64_t old_version)
+{
+    struct awc_config cfg = et_cfg(path, PS, NFRAMES, NSLOTS, AWC_CREATE | AWC_EXCL);
+    char *img = aligned_alloc(4096, PS);
+    uint64_t v = UINT64_MAX;
+    awc_t *c;
+    void *ptr;
+    int rc;
+
+    assert_non_null(img);
+    et_unlink(path);
+    c = et_open(&cfg);
+    for (uint64_t p = 4; p < 7; p++) { /* pages 4 and 6 around it, so the segment exists */
+        ET_EXPECT(awc_pin(c, p, AWC_EXCLUSIVE, &ptr), AWC_OK);
+        et_fill(ptr, PS, p, p == 5 ? (old_version ? old_version : 1) : 1);
+        ET_EXPECT(awc_unpin(c, p, 1), AWC_OK);
+    }
+    if (old_version != 0) {
+        ET_EXPECT(awc_flush(c), AWC_OK);
+        ET_EXPECT(awc_pin(c, 5, AWC_EXCLUSIVE, &ptr), AWC_OK);
+        et_fill(ptr, PS, 5, old_version + 1);
+        ET_EXPECT(awc_unpin(c, 5, 1), AWC_OK);
+    }
+    et_close(c);
+    /* The data of the last write-back of page 5 did not land. */
+    if (old_version == 0)
+        memset(img, 0, PS);
+    else
+        et_fill(img, PS, 5, old_version);
+    et_pwrite(path, img, PS, et_page_offset(PS, 5));
+
+    cfg.flags = 0;
+    c = et_open(&cfg);
+    rc = awc_pin(c, 5, AWC_SHARED, &ptr);
+    if (rc != AWC_OK) {
+        et_close(c);
+        free(img);
+        fail_msg("page 5, whose %s write-back was cut between its checksum record and its data, "
+                 "does not read back as version %llu: awc_pin returned %d (%s)%s",
+                 old_version == 0 ? "first" : "second", (unsigned long long)old_version, rc,
+                 awc_strerror(rc),
+                 old_version == 0 ? " (the record is {XXH3(version 1), 0} over a zero page)" : "");
+    }
+    assert_int_equal(et_check(ptr, PS, 5, &v), ET_GOOD);
+    assert_int_equal(v, old_version);
+    ET_EXPECT(awc_unpin(c, 5, 0), AWC_OK);
+    ET_EXPECT(awc_pin(c, 5, AWC_EXCLUSIVE, &ptr), AWC_OK);
+    et_fill(ptr, PS, 5, 9);
+    ET_EXPECT(awc_unpin(c, 5, 1), AWC_OK);
+    et_close(c);
+    c = et_open(&cfg);
+    for (uint64_t p = 4; p < 7; p++) {
+        ET_EXPECT(awc_pin(c, p, AWC_SHARED, &ptr), AWC_OK);
+        assert_int_equal(et_check(ptr, PS, p, &v), ET_GOOD);
+        assert_int_equal(v, p == 5 ? 9 : 1);
+        ET_EXPECT(awc_unpin(c, p, 0), AWC_OK);
+    }
+    et_close(c);
+    et_unlink(path);
+    free(img);
+}
+
+static void test_interrupted_writeback(void **state)
+{
+    (void)state;
+    interrupted_case(1); /* a page's second write-back: the old data is version 1 */
+    interrupted_case(0); /* its first: the old data is the never-written zero page */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_rounds),
         cmocka_unit_test(test_interrupted_create),
+        cmocka_unit_test(test_interrupted_writeback),
     };
     int rc;
 
