@@ -13,12 +13,14 @@
  * awc_strerror() describes it. A failed call changes nothing that the caller can observe (a batch
  * pin that fails pins nothing). All functions are thread-safe; many threads may pin and unpin at
  * once. A handle stays valid after awc_close() (calls on it return AWC_ECLOSED) so that a late
- * call is an error, not a crash; the few bytes of a closed handle are not reused.
+ * call is an error, not a crash; the few bytes of a closed handle are not reused (they stay on a
+ * list of closed handles, so leak checkers see them as reachable).
  *
  * Integrity: every page written to the file carries an XXH3 checksum; a page that reads back
  * torn or corrupted makes its pin fail with AWC_ECHECKSUM, never returns garbage. awc_flush()
- * (and awc_close()) make every change before it durable: after a crash at any later point, such
- * pages read back exactly.
+ * (and awc_close()) make every change unpinned before it durable (pages another thread holds
+ * exclusively at the time excepted: see awc_flush): after a crash at any later point, such pages
+ * read back exactly.
  */
 #ifndef AWECACHE_ENGINE_AWECACHE_H
 #define AWECACHE_ENGINE_AWECACHE_H
@@ -80,8 +82,9 @@ typedef struct awc awc_t;
 /* Opens (or with AWC_CREATE creates) the backing file and sets up the frames and the window.
  * An existing file must have been made by awecache with the same page size. After a crash the
  * file opens as of its last completed flush, plus whatever later writes completed whole.
- * Errors: AWC_EINVAL (config), AWC_ENOENT, AWC_EEXIST, AWC_EACCES, AWC_ELOCKED, AWC_EBADFILE,
- * AWC_ENOMEM (frames or window not to be had), AWC_EIO. On error nothing is left open. */
+ * Errors: AWC_EINVAL (config, or a file made with another page size), AWC_ENOENT, AWC_EEXIST,
+ * AWC_EACCES, AWC_ELOCKED, AWC_EBADFILE, AWC_ENOMEM (frames or window not to be had), AWC_EIO.
+ * On error nothing is left open. */
 AWC_API int awc_open(const struct awc_config *config, awc_t **cache);
 
 /* Flushes, then releases everything. Pages still pinned: AWC_EBUSY and nothing is closed. If the

@@ -40,6 +40,10 @@ int awc_err(int rc)
     }
 }
 
+/* Closed handles stay allocated (a late call on one must see AWC_ECLOSED) and on this list, so
+ * that a leak checker finds them reachable. */
+static struct awc *_Atomic closed_handles;
+
 int awc_check(const struct awc *c)
 {
     if (c == NULL)
@@ -436,6 +440,10 @@ AWC_API int awc_close(awc_t *c)
     rc = awc_flush(c);
     c->magic = AWC_DEAD;
     teardown(c);
+    c->next_closed = atomic_load_explicit(&closed_handles, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&closed_handles, &c->next_closed, c,
+                                                  memory_order_release, memory_order_relaxed))
+        ;
     return rc;
 }
 

@@ -418,8 +418,10 @@ int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, si
         if (h == rec[at].cur)
             continue;
         plat_mutex_lock(&c->ck_mu);
-        if (c->ck_trust_prev[pages[at]] && h == rec[at].prev) {
-            /* A write-back was interrupted before its data landed: the older version stands. */
+        if (c->ck_trust_prev[pages[at]] &&
+            (h == rec[at].prev || (rec[at].prev == 0 && all_zero(addrs[at], c->page_size)))) {
+            /* A write-back was interrupted before its data landed: the older version stands
+             * (prev == 0: the page had never been written, so the older version is zeros). */
             c->ck[pages[at]].cur = rec[at].prev;
             c->seg_dirty[pages[at] / SEG_PAGES] = 1;
         } else if (!(rec[at].cur == 0 && all_zero(addrs[at], c->page_size))) {

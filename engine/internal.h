@@ -86,19 +86,20 @@ struct stripe {
 #define AWC_DEAD  0x44454144u /* "DEAD" after close */
 
 struct awc {
-    uint32_t magic;      /* AWC_MAGIC or AWC_DEAD */
-    unsigned flags;      /* AWC_* */
-    size_t page_size;    /* P */
-    unsigned page_shift; /* log2 P */
-    size_t k;            /* AWE frames per page */
-    size_t awe_page;     /* bytes of one AWE frame */
-    uint64_t nbuf;       /* B */
-    uint64_t nslot;      /* S (after the VMA clamp) */
-    uint64_t nstage;     /* T staging slots after the window */
-    char *window;        /* the window's base */
-    awe_frame_t *frames; /* nbuf * k frame numbers */
-    struct buf *bufs;    /* nbuf descriptors */
-    struct slot *slots;  /* nslot descriptors */
+    uint32_t magic;          /* AWC_MAGIC or AWC_DEAD */
+    struct awc *next_closed; /* the list of closed handles (they are never freed) */
+    unsigned flags;          /* AWC_* */
+    size_t page_size;        /* P */
+    unsigned page_shift;     /* log2 P */
+    size_t k;                /* AWE frames per page */
+    size_t awe_page;         /* bytes of one AWE frame */
+    uint64_t nbuf;           /* B */
+    uint64_t nslot;          /* S (after the VMA clamp) */
+    uint64_t nstage;         /* T staging slots after the window */
+    char *window;            /* the window's base */
+    awe_frame_t *frames;     /* nbuf * k frame numbers */
+    struct buf *bufs;        /* nbuf descriptors */
+    struct slot *slots;      /* nslot descriptors */
 
     plat_mutex_t mu;       /* the cache lock: table writes, CLOCK hands, slots, layout */
     plat_mutex_t flush_mu; /* one flush at a time (owns the staging slots) */
