@@ -430,24 +430,6 @@ class TableReporter : public benchmark::ConsoleReporter
     }
 };
 
-/* 1234567 -> "1.23M": three significant digits. */
-std::string si(double v)
-{
-    static const char *const suffix[] = {"", "k", "M", "G", "T"};
-    int i = 0;
-    while (v >= 1000.0 && i < 4) {
-        v /= 1000.0;
-        i++;
-    }
-    char buf[32];
-    snprintf(buf, sizeof(buf),
-             v >= 100.0  ? "%.0f%s"
-             : v >= 10.0 ? "%.1f%s"
-                         : "%.2f%s",
-             v, suffix[i]);
-    return buf;
-}
-
 std::string cell(const Result &r)
 {
     if (!r.seen)

@@ -97,4 +97,23 @@ inline int bench_finish(const char *prog, const std::string &table, const BenchA
     return any_error ? 1 : 0;
 }
 
+/* 1234567 -> "1.23M": three significant digits, for the tables. */
+inline std::string si(double v)
+{
+    static const char *const suffix[] = {"", "k", "M", "G", "T"};
+    int i = 0;
+
+    while (v >= 1000.0 && i < 4) {
+        v /= 1000.0;
+        i++;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof(buf),
+                  v >= 100.0  ? "%.0f%s"
+                  : v >= 10.0 ? "%.1f%s"
+                              : "%.2f%s",
+                  v, suffix[i]);
+    return buf;
+}
+
 #endif /* AWECACHE_BENCH_MAIN_H */
