@@ -67,10 +67,9 @@ AWC_API const char *awc_strerror(int err);
 #define AWC_READONLY  0x04u /* no writes: exclusive pins and dirty unpins are AWC_EACCES */
 #define AWC_NO_DIRECT 0x08u /* buffered I/O even where O_DIRECT would work */
 #define AWC_NO_URING  0x10u /* pread/pwrite even where io_uring would work */
-#define AWC_CLOCK_COMPAT                                                                           \
-    0x20u /* frame policy exactly libCacheSim's Clock (for trace replay);                          \
-           * today every cache's is, and this flag keeps it so for this                            \
-           * cache should the default policy change */
+/* The frame policy exactly libCacheSim's Clock, for trace replay. Every cache's is today; this
+ * flag keeps it so for this cache should the default policy change. */
+#define AWC_CLOCK_COMPAT 0x20u
 
 struct awc_config {
     const char *path;       /* the backing file */
