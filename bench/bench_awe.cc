@@ -45,7 +45,6 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
@@ -349,21 +348,8 @@ void register_cases()
 /* ---- The table ------------------------------------------------------------------------- */
 
 /* One implementation's result for one (op, layout, batch). */
-struct Result {
-    std::vector<double> rates; /* items_per_second of each repetition */
-    double median = -1;        /* the median aggregate, when repetitions produced one */
-    double os_calls = 0;       /* OS mapping calls per batch */
-    std::string error;
-    bool seen = false;
-
-    double rate() const
-    {
-        if (median >= 0)
-            return median;
-        if (rates.empty())
-            return -1;
-        return std::accumulate(rates.begin(), rates.end(), 0.0) / static_cast<double>(rates.size());
-    }
+struct Result : BenchResult {
+    double os_calls = 0; /* OS mapping calls per batch */
 };
 
 using RowKey = std::tuple<int, int, size_t>; /* op, layout, batch */
@@ -408,23 +394,10 @@ class TableReporter : public benchmark::ConsoleReporter
         if (op < 0 || layout < 0 || impl < 0)
             return;
         Result &res = rows[RowKey(op, layout, std::stoull(r.run_name.args))][impl];
-        res.seen = true;
-        if (r.error_occurred) {
-            res.error = r.error_message;
-            any_error = true;
+        any_error |= r.error_occurred;
+        if (!res.record(r))
             return;
-        }
-        auto rate = r.counters.find("items_per_second");
         auto calls = r.counters.find("os_calls");
-        if (r.run_type == Run::RT_Aggregate) {
-            if (r.aggregate_name == "median" && rate != r.counters.end())
-                res.median = rate->second.value;
-            if (r.aggregate_name == "median" && calls != r.counters.end())
-                res.os_calls = calls->second.value;
-            return;
-        }
-        if (rate != r.counters.end())
-            res.rates.push_back(rate->second.value);
         if (calls != r.counters.end())
             res.os_calls = calls->second.value;
     }

@@ -61,7 +61,6 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
@@ -721,21 +720,9 @@ void register_cases()
 /* ---- The table ------------------------------------------------------------------------------- */
 
 /* One case's result. */
-struct Result {
-    std::vector<double> rates; /* items_per_second of each repetition */
-    double median = -1;        /* the median aggregate, when repetitions produced one */
+struct Result : BenchResult {
     std::map<std::string, double> counters;
-    std::string error;
-    bool seen = false;
 
-    double rate() const
-    {
-        if (median >= 0)
-            return median;
-        if (rates.empty())
-            return -1;
-        return std::accumulate(rates.begin(), rates.end(), 0.0) / static_cast<double>(rates.size());
-    }
     bool ok() const
     {
         return seen && error.empty() && rate() > 0;
@@ -767,21 +754,9 @@ class TableReporter : public benchmark::ConsoleReporter
     void collect(const Run &r)
     {
         Result &res = results[r.run_name.function_name + "/" + r.run_name.args];
-        res.seen = true;
-        if (r.error_occurred) {
-            res.error = r.error_message;
-            any_error = true;
+        any_error |= r.error_occurred;
+        if (!res.record(r))
             return;
-        }
-        auto rate = r.counters.find("items_per_second");
-        if (r.run_type == Run::RT_Aggregate) {
-            if (r.aggregate_name != "median")
-                return;
-            if (rate != r.counters.end())
-                res.median = rate->second.value;
-        } else if (rate != r.counters.end()) {
-            res.rates.push_back(rate->second.value);
-        }
         for (const auto &kv : r.counters)
             res.counters[kv.first] = kv.second.value;
     }

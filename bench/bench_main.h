@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <numeric>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -96,6 +97,45 @@ inline int bench_finish(const char *prog, const std::string &table, const BenchA
     }
     return any_error ? 1 : 0;
 }
+
+/* One case's items/s over its repetitions, as a reporter collects it for a table. */
+struct BenchResult {
+    std::vector<double> rates; /* items_per_second of each repetition */
+    double median = -1;        /* the median aggregate, when repetitions produced one */
+    std::string error;
+    bool seen = false;
+
+    /* The median when there is one, else the mean of the repetitions; -1 without any. */
+    double rate() const
+    {
+        if (median >= 0)
+            return median;
+        if (rates.empty())
+            return -1;
+        return std::accumulate(rates.begin(), rates.end(), 0.0) / static_cast<double>(rates.size());
+    }
+
+    /* Records run r: its error, or its items/s (a repetition, or the median aggregate). Returns
+     * false for a run the caller takes nothing more from (an error, another aggregate). */
+    bool record(const benchmark::BenchmarkReporter::Run &r)
+    {
+        seen = true;
+        if (r.error_occurred) {
+            error = r.error_message;
+            return false;
+        }
+        auto rate = r.counters.find("items_per_second");
+        if (r.run_type == benchmark::BenchmarkReporter::Run::RT_Aggregate) {
+            if (r.aggregate_name != "median")
+                return false;
+            if (rate != r.counters.end())
+                median = rate->second.value;
+        } else if (rate != r.counters.end()) {
+            rates.push_back(rate->second.value);
+        }
+        return true;
+    }
+};
 
 /* 1234567 -> "1.23M": three significant digits, for the tables. */
 inline std::string si(double v)

@@ -38,7 +38,6 @@
 #define ST_BUSY       (UINT64_C(1) << 22)
 #define ST_SLOT_SHIFT 32
 #define ST_SLOT(s)    ((uint64_t)(s) >> ST_SLOT_SHIFT)
-#define AWC_MAX_PINS  ST_REF_MASK /* pins of one page at once */
 
 _Static_assert(ST_REF_MASK < ST_USAGE, "the pin count must not reach the flags");
 

@@ -173,7 +173,7 @@ static uint64_t take_slot(struct awc *c, uint64_t hint, uint32_t *occupant, bool
 
 /* ---- The slow path ----------------------------------------------------------------------- */
 
-enum kind { K_DONE, K_WMISS, K_MISS };
+enum kind { K_WMISS, K_MISS };
 
 /* Small batches (single pins above all) keep their work arrays on the stack. */
 #define SMALL 8
