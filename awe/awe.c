@@ -37,7 +37,10 @@ AWE_API const char *awe_strerror(int err)
     case AWE_EADDRNOTAVAIL:
         return "address is not a window base, or the wanted range is taken";
     case AWE_EPERM:
-        return "the lock-pages privilege (SeLockMemoryPrivilege) is not held";
+        return "AWE frames are not available to this process: the \"Lock pages in memory\" "
+               "privilege (SeLockMemoryPrivilege) is not held; grant it with secpol.msc > Local "
+               "Policies > User Rights Assignment > Lock pages in memory, then log off and on "
+               "again (or the system implements AWE only as stubs, as Wine does)";
     case AWE_ENOMEM:
         return "not enough system resources (no frame, or the kernel mapping budget)";
     case AWE_EDQUOT:

@@ -30,6 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef EDQUOT /* mingw-w64's errno.h lacks it: Winsock's WSAEDQUOT, as platform/plat.h */
+#define EDQUOT 10069
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -10,6 +10,9 @@
 #   Google Bench.  libbenchmark-dev   benchmark::benchmark  AWECACHE_BUILD_BENCH
 #   liburing       liburing-dev       PkgConfig::uring      optional: AWECACHE_HAVE_LIBURING says
 #
+# Windows (the mingw-w64 cross-build): no jemalloc (the system allocator), xxHash header-only,
+# no cmocka, Google Benchmark or liburing; see the WIN32 branch below.
+#
 # Nothing here links a library into libawecache: a layer that starts using one links the imported
 # target itself (and, for the installed static library, adds it to AWECACHE_INSTALL_PKG_DEPS; see
 # cmake/AwecacheInstall.cmake).
@@ -35,8 +38,32 @@ function(awecache_require_pkg prefix module package)
   endforeach()
 endfunction()
 
-awecache_require_pkg(jemalloc jemalloc libjemalloc-dev)
-awecache_require_pkg(xxhash libxxhash libxxhash-dev)
+if(WIN32)
+  # The Windows cross-build (cmake/mingw-w64.cmake): Debian has no mingw build of jemalloc, so
+  # the system allocator serves; xxHash is header-only (the engine defines XXH_INLINE_ALL), so
+  # the host's header (package libxxhash-dev) is copied into the build tree and that folder alone
+  # goes on the Windows include path (never /usr/include, whose Linux headers would shadow
+  # mingw's). The engine adds AWECACHE_XXHASH_INCLUDE_DIR to its include path.
+  find_file(AWECACHE_XXHASH_HEADER xxhash.h PATHS /usr/include NO_DEFAULT_PATH
+            NO_CMAKE_FIND_ROOT_PATH)
+  if(NOT AWECACHE_XXHASH_HEADER)
+    message(FATAL_ERROR
+      "awecache: xxhash.h not found in /usr/include (the Windows build uses xxHash header-only).\n"
+      "Install it with:  sudo apt-get install libxxhash-dev")
+  endif()
+  set(AWECACHE_XXHASH_INCLUDE_DIR ${PROJECT_BINARY_DIR}/xxhash-include)
+  file(COPY ${AWECACHE_XXHASH_HEADER} DESTINATION ${AWECACHE_XXHASH_INCLUDE_DIR})
+  message(STATUS "awecache: Windows build: system allocator, xxHash header-only (${AWECACHE_XXHASH_HEADER})")
+  if(AWECACHE_BUILD_TESTS OR AWECACHE_BUILD_BENCH)
+    message(FATAL_ERROR
+      "awecache: the cmocka tests and the benchmarks do not build for Windows (no mingw cmocka "
+      "or Google Benchmark): configure with -DAWECACHE_BUILD_TESTS=OFF -DAWECACHE_BUILD_BENCH=OFF "
+      "(cmake/mingw-w64.cmake makes both the default); the Windows smoke test is built anyway.")
+  endif()
+else()
+  awecache_require_pkg(jemalloc jemalloc libjemalloc-dev)
+  awecache_require_pkg(xxhash libxxhash libxxhash-dev)
+endif()
 
 if(AWECACHE_BUILD_TESTS)
   awecache_require_pkg(cmocka cmocka libcmocka-dev

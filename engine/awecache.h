@@ -41,21 +41,25 @@ extern "C" {
 
 /* ---- Errors ------------------------------------------------------------------------------ */
 
-#define AWC_OK         0
-#define AWC_EINVAL     (-EINVAL)  /* bad argument or configuration (the message says which) */
-#define AWC_ENOMEM     (-ENOMEM)  /* no memory for the engine's tables, frames or window */
-#define AWC_EBUSY      (-EBUSY)   /* every frame or slot is pinned; or close with pins held */
-#define AWC_EIO        (-EIO)     /* the backing file's I/O failed */
-#define AWC_ENOSPC     (-ENOSPC)  /* the backing file's disk is full */
-#define AWC_ENOENT     (-ENOENT)  /* no such backing file (and AWC_CREATE not given) */
-#define AWC_EEXIST     (-EEXIST)  /* the file exists and AWC_EXCL was given */
-#define AWC_EACCES     (-EACCES)  /* permission denied; or a write on a read-only cache */
-#define AWC_EDEADLK    (-EDEADLK) /* this thread already holds the page exclusively */
-#define AWC_ECHECKSUM  (-1001)    /* a page read back torn or corrupted */
-#define AWC_EBADFILE   (-1002)    /* not an awecache file, another version, or a corrupt header */
-#define AWC_ENOTPINNED (-1003)    /* unpin of a page that is not pinned */
-#define AWC_ECLOSED    (-1004)    /* the cache was closed */
-#define AWC_ELOCKED    (-1005)    /* another process has the backing file open for writing */
+#define AWC_OK      0
+#define AWC_EINVAL  (-EINVAL)  /* bad argument or configuration (the message says which) */
+#define AWC_ENOMEM  (-ENOMEM)  /* no memory for the engine's tables, frames or window */
+#define AWC_EBUSY   (-EBUSY)   /* every frame or slot is pinned; or close with pins held */
+#define AWC_EIO     (-EIO)     /* the backing file's I/O failed */
+#define AWC_ENOSPC  (-ENOSPC)  /* the backing file's disk is full */
+#define AWC_ENOENT  (-ENOENT)  /* no such backing file (and AWC_CREATE not given) */
+#define AWC_EEXIST  (-EEXIST)  /* the file exists and AWC_EXCL was given */
+#define AWC_EACCES  (-EACCES)  /* permission denied; or a write on a read-only cache */
+#define AWC_EDEADLK (-EDEADLK) /* this thread already holds the page exclusively */
+#define AWC_EPERM                                                                                  \
+    (-EPERM)                   /* the OS gives this process no AWE frames (Windows: the "Lock      \
+                                * pages in memory" privilege is not held; the message says         \
+                                * how to grant it) */
+#define AWC_ECHECKSUM  (-1001) /* a page read back torn or corrupted */
+#define AWC_EBADFILE   (-1002) /* not an awecache file, another version, or a corrupt header */
+#define AWC_ENOTPINNED (-1003) /* unpin of a page that is not pinned */
+#define AWC_ECLOSED    (-1004) /* the cache was closed */
+#define AWC_ELOCKED    (-1005) /* another process has the backing file open for writing */
 
 /* A short English description of an AWC_E* (or AWE_E*) code; never NULL. */
 AWC_API const char *awc_strerror(int err);
@@ -85,7 +89,8 @@ typedef struct awc awc_t;
  * An existing file must have been made by awecache with the same page size. After a crash the
  * file opens as of its last completed flush, plus whatever later writes completed whole.
  * Errors: AWC_EINVAL (config, or a file made with another page size), AWC_ENOENT, AWC_EEXIST,
- * AWC_EACCES, AWC_ELOCKED, AWC_EBADFILE, AWC_ENOMEM (frames or window not to be had), AWC_EIO.
+ * AWC_EACCES, AWC_ELOCKED, AWC_EBADFILE, AWC_ENOMEM (frames or window not to be had), AWC_EPERM
+ * (no AWE frames for this process: awc_strerror says how to grant them), AWC_EIO.
  * On error nothing is left open. */
 AWC_API int awc_open(const struct awc_config *config, awc_t **cache);
 
@@ -155,6 +160,34 @@ struct awc_stats {
 
 /* Fills *stats. Errors: AWC_EINVAL (NULL), AWC_ECLOSED. */
 AWC_API int awc_get_stats(awc_t *cache, struct awc_stats *stats);
+
+/* ---- Files ------------------------------------------------------------------------------- */
+
+/* What a backing file's header says, read without opening a cache (no lock is taken). The file
+ * layout: superblocks, then segments of `segment_pages` pages, each segment a checksum block of
+ * `segment_header` bytes followed by its pages; awc_file_page_offset() gives where a page's bytes
+ * lie, for tools that read the file by other means (a baseline that maps it, say). */
+struct awc_file_info {
+    size_t page_size;        /* bytes per page */
+    uint64_t pages;          /* the file's logical size in pages (pages_in_file of the stats) */
+    uint64_t file_bytes;     /* the file's size in bytes */
+    uint64_t data_base;      /* offset of segment 0 */
+    uint64_t segment_pages;  /* pages per segment */
+    uint64_t segment_header; /* bytes of the checksum block at the start of each segment */
+    uint64_t segment_bytes;  /* bytes per segment: segment_header + segment_pages * page_size */
+    uint32_t version;        /* the format version */
+};
+
+/* Fills *info from the file at `path`. Errors: AWC_EINVAL (NULL), AWC_ENOENT, AWC_EACCES,
+ * AWC_EBADFILE (no valid superblock: not an awecache file, or another version), AWC_EIO. */
+AWC_API int awc_get_file_info(const char *path, struct awc_file_info *info);
+
+/* The file offset of page `page`'s bytes (under the layout *info describes). */
+static inline uint64_t awc_file_page_offset(const struct awc_file_info *info, uint64_t page)
+{
+    return info->data_base + page / info->segment_pages * info->segment_bytes +
+           info->segment_header + page % info->segment_pages * info->page_size;
+}
 
 #ifdef __cplusplus
 }

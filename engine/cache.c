@@ -26,7 +26,8 @@ int awc_err(int rc)
     case -EACCES:
     case -EINVAL:
         return rc;
-    case -EPERM:
+    case -EPERM: /* only AWE says it: no frames for this process (awe_strerror says why) */
+        return rc;
     case -EROFS:
         return AWC_EACCES;
     case -EISDIR:
@@ -249,7 +250,7 @@ static int write_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, 
     void **addrs = malloc(c->nstage * sizeof(*addrs));
     void **vas = malloc(c->nstage * c->k * sizeof(*vas));
     awe_frame_t *fr = malloc(c->nstage * c->k * sizeof(*fr));
-    char *bounce = aligned_alloc(c->page_size, c->nstage * c->page_size);
+    char *bounce = plat_aligned_alloc(c->page_size, c->nstage * c->page_size);
     char *stage = c->window + (c->nslot << c->page_shift);
     int rc = AWC_OK;
 
@@ -306,7 +307,7 @@ static int write_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, 
     free(addrs);
     free(vas);
     free(fr);
-    free(bounce);
+    plat_aligned_free(bounce);
     return rc;
 }
 

@@ -158,10 +158,10 @@ static int ck_write_dirty(struct awc *c)
     if (n == 0)
         return AWC_OK;
     io = malloc(n * sizeof(*io));
-    bufs = aligned_alloc(CK_BLOCK, n * CK_BLOCK);
+    bufs = plat_aligned_alloc(CK_BLOCK, n * CK_BLOCK);
     if (io == NULL || bufs == NULL) {
         free(io);
-        free(bufs);
+        plat_aligned_free(bufs);
         return AWC_ENOMEM;
     }
     n = 0;
@@ -182,7 +182,7 @@ static int ck_write_dirty(struct awc *c)
         atomic_fetch_add_explicit(&c->bytes_written, n * CK_BLOCK, memory_order_relaxed);
     }
     free(io);
-    free(bufs);
+    plat_aligned_free(bufs);
     return rc == 0 ? AWC_OK : awc_err(rc);
 }
 
@@ -191,7 +191,7 @@ static int ck_write_dirty(struct awc *c)
 static int load_checksums(struct awc *c, uint64_t nseg)
 {
     struct plat_io io[READ_CHUNK];
-    uint8_t *bufs = aligned_alloc(CK_BLOCK, READ_CHUNK * CK_BLOCK);
+    uint8_t *bufs = plat_aligned_alloc(CK_BLOCK, READ_CHUNK * CK_BLOCK);
     uint64_t seg = 0, last = 0;
     int rc;
 
@@ -225,7 +225,7 @@ static int load_checksums(struct awc *c, uint64_t nseg)
         atomic_fetch_add_explicit(&c->bytes_read, n * CK_BLOCK, memory_order_relaxed);
         seg += n;
     }
-    free(bufs);
+    plat_aligned_free(bufs);
     /* Pages read from disk may hold the version before an interrupted write-back. */
     if (rc == AWC_OK && c->nseg > 0) {
         memset(c->ck_trust_prev, 1, c->nseg * SEG_PAGES);
@@ -261,7 +261,7 @@ int file_open(struct awc *c, const struct awc_config *cfg)
 
     c->seg_bytes = CK_BLOCK + (uint64_t)SEG_PAGES * c->page_size;
     c->max_page = ((uint64_t)INT64_MAX - DATA_BASE) / c->seg_bytes * SEG_PAGES - 1;
-    c->iobuf = aligned_alloc(SB_BYTES, 2 * SB_BYTES);
+    c->iobuf = plat_aligned_alloc(SB_BYTES, 2 * SB_BYTES);
     if (c->iobuf == NULL)
         return AWC_ENOMEM;
 
@@ -352,7 +352,7 @@ void file_close(struct awc *c)
     free(c->ck);
     free(c->ck_trust_prev);
     free(c->seg_dirty);
-    free(c->iobuf);
+    plat_aligned_free(c->iobuf);
     c->ck = NULL;
     c->ck_trust_prev = NULL;
     c->seg_dirty = NULL;
@@ -534,4 +534,56 @@ int file_sync(struct awc *c)
     }
     plat_mutex_unlock(&c->ck_mu);
     return rc;
+}
+
+/* ---- The header, read on its own --------------------------------------------------------- */
+
+/* Steps: 1. open read-only, buffered (no lock); 2. read both superblock copies and keep the
+ * valid one of the higher generation (file_open's step 3); 3. describe the layout. */
+AWC_API int awc_get_file_info(const char *path, struct awc_file_info *info)
+{
+    struct plat_file *f = NULL;
+    struct plat_file_info fi;
+    uint8_t *b = NULL, id[16];
+    uint32_t ps = 0, ps_i;
+    uint64_t pages = 0, gen = 0, pages_i, gen_i;
+    bool found = false;
+    int rc;
+
+    if (path == NULL || info == NULL)
+        return AWC_EINVAL;
+    /* Step 1 */
+    rc = plat_file_open(path, PLAT_FILE_READONLY, &f);
+    if (rc != 0)
+        return awc_err(rc);
+    rc = plat_file_get_info(f, &fi);
+    if (rc == 0 && (b = malloc(2 * SB_BYTES)) == NULL)
+        rc = PLAT_ENOMEM;
+    /* Step 2 */
+    if (rc == 0 && fi.size >= SB_BYTES)
+        rc = plat_file_read(f, b, 2 * SB_BYTES, 0);
+    for (int i = 0; rc == 0 && fi.size >= SB_BYTES && i < 2; i++) {
+        if (sb_decode(b + i * SB_BYTES, &ps_i, id, &pages_i, &gen_i) && (!found || gen_i > gen)) {
+            found = true;
+            ps = ps_i;
+            pages = pages_i;
+            gen = gen_i;
+        }
+    }
+    free(b);
+    plat_file_close(f);
+    if (rc != 0)
+        return awc_err(rc);
+    if (!found || ps < 4096 || ps > (2u << 20) || (ps & (ps - 1)) != 0)
+        return AWC_EBADFILE;
+    /* Step 3 */
+    info->page_size = ps;
+    info->pages = pages;
+    info->file_bytes = fi.size;
+    info->data_base = DATA_BASE;
+    info->segment_pages = SEG_PAGES;
+    info->segment_header = CK_BLOCK;
+    info->segment_bytes = CK_BLOCK + (uint64_t)SEG_PAGES * ps;
+    info->version = FORMAT_VER;
+    return AWC_OK;
 }

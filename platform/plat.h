@@ -36,12 +36,19 @@
 extern "C" {
 #endif
 
+/* mingw-w64's errno.h has no EDQUOT (Windows' C runtime never reports it): Winsock's number for
+ * "disk quota exceeded" (WSAEDQUOT) stands in, so that the codes below stay distinct negative
+ * values on every OS. */
+#ifndef EDQUOT
+#define EDQUOT 10069
+#endif
+
 /* The error codes. ERROR_* names are the Win32 codes the compatibility API reports. */
 #define PLAT_OK            0
 #define PLAT_EINVAL        (-EINVAL)        /* bad argument, flags, range, frame in use: 87 */
 #define PLAT_ENXIO         (-ENXIO)         /* frame number not owned (never, freed, zero): 487 */
 #define PLAT_EADDRNOTAVAIL (-EADDRNOTAVAIL) /* not a window base, or the address is taken: 487 */
-#define PLAT_EPERM         (-EPERM)         /* the lock-pages privilege is not held: 1314 */
+#define PLAT_EPERM         (-EPERM)         /* no AWE frames: privilege not held, or stubs: 1314 */
 #define PLAT_ENOMEM        (-ENOMEM)        /* no frame at all / kernel mapping budget: 1450 */
 #define PLAT_EDQUOT        (-EDQUOT)        /* the process frame limit is already reached: 1455 */
 #define PLAT_EFAULT        (-EFAULT)        /* a NULL pointer where memory is needed: 998 */
@@ -78,8 +85,17 @@ typedef uintptr_t plat_frame_t;
  * New frames read as zeros. `numa_node` is a preference (-1: none). Errors: PLAT_EFAULT (count
  * NULL, or frames NULL with *count > 0), PLAT_EINVAL (unknown flags, node out of range),
  * PLAT_EDQUOT (the frame limit is already reached), PLAT_ENOMEM (not one frame could be had),
- * PLAT_ENOTSUP (huge frames asked and the system has no huge page pool). */
+ * PLAT_ENOTSUP (huge frames asked and the system has no huge page pool), PLAT_EPERM (this process
+ * cannot have AWE frames at all: on Windows the "Lock pages in memory" privilege is not held, or
+ * the system implements AWE only as stubs, as Wine does; plat_awe_unavailable_reason() says
+ * which; never on Linux). */
 int plat_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int numa_node);
+
+/* Why AWE cannot be used in this process, as one line of English for a person (what the OS
+ * answered, and what to do about it), or NULL while nothing says so. Set once the privilege could
+ * not be enabled, or a frame allocation or window reservation found AWE missing (PLAT_EPERM,
+ * PLAT_ENOTSUP); a constant string afterwards. Always NULL on Linux. */
+const char *plat_awe_unavailable_reason(void);
 
 /* Frees frames[0..*count) in array order, stopping at the first entry that is not an owned frame
  * (never allocated, freed, zero, or repeated earlier in the array): the entries before it stay
@@ -101,7 +117,7 @@ int plat_frames_free(size_t *count, const plat_frame_t *frames);
  * must be free. Nothing is mapped: touching any byte faults. No privilege is needed.
  * Errors: PLAT_EFAULT (base NULL), PLAT_EINVAL (size 0, unknown flags), PLAT_EADDRNOTAVAIL (the
  * wanted range is taken), PLAT_ENOMEM (no address space), PLAT_ENOTSUP (huge window, no huge
- * pages in this OS). */
+ * pages in this OS; or an OS whose AWE is only stubs and refuses the reservation, as Wine). */
 int plat_window_reserve(void *want, size_t size, unsigned flags, void **base);
 
 /* Releases the window that starts at `base`: every page is unmapped and the range is returned to
@@ -184,6 +200,17 @@ int plat_vm_decommit(void *addr, size_t size);
 
 /* Releases a whole reservation made by plat_vm_reserve (`size` as reserved). */
 int plat_vm_release(void *base, size_t size);
+
+/* ---- Aligned heap memory ------------------------------------------------------------------ */
+
+/* Allocates `size` bytes (size > 0) aligned to `align` (a power of two), or returns NULL (out of
+ * memory, or bad arguments). C11's aligned_alloc is missing from Windows' C runtimes, which have
+ * _aligned_malloc instead, whose memory must not go to free(): so memory from here goes back
+ * through plat_aligned_free alone. */
+void *plat_aligned_alloc(size_t align, size_t size);
+
+/* Frees memory from plat_aligned_alloc; NULL is a no-op. */
+void plat_aligned_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,15 @@ uint64_t plat_testing_os_calls(void);
  * can reach the budget without thousands of mappings. */
 void plat_testing_set_vma_budget(uint64_t budget);
 
+/* Windows only: the AWE calls (frame allocation and freeing, mapping, MEM_PHYSICAL windows)
+ * go to an emulation instead of the OS (platform/windows/emu_windows.c), so that the platform's
+ * AWE bookkeeping and the layers above it run where the OS has no AWE (Wine: stubs). A frame is
+ * a heap page; mapping copies it into committed memory at the page and unmapping copies it back:
+ * exact for one thread at a time, not AWE's speed. Arm it (on = 1) or disarm it (on = 0) only
+ * while the process holds no frame and no window. Linux has nothing to emulate (its AWE needs no
+ * privilege): no effect. */
+void plat_testing_emulate_awe(int on);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1427,6 +1427,11 @@ int plat_map(void *va, size_t count, const plat_frame_t *frames)
     return counted(do_map(va, count, frames));
 }
 
+const char *plat_awe_unavailable_reason(void)
+{
+    return NULL; /* a memfd needs no privilege: AWE is there wherever the platform starts */
+}
+
 int plat_map_scatter(void *const *vas, size_t count, const plat_frame_t *frames)
 {
     return counted(do_map_scatter(vas, count, frames));

@@ -43,6 +43,7 @@
  */
 #include "os_linux.h"
 #include "plat_io.h"
+#include "plat_proc.h"
 
 #include <stdio.h>
 #include "plat_sync.h"
@@ -54,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #ifdef AWECACHE_HAVE_LIBURING
@@ -885,4 +887,54 @@ int plat_file_sync(struct plat_file *f)
     if (rc == -EINVAL || rc == -EROFS)
         return PLAT_ENOTSUP; /* this file cannot be synced */
     return file_err(rc);
+}
+
+/* ---- Mapping through the OS page cache (plat_proc.h) ---------------------------------------- */
+
+int plat_file_map(struct plat_file *f, uint64_t len, void **addr)
+{
+    struct stat st;
+    void *p;
+    int rc;
+
+    if (f == NULL || addr == NULL)
+        return PLAT_EFAULT;
+    if (len == 0 || len > SIZE_MAX)
+        return PLAT_EINVAL;
+    rc = os_fstat(f->fd, &st);
+    if (rc != 0)
+        return file_err(rc);
+    if ((uint64_t)st.st_size < len && !f->blkdev)
+        return PLAT_EINVAL;
+    /* A shared file mapping is not a frame or window: the plain call, not the counted gate. */
+    p = mmap(NULL, (size_t)len, f->readonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, f->fd,
+             0);
+    if (p == MAP_FAILED)
+        return errno == ENOMEM ? PLAT_ENOMEM : (errno == EINVAL ? PLAT_EINVAL : PLAT_EIO);
+    *addr = p;
+    return 0;
+}
+
+int plat_file_unmap(void *addr, uint64_t len)
+{
+    if (addr == NULL || len == 0 || len > SIZE_MAX || munmap(addr, (size_t)len) != 0)
+        return PLAT_EINVAL;
+    return 0;
+}
+
+/* Steps: 1. write back the file's dirty pages, whoever dirtied them (fdatasync works on a
+ * read-only descriptor too); 2. drop the file's clean pages from the page cache. */
+int plat_file_drop_cache(struct plat_file *f)
+{
+    int rc;
+
+    if (f == NULL)
+        return PLAT_EFAULT;
+    /* Step 1 */
+    rc = os_fdatasync(f->fd);
+    if (rc != 0)
+        return file_err(rc);
+    /* Step 2: posix_fadvise returns the error number itself. */
+    rc = posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED);
+    return rc == 0 ? 0 : PLAT_EIO;
 }

@@ -46,6 +46,11 @@ uint64_t plat_testing_os_calls(void)
     return atomic_load_explicit(&gate_calls, memory_order_relaxed);
 }
 
+void plat_testing_emulate_awe(int on)
+{
+    (void)on; /* Windows only: Linux's AWE needs no privilege, so there is nothing to emulate */
+}
+
 int os_mmap_uncounted(void *addr, size_t len, int prot, int flags, int fd, off_t off, void **out)
 {
     void *p = mmap(addr, len, prot, flags, fd, off);

@@ -1,6 +1,7 @@
 /*
  * platform/linux/vm_linux.c: plain virtual memory (reserve, commit, protect, decommit,
- * release), the Linux side of Windows' VirtualAlloc family for regions that are not AWE windows.
+ * release), the Linux side of Windows' VirtualAlloc family for regions that are not AWE windows;
+ * and aligned heap memory (C11 aligned_alloc).
  *
  * A reservation is an anonymous PROT_NONE mapping (MAP_NORESERVE: no memory is charged for it);
  * committing gives pages a protection; decommitting replaces them with fresh PROT_NONE pages, so
@@ -10,6 +11,7 @@
 
 #include "os_linux.h"
 
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -109,4 +111,19 @@ int plat_vm_release(void *base, size_t size)
         return PLAT_EINVAL;
     rc = os_munmap(base, page_round(size));
     return rc == 0 ? 0 : os_to_plat(rc);
+}
+
+void *plat_aligned_alloc(size_t align, size_t size)
+{
+    if (size == 0 || align == 0 || (align & (align - 1)) != 0 || size > SIZE_MAX - align)
+        return NULL;
+    if (align < sizeof(void *))
+        align = sizeof(void *);
+    /* C11 wants the size a multiple of the alignment. */
+    return aligned_alloc(align, (size + align - 1) & ~(align - 1));
+}
+
+void plat_aligned_free(void *p)
+{
+    free(p);
 }

@@ -1,0 +1,310 @@
+/*
+ * platform/windows/os_windows.c: the OS-call gate of the Windows platform, fault injection, and
+ * the one table from Win32 errors to the platform's codes.
+ *
+ * The counter and the armed failure are process-wide atomics, as on Linux: a gate check is one
+ * atomic add and one load. A test arms a failure with an errno value (plat_testing.h speaks
+ * errno, the language of the contract); the gate hands the call the Win32 error that Windows
+ * gives for the same condition, so that the failure goes through the same table as a real one.
+ */
+#include "os_windows.h"
+
+#include "plat_io.h"
+#include "plat_testing.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+
+#ifndef ERROR_DISK_QUOTA_EXCEEDED
+#define ERROR_DISK_QUOTA_EXCEEDED 1295L /* the SDK's winerror.h has it; mingw-w64's does not */
+#endif
+
+static atomic_uint_fast64_t gate_calls;   /* counted OS calls so far */
+static atomic_uint_fast64_t gate_fail_at; /* fail the call with this count; 0: disarmed */
+static atomic_ulong gate_fail_error;      /* the Win32 error an injected failure reports */
+
+/* ---- The error table ---------------------------------------------------------------------- */
+
+/* Every Win32 error the platform's calls are documented or known to give, and its code. Codes
+ * not listed are PLAT_EIO ("the OS failed unexpectedly"). Read top to bottom; the first match
+ * wins. The contract's promises that depend on context (a reservation Windows refuses for AWE
+ * being PLAT_ENOTSUP, a read at the end of the file being zeros) are decided by the caller before
+ * it asks this table, never by a second table. */
+static const struct {
+    DWORD win;
+    int plat;
+} error_table[] = {
+    {ERROR_SUCCESS, 0},
+    /* Arguments and addresses */
+    {ERROR_INVALID_PARAMETER, PLAT_EINVAL},
+    {ERROR_INVALID_FLAGS, PLAT_EINVAL},
+    {ERROR_INVALID_NAME, PLAT_EINVAL}, /* a path Windows cannot name (Linux: ENAMETOOLONG) */
+    {ERROR_BAD_PATHNAME, PLAT_EINVAL},
+    {ERROR_FILENAME_EXCED_RANGE, PLAT_EINVAL},
+    {ERROR_NO_UNICODE_TRANSLATION, PLAT_EINVAL},
+    {ERROR_NEGATIVE_SEEK, PLAT_EINVAL},
+    {ERROR_INVALID_HANDLE, PLAT_EINVAL},
+    {ERROR_INVALID_ADDRESS, PLAT_EADDRNOTAVAIL}, /* taken, or not a region base: 487 */
+    {ERROR_NOACCESS, PLAT_EFAULT},
+    {ERROR_INVALID_USER_BUFFER, PLAT_EFAULT},
+    /* AWE: the privilege, memory, features */
+    {ERROR_PRIVILEGE_NOT_HELD, PLAT_EPERM},
+    {ERROR_NOT_ALL_ASSIGNED, PLAT_EPERM},
+    {ERROR_NOT_ENOUGH_MEMORY, PLAT_ENOMEM},
+    {ERROR_OUTOFMEMORY, PLAT_ENOMEM},
+    {ERROR_NO_SYSTEM_RESOURCES, PLAT_ENOMEM},
+    {ERROR_COMMITMENT_LIMIT, PLAT_ENOMEM},
+    {ERROR_WORKING_SET_QUOTA, PLAT_ENOMEM},
+    {ERROR_PAGEFILE_QUOTA, PLAT_ENOMEM},
+    {ERROR_NOT_ENOUGH_QUOTA, PLAT_ENOMEM},
+    {ERROR_NOT_SUPPORTED, PLAT_ENOTSUP},
+    {ERROR_CALL_NOT_IMPLEMENTED, PLAT_ENOTSUP}, /* what Wine's AWE stubs answer */
+    {ERROR_INVALID_FUNCTION, PLAT_ENOTSUP},
+    /* Files */
+    {ERROR_FILE_NOT_FOUND, PLAT_ENOENT},
+    {ERROR_PATH_NOT_FOUND, PLAT_ENOENT},
+    {ERROR_INVALID_DRIVE, PLAT_ENOENT},
+    {ERROR_BAD_NETPATH, PLAT_ENOENT},
+    {ERROR_BAD_NET_NAME, PLAT_ENOENT},
+    {ERROR_DIRECTORY, PLAT_ENOENT}, /* a path component is not a directory (ENOTDIR) */
+    {ERROR_FILE_EXISTS, PLAT_EEXIST},
+    {ERROR_ALREADY_EXISTS, PLAT_EEXIST},
+    {ERROR_ACCESS_DENIED, PLAT_EACCES},
+    {ERROR_WRITE_PROTECT, PLAT_EACCES},
+    {ERROR_CANT_ACCESS_FILE, PLAT_EACCES},
+    {ERROR_DELETE_PENDING, PLAT_EACCES},
+    {ERROR_LOCK_VIOLATION, PLAT_EBUSY},    /* LockFileEx: another handle holds the lock */
+    {ERROR_SHARING_VIOLATION, PLAT_EBUSY}, /* another open refused to share the file */
+    {ERROR_USER_MAPPED_FILE, PLAT_EBUSY},  /* resize while a view of the file is mapped */
+    {ERROR_DISK_FULL, PLAT_ENOSPC},
+    {ERROR_HANDLE_DISK_FULL, PLAT_ENOSPC},
+    {ERROR_DISK_QUOTA_EXCEEDED, PLAT_ENOSPC},
+    {ERROR_FILE_TOO_LARGE, PLAT_EFBIG},
+    {ERROR_TOO_MANY_OPEN_FILES, PLAT_EMFILE},
+    {ERROR_NO_MORE_SEARCH_HANDLES, PLAT_EMFILE},
+};
+
+int os_to_plat(DWORD err)
+{
+    for (size_t i = 0; i < sizeof(error_table) / sizeof(error_table[0]); i++)
+        if (error_table[i].win == err)
+            return error_table[i].plat;
+    return PLAT_EIO;
+}
+
+/* ---- The gate ----------------------------------------------------------------------------- */
+
+DWORD os_gate(void)
+{
+    uint_fast64_t n = atomic_fetch_add_explicit(&gate_calls, 1, memory_order_relaxed) + 1;
+    uint_fast64_t at = atomic_load_explicit(&gate_fail_at, memory_order_relaxed);
+
+    if (at != 0 && n == at &&
+        atomic_compare_exchange_strong_explicit(&gate_fail_at, &at, 0, memory_order_relaxed,
+                                                memory_order_relaxed))
+        return (DWORD)atomic_load_explicit(&gate_fail_error, memory_order_relaxed);
+    return 0;
+}
+
+/* The Win32 error Windows reports for the condition an errno names (tests only). */
+static DWORD injected_error(int os_errno)
+{
+    switch (os_errno) {
+    case ENOMEM:
+        return ERROR_NOT_ENOUGH_MEMORY;
+    case ENOSPC:
+        return ERROR_DISK_FULL;
+    case EACCES:
+    case EPERM:
+        return ERROR_ACCESS_DENIED;
+    case EINVAL:
+        return ERROR_INVALID_PARAMETER;
+    default:
+        return ERROR_GEN_FAILURE; /* EIO and the rest: the device failed */
+    }
+}
+
+void plat_testing_fail_nth_os_call(uint64_t n, int os_errno)
+{
+    atomic_store_explicit(&gate_fail_error, (unsigned long)injected_error(os_errno),
+                          memory_order_relaxed);
+    atomic_store_explicit(&gate_fail_at, n == 0 ? 0 : atomic_load(&gate_calls) + n,
+                          memory_order_relaxed);
+}
+
+uint64_t plat_testing_os_calls(void)
+{
+    return atomic_load_explicit(&gate_calls, memory_order_relaxed);
+}
+
+/* ---- AWE and virtual memory --------------------------------------------------------------- */
+
+DWORD os_alloc_frames(ULONG_PTR *count, ULONG_PTR *pfns, int node)
+{
+    DWORD rc = os_gate();
+    BOOL ok;
+
+    if (rc != 0)
+        return rc;
+    if (os_emu_on())
+        return emu_alloc_frames(count, pfns);
+    ok = node < 0 ? AllocateUserPhysicalPages(GetCurrentProcess(), count, pfns)
+                  : AllocateUserPhysicalPagesNuma(GetCurrentProcess(), count, pfns, (DWORD)node);
+    return ok ? 0 : GetLastError();
+}
+
+DWORD os_free_frames(ULONG_PTR *count, ULONG_PTR *pfns)
+{
+    DWORD rc = os_gate();
+
+    if (rc != 0) {
+        *count = 0;
+        return rc;
+    }
+    if (os_emu_on())
+        return emu_free_frames(count, pfns);
+    return FreeUserPhysicalPages(GetCurrentProcess(), count, pfns) ? 0 : GetLastError();
+}
+
+DWORD os_map(void *va, ULONG_PTR count, ULONG_PTR *pfns)
+{
+    DWORD rc = os_gate();
+
+    if (rc != 0)
+        return rc;
+    if (os_emu_on())
+        return emu_map(va, count, pfns);
+    return MapUserPhysicalPages(va, count, pfns) ? 0 : GetLastError();
+}
+
+DWORD os_map_scatter(void **vas, ULONG_PTR count, ULONG_PTR *pfns)
+{
+    DWORD rc = os_gate();
+
+    if (rc != 0)
+        return rc;
+    if (os_emu_on())
+        return emu_map_scatter(vas, count, pfns);
+    return MapUserPhysicalPagesScatter(vas, count, pfns) ? 0 : GetLastError();
+}
+
+DWORD os_virtual_alloc(void *addr, size_t size, DWORD type, DWORD prot, void **out)
+{
+    DWORD rc = os_gate();
+    void *p;
+
+    if (rc != 0)
+        return rc;
+    if ((type & MEM_PHYSICAL) != 0 && os_emu_on())
+        return emu_reserve(addr, size, out);
+    p = VirtualAlloc(addr, size, type, prot);
+    if (p == NULL)
+        return GetLastError();
+    *out = p;
+    return 0;
+}
+
+DWORD os_virtual_free(void *addr, size_t size, DWORD type)
+{
+    DWORD rc = os_gate();
+
+    if (rc != 0)
+        return rc;
+    if (type == MEM_RELEASE && os_emu_on() && emu_release(addr, &rc))
+        return rc;
+    return VirtualFree(addr, size, type) ? 0 : GetLastError();
+}
+
+DWORD os_virtual_protect(void *addr, size_t size, DWORD prot)
+{
+    DWORD rc = os_gate(), old;
+
+    if (rc != 0)
+        return rc;
+    return VirtualProtect(addr, size, prot, &old) ? 0 : GetLastError();
+}
+
+/* ---- Files -------------------------------------------------------------------------------- */
+
+DWORD os_create_file(const wchar_t *path, DWORD access, DWORD share, DWORD disposition, DWORD flags,
+                     HANDLE *out)
+{
+    DWORD rc = os_gate();
+    HANDLE h;
+
+    if (rc != 0)
+        return rc;
+    h = CreateFileW(path, access, share, NULL, disposition, flags, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return GetLastError();
+    *out = h;
+    return 0;
+}
+
+DWORD os_lock_file(HANDLE h, uint64_t off, uint64_t len)
+{
+    DWORD rc = os_gate(), moved;
+    OVERLAPPED ov;
+
+    if (rc != 0)
+        return rc;
+    ZeroMemory(&ov, sizeof(ov));
+    ov.Offset = (DWORD)off;
+    ov.OffsetHigh = (DWORD)(off >> 32);
+    /* The file is opened for overlapped I/O, but a lock that fails at once never pends; should
+     * it pend all the same, its result is waited for. */
+    if (LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY, 0, (DWORD)len,
+                   (DWORD)(len >> 32), &ov))
+        return 0;
+    rc = GetLastError();
+    if (rc == ERROR_IO_PENDING)
+        rc = GetOverlappedResult(h, &ov, &moved, TRUE) ? 0 : GetLastError();
+    return rc;
+}
+
+DWORD os_start_io(HANDLE h, void *buf, DWORD len, OVERLAPPED *ov, bool write)
+{
+    DWORD rc = os_gate();
+    BOOL ok;
+
+    if (rc != 0)
+        return rc;
+    ok = write ? WriteFile(h, buf, len, NULL, ov) : ReadFile(h, buf, len, NULL, ov);
+    if (ok)
+        return 0;
+    rc = GetLastError();
+    return rc == ERROR_IO_PENDING ? 0 : rc;
+}
+
+DWORD os_flush_file(HANDLE h)
+{
+    DWORD rc = os_gate();
+
+    if (rc != 0)
+        return rc;
+    return FlushFileBuffers(h) ? 0 : GetLastError();
+}
+
+DWORD os_set_file_size(HANDLE h, uint64_t size)
+{
+    DWORD rc = os_gate();
+    FILE_END_OF_FILE_INFO eof;
+
+    if (rc != 0)
+        return rc;
+    eof.EndOfFile.QuadPart = (LONGLONG)size;
+    return SetFileInformationByHandle(h, FileEndOfFileInfo, &eof, sizeof(eof)) ? 0 : GetLastError();
+}
+
+DWORD os_file_size(HANDLE h, uint64_t *size)
+{
+    DWORD rc = os_gate();
+    LARGE_INTEGER li;
+
+    if (rc != 0)
+        return rc;
+    if (!GetFileSizeEx(h, &li))
+        return GetLastError();
+    *size = (uint64_t)li.QuadPart;
+    return 0;
+}

@@ -1,0 +1,109 @@
+/*
+ * platform/windows/proc_windows.c: plat_proc.h on Windows: the terminal, sleeping, memory facts,
+ * and the memory limit, which Windows cannot give here.
+ *
+ * The memory limit. The Linux side charges a cgroup for the file pages a process brings into the
+ * page cache, which is what the tool's mmap baseline needs limited. Windows' nearest tool, a job
+ * object with JOB_OBJECT_LIMIT_PROCESS_MEMORY, limits committed private memory only; the system
+ * file cache and mapped file views are not charged to it, so it would not limit the baseline at
+ * all. Hard working-set limits (SetProcessWorkingSetSizeEx) bound mapped views but need the
+ * increase-quota privilege and change how the whole process pages. plat_memlimit_enter therefore
+ * answers PLAT_ENOTSUP with that reason, as Linux does where no cgroup can be made.
+ */
+#include "plat_proc.h"
+
+#include "os_windows.h"
+
+#include <io.h>
+#include <stdio.h>
+
+bool plat_is_terminal(int fd)
+{
+    HANDLE h;
+    DWORD mode;
+
+    if (fd != 1 && fd != 2)
+        return false;
+    /* _isatty is true for any character device (NUL included): a console must also answer
+     * GetConsoleMode. */
+    h = GetStdHandle(fd == 1 ? STD_OUTPUT_HANDLE : STD_ERROR_HANDLE);
+    return _isatty(fd) != 0 && h != NULL && h != INVALID_HANDLE_VALUE && GetConsoleMode(h, &mode);
+}
+
+void plat_sleep_ns(uint64_t ns)
+{
+    uint64_t ms = (ns + 999999u) / 1000000u; /* at least as long as asked */
+
+    while (ms > 0) {
+        DWORD step = ms > 0x7fffffffu ? 0x7fffffffu : (DWORD)ms;
+
+        Sleep(step);
+        ms -= step;
+    }
+}
+
+/* total and available: GlobalMemoryStatusEx. lock_limit: AWE frames are limited by nothing but
+ * the privilege and physical memory, so with the privilege enabled it is UINT64_MAX (no limit);
+ * without it, what VirtualLock may pin: the process's minimum working set. */
+int plat_mem_info(uint64_t *total, uint64_t *available, uint64_t *lock_limit)
+{
+    MEMORYSTATUSEX ms;
+
+    ms.dwLength = sizeof(ms);
+    if ((total != NULL || available != NULL) && !GlobalMemoryStatusEx(&ms))
+        return PLAT_EIO;
+    if (total != NULL)
+        *total = ms.ullTotalPhys;
+    if (available != NULL)
+        *available = ms.ullAvailPhys;
+    if (lock_limit != NULL) {
+        SIZE_T lo, hi;
+        DWORD flags;
+
+        if (plat_awe_unavailable_reason() == NULL)
+            *lock_limit = UINT64_MAX;
+        else if (GetProcessWorkingSetSizeEx(GetCurrentProcess(), &lo, &hi, &flags))
+            *lock_limit = lo;
+        else
+            return PLAT_EIO;
+    }
+    return 0;
+}
+
+int plat_file_map_advise(void *addr, uint64_t len, int advice)
+{
+    /* Windows reads a view's pages on demand with its own clustering; no advice to give. */
+    if (addr == NULL || len == 0 ||
+        (advice != PLAT_MAP_NORMAL && advice != PLAT_MAP_RANDOM && advice != PLAT_MAP_SEQUENTIAL))
+        return PLAT_EINVAL;
+    return 0;
+}
+
+struct plat_memlimit {
+    int unused; /* never made on Windows */
+};
+
+int plat_memlimit_enter(uint64_t bytes, struct plat_memlimit **out, char *why, size_t whylen)
+{
+    if (out == NULL)
+        return PLAT_EFAULT;
+    if (bytes == 0)
+        return PLAT_EINVAL;
+    if (why != NULL && whylen > 0)
+        snprintf(why, whylen,
+                 "Windows cannot limit the file cache a process uses: a job object's memory "
+                 "limit counts committed private memory only, not cached or mapped file pages");
+    return PLAT_ENOTSUP;
+}
+
+uint64_t plat_memlimit_peak(const struct plat_memlimit *m)
+{
+    (void)m;
+    return 0;
+}
+
+int plat_memlimit_leave(struct plat_memlimit *m)
+{
+    (void)m;
+    return 0;
+}

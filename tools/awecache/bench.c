@@ -1,0 +1,1422 @@
+/*
+ * tools/awecache/bench.c: `awecache bench`: measures the awecache engine on a data file under a
+ * chosen workload and, with --compare, the baselines (the OS page cache through mmap, a pread
+ * pool, raw O_DIRECT reads) on the same file, workload and RAM budget.
+ *
+ * What it does, in order (cmd_bench's steps):
+ *   1. Parse the options. Nothing is touched yet.
+ *   2. Validate them: sizes, page size, window <= frames <= the RAM to be had, counts. An
+ *      existing --file is read (its header only) and must be an awecache file with the page size
+ *      and at least the pages the run needs; a trace is loaded. A sweep's CSV is opened last.
+ *      Any error here: one line on stderr, nothing created.
+ *   3. Create the data files that are missing (one, or one per page size for --sweep page=...).
+ *   4. Run awecache (once per sweep value), then the baselines with --compare (once).
+ *   5. Report: a table (default), --json or --csv; a sweep also writes PREFIX.csv and plots
+ *      PREFIX.png with gnuplot.
+ *   6. Remove the data files this run made, unless --keep or the file was named with --file.
+ *
+ * Data files: --file PATH is used if it exists (never overwritten) and created if not (then
+ * kept, since it was named); without --file a new awecache-bench-<random>.dat is made in $TMPDIR
+ * (or /var/tmp) and removed at the end unless --keep. A page-size sweep needs one file per page
+ * size: PATH.<page bytes> next to the data file, made as needed and removed unless --keep.
+ */
+#include "bench.h"
+#include "cli.h"
+#include "datafile.h"
+
+#include "awecache.h"
+#include "plat_proc.h"
+#include "plat_sync.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CMD            "bench"
+#define BENCH_PATH_LEN 4096
+#define SWEEP_MAX      32
+#define THREADS_MAX    4096u
+#define BATCH_MAX      65536u
+#define PAGE_MIN       4096u
+#define PAGE_MAX       (2u * 1024 * 1024)
+#define UNKNOWN        UINT64_MAX /* a counter a side cannot know */
+
+enum opt_id {
+    OPT_FILE = 1,
+    OPT_DATA_SIZE,
+    OPT_PAGE_SIZE,
+    OPT_FRAMES,
+    OPT_WINDOW,
+    OPT_DIST,
+    OPT_READS,
+    OPT_THREADS,
+    OPT_DURATION,
+    OPT_OPS,
+    OPT_WARMUP,
+    OPT_BATCH,
+    OPT_SEED,
+    OPT_COMPARE,
+    OPT_SWEEP,
+    OPT_OUT,
+    OPT_JSON,
+    OPT_CSV,
+    OPT_KEEP,
+    OPT_NO_DIRECT,
+};
+
+static const struct cli_opt bench_opts_table[] = {
+    {"file", OPT_FILE, "PATH",
+     "data file: used if it exists (never overwritten), else created and kept (default: a new "
+     "awecache-bench-<random>.dat in $TMPDIR or /var/tmp, removed at the end unless --keep)"},
+    {"data-size", OPT_DATA_SIZE, "SIZE",
+     "size of the data set (default 4G; an existing --file's size when it is given)"},
+    {"page-size", OPT_PAGE_SIZE, "SIZE",
+     "page size, a power of two from 4K to 2M (default 4K; an existing --file's)"},
+    {"frames", OPT_FRAMES, "SIZE", "RAM budget for cached pages, every side's (default 1G)"},
+    {"window", OPT_WINDOW, "SIZE", "awecache's window, at most --frames (default 64M)"},
+    {"dist", OPT_DIST, "DIST",
+     "workload: uniform | zipf[:THETA] | seq | mix[:SCAN_FRACTION] | trace:FILE (default "
+     "zipf:0.99; mix: zipf 0.99 with 0.1 of operations from a scan)"},
+    {"reads", OPT_READS, "R",
+     "fraction (0.9) or percent (90%) of operations that are reads "
+     "(default 0.9)"},
+    {"threads", OPT_THREADS, "N", "threads issuing operations (default: the processors)"},
+    {"duration", OPT_DURATION, "T", "measure for T: 500ms, 15s, 2m (default 15s)"},
+    {"ops", OPT_OPS, "N",
+     "measure N operations in all (given alone: no time limit; with --duration: whichever "
+     "comes first)"},
+    {"warmup", OPT_WARMUP, "N",
+     "operations run before measuring, not counted (default: twice the frames' pages)"},
+    {"batch", OPT_BATCH, "N", "operations handed to a side at once (default 1)"},
+    {"seed", OPT_SEED, "N", "seed of the workload's generators (default 1)"},
+    {"compare", OPT_COMPARE, NULL,
+     "also run the baselines after awecache: mmap, pread-pool and direct"},
+    {"sweep", OPT_SWEEP, "P=LIST",
+     "window=LIST or page=LIST (comma list of sizes): run awecache once per value; baselines "
+     "(--compare) once, as reference lines"},
+    {"out", OPT_OUT, "PREFIX",
+     "sweep outputs PREFIX.csv and PREFIX.png (default awecache-sweep-<param> here)"},
+    {"json", OPT_JSON, NULL, "print the configuration and results as JSON"},
+    {"csv", OPT_CSV, NULL, "print the results as CSV (a header row, one row per run)"},
+    {"keep", OPT_KEEP, NULL, "keep the data files this run creates"},
+    {"no-direct", OPT_NO_DIRECT, NULL, "awecache uses buffered I/O, not O_DIRECT"},
+    {NULL, 0, NULL, NULL},
+};
+
+enum sweep_param {
+    SWEEP_NONE,   /* a plain run */
+    SWEEP_WINDOW, /* awecache once per window size */
+    SWEEP_PAGE,   /* awecache once per page size, each with its own data file */
+};
+
+/* The command line, parsed. */
+struct bench_opts {
+    const char *file;                 /* --file, or NULL */
+    uint64_t data_size;               /* bytes of the data set */
+    bool data_size_given;             /* --data-size was given */
+    uint64_t page_size;               /* bytes per page */
+    bool page_size_given;             /* --page-size was given */
+    uint64_t frames;                  /* the RAM budget, bytes */
+    uint64_t window;                  /* awecache's window, bytes */
+    struct bench_workload wl;         /* dist, theta, mix_scan, read_ratio, seed (pages: later) */
+    const char *trace_path;           /* BENCH_TRACE: the trace file */
+    uint64_t *trace;                  /* BENCH_TRACE: the loaded page numbers (free()) */
+    uint64_t threads;                 /* >= 1 */
+    uint64_t duration_ns;             /* 0: no time limit */
+    bool duration_given;              /* --duration was given */
+    uint64_t ops;                     /* 0: no count limit */
+    uint64_t warmup;                  /* operations before measuring */
+    bool warmup_given;                /* --warmup was given (else twice the frames' pages) */
+    uint64_t batch;                   /* >= 1 */
+    bool compare;                     /* --compare */
+    bool json;                        /* --json */
+    bool csv;                         /* --csv */
+    bool keep;                        /* --keep */
+    bool no_direct;                   /* --no-direct */
+    enum sweep_param sweep;           /* --sweep's parameter */
+    uint64_t sweep_values[SWEEP_MAX]; /* --sweep's values, ascending */
+    size_t nsweep;                    /* how many */
+    const char *out;                  /* --out, or NULL */
+};
+
+/* One data file the run uses. */
+struct data_set {
+    char path[BENCH_PATH_LEN]; /* where it is */
+    size_t page_size;          /* bytes per page */
+    uint64_t pages;            /* pages the run needs (the file may hold more) */
+    bool exists;               /* it existed before this run */
+    bool created;              /* this run created it */
+    bool remove_at_end;        /* created by this run, neither named by --file nor --keep */
+};
+
+/* One run's line of the report. */
+struct run_row {
+    uint64_t value;        /* the swept parameter's value for this run; 0: none */
+    struct bench_result r; /* what the run measured */
+};
+
+/* ---- Small helpers ------------------------------------------------------------------------- */
+
+static bool is_pow2(uint64_t v)
+{
+    return v != 0 && (v & (v - 1)) == 0;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static bool file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return false;
+    fclose(f);
+    return true;
+}
+
+static const char *fmt_size(uint64_t v, char *buf, size_t len)
+{
+    return cli_fmt_size(v, buf, len);
+}
+
+/* "uniform", "zipf:0.99", "mix:0.1", "trace:FILE". */
+static const char *dist_name(const struct bench_opts *o, char *buf, size_t len)
+{
+    switch (o->wl.dist) {
+    case BENCH_UNIFORM:
+        snprintf(buf, len, "uniform");
+        break;
+    case BENCH_ZIPF:
+        snprintf(buf, len, "zipf:%g", o->wl.theta);
+        break;
+    case BENCH_SEQ:
+        snprintf(buf, len, "seq");
+        break;
+    case BENCH_MIX:
+        snprintf(buf, len, "mix:%g", o->wl.mix_scan);
+        break;
+    case BENCH_TRACE:
+        snprintf(buf, len, "trace:%s", o->trace_path);
+        break;
+    }
+    return buf;
+}
+
+static const char *sweep_name(enum sweep_param s)
+{
+    return s == SWEEP_PAGE ? "page" : s == SWEEP_WINDOW ? "window" : "none";
+}
+
+/* hits / (hits + misses), or NAN when unknown. */
+static double hit_ratio(const struct bench_result *r)
+{
+    if (r->hits == UNKNOWN || r->misses == UNKNOWN || r->hits + r->misses == 0)
+        return NAN;
+    return (double)r->hits / (double)(r->hits + r->misses);
+}
+
+/* awecache's ops/s over the side's, or NAN. */
+static double ratio_vs(const struct bench_result *awc, const struct bench_result *r)
+{
+    if (awc == NULL || !awc->ok || !r->ok || r->ops_per_s <= 0.0)
+        return NAN;
+    return awc->ops_per_s / r->ops_per_s;
+}
+
+/* ---- Step 1: parsing ------------------------------------------------------------------------ */
+
+/* Parses --dist's argument into o->wl. Returns 0 or -1 (message printed). */
+static int parse_dist(const char *s, struct bench_opts *o)
+{
+    o->wl.theta = 0.99;
+    o->wl.mix_scan = 0.1;
+    if (strcmp(s, "uniform") == 0) {
+        o->wl.dist = BENCH_UNIFORM;
+    } else if (strcmp(s, "seq") == 0) {
+        o->wl.dist = BENCH_SEQ;
+    } else if (strncmp(s, "zipf", 4) == 0 && (s[4] == '\0' || s[4] == ':')) {
+        o->wl.dist = BENCH_ZIPF;
+        if (s[4] == ':' &&
+            (cli_parse_real(s + 5, 0.0, 100.0, &o->wl.theta) != 0 || !(o->wl.theta > 0.0))) {
+            cli_error(CMD, "--dist %s: THETA must be a number above 0 (zipf:0.99)", s);
+            return -1;
+        }
+    } else if (strncmp(s, "mix", 3) == 0 && (s[3] == '\0' || s[3] == ':')) {
+        o->wl.dist = BENCH_MIX;
+        if (s[3] == ':' && cli_parse_real(s + 4, 0.0, 1.0, &o->wl.mix_scan) != 0) {
+            cli_error(CMD, "--dist %s: SCAN_FRACTION must be from 0 to 1 (mix:0.1)", s);
+            return -1;
+        }
+    } else if (strncmp(s, "trace:", 6) == 0 && s[6] != '\0') {
+        o->wl.dist = BENCH_TRACE;
+        o->trace_path = s + 6;
+    } else {
+        cli_error(CMD,
+                  "--dist %s: expected uniform, zipf[:THETA], seq, mix[:SCAN_FRACTION] or "
+                  "trace:FILE",
+                  s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses --sweep's argument. Returns 0 or -1 (message printed). */
+static int parse_sweep(const char *s, struct bench_opts *o)
+{
+    const char *list;
+    if (strncmp(s, "window=", 7) == 0) {
+        o->sweep = SWEEP_WINDOW;
+        list = s + 7;
+    } else if (strncmp(s, "page=", 5) == 0) {
+        o->sweep = SWEEP_PAGE;
+        list = s + 5;
+    } else {
+        cli_error(CMD, "--sweep %s: expected window=LIST or page=LIST (window=1M,4M,16M)", s);
+        return -1;
+    }
+    o->nsweep = 0;
+    while (*list != '\0') {
+        char item[64];
+        size_t n = strcspn(list, ",");
+        uint64_t v;
+        if (n == 0 || n >= sizeof(item)) {
+            cli_error(CMD, "--sweep %s: an empty or overlong value in the list", s);
+            return -1;
+        }
+        memcpy(item, list, n);
+        item[n] = '\0';
+        if (cli_parse_size(item, &v) != 0 || v == 0) {
+            cli_error(CMD, "--sweep %s: '%s' is not a size (512K, 4M, 1G)", s, item);
+            return -1;
+        }
+        if (o->nsweep == SWEEP_MAX) {
+            cli_error(CMD, "--sweep %s: more than %d values", s, SWEEP_MAX);
+            return -1;
+        }
+        /* Insert in ascending order, dropping repeats. */
+        size_t at = o->nsweep;
+        bool repeat = false;
+        for (size_t k = 0; k < o->nsweep; k++) {
+            if (o->sweep_values[k] == v)
+                repeat = true;
+        }
+        if (!repeat) {
+            while (at > 0 && o->sweep_values[at - 1] > v) {
+                o->sweep_values[at] = o->sweep_values[at - 1];
+                at--;
+            }
+            o->sweep_values[at] = v;
+            o->nsweep++;
+        }
+        list += n;
+        if (*list == ',')
+            list++;
+    }
+    if (o->nsweep == 0) {
+        cli_error(CMD, "--sweep %s: no values", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* A size option's value; -1 with a message when it does not parse. */
+static int opt_size(const char *name, const char *arg, uint64_t *out)
+{
+    if (cli_parse_size(arg, out) != 0) {
+        cli_error(CMD, "--%s %s: not a size (examples: 4K, 64M, 1.5G)", name, arg);
+        return -1;
+    }
+    return 0;
+}
+
+/* A count option's value in [lo, hi]; -1 with a message otherwise. */
+static int opt_count(const char *name, const char *arg, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    if (cli_parse_count(arg, out) != 0) {
+        cli_error(CMD, "--%s %s: not a count (examples: 16, 20000, 5k, 2m)", name, arg);
+        return -1;
+    }
+    if (*out < lo || *out > hi) {
+        cli_error(CMD, "--%s %s: must be from %llu to %llu", name, arg, (unsigned long long)lo,
+                  (unsigned long long)hi);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses argv into *o. Returns -1 to go on, or the exit status (help printed: CLI_EXIT_OK). */
+static int parse_args(int argc, char **argv, struct bench_opts *o)
+{
+    struct cli_parser p;
+    const char *arg;
+    int id;
+
+    memset(o, 0, sizeof(*o));
+    o->data_size = 4ull << 30;
+    o->page_size = 4096;
+    o->frames = 1ull << 30;
+    o->window = 64ull << 20;
+    o->wl.dist = BENCH_ZIPF;
+    o->wl.theta = 0.99;
+    o->wl.mix_scan = 0.1;
+    o->wl.read_ratio = 0.9;
+    o->wl.seed = 1;
+    o->threads = plat_cpu_count();
+    o->duration_ns = 15ull * 1000000000ull;
+    o->batch = 1;
+
+    cli_parser_init(&p, CMD, "awecache bench [OPTIONS]",
+                    "Measures the awecache engine on a data file under a workload, and with "
+                    "--compare the baselines (mmap through the OS page cache, a pread pool, "
+                    "O_DIRECT reads) under the same RAM budget. Results on stdout: a table, "
+                    "--json or --csv; progress and notes on stderr.",
+                    bench_opts_table, argc, argv);
+    while ((id = cli_next(&p, &arg)) != CLI_NEXT_END) {
+        switch (id) {
+        case CLI_NEXT_HELP:
+            return CLI_EXIT_OK;
+        case CLI_NEXT_ERROR:
+            return CLI_EXIT_USAGE;
+        case CLI_NEXT_POSITIONAL:
+            cli_error(CMD, "unexpected argument '%s' (see awecache bench --help)", arg);
+            return CLI_EXIT_USAGE;
+        case OPT_FILE:
+            if (arg[0] == '\0') {
+                cli_error(CMD, "--file: an empty path");
+                return CLI_EXIT_USAGE;
+            }
+            o->file = arg;
+            break;
+        case OPT_DATA_SIZE:
+            if (opt_size("data-size", arg, &o->data_size) != 0)
+                return CLI_EXIT_USAGE;
+            o->data_size_given = true;
+            break;
+        case OPT_PAGE_SIZE:
+            if (opt_size("page-size", arg, &o->page_size) != 0)
+                return CLI_EXIT_USAGE;
+            o->page_size_given = true;
+            break;
+        case OPT_FRAMES:
+            if (opt_size("frames", arg, &o->frames) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_WINDOW:
+            if (opt_size("window", arg, &o->window) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_DIST:
+            if (parse_dist(arg, o) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_READS:
+            if (cli_parse_real(arg, 0.0, 1.0, &o->wl.read_ratio) != 0) {
+                cli_error(CMD,
+                          "--reads %s: expected a fraction from 0 to 1 (0.9) or a percent "
+                          "(90%%)",
+                          arg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_THREADS:
+            if (opt_count("threads", arg, 1, THREADS_MAX, &o->threads) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_DURATION:
+            if (cli_parse_duration(arg, &o->duration_ns) != 0) {
+                cli_error(CMD, "--duration %s: not a duration (examples: 500ms, 15s, 2m)", arg);
+                return CLI_EXIT_USAGE;
+            }
+            if (o->duration_ns == 0) {
+                cli_error(CMD, "--duration %s: must be more than 0", arg);
+                return CLI_EXIT_USAGE;
+            }
+            o->duration_given = true;
+            break;
+        case OPT_OPS:
+            if (opt_count("ops", arg, 1, UINT64_MAX / 2, &o->ops) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_WARMUP:
+            if (opt_count("warmup", arg, 0, UINT64_MAX / 2, &o->warmup) != 0)
+                return CLI_EXIT_USAGE;
+            o->warmup_given = true;
+            break;
+        case OPT_BATCH:
+            if (opt_count("batch", arg, 1, BATCH_MAX, &o->batch) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_SEED:
+            if (opt_count("seed", arg, 0, UINT64_MAX, &o->wl.seed) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_COMPARE:
+            o->compare = true;
+            break;
+        case OPT_SWEEP:
+            if (parse_sweep(arg, o) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_OUT:
+            if (arg[0] == '\0') {
+                cli_error(CMD, "--out: an empty prefix");
+                return CLI_EXIT_USAGE;
+            }
+            o->out = arg;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_CSV:
+            o->csv = true;
+            break;
+        case OPT_KEEP:
+            o->keep = true;
+            break;
+        case OPT_NO_DIRECT:
+            o->no_direct = true;
+            break;
+        default:
+            cli_error(CMD, "unexpected option (see awecache bench --help)");
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (o->ops != 0 && !o->duration_given)
+        o->duration_ns = 0; /* --ops alone: no time limit */
+    return -1;
+}
+
+/* ---- Step 2: validation --------------------------------------------------------------------- */
+
+/* Checks a page size. Returns 0 or -1 (message printed). */
+static int check_page_size(const char *what, uint64_t page)
+{
+    char b[32];
+    if (!is_pow2(page) || page < PAGE_MIN || page > PAGE_MAX) {
+        cli_error(CMD, "%s %s: the page size must be a power of two from 4 KiB to 2 MiB", what,
+                  fmt_size(page, b, sizeof(b)));
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks window and frames against page (window from one page to frames). 0 or -1. */
+static int check_budgets(uint64_t page, uint64_t window, uint64_t frames)
+{
+    char b1[32], b2[32];
+    if (frames < page) {
+        cli_error(CMD, "--frames %s is less than one page (%s)", fmt_size(frames, b1, sizeof(b1)),
+                  fmt_size(page, b2, sizeof(b2)));
+        return -1;
+    }
+    if (window < page) {
+        cli_error(CMD, "--window %s is less than one page (%s)", fmt_size(window, b1, sizeof(b1)),
+                  fmt_size(page, b2, sizeof(b2)));
+        return -1;
+    }
+    if (window > frames) {
+        cli_error(CMD, "--window %s is more than --frames %s; the window must fit the frames",
+                  fmt_size(window, b1, sizeof(b1)), fmt_size(frames, b2, sizeof(b2)));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Looks at data file ds->path: when it exists, it must be an awecache file with pages of
+ * `page` bytes (0: any; *page_out gets the file's) holding at least `data_size` bytes of pages
+ * (0: any; *pages_out gets the file's pages). Sets ds->exists. Returns -1 to go on, or an exit
+ * status (message printed).
+ */
+static int check_data_file(struct data_set *ds, uint64_t page, uint64_t data_size,
+                           uint64_t *page_out, uint64_t *pages_out)
+{
+    struct awc_file_info info;
+    char b1[32], b2[32];
+    int rc = awc_get_file_info(ds->path, &info);
+
+    if (rc == AWC_ENOENT) {
+        ds->exists = false;
+        return -1;
+    }
+    if (rc == AWC_EBADFILE) {
+        cli_error(CMD, "%s is not an awecache data file (never overwritten); give another --file",
+                  ds->path);
+        return CLI_EXIT_FAIL;
+    }
+    if (rc != 0) {
+        cli_error(CMD, "cannot read %s: %s", ds->path, awc_strerror(rc));
+        return CLI_EXIT_FAIL;
+    }
+    ds->exists = true;
+    if (page != 0 && info.page_size != page) {
+        cli_error(CMD,
+                  "%s has pages of %s, not %s; give another --file, a matching --page-size, or "
+                  "make one with `awecache create`",
+                  ds->path, fmt_size(info.page_size, b1, sizeof(b1)),
+                  fmt_size(page, b2, sizeof(b2)));
+        return CLI_EXIT_FAIL;
+    }
+    if (data_size != 0 && info.pages < (data_size + info.page_size - 1) / info.page_size) {
+        cli_error(CMD,
+                  "%s holds %s of data, less than the --data-size %s; give another --file or "
+                  "make a bigger one with `awecache create`",
+                  ds->path, fmt_size(info.pages * info.page_size, b1, sizeof(b1)),
+                  fmt_size(data_size, b2, sizeof(b2)));
+        return CLI_EXIT_FAIL;
+    }
+    if (page_out != NULL)
+        *page_out = info.page_size;
+    if (pages_out != NULL)
+        *pages_out = info.pages;
+    return -1;
+}
+
+/* Makes a new name DIR/awecache-bench-<random>.dat in $TMPDIR or /var/tmp (none of whose
+ * PATH.<page> names exist either for a page sweep). Returns 0 or -1 (message printed). */
+static int default_path(char *buf, size_t len, const struct bench_opts *o)
+{
+    const char *dir = getenv("TMPDIR");
+    uint64_t x = plat_clock_ns() ^ ((uint64_t)(uintptr_t)buf << 16);
+    size_t dlen;
+
+    if (dir == NULL || dir[0] == '\0')
+        dir = "/var/tmp";
+    dlen = strlen(dir);
+    while (dlen > 1 && dir[dlen - 1] == '/')
+        dlen--;
+    for (int tries = 0; tries < 100; tries++) {
+        bool taken;
+        x = mix64(x);
+        if ((size_t)snprintf(buf, len, "%.*s/awecache-bench-%08x.dat", (int)dlen, dir,
+                             (unsigned)(x >> 32)) >= len - 16) {
+            break;
+        }
+        taken = file_exists(buf);
+        for (size_t k = 0; !taken && o->sweep == SWEEP_PAGE && k < o->nsweep + 1; k++) {
+            char alt[BENCH_PATH_LEN];
+            uint64_t pg = k < o->nsweep ? o->sweep_values[k] : o->page_size;
+            snprintf(alt, sizeof(alt), "%s.%llu", buf, (unsigned long long)pg);
+            taken = file_exists(alt);
+        }
+        if (!taken)
+            return 0;
+    }
+    cli_error(CMD, "cannot find a new data file name in %s; give --file", dir);
+    return -1;
+}
+
+/* ---- Step 4: runs ---------------------------------------------------------------------------- */
+
+/* Runs `side` on cfg into row. Returns true when it worked. */
+static bool run_side(const struct bench_side *side, const struct bench_config *cfg,
+                     struct run_row *row, uint64_t value)
+{
+    memset(row, 0, sizeof(*row));
+    row->value = value;
+    if (bench_run(side, cfg, &row->r) != 0 || !row->r.ok) {
+        row->r.ok = false;
+        if (row->r.error[0] == '\0')
+            snprintf(row->r.error, sizeof(row->r.error), "the run failed");
+    }
+    if (row->r.side[0] == '\0')
+        snprintf(row->r.side, sizeof(row->r.side), "%s", side->name);
+    return row->r.ok;
+}
+
+/* ---- Step 5: reports ------------------------------------------------------------------------- */
+
+/* The configuration as one paragraph (no newline). */
+static void config_line(const struct bench_opts *o, const struct data_set *ds, char *buf,
+                        size_t len)
+{
+    char data[32], page[32], frames[32], window[32], dist[BENCH_PATH_LEN + 32], limit[96];
+    char sweep[SWEEP_MAX * 16 + 32] = "";
+
+    fmt_size(o->data_size, data, sizeof(data));
+    fmt_size(o->page_size, page, sizeof(page));
+    fmt_size(o->frames, frames, sizeof(frames));
+    fmt_size(o->window, window, sizeof(window));
+    if (o->sweep == SWEEP_PAGE)
+        snprintf(page, sizeof(page), "swept");
+    if (o->sweep == SWEEP_WINDOW)
+        snprintf(window, sizeof(window), "swept");
+    dist_name(o, dist, sizeof(dist));
+    if (o->sweep != SWEEP_NONE) {
+        size_t at = (size_t)snprintf(sweep, sizeof(sweep), "%s", sweep_name(o->sweep));
+        for (size_t k = 0; k < o->nsweep && at < sizeof(sweep); k++) {
+            char v[32];
+            at += (size_t)snprintf(sweep + at, sizeof(sweep) - at, "%s%s", k ? ", " : " ",
+                                   fmt_size(o->sweep_values[k], v, sizeof(v)));
+        }
+    }
+    if (o->duration_ns != 0 && o->ops != 0)
+        snprintf(limit, sizeof(limit), "duration %g s or %llu ops", (double)o->duration_ns / 1e9,
+                 (unsigned long long)o->ops);
+    else if (o->ops != 0)
+        snprintf(limit, sizeof(limit), "%llu ops", (unsigned long long)o->ops);
+    else
+        snprintf(limit, sizeof(limit), "duration %g s", (double)o->duration_ns / 1e9);
+    if (snprintf(
+            buf, len,
+            "data %s (%s%s), page %s, frames %s, window %s, dist %s, reads %g%%, threads %llu, "
+            "batch %llu, %s%s%s",
+            data, ds->path, o->sweep == SWEEP_PAGE ? ", a file per page size" : "", page, frames,
+            window, dist, o->wl.read_ratio * 100.0, (unsigned long long)o->threads,
+            (unsigned long long)o->batch, limit, sweep[0] ? ", sweep " : "", sweep) < 0)
+        buf[0] = '\0';
+}
+
+static void json_u64_or_null(struct cli_json *j, const char *key, uint64_t v)
+{
+    if (v == UNKNOWN)
+        cli_json_str(j, key, NULL);
+    else
+        cli_json_u64(j, key, v);
+}
+
+static void print_json(const struct bench_opts *o, const struct data_set *ds,
+                       const struct run_row *rows, size_t nrows, const struct bench_result *awc)
+{
+    struct cli_json j;
+    char dist[BENCH_PATH_LEN + 32];
+
+    cli_json_init(&j, stdout);
+    cli_json_begin_object(&j, NULL);
+    cli_json_begin_object(&j, "config");
+    cli_json_str(&j, "data_file", ds->path);
+    cli_json_u64(&j, "data_bytes", o->data_size);
+    cli_json_u64(&j, "page_size", o->page_size);
+    cli_json_u64(&j, "pages", (o->data_size + o->page_size - 1) / o->page_size);
+    cli_json_u64(&j, "frames", o->frames);
+    cli_json_u64(&j, "window", o->window);
+    cli_json_str(&j, "dist", dist_name(o, dist, sizeof(dist)));
+    cli_json_real(&j, "reads", o->wl.read_ratio);
+    cli_json_u64(&j, "threads", o->threads);
+    cli_json_u64(&j, "batch", o->batch);
+    cli_json_real(&j, "duration_s", (double)o->duration_ns / 1e9);
+    cli_json_u64(&j, "ops", o->ops);
+    if (o->warmup_given)
+        cli_json_u64(&j, "warmup_ops", o->warmup);
+    else
+        cli_json_u64(&j, "warmup_ops", 2 * (o->frames / o->page_size));
+    cli_json_u64(&j, "seed", o->wl.seed);
+    cli_json_bool(&j, "direct", !o->no_direct);
+    cli_json_bool(&j, "compare", o->compare);
+    if (o->sweep != SWEEP_NONE) {
+        cli_json_begin_object(&j, "sweep");
+        cli_json_str(&j, "param", sweep_name(o->sweep));
+        cli_json_begin_array(&j, "values");
+        for (size_t k = 0; k < o->nsweep; k++)
+            cli_json_u64(&j, NULL, o->sweep_values[k]);
+        cli_json_end_array(&j);
+        cli_json_end_object(&j);
+    }
+    cli_json_end_object(&j);
+    cli_json_begin_array(&j, "results");
+    for (size_t i = 0; i < nrows; i++) {
+        const struct bench_result *r = &rows[i].r;
+        cli_json_begin_object(&j, NULL);
+        cli_json_str(&j, "side", r->side);
+        if (o->sweep != SWEEP_NONE) {
+            cli_json_str(&j, "param", sweep_name(o->sweep));
+            if (rows[i].value != 0)
+                cli_json_u64(&j, "value_bytes", rows[i].value);
+            else
+                cli_json_str(&j, "value_bytes", NULL);
+        }
+        cli_json_bool(&j, "ok", r->ok);
+        cli_json_str(&j, "error", r->ok ? NULL : r->error);
+        cli_json_u64(&j, "ops", r->ops);
+        json_u64_or_null(&j, "reads", r->reads);
+        json_u64_or_null(&j, "writes", r->writes);
+        cli_json_real(&j, "seconds", r->seconds);
+        cli_json_real(&j, "ops_per_s", r->ops_per_s);
+        cli_json_real(&j, "mib_per_s", r->mib_per_s);
+        json_u64_or_null(&j, "hits", r->hits);
+        json_u64_or_null(&j, "misses", r->misses);
+        cli_json_real(&j, "hit_ratio", hit_ratio(r));
+        json_u64_or_null(&j, "window_hits", r->window_hits);
+        json_u64_or_null(&j, "frame_hits", r->frame_hits);
+        json_u64_or_null(&j, "bytes_read", r->bytes_read);
+        json_u64_or_null(&j, "bytes_written", r->bytes_written);
+        json_u64_or_null(&j, "mem_bytes", r->mem_bytes);
+        cli_json_real(&j, "ratio_vs_awecache",
+                      o->sweep == SWEEP_NONE ? ratio_vs(awc, r) : (double)NAN);
+        cli_json_str(&j, "note", r->note[0] ? r->note : NULL);
+        cli_json_end_object(&j);
+    }
+    cli_json_end_array(&j);
+    cli_json_end_object(&j);
+    cli_json_finish(&j);
+}
+
+/* A CSV field: quoted when it holds a comma, a quote or a line break. */
+static void csv_str(FILE *f, const char *s)
+{
+    if (s == NULL)
+        return;
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void csv_u64(FILE *f, uint64_t v)
+{
+    fputc(',', f);
+    if (v != UNKNOWN)
+        fprintf(f, "%llu", (unsigned long long)v);
+}
+
+static void csv_real(FILE *f, double v, int decimals)
+{
+    fputc(',', f);
+    if (isfinite(v))
+        fprintf(f, "%.*f", decimals, v);
+}
+
+/* The plain run's CSV: a header and one row per side. */
+static void print_csv(FILE *f, const struct run_row *rows, size_t nrows,
+                      const struct bench_result *awc)
+{
+    fputs("side,ok,error,ops,reads,writes,seconds,ops_per_s,mib_per_s,hits,misses,hit_ratio,"
+          "window_hits,frame_hits,bytes_read,bytes_written,mem_bytes,ratio_vs_awecache,note\n",
+          f);
+    for (size_t i = 0; i < nrows; i++) {
+        const struct bench_result *r = &rows[i].r;
+        csv_str(f, r->side);
+        fputs(r->ok ? ",true," : ",false,", f);
+        csv_str(f, r->ok ? NULL : r->error);
+        csv_u64(f, r->ops);
+        csv_u64(f, r->reads);
+        csv_u64(f, r->writes);
+        csv_real(f, r->seconds, 6);
+        csv_real(f, r->ops_per_s, 3);
+        csv_real(f, r->mib_per_s, 3);
+        csv_u64(f, r->hits);
+        csv_u64(f, r->misses);
+        csv_real(f, hit_ratio(r), 6);
+        csv_u64(f, r->window_hits);
+        csv_u64(f, r->frame_hits);
+        csv_u64(f, r->bytes_read);
+        csv_u64(f, r->bytes_written);
+        csv_u64(f, r->mem_bytes);
+        csv_real(f, ratio_vs(awc, r), 4);
+        fputc(',', f);
+        csv_str(f, r->note[0] ? r->note : NULL);
+        fputc('\n', f);
+    }
+}
+
+/* A sweep's CSV: param,value_bytes,side,... one row per run. */
+static void print_sweep_csv(FILE *f, enum sweep_param sweep, const struct run_row *rows,
+                            size_t nrows)
+{
+    fputs("param,value_bytes,side,ops_per_s,mib_per_s,hit_ratio,ok,error,ops,reads,writes,"
+          "seconds,hits,misses,window_hits,frame_hits,bytes_read,bytes_written,mem_bytes,note\n",
+          f);
+    for (size_t i = 0; i < nrows; i++) {
+        const struct bench_result *r = &rows[i].r;
+        fputs(sweep_name(sweep), f);
+        fputc(',', f);
+        if (rows[i].value != 0)
+            fprintf(f, "%llu", (unsigned long long)rows[i].value);
+        fputc(',', f);
+        csv_str(f, r->side);
+        csv_real(f, r->ops_per_s, 3);
+        csv_real(f, r->mib_per_s, 3);
+        csv_real(f, hit_ratio(r), 6);
+        fputs(r->ok ? ",true," : ",false,", f);
+        csv_str(f, r->ok ? NULL : r->error);
+        csv_u64(f, r->ops);
+        csv_u64(f, r->reads);
+        csv_u64(f, r->writes);
+        csv_real(f, r->seconds, 6);
+        csv_u64(f, r->hits);
+        csv_u64(f, r->misses);
+        csv_u64(f, r->window_hits);
+        csv_u64(f, r->frame_hits);
+        csv_u64(f, r->bytes_read);
+        csv_u64(f, r->bytes_written);
+        csv_u64(f, r->mem_bytes);
+        fputc(',', f);
+        csv_str(f, r->note[0] ? r->note : NULL);
+        fputc('\n', f);
+    }
+}
+
+#define CELL_LEN 224 /* one table cell's text */
+
+/* The table: side, ops/s, MiB/s, hit ratio, RAM used, vs awecache, notes; a sweep puts its
+ * parameter first and leaves out "vs awecache". */
+static int print_table(const struct bench_opts *o, const struct run_row *rows, size_t nrows,
+                       const struct bench_result *awc)
+{
+    static const char *const plain_header[] = {"side",     "ops/s",       "MiB/s", "hit ratio",
+                                               "RAM used", "vs awecache", "notes"};
+    const char *sweep_header[] = {sweep_name(o->sweep), "side",     "ops/s", "MiB/s",
+                                  "hit ratio",          "RAM used", "notes"};
+    const size_t ncols = 7;
+    char(*text)[CELL_LEN] = calloc(nrows * ncols, CELL_LEN);
+    const char **cells = calloc(nrows * ncols, sizeof(*cells));
+
+    if (text == NULL || cells == NULL) {
+        free(text);
+        free(cells);
+        cli_error(CMD, "out of memory for the report");
+        return -1;
+    }
+    for (size_t i = 0; i < nrows; i++) {
+        const struct bench_result *r = &rows[i].r;
+        char(*t)[CELL_LEN] = text + i * ncols;
+        const char **c = cells + i * ncols;
+        size_t k = 0;
+        double hr = hit_ratio(r);
+        double ratio = ratio_vs(awc, r);
+
+        if (o->sweep != SWEEP_NONE) {
+            if (rows[i].value != 0)
+                c[k] = fmt_size(rows[i].value, t[k], CELL_LEN);
+            k++;
+        }
+        c[k] = r->side;
+        k++;
+        if (r->ok) {
+            char si[32];
+            snprintf(t[k], CELL_LEN, "%s", cli_fmt_si(r->ops_per_s, si, sizeof(si)));
+            c[k] = t[k];
+            k++;
+            snprintf(t[k], CELL_LEN, "%.1f", r->mib_per_s);
+            c[k] = t[k];
+            k++;
+            if (isfinite(hr)) {
+                snprintf(t[k], CELL_LEN, "%.1f%%", hr * 100.0);
+                c[k] = t[k];
+            }
+            k++;
+            if (r->mem_bytes != UNKNOWN)
+                c[k] = fmt_size(r->mem_bytes, t[k], CELL_LEN);
+            k++;
+        } else {
+            k += 4;
+        }
+        if (o->sweep == SWEEP_NONE) {
+            if (isfinite(ratio)) {
+                snprintf(t[k], CELL_LEN, ratio >= 0.1 ? "%.2fx" : "%.2gx", ratio);
+                c[k] = t[k];
+            }
+            k++;
+        }
+        if (!r->ok)
+            snprintf(t[k], CELL_LEN, "FAILED: %s", r->error);
+        else
+            snprintf(t[k], CELL_LEN, "%s", r->note);
+        c[k] = t[k][0] ? t[k] : "";
+    }
+    cli_table_print(stdout, ncols, o->sweep == SWEEP_NONE ? plain_header : sweep_header, cells,
+                    nrows);
+    free(text);
+    free(cells);
+    return 0;
+}
+
+/* Writes s as a gnuplot single-quoted string. */
+static void gp_str(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputc('\'', f);
+        if (*s != '\n')
+            fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+/* Writes s quoted for the POSIX shell (single quotes). */
+static void sh_quote(char *buf, size_t len, const char *s)
+{
+    size_t at = 0;
+    if (len < 3) {
+        buf[0] = '\0';
+        return;
+    }
+    buf[at++] = '\'';
+    for (; *s && at + 6 < len; s++) {
+        if (*s == '\'') {
+            memcpy(buf + at, "'\\''", 4);
+            at += 4;
+        } else {
+            buf[at++] = *s;
+        }
+    }
+    buf[at++] = '\'';
+    buf[at] = '\0';
+}
+
+/* True when `path` starts with the PNG signature. */
+static bool is_png(const char *path)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char head[8];
+    FILE *f = fopen(path, "rb");
+    bool ok;
+    if (f == NULL)
+        return false;
+    ok = fread(head, 1, sizeof(head), f) == sizeof(head) && memcmp(head, sig, 8) == 0;
+    fclose(f);
+    return ok;
+}
+
+/*
+ * Writes PREFIX.gp and runs gnuplot on it to make PREFIX.png: awecache's ops/s against the swept
+ * size (log2 x axis; MiB for windows, KiB for pages) with each baseline that ran as a horizontal
+ * line. Returns 0, or -1 with the reason in why.
+ */
+static int plot_sweep(const struct bench_opts *o, const char *prefix, const struct run_row *rows,
+                      size_t nrows, char *why, size_t whylen)
+{
+    char gp[BENCH_PATH_LEN + 8], png[BENCH_PATH_LEN + 8], dist[BENCH_PATH_LEN + 32];
+    char title[BENCH_PATH_LEN + 256], b1[32], b2[32], b3[32];
+    char cmd[2 * BENCH_PATH_LEN + 64];
+    double unit = o->sweep == SWEEP_WINDOW ? 1048576.0 : 1024.0;
+    size_t points = 0;
+    FILE *f;
+    int rc;
+
+    snprintf(gp, sizeof(gp), "%s.gp", prefix);
+    snprintf(png, sizeof(png), "%s.png", prefix);
+    for (size_t i = 0; i < nrows; i++) {
+        if (rows[i].value != 0 && rows[i].r.ok && strcmp(rows[i].r.side, "awecache") == 0)
+            points++;
+    }
+    if (points == 0) {
+        snprintf(why, whylen, "no awecache run succeeded");
+        return -1;
+    }
+    f = fopen(gp, "w");
+    if (f == NULL) {
+        snprintf(why, whylen, "cannot write %s", gp);
+        return -1;
+    }
+    if (o->sweep == SWEEP_WINDOW)
+        snprintf(title, sizeof(title),
+                 "awecache bench: %s, %g%% reads, %llu threads, batch %llu, data %s, page %s, "
+                 "frames %s",
+                 dist_name(o, dist, sizeof(dist)), o->wl.read_ratio * 100.0,
+                 (unsigned long long)o->threads, (unsigned long long)o->batch,
+                 fmt_size(o->data_size, b1, sizeof(b1)), fmt_size(o->page_size, b2, sizeof(b2)),
+                 fmt_size(o->frames, b3, sizeof(b3)));
+    else
+        snprintf(title, sizeof(title),
+                 "awecache bench: %s, %g%% reads, %llu threads, batch %llu, data %s, frames %s, "
+                 "window %s",
+                 dist_name(o, dist, sizeof(dist)), o->wl.read_ratio * 100.0,
+                 (unsigned long long)o->threads, (unsigned long long)o->batch,
+                 fmt_size(o->data_size, b1, sizeof(b1)), fmt_size(o->frames, b2, sizeof(b2)),
+                 fmt_size(o->window, b3, sizeof(b3)));
+
+    fputs("# made by awecache bench --sweep: awecache's ops/s against the swept size\n", f);
+    fputs("if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
+          "    set terminal pngcairo size 1000,600 noenhanced\n"
+          "} else {\n"
+          "    set terminal png size 1000,600 noenhanced\n"
+          "}\n",
+          f);
+    fputs("set output ", f);
+    gp_str(f, png);
+    fputs("\nset title ", f);
+    gp_str(f, title);
+    fprintf(f, "\nset xlabel '%s'\n",
+            o->sweep == SWEEP_WINDOW ? "window (MiB)" : "page size (KiB)");
+    fputs("set ylabel 'operations per second'\n"
+          "set logscale x 2\n"
+          "set format x '%g'\n"
+          "set yrange [0:*]\n"
+          "set grid\n"
+          "set key outside right top\n",
+          f);
+    fputs("set xtics (", f);
+    for (size_t k = 0; k < o->nsweep; k++)
+        fprintf(f, "%s%.10g", k ? ", " : "", (double)o->sweep_values[k] / unit);
+    fputs(")\n", f);
+    /* Some room on either side, so that the end tics show. */
+    fprintf(f, "set xrange [%.10g:%.10g]\n", (double)o->sweep_values[0] / unit / 1.4,
+            (double)o->sweep_values[o->nsweep - 1] / unit * 1.4);
+    fputs("plot '-' using 1:2 with linespoints linewidth 2 pointtype 7 title 'awecache'", f);
+    for (size_t i = 0; i < nrows; i++) {
+        if (strcmp(rows[i].r.side, "awecache") == 0 || !rows[i].r.ok)
+            continue;
+        fprintf(f, ", %.3f with lines linewidth 2 title ", rows[i].r.ops_per_s);
+        gp_str(f, rows[i].r.side);
+    }
+    fputc('\n', f);
+    for (size_t i = 0; i < nrows; i++) {
+        if (rows[i].value != 0 && rows[i].r.ok && strcmp(rows[i].r.side, "awecache") == 0)
+            fprintf(f, "%.10g %.3f\n", (double)rows[i].value / unit, rows[i].r.ops_per_s);
+    }
+    fputs("e\n", f);
+    if (fclose(f) != 0) {
+        snprintf(why, whylen, "cannot write %s", gp);
+        return -1;
+    }
+
+    fflush(NULL);
+    if (system("gnuplot --version >/dev/null 2>&1") != 0) {
+        snprintf(why, whylen, "gnuplot is not installed (or does not run)");
+        return -1;
+    }
+    remove(png);
+    sh_quote(cmd, sizeof(cmd), gp);
+    {
+        char line[sizeof(cmd) + 64];
+        snprintf(line, sizeof(line), "gnuplot %s >/dev/null 2>&1", cmd);
+        rc = system(line);
+    }
+    if (rc != 0 || !is_png(png)) {
+        snprintf(why, whylen, "gnuplot failed on %s", gp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Step 6: cleanup ------------------------------------------------------------------------- */
+
+static void remove_created(struct data_set *sets, size_t nsets, bool all)
+{
+    for (size_t i = 0; i < nsets; i++) {
+        if (sets[i].created && (all || sets[i].remove_at_end)) {
+            remove(sets[i].path);
+            sets[i].created = false;
+        }
+    }
+}
+
+/* ---- The command ------------------------------------------------------------------------------
+ */
+
+/*
+ * awecache bench [OPTIONS]
+ *   1. Parse the options (usage errors: exit 2).
+ *   2. Validate: sizes and counts; the data file(s) (existing ones read, never changed); frames
+ *      against the RAM to be had; the trace; a sweep's CSV opened. Errors: one line, exit 1 or
+ *      2, nothing created.
+ *   3. Notes (data fits in RAM), then create the missing data files.
+ *   4. Run awecache (per sweep value), then with --compare mmap, pread-pool and direct.
+ *   5. Report (table, --json or --csv); a sweep writes PREFIX.csv and plots PREFIX.png.
+ *   6. Remove what this run created (unless --keep or named by --file); exit 1 if a side failed
+ *      or the plot could not be made.
+ */
+int cmd_bench(int argc, char **argv)
+{
+    static const struct bench_side *const baselines[] = {&bench_side_mmap, &bench_side_pool,
+                                                         &bench_side_direct};
+    struct bench_opts o;
+    struct data_set *sets = NULL;
+    size_t nsets = 0;
+    struct run_row *rows = NULL;
+    size_t nrows = 0;
+    FILE *sweep_csv = NULL;
+    char csv_path[BENCH_PATH_LEN + 8] = "", prefix[BENCH_PATH_LEN] = "";
+    char b1[32], b2[32];
+    int status = CLI_EXIT_OK;
+    int rc;
+
+    /* Step 1 */
+    rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+
+    /* Step 2: checks that need nothing but the command line. */
+    if (o.json && o.csv) {
+        cli_error(CMD, "--json and --csv: give one of them");
+        return CLI_EXIT_USAGE;
+    }
+    if (o.out != NULL && o.sweep == SWEEP_NONE) {
+        cli_error(CMD, "--out is for --sweep's outputs; give --sweep too");
+        return CLI_EXIT_USAGE;
+    }
+    if (o.page_size_given && check_page_size("--page-size", o.page_size) != 0)
+        return CLI_EXIT_USAGE;
+    if (o.data_size_given && o.data_size == 0) {
+        cli_error(CMD, "--data-size 0: the data set must hold at least one page");
+        return CLI_EXIT_USAGE;
+    }
+    if (o.sweep == SWEEP_PAGE) {
+        for (size_t k = 0; k < o.nsweep; k++) {
+            if (check_page_size("--sweep page:", o.sweep_values[k]) != 0)
+                return CLI_EXIT_USAGE;
+        }
+    }
+    {
+        uint64_t avail = 0;
+        if (plat_mem_info(NULL, &avail, NULL) == 0 && o.frames > avail) {
+            cli_error(CMD, "--frames %s is more than the %s of RAM available",
+                      fmt_size(o.frames, b1, sizeof(b1)), fmt_size(avail, b2, sizeof(b2)));
+            return CLI_EXIT_FAIL;
+        }
+    }
+
+    /* Step 2: the data files. */
+    sets = calloc(SWEEP_MAX + 1, sizeof(*sets));
+    rows = calloc(SWEEP_MAX + 4, sizeof(*rows));
+    if (sets == NULL || rows == NULL) {
+        cli_error(CMD, "out of memory");
+        status = CLI_EXIT_FAIL;
+        goto out;
+    }
+    if (o.sweep != SWEEP_PAGE) {
+        struct data_set *ds = &sets[nsets++];
+        if (o.file != NULL) {
+            uint64_t fpage = 0, fpages = 0;
+            snprintf(ds->path, sizeof(ds->path), "%s", o.file);
+            rc = check_data_file(ds, o.page_size_given ? o.page_size : 0,
+                                 o.data_size_given ? o.data_size : 0, &fpage, &fpages);
+            if (rc >= 0) {
+                status = rc;
+                goto out;
+            }
+            if (ds->exists) {
+                o.page_size = fpage;
+                if (!o.data_size_given)
+                    o.data_size = fpages * fpage;
+                if (check_page_size("--file's page size", o.page_size) != 0 || o.data_size == 0) {
+                    if (o.data_size == 0)
+                        cli_error(CMD, "%s holds no pages; give another --file", ds->path);
+                    status = CLI_EXIT_FAIL;
+                    goto out;
+                }
+            }
+        } else if (default_path(ds->path, sizeof(ds->path), &o) != 0) {
+            status = CLI_EXIT_FAIL;
+            goto out;
+        }
+        ds->page_size = (size_t)o.page_size;
+        ds->pages = (o.data_size + o.page_size - 1) / o.page_size;
+    } else {
+        char base[BENCH_PATH_LEN];
+        bool base_in_list = false;
+        if (o.file != NULL)
+            snprintf(base, sizeof(base), "%s", o.file);
+        else if (default_path(base, sizeof(base), &o) != 0) {
+            status = CLI_EXIT_FAIL;
+            goto out;
+        }
+        for (size_t k = 0; k < o.nsweep; k++)
+            base_in_list |= o.sweep_values[k] == o.page_size;
+        for (size_t k = 0; k < o.nsweep + 1; k++) {
+            uint64_t pg;
+            struct data_set *ds;
+            if (k == o.nsweep && (!o.compare || base_in_list))
+                break;
+            pg = k < o.nsweep ? o.sweep_values[k] : o.page_size;
+            ds = &sets[nsets++];
+            if ((size_t)snprintf(ds->path, sizeof(ds->path), "%s.%llu", base,
+                                 (unsigned long long)pg) >= sizeof(ds->path)) {
+                cli_error(CMD, "--file %s: the path is too long", base);
+                status = CLI_EXIT_USAGE;
+                goto out;
+            }
+            ds->page_size = (size_t)pg;
+            ds->pages = (o.data_size + pg - 1) / pg;
+            rc = check_data_file(ds, pg, o.data_size, NULL, NULL);
+            if (rc >= 0) {
+                status = rc;
+                goto out;
+            }
+        }
+    }
+
+    /* Step 2: budgets against the page size(s). */
+    if (o.sweep == SWEEP_WINDOW) {
+        for (size_t k = 0; k < o.nsweep; k++) {
+            if (check_budgets(o.page_size, o.sweep_values[k], o.frames) != 0) {
+                status = CLI_EXIT_USAGE;
+                goto out;
+            }
+        }
+    } else if (o.sweep == SWEEP_PAGE) {
+        for (size_t k = 0; k < nsets; k++) {
+            if (check_budgets(sets[k].page_size, o.window, o.frames) != 0) {
+                status = CLI_EXIT_USAGE;
+                goto out;
+            }
+        }
+    } else if (check_budgets(o.page_size, o.window, o.frames) != 0) {
+        status = CLI_EXIT_USAGE;
+        goto out;
+    }
+
+    /* Step 2: the trace. */
+    if (o.wl.dist == BENCH_TRACE) {
+        char err[256] = "";
+        size_t len = 0;
+        if (bench_trace_load(o.trace_path, &o.trace, &len, err, sizeof(err)) != 0) {
+            cli_error(CMD, "--dist: %s", err[0] ? err : "cannot load the trace");
+            status = CLI_EXIT_FAIL;
+            goto out;
+        }
+        o.wl.trace = o.trace;
+        o.wl.trace_len = len;
+    }
+
+    /* Step 2: the sweep's CSV, opened last so that an error leaves nothing behind. */
+    if (o.sweep != SWEEP_NONE) {
+        if (o.out != NULL)
+            snprintf(prefix, sizeof(prefix), "%s", o.out);
+        else
+            snprintf(prefix, sizeof(prefix), "awecache-sweep-%s", sweep_name(o.sweep));
+        snprintf(csv_path, sizeof(csv_path), "%s.csv", prefix);
+        sweep_csv = fopen(csv_path, "w");
+        if (sweep_csv == NULL) {
+            cli_error(CMD, "cannot write %s (--out %s)", csv_path, prefix);
+            status = CLI_EXIT_FAIL;
+            goto out;
+        }
+    }
+
+    /* Step 3 */
+    if (o.frames >= o.data_size)
+        cli_note(CMD,
+                 "the data (%s) fits in the frames (%s): after the warm-up every page is in RAM",
+                 fmt_size(o.data_size, b1, sizeof(b1)), fmt_size(o.frames, b2, sizeof(b2)));
+    for (size_t i = 0; i < nsets; i++) {
+        if (sets[i].exists)
+            continue;
+        rc = datafile_create(CMD, sets[i].path, o.data_size, sets[i].page_size, 0);
+        if (rc != CLI_EXIT_OK) {
+            remove_created(sets, nsets, true);
+            if (sweep_csv != NULL) {
+                fclose(sweep_csv);
+                sweep_csv = NULL;
+                remove(csv_path);
+            }
+            status = rc;
+            goto out;
+        }
+        sets[i].created = true;
+        sets[i].remove_at_end =
+            !o.keep && (o.sweep == SWEEP_PAGE || o.file == NULL || strcmp(o.file, sets[i].path));
+    }
+
+    /* Step 4 */
+    {
+        struct bench_config cfg;
+        size_t nruns = o.sweep == SWEEP_NONE ? 1 : o.nsweep;
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.frame_budget = o.frames;
+        cfg.window_budget = o.window;
+        cfg.threads = (unsigned)o.threads;
+        cfg.batch = (unsigned)o.batch;
+        cfg.duration_ns = o.duration_ns;
+        cfg.ops = o.ops;
+        cfg.awc_flags = o.no_direct ? AWC_NO_DIRECT : 0;
+
+        for (size_t pass = 0; pass < nruns + (o.compare ? 1 : 0); pass++) {
+            bool base = pass == nruns; /* the baselines' pass */
+            const struct data_set *ds = &sets[0];
+            uint64_t value = 0;
+
+            cfg.page_size = (size_t)o.page_size;
+            cfg.window_budget = o.window;
+            if (o.sweep == SWEEP_WINDOW && !base) {
+                value = o.sweep_values[pass];
+                cfg.window_budget = value;
+            } else if (o.sweep == SWEEP_PAGE) {
+                value = base ? o.page_size : o.sweep_values[pass];
+                for (size_t i = 0; i < nsets; i++) {
+                    if (sets[i].page_size == value)
+                        ds = &sets[i];
+                }
+                cfg.page_size = ds->page_size;
+            }
+            cfg.path = ds->path;
+            cfg.pages = ds->pages;
+            cfg.warmup_ops = o.warmup_given ? o.warmup : 2 * (o.frames / cfg.page_size);
+            cfg.wl = o.wl;
+            cfg.wl.pages = cfg.pages;
+            if (bench_workload_prepare(&cfg.wl) != 0) {
+                cli_error(CMD, "out of memory for the workload");
+                status = CLI_EXIT_FAIL;
+                break;
+            }
+            if (!base) {
+                if (!run_side(&bench_side_awecache, &cfg, &rows[nrows++], value))
+                    status = CLI_EXIT_FAIL;
+            } else {
+                for (size_t b = 0; b < sizeof(baselines) / sizeof(baselines[0]); b++) {
+                    if (!run_side(baselines[b], &cfg, &rows[nrows++],
+                                  o.sweep == SWEEP_PAGE ? value : 0))
+                        status = CLI_EXIT_FAIL;
+                }
+            }
+            bench_workload_free(&cfg.wl);
+        }
+    }
+
+    /* Step 5 */
+    {
+        const struct bench_result *awc =
+            nrows > 0 && strcmp(rows[0].r.side, "awecache") == 0 ? &rows[0].r : NULL;
+        if (o.json) {
+            print_json(&o, &sets[0], rows, nrows, o.sweep == SWEEP_NONE ? awc : NULL);
+        } else if (o.csv) {
+            if (o.sweep == SWEEP_NONE)
+                print_csv(stdout, rows, nrows, awc);
+            else
+                print_sweep_csv(stdout, o.sweep, rows, nrows);
+        } else {
+            char line[2 * BENCH_PATH_LEN];
+            config_line(&o, &sets[0], line, sizeof(line));
+            printf("%s\n\n", line);
+            if (print_table(&o, rows, nrows, o.sweep == SWEEP_NONE ? awc : NULL) != 0)
+                status = CLI_EXIT_FAIL;
+        }
+        fflush(stdout);
+    }
+    if (sweep_csv != NULL) {
+        char why[BENCH_PATH_LEN + 64];
+        print_sweep_csv(sweep_csv, o.sweep, rows, nrows);
+        if (fclose(sweep_csv) != 0) {
+            sweep_csv = NULL;
+            cli_error(CMD, "cannot write %s", csv_path);
+            status = CLI_EXIT_FAIL;
+        } else {
+            sweep_csv = NULL;
+            if (plot_sweep(&o, prefix, rows, nrows, why, sizeof(why)) != 0) {
+                cli_error(CMD, "the plot %s.png could not be made: %s (the results are in %s)",
+                          prefix, why, csv_path);
+                status = CLI_EXIT_FAIL;
+            } else {
+                cli_note(CMD, "wrote %s and %s.png", csv_path, prefix);
+            }
+        }
+    }
+
+    /* Step 6 */
+    remove_created(sets, nsets, false);
+    for (size_t i = 0; i < nsets; i++) {
+        if (sets[i].created)
+            cli_note(CMD, "kept the data file %s", sets[i].path);
+    }
+
+out:
+    free(o.trace);
+    free(sets);
+    free(rows);
+    return status;
+}
