@@ -34,6 +34,12 @@ extern "C" {
 /* True when standard stream `fd` (1: stdout, 2: stderr) is a terminal. */
 bool plat_is_terminal(int fd);
 
+/* The directory for temporary files that must live on a disk (a data file read with direct
+ * I/O, say), without a trailing separator: on Linux $TMPDIR if set, else /var/tmp (not /tmp,
+ * often a tmpfs, where direct I/O does not exist); on Windows the user's temporary folder.
+ * Errors: PLAT_EFAULT, PLAT_EINVAL (len too small for it: nothing written). */
+int plat_temp_dir(char *buf, size_t len);
+
 /* Sleeps for about `ns` nanoseconds (at least that long, unless interrupted by a signal). */
 void plat_sleep_ns(uint64_t ns);
 

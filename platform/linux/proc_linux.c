@@ -37,6 +37,25 @@ bool plat_is_terminal(int fd)
     return (fd == 1 || fd == 2) && isatty(fd) == 1;
 }
 
+int plat_temp_dir(char *buf, size_t len)
+{
+    const char *dir = getenv("TMPDIR");
+    size_t n;
+
+    if (buf == NULL)
+        return PLAT_EFAULT;
+    if (dir == NULL || dir[0] == '\0')
+        dir = "/var/tmp";
+    n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    if (n + 1 > len)
+        return PLAT_EINVAL;
+    memcpy(buf, dir, n);
+    buf[n] = '\0';
+    return 0;
+}
+
 void plat_sleep_ns(uint64_t ns)
 {
     struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};

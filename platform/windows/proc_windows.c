@@ -16,6 +16,7 @@
 
 #include <io.h>
 #include <stdio.h>
+#include <string.h>
 
 bool plat_is_terminal(int fd)
 {
@@ -28,6 +29,26 @@ bool plat_is_terminal(int fd)
      * GetConsoleMode. */
     h = GetStdHandle(fd == 1 ? STD_OUTPUT_HANDLE : STD_ERROR_HANDLE);
     return _isatty(fd) != 0 && h != NULL && h != INVALID_HANDLE_VALUE && GetConsoleMode(h, &mode);
+}
+
+/* GetTempPathA gives the user's temporary folder with a trailing backslash. */
+int plat_temp_dir(char *buf, size_t len)
+{
+    char tmp[MAX_PATH + 1];
+    DWORD n;
+
+    if (buf == NULL)
+        return PLAT_EFAULT;
+    n = GetTempPathA(sizeof(tmp), tmp);
+    if (n == 0 || n >= sizeof(tmp))
+        return PLAT_EINVAL;
+    while (n > 3 && (tmp[n - 1] == '\\' || tmp[n - 1] == '/'))
+        n--;
+    if ((size_t)n + 1 > len)
+        return PLAT_EINVAL;
+    memcpy(buf, tmp, n);
+    buf[n] = '\0';
+    return 0;
 }
 
 void plat_sleep_ns(uint64_t ns)

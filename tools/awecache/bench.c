@@ -578,19 +578,20 @@ static int check_data_file(struct data_set *ds, uint64_t page, uint64_t data_siz
     return -1;
 }
 
-/* Makes a new name DIR/awecache-bench-<random>.dat in $TMPDIR or /var/tmp (none of whose
+/* Makes a new name DIR/awecache-bench-<random>.dat in the temporary directory (plat_temp_dir:
+ * $TMPDIR or /var/tmp on Linux; none of whose
  * PATH.<page> names exist either for a page sweep). Returns 0 or -1 (message printed). */
 static int default_path(char *buf, size_t len, const struct bench_opts *o)
 {
-    const char *dir = getenv("TMPDIR");
+    char dir[BENCH_PATH_LEN - 64];
     uint64_t x = plat_clock_ns() ^ ((uint64_t)(uintptr_t)buf << 16);
     size_t dlen;
 
-    if (dir == NULL || dir[0] == '\0')
-        dir = "/var/tmp";
+    if (plat_temp_dir(dir, sizeof(dir)) != 0) {
+        cli_error(CMD, "no temporary directory (set TMPDIR, or give --file)");
+        return -1;
+    }
     dlen = strlen(dir);
-    while (dlen > 1 && dir[dlen - 1] == '/')
-        dlen--;
     for (int tries = 0; tries < 100; tries++) {
         bool taken;
         x = mix64(x);

@@ -262,18 +262,19 @@ static int count_distinct(const uint64_t *t, size_t n, uint64_t *out)
 /* ---- The replay -------------------------------------------------------------------------- */
 
 /* Creates and opens the temporary cache: a new file named from the clock and a counter under
- * $TMPDIR (or /var/tmp), created exclusively (another name is tried if one exists). Then the
- * file is removed at once; *removed says whether that worked (if not, the caller removes it
- * after the close). Returns AWC_OK or an AWC_E* code, with nothing left behind on error. */
+ * the temporary directory (plat_temp_dir: $TMPDIR or /var/tmp on Linux), created exclusively
+ * (another name is tried if one exists). Then the file is removed at once; *removed says whether
+ * that worked (if not, the caller removes it after the close). Returns AWC_OK or an AWC_E* code,
+ * with nothing left behind on error. */
 static int open_temp_cache(const struct replay_args *a, struct replay_result *r, awc_t **cache,
                            bool *removed)
 {
-    const char *dir = getenv("TMPDIR");
+    char dir[sizeof(r->temp) - 48];
     struct awc_config cfg;
     int rc = AWC_EEXIST;
 
-    if (dir == NULL || dir[0] == '\0')
-        dir = "/var/tmp";
+    if (plat_temp_dir(dir, sizeof(dir)) != 0)
+        return AWC_EINVAL;
     memset(&cfg, 0, sizeof(cfg));
     cfg.path = r->temp;
     cfg.page_size = a->page_size;
