@@ -37,6 +37,7 @@
  */
 #include "plat.h"
 
+#include "common/awe_common.h"
 #include "os_linux.h"
 
 #include <assert.h>
@@ -52,12 +53,8 @@
 
 #define ALLOC_GRANULARITY ((size_t)65536) /* window bases, as Windows' allocation granularity */
 #define FRAME_HUGE_BIT    ((uintptr_t)1 << (sizeof(uintptr_t) * CHAR_BIT - 1))
-
-/* A frame state word: 0 when the frame is free; otherwise FRAME_OWNED, plus FRAME_PENDING while a
- * call being validated lists it, plus the page-aligned address it is mapped at (0: unmapped). */
-#define FRAME_OWNED   ((uintptr_t)1)
-#define FRAME_PENDING ((uintptr_t)2)
-#define FRAME_VA_MASK (~(uintptr_t)4095)
+/* The frame state word (FRAME_OWNED, FRAME_PENDING, FRAME_VA_MASK), struct window, struct change
+ * and the window table are common/awe_common.h's. A window's pool is POOL_SMALL or POOL_HUGE. */
 
 enum { POOL_SMALL = 0, POOL_HUGE = 1, POOL_COUNT = 2 };
 
@@ -71,25 +68,6 @@ struct pool {
     uint64_t hint;                    /* word of `used` where the next search starts */
     uint64_t held;                    /* frames owned now */
     uint64_t peak;                    /* most frames ever owned at once */
-};
-
-/* A window. Invariant: it spans 1 + count_breaks(w, 0, pages - 1) kernel mappings. */
-struct window {
-    uintptr_t base;      /* first byte, a multiple of ALLOC_GRANULARITY (2 MiB if huge) */
-    size_t pages;        /* pages in the window */
-    unsigned shift;      /* log2 of its page size */
-    unsigned flags;      /* PLAT_WINDOW_* */
-    int pool;            /* POOL_SMALL or POOL_HUGE: which frames it takes */
-    plat_frame_t *slots; /* pages entries: the frame mapped at each page, 0 = none */
-    uint64_t *pending;   /* pages bits: listed by the call being validated */
-};
-
-/* One page change of a map call; an array of them, sorted by (window base, page), is a plan. */
-struct change {
-    struct window *w;       /* the window of the page */
-    size_t page;            /* page index in the window */
-    plat_frame_t new_frame; /* frame to map there, 0 to unmap */
-    plat_frame_t old_frame; /* frame there before the call, 0 if none */
 };
 
 /* A run: changes [first, first + n) over consecutive pages of one window, done by one OS call. */
@@ -112,10 +90,8 @@ static struct {
     atomic_bool ever_allocated;        /* a frame was ever allocated (Map and Free need one) */
     atomic_uint_fast64_t failed_calls; /* calls that returned an error (any lock or none) */
 
-    struct window **windows; /* under map_mu: sorted by base */
-    size_t nwindows;
-    size_t windows_cap;
-    uint64_t vmas_in_use; /* under map_mu: sum of windows' vmas */
+    struct window_table wt; /* under map_mu */
+    uint64_t vmas_in_use;   /* under map_mu: sum of windows' vmas */
 
     struct change *plan; /* under map_mu: scratch for one call */
     size_t plan_cap;
@@ -149,8 +125,8 @@ static void fork_child(void)
 {
     size_t i;
 
-    for (i = 0; i < g.nwindows; i++)
-        munmap((void *)g.windows[i]->base, g.windows[i]->pages << g.windows[i]->shift);
+    for (i = 0; i < g.wt.n; i++)
+        munmap((void *)g.wt.v[i]->base, g.wt.v[i]->pages << g.wt.v[i]->shift);
     for (i = 0; i < POOL_COUNT; i++) {
         struct pool *p = &g.pools[i];
 
@@ -166,9 +142,7 @@ static void fork_child(void)
         p->state = NULL;
         p->used = NULL;
     }
-    g.windows = NULL; /* the copies leak in the child: freeing them here is not fork-safe */
-    g.nwindows = 0;
-    g.windows_cap = 0;
+    memset(&g.wt, 0, sizeof(g.wt)); /* the copies leak in the child: freeing is not fork-safe */
     g.vmas_in_use = 0;
     g.plan = NULL;
     g.plan_cap = 0;
@@ -178,15 +152,6 @@ static void fork_child(void)
     atomic_store(&g.failed_calls, 0);
     memset(&g.stats, 0, sizeof(g.stats));
     unlock_both();
-}
-
-static unsigned log2_exact(uint64_t v)
-{
-    unsigned s = 0;
-
-    while (((uint64_t)1 << s) < v)
-        s++;
-    return s;
 }
 
 /* Reads what the machine offers and sizes the frame pools (nothing is allocated yet). */
@@ -530,27 +495,6 @@ out:
     return rc;
 }
 
-/* ---- Windows registry -------------------------------------------------------------------- */
-
-/* The window containing va, or NULL. Caller holds map_mu. */
-static struct window *window_of(uintptr_t va)
-{
-    size_t lo = 0, hi = g.nwindows;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        struct window *w = g.windows[mid];
-
-        if (va < w->base)
-            hi = mid;
-        else if (va - w->base >= (w->pages << w->shift))
-            lo = mid + 1;
-        else
-            return w;
-    }
-    return NULL;
-}
-
 /* ---- VMA accounting ---------------------------------------------------------------------- */
 
 /* Whether pages holding a and b (b right after a) are one kernel mapping. */
@@ -601,21 +545,6 @@ static int plan_reserve(size_t n)
         g.runs_cap = cap;
     }
     return 0;
-}
-
-static void pending_set(struct window *w, size_t page)
-{
-    w->pending[page / 64] |= (uint64_t)1 << (page % 64);
-}
-
-static bool pending_test(const struct window *w, size_t page)
-{
-    return (w->pending[page / 64] >> (page % 64)) & 1;
-}
-
-static void pending_clear(struct window *w, size_t page)
-{
-    w->pending[page / 64] &= ~((uint64_t)1 << (page % 64));
 }
 
 /* Validates one change's frame (the rules of MapUserPhysicalPages per entry) and marks it
@@ -894,13 +823,8 @@ static int do_map(void *va, size_t count, const plat_frame_t *frames)
     if (count == 0 || !atomic_load(&g.ever_allocated))
         return PLAT_EINVAL;
     pthread_mutex_lock(&g.map_mu);
-    w = window_of((uintptr_t)va);
-    rc = PLAT_EINVAL;
-    if (w == NULL)
-        goto fail;
-    a = (uintptr_t)va & ~(((uintptr_t)1 << w->shift) - 1);
-    first = (a - w->base) >> w->shift;
-    if (count > w->pages - first)
+    rc = wtab_range(&g.wt, va, count, &w, &a, &first);
+    if (rc != 0)
         goto fail;
     rc = plan_reserve(count);
     if (rc != 0)
@@ -957,7 +881,7 @@ static int do_map_scatter(void *const *vas, size_t count, const plat_frame_t *fr
         uintptr_t va = (uintptr_t)vas[i];
 
         if (w == NULL || va < w->base || va - w->base >= (w->pages << w->shift))
-            w = window_of(va);
+            w = wtab_find(&g.wt, va);
         rc = w == NULL
                  ? PLAT_EINVAL
                  : plan_entry(i, w, (va - w->base) >> w->shift, frames != NULL ? frames[i] : 0);
@@ -980,7 +904,6 @@ fail:
 
 int plat_query(const void *va, plat_frame_t *frame)
 {
-    struct window *w;
     int rc = ensure_init();
 
     if (rc != 0)
@@ -988,11 +911,9 @@ int plat_query(const void *va, plat_frame_t *frame)
     if (frame == NULL)
         return PLAT_EFAULT;
     pthread_mutex_lock(&g.map_mu);
-    w = window_of((uintptr_t)va);
-    if (w != NULL)
-        *frame = w->slots[((uintptr_t)va - w->base) >> w->shift];
+    rc = wtab_query(&g.wt, va, frame);
     pthread_mutex_unlock(&g.map_mu);
-    return w != NULL ? 0 : PLAT_EINVAL;
+    return rc;
 }
 
 /* ---- Freeing frames ---------------------------------------------------------------------- */
@@ -1118,7 +1039,7 @@ static int do_frames_free(size_t *count, const plat_frame_t *frames)
             for (i = 0; i < valid; i++) {
                 uintptr_t va = atomic_load_explicit(frame_state(frames[i]), memory_order_relaxed) &
                                FRAME_VA_MASK;
-                struct window *w = va != 0 ? window_of(va) : NULL;
+                struct window *w = va != 0 ? wtab_find(&g.wt, va) : NULL;
 
                 if (w != NULL) {
                     g.plan[k].w = w;
@@ -1135,7 +1056,7 @@ static int do_frames_free(size_t *count, const plat_frame_t *frames)
         for (i = 0; rc != 0 && i < valid; i++) {
             uintptr_t va =
                 atomic_load_explicit(frame_state(frames[i]), memory_order_relaxed) & FRAME_VA_MASK;
-            struct window *w = va != 0 ? window_of(va) : NULL;
+            struct window *w = va != 0 ? wtab_find(&g.wt, va) : NULL;
 
             if (w == NULL)
                 continue;
@@ -1166,13 +1087,6 @@ static int do_frames_free(size_t *count, const plat_frame_t *frames)
 }
 
 /* ---- Windows ----------------------------------------------------------------------------- */
-
-static void window_destroy(struct window *w)
-{
-    free(w->slots);
-    free(w->pending);
-    free(w);
-}
 
 /* Reserves [want, want + size) exactly, or anywhere aligned to `align`. */
 static int reserve_range(uintptr_t want, size_t size, size_t align, uintptr_t *base)
@@ -1225,7 +1139,7 @@ int plat_window_reserve(void *want, size_t size, unsigned flags, void **base)
 {
     bool huge = (flags & PLAT_WINDOW_HUGE) != 0;
     size_t page, align, pages;
-    struct window *w = NULL, **nw;
+    struct window *w = NULL;
     uintptr_t at = 0, want_a;
     int rc;
 
@@ -1241,46 +1155,23 @@ int plat_window_reserve(void *want, size_t size, unsigned flags, void **base)
         return PLAT_ENOTSUP;
     page = huge ? g.caps.huge_page_size : g.caps.page_size;
     align = huge && page > ALLOC_GRANULARITY ? page : ALLOC_GRANULARITY;
-    if (size > SIZE_MAX - page)
-        return PLAT_ENOMEM;
-    size = (size + page - 1) & ~(page - 1);
-    pages = size / page;
-    want_a = (uintptr_t)want & ~(uintptr_t)(align - 1);
-    if (want != NULL && (want_a < g.caps.min_app_address || want_a > g.caps.max_app_address ||
-                         size - 1 > g.caps.max_app_address - want_a))
-        return PLAT_EADDRNOTAVAIL;
+    rc = wtab_reserve_args(&g.caps, want, page, align, &size, &pages, &want_a);
+    if (rc != 0)
+        return rc;
 
     /* Step 2 */
-    w = calloc(1, sizeof(*w));
+    w = wtab_window_new(pages, log2_exact(page), flags, huge ? POOL_HUGE : POOL_SMALL);
     if (w == NULL)
         return PLAT_ENOMEM;
-    w->pages = pages;
-    w->shift = log2_exact(page);
-    w->flags = flags;
-    w->pool = huge ? POOL_HUGE : POOL_SMALL;
-    w->slots = calloc(pages, sizeof(*w->slots));
-    w->pending = calloc((pages + 63) / 64, sizeof(*w->pending));
-    if (w->slots == NULL || w->pending == NULL) {
-        window_destroy(w);
-        return PLAT_ENOMEM;
-    }
 
     pthread_mutex_lock(&g.map_mu);
     if (g.caps.vma_budget != 0 && g.vmas_in_use + 3 > g.caps.vma_budget) {
         rc = PLAT_ENOMEM;
         goto fail;
     }
-    if (g.nwindows == g.windows_cap) {
-        size_t cap = g.windows_cap ? g.windows_cap * 2 : 16;
-
-        nw = realloc(g.windows, cap * sizeof(*nw));
-        if (nw == NULL) {
-            rc = PLAT_ENOMEM;
-            goto fail;
-        }
-        g.windows = nw;
-        g.windows_cap = cap;
-    }
+    rc = wtab_grow(&g.wt);
+    if (rc != 0)
+        goto fail;
 
     /* Step 3 */
     rc = reserve_range(want_a, size, align, &at);
@@ -1289,21 +1180,7 @@ int plat_window_reserve(void *want, size_t size, unsigned flags, void **base)
     w->base = at;
 
     /* Step 4 */
-    {
-        size_t lo = 0, hi = g.nwindows;
-
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-
-            if (g.windows[mid]->base < at)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        memmove(&g.windows[lo + 1], &g.windows[lo], (g.nwindows - lo) * sizeof(*g.windows));
-        g.windows[lo] = w;
-        g.nwindows++;
-    }
+    wtab_insert(&g.wt, w);
     g.vmas_in_use += 1;
     if (g.vmas_in_use > g.stats.vmas_peak)
         g.stats.vmas_peak = g.vmas_in_use;
@@ -1312,7 +1189,7 @@ int plat_window_reserve(void *want, size_t size, unsigned flags, void **base)
     return 0;
 fail:
     pthread_mutex_unlock(&g.map_mu);
-    window_destroy(w);
+    wtab_window_free(w);
     return rc;
 }
 
@@ -1323,7 +1200,7 @@ fail:
 int plat_window_release(void *base)
 {
     struct window *w;
-    size_t i, at;
+    size_t i;
     uint64_t vmas;
     int rc = ensure_init();
 
@@ -1332,7 +1209,7 @@ int plat_window_release(void *base)
 
     /* Step 1 */
     pthread_mutex_lock(&g.map_mu);
-    w = window_of((uintptr_t)base);
+    w = wtab_find(&g.wt, (uintptr_t)base);
     if (w == NULL || w->base != (uintptr_t)base) {
         pthread_mutex_unlock(&g.map_mu);
         return PLAT_EADDRNOTAVAIL;
@@ -1353,19 +1230,15 @@ int plat_window_release(void *base)
             g.stats.pages_unmapped++;
         }
     }
-    for (at = 0; g.windows[at] != w; at++)
-        ;
-    memmove(&g.windows[at], &g.windows[at + 1], (g.nwindows - at - 1) * sizeof(*g.windows));
-    g.nwindows--;
+    wtab_remove(&g.wt, w);
     g.vmas_in_use -= vmas;
     pthread_mutex_unlock(&g.map_mu);
-    window_destroy(w);
+    wtab_window_free(w);
     return 0;
 }
 
 int plat_window_find(const void *va, void **base, size_t *size)
 {
-    struct window *w;
     int rc = ensure_init();
 
     if (rc != 0)
@@ -1373,13 +1246,9 @@ int plat_window_find(const void *va, void **base, size_t *size)
     if (base == NULL || size == NULL)
         return PLAT_EFAULT;
     pthread_mutex_lock(&g.map_mu);
-    w = window_of((uintptr_t)va);
-    if (w != NULL) {
-        *base = (void *)w->base;
-        *size = w->pages << w->shift;
-    }
+    rc = wtab_extent(&g.wt, va, base, size);
     pthread_mutex_unlock(&g.map_mu);
-    return w != NULL ? 0 : PLAT_EADDRNOTAVAIL;
+    return rc;
 }
 
 int plat_get_stats(struct plat_stats *stats)
@@ -1397,7 +1266,7 @@ int plat_get_stats(struct plat_stats *stats)
     stats->frames_allocated = g.pools[POOL_SMALL].held;
     stats->huge_frames_allocated = g.pools[POOL_HUGE].held;
     stats->frames_peak = g.pools[POOL_SMALL].peak;
-    stats->windows = g.nwindows;
+    stats->windows = g.wt.n;
     stats->failed_calls = atomic_load(&g.failed_calls);
     unlock_both();
     return 0;

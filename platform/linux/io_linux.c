@@ -41,6 +41,7 @@
  *   6. A created file: open its directory (for the first sync).
  *   7. io_uring: make the first ring; failure means the pread/pwrite path for this file.
  */
+#include "common/io_common.h"
 #include "os_linux.h"
 #include "plat_io.h"
 #include "plat_proc.h"
@@ -63,14 +64,7 @@
 #endif
 
 #define QUEUE_DEPTH 128u /* io_uring entries: transfers in flight per batch */
-#define MAX_OP_BYTES                                                                               \
-    ((size_t)1 << 30)                        /* one read or write moves at most this (io_uring     \
-                                              * lengths are 32-bit; a multiple of any alignment) */
-#define MIN_DIO_ALIGN  512u                  /* the smallest direct I/O alignment we report */
-#define DEF_DIO_ALIGN  4096u                 /* when nothing says better */
-#define OFF_LIMIT      ((uint64_t)INT64_MAX) /* off + len may not exceed this (off_t) */
-#define RESULT_PENDING 1                     /* plat_io.result while the entry is not finished */
-#define NO_ENTRY       SIZE_MAX              /* end of the redo list */
+/* MAX_OP_BYTES, the alignments, OFF_LIMIT, RESULT_PENDING, NO_ENTRY: common/io_common.h */
 
 struct ring_slot;
 
@@ -134,65 +128,9 @@ static int file_err(int neg_errno)
     }
 }
 
-const char *plat_io_strerror(int err)
-{
-    switch (err) {
-    case PLAT_OK:
-        return "success";
-    case PLAT_EINVAL:
-        return "invalid argument (flags, range, or misaligned direct I/O)";
-    case PLAT_ENXIO:
-        return "frame number not owned by this process";
-    case PLAT_EADDRNOTAVAIL:
-        return "address is not a window base, or the wanted range is taken";
-    case PLAT_EPERM:
-        return "the lock-pages privilege is not held";
-    case PLAT_ENOMEM:
-        return "out of memory, or the kernel mapping budget";
-    case PLAT_EDQUOT:
-        return "the process frame limit is already reached";
-    case PLAT_EFAULT:
-        return "a NULL pointer where memory is needed";
-    case PLAT_ENOTSUP:
-        return "not supported here";
-    case PLAT_EIO:
-        return "the operating system or the device failed";
-    case PLAT_ENOENT:
-        return "no such file";
-    case PLAT_EEXIST:
-        return "the file exists";
-    case PLAT_EACCES:
-        return "permission denied (or the file is open read-only)";
-    case PLAT_EISDIR:
-        return "the path names a directory";
-    case PLAT_EBUSY:
-        return "another open file holds the file's write lock";
-    case PLAT_ENOSPC:
-        return "no space left on the device";
-    case PLAT_EFBIG:
-        return "beyond the largest file the file system allows";
-    case PLAT_EMFILE:
-        return "too many open files";
-    default:
-        return "unknown error";
-    }
-}
+/* plat_io_strerror, the one table of texts, is in common/io_common.c. */
 
 /* ---- Arguments and whole-length transfers ------------------------------------------------- */
-
-/* Checks one transfer's arguments: 0, PLAT_EFAULT or PLAT_EINVAL. len == 0 is always fine. */
-static int check_args(const struct plat_file *f, const void *buf, size_t len, uint64_t off)
-{
-    if (len == 0)
-        return 0;
-    if (buf == NULL)
-        return PLAT_EFAULT;
-    if (off > OFF_LIMIT || (uint64_t)len > OFF_LIMIT - off)
-        return PLAT_EINVAL;
-    if (((uintptr_t)buf | len | off) & (f->align - 1))
-        return PLAT_EINVAL;
-    return 0;
-}
 
 /* True when a read that has moved `done` bytes of the transfer at `off` reached the end of the
  * file inside a direct I/O block (the kernel stops a direct read at the end of the file, which
@@ -235,11 +173,6 @@ static int rw_whole(struct plat_file *f, void *buf, size_t len, uint64_t off, bo
 /* ---- io_uring ----------------------------------------------------------------------------- */
 
 #ifdef AWECACHE_HAVE_LIBURING
-
-struct io_prog {
-    size_t done; /* bytes of the entry moved so far */
-    size_t next; /* next entry on the redo list (NO_ENTRY ends it) */
-};
 
 struct ring_slot {
     struct io_uring ring;   /* QUEUE_DEPTH entries */
@@ -343,13 +276,10 @@ static bool first_ring(struct plat_file *f)
 
 /* One batch on one ring. */
 struct batch {
+    struct io_cursor q; /* the entries; the redo list holds short transfers, EINTR, EAGAIN */
     struct plat_file *f;
     struct ring_slot *s;
-    struct plat_io *ios;
-    size_t n;
     bool write;
-    size_t cursor;     /* entries below it were queued once, or needed no I/O */
-    size_t redo;       /* entries to queue again (short transfers, EINTR, EAGAIN) */
     unsigned inflight; /* queued and not yet completed (in the SQ or in the kernel) */
     int stop;          /* 0, or the error that stopped queueing (injected, or the ring failed) */
 };
@@ -357,22 +287,7 @@ struct batch {
 /* The next entry to queue: a continuation first, then a new entry; NO_ENTRY if none. */
 static size_t next_entry(struct batch *b)
 {
-    size_t i = b->redo;
-
-    if (i != NO_ENTRY) {
-        b->redo = b->s->prog[i].next;
-        return i;
-    }
-    while (b->cursor < b->n && b->ios[b->cursor].result != RESULT_PENDING)
-        b->cursor++;
-    return b->cursor < b->n ? b->cursor++ : NO_ENTRY;
-}
-
-static bool more_to_queue(struct batch *b)
-{
-    while (b->cursor < b->n && b->ios[b->cursor].result != RESULT_PENDING)
-        b->cursor++;
-    return b->redo != NO_ENTRY || b->cursor < b->n;
+    return io_next_entry(&b->q, b->s->prog);
 }
 
 /* Stops queueing with error `err`: every entry not queued now fails with it. */
@@ -383,12 +298,12 @@ static void stop_batch(struct batch *b, int err)
     if (b->stop == 0)
         b->stop = err;
     while ((i = next_entry(b)) != NO_ENTRY)
-        b->ios[i].result = b->stop;
+        b->q.ios[i].result = b->stop;
 }
 
 static void queue_entry(struct batch *b, size_t i)
 {
-    struct plat_io *io = &b->ios[i];
+    struct plat_io *io = &b->q.ios[i];
     size_t done = b->s->prog[i].done;
     size_t left = io->len - done;
     unsigned chunk = (unsigned)(left < MAX_OP_BYTES ? left : MAX_OP_BYTES);
@@ -410,19 +325,19 @@ static void queue_entry(struct batch *b, size_t i)
 static void redo_entry(struct batch *b, size_t i)
 {
     if (b->stop != 0) {
-        b->ios[i].result = b->stop;
+        b->q.ios[i].result = b->stop;
         return;
     }
-    b->s->prog[i].next = b->redo;
-    b->redo = i;
+    b->s->prog[i].next = b->q.redo;
+    b->q.redo = i;
 }
 
 static void complete_entry(struct batch *b, size_t i, int res)
 {
-    struct plat_io *io = &b->ios[i];
+    struct plat_io *io = &b->q.ios[i];
     struct io_prog *pg = &b->s->prog[i];
 
-    assert(i < b->n && io->result == RESULT_PENDING && b->inflight > 0);
+    assert(i < b->q.n && io->result == RESULT_PENDING && b->inflight > 0);
     b->inflight--;
     if (res == -EINTR || res == -EAGAIN) {
         redo_entry(b, i);
@@ -477,9 +392,9 @@ static void ring_failed(struct batch *b, int err)
             break; /* cannot wait either (never seen): give the entries up */
         reap(b);
     }
-    for (size_t i = 0; i < b->n; i++)
-        if (b->ios[i].result == RESULT_PENDING)
-            b->ios[i].result = b->stop;
+    for (size_t i = 0; i < b->q.n; i++)
+        if (b->q.ios[i].result == RESULT_PENDING)
+            b->q.ios[i].result = b->stop;
     b->inflight = 0;
 }
 
@@ -496,7 +411,7 @@ static void ring_failed(struct batch *b, int err)
 static bool uring_run(struct plat_file *f, struct ring_slot *s, struct plat_io *ios, size_t n,
                       bool write)
 {
-    struct batch b = {f, s, ios, n, write, 0, NO_ENTRY, 0, 0};
+    struct batch b = {{ios, n, 0, NO_ENTRY}, f, s, write, 0, 0};
 
     if (s->prog_cap < n) {
         struct io_prog *p = realloc(s->prog, n * sizeof(*p));
@@ -513,7 +428,7 @@ static bool uring_run(struct plat_file *f, struct ring_slot *s, struct plat_io *
         int rc;
 
         /* Step 1 */
-        if (b.stop == 0 && b.inflight < QUEUE_DEPTH && more_to_queue(&b)) {
+        if (b.stop == 0 && b.inflight < QUEUE_DEPTH && io_more_entries(&b.q)) {
             do
                 rc = os_count_call();
             while (rc == -EINTR);
@@ -589,20 +504,12 @@ static bool uring_run(struct plat_file *f, struct ring_slot *s, struct plat_io *
 static int batch(struct plat_file *f, struct plat_io *ios, size_t n, bool write)
 {
     struct ring_slot *s;
-    size_t pending = 0;
+    size_t pending;
 
     if (f == NULL || (ios == NULL && n > 0))
         return PLAT_EFAULT;
     /* Step 1 */
-    for (size_t i = 0; i < n; i++) {
-        struct plat_io *io = &ios[i];
-
-        io->result = write && f->readonly ? PLAT_EACCES : check_args(f, io->buf, io->len, io->off);
-        if (io->result == 0 && io->len > 0) {
-            io->result = RESULT_PENDING;
-            pending++;
-        }
-    }
+    pending = io_batch_check(ios, n, write && f->readonly, f->align);
     /* Step 2 */
     if (pending > 0) {
         s = pending > 1 ? ring_take(f) : NULL; /* one entry: pread/pwrite costs less */
@@ -615,12 +522,7 @@ static int batch(struct plat_file *f, struct plat_io *ios, size_t n, bool write)
             ring_put(f, s);
     }
     /* Step 3 */
-    for (size_t i = 0; i < n; i++) {
-        assert(ios[i].result <= 0);
-        if (ios[i].result != 0)
-            return ios[i].result;
-    }
-    return 0;
+    return io_batch_result(ios, n);
 }
 
 int plat_file_read_batch(struct plat_file *f, struct plat_io *ios, size_t n)
@@ -639,7 +541,7 @@ int plat_file_read(struct plat_file *f, void *buf, size_t len, uint64_t off)
 
     if (f == NULL)
         return PLAT_EFAULT;
-    rc = check_args(f, buf, len, off);
+    rc = io_check_args(f->align, buf, len, off);
     return rc != 0 || len == 0 ? rc : rw_whole(f, buf, len, off, false);
 }
 
@@ -651,7 +553,7 @@ int plat_file_write(struct plat_file *f, const void *buf, size_t len, uint64_t o
         return PLAT_EFAULT;
     if (f->readonly)
         return PLAT_EACCES;
-    rc = check_args(f, buf, len, off);
+    rc = io_check_args(f->align, buf, len, off);
     return rc != 0 || len == 0 ? rc : rw_whole(f, (void *)(uintptr_t)buf, len, off, true);
 }
 

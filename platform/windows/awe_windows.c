@@ -60,6 +60,7 @@
  */
 #include "plat.h"
 
+#include "common/awe_common.h"
 #include "os_windows.h"
 #include "plat_testing.h"
 
@@ -72,33 +73,13 @@
 
 #define ALLOC_GRANULARITY ((size_t)65536)   /* when the system does not say */
 #define TABLE_CHUNK       ((uint64_t)65536) /* frame table entries committed at a time */
-
-/* A frame state word: 0 when the entry is free; otherwise FRAME_OWNED, plus FRAME_PENDING while a
- * call being validated lists it, plus the page-aligned address it is mapped at (0: unmapped). */
-#define FRAME_OWNED   ((uintptr_t)1)
-#define FRAME_PENDING ((uintptr_t)2)
-#define FRAME_VA_MASK (~(uintptr_t)4095)
+/* The frame state word (FRAME_OWNED, FRAME_PENDING, FRAME_VA_MASK), struct window, struct change
+ * and the window table are common/awe_common.h's. Every window has shift == g.shift and pool 0. */
 
 /* One entry of the frame table. */
 struct frame {
     _Atomic uintptr_t state; /* see above */
     ULONG_PTR pfn;           /* owned: the Windows page number; free: next free index + 1 */
-};
-
-/* A window. Invariant: slots[p] == f != 0 iff frame f's state says it is mapped at page p. */
-struct window {
-    uintptr_t base;      /* first byte, a multiple of the allocation granularity */
-    size_t pages;        /* pages in the window */
-    plat_frame_t *slots; /* pages entries: the frame mapped at each page, 0 = none */
-    uint64_t *pending;   /* pages bits: listed by the call being validated */
-};
-
-/* One page change of a map call; an array of them, in the call's order, is a plan. */
-struct change {
-    struct window *w;       /* the window of the page */
-    size_t page;            /* page index in the window */
-    plat_frame_t new_frame; /* frame to map there, 0 to unmap */
-    plat_frame_t old_frame; /* frame there before the call, 0 if none */
 };
 
 static struct {
@@ -121,9 +102,7 @@ static struct {
     atomic_bool ever_allocated; /* a frame was ever allocated (Map and Free need one) */
     atomic_uint_fast64_t failed_calls;
 
-    struct window **windows; /* under map_mu: sorted by base */
-    size_t nwindows;
-    size_t windows_cap;
+    struct window_table wt; /* under map_mu */
 
     struct change *plan; /* under map_mu: scratch for one call */
     void **os_vas;       /* under map_mu: the call's addresses and PFNs, for Windows */
@@ -149,15 +128,6 @@ static const char physical_reason[] =
     "ERROR_INVALID_PARAMETER to valid arguments, as under Wine): no AWE windows can be had here";
 
 /* ---- Initialisation and the privilege ---------------------------------------------------- */
-
-static unsigned log2_exact(uint64_t v)
-{
-    unsigned s = 0;
-
-    while (((uint64_t)1 << s) < v)
-        s++;
-    return s;
-}
 
 /* Steps:
  * 1. Open the process token for adjusting privileges.
@@ -478,32 +448,6 @@ out:
     return rc;
 }
 
-/* ---- Windows registry -------------------------------------------------------------------- */
-
-/* The window containing va, or NULL. Caller holds map_mu. */
-static struct window *window_of(uintptr_t va)
-{
-    size_t lo = 0, hi = g.nwindows;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        struct window *w = g.windows[mid];
-
-        if (va < w->base)
-            hi = mid;
-        else if (va - w->base >= (w->pages << g.shift))
-            lo = mid + 1;
-        else
-            return w;
-    }
-    return NULL;
-}
-
-static uintptr_t page_va(const struct window *w, size_t page)
-{
-    return w->base + ((uintptr_t)page << g.shift);
-}
-
 /* ---- The plan: validate, then one OS call ------------------------------------------------ */
 
 /* Makes room for a plan of n changes. A count whose plan would not fit in the address space is
@@ -532,21 +476,6 @@ static int plan_reserve(size_t n)
         g.plan_cap = cap;
     }
     return 0;
-}
-
-static void pending_set(struct window *w, size_t page)
-{
-    w->pending[page / 64] |= (uint64_t)1 << (page % 64);
-}
-
-static bool pending_test(const struct window *w, size_t page)
-{
-    return (w->pending[page / 64] >> (page % 64)) & 1;
-}
-
-static void pending_clear(struct window *w, size_t page)
-{
-    w->pending[page / 64] &= ~((uint64_t)1 << (page % 64));
 }
 
 /* Validates one change's frame (the rules of MapUserPhysicalPages per entry) and marks it
@@ -689,13 +618,8 @@ static int do_map(void *va, size_t count, const plat_frame_t *frames)
     if (count == 0 || !atomic_load(&g.ever_allocated))
         return PLAT_EINVAL;
     AcquireSRWLockExclusive(&g.map_mu);
-    w = window_of((uintptr_t)va);
-    rc = PLAT_EINVAL;
-    if (w == NULL)
-        goto out;
-    a = (uintptr_t)va & ~(uintptr_t)(g.caps.page_size - 1);
-    first = (a - w->base) >> g.shift;
-    if (count > w->pages - first)
+    rc = wtab_range(&g.wt, va, count, &w, &a, &first);
+    if (rc != 0)
         goto out;
     rc = plan_reserve(count);
     if (rc != 0)
@@ -751,7 +675,7 @@ static int do_map_scatter(void *const *vas, size_t count, const plat_frame_t *fr
         uintptr_t va = (uintptr_t)vas[i];
 
         if (w == NULL || va < w->base || va - w->base >= (w->pages << g.shift))
-            w = window_of(va);
+            w = wtab_find(&g.wt, va);
         rc = w == NULL
                  ? PLAT_EINVAL
                  : plan_entry(i, w, (va - w->base) >> g.shift, frames != NULL ? frames[i] : 0);
@@ -773,7 +697,6 @@ out:
 
 int plat_query(const void *va, plat_frame_t *frame)
 {
-    struct window *w;
     int rc = ensure_init();
 
     if (rc != 0)
@@ -781,11 +704,9 @@ int plat_query(const void *va, plat_frame_t *frame)
     if (frame == NULL)
         return PLAT_EFAULT;
     AcquireSRWLockExclusive(&g.map_mu);
-    w = window_of((uintptr_t)va);
-    if (w != NULL)
-        *frame = w->slots[((uintptr_t)va - w->base) >> g.shift];
+    rc = wtab_query(&g.wt, va, frame);
     ReleaseSRWLockExclusive(&g.map_mu);
-    return w != NULL ? 0 : PLAT_EINVAL;
+    return rc;
 }
 
 /* ---- Freeing frames ---------------------------------------------------------------------- */
@@ -857,7 +778,7 @@ static int do_frames_free(size_t *count, const plat_frame_t *frames)
         uintptr_t va = atomic_load_explicit(&e->state, memory_order_relaxed) & FRAME_VA_MASK;
 
         if (va != 0) {
-            struct window *w = window_of(va);
+            struct window *w = wtab_find(&g.wt, va);
 
             assert(w != NULL);
             w->slots[(va - w->base) >> g.shift] = 0;
@@ -881,13 +802,6 @@ static int do_frames_free(size_t *count, const plat_frame_t *frames)
 
 /* ---- Windows ----------------------------------------------------------------------------- */
 
-static void window_destroy(struct window *w)
-{
-    free(w->slots);
-    free(w->pending);
-    free(w);
-}
-
 /* Steps:
  * 1. Check the arguments; round the size up to whole pages; a wanted address is rounded down to
  *    the allocation granularity and must lie in the application's range.
@@ -898,8 +812,8 @@ static void window_destroy(struct window *w)
  * 4. Insert the window into the sorted registry. */
 int plat_window_reserve(void *want, size_t size, unsigned flags, void **base)
 {
-    size_t page, pages;
-    struct window *w = NULL, **nw;
+    size_t pages;
+    struct window *w = NULL;
     uintptr_t want_a;
     void *at = NULL;
     DWORD err;
@@ -915,40 +829,20 @@ int plat_window_reserve(void *want, size_t size, unsigned flags, void **base)
         return PLAT_EINVAL;
     if ((flags & PLAT_WINDOW_HUGE) != 0)
         return PLAT_ENOTSUP;
-    page = g.caps.page_size;
-    if (size > SIZE_MAX - page)
-        return PLAT_ENOMEM;
-    size = (size + page - 1) & ~(page - 1);
-    pages = size / page;
-    want_a = (uintptr_t)want & ~(uintptr_t)(g.caps.alloc_granularity - 1);
-    if (want != NULL && (want_a < g.caps.min_app_address || want_a > g.caps.max_app_address ||
-                         size - 1 > g.caps.max_app_address - want_a))
-        return PLAT_EADDRNOTAVAIL;
+    rc = wtab_reserve_args(&g.caps, want, g.caps.page_size, g.caps.alloc_granularity, &size, &pages,
+                           &want_a);
+    if (rc != 0)
+        return rc;
 
     /* Step 2 */
-    w = calloc(1, sizeof(*w));
+    w = wtab_window_new(pages, g.shift, flags, 0);
     if (w == NULL)
         return PLAT_ENOMEM;
-    w->pages = pages;
-    w->slots = calloc(pages, sizeof(*w->slots));
-    w->pending = calloc((pages + 63) / 64, sizeof(*w->pending));
-    if (w->slots == NULL || w->pending == NULL) {
-        window_destroy(w);
-        return PLAT_ENOMEM;
-    }
 
     AcquireSRWLockExclusive(&g.map_mu);
-    if (g.nwindows == g.windows_cap) {
-        size_t cap = g.windows_cap ? g.windows_cap * 2 : 16;
-
-        nw = realloc(g.windows, cap * sizeof(*nw));
-        if (nw == NULL) {
-            rc = PLAT_ENOMEM;
-            goto fail;
-        }
-        g.windows = nw;
-        g.windows_cap = cap;
-    }
+    rc = wtab_grow(&g.wt);
+    if (rc != 0)
+        goto fail;
 
     /* Step 3 */
     err = os_virtual_alloc((void *)want_a, size, MEM_RESERVE | MEM_PHYSICAL, PAGE_READWRITE, &at);
@@ -965,27 +859,13 @@ int plat_window_reserve(void *want, size_t size, unsigned flags, void **base)
     w->base = (uintptr_t)at;
 
     /* Step 4 */
-    {
-        size_t lo = 0, hi = g.nwindows;
-
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-
-            if (g.windows[mid]->base < w->base)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        memmove(&g.windows[lo + 1], &g.windows[lo], (g.nwindows - lo) * sizeof(*g.windows));
-        g.windows[lo] = w;
-        g.nwindows++;
-    }
+    wtab_insert(&g.wt, w);
     ReleaseSRWLockExclusive(&g.map_mu);
     *base = at;
     return 0;
 fail:
     ReleaseSRWLockExclusive(&g.map_mu);
-    window_destroy(w);
+    wtab_window_free(w);
     return rc;
 }
 
@@ -997,7 +877,7 @@ fail:
 int plat_window_release(void *base)
 {
     struct window *w;
-    size_t i, at;
+    size_t i;
     DWORD err;
     int rc = ensure_init();
 
@@ -1006,7 +886,7 @@ int plat_window_release(void *base)
 
     /* Step 1 */
     AcquireSRWLockExclusive(&g.map_mu);
-    w = window_of((uintptr_t)base);
+    w = wtab_find(&g.wt, (uintptr_t)base);
     if (w == NULL || w->base != (uintptr_t)base) {
         ReleaseSRWLockExclusive(&g.map_mu);
         return PLAT_EADDRNOTAVAIL;
@@ -1027,18 +907,14 @@ int plat_window_release(void *base)
             g.stats.pages_unmapped++;
         }
     }
-    for (at = 0; g.windows[at] != w; at++)
-        ;
-    memmove(&g.windows[at], &g.windows[at + 1], (g.nwindows - at - 1) * sizeof(*g.windows));
-    g.nwindows--;
+    wtab_remove(&g.wt, w);
     ReleaseSRWLockExclusive(&g.map_mu);
-    window_destroy(w);
+    wtab_window_free(w);
     return 0;
 }
 
 int plat_window_find(const void *va, void **base, size_t *size)
 {
-    struct window *w;
     int rc = ensure_init();
 
     if (rc != 0)
@@ -1046,13 +922,9 @@ int plat_window_find(const void *va, void **base, size_t *size)
     if (base == NULL || size == NULL)
         return PLAT_EFAULT;
     AcquireSRWLockExclusive(&g.map_mu);
-    w = window_of((uintptr_t)va);
-    if (w != NULL) {
-        *base = (void *)w->base;
-        *size = w->pages << g.shift;
-    }
+    rc = wtab_extent(&g.wt, va, base, size);
     ReleaseSRWLockExclusive(&g.map_mu);
-    return w != NULL ? 0 : PLAT_EADDRNOTAVAIL;
+    return rc;
 }
 
 int plat_get_stats(struct plat_stats *stats)
@@ -1071,7 +943,7 @@ int plat_get_stats(struct plat_stats *stats)
     stats->frames_allocated = g.held;
     stats->huge_frames_allocated = 0;
     stats->frames_peak = g.peak;
-    stats->windows = g.nwindows;
+    stats->windows = g.wt.n;
     stats->failed_calls = atomic_load(&g.failed_calls);
     unlock_both();
     return 0;

@@ -49,6 +49,7 @@
  *     written through that handle);
  *   - a file with a mapped view (plat_file_map) cannot be resized (PLAT_EBUSY).
  */
+#include "common/io_common.h"
 #include "os_windows.h"
 #include "plat_io.h"
 #include "plat_proc.h"
@@ -59,21 +60,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QUEUE_DEPTH    64u                   /* transfers in flight per batch */
-#define MAX_OP_BYTES   ((size_t)1 << 30)     /* one ReadFile / WriteFile moves at most this */
-#define MIN_DIO_ALIGN  512u                  /* the smallest direct I/O alignment we report */
-#define DEF_DIO_ALIGN  4096u                 /* when nothing says better */
-#define OFF_LIMIT      ((uint64_t)INT64_MAX) /* off + len may not exceed this */
-#define LOCK_OFFSET    OFF_LIMIT             /* the byte the write lock covers */
-#define RESULT_PENDING 1                     /* plat_io.result while the entry is not finished */
-#define NO_ENTRY       SIZE_MAX              /* end of the redo list */
-#define SHARE_ALL      (FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
-
-/* Progress of one entry of the batch running on a slot. */
-struct io_prog {
-    size_t done; /* bytes of the entry moved so far */
-    size_t next; /* next entry on the redo list (NO_ENTRY ends it) */
-};
+/* MAX_OP_BYTES (one ReadFile / WriteFile moves at most this), the alignments, OFF_LIMIT,
+ * RESULT_PENDING, NO_ENTRY and struct io_prog: common/io_common.h */
+#define QUEUE_DEPTH 64u       /* transfers in flight per batch */
+#define LOCK_OFFSET OFF_LIMIT /* the byte the write lock covers */
+#define SHARE_ALL   (FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
 
 struct io_slot {
     struct io_slot *next;       /* free list link */
@@ -95,69 +86,8 @@ struct plat_file {
     struct io_slot *free_slots; /* slots no batch is using */
 };
 
-/* ---- Errors ------------------------------------------------------------------------------- */
-
-const char *plat_io_strerror(int err)
-{
-    switch (err) {
-    case PLAT_OK:
-        return "success";
-    case PLAT_EINVAL:
-        return "invalid argument (flags, range, or misaligned direct I/O)";
-    case PLAT_ENXIO:
-        return "frame number not owned by this process";
-    case PLAT_EADDRNOTAVAIL:
-        return "address is not a window base, or the wanted range is taken";
-    case PLAT_EPERM:
-        return "AWE frames are not available: the \"Lock pages in memory\" privilege is not "
-               "held (secpol.msc > Local Policies > User Rights Assignment > Lock pages in "
-               "memory, then log off and on), or the system has only AWE stubs (Wine)";
-    case PLAT_ENOMEM:
-        return "out of memory";
-    case PLAT_EDQUOT:
-        return "the process frame limit is already reached";
-    case PLAT_EFAULT:
-        return "a NULL pointer where memory is needed";
-    case PLAT_ENOTSUP:
-        return "not supported here";
-    case PLAT_EIO:
-        return "the operating system or the device failed";
-    case PLAT_ENOENT:
-        return "no such file";
-    case PLAT_EEXIST:
-        return "the file exists";
-    case PLAT_EACCES:
-        return "permission denied (or the file is open read-only)";
-    case PLAT_EISDIR:
-        return "the path names a directory";
-    case PLAT_EBUSY:
-        return "another open file holds the file's write lock";
-    case PLAT_ENOSPC:
-        return "no space left on the device";
-    case PLAT_EFBIG:
-        return "beyond the largest file the file system allows";
-    case PLAT_EMFILE:
-        return "too many open files";
-    default:
-        return "unknown error";
-    }
-}
-
-/* ---- Arguments ---------------------------------------------------------------------------- */
-
-/* Checks one transfer's arguments: 0, PLAT_EFAULT or PLAT_EINVAL. len == 0 is always fine. */
-static int check_args(const struct plat_file *f, const void *buf, size_t len, uint64_t off)
-{
-    if (len == 0)
-        return 0;
-    if (buf == NULL)
-        return PLAT_EFAULT;
-    if (off > OFF_LIMIT || (uint64_t)len > OFF_LIMIT - off)
-        return PLAT_EINVAL;
-    if (((uintptr_t)buf | len | off) & (f->align - 1))
-        return PLAT_EINVAL;
-    return 0;
-}
+/* plat_io_strerror, the one table of texts, and the argument checks (io_check_args) are in
+ * common/io_common.c. */
 
 /* ---- Slots -------------------------------------------------------------------------------- */
 
@@ -207,13 +137,10 @@ static void slot_put(struct plat_file *f, struct io_slot *s)
 
 /* One batch on one slot. */
 struct batch {
+    struct io_cursor q; /* the entries; the redo list holds short transfers */
     struct plat_file *f;
     struct io_slot *s;
-    struct plat_io *ios;
-    size_t n;
     bool write;
-    size_t cursor;     /* entries below it were started once, or needed no I/O */
-    size_t redo;       /* entries to continue (short transfers) */
     unsigned head;     /* the oldest transfer in flight: ov[head] */
     unsigned inflight; /* transfers in flight: ov[head], ov[head + 1], ... (mod depth) */
 };
@@ -221,21 +148,13 @@ struct batch {
 /* The next entry to start: a continuation first, then a new entry; NO_ENTRY if none. */
 static size_t next_entry(struct batch *b)
 {
-    size_t i = b->redo;
-
-    if (i != NO_ENTRY) {
-        b->redo = b->s->prog[i].next;
-        return i;
-    }
-    while (b->cursor < b->n && b->ios[b->cursor].result != RESULT_PENDING)
-        b->cursor++;
-    return b->cursor < b->n ? b->cursor++ : NO_ENTRY;
+    return io_next_entry(&b->q, b->s->prog);
 }
 
 /* Zero-fills the rest of entry i (a read that met the end of the file) and finishes it. */
 static void read_to_eof(struct batch *b, size_t i)
 {
-    struct plat_io *io = &b->ios[i];
+    struct plat_io *io = &b->q.ios[i];
     size_t done = b->s->prog[i].done;
 
     memset((char *)io->buf + done, 0, io->len - done);
@@ -248,7 +167,7 @@ static void read_to_eof(struct batch *b, size_t i)
  * short transfer goes on the redo list. */
 static void complete_entry(struct batch *b, size_t i, DWORD err, DWORD moved)
 {
-    struct plat_io *io = &b->ios[i];
+    struct plat_io *io = &b->q.ios[i];
     struct io_prog *pg = &b->s->prog[i];
 
     if (err == ERROR_HANDLE_EOF && !b->write) {
@@ -267,8 +186,8 @@ static void complete_entry(struct batch *b, size_t i, DWORD err, DWORD moved)
         } else if (!b->write && b->f->direct && ((io->off + pg->done) & (b->f->align - 1)) != 0) {
             read_to_eof(b, i);
         } else {
-            pg->next = b->redo;
-            b->redo = i;
+            pg->next = b->q.redo;
+            b->q.redo = i;
         }
     }
 }
@@ -277,7 +196,7 @@ static void complete_entry(struct batch *b, size_t i, DWORD err, DWORD moved)
  * entry (an injected failure included: it fails the one entry that made it). */
 static void start_entry(struct batch *b, size_t i)
 {
-    struct plat_io *io = &b->ios[i];
+    struct plat_io *io = &b->q.ios[i];
     size_t done = b->s->prog[i].done, left = io->len - done;
     DWORD chunk = (DWORD)(left < MAX_OP_BYTES ? left : MAX_OP_BYTES);
     uint64_t off = io->off + done;
@@ -307,21 +226,13 @@ static void start_entry(struct batch *b, size_t i)
  *   5. Return the result of the lowest-indexed entry that failed. */
 static int batch(struct plat_file *f, struct plat_io *ios, size_t n, bool write)
 {
-    struct batch b = {f, NULL, ios, n, write, 0, NO_ENTRY, 0, 0};
-    size_t pending = 0, i;
+    struct batch b = {{ios, n, 0, NO_ENTRY}, f, NULL, write, 0, 0};
+    size_t pending, i;
 
     if (f == NULL || (ios == NULL && n > 0))
         return PLAT_EFAULT;
     /* Step 1 */
-    for (i = 0; i < n; i++) {
-        struct plat_io *io = &ios[i];
-
-        io->result = write && f->readonly ? PLAT_EACCES : check_args(f, io->buf, io->len, io->off);
-        if (io->result == 0 && io->len > 0) {
-            io->result = RESULT_PENDING;
-            pending++;
-        }
-    }
+    pending = io_batch_check(ios, n, write && f->readonly, f->align);
     /* Step 2 */
     if (pending > 0) {
         b.s = slot_take(f);
@@ -367,12 +278,7 @@ static int batch(struct plat_file *f, struct plat_io *ios, size_t n, bool write)
         slot_put(f, b.s);
     }
     /* Step 5 */
-    for (i = 0; i < n; i++) {
-        assert(ios[i].result <= 0);
-        if (ios[i].result != 0)
-            return ios[i].result;
-    }
-    return 0;
+    return io_batch_result(ios, n);
 }
 
 int plat_file_read_batch(struct plat_file *f, struct plat_io *ios, size_t n)
