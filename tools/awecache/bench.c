@@ -180,11 +180,6 @@ static bool file_exists(const char *path)
     return true;
 }
 
-static const char *fmt_size(uint64_t v, char *buf, size_t len)
-{
-    return cli_fmt_size(v, buf, len);
-}
-
 /* "uniform", "zipf:0.99", "mix:0.1", "trace:FILE". */
 static const char *dist_name(const struct bench_opts *o, char *buf, size_t len)
 {
@@ -500,7 +495,7 @@ static int check_page_size(const char *what, uint64_t page)
     char b[32];
     if (!is_pow2(page) || page < PAGE_MIN || page > PAGE_MAX) {
         cli_error(CMD, "%s %s: the page size must be a power of two from 4 KiB to 2 MiB", what,
-                  fmt_size(page, b, sizeof(b)));
+                  cli_fmt_size(page, b, sizeof(b)));
         return -1;
     }
     return 0;
@@ -511,18 +506,18 @@ static int check_budgets(uint64_t page, uint64_t window, uint64_t frames)
 {
     char b1[32], b2[32];
     if (frames < page) {
-        cli_error(CMD, "--frames %s is less than one page (%s)", fmt_size(frames, b1, sizeof(b1)),
-                  fmt_size(page, b2, sizeof(b2)));
+        cli_error(CMD, "--frames %s is less than one page (%s)",
+                  cli_fmt_size(frames, b1, sizeof(b1)), cli_fmt_size(page, b2, sizeof(b2)));
         return -1;
     }
     if (window < page) {
-        cli_error(CMD, "--window %s is less than one page (%s)", fmt_size(window, b1, sizeof(b1)),
-                  fmt_size(page, b2, sizeof(b2)));
+        cli_error(CMD, "--window %s is less than one page (%s)",
+                  cli_fmt_size(window, b1, sizeof(b1)), cli_fmt_size(page, b2, sizeof(b2)));
         return -1;
     }
     if (window > frames) {
         cli_error(CMD, "--window %s is more than --frames %s; the window must fit the frames",
-                  fmt_size(window, b1, sizeof(b1)), fmt_size(frames, b2, sizeof(b2)));
+                  cli_fmt_size(window, b1, sizeof(b1)), cli_fmt_size(frames, b2, sizeof(b2)));
         return -1;
     }
     return 0;
@@ -559,16 +554,16 @@ static int check_data_file(struct data_set *ds, uint64_t page, uint64_t data_siz
         cli_error(CMD,
                   "%s has pages of %s, not %s; give another --file, a matching --page-size, or "
                   "make one with `awecache create`",
-                  ds->path, fmt_size(info.page_size, b1, sizeof(b1)),
-                  fmt_size(page, b2, sizeof(b2)));
+                  ds->path, cli_fmt_size(info.page_size, b1, sizeof(b1)),
+                  cli_fmt_size(page, b2, sizeof(b2)));
         return CLI_EXIT_FAIL;
     }
     if (data_size != 0 && info.pages < (data_size + info.page_size - 1) / info.page_size) {
         cli_error(CMD,
                   "%s holds %s of data, less than the --data-size %s; give another --file or "
                   "make a bigger one with `awecache create`",
-                  ds->path, fmt_size(info.pages * info.page_size, b1, sizeof(b1)),
-                  fmt_size(data_size, b2, sizeof(b2)));
+                  ds->path, cli_fmt_size(info.pages * info.page_size, b1, sizeof(b1)),
+                  cli_fmt_size(data_size, b2, sizeof(b2)));
         return CLI_EXIT_FAIL;
     }
     if (page_out != NULL)
@@ -640,10 +635,10 @@ static void config_line(const struct bench_opts *o, const struct data_set *ds, c
     char data[32], page[32], frames[32], window[32], dist[BENCH_PATH_LEN + 32], limit[96];
     char sweep[SWEEP_MAX * 16 + 32] = "";
 
-    fmt_size(o->data_size, data, sizeof(data));
-    fmt_size(o->page_size, page, sizeof(page));
-    fmt_size(o->frames, frames, sizeof(frames));
-    fmt_size(o->window, window, sizeof(window));
+    cli_fmt_size(o->data_size, data, sizeof(data));
+    cli_fmt_size(o->page_size, page, sizeof(page));
+    cli_fmt_size(o->frames, frames, sizeof(frames));
+    cli_fmt_size(o->window, window, sizeof(window));
     if (o->sweep == SWEEP_PAGE)
         snprintf(page, sizeof(page), "swept");
     if (o->sweep == SWEEP_WINDOW)
@@ -654,7 +649,7 @@ static void config_line(const struct bench_opts *o, const struct data_set *ds, c
         for (size_t k = 0; k < o->nsweep && at < sizeof(sweep); k++) {
             char v[32];
             at += (size_t)snprintf(sweep + at, sizeof(sweep) - at, "%s%s", k ? ", " : " ",
-                                   fmt_size(o->sweep_values[k], v, sizeof(v)));
+                                   cli_fmt_size(o->sweep_values[k], v, sizeof(v)));
         }
     }
     if (o->duration_ns != 0 && o->ops != 0)
@@ -891,7 +886,7 @@ static int print_table(const struct bench_opts *o, const struct run_row *rows, s
 
         if (o->sweep != SWEEP_NONE) {
             if (rows[i].value != 0)
-                c[k] = fmt_size(rows[i].value, t[k], CELL_LEN);
+                c[k] = cli_fmt_size(rows[i].value, t[k], CELL_LEN);
             k++;
         }
         c[k] = r->side;
@@ -910,7 +905,7 @@ static int print_table(const struct bench_opts *o, const struct run_row *rows, s
             }
             k++;
             if (r->mem_bytes != UNKNOWN)
-                c[k] = fmt_size(r->mem_bytes, t[k], CELL_LEN);
+                c[k] = cli_fmt_size(r->mem_bytes, t[k], CELL_LEN);
             k++;
         } else {
             k += 4;
@@ -1020,16 +1015,17 @@ static int plot_sweep(const struct bench_opts *o, const char *prefix, const stru
                  "frames %s",
                  dist_name(o, dist, sizeof(dist)), o->wl.read_ratio * 100.0,
                  (unsigned long long)o->threads, (unsigned long long)o->batch,
-                 fmt_size(o->data_size, b1, sizeof(b1)), fmt_size(o->page_size, b2, sizeof(b2)),
-                 fmt_size(o->frames, b3, sizeof(b3)));
+                 cli_fmt_size(o->data_size, b1, sizeof(b1)),
+                 cli_fmt_size(o->page_size, b2, sizeof(b2)),
+                 cli_fmt_size(o->frames, b3, sizeof(b3)));
     else
         snprintf(title, sizeof(title),
                  "awecache bench: %s, %g%% reads, %llu threads, batch %llu, data %s, frames %s, "
                  "window %s",
                  dist_name(o, dist, sizeof(dist)), o->wl.read_ratio * 100.0,
                  (unsigned long long)o->threads, (unsigned long long)o->batch,
-                 fmt_size(o->data_size, b1, sizeof(b1)), fmt_size(o->frames, b2, sizeof(b2)),
-                 fmt_size(o->window, b3, sizeof(b3)));
+                 cli_fmt_size(o->data_size, b1, sizeof(b1)),
+                 cli_fmt_size(o->frames, b2, sizeof(b2)), cli_fmt_size(o->window, b3, sizeof(b3)));
 
     fputs("# made by awecache bench --sweep: awecache's ops/s against the swept size\n", f);
     fputs("if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
@@ -1167,8 +1163,8 @@ int cmd_bench(int argc, char **argv)
         uint64_t avail = 0;
         if (plat_mem_info(NULL, &avail, NULL) == 0 && o.frames > avail) {
             cli_error(CMD, "--frames %s is more than the %s of RAM available",
-                      fmt_size(o.frames, b1, sizeof(b1)), fmt_size(avail, b2, sizeof(b2)));
-            return CLI_EXIT_FAIL;
+                      cli_fmt_size(o.frames, b1, sizeof(b1)), cli_fmt_size(avail, b2, sizeof(b2)));
+            return CLI_EXIT_USAGE;
         }
     }
 
@@ -1294,7 +1290,7 @@ int cmd_bench(int argc, char **argv)
     if (o.frames >= o.data_size)
         cli_note(CMD,
                  "the data (%s) fits in the frames (%s): after the warm-up every page is in RAM",
-                 fmt_size(o.data_size, b1, sizeof(b1)), fmt_size(o.frames, b2, sizeof(b2)));
+                 cli_fmt_size(o.data_size, b1, sizeof(b1)), cli_fmt_size(o.frames, b2, sizeof(b2)));
     for (size_t i = 0; i < nsets; i++) {
         if (sets[i].exists)
             continue;
