@@ -4,14 +4,15 @@
 # <name>_VERSION, <name>_INCLUDE_DIRS and <name>_LIBRARIES variables.
 #
 #   library        package            imported target       needed when
-#   jemalloc       libjemalloc-dev    PkgConfig::jemalloc   always (used by later layers)
+#   jemalloc       libjemalloc-dev    PkgConfig::jemalloc   64-bit builds (used by later layers)
 #   xxHash         libxxhash-dev      PkgConfig::xxhash     always (used by later layers)
 #   cmocka         libcmocka-dev      PkgConfig::cmocka     AWECACHE_BUILD_TESTS
 #   Google Bench.  libbenchmark-dev   benchmark::benchmark  AWECACHE_BUILD_BENCH
 #   liburing       liburing-dev       PkgConfig::uring      optional: AWECACHE_HAVE_LIBURING says
 #
 # Windows (the mingw-w64 cross-build): no jemalloc (the system allocator), xxHash header-only,
-# no cmocka, Google Benchmark or liburing; see the WIN32 branch below.
+# no cmocka, Google Benchmark or liburing; see the WIN32 branch below. 32-bit Linux
+# (cmake/i386.cmake): no jemalloc (see below); the rest from Debian's i386 multiarch packages.
 #
 # Nothing here links a library into libawecache: a layer that starts using one links the imported
 # target itself (and, for the installed static library, adds it to AWECACHE_INSTALL_PKG_DEPS; see
@@ -61,7 +62,14 @@ if(WIN32)
       "(cmake/mingw-w64.cmake makes both the default); the Windows smoke test is built anyway.")
   endif()
 else()
-  awecache_require_pkg(jemalloc jemalloc libjemalloc-dev)
+  if(CMAKE_SIZEOF_VOID_P EQUAL 4)
+    # The 32-bit build (cmake/i386.cmake): Debian's libjemalloc-dev is not Multi-Arch: same, so
+    # its i386 package cannot be installed beside the host's (apt removes one for the other);
+    # nothing links jemalloc yet, so this build goes without it, like the Windows one.
+    message(STATUS "awecache: 32-bit build: system allocator (no jemalloc)")
+  else()
+    awecache_require_pkg(jemalloc jemalloc libjemalloc-dev)
+  endif()
   awecache_require_pkg(xxhash libxxhash libxxhash-dev)
 endif()
 

@@ -136,7 +136,7 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
     struct awe_caps caps;
     struct awc *c;
     uint64_t nbuf, nslot, limit;
-    size_t nframes, got;
+    size_t nframes, got, frame_bytes, window_bytes;
     int rc;
 
     /* Step 1 */
@@ -185,12 +185,14 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
     /* Step 3 */
     rc = file_open(c, cfg);
 
-    /* Step 4 */
-    if (rc == AWC_OK && nbuf * c->k > caps.frame_limit)
+    /* Step 4: the frame list and the window must fit the address space (size_t is 32 bits in a
+     * 32-bit build, whose frames may still total far more than 4 GiB). */
+    if (rc == AWC_OK && (nbuf * c->k > caps.frame_limit || !awc_size_mul(nbuf, c->k, &nframes) ||
+                         !awc_size_mul(nframes, sizeof(*c->frames), &frame_bytes) ||
+                         !awc_size_mul(nslot + c->nstage, c->page_size, &window_bytes)))
         rc = AWC_ENOMEM;
     if (rc == AWC_OK) {
-        nframes = (size_t)(nbuf * c->k);
-        c->frames = malloc(nframes * sizeof(*c->frames));
+        c->frames = malloc(frame_bytes);
         rc = c->frames == NULL ? AWC_ENOMEM : AWC_OK;
     }
     if (rc == AWC_OK) {
@@ -207,8 +209,7 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
         }
     }
     if (rc == AWC_OK)
-        rc = awc_err(awe_window_reserve(NULL, (size_t)(nslot + c->nstage) << c->page_shift, 0,
-                                        (void **)&c->window));
+        rc = awc_err(awe_window_reserve(NULL, window_bytes, 0, (void **)&c->window));
 
     /* Step 5 */
     if (rc == AWC_OK) {

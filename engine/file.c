@@ -115,10 +115,15 @@ static int ck_grow(struct awc *c, uint64_t nseg)
     uint64_t old = c->nseg * SEG_PAGES, want = nseg * SEG_PAGES;
     struct ckrec *ck;
     uint8_t *trust, *dirty;
+    size_t ck_bytes;
 
     if (nseg <= c->nseg)
         return AWC_OK;
-    ck = realloc(c->ck, want * sizeof(*ck));
+    /* The records of a file whose table does not fit the address space (a 32-bit build with a
+     * file of terabytes): out of memory, never a truncated size. */
+    if (!awc_size_mul(want, sizeof(*ck), &ck_bytes))
+        return AWC_ENOMEM;
+    ck = realloc(c->ck, ck_bytes);
     if (ck == NULL)
         return AWC_ENOMEM;
     c->ck = ck;
@@ -151,14 +156,17 @@ static int ck_write_dirty(struct awc *c)
     uint64_t n = 0, seg;
     struct plat_io *io;
     uint8_t *bufs;
+    size_t io_bytes, buf_bytes;
     int rc = AWC_OK;
 
     for (seg = 0; seg < c->nseg; seg++)
         n += c->seg_dirty[seg];
     if (n == 0)
         return AWC_OK;
-    io = malloc(n * sizeof(*io));
-    bufs = plat_aligned_alloc(CK_BLOCK, n * CK_BLOCK);
+    if (!awc_size_mul(n, sizeof(*io), &io_bytes) || !awc_size_mul(n, CK_BLOCK, &buf_bytes))
+        return AWC_ENOMEM;
+    io = malloc(io_bytes);
+    bufs = plat_aligned_alloc(CK_BLOCK, buf_bytes);
     if (io == NULL || bufs == NULL) {
         free(io);
         plat_aligned_free(bufs);
@@ -175,7 +183,7 @@ static int ck_write_dirty(struct awc *c)
         io[n].result = 0;
         n++;
     }
-    rc = plat_file_write_batch(c->file, io, n);
+    rc = plat_file_write_batch(c->file, io, (size_t)n);
     if (rc == 0) {
         for (seg = 0; seg < c->nseg; seg++)
             c->seg_dirty[seg] = 0;
@@ -404,7 +412,8 @@ int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, si
     plat_mutex_unlock(&c->ck_mu);
     if (nio > 0) {
         plat_file_read_batch(c->file, io, nio);
-        atomic_fetch_add_explicit(&c->bytes_read, nio * c->page_size, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->bytes_read, (uint64_t)nio * c->page_size,
+                                  memory_order_relaxed);
     }
     for (size_t j = 0; j < nio; j++) {
         size_t at = which[j];
@@ -495,10 +504,11 @@ int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, s
             io[i].off = file_page_offset(c, pages[i]);
             io[i].result = 0;
         }
-        rc = plat_file_write_batch(c->file, io, n);
+        rc = plat_file_write_batch(c->file, io, (size_t)n);
         rc = rc != 0 ? awc_err(rc) : AWC_OK;
         if (rc == AWC_OK) {
-            atomic_fetch_add_explicit(&c->bytes_written, n * c->page_size, memory_order_relaxed);
+            atomic_fetch_add_explicit(&c->bytes_written, (uint64_t)n * c->page_size,
+                                      memory_order_relaxed);
             for (i = 0; i < n; i++)
                 if (pages[i] + 1 > c->pages)
                     c->pages = pages[i] + 1;

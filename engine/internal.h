@@ -177,4 +177,15 @@ int awc_err(int rc);
 /* AWC_OK for an open cache, AWC_EINVAL for NULL, AWC_ECLOSED for a closed one. */
 int awc_check(const struct awc *c);
 
+/* Stores n * each in *bytes and returns true when the product fits a size_t; false when it does
+ * not (in a 32-bit build a table sized from 64-bit counts may not fit the address space: the
+ * caller answers AWC_ENOMEM rather than allocate a truncated size). */
+static inline bool awc_size_mul(uint64_t n, uint64_t each, size_t *bytes)
+{
+    if (each != 0 && n > SIZE_MAX / each)
+        return false;
+    *bytes = (size_t)(n * each);
+    return true;
+}
+
 #endif /* AWECACHE_ENGINE_INTERNAL_H */

@@ -21,11 +21,14 @@ static uint64_t slot_of(const struct awc *c, uint64_t page)
 int table_init(struct awc *c)
 {
     uint64_t size = 64;
+    size_t key_bytes;
 
     while (size < 4 * c->nbuf)
         size <<= 1;
-    c->keys = calloc(size, sizeof(*c->keys));
-    c->vals = calloc(size, sizeof(*c->vals));
+    if (!awc_size_mul(size, sizeof(*c->keys), &key_bytes))
+        return AWC_ENOMEM; /* more than a 32-bit address space */
+    c->keys = calloc((size_t)size, sizeof(*c->keys));
+    c->vals = calloc((size_t)size, sizeof(*c->vals));
     if (c->keys == NULL || c->vals == NULL)
         return AWC_ENOMEM;
     c->tmask = size - 1;

@@ -155,6 +155,16 @@ static void fork_child(void)
 }
 
 /* Reads what the machine offers and sizes the frame pools (nothing is allocated yet). */
+/* The most frames one pool may have: frame numbers (index + 1) stay below FRAME_HUGE_BIT, and the
+ * state table (one uintptr_t per frame) takes at most a quarter of the address space. */
+static uint64_t pool_capacity_max(void)
+{
+    uint64_t by_number = (uint64_t)(FRAME_HUGE_BIT - 1);
+    uint64_t by_table = (uint64_t)(SIZE_MAX / 4 / sizeof(uintptr_t));
+
+    return by_number < by_table ? by_number : by_table;
+}
+
 static void platform_init(void)
 {
     struct plat_caps *c = &g.caps;
@@ -201,7 +211,11 @@ static void platform_init(void)
     for (i = 0; i < POOL_COUNT; i++)
         g.pools[i].fd = -1;
     g.pools[POOL_SMALL].shift = log2_exact((uint64_t)page);
+    /* A frame number is index + 1 below FRAME_HUGE_BIT: in a 32-bit build that bounds a pool at
+     * 2^31 - 1 frames (8 TiB of 4 KiB frames), and its state table must fit the address space. */
     g.pools[POOL_SMALL].capacity = (uint64_t)phys;
+    if (g.pools[POOL_SMALL].capacity > pool_capacity_max())
+        g.pools[POOL_SMALL].capacity = pool_capacity_max();
     if (c->huge_page_size != 0) {
         g.pools[POOL_HUGE].shift = log2_exact(c->huge_page_size);
         g.pools[POOL_HUGE].capacity = ((uint64_t)phys * (uint64_t)page) >> g.pools[POOL_HUGE].shift;
@@ -391,12 +405,12 @@ static size_t pool_commit(struct pool *p, const uint64_t *idx, size_t n)
 
         while (j < n && idx[j] == idx[j - 1] + 1)
             j++;
-        if (os_fallocate(p->fd, 0, (off_t)(idx[i] << p->shift), (off_t)((j - i) << p->shift)) !=
-            0) {
+        if (os_fallocate(p->fd, 0, (off_t)(idx[i] << p->shift),
+                         (off_t)((uint64_t)(j - i) << p->shift)) != 0) {
             /* A failed fallocate may have committed part of its range: give it back, then take
              * frames one at a time until the system says no. */
             fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                      (off_t)(idx[i] << p->shift), (off_t)((j - i) << p->shift));
+                      (off_t)(idx[i] << p->shift), (off_t)((uint64_t)(j - i) << p->shift));
             for (; i < j; i++) {
                 if (os_fallocate(p->fd, 0, (off_t)(idx[i] << p->shift), (off_t)1 << p->shift) !=
                     0) {
@@ -461,6 +475,8 @@ static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, 
     n = *count;
     if (n > limit - p->held)
         n = (size_t)(limit - p->held);
+    if (n > SIZE_MAX / sizeof(*idx))
+        n = SIZE_MAX / sizeof(*idx); /* a 32-bit build: fewer than asked, as the contract allows */
     idx = malloc(n * sizeof(*idx));
     if (idx == NULL) {
         rc = PLAT_ENOMEM;
@@ -930,8 +946,8 @@ static void pool_release(struct pool *p, const uint64_t *idx, size_t n)
     while (i < n) {
         for (j = i + 1; j < n && idx[j] == idx[j - 1] + 1; j++)
             ;
-        if (os_fallocate(p->fd, punch, (off_t)(idx[i] << p->shift), (off_t)((j - i) << p->shift)) ==
-            0) {
+        if (os_fallocate(p->fd, punch, (off_t)(idx[i] << p->shift),
+                         (off_t)((uint64_t)(j - i) << p->shift)) == 0) {
             for (k = i; k < j; k++)
                 pool_untake(p, idx[k]);
         } else {

@@ -17,6 +17,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* Frames past 4 GiB of the memfd, and backing files past 2 GiB, need 64-bit offsets in every
+ * call (mmap, pread, fallocate...): the build defines _FILE_OFFSET_BITS=64 for every target, which
+ * matters in a 32-bit build (cmake/i386.cmake). */
+_Static_assert(sizeof(off_t) == 8, "off_t must be 64 bits: build with -D_FILE_OFFSET_BITS=64");
+
 static atomic_uint_fast64_t gate_calls;   /* counted OS calls so far */
 static atomic_uint_fast64_t gate_fail_at; /* fail the call with this count; 0: disarmed */
 static atomic_int gate_fail_errno;        /* the errno an injected failure reports */
@@ -320,7 +325,7 @@ bool os_fd_in_memory_fs(int fd)
 
     if (fstatfs(fd, &sf) != 0)
         return false;
-    return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
+    return (unsigned long)sf.f_type == TMPFS_MAGIC || (unsigned long)sf.f_type == RAMFS_MAGIC;
 }
 
 int os_blkdev_geometry(int fd, uint64_t *size, uint32_t *logical_block)

@@ -8,10 +8,12 @@
 # 4. Configures tests/install/consumer/ (find_package(awecache)), builds it against
 #    awecache::awecache and awecache::awecache_static, and runs both.
 # In sanitizer builds the consumers are compiled and linked with the same -fsanitize flags, as any
-# program linking a sanitized library must be. Exit status: 0 pass, 1 fail, 77 skipped.
+# program linking a sanitized library must be; the build's own C flags (-m32 in the 32-bit build)
+# and toolchain file (cmake/i386.cmake) are passed on too. Exit status: 0 pass, 1 fail, 77 skipped.
 set -euo pipefail
 
-build_dir="" work_dir="" cmake_cmd=cmake generator="" cc=cc libdir=lib san_flags=""
+build_dir="" work_dir="" cmake_cmd=cmake generator="" cc=cc libdir=lib san_flags="" c_flags=""
+toolchain=""
 for arg in "$@"; do
     case "$arg" in
     --build-dir=*) build_dir=${arg#*=} ;;
@@ -21,6 +23,8 @@ for arg in "$@"; do
     --cc=*) cc=${arg#*=} ;;
     --libdir=*) libdir=${arg#*=} ;;
     --sanitize-flags=*) san_flags=${arg#*=} ;;
+    --c-flags=*) c_flags=${arg#*=} ;;
+    --toolchain-file=*) toolchain=${arg#*=} ;;
     *)
         echo "install_test: unknown argument: $arg" >&2
         exit 2
@@ -29,7 +33,8 @@ for arg in "$@"; do
 done
 if [[ -z $build_dir || -z $work_dir ]]; then
     echo "usage: install_test.sh --build-dir=DIR --work-dir=DIR [--cmake=CMAKE] [--generator=G]" \
-        "[--cc=CC] [--libdir=lib] [--sanitize-flags='-fsanitize=...']" >&2
+        "[--cc=CC] [--libdir=lib] [--sanitize-flags='-fsanitize=...'] [--c-flags=FLAGS]" \
+        "[--toolchain-file=FILE]" >&2
     exit 2
 fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -83,7 +88,7 @@ export PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG
 pc_flags=$(pkg-config --cflags --libs awecache)
 echo "   pkg-config --cflags --libs awecache: $pc_flags"
 # shellcheck disable=SC2086 # the flags are words
-if "$cc" $san_flags -o "$work_dir/consumer_pc" "$here/consumer.c" $pc_flags; then
+if "$cc" $c_flags $san_flags -o "$work_dir/consumer_pc" "$here/consumer.c" $pc_flags; then
     if out=$(LD_LIBRARY_PATH="$prefix/$libdir" "$work_dir/consumer_pc"); then
         echo "   $out"
     else
@@ -97,9 +102,10 @@ fi
 echo "== find_package(awecache) consumer"
 gen_args=()
 [[ -n $generator ]] && gen_args=(-G "$generator")
+[[ -n $toolchain ]] && gen_args+=("-DCMAKE_TOOLCHAIN_FILE=$toolchain")
 if "$cmake_cmd" -S "$here/consumer" -B "$work_dir/consumer-build" "${gen_args[@]}" \
     -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_FLAGS="$san_flags" -DCMAKE_EXE_LINKER_FLAGS="$san_flags" \
+    -DCMAKE_C_FLAGS="$c_flags $san_flags" -DCMAKE_EXE_LINKER_FLAGS="$c_flags $san_flags" \
     >"$work_dir/consumer-configure.log" 2>&1 &&
     "$cmake_cmd" --build "$work_dir/consumer-build" >"$work_dir/consumer-build.log" 2>&1; then
     for exe in consumer_shared consumer_static; do

@@ -1,7 +1,11 @@
 #!/bin/sh
 # tests/win32/awecc_test.sh: builds Windows programs with tools/awecc and runs them.
 #
-#   awecc_test.sh <source root> <work dir> <C compiler>
+#   awecc_test.sh <source root> <work dir> <C compiler> [<C flags> [<CMake toolchain file>]]
+#
+# The C flags (-m32 in the 32-bit build) go with the compiler (CC="<compiler> <flags>"), and the
+# toolchain file (cmake/i386.cmake) to the libraries' configure (AWECC_CMAKE_ARGS), so that the
+# programs and libraries are built for the same target as the build that runs the test.
 #
 # 1. From the source tree: awe_example.c in ANSI and in UNICODE mode (-Werror), then compiled
 #    with -c and linked from two objects; each program must exit 0 and say it succeeded.
@@ -12,8 +16,12 @@ set -eu
 
 root=$1
 work=$2
-CC=$3
+CC="$3${4:+ $4}"
 export CC
+if [ -n "${5:-}" ]; then
+    AWECC_CMAKE_ARGS="-DCMAKE_TOOLCHAIN_FILE=$5"
+    export AWECC_CMAKE_ARGS
+fi
 AWECC_BUILD_DIR=$work/awecc-build
 export AWECC_BUILD_DIR
 mkdir -p "$work"

@@ -33,7 +33,9 @@ CHECK(sizeof(LUID_AND_ATTRIBUTES) == 12);
 CHECK(sizeof(TOKEN_PRIVILEGES) == 16);
 CHECK(offsetof(TOKEN_PRIVILEGES, Privileges) == 4);
 CHECK(offsetof(SYSTEM_INFO, dwPageSize) == 4);
-CHECK(offsetof(SYSTEM_INFO, lpMinimumApplicationAddress) == sizeof(void *));
+/* A 4-byte union and dwPageSize come first: the pointers start at 8 on 32- and on 64-bit. */
+CHECK(offsetof(SYSTEM_INFO, lpMinimumApplicationAddress) == 8);
+CHECK(offsetof(SYSTEM_INFO, lpMaximumApplicationAddress) == 8 + sizeof(void *));
 
 /* Allocation types and protections. */
 CHECK(MEM_COMMIT == 0x1000);

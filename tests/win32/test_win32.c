@@ -31,8 +31,9 @@
 
 #include <cmocka.h>
 
-/* A frame number no process ever owns (frame numbers are small page indexes). */
-#define BOGUS_PFN ((ULONG_PTR)1 << 40)
+/* A frame number no process ever owns (frame numbers are small page indexes): 2^40 on 64-bit,
+ * 2^28 (1 TiB of 4 KiB pages) where ULONG_PTR is 32 bits. */
+#define BOGUS_PFN ((ULONG_PTR)1 << (sizeof(ULONG_PTR) == 4 ? 28 : 40))
 
 static size_t page;
 

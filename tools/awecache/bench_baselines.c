@@ -365,6 +365,14 @@ static int mmap_open(void **state, const struct bench_config *cfg, char *err, si
     }
     /* Step 3 */
     s->map_len = s->info.file_bytes;
+    if (s->map_len > SIZE_MAX) {
+        snprintf(err, errlen,
+                 "cannot map %s: its %llu bytes do not fit this process's address space (a 32-bit "
+                 "build maps at most 4 GiB)",
+                 cfg->path, (unsigned long long)s->map_len);
+        mmap_close(s, NULL, ignored, sizeof(ignored));
+        return -1;
+    }
     rc = plat_file_map(s->file, s->map_len, (void **)&s->base);
     if (rc != 0) {
         snprintf(err, errlen, "cannot map %s: %s", cfg->path, plat_io_strerror(rc));
@@ -893,6 +901,16 @@ static int pool_open(void **state, const struct bench_config *cfg, char *err, si
     if (nframes == 0 || nframes >= NO_FRAME) {
         snprintf(err, errlen, "a frame budget of %llu bytes makes %llu frames",
                  (unsigned long long)cfg->frame_budget, (unsigned long long)nframes);
+        free(p);
+        return -1;
+    }
+    if (cfg->frame_budget - cfg->frame_budget % p->info.page_size > SIZE_MAX) {
+        /* A 32-bit build: this baseline keeps its frames in plain memory, which must fit the
+         * address space (awecache's frames need not: they are AWE frames). */
+        snprintf(err, errlen,
+                 "a frame budget of %llu bytes does not fit this process's address space (the "
+                 "pread pool keeps its frames in plain memory)",
+                 (unsigned long long)cfg->frame_budget);
         free(p);
         return -1;
     }
