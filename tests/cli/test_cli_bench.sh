@@ -24,47 +24,10 @@
 # Stops at the first failure with a message saying what was expected.
 set -u
 
-TOOL=${1:?usage: test_cli_bench.sh TOOL ROOT TMPDIR}
-ROOT=${2:?usage: test_cli_bench.sh TOOL ROOT TMPDIR}
-WORK=${3:?usage: test_cli_bench.sh TOOL ROOT TMPDIR}
-: "$ROOT"
-
-rm -rf "$WORK"
-mkdir -p "$WORK" || exit 1
-OUT="$WORK/stdout.txt"
-ERR="$WORK/stderr.txt"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DATA="$WORK/data.dat"
-RC=0
 # The run every check starts from: small, short, with a warm-up of a few hundred operations.
 SMALL=(--data-size 32M --frames 8M --window 1M --threads 2 --duration 1s --warmup 300)
-
-# ---- Helpers ------------------------------------------------------------------------------
-
-step() {
-    echo "== $*"
-}
-
-fail() {
-    echo "FAIL: $*"
-    echo "--- stdout:"
-    cat "$OUT" 2>/dev/null
-    echo "--- stderr:"
-    cat "$ERR" 2>/dev/null
-    exit 1
-}
-
-# run ARGS...: runs the tool with TMPDIR=$WORK, stdout into $OUT, stderr into $ERR, the exit
-# status into RC.
-run() {
-    TMPDIR="$WORK" "$TOOL" "$@" >"$OUT" 2>"$ERR"
-    RC=$?
-}
-
-# expect_ok ARGS...: the tool exits 0.
-expect_ok() {
-    run "$@"
-    [ "$RC" -eq 0 ] || fail "awecache $*: expected exit 0, got $RC"
-}
 
 # default_files: the default data files (awecache-bench-*.dat*) in $WORK, one per line.
 default_files() {

@@ -20,43 +20,7 @@
 # Stops at the first failure with a message saying what was expected.
 set -u
 
-TOOL=${1:?usage: test_cli_files.sh TOOL ROOT TMPDIR}
-ROOT=${2:?usage: test_cli_files.sh TOOL ROOT TMPDIR}
-WORK=${3:?usage: test_cli_files.sh TOOL ROOT TMPDIR}
-: "$ROOT"
-
-rm -rf "$WORK"
-mkdir -p "$WORK" || exit 1
-OUT="$WORK/stdout.txt"
-ERR="$WORK/stderr.txt"
-RC=0
-
-# ---- Helpers ------------------------------------------------------------------------------
-
-step() {
-    echo "== $*"
-}
-
-fail() {
-    echo "FAIL: $*"
-    echo "--- stdout:"
-    cat "$OUT" 2>/dev/null
-    echo "--- stderr:"
-    cat "$ERR" 2>/dev/null
-    exit 1
-}
-
-# run ARGS...: runs the tool, stdout into $OUT, stderr into $ERR, the exit status into RC.
-run() {
-    "$TOOL" "$@" >"$OUT" 2>"$ERR"
-    RC=$?
-}
-
-# expect_ok ARGS...: the tool exits 0.
-expect_ok() {
-    run "$@"
-    [ "$RC" -eq 0 ] || fail "awecache $*: expected exit 0, got $RC"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # expect_code CODE ARGS...: the tool exits CODE (whatever it prints).
 expect_code() {
