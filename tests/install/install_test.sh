@@ -7,6 +7,7 @@
 # 3. Builds tests/install/consumer.c with `pkg-config --cflags --libs awecache` and runs it.
 # 4. Configures tests/install/consumer/ (find_package(awecache)), builds it against
 #    awecache::awecache and awecache::awecache_static, and runs both.
+# 5. Runs the installed bin/awecache (--version, info --json).
 # In sanitizer builds the consumers are compiled and linked with the same -fsanitize flags, as any
 # program linking a sanitized library must be; the build's own C flags (-m32 in the 32-bit build)
 # and toolchain file (cmake/i386.cmake) are passed on too. Exit status: 0 pass, 1 fail, 77 skipped.
@@ -124,6 +125,18 @@ if "$cmake_cmd" -S "$here/consumer" -B "$work_dir/consumer-build" "${gen_args[@]
 else
     cat "$work_dir/consumer-configure.log" "$work_dir/consumer-build.log" 2>/dev/null || true
     fail "the find_package(awecache) consumer did not configure or build"
+fi
+
+# Step 5: the installed awecache tool runs from the prefix.
+echo "== bin/awecache"
+if [[ -x $prefix/bin/awecache ]]; then
+    if out=$("$prefix/bin/awecache" --version) && "$prefix/bin/awecache" info --json >/dev/null; then
+        echo "   $out; awecache info --json ran"
+    else
+        fail "bin/awecache --version or info failed: $out"
+    fi
+else
+    fail "not installed: bin/awecache"
 fi
 
 if ((failures > 0)); then
