@@ -15,15 +15,21 @@
  * What lives in common/awe_table.c: the window table (a sorted array of windows, found by binary
  * search, inserted into and removed from), making and freeing a window's tables, the argument
  * checks of plat_window_reserve that do not depend on the OS, and the lookups behind plat_map's
- * range, plat_query and plat_window_find. What stays in each OS file: the frames (memfd pages or
- * Windows' PFNs), the reservations, the map engines, the locks. Every function here runs under
- * the caller's map_mu where it touches a table; none takes a lock or includes an OS header.
+ * range, plat_query and plat_window_find. What lives in common/awe_plan.c: the checks of a map
+ * call's entries (a page listed once, a frame owned, unmapped and listed once) and the plan they
+ * build, the commit of a plan into the frame state words, the valid prefix of plat_frames_free,
+ * the first checks of plat_frames_alloc and plat_get_stats' snapshot. It reaches a frame's state
+ * word through frame_state(), the one hook each OS file defines (with frame_pool()). What stays
+ * in each OS file: the frames (memfd pages or Windows' PFNs), the reservations, the map engines,
+ * the locks. Every function here runs under the caller's map_mu where it touches a table or a
+ * state word; none takes a lock or includes an OS header.
  */
 #ifndef AWECACHE_PLATFORM_COMMON_AWE_COMMON_H
 #define AWECACHE_PLATFORM_COMMON_AWE_COMMON_H
 
 #include "plat.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,5 +144,57 @@ int wtab_query(const struct window_table *t, const void *va, plat_frame_t *frame
 /* plat_window_find's answer: base and size of the window holding va; PLAT_EADDRNOTAVAIL when
  * none (*base and *size untouched). */
 int wtab_extent(const struct window_table *t, const void *va, void **base, size_t *size);
+
+/* ---- Hooks: defined by each OS file ------------------------------------------------------- */
+
+/* The state word of frame number f, or NULL when f cannot be one of ours (0, out of range, or in
+ * a pool never set up). A word once returned stays valid for the life of the process. Linux: the
+ * entry of the frame's pool's state table; Windows: the state of the frame table's entry. */
+_Atomic uintptr_t *frame_state(plat_frame_t f);
+
+/* The pool of frame number f, in struct window's `pool` numbering; f is one of ours (frame_state
+ * gives non-NULL). Linux: POOL_SMALL or POOL_HUGE; Windows: always 0. */
+int frame_pool(plat_frame_t f);
+
+/* ---- Plans and frames (common/awe_plan.c; caller holds map_mu) ----------------------------- */
+
+/* Validates entry *c of a map call: page `page` of w, not listed earlier in the call, receiving
+ * frame f (0: unmap), which must be owned (else PLAT_ENXIO), of w's pool, unmapped and not listed
+ * earlier (else PLAT_EINVAL: the rules of MapUserPhysicalPages per entry). On success marks the
+ * page and the frame pending and fills *c (old_frame from the slot); on error changes nothing. */
+int plan_entry(struct change *c, struct window *w, size_t page, plat_frame_t f);
+
+/* Clears the pending marks of plan[0..n), each filled by a successful plan_entry. */
+void plan_unmark(const struct change *plan, size_t n);
+
+/* The frame state words after plan[0..n) was carried out (the slots already say so): old frames
+ * become owned and unmapped, new frames owned and mapped at their page; counts the pages in
+ * stats->pages_unmapped and stats->pages_mapped. */
+void plan_commit(const struct change *plan, size_t n, struct plat_stats *stats);
+
+/* The frames of window w (about to be released: the OS has unmapped them) become owned and
+ * unmapped; returns how many there were (for pages_unmapped). The slots are left as they are. */
+uint64_t window_unmap_frames(const struct window *w);
+
+/* plat_frames_free's valid prefix: the length of the longest prefix of frames[0..n) whose
+ * entries are owned frames, none listed twice (n, or the index of the first bad entry: the
+ * caller's PLAT_ENXIO). *mapped (unless NULL) is the number of them mapped now. The pending marks
+ * used to find repeats are cleared again before it returns. */
+size_t frames_valid_prefix(const plat_frame_t *frames, size_t n, size_t *mapped);
+
+/* ---- Arguments and snapshots (no lock needed) ---------------------------------------------- */
+
+/* plat_frames_alloc's first checks, in the contract's order: count NULL, or frames NULL with
+ * *count > 0, is PLAT_EFAULT; then init() runs (the OS file's one-time start) and its error is
+ * returned; then flags beyond PLAT_FRAMES_HUGE | PLAT_FRAMES_POPULATE are PLAT_EINVAL. 0 lets
+ * the call go on (*count may still be 0). */
+int frames_alloc_args(const size_t *count, const plat_frame_t *frames, unsigned flags,
+                      int (*init)(void));
+
+/* plat_get_stats' snapshot of what both OSes keep alike (caller holds both locks): *out becomes
+ * *counters, with the window count of t and failed_calls. The OS file fills in the rest (VMAs,
+ * frames held). */
+void stats_snapshot(struct plat_stats *out, const struct plat_stats *counters,
+                    const struct window_table *t, uint64_t failed_calls);
 
 #endif /* AWECACHE_PLATFORM_COMMON_AWE_COMMON_H */

@@ -298,7 +298,8 @@ static plat_frame_t frame_encode(int pool, uint64_t index)
     return (plat_frame_t)(index + 1) | (pool == POOL_HUGE ? FRAME_HUGE_BIT : 0);
 }
 
-static _Atomic uintptr_t *frame_state(plat_frame_t f)
+/* The hooks of common/awe_common.h. */
+_Atomic uintptr_t *frame_state(plat_frame_t f)
 {
     int pool;
     uint64_t index;
@@ -306,6 +307,11 @@ static _Atomic uintptr_t *frame_state(plat_frame_t f)
     if (!frame_decode(f, &pool, &index))
         return NULL;
     return &g.pools[pool].state[index];
+}
+
+int frame_pool(plat_frame_t f)
+{
+    return (f & FRAME_HUGE_BIT) != 0 ? POOL_HUGE : POOL_SMALL;
 }
 
 /* ---- Frame allocation -------------------------------------------------------------------- */
@@ -441,13 +447,10 @@ static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, 
     int rc;
 
     /* Step 1 */
-    if (count == NULL || (frames == NULL && *count > 0))
-        return PLAT_EFAULT;
-    rc = ensure_init();
+    rc = frames_alloc_args(count, frames, flags, ensure_init);
     if (rc != 0)
         return rc;
-    if ((flags & ~(PLAT_FRAMES_HUGE | PLAT_FRAMES_POPULATE)) != 0 || numa_node < -1 ||
-        numa_node > g.max_numa_node)
+    if (numa_node < -1 || numa_node > g.max_numa_node)
         return PLAT_EINVAL;
     if (*count == 0)
         return 0;
@@ -561,42 +564,6 @@ static int plan_reserve(size_t n)
         g.runs_cap = cap;
     }
     return 0;
-}
-
-/* Validates one change's frame (the rules of MapUserPhysicalPages per entry) and marks it
- * pending. Caller holds map_mu. */
-static int check_frame(const struct window *w, plat_frame_t f)
-{
-    int pool;
-    uint64_t index;
-    uintptr_t s;
-
-    if (f == 0)
-        return 0;
-    if (!frame_decode(f, &pool, &index))
-        return PLAT_ENXIO;
-    s = atomic_load_explicit(&g.pools[pool].state[index], memory_order_relaxed);
-    if ((s & FRAME_OWNED) == 0)
-        return PLAT_ENXIO;
-    if (pool != w->pool || (s & FRAME_VA_MASK) != 0 || (s & FRAME_PENDING) != 0)
-        return PLAT_EINVAL; /* wrong size, mapped somewhere now, or listed twice */
-    atomic_store_explicit(&g.pools[pool].state[index], s | FRAME_PENDING, memory_order_relaxed);
-    return 0;
-}
-
-/* Clears the pending marks of plan[0..n). */
-static void unmark(size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        struct change *c = &g.plan[i];
-
-        pending_clear(c->w, c->page);
-        if (c->new_frame != 0)
-            atomic_fetch_and_explicit(frame_state(c->new_frame), ~FRAME_PENDING,
-                                      memory_order_relaxed);
-    }
 }
 
 static int change_cmp(const void *a, const void *b)
@@ -761,20 +728,7 @@ static int plan_apply(size_t n)
     }
 
     /* Step 4 */
-    for (i = 0; i < n; i++) {
-        struct change *c = &g.plan[i];
-        uintptr_t va = c->w->base + (c->page << c->w->shift);
-
-        if (c->old_frame != 0) {
-            atomic_store_explicit(frame_state(c->old_frame), FRAME_OWNED, memory_order_relaxed);
-            g.stats.pages_unmapped++;
-        }
-        if (c->new_frame != 0) {
-            atomic_store_explicit(frame_state(c->new_frame), FRAME_OWNED | va,
-                                  memory_order_relaxed);
-            g.stats.pages_mapped++;
-        }
-    }
+    plan_commit(g.plan, n, &g.stats);
     g.stats.runs += nruns;
     g.vmas_in_use = vmas;
     if (vmas > g.stats.vmas_peak)
@@ -787,31 +741,12 @@ undo_slots:
     return rc;
 }
 
-/* Fills plan[i] for page `page` of w receiving frame f, validating both (entry i of the call).
- * Caller holds map_mu. */
-static int plan_entry(size_t i, struct window *w, size_t page, plat_frame_t f)
-{
-    int rc;
-
-    if (pending_test(w, page))
-        return PLAT_EINVAL; /* the page is listed twice */
-    rc = check_frame(w, f);
-    if (rc != 0)
-        return rc;
-    pending_set(w, page);
-    g.plan[i].w = w;
-    g.plan[i].page = page;
-    g.plan[i].new_frame = f;
-    g.plan[i].old_frame = w->slots[page];
-    return 0;
-}
-
 /* The common tail of map and scatter: clear the marks, apply, count. Caller holds map_mu. */
 static int plan_finish(size_t n, bool sorted, uint64_t *calls)
 {
     int rc;
 
-    unmark(n);
+    plan_unmark(g.plan, n);
     if (!sorted)
         qsort(g.plan, n, sizeof(*g.plan), change_cmp);
     rc = plan_apply(n);
@@ -848,9 +783,9 @@ static int do_map(void *va, size_t count, const plat_frame_t *frames)
 
     /* Step 2 */
     for (i = 0; i < count; i++) {
-        rc = plan_entry(i, w, first + i, frames != NULL ? frames[i] : 0);
+        rc = plan_entry(&g.plan[i], w, first + i, frames != NULL ? frames[i] : 0);
         if (rc != 0) {
-            unmark(i);
+            plan_unmark(g.plan, i);
             goto fail;
         }
     }
@@ -898,11 +833,11 @@ static int do_map_scatter(void *const *vas, size_t count, const plat_frame_t *fr
 
         if (w == NULL || va < w->base || va - w->base >= (w->pages << w->shift))
             w = wtab_find(&g.wt, va);
-        rc = w == NULL
-                 ? PLAT_EINVAL
-                 : plan_entry(i, w, (va - w->base) >> w->shift, frames != NULL ? frames[i] : 0);
+        rc = w == NULL ? PLAT_EINVAL
+                       : plan_entry(&g.plan[i], w, (va - w->base) >> w->shift,
+                                    frames != NULL ? frames[i] : 0);
         if (rc != 0) {
-            unmark(i);
+            plan_unmark(g.plan, i);
             goto fail;
         }
         if (i > 0 && sorted && change_cmp(&g.plan[i - 1], &g.plan[i]) > 0)
@@ -1016,7 +951,7 @@ static void frames_release(const plat_frame_t *frames, size_t n)
  *    consecutive frames per call, and make them available; *count = prefix length if cut. */
 static int do_frames_free(size_t *count, const plat_frame_t *frames)
 {
-    size_t n, valid, nplan = 0, i;
+    size_t n, valid, nplan, i;
     int rc, stop_rc = 0;
 
     /* Step 1 */
@@ -1031,20 +966,9 @@ static int do_frames_free(size_t *count, const plat_frame_t *frames)
 
     /* Step 2 */
     pthread_mutex_lock(&g.map_mu);
-    for (valid = 0; valid < n; valid++) {
-        _Atomic uintptr_t *st = frame_state(frames[valid]);
-        uintptr_t s = st != NULL ? atomic_load_explicit(st, memory_order_relaxed) : 0;
-
-        if ((s & FRAME_OWNED) == 0 || (s & FRAME_PENDING) != 0) {
-            stop_rc = PLAT_ENXIO;
-            break;
-        }
-        atomic_store_explicit(st, s | FRAME_PENDING, memory_order_relaxed);
-        if ((s & FRAME_VA_MASK) != 0)
-            nplan++;
-    }
-    for (i = 0; i < valid; i++)
-        atomic_fetch_and_explicit(frame_state(frames[i]), ~FRAME_PENDING, memory_order_relaxed);
+    valid = frames_valid_prefix(frames, n, &nplan);
+    if (valid < n)
+        stop_rc = PLAT_ENXIO;
 
     /* Step 3 */
     if (nplan > 0) {
@@ -1216,7 +1140,6 @@ fail:
 int plat_window_release(void *base)
 {
     struct window *w;
-    size_t i;
     uint64_t vmas;
     int rc = ensure_init();
 
@@ -1240,12 +1163,7 @@ int plat_window_release(void *base)
 
     /* Step 3 */
     vmas = 1 + (w->pages > 1 ? count_breaks(w, 0, w->pages - 1) : 0);
-    for (i = 0; i < w->pages; i++) {
-        if (w->slots[i] != 0) {
-            atomic_store_explicit(frame_state(w->slots[i]), FRAME_OWNED, memory_order_relaxed);
-            g.stats.pages_unmapped++;
-        }
-    }
+    g.stats.pages_unmapped += window_unmap_frames(w);
     wtab_remove(&g.wt, w);
     g.vmas_in_use -= vmas;
     pthread_mutex_unlock(&g.map_mu);
@@ -1277,13 +1195,11 @@ int plat_get_stats(struct plat_stats *stats)
     if (rc != 0)
         return rc;
     lock_both();
-    *stats = g.stats;
+    stats_snapshot(stats, &g.stats, &g.wt, atomic_load(&g.failed_calls));
     stats->vmas_in_use = g.vmas_in_use;
     stats->frames_allocated = g.pools[POOL_SMALL].held;
     stats->huge_frames_allocated = g.pools[POOL_HUGE].held;
     stats->frames_peak = g.pools[POOL_SMALL].peak;
-    stats->windows = g.wt.n;
-    stats->failed_calls = atomic_load(&g.failed_calls);
     unlock_both();
     return 0;
 }

@@ -289,6 +289,20 @@ static struct frame *frame_entry(plat_frame_t f)
     return &g.table[f - 1];
 }
 
+/* The hooks of common/awe_common.h. */
+_Atomic uintptr_t *frame_state(plat_frame_t f)
+{
+    struct frame *e = frame_entry(f);
+
+    return e != NULL ? &e->state : NULL;
+}
+
+int frame_pool(plat_frame_t f)
+{
+    (void)f;
+    return 0; /* one pool: no huge frames through the AWE calls */
+}
+
 /* ---- Frame allocation -------------------------------------------------------------------- */
 
 /* Reserves the table on first use. Caller holds alloc_mu. */
@@ -360,13 +374,10 @@ static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, 
     int rc;
 
     /* Step 1 */
-    if (count == NULL || (frames == NULL && *count > 0))
-        return PLAT_EFAULT;
-    rc = ensure_init();
+    rc = frames_alloc_args(count, frames, flags, ensure_init);
     if (rc != 0)
         return rc;
-    if ((flags & ~(PLAT_FRAMES_HUGE | PLAT_FRAMES_POPULATE)) != 0 || numa_node < -1 ||
-        numa_node > (int)g.max_numa_node)
+    if (numa_node < -1 || numa_node > (int)g.max_numa_node)
         return PLAT_EINVAL;
     if (*count == 0)
         return 0;
@@ -478,61 +489,6 @@ static int plan_reserve(size_t n)
     return 0;
 }
 
-/* Validates one change's frame (the rules of MapUserPhysicalPages per entry) and marks it
- * pending. Caller holds map_mu. */
-static int check_frame(plat_frame_t f)
-{
-    struct frame *e;
-    uintptr_t s;
-
-    if (f == 0)
-        return 0;
-    e = frame_entry(f);
-    if (e == NULL)
-        return PLAT_ENXIO;
-    s = atomic_load_explicit(&e->state, memory_order_acquire);
-    if ((s & FRAME_OWNED) == 0)
-        return PLAT_ENXIO;
-    if ((s & FRAME_VA_MASK) != 0 || (s & FRAME_PENDING) != 0)
-        return PLAT_EINVAL; /* mapped somewhere now, or listed twice */
-    atomic_store_explicit(&e->state, s | FRAME_PENDING, memory_order_relaxed);
-    return 0;
-}
-
-/* Clears the pending marks of plan[0..n). */
-static void unmark(size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        struct change *c = &g.plan[i];
-
-        pending_clear(c->w, c->page);
-        if (c->new_frame != 0)
-            atomic_fetch_and_explicit(&frame_entry(c->new_frame)->state, ~FRAME_PENDING,
-                                      memory_order_relaxed);
-    }
-}
-
-/* Fills plan[i] for page `page` of w receiving frame f, validating both (entry i of the call).
- * Caller holds map_mu. */
-static int plan_entry(size_t i, struct window *w, size_t page, plat_frame_t f)
-{
-    int rc;
-
-    if (pending_test(w, page))
-        return PLAT_EINVAL; /* the page is listed twice */
-    rc = check_frame(f);
-    if (rc != 0)
-        return rc;
-    pending_set(w, page);
-    g.plan[i].w = w;
-    g.plan[i].page = page;
-    g.plan[i].new_frame = f;
-    g.plan[i].old_frame = w->slots[page];
-    return 0;
-}
-
 /* Steps (caller holds map_mu; plan[0..n) is validated, old_frame filled in; `range` is the base
  * of the call's pages when they are consecutive pages of one window in plan order, else NULL):
  * 1. Choose the call. A range whose entries all map frames, or all unmap, is one
@@ -580,21 +536,9 @@ static int plan_apply(size_t n, void *range)
     }
 
     /* Step 3 */
-    for (i = 0; i < n; i++) {
-        struct change *c = &g.plan[i];
-
-        c->w->slots[c->page] = c->new_frame;
-        if (c->old_frame != 0) {
-            atomic_store_explicit(&frame_entry(c->old_frame)->state, FRAME_OWNED,
-                                  memory_order_relaxed);
-            g.stats.pages_unmapped++;
-        }
-        if (c->new_frame != 0) {
-            atomic_store_explicit(&frame_entry(c->new_frame)->state,
-                                  FRAME_OWNED | page_va(c->w, c->page), memory_order_relaxed);
-            g.stats.pages_mapped++;
-        }
-    }
+    for (i = 0; i < n; i++)
+        g.plan[i].w->slots[g.plan[i].page] = g.plan[i].new_frame;
+    plan_commit(g.plan, n, &g.stats);
     g.stats.runs += call;
     return 0;
 }
@@ -627,13 +571,13 @@ static int do_map(void *va, size_t count, const plat_frame_t *frames)
 
     /* Step 2 */
     for (i = 0; i < count; i++) {
-        rc = plan_entry(i, w, first + i, frames != NULL ? frames[i] : 0);
+        rc = plan_entry(&g.plan[i], w, first + i, frames != NULL ? frames[i] : 0);
         if (rc != 0) {
-            unmark(i);
+            plan_unmark(g.plan, i);
             goto out;
         }
     }
-    unmark(count);
+    plan_unmark(g.plan, count);
 
     /* Step 3 */
     rc = plan_apply(count, (void *)a);
@@ -676,15 +620,15 @@ static int do_map_scatter(void *const *vas, size_t count, const plat_frame_t *fr
 
         if (w == NULL || va < w->base || va - w->base >= (w->pages << g.shift))
             w = wtab_find(&g.wt, va);
-        rc = w == NULL
-                 ? PLAT_EINVAL
-                 : plan_entry(i, w, (va - w->base) >> g.shift, frames != NULL ? frames[i] : 0);
+        rc = w == NULL ? PLAT_EINVAL
+                       : plan_entry(&g.plan[i], w, (va - w->base) >> g.shift,
+                                    frames != NULL ? frames[i] : 0);
         if (rc != 0) {
-            unmark(i);
+            plan_unmark(g.plan, i);
             goto out;
         }
     }
-    unmark(count);
+    plan_unmark(g.plan, count);
 
     /* Step 3 */
     rc = plan_apply(count, NULL);
@@ -741,19 +685,9 @@ static int do_frames_free(size_t *count, const plat_frame_t *frames)
 
     /* Step 2 */
     AcquireSRWLockExclusive(&g.map_mu);
-    for (valid = 0; valid < n; valid++) {
-        struct frame *e = frame_entry(frames[valid]);
-        uintptr_t s = e != NULL ? atomic_load_explicit(&e->state, memory_order_acquire) : 0;
-
-        if ((s & FRAME_OWNED) == 0 || (s & FRAME_PENDING) != 0) {
-            stop_rc = PLAT_ENXIO;
-            break;
-        }
-        atomic_store_explicit(&e->state, s | FRAME_PENDING, memory_order_relaxed);
-    }
-    for (i = 0; i < valid; i++)
-        atomic_fetch_and_explicit(&frame_entry(frames[i])->state, ~FRAME_PENDING,
-                                  memory_order_relaxed);
+    valid = frames_valid_prefix(frames, n, NULL);
+    if (valid < n)
+        stop_rc = PLAT_ENXIO;
 
     /* Step 3 */
     freed = 0;
@@ -877,7 +811,6 @@ fail:
 int plat_window_release(void *base)
 {
     struct window *w;
-    size_t i;
     DWORD err;
     int rc = ensure_init();
 
@@ -900,13 +833,7 @@ int plat_window_release(void *base)
     }
 
     /* Step 3 */
-    for (i = 0; i < w->pages; i++) {
-        if (w->slots[i] != 0) {
-            atomic_store_explicit(&frame_entry(w->slots[i])->state, FRAME_OWNED,
-                                  memory_order_relaxed);
-            g.stats.pages_unmapped++;
-        }
-    }
+    g.stats.pages_unmapped += window_unmap_frames(w);
     wtab_remove(&g.wt, w);
     ReleaseSRWLockExclusive(&g.map_mu);
     wtab_window_free(w);
@@ -937,14 +864,12 @@ int plat_get_stats(struct plat_stats *stats)
     if (rc != 0)
         return rc;
     lock_both();
-    *stats = g.stats;
+    stats_snapshot(stats, &g.stats, &g.wt, atomic_load(&g.failed_calls));
     stats->vmas_in_use = 0; /* Windows has no mapping budget to count against */
     stats->vmas_peak = 0;
     stats->frames_allocated = g.held;
     stats->huge_frames_allocated = 0;
     stats->frames_peak = g.peak;
-    stats->windows = g.wt.n;
-    stats->failed_calls = atomic_load(&g.failed_calls);
     unlock_both();
     return 0;
 }

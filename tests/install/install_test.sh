@@ -3,7 +3,8 @@
 #
 # 1. `cmake --install <build> --prefix <work>/prefix` into an empty scratch prefix.
 # 2. Checks the installed layout: header, shared library with its soname links, static library,
-#    awecache.pc, the find_package files; and that the shared library exports only awe_* (AWE) and awc_* (engine) names.
+#    awecache.pc, the find_package files; and that the shared library exports only awe_* (AWE)
+#    and awc_* (engine) names, and the static library's global names are awe_*, awc_*, plat_*.
 # 3. Builds tests/install/consumer.c with `pkg-config --cflags --libs awecache` and runs it.
 # 4. Configures tests/install/consumer/ (find_package(awecache)), builds it against
 #    awecache::awecache and awecache::awecache_static, and runs both.
@@ -79,6 +80,12 @@ if command -v nm >/dev/null && [[ -e $prefix/$libdir/libawecache.so ]]; then
     [[ -z $leaked ]] || fail "libawecache.so exports names outside awe_* and awc_*: $(echo "$leaked" | tr '\n' ' ')"
     exported=$(nm -D --defined-only "$prefix/$libdir/libawecache.so" | awk '$2 == "T"' | wc -l)
     echo "   libawecache.so exports $exported functions"
+    # The static library: global names only under the project's prefixes (the layers' internal
+    # functions are made local when it is pre-linked: awe/CMakeLists.txt).
+    leaked=$(nm -g --defined-only "$prefix/$libdir/libawecache.a" 2>/dev/null |
+        awk 'NF == 3 && $2 ~ /^[TDRBVW]$/ {print $3}' |
+        grep -v -E '^(awe_|awc_|plat_|__x86\.get_pc_thunk\.)' || true)
+    [[ -z $leaked ]] || fail "libawecache.a defines global names outside awe_*, awc_* and plat_*: $(echo "$leaked" | head -20 | tr '\n' ' ')"
 fi
 echo "   awecache.pc:"
 sed 's/^/     /' "$prefix/$libdir/pkgconfig/awecache.pc"
