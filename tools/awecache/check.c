@@ -195,11 +195,8 @@ int cmd_check(int argc, char **argv)
         case CLI_NEXT_ERROR:
             return CLI_EXIT_USAGE;
         case CLI_NEXT_POSITIONAL:
-            if (path != NULL) {
-                cli_error("check", "one FILE only ('%s' is extra)", arg);
+            if (cli_take_positional(&p, "FILE", &path, arg) != 0)
                 return CLI_EXIT_USAGE;
-            }
-            path = arg;
             break;
         case OPT_FRAMES:
             if (cli_parse_size(arg, &frames) != 0 || frames == 0) {

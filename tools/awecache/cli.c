@@ -320,6 +320,17 @@ int cli_next(struct cli_parser *p, const char **arg)
     return CLI_NEXT_ERROR;
 }
 
+int cli_take_positional(const struct cli_parser *p, const char *what, const char **slot,
+                        const char *arg)
+{
+    if (*slot != NULL) {
+        cli_error(p->cmd, "one %s only ('%s' is extra)", what, arg);
+        return -1;
+    }
+    *slot = arg;
+    return 0;
+}
+
 /* Prints text wrapped at 79 columns: the first line after `col` columns already written, the
  * next ones indented by `indent`. A '\n' in the text starts a new line. */
 static void print_wrapped(FILE *f, const char *text, int col, int indent)

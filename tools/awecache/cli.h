@@ -98,6 +98,11 @@ void cli_parser_init(struct cli_parser *p, const char *cmd, const char *usage,
  * Accepts --name VALUE and --name=VALUE; "--" ends the options. --quiet is handled here for
  * every command (sets cli_quiet). */
 int cli_next(struct cli_parser *p, const char **arg);
+/* Takes a command's one positional argument `arg` into *slot (named `what` in the message: "FILE",
+ * "TRACE"): 0 the first time; a second one prints "one WHAT only ('ARG' is extra)" and returns
+ * -1 (a usage error). */
+int cli_take_positional(const struct cli_parser *p, const char *what, const char **slot,
+                        const char *arg);
 /* Prints the usage, the description and the options (to f). */
 void cli_print_help(const struct cli_parser *p, FILE *f);
 

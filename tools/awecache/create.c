@@ -62,11 +62,8 @@ int cmd_create(int argc, char **argv)
         case CLI_NEXT_ERROR:
             return CLI_EXIT_USAGE;
         case CLI_NEXT_POSITIONAL:
-            if (path != NULL) {
-                cli_error("create", "one FILE only ('%s' is extra)", arg);
+            if (cli_take_positional(&p, "FILE", &path, arg) != 0)
                 return CLI_EXIT_USAGE;
-            }
-            path = arg;
             break;
         case OPT_SIZE:
             if (!parse_size_opt("size", arg, &size))

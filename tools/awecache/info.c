@@ -311,11 +311,8 @@ int cmd_info(int argc, char **argv)
         case CLI_NEXT_ERROR:
             return CLI_EXIT_USAGE;
         case CLI_NEXT_POSITIONAL:
-            if (path != NULL) {
-                cli_error("info", "one PATH only ('%s' is extra)", arg);
+            if (cli_take_positional(&p, "PATH", &path, arg) != 0)
                 return CLI_EXIT_USAGE;
-            }
-            path = arg;
             break;
         case OPT_JSON:
             json = true;

@@ -144,11 +144,8 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
         case CLI_NEXT_ERROR:
             return CLI_EXIT_USAGE;
         case CLI_NEXT_POSITIONAL:
-            if (a->trace != NULL) {
-                cli_error(CMD, "one trace only (%s is a second one)", arg);
+            if (cli_take_positional(&p, "TRACE", &a->trace, arg) != 0)
                 return CLI_EXIT_USAGE;
-            }
-            a->trace = arg;
             break;
         case OPT_FRAMES:
             a->frames_arg = arg;
