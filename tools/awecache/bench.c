@@ -38,8 +38,6 @@
 #define SWEEP_MAX      32
 #define THREADS_MAX    4096u
 #define BATCH_MAX      65536u
-#define PAGE_MIN       4096u
-#define PAGE_MAX       (2u * 1024 * 1024)
 #define UNKNOWN        UINT64_MAX /* a counter a side cannot know */
 
 enum opt_id {
@@ -157,19 +155,6 @@ struct run_row {
 };
 
 /* ---- Small helpers ------------------------------------------------------------------------- */
-
-static bool is_pow2(uint64_t v)
-{
-    return v != 0 && (v & (v - 1)) == 0;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
 
 static bool file_exists(const char *path)
 {
@@ -493,7 +478,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 static int check_page_size(const char *what, uint64_t page)
 {
     char b[32];
-    if (!is_pow2(page) || page < PAGE_MIN || page > PAGE_MAX) {
+    if (!cli_page_size_ok(page)) {
         cli_error(CMD, "%s %s: the page size must be a power of two from 4 KiB to 2 MiB", what,
                   cli_fmt_size(page, b, sizeof(b)));
         return -1;
@@ -589,7 +574,7 @@ static int default_path(char *buf, size_t len, const struct bench_opts *o)
     dlen = strlen(dir);
     for (int tries = 0; tries < 100; tries++) {
         bool taken;
-        x = mix64(x);
+        x = cli_mix64(x);
         if ((size_t)snprintf(buf, len, "%.*s/awecache-bench-%08x.dat", (int)dlen, dir,
                              (unsigned)(x >> 32)) >= len - 16) {
             break;

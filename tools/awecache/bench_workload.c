@@ -36,6 +36,7 @@
  *     ranks next to each other land far apart), and B comes from the seed.
  */
 #include "bench.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <math.h>
@@ -54,13 +55,13 @@ struct zipf_state {
 
 /* ---- Random numbers ----------------------------------------------------------------------- */
 
+/* splitmix64 as a generator: the next value of the sequence *x seeds. */
 static uint64_t splitmix64(uint64_t *x)
 {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    uint64_t v = cli_mix64(*x);
 
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    *x += 0x9e3779b97f4a7c15ull;
+    return v;
 }
 
 static uint64_t rotl(uint64_t x, int k)

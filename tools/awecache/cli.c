@@ -210,6 +210,11 @@ int cli_parse_real(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
+bool cli_page_size_ok(uint64_t v)
+{
+    return v >= CLI_PAGE_MIN && v <= CLI_PAGE_MAX && (v & (v - 1)) == 0;
+}
+
 const char *cli_fmt_size(uint64_t bytes, char *buf, size_t len)
 {
     static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};

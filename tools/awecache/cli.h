@@ -64,6 +64,22 @@ const char *cli_fmt_size(uint64_t bytes, char *buf, size_t len);
 /* A rate or count with an SI prefix and 3 significant digits: "1.23 M", "456 k", "12.0". */
 const char *cli_fmt_si(double v, char *buf, size_t len);
 
+/* The page sizes awecache takes (engine/awecache.h): a power of two from 4 KiB to 2 MiB. */
+#define CLI_PAGE_MIN 4096u
+#define CLI_PAGE_MAX (2u * 1024 * 1024)
+bool cli_page_size_ok(uint64_t v);
+
+/* splitmix64's step on x: a well-mixed 64-bit value for each x (the generators' seeding, the data
+ * files' page pattern, random names). */
+static inline uint64_t cli_mix64(uint64_t x)
+{
+    uint64_t z = x + 0x9e3779b97f4a7c15ull;
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 /* ---- Options ----------------------------------------------------------------------------- */
 
 /* One long option. id > 0 identifies it to the caller; CLI_OPT_HELP is --help (and -h), which

@@ -100,7 +100,7 @@ int cmd_create(int argc, char **argv)
         cli_error("create", "--size: must be more than 0");
         return CLI_EXIT_USAGE;
     }
-    if (page_size < 4096 || page_size > (2u << 20) || (page_size & (page_size - 1)) != 0) {
+    if (!cli_page_size_ok(page_size)) {
         cli_error("create", "--page-size: %llu is not a power of two from 4K to 2M",
                   (unsigned long long)page_size);
         return CLI_EXIT_USAGE;

@@ -29,14 +29,6 @@
 
 /* ---- The pattern ------------------------------------------------------------------------- */
 
-static inline uint64_t splitmix64(uint64_t x)
-{
-    uint64_t z = x + 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define DATAFILE_LITTLE_ENDIAN 1
 #else
@@ -78,7 +70,7 @@ void datafile_fill(void *page, size_t page_size, uint64_t p)
     store_le64(b, DATAFILE_MAGIC ^ p);
     store_le64(b + 8, 0);
     for (size_t i = 2; i < n; i++)
-        store_le64(b + 8 * i, splitmix64(base + i));
+        store_le64(b + 8 * i, cli_mix64(base + i));
 }
 
 bool datafile_matches(const void *page, size_t page_size, uint64_t p)
@@ -90,7 +82,7 @@ bool datafile_matches(const void *page, size_t page_size, uint64_t p)
     if (n < 2 || load_le64(b) != (DATAFILE_MAGIC ^ p))
         return false;
     for (size_t i = 2; i < n; i++)
-        if (load_le64(b + 8 * i) != splitmix64(base + i))
+        if (load_le64(b + 8 * i) != cli_mix64(base + i))
             return false;
     return true;
 }
@@ -212,7 +204,7 @@ int datafile_create(const char *cmd, const char *path, uint64_t size, size_t pag
         cli_error(cmd, "%s: the size must be more than 0", path);
         return CLI_EXIT_USAGE;
     }
-    if (page_size < 4096 || page_size > (2u << 20) || (page_size & (page_size - 1)) != 0) {
+    if (!cli_page_size_ok(page_size)) {
         cli_error(cmd, "%s: page size %zu is not a power of two from 4 KiB to 2 MiB", path,
                   page_size);
         return CLI_EXIT_USAGE;

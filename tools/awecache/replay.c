@@ -154,8 +154,7 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
             a->window_arg = arg;
             break;
         case OPT_PAGE_SIZE:
-            if (cli_parse_size(arg, &v) != 0 || v < 4096 || v > 2u * 1024 * 1024 ||
-                (v & (v - 1)) != 0) {
+            if (cli_parse_size(arg, &v) != 0 || !cli_page_size_ok(v)) {
                 cli_error(CMD, "--page-size %s: must be a power of two from 4K to 2M", arg);
                 return CLI_EXIT_USAGE;
             }
