@@ -16,16 +16,17 @@
 # as <prefix>=<module> pairs matching cmake/AwecacheDeps.cmake (e.g. "jemalloc=jemalloc" or
 # "xxhash=libxxhash"). A layer that links PkgConfig::<prefix> into libawecache appends to it; the
 # package config then recreates PkgConfig::<prefix> for consumers and awecache.pc lists the
-# module in Requires.private. Empty today: libawecache needs only pthreads.
+# module in Requires.private.
 include(CMakePackageConfigHelpers)
 
 set(AWECACHE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/awecache)
 set(AWECACHE_INSTALL_PKGCONFIGDIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-# 0. Libraries the platform's objects need (AWECACHE_PLATFORM_PKG_DEPS, <prefix>=<module> pairs set
-#    by platform/CMakeLists.txt: liburing when found): linked into both libraries here, where they
+# 0. Libraries the platform's and the engine's objects need (AWECACHE_PLATFORM_PKG_DEPS and
+#    AWECACHE_ENGINE_PKG_DEPS, <prefix>=<module> pairs set by platform/CMakeLists.txt: liburing
+#    when found, and engine/CMakeLists.txt: jemalloc in 64-bit builds without sanitizers): linked into both libraries here, where they
 #    exist, and named for the installed static library.
-foreach(dep IN LISTS AWECACHE_PLATFORM_PKG_DEPS)
+foreach(dep IN LISTS AWECACHE_PLATFORM_PKG_DEPS AWECACHE_ENGINE_PKG_DEPS)
   string(REPLACE "=" ";" pair "${dep}")
   list(GET pair 0 pfx)
   target_link_libraries(awecache PRIVATE PkgConfig::${pfx})

@@ -52,14 +52,17 @@ extern "C" {
 #define AWC_EACCES  (-EACCES)  /* permission denied; or a write on a read-only cache */
 #define AWC_EDEADLK (-EDEADLK) /* this thread already holds the page exclusively */
 #define AWC_EPERM                                                                                  \
-    (-EPERM)                   /* the OS gives this process no AWE frames (Windows: the "Lock      \
-                                * pages in memory" privilege is not held; the message says         \
-                                * how to grant it) */
-#define AWC_ECHECKSUM  (-1001) /* a page read back torn or corrupted */
-#define AWC_EBADFILE   (-1002) /* not an awecache file, another version, or a corrupt header */
-#define AWC_ENOTPINNED (-1003) /* unpin of a page that is not pinned */
-#define AWC_ECLOSED    (-1004) /* the cache was closed */
-#define AWC_ELOCKED    (-1005) /* another process has the backing file open for writing */
+    (-EPERM)                     /* the OS gives this process no AWE frames (Windows: the "Lock    \
+                                  * pages in memory" privilege is not held; the message says       \
+                                  * how to grant it) */
+#define AWC_ECHECKSUM  (-1001)   /* a page read back torn or corrupted */
+#define AWC_EBADFILE   (-1002)   /* not an awecache file, another version, or a corrupt header */
+#define AWC_ENOTPINNED (-1003)   /* unpin of a page that is not pinned */
+#define AWC_ECLOSED    (-1004)   /* the cache was closed */
+#define AWC_ELOCKED    (-1005)   /* another process has the backing file open for writing */
+#define AWC_E2BIG      (-E2BIG)  /* key-value cache: a key, value or item over its limit */
+#define AWC_ENOTFOUND  (-1006)   /* key-value cache: no such key (or it expired) */
+#define AWC_ERANGE     (-ERANGE) /* key-value cache: the caller's buffer is too small */
 
 /* A short English description of an AWC_E* (or AWE_E*) code; never NULL. */
 AWC_API const char *awc_strerror(int err);
@@ -188,6 +191,159 @@ static inline uint64_t awc_file_page_offset(const struct awc_file_info *info, ui
     return info->data_base + page / info->segment_pages * info->segment_bytes +
            info->segment_header + page % info->segment_pages * info->page_size;
 }
+
+/* ---- The key-value cache ----------------------------------------------------------------- */
+/*
+ * A cache of items (key -> value) whose capacity is the backing file, far larger than RAM: items
+ * are appended to a circular log in the file, read through the page cache above (frames and
+ * window), and found through an index in RAM that costs a fixed number of bytes per item
+ * whatever the key's length (keys stay on the pages and are compared there in full).
+ *
+ * Semantics. A get returns the latest value put for the key, or AWC_ENOTFOUND: never a stale,
+ * partial or foreign value (every item carries an XXH3 checksum, checked on every read; keys
+ * are compared in full, so hash collisions cannot mix items up). When the log is full, its
+ * oldest region (a large unit: 1/64 of the capacity, at least a page) is reclaimed and the items
+ * that start in it drop out (counted as evictions); a put fails for lack of room only when the
+ * item alone is larger than the capacity. Items with a time-to-live read as not-found once it
+ * has passed (counted as expired).
+ *
+ * Sizes: keys 1 byte to AWC_KV_MAX_KEY (4 KiB); values 0 bytes to AWC_KV_MAX_VALUE (64 MiB); a
+ * value may span many pages. An item takes 40 bytes of header + key + value, rounded up to 8,
+ * in the log; an item that fits in a page never straddles two.
+ *
+ * Index memory: one 16-byte slot per item (the key's 64-bit XXH3 hash and the item's place in
+ * the log), in an open-addressing table that doubles at 3/4 full and halves below 3/16 full:
+ * 21.3 to 42.7 bytes per item in steady growth, 85.3 at most (and a 1,024-slot floor), plus
+ * 16 bytes per region; allocated with jemalloc where the build has it. awc_kv_get_stats reports
+ * it. The page cache underneath adds its own fixed tables (awc_stats: checksum_bytes).
+ *
+ * Durability. awc_kv_flush makes every put and delete before it durable; awc_kv_close flushes.
+ * After a crash (kill -9, power loss) at any point, reopening succeeds, every item whose put
+ * was covered by a completed flush is there and intact (unless a later put or delete replaced
+ * it), and later puts are there only if they and everything before them in the log reached the
+ * disk whole. Reopening reads the log from its oldest region to find the items (a cold start
+ * costs one sequential read of the used part of the file).
+ *
+ * Threads: every function is thread-safe. Gets run in parallel; puts and deletes are serialised
+ * (one log head) but do not block gets, except that a put writing over the oldest region waits
+ * for references (awc_kv_get_ref) into that region to be released: a thread holding a
+ * reference into the oldest region gets AWC_EDEADLK from a put that would have to wait for it.
+ * A handle stays valid after awc_kv_close (calls return AWC_ECLOSED), as for awc_t.
+ */
+
+#define AWC_KV_MAX_KEY   4096u                 /* bytes */
+#define AWC_KV_MAX_VALUE (64u * 1024u * 1024u) /* bytes */
+
+/* Flags of struct awc_kv_config (besides AWC_CREATE, AWC_EXCL, AWC_NO_DIRECT, AWC_NO_URING). */
+#define AWC_KV_WEAK_HASH                                                                           \
+    0x100u /* keep 6 bits of each hash: every key collides with many others.                       \
+            * Slow; for tests of the full key comparison only. */
+
+struct awc_kv_config {
+    const char *path;       /* the backing file */
+    uint64_t capacity;      /* bytes of log (the file is about 0.4 % larger); at least 64 pages.
+                             * 0 when opening an existing file: the file's. Otherwise it must
+                             * equal the file's (AWC_EINVAL) */
+    size_t page_size;       /* as struct awc_config; 0: 4096 */
+    uint64_t frame_budget;  /* as struct awc_config: RAM for cached pages */
+    uint64_t window_budget; /* as struct awc_config; 0: min(frame_budget, 64 MiB) */
+    unsigned flags;         /* AWC_CREATE, AWC_EXCL, AWC_NO_DIRECT, AWC_NO_URING, AWC_KV_* */
+    /* Milliseconds since 1970 for time-to-live; NULL: the system's real-time clock. For tests
+     * and simulations; it must never go backwards and be callable from any thread. */
+    uint64_t (*clock_ms)(void *arg);
+    void *clock_arg;
+};
+
+typedef struct awc_kv awc_kv_t;
+
+/* Opens (or with AWC_CREATE creates) a key-value cache. A new file holds no items. An existing
+ * file must be a key-value cache made with the same page size; after a crash it opens as
+ * described above (never fails because of the crash).
+ * Errors: AWC_EINVAL (config: NULL path or cache, capacity below 64 pages or not the file's,
+ * budgets as awc_open), AWC_ENOENT, AWC_EEXIST, AWC_EACCES, AWC_ELOCKED, AWC_EBADFILE (not an
+ * awecache key-value file: a page-cache file, a foreign or corrupt file), AWC_ENOMEM, AWC_EPERM,
+ * AWC_EIO, AWC_ENOSPC (creating the file). On error nothing is left open or created. */
+AWC_API int awc_kv_open(const struct awc_kv_config *config, awc_kv_t **kv);
+
+/* Flushes and releases everything. References still held: AWC_EBUSY and nothing is closed. If
+ * the flush fails the cache is closed all the same and its error returned. */
+AWC_API int awc_kv_close(awc_kv_t *kv);
+
+/* Stores value[0..value_len) under key[0..key_len), replacing any earlier value. ttl_ms > 0: the
+ * item expires ttl_ms milliseconds from now; 0: never. value may be NULL when value_len is 0.
+ * Errors: AWC_EINVAL (NULL key or kv, key_len 0, NULL value with value_len > 0), AWC_E2BIG (key
+ * over AWC_KV_MAX_KEY, value over AWC_KV_MAX_VALUE, or the item larger than the capacity),
+ * AWC_EDEADLK (see Threads), AWC_EIO, AWC_ENOSPC (the disk is full), AWC_ECHECKSUM, AWC_ECLOSED.
+ * On error the cache holds what it held before for this key (the log may have reclaimed old
+ * regions to make room, as any put may). */
+AWC_API int awc_kv_put(awc_kv_t *kv, const void *key, size_t key_len, const void *value,
+                       size_t value_len, uint64_t ttl_ms);
+
+/* Copies the key's value into buf[0..buf_len) and stores its length in *value_len.
+ * buf may be NULL when buf_len is 0 (to ask for the size).
+ * Errors: AWC_ENOTFOUND (no such key, or expired), AWC_ERANGE (buf_len < the value's length:
+ * *value_len says how much is needed, buf is unspecified), AWC_EINVAL (NULL arguments, key_len
+ * 0), AWC_E2BIG (key over AWC_KV_MAX_KEY), AWC_EIO, AWC_ECLOSED. A value that reads back
+ * corrupted is reported as AWC_ECHECKSUM and the item is dropped. */
+AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf, size_t buf_len,
+                       size_t *value_len);
+
+/* A pinned value: its bytes stay in place, readable, until awc_kv_release. They are in
+ * `nfrags` pieces frags[0..nfrags) in order (one piece per page the value touches: a value
+ * within one page is one piece; `value` then points at it, else it is NULL). */
+struct awc_kv_frag {
+    const void *data;
+    size_t len;
+};
+struct awc_kv_ref {
+    const void *value;               /* the whole value when nfrags <= 1, else NULL */
+    size_t value_len;                /* bytes */
+    size_t nfrags;                   /* pieces (0 for an empty value) */
+    const struct awc_kv_frag *frags; /* the pieces */
+    /* Private to the library. */
+    struct awc_kv_frag inline_frags_[2];
+    uint64_t priv_[6];
+};
+
+/* Looks the key up and pins its value's pages (zero copy) into *ref. Each page pinned holds a
+ * window slot until the release: a value needing more slots than the window has is AWC_E2BIG
+ * (read it with awc_kv_get), and when other pins hold the slots, AWC_EBUSY.
+ * Errors: as awc_kv_get (no AWC_ERANGE), AWC_EBUSY, AWC_E2BIG, AWC_ENOMEM. */
+AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct awc_kv_ref *ref);
+
+/* Releases a reference taken by awc_kv_get_ref (once). Errors: AWC_EINVAL (NULL, or not a live
+ * reference of this cache), AWC_ECLOSED. */
+AWC_API int awc_kv_release(awc_kv_t *kv, struct awc_kv_ref *ref);
+
+/* Removes the key. Errors: AWC_ENOTFOUND (it was not there), AWC_EINVAL, AWC_E2BIG (key size),
+ * AWC_EDEADLK, AWC_EIO, AWC_ENOSPC, AWC_ECLOSED. */
+AWC_API int awc_kv_delete(awc_kv_t *kv, const void *key, size_t key_len);
+
+/* Makes every put and delete completed before the call durable. Errors: AWC_EIO, AWC_ENOSPC,
+ * AWC_ECLOSED. */
+AWC_API int awc_kv_flush(awc_kv_t *kv);
+
+struct awc_kv_stats {
+    uint64_t items;         /* live items (expired ones count until a get finds them) */
+    uint64_t bytes;         /* their keys' and values' bytes */
+    uint64_t hits;          /* gets (and get_refs) that found the key */
+    uint64_t misses;        /* gets that did not (expired ones included) */
+    uint64_t puts;          /* successful puts */
+    uint64_t deletes;       /* successful deletes */
+    uint64_t evictions;     /* items dropped when their region was reclaimed */
+    uint64_t expired;       /* items a get found past their time-to-live */
+    uint64_t index_bytes;   /* RAM held by the index (table and region counters) */
+    uint64_t index_slots;   /* the index table's slots */
+    uint64_t capacity;      /* bytes of log */
+    uint64_t log_used;      /* bytes of log in use (live, dead and padding) */
+    uint64_t region_bytes;  /* the reclaim unit */
+    uint64_t reclaims;      /* regions reclaimed */
+    uint64_t recovered;     /* items found by the last open's scan of the log */
+    struct awc_stats cache; /* the page cache underneath */
+};
+
+/* Fills *stats. Errors: AWC_EINVAL (NULL), AWC_ECLOSED. */
+AWC_API int awc_kv_get_stats(awc_kv_t *kv, struct awc_kv_stats *stats);
 
 #ifdef __cplusplus
 }

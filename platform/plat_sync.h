@@ -40,6 +40,10 @@ void plat_wake(const _Atomic uint32_t *addr, int all);
 /* Nanoseconds on a monotonic clock (never goes back; its zero is arbitrary, e.g. boot). */
 uint64_t plat_clock_ns(void);
 
+/* Milliseconds since 1970-01-01 UTC on the real-time clock (may jump when the system's time is
+ * set; for times that must mean the same after a restart, such as expiry times). */
+uint64_t plat_realtime_ms(void);
+
 /* The number of processors this process may run on (its affinity mask, else the online ones);
  * at least 1. */
 unsigned plat_cpu_count(void);

@@ -82,6 +82,17 @@ uint64_t plat_clock_ns(void)
     return n / hz * 1000000000u + n % hz * 1000000000u / hz;
 }
 
+uint64_t plat_realtime_ms(void)
+{
+    FILETIME ft;
+    uint64_t t;
+
+    GetSystemTimeAsFileTime(&ft); /* 100 ns units since 1601-01-01 */
+    t = (uint64_t)ft.dwHighDateTime << 32 | ft.dwLowDateTime;
+    /* 11,644,473,600 s between 1601 and 1970. */
+    return t < UINT64_C(116444736000000000) ? 0 : (t - UINT64_C(116444736000000000)) / 10000u;
+}
+
 unsigned plat_cpu_count(void)
 {
     DWORD_PTR proc, sys;

@@ -1,0 +1,938 @@
+/*
+ * engine/kv.c: the key-value cache's API (awecache.h, "The key-value cache"): open with the scan
+ * of the log, put, get, references, delete, flush, close, stats. README section 7 is the design;
+ * its step numbers are quoted in the functions below.
+ */
+#include "kv.h"
+
+#include <assert.h>
+#include <stdio.h> /* remove(): a file this open created and could not finish */
+#include <stdlib.h>
+#include <string.h>
+
+#define KV_MIN_PAGES  64u
+#define KV_REGIONS    64u
+#define KV_DEF_WINDOW ((uint64_t)64 << 20)
+#define KV_REF_MAGIC  UINT64_C(0x4645524b56434157) /* "AWCVKREF" */
+
+/* References this thread holds (any cache): a put from a thread holding one must not wait for
+ * a reference into the region it overwrites (README 7.6). */
+static _Thread_local uint64_t tls_refs;
+
+static struct awc_kv *_Atomic closed_kvs;
+
+static int check_kv(const struct awc_kv *kv)
+{
+    if (kv == NULL)
+        return AWC_EINVAL;
+    return kv->magic == KV_MAGIC ? AWC_OK : AWC_ECLOSED;
+}
+
+static int check_key(const void *key, size_t key_len)
+{
+    if (key == NULL || key_len == 0)
+        return AWC_EINVAL;
+    return key_len > AWC_KV_MAX_KEY ? AWC_E2BIG : AWC_OK;
+}
+
+static uint64_t now_ms(const struct awc_kv *kv)
+{
+    return kv->clock_ms != NULL ? kv->clock_ms(kv->clock_arg) : plat_realtime_ms();
+}
+
+static bool expired(const struct awc_kv *kv, const struct kv_hdr *h, uint64_t now)
+{
+    (void)kv;
+    return h->expiry_ms != 0 && h->expiry_ms <= now;
+}
+
+static uint64_t round_up(uint64_t v, uint64_t to)
+{
+    return (v + to - 1) / to * to;
+}
+
+static void count(_Atomic uint64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static uint64_t load_tail(const struct awc_kv *kv)
+{
+    return atomic_load_explicit(&kv->tail, memory_order_acquire);
+}
+
+/* ---- Region accounting (under imu) ------------------------------------------------------- */
+
+static void account_add(struct awc_kv *kv, uint64_t pos, uint64_t bytes)
+{
+    struct kv_region *r = &kv->regions[kv_region_of(kv, pos)];
+
+    r->items++;
+    r->bytes += bytes;
+    kv->items++;
+    kv->bytes += bytes;
+}
+
+static void account_drop(struct awc_kv *kv, uint64_t pos, uint64_t bytes)
+{
+    struct kv_region *r = &kv->regions[kv_region_of(kv, pos)];
+
+    r->items--;
+    r->bytes -= bytes;
+    kv->items--;
+    kv->bytes -= bytes;
+}
+
+/* ---- Lookup ------------------------------------------------------------------------------ */
+
+/* A found item: where its record is and its header. */
+struct found {
+    uint64_t pos;
+    struct kv_hdr h;
+};
+
+/* Finds the key's live record (README 7.4): the index's candidates with the key's hash, each
+ * checked on its page (a whole header at its own position, the same key). AWC_ENOTFOUND when
+ * none matches. Takes imu for each batch of candidates only. */
+static int lookup(struct awc_kv *kv, uint64_t hash, const void *key, size_t key_len,
+                  struct found *f)
+{
+    uint64_t cursor = 0, cand[KV_CANDIDATES];
+
+    while (cursor != UINT64_MAX) {
+        size_t n;
+
+        plat_mutex_lock(&kv->imu);
+        n = kv_index_find(&kv->idx, hash, &cursor, cand, KV_CANDIDATES);
+        plat_mutex_unlock(&kv->imu);
+        for (size_t i = 0; i < n; i++) {
+            bool equal;
+            int rc;
+
+            if (cand[i] < load_tail(kv))
+                continue; /* reclaimed meanwhile */
+            rc = kv_read_hdr(kv, cand[i], &f->h);
+            if (rc == AWC_ENOTFOUND)
+                continue; /* overwritten by a later lap meanwhile */
+            if (rc != AWC_OK)
+                return rc;
+            if (f->h.magic != KV_REC_ITEM)
+                continue;
+            rc = kv_key_equal(kv, cand[i], &f->h, key, key_len, &equal);
+            if (rc != AWC_OK)
+                return rc;
+            if (equal) {
+                f->pos = cand[i];
+                return AWC_OK;
+            }
+        }
+    }
+    return AWC_ENOTFOUND;
+}
+
+/* Drops the item at pos from the index (if it is still there): an expired item, or one whose
+ * value failed its checksum. */
+static void drop_item(struct awc_kv *kv, uint64_t hash, const struct found *f)
+{
+    plat_mutex_lock(&kv->imu);
+    if (f->pos >= load_tail(kv) && kv_index_remove(&kv->idx, hash, f->pos))
+        account_drop(kv, f->pos, (uint64_t)f->h.key_len + f->h.value_len);
+    plat_mutex_unlock(&kv->imu);
+}
+
+/* ---- The writer (README 7.3, 7.6) -------------------------------------------------------- */
+
+/* Writes a meta page with the current tail and head and makes it durable with everything
+ * before it: the durable point. Caller holds wmu. */
+static int durable_point(struct awc_kv *kv)
+{
+    struct kv_meta m;
+    int rc = awc_flush(kv->cache);
+
+    if (rc != AWC_OK)
+        return rc;
+    m.page_size = (uint32_t)kv->ps;
+    m.capacity = kv->cap;
+    m.region_pages = kv->region_pages;
+    m.seq = kv->meta_seq + 1;
+    m.tail = load_tail(kv);
+    m.head = kv->head;
+    m.gen = kv->gen;
+    rc = kv_meta_write(kv, &m);
+    if (rc == AWC_OK)
+        rc = awc_flush(kv->cache);
+    if (rc != AWC_OK)
+        return rc;
+    kv->meta_seq = m.seq;
+    kv->durable_tail = m.tail;
+    return AWC_OK;
+}
+
+/* Reclaims the region holding the tail: the tail moves to the region's end (or to the head,
+ * rounded up to a page, when the head is in that region), and the items that start before
+ * it leave the index. Caller holds wmu. */
+static void reclaim(struct awc_kv *kv)
+{
+    uint64_t tail = load_tail(kv), page = tail / kv->ps, phys = page % kv->log_pages;
+    uint64_t r = phys / kv->region_pages, end = (r + 1) * kv->region_pages, new_tail, gone;
+
+    if (end > kv->log_pages)
+        end = kv->log_pages;
+    new_tail = (page - phys + end) * kv->ps;
+    if (new_tail >= kv->head) {
+        new_tail = round_up(kv->head, kv->ps);
+        kv->head = new_tail; /* nothing lives in the gap: padding */
+    }
+    plat_mutex_lock(&kv->imu);
+    atomic_store_explicit(&kv->tail, new_tail, memory_order_release);
+    gone = kv_index_sweep(&kv->idx, new_tail);
+    /* The tail's region is now empty: the tail passed every position in it that held items of
+     * this lap (the new tail is its end, or the head inside it). */
+    {
+        struct kv_region *g = &kv->regions[r];
+
+        assert(g->items == gone);
+        kv->items -= g->items;
+        kv->bytes -= g->bytes;
+        g->items = 0;
+        g->bytes = 0;
+    }
+    plat_mutex_unlock(&kv->imu);
+    atomic_fetch_add_explicit(&kv->evictions, gone, memory_order_relaxed);
+    count(&kv->reclaims);
+}
+
+/* Where a record of `len` bytes goes: at the head, or at the next page when it would straddle
+ * a page it could fit in, or when the head's page has no room for a header. */
+static uint64_t placement(const struct awc_kv *kv, uint64_t len)
+{
+    uint64_t off = kv->head % kv->ps;
+
+    if (off != 0 && (kv->ps - off < KV_HDR || (len <= kv->ps && off + len > kv->ps)))
+        return round_up(kv->head, kv->ps);
+    return kv->head;
+}
+
+/* True when a page of [first, last] logical pages lies in a region some reference pins. */
+static bool refs_in(struct awc_kv *kv, uint64_t first, uint64_t last)
+{
+    for (uint64_t p = first; p <= last; p++) {
+        uint64_t r = p % kv->log_pages / kv->region_pages;
+
+        if (atomic_load_explicit(&kv->region_refs[r], memory_order_acquire) != 0)
+            return true;
+        if (p - first > kv->log_pages)
+            break;
+    }
+    return false;
+}
+
+/* Steps of writing a record (README 7.3), split in two so that the caller can look the key up
+ * between them (no reclaim happens after make_room):
+ * 1. Room: reclaim oldest regions until the record fits in the circle.
+ * 2. The pages the record overwrites must have left the durable log (the newest meta page on
+ *    disk must not name them), else a crash could leave a meta page whose log starts in pages
+ *    holding newer records: a durable point if they have not.
+ * 3. A reference held by this thread into those pages would make the writes wait for ever:
+ *    AWC_EDEADLK.
+ * 4. (write_record) A pad record where the head's page is left unused, if a header fits there.
+ * 5. (write_record) Header, key, value; then the head moves past them.
+ * Caller holds wmu. */
+static int make_room(struct awc_kv *kv, uint64_t len, uint64_t *start)
+{
+    uint64_t end;
+    int rc;
+
+    /* Step 1 */
+    if (len > kv->cap)
+        return AWC_E2BIG;
+    for (;;) {
+        *start = placement(kv, len);
+        end = *start + len;
+        if (end - load_tail(kv) <= kv->cap)
+            break;
+        reclaim(kv);
+    }
+    /* Step 2 */
+    if (round_up(end, kv->ps) > kv->cap + kv->durable_tail) {
+        rc = durable_point(kv);
+        if (rc != AWC_OK)
+            return rc;
+    }
+    /* Step 3 */
+    if (tls_refs > 0 && refs_in(kv, kv->head / kv->ps, (end - 1) / kv->ps))
+        return AWC_EDEADLK;
+    return AWC_OK;
+}
+
+static int write_record(struct awc_kv *kv, uint64_t start, uint32_t magic, const void *key,
+                        size_t key_len, const void *value, size_t value_len, uint64_t expiry)
+{
+    uint8_t hb[KV_HDR];
+    struct kv_hdr h;
+    int rc;
+
+    /* Step 4 */
+    if (start != kv->head && kv->ps - kv->head % kv->ps >= KV_HDR) {
+        struct kv_hdr p = {KV_REC_PAD, 0, 0, kv->head, 0, kv->gen, 0};
+
+        kv_hdr_encode(&p, hb);
+        rc = kv_write(kv, kv->head, hb, KV_HDR);
+        if (rc != AWC_OK)
+            return rc;
+    }
+    /* Step 5 */
+    h.magic = magic;
+    h.key_len = (uint32_t)key_len;
+    h.value_len = (uint32_t)value_len;
+    h.pos = start;
+    h.expiry_ms = expiry;
+    h.gen = kv->gen;
+    h.sum = kv_sum(start, key, key_len, value, value_len);
+    kv_hdr_encode(&h, hb);
+    rc = kv_write(kv, start, hb, KV_HDR);
+    if (rc == AWC_OK)
+        rc = kv_write(kv, start + KV_HDR, key, key_len);
+    if (rc == AWC_OK && value_len > 0)
+        rc = kv_write(kv, start + KV_HDR + key_len, value, value_len);
+    if (rc != AWC_OK)
+        return rc; /* the head stays: the next record overwrites these bytes */
+    kv->head = start + kv_rec_len((uint32_t)key_len, value_len);
+    return AWC_OK;
+}
+
+/* Steps of a put: check; under wmu make room, find the key's older record, write the new one,
+ * then (under imu) point the index at it and account for both. */
+AWC_API int awc_kv_put(awc_kv_t *kv, const void *key, size_t key_len, const void *value,
+                       size_t value_len, uint64_t ttl_ms)
+{
+    int rc = check_kv(kv);
+    uint64_t hash, pos, expiry = 0;
+    struct found old;
+    bool had = false;
+
+    if (rc != AWC_OK)
+        return rc;
+    rc = check_key(key, key_len);
+    if (rc != AWC_OK)
+        return rc;
+    if (value == NULL && value_len > 0)
+        return AWC_EINVAL;
+    if (value_len > AWC_KV_MAX_VALUE || kv_rec_len((uint32_t)key_len, value_len) > kv->cap)
+        return AWC_E2BIG;
+    if (ttl_ms > 0) {
+        uint64_t now = now_ms(kv);
+
+        expiry = ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
+    }
+    hash = kv_hash(kv, key, key_len);
+    plat_mutex_lock(&kv->wmu);
+    rc = check_kv(kv);
+    if (rc == AWC_OK)
+        rc = make_room(kv, kv_rec_len((uint32_t)key_len, value_len), &pos);
+    if (rc == AWC_OK) {
+        /* Only this thread changes the index's positions meanwhile (readers may only remove). */
+        rc = lookup(kv, hash, key, key_len, &old);
+        had = rc == AWC_OK;
+        if (rc == AWC_ENOTFOUND)
+            rc = AWC_OK;
+    }
+    if (rc == AWC_OK)
+        rc = write_record(kv, pos, KV_REC_ITEM, key, key_len, value, value_len, expiry);
+    if (rc != AWC_OK) {
+        plat_mutex_unlock(&kv->wmu);
+        return rc;
+    }
+    plat_mutex_lock(&kv->imu);
+    if (had && kv_index_move(&kv->idx, hash, old.pos, pos))
+        account_drop(kv, old.pos, (uint64_t)old.h.key_len + old.h.value_len);
+    else
+        rc = kv_index_add(&kv->idx, hash, pos);
+    if (rc == AWC_OK)
+        account_add(kv, pos, key_len + value_len);
+    plat_mutex_unlock(&kv->imu);
+    plat_mutex_unlock(&kv->wmu);
+    if (rc == AWC_OK)
+        count(&kv->puts);
+    return rc;
+}
+
+AWC_API int awc_kv_delete(awc_kv_t *kv, const void *key, size_t key_len)
+{
+    int rc = check_kv(kv);
+    uint64_t hash, pos;
+    struct found f;
+
+    if (rc != AWC_OK)
+        return rc;
+    rc = check_key(key, key_len);
+    if (rc != AWC_OK)
+        return rc;
+    hash = kv_hash(kv, key, key_len);
+    plat_mutex_lock(&kv->wmu);
+    rc = check_kv(kv);
+    if (rc == AWC_OK)
+        rc = make_room(kv, kv_rec_len((uint32_t)key_len, 0), &pos);
+    if (rc == AWC_OK)
+        rc = lookup(kv, hash, key, key_len, &f);
+    if (rc == AWC_OK)
+        rc = write_record(kv, pos, KV_REC_TOMB, key, key_len, NULL, 0, 0);
+    if (rc == AWC_OK) {
+        /* The tombstone is in the log (a reopen's scan drops the key); the index follows. */
+        plat_mutex_lock(&kv->imu);
+        if (kv_index_remove(&kv->idx, hash, f.pos))
+            account_drop(kv, f.pos, (uint64_t)f.h.key_len + f.h.value_len);
+        plat_mutex_unlock(&kv->imu);
+        count(&kv->deletes);
+    }
+    plat_mutex_unlock(&kv->wmu);
+    return rc;
+}
+
+AWC_API int awc_kv_flush(awc_kv_t *kv)
+{
+    int rc = check_kv(kv);
+
+    if (rc != AWC_OK)
+        return rc;
+    plat_mutex_lock(&kv->wmu);
+    rc = check_kv(kv);
+    if (rc == AWC_OK)
+        rc = durable_point(kv);
+    plat_mutex_unlock(&kv->wmu);
+    return rc;
+}
+
+/* ---- Gets -------------------------------------------------------------------------------- */
+
+/* Steps of a get (README 7.4):
+ * 1. Check the arguments; hash the key.
+ * 2. Find the key's record (lookup). None: a miss.
+ * 3. Expired: drop it from the index; a miss, counted as expired.
+ * 4. Read key and value from the pages, checking the sum. A mismatch on a record the tail has
+ *    passed meanwhile is a miss (the region was reclaimed and rewritten under the read); any
+ *    other mismatch is a damaged item: dropped, AWC_ECHECKSUM. */
+AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf, size_t buf_len,
+                       size_t *value_len)
+{
+    int rc = check_kv(kv);
+    uint64_t hash;
+    struct found f;
+
+    /* Step 1 */
+    if (rc != AWC_OK)
+        return rc;
+    rc = check_key(key, key_len);
+    if (rc != AWC_OK)
+        return rc;
+    if (value_len == NULL || (buf == NULL && buf_len > 0))
+        return AWC_EINVAL;
+    hash = kv_hash(kv, key, key_len);
+    /* Step 2 */
+    rc = lookup(kv, hash, key, key_len, &f);
+    if (rc == AWC_ENOTFOUND)
+        count(&kv->misses);
+    if (rc != AWC_OK)
+        return rc;
+    /* Step 3 */
+    if (expired(kv, &f.h, now_ms(kv))) {
+        drop_item(kv, hash, &f);
+        count(&kv->expired);
+        count(&kv->misses);
+        return AWC_ENOTFOUND;
+    }
+    *value_len = f.h.value_len;
+    if (buf_len < f.h.value_len) {
+        count(&kv->hits);
+        return AWC_ERANGE;
+    }
+    /* Step 4 */
+    rc = kv_read_verify(kv, f.pos, &f.h, buf);
+    if (rc == AWC_ECHECKSUM && f.pos < load_tail(kv)) {
+        count(&kv->misses);
+        return AWC_ENOTFOUND;
+    }
+    if (rc == AWC_ECHECKSUM)
+        drop_item(kv, hash, &f);
+    if (rc == AWC_OK)
+        count(&kv->hits);
+    return rc;
+}
+
+/* The private words of a reference. */
+enum { REF_MAGIC, REF_KV, REF_FIRST, REF_PAGES, REF_HEAP, REF_POS };
+
+static void unpin_range(struct awc_kv *kv, uint64_t first, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        awc_unpin(kv->cache, kv_page_of(kv, (first + i) * kv->ps), 0);
+}
+
+static void region_refs_add(struct awc_kv *kv, uint64_t first, uint64_t n, int d)
+{
+    uint64_t last_r = UINT64_MAX;
+
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t r = (first + i) % kv->log_pages / kv->region_pages;
+
+        if (r == last_r)
+            continue;
+        last_r = r;
+        if (d > 0)
+            atomic_fetch_add_explicit(&kv->region_refs[r], 1, memory_order_acq_rel);
+        else
+            atomic_fetch_sub_explicit(&kv->region_refs[r], 1, memory_order_acq_rel);
+    }
+}
+
+/* Steps of a get_ref: 1-3 as awc_kv_get; then
+ * 4. Pin every page of the record at once (shared; one batch), check that it is still the same
+ *    record (header at its position) and its sum, in place.
+ * 5. Describe the value's pieces; count the reference (per region, for the writer's check). */
+AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct awc_kv_ref *ref)
+{
+    int rc = check_kv(kv);
+    uint64_t hash, first, npages, *pages = NULL;
+    void **ptrs = NULL;
+    struct awc_kv_frag *frags;
+    struct found f;
+    struct kv_hdr h2;
+
+    if (rc != AWC_OK)
+        return rc;
+    rc = check_key(key, key_len);
+    if (rc != AWC_OK)
+        return rc;
+    if (ref == NULL)
+        return AWC_EINVAL;
+    memset(ref, 0, sizeof(*ref));
+    hash = kv_hash(kv, key, key_len);
+    rc = lookup(kv, hash, key, key_len, &f);
+    if (rc == AWC_ENOTFOUND)
+        count(&kv->misses);
+    if (rc != AWC_OK)
+        return rc;
+    if (expired(kv, &f.h, now_ms(kv))) {
+        drop_item(kv, hash, &f);
+        count(&kv->expired);
+        count(&kv->misses);
+        return AWC_ENOTFOUND;
+    }
+    /* Step 4 */
+    first = f.pos / kv->ps;
+    npages = (f.pos + KV_HDR + f.h.key_len + f.h.value_len - 1) / kv->ps - first + 1;
+    if (npages > kv->slots)
+        return AWC_E2BIG;
+    pages = malloc((size_t)npages * sizeof(*pages));
+    ptrs = malloc((size_t)npages * sizeof(*ptrs));
+    frags = npages > 2 ? malloc((size_t)npages * sizeof(*frags)) : ref->inline_frags_;
+    if (pages == NULL || ptrs == NULL || frags == NULL) {
+        rc = AWC_ENOMEM;
+        goto fail;
+    }
+    for (uint64_t i = 0; i < npages; i++)
+        pages[i] = kv_page_of(kv, (first + i) * kv->ps);
+    rc = awc_pin_batch(kv->cache, pages, (size_t)npages, AWC_SHARED, ptrs);
+    if (rc != AWC_OK)
+        goto fail;
+    if (!kv_hdr_decode((const uint8_t *)ptrs[0] + f.pos % kv->ps, &h2) || h2.pos != f.pos ||
+        h2.sum != f.h.sum) {
+        unpin_range(kv, first, npages);
+        rc = AWC_ENOTFOUND; /* rewritten since the lookup */
+        count(&kv->misses);
+        goto fail;
+    }
+    /* The sum, on the pinned pages (nobody can change them now). */
+    rc = kv_read_verify(kv, f.pos, &f.h, NULL);
+    if (rc != AWC_OK) {
+        unpin_range(kv, first, npages);
+        if (rc == AWC_ECHECKSUM)
+            drop_item(kv, hash, &f);
+        goto fail;
+    }
+    /* Step 5 */
+    {
+        uint64_t at = f.pos + KV_HDR + f.h.key_len, left = f.h.value_len;
+        size_t n = 0;
+
+        while (left > 0) {
+            uint64_t off = at % kv->ps, len = kv->ps - off;
+
+            if (len > left)
+                len = left;
+            frags[n].data = (const char *)ptrs[at / kv->ps - first] + off;
+            frags[n].len = (size_t)len;
+            n++;
+            at += len;
+            left -= len;
+        }
+        ref->nfrags = n;
+    }
+    ref->frags = frags;
+    ref->value_len = f.h.value_len;
+    ref->value = ref->nfrags == 1 ? frags[0].data : NULL;
+    if (ref->nfrags == 0)
+        ref->value = "";
+    ref->priv_[REF_MAGIC] = KV_REF_MAGIC;
+    ref->priv_[REF_KV] = (uint64_t)(uintptr_t)kv;
+    ref->priv_[REF_FIRST] = first;
+    ref->priv_[REF_PAGES] = npages;
+    ref->priv_[REF_HEAP] = frags != ref->inline_frags_;
+    ref->priv_[REF_POS] = f.pos;
+    region_refs_add(kv, first, npages, +1);
+    atomic_fetch_add_explicit(&kv->refs, 1, memory_order_acq_rel);
+    tls_refs++;
+    count(&kv->hits);
+    free(pages);
+    free(ptrs);
+    return AWC_OK;
+fail:
+    if (frags != ref->inline_frags_)
+        free(frags);
+    free(pages);
+    free(ptrs);
+    memset(ref, 0, sizeof(*ref));
+    return rc;
+}
+
+AWC_API int awc_kv_release(awc_kv_t *kv, struct awc_kv_ref *ref)
+{
+    int rc = check_kv(kv);
+    uint64_t first, npages;
+
+    if (rc != AWC_OK)
+        return rc;
+    if (ref == NULL || ref->priv_[REF_MAGIC] != KV_REF_MAGIC ||
+        ref->priv_[REF_KV] != (uint64_t)(uintptr_t)kv)
+        return AWC_EINVAL;
+    first = ref->priv_[REF_FIRST];
+    npages = ref->priv_[REF_PAGES];
+    region_refs_add(kv, first, npages, -1);
+    unpin_range(kv, first, npages);
+    if (ref->priv_[REF_HEAP])
+        free((void *)(uintptr_t)ref->frags);
+    memset(ref, 0, sizeof(*ref));
+    atomic_fetch_sub_explicit(&kv->refs, 1, memory_order_acq_rel);
+    tls_refs--;
+    return AWC_OK;
+}
+
+/* ---- Open: the scan of the log (README 7.5) ---------------------------------------------- */
+
+/* Applies one record found by the scan to the index. */
+static int scan_apply(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, uint64_t now)
+{
+    uint8_t key[AWC_KV_MAX_KEY];
+    struct found old;
+    uint64_t hash;
+    int rc = kv_read(kv, pos + KV_HDR, key, h->key_len);
+
+    if (rc != AWC_OK)
+        return rc;
+    hash = kv_hash(kv, key, h->key_len);
+    rc = lookup(kv, hash, key, h->key_len, &old);
+    if (rc != AWC_OK && rc != AWC_ENOTFOUND)
+        return rc;
+    if (rc == AWC_OK) {
+        kv_index_remove(&kv->idx, hash, old.pos);
+        account_drop(kv, old.pos, (uint64_t)old.h.key_len + old.h.value_len);
+    }
+    if (h->magic == KV_REC_ITEM && !expired(kv, h, now)) {
+        rc = kv_index_add(&kv->idx, hash, pos);
+        if (rc != AWC_OK)
+            return rc;
+        account_add(kv, pos, (uint64_t)h->key_len + h->value_len);
+    }
+    return AWC_OK;
+}
+
+/* Steps of the scan:
+ * 1. From the meta page's tail, read record after record: skip to the next page where a page
+ *    has no room for a header or holds a pad.
+ * 2. A record ends the log when its header is not whole and at its own position, its lengths
+ *    are out of range, it would pass the circle, or its generation is older than the record
+ *    before it (a leftover of an earlier open that a crash cut short, README 7.5) or newer than
+ *    the meta page's.
+ * 3. Records before the meta page's head were covered by a durable point: their headers are
+ *    trusted. Past it, each record's sum is checked too, and the first that fails ends the log.
+ * 4. Apply the record; the head is where the log ended. */
+static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_t meta_gen)
+{
+    uint64_t pos = tail, last_gen = 0, now = now_ms(kv);
+    int rc;
+
+    while (pos - tail < kv->cap) {
+        struct kv_hdr h;
+        uint64_t len;
+
+        /* Step 1 */
+        if (pos % kv->ps != 0 && kv->ps - pos % kv->ps < KV_HDR) {
+            pos = round_up(pos, kv->ps);
+            continue;
+        }
+        if (pos % kv->ps == 0 && pos / kv->ps % 256 == 0)
+            (void)awc_prefetch(kv->cache, kv_page_of(kv, pos),
+                               kv->log_pages - (pos / kv->ps % kv->log_pages) < 256
+                                   ? kv->log_pages - (pos / kv->ps % kv->log_pages)
+                                   : 256);
+        rc = kv_read_hdr(kv, pos, &h);
+        if (rc == AWC_ENOTFOUND || rc == AWC_ECHECKSUM)
+            break;
+        if (rc != AWC_OK)
+            return rc;
+        /* Step 2 */
+        if (h.gen < last_gen || h.gen > meta_gen)
+            break;
+        if (h.magic == KV_REC_PAD) {
+            last_gen = h.gen;
+            pos = round_up(pos + 1, kv->ps);
+            continue;
+        }
+        if ((h.magic != KV_REC_ITEM && h.magic != KV_REC_TOMB) || h.key_len == 0 ||
+            h.key_len > AWC_KV_MAX_KEY || h.value_len > AWC_KV_MAX_VALUE ||
+            (h.magic == KV_REC_TOMB && h.value_len != 0))
+            break;
+        len = kv_rec_len(h.key_len, h.value_len);
+        if (pos + len - tail > kv->cap)
+            break;
+        /* Step 3 */
+        if (pos + len > durable_head) {
+            rc = kv_read_verify(kv, pos, &h, NULL);
+            if (rc == AWC_ECHECKSUM)
+                break;
+            if (rc != AWC_OK)
+                return rc;
+        }
+        /* Step 4 */
+        rc = scan_apply(kv, pos, &h, now);
+        if (rc != AWC_OK)
+            return rc;
+        last_gen = h.gen;
+        pos += len;
+    }
+    kv->head = pos;
+    atomic_store_explicit(&kv->recovered, kv->items, memory_order_relaxed);
+    return AWC_OK;
+}
+
+static void kv_release_all(struct awc_kv *kv)
+{
+    kv_index_free(&kv->idx);
+    kv_free(kv->regions);
+    free((void *)kv->region_refs);
+    kv->regions = NULL;
+    kv->region_refs = NULL;
+    plat_mutex_destroy(&kv->wmu);
+    plat_mutex_destroy(&kv->imu);
+}
+
+/* Opens the page cache underneath: an existing file, or a new one with AWC_CREATE. *created
+ * says which. */
+static int open_cache(const struct awc_kv_config *cfg, struct awc_kv *kv, bool *created)
+{
+    struct awc_config c = {0};
+    int rc;
+
+    c.path = cfg->path;
+    c.page_size = kv->ps;
+    c.frame_budget = cfg->frame_budget;
+    c.window_budget = cfg->window_budget;
+    if (c.window_budget == 0)
+        c.window_budget = cfg->frame_budget < KV_DEF_WINDOW ? cfg->frame_budget : KV_DEF_WINDOW;
+    c.flags = cfg->flags & (AWC_NO_DIRECT | AWC_NO_URING);
+    *created = false;
+    if ((cfg->flags & AWC_EXCL) == 0 || (cfg->flags & AWC_CREATE) == 0) {
+        rc = awc_open(&c, &kv->cache);
+        if (rc != AWC_ENOENT || (cfg->flags & AWC_CREATE) == 0)
+            return rc;
+    }
+    c.flags |= AWC_CREATE | AWC_EXCL;
+    rc = awc_open(&c, &kv->cache);
+    *created = rc == AWC_OK;
+    return rc;
+}
+
+/* Steps of awc_kv_open:
+ * 1. Check the configuration; open (or create) the page cache.
+ * 2. Read the meta pages. None valid: a new file (created now, or created by an open that
+ *    crashed before its first durable point: no pages yet) is given an empty log; any other
+ *    file is not ours (AWC_EBADFILE).
+ * 3. Check the file's geometry against the configuration.
+ * 4. Scan the log (scan), then a durable point with this open's generation, so that every
+ *    record this open writes is younger than anything a crash left behind. */
+AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
+{
+    struct awc_kv *kv;
+    struct kv_meta m = {0};
+    struct awc_stats st;
+    bool created, found;
+    int rc;
+
+    /* Step 1 */
+    if (out == NULL)
+        return AWC_EINVAL;
+    *out = NULL;
+    if (cfg == NULL || cfg->path == NULL)
+        return AWC_EINVAL;
+    if ((cfg->flags & ~(AWC_CREATE | AWC_EXCL | AWC_NO_DIRECT | AWC_NO_URING | AWC_KV_WEAK_HASH)) !=
+        0)
+        return AWC_EINVAL;
+    kv = calloc(1, sizeof(*kv));
+    if (kv == NULL)
+        return AWC_ENOMEM;
+    kv->ps = cfg->page_size != 0 ? cfg->page_size : 4096;
+    kv->flags = cfg->flags;
+    kv->clock_ms = cfg->clock_ms;
+    kv->clock_arg = cfg->clock_arg;
+    if (cfg->capacity != 0 && cfg->capacity / kv->ps < KV_MIN_PAGES) {
+        free(kv);
+        return AWC_EINVAL;
+    }
+    if (plat_mutex_init(&kv->wmu) != 0) {
+        free(kv);
+        return AWC_ENOMEM;
+    }
+    if (plat_mutex_init(&kv->imu) != 0) {
+        plat_mutex_destroy(&kv->wmu);
+        free(kv);
+        return AWC_ENOMEM;
+    }
+    rc = kv_index_init(&kv->idx);
+    if (rc == AWC_OK)
+        rc = open_cache(cfg, kv, &created);
+    if (rc != AWC_OK)
+        goto fail_nocache;
+    rc = awc_get_stats(kv->cache, &st);
+    if (rc != AWC_OK)
+        goto fail;
+    kv->slots = st.slots;
+
+    /* Step 2 */
+    rc = kv_meta_read(kv, &m, &found);
+    if (rc != AWC_OK)
+        goto fail;
+    if (!found) {
+        if (!created && st.pages_in_file != 0) {
+            rc = AWC_EBADFILE;
+            goto fail;
+        }
+        if (cfg->capacity == 0) {
+            rc = AWC_EINVAL; /* a new cache needs its capacity */
+            goto fail;
+        }
+        m.page_size = (uint32_t)kv->ps;
+        m.capacity = cfg->capacity / kv->ps * kv->ps;
+        m.region_pages = m.capacity / kv->ps / KV_REGIONS;
+        if (m.region_pages == 0)
+            m.region_pages = 1;
+        m.seq = 0;
+        m.tail = m.head = m.gen = 0;
+    }
+    /* Step 3 */
+    if (m.page_size != kv->ps || m.capacity % kv->ps != 0 || m.capacity / kv->ps < KV_MIN_PAGES ||
+        m.region_pages == 0 || m.region_pages > m.capacity / kv->ps || m.tail > m.head ||
+        m.head - m.tail > m.capacity) {
+        rc = found ? AWC_EBADFILE : AWC_EINVAL;
+        goto fail;
+    }
+    if (cfg->capacity != 0 && cfg->capacity / kv->ps * kv->ps != m.capacity) {
+        rc = AWC_EINVAL;
+        goto fail;
+    }
+    kv->cap = m.capacity;
+    kv->log_pages = m.capacity / kv->ps;
+    kv->region_pages = m.region_pages;
+    kv->nregions = (kv->log_pages + kv->region_pages - 1) / kv->region_pages;
+    kv->regions = kv_alloc((size_t)kv->nregions * sizeof(*kv->regions));
+    kv->region_refs = calloc((size_t)kv->nregions, sizeof(*kv->region_refs));
+    if (kv->regions == NULL || kv->region_refs == NULL) {
+        rc = AWC_ENOMEM;
+        goto fail;
+    }
+    atomic_store(&kv->tail, m.tail);
+    kv->durable_tail = m.tail;
+    kv->meta_seq = m.seq;
+
+    /* Step 4 */
+    rc = scan(kv, m.tail, m.head, m.gen);
+    if (rc != AWC_OK)
+        goto fail;
+    kv->gen = m.gen + 1;
+    rc = durable_point(kv);
+    if (rc != AWC_OK)
+        goto fail;
+    kv->magic = KV_MAGIC;
+    *out = kv;
+    return AWC_OK;
+fail:
+    (void)awc_close(kv->cache);
+    if (created)
+        (void)remove(cfg->path);
+fail_nocache:
+    kv_release_all(kv);
+    free(kv);
+    return rc;
+}
+
+AWC_API int awc_kv_close(awc_kv_t *kv)
+{
+    int rc = check_kv(kv), rc2;
+
+    if (rc != AWC_OK)
+        return rc;
+    plat_mutex_lock(&kv->wmu);
+    rc = check_kv(kv);
+    if (rc == AWC_OK && atomic_load_explicit(&kv->refs, memory_order_acquire) != 0)
+        rc = AWC_EBUSY;
+    if (rc != AWC_OK) {
+        plat_mutex_unlock(&kv->wmu);
+        return rc;
+    }
+    kv->magic = KV_DEAD;
+    rc = durable_point(kv);
+    plat_mutex_unlock(&kv->wmu);
+    rc2 = awc_close(kv->cache);
+    if (rc == AWC_OK)
+        rc = rc2;
+    kv_release_all(kv);
+    kv->cache = NULL;
+    kv->next_closed = atomic_load_explicit(&closed_kvs, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&closed_kvs, &kv->next_closed, kv,
+                                                  memory_order_release, memory_order_relaxed))
+        ;
+    return rc;
+}
+
+AWC_API int awc_kv_get_stats(awc_kv_t *kv, struct awc_kv_stats *s)
+{
+    int rc = check_kv(kv);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (s == NULL)
+        return AWC_EINVAL;
+    memset(s, 0, sizeof(*s));
+    rc = awc_get_stats(kv->cache, &s->cache);
+    if (rc != AWC_OK)
+        return rc;
+    plat_mutex_lock(&kv->imu);
+    s->items = kv->items;
+    s->bytes = kv->bytes;
+    s->index_bytes = kv->idx.bytes + kv->nregions * (sizeof(struct kv_region) + sizeof(uint32_t));
+    s->index_slots = kv->idx.mask + 1;
+    plat_mutex_unlock(&kv->imu);
+    plat_mutex_lock(&kv->wmu);
+    s->log_used = kv->head - load_tail(kv);
+    plat_mutex_unlock(&kv->wmu);
+    s->capacity = kv->cap;
+    s->region_bytes = kv->region_pages * kv->ps;
+    s->hits = atomic_load_explicit(&kv->hits, memory_order_relaxed);
+    s->misses = atomic_load_explicit(&kv->misses, memory_order_relaxed);
+    s->puts = atomic_load_explicit(&kv->puts, memory_order_relaxed);
+    s->deletes = atomic_load_explicit(&kv->deletes, memory_order_relaxed);
+    s->evictions = atomic_load_explicit(&kv->evictions, memory_order_relaxed);
+    s->expired = atomic_load_explicit(&kv->expired, memory_order_relaxed);
+    s->reclaims = atomic_load_explicit(&kv->reclaims, memory_order_relaxed);
+    s->recovered = atomic_load_explicit(&kv->recovered, memory_order_relaxed);
+    return AWC_OK;
+}

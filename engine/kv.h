@@ -1,0 +1,205 @@
+/*
+ * engine/kv.h: the key-value cache's structures, shared by kv.c (the API), kv_log.c (records on
+ * the log's pages) and kv_index.c (the index in RAM). engine/README.md section 7 is the design;
+ * section numbers below point into it.
+ *
+ * The backing file is a page cache (awc_t) whose pages are used as follows:
+ *
+ *   page 0, page 1      two meta pages, written alternately by each durable point (7.5)
+ *   pages 2 .. 2+N-1    the log: N = capacity / page_size pages, used as a circle. A byte at
+ *                       logical position x (x grows for ever) lives on page 2 + (x / P) % N.
+ *
+ *        tail                                      head
+ *   ......|=========== items, pads, tombstones ======|..................  (logical positions)
+ *         |<----------------- at most N * P ---------------->|
+ *
+ * The log is cut into regions of R pages (R = max(1, N / 64)); when a put needs room, the region
+ * that holds `tail` is reclaimed whole and `tail` moves to its end (7.3).
+ *
+ * The index (7.4): an open-addressing table of 16-byte slots {hash, pos}: hash is the key's XXH3
+ * with the top bit set (0 marks an empty slot), pos the item's logical position. Keys are not in
+ * RAM: a lookup compares the key stored in the record on the page.
+ */
+#ifndef AWECACHE_ENGINE_KV_H
+#define AWECACHE_ENGINE_KV_H
+
+#include "awecache.h"
+#include "plat_sync.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Records on the log (README 7.2) ----------------------------------------------------- */
+
+#define KV_META_PAGES 2u
+#define KV_HDR        48u         /* bytes of a record header */
+#define KV_ALIGN      8u          /* records start at multiples of this */
+#define KV_REC_ITEM   0x4d54494bu /* "KITM" */
+#define KV_REC_TOMB   0x424d544bu /* "KTMB": a delete */
+#define KV_REC_PAD    0x4441504bu /* "KPAD": the rest of this page is unused */
+
+/* A record header, decoded (on the page it is little-endian, see kv_hdr_encode). */
+struct kv_hdr {
+    uint32_t magic;     /* KV_REC_* */
+    uint32_t key_len;   /* 1..AWC_KV_MAX_KEY (0 for a pad) */
+    uint32_t value_len; /* 0..AWC_KV_MAX_VALUE (0 for a tombstone or pad) */
+    uint64_t pos;       /* the record's own logical position (detects a record of another lap) */
+    uint64_t expiry_ms; /* 0: never */
+    uint64_t gen;       /* the open that wrote it (detects a record left from before a crash) */
+    uint64_t sum;       /* XXH3 of key and value, seeded with pos */
+};
+
+/* The bytes a record with these lengths takes in the log (header, key, value, padding to 8). */
+static inline uint64_t kv_rec_len(uint32_t key_len, uint64_t value_len)
+{
+    return (KV_HDR + key_len + value_len + KV_ALIGN - 1) / KV_ALIGN * KV_ALIGN;
+}
+
+/* ---- The index (README 7.4) -------------------------------------------------------------- */
+
+struct kv_slot {
+    uint64_t hash; /* the key's hash | KV_HASH_SET; 0: empty */
+    uint64_t pos;  /* the item's logical position */
+};
+
+#define KV_HASH_SET   (UINT64_C(1) << 63)
+#define KV_INDEX_MIN  1024u /* slots: the table never shrinks below this */
+#define KV_CANDIDATES 16u   /* candidates a lookup returns at once (more: it is called again) */
+
+struct kv_index {
+    struct kv_slot *t; /* 2^k slots */
+    uint64_t mask;     /* slots - 1 */
+    uint64_t used;     /* slots holding an item */
+    uint64_t bytes;    /* the table's allocation (as the allocator reports it) */
+};
+
+/* Per region counters (README 7.3). */
+struct kv_region {
+    uint64_t items; /* live items whose record starts in the region */
+    uint64_t bytes; /* their keys' and values' bytes */
+};
+
+/* ---- The cache --------------------------------------------------------------------------- */
+
+#define KV_MAGIC 0x4b564f50u /* "KVOP" while open */
+#define KV_DEAD  0x4b56434cu /* "KVCL" once closed */
+
+struct awc_kv {
+    uint32_t magic;             /* KV_MAGIC or KV_DEAD */
+    struct awc_kv *next_closed; /* the list of closed handles (never freed, like awc_t's) */
+    awc_t *cache;               /* the pages */
+    size_t ps;                  /* page size */
+    uint64_t log_pages;         /* N */
+    uint64_t cap;               /* N * P: bytes of log */
+    uint64_t region_pages;      /* R */
+    uint64_t nregions;          /* ceil(N / R) */
+    unsigned flags;             /* the config's */
+    uint64_t (*clock_ms)(void *arg);
+    void *clock_arg;
+    uint64_t slots; /* the window's slots (a reference may pin at most this many) */
+
+    /* Under wmu (the writer lock: puts, deletes, flushes, reclaims; README 7.6). */
+    plat_mutex_t wmu;
+    uint64_t head;         /* where the next record goes */
+    uint64_t durable_tail; /* the tail the newest meta page on disk says */
+    uint64_t meta_seq;     /* the newest meta page's sequence number */
+    uint64_t gen;          /* this open's generation (README 7.5) */
+
+    /* Under imu (the index lock): the index, the region counters and tail. Readers take it
+     * for a lookup only, never across a page pin. */
+    plat_mutex_t imu;
+    struct kv_index idx;
+    struct kv_region *regions; /* [nregions] */
+    _Atomic uint64_t tail;     /* oldest logical position still in the log (written under both
+                                * locks; read under either, or atomically without) */
+    uint64_t items, bytes;     /* sums over regions */
+
+    _Atomic uint32_t *region_refs; /* [nregions]: references (awc_kv_get_ref) into each */
+    _Atomic uint64_t refs;         /* references held in all */
+
+    /* Counters (relaxed atomics). */
+    _Atomic uint64_t hits, misses, puts, deletes, evictions, expired, reclaims, recovered;
+};
+
+/* ---- kv_index.c -------------------------------------------------------------------------- */
+
+/* The key's hash (top bit set; with AWC_KV_WEAK_HASH only 6 bits of it kept). */
+uint64_t kv_hash(const struct awc_kv *kv, const void *key, size_t key_len);
+
+/* Makes an empty table of KV_INDEX_MIN slots. AWC_ENOMEM if it cannot. */
+int kv_index_init(struct kv_index *x);
+void kv_index_free(struct kv_index *x);
+
+/* Stores into pos[0..max) the positions of the slots whose hash equals `hash`, starting the
+ * probe at *cursor (0 the first time) and leaving there where to go on; returns how many it
+ * stored. *cursor becomes UINT64_MAX when the probe is over. Caller holds imu. */
+size_t kv_index_find(const struct kv_index *x, uint64_t hash, uint64_t *cursor, uint64_t *pos,
+                     size_t max);
+
+/* Adds {hash, pos} (growing the table at 3/4 full; if growing fails the slot is added all the
+ * same, the table being never more than 7/8 full: AWC_ENOMEM past that). Caller holds imu. */
+int kv_index_add(struct kv_index *x, uint64_t hash, uint64_t pos);
+
+/* Changes the slot {hash, old_pos} to {hash, new_pos}; false if there is no such slot. */
+bool kv_index_move(struct kv_index *x, uint64_t hash, uint64_t old_pos, uint64_t new_pos);
+
+/* Removes the slot {hash, pos}; false if there is none. May halve the table below 3/16 full. */
+bool kv_index_remove(struct kv_index *x, uint64_t hash, uint64_t pos);
+
+/* Removes every slot whose pos is below `tail` (a region was reclaimed); returns how many. */
+uint64_t kv_index_sweep(struct kv_index *x, uint64_t tail);
+
+/* Memory from the library's allocator for the index (jemalloc where built with it). */
+void *kv_alloc(size_t size);
+void kv_free(void *p);
+
+/* ---- kv_log.c ---------------------------------------------------------------------------- */
+
+/* The page cache's page number of logical position `pos`. */
+static inline uint64_t kv_page_of(const struct awc_kv *kv, uint64_t pos)
+{
+    return KV_META_PAGES + pos / kv->ps % kv->log_pages;
+}
+
+/* The region of logical position `pos`. */
+static inline uint64_t kv_region_of(const struct awc_kv *kv, uint64_t pos)
+{
+    return pos / kv->ps % kv->log_pages / kv->region_pages;
+}
+
+void kv_hdr_encode(const struct kv_hdr *h, uint8_t *b);
+/* Decodes b[0..KV_HDR); false when its check fails. */
+bool kv_hdr_decode(const uint8_t *b, struct kv_hdr *h);
+
+/* Copies len bytes at logical position pos into buf (pinning each page shared in turn). */
+int kv_read(struct awc_kv *kv, uint64_t pos, void *buf, size_t len);
+
+/* Copies buf[0..len) to logical position pos (pinning each page exclusively in turn). */
+int kv_write(struct awc_kv *kv, uint64_t pos, const void *buf, size_t len);
+
+/* Reads and checks the header of the record at pos: AWC_OK and *h, or AWC_ENOTFOUND when the
+ * bytes there are not a whole header of a record at pos (another lap's, a pad, garbage). */
+int kv_read_hdr(struct awc_kv *kv, uint64_t pos, struct kv_hdr *h);
+
+/* True when the record at pos (header h) has key[0..key_len) (compared on the page). */
+int kv_key_equal(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, const void *key,
+                 size_t key_len, bool *equal);
+
+/* The XXH3 checksum of key and value as a record at pos carries it. */
+uint64_t kv_sum(uint64_t pos, const void *key, size_t key_len, const void *value, size_t value_len);
+
+/* Reads the record's key and value from the pages and checks them against h->sum; copies the
+ * value into value[0..h->value_len) when value is not NULL. AWC_ECHECKSUM on a mismatch. */
+int kv_read_verify(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, void *value);
+
+/* The meta page (README 7.5). */
+struct kv_meta {
+    uint64_t capacity, region_pages, seq, tail, head, gen;
+    uint32_t page_size;
+};
+int kv_meta_read(struct awc_kv *kv, struct kv_meta *m, bool *found);
+int kv_meta_write(struct awc_kv *kv, const struct kv_meta *m);
+
+#endif /* AWECACHE_ENGINE_KV_H */
