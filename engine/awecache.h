@@ -138,6 +138,12 @@ AWC_API int awc_prefetch(awc_t *cache, uint64_t first, uint64_t count);
  * unpinned. Never waits for another thread's pin. Errors: AWC_EIO, AWC_ENOSPC, AWC_ECLOSED. */
 AWC_API int awc_flush(awc_t *cache);
 
+/* Writes every dirty page that no one has pinned, in batches, and returns without waiting for
+ * durability (no fsync): a flush's first half. Pages written this way are clean, so that their
+ * frames can later be reused without a write. Errors: AWC_EIO, AWC_ENOSPC, AWC_ENOMEM,
+ * AWC_ECLOSED. */
+AWC_API int awc_writeback(awc_t *cache);
+
 /* ---- Information ------------------------------------------------------------------------- */
 
 struct awc_stats {

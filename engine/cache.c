@@ -85,6 +85,13 @@ AWC_API const char *awc_strerror(int err)
         return "the cache is closed";
     case AWC_ELOCKED:
         return "another process has the backing file open for writing";
+    case AWC_E2BIG:
+        return "key, value or item over its size limit (key 4 KiB, value 64 MiB, item the "
+               "capacity; a reference: the window)";
+    case AWC_ENOTFOUND:
+        return "no such key (or it expired)";
+    case AWC_ERANGE:
+        return "the buffer is too small for the value (its size is returned)";
     default:
         return awe_strerror(err);
     }
@@ -427,6 +434,32 @@ AWC_API int awc_flush(awc_t *c)
     plat_mutex_lock(&c->flush_mu);
     rc = flush_locked(c);
     plat_mutex_unlock(&c->flush_mu);
+    return rc;
+}
+
+AWC_API int awc_writeback(awc_t *c)
+{
+    uint32_t *bl;
+    uint8_t *held;
+    int rc = awc_check(c);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (c->flags & AWC_READONLY)
+        return AWC_OK;
+    bl = malloc((size_t)c->nbuf * sizeof(*bl));
+    held = malloc((size_t)c->nbuf);
+    if (bl == NULL || held == NULL) {
+        free(bl);
+        free(held);
+        return AWC_ENOMEM;
+    }
+    /* One round over the unpinned dirty buffers, as a flush's first (README 5.5); no sync. */
+    plat_mutex_lock(&c->flush_mu);
+    rc = flush_round(c, bl, held, HELD_BUSY);
+    plat_mutex_unlock(&c->flush_mu);
+    free(bl);
+    free(held);
     return rc;
 }
 

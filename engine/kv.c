@@ -1,6 +1,6 @@
 /*
  * engine/kv.c: the key-value cache's API (awecache.h, "The key-value cache"): open with the scan
- * of the log, put, get, references, delete, flush, close, stats. README section 7 is the design;
+ * of the log, put, get, references, delete, flush, close, stats. README section 9 is the design;
  * its step numbers are quoted in the functions below.
  */
 #include "kv.h"
@@ -16,7 +16,7 @@
 #define KV_REF_MAGIC  UINT64_C(0x4645524b56434157) /* "AWCVKREF" */
 
 /* References this thread holds (any cache): a put from a thread holding one must not wait for
- * a reference into the region it overwrites (README 7.6). */
+ * a reference into the region it overwrites (README 9.3 step 3). */
 static _Thread_local uint64_t tls_refs;
 
 static struct awc_kv *_Atomic closed_kvs;
@@ -91,14 +91,62 @@ struct found {
     struct kv_hdr h;
 };
 
-/* Finds the key's live record (README 7.4): the index's candidates with the key's hash, each
- * checked on its page (a whole header at its own position, the same key). AWC_ENOTFOUND when
- * none matches. Takes imu for each batch of candidates only. */
+/* Checks the candidate record at pos against the key: AWC_OK and *f when it is the key's item,
+ * AWC_ENOTFOUND when it is not (another key, or overwritten since the index named it). When
+ * `keep` is not NULL and the whole record lies in one page, that page stays pinned (shared) and
+ * *keep points at the record's first byte: the caller unpins kv_page_of(pos). */
+static int check_candidate(struct awc_kv *kv, uint64_t pos, const void *key, size_t key_len,
+                           struct found *f, const uint8_t **keep)
+{
+    size_t off = (size_t)(pos % kv->ps);
+    bool equal;
+    int rc;
+
+    if (kv->ps - off >= KV_HDR + key_len) {
+        /* Header and key in one page: one pin. */
+        uint64_t page = kv_page_of(kv, pos);
+        const uint8_t *rec;
+        void *p;
+
+        rc = awc_pin(kv->cache, page, AWC_SHARED, &p);
+        if (rc != AWC_OK)
+            return rc;
+        rec = (const uint8_t *)p + off;
+        if (!kv_hdr_decode(rec, &f->h) || f->h.pos != pos || f->h.magic != KV_REC_ITEM ||
+            f->h.key_len != key_len || memcmp(rec + KV_HDR, key, key_len) != 0) {
+            awc_unpin(kv->cache, page, 0);
+            return AWC_ENOTFOUND;
+        }
+        f->pos = pos;
+        if (keep != NULL && kv->ps - off >= KV_HDR + key_len + f->h.value_len) {
+            *keep = rec;
+            return AWC_OK;
+        }
+        awc_unpin(kv->cache, page, 0);
+        return AWC_OK;
+    }
+    rc = kv_read_hdr(kv, pos, &f->h);
+    if (rc != AWC_OK)
+        return rc;
+    if (f->h.magic != KV_REC_ITEM)
+        return AWC_ENOTFOUND;
+    rc = kv_key_equal(kv, pos, &f->h, key, key_len, &equal);
+    if (rc != AWC_OK)
+        return rc;
+    f->pos = pos;
+    return equal ? AWC_OK : AWC_ENOTFOUND;
+}
+
+/* Finds the key's live record (README 9.4): the index's candidates with the key's hash, each
+ * checked on its page (check_candidate; `keep` as there). AWC_ENOTFOUND when none matches.
+ * Takes imu for each batch of candidates only. */
 static int lookup(struct awc_kv *kv, uint64_t hash, const void *key, size_t key_len,
-                  struct found *f)
+                  struct found *f, const uint8_t **keep)
 {
     uint64_t cursor = 0, cand[KV_CANDIDATES];
 
+    if (keep != NULL)
+        *keep = NULL;
     while (cursor != UINT64_MAX) {
         size_t n;
 
@@ -106,25 +154,13 @@ static int lookup(struct awc_kv *kv, uint64_t hash, const void *key, size_t key_
         n = kv_index_find(&kv->idx, hash, &cursor, cand, KV_CANDIDATES);
         plat_mutex_unlock(&kv->imu);
         for (size_t i = 0; i < n; i++) {
-            bool equal;
             int rc;
 
             if (cand[i] < load_tail(kv))
                 continue; /* reclaimed meanwhile */
-            rc = kv_read_hdr(kv, cand[i], &f->h);
-            if (rc == AWC_ENOTFOUND)
-                continue; /* overwritten by a later lap meanwhile */
-            if (rc != AWC_OK)
+            rc = check_candidate(kv, cand[i], key, key_len, f, keep);
+            if (rc != AWC_ENOTFOUND)
                 return rc;
-            if (f->h.magic != KV_REC_ITEM)
-                continue;
-            rc = kv_key_equal(kv, cand[i], &f->h, key, key_len, &equal);
-            if (rc != AWC_OK)
-                return rc;
-            if (equal) {
-                f->pos = cand[i];
-                return AWC_OK;
-            }
         }
     }
     return AWC_ENOTFOUND;
@@ -140,7 +176,7 @@ static void drop_item(struct awc_kv *kv, uint64_t hash, const struct found *f)
     plat_mutex_unlock(&kv->imu);
 }
 
-/* ---- The writer (README 7.3, 7.6) -------------------------------------------------------- */
+/* ---- The writer (README 9.3, 9.6) -------------------------------------------------------- */
 
 /* Writes a meta page with the current tail and head and makes it durable with everything
  * before it: the durable point. Caller holds wmu. */
@@ -227,7 +263,7 @@ static bool refs_in(struct awc_kv *kv, uint64_t first, uint64_t last)
     return false;
 }
 
-/* Steps of writing a record (README 7.3), split in two so that the caller can look the key up
+/* Steps of writing a record (README 9.3), split in two so that the caller can look the key up
  * between them (no reclaim happens after make_room):
  * 1. Room: reclaim oldest regions until the record fits in the circle.
  * 2. The pages the record overwrites must have left the durable log (the newest meta page on
@@ -237,6 +273,10 @@ static bool refs_in(struct awc_kv *kv, uint64_t first, uint64_t last)
  *    AWC_EDEADLK.
  * 4. (write_record) A pad record where the head's page is left unused, if a header fits there.
  * 5. (write_record) Header, key, value; then the head moves past them.
+ * 6. (write_record) Every wb_every bytes of log (an eighth of the frames, 16 to 1,024 pages),
+ *    write the dirty pages back in one batch (awc_writeback, no sync), so that the frames the
+ *    log fills are clean when the frame CLOCK wants them back: one large write instead of one
+ *    page written by each eviction.
  * Caller holds wmu. */
 static int make_room(struct awc_kv *kv, uint64_t len, uint64_t *start)
 {
@@ -298,6 +338,11 @@ static int write_record(struct awc_kv *kv, uint64_t start, uint32_t magic, const
     if (rc != AWC_OK)
         return rc; /* the head stays: the next record overwrites these bytes */
     kv->head = start + kv_rec_len((uint32_t)key_len, value_len);
+    /* Step 6 */
+    if (kv->head >= kv->wb_next) {
+        (void)awc_writeback(kv->cache); /* a failure leaves the pages dirty for the next try */
+        kv->wb_next = kv->head + kv->wb_every;
+    }
     return AWC_OK;
 }
 
@@ -332,7 +377,7 @@ AWC_API int awc_kv_put(awc_kv_t *kv, const void *key, size_t key_len, const void
         rc = make_room(kv, kv_rec_len((uint32_t)key_len, value_len), &pos);
     if (rc == AWC_OK) {
         /* Only this thread changes the index's positions meanwhile (readers may only remove). */
-        rc = lookup(kv, hash, key, key_len, &old);
+        rc = lookup(kv, hash, key, key_len, &old, NULL);
         had = rc == AWC_OK;
         if (rc == AWC_ENOTFOUND)
             rc = AWC_OK;
@@ -374,7 +419,7 @@ AWC_API int awc_kv_delete(awc_kv_t *kv, const void *key, size_t key_len)
     if (rc == AWC_OK)
         rc = make_room(kv, kv_rec_len((uint32_t)key_len, 0), &pos);
     if (rc == AWC_OK)
-        rc = lookup(kv, hash, key, key_len, &f);
+        rc = lookup(kv, hash, key, key_len, &f, NULL);
     if (rc == AWC_OK)
         rc = write_record(kv, pos, KV_REC_TOMB, key, key_len, NULL, 0, 0);
     if (rc == AWC_OK) {
@@ -405,7 +450,7 @@ AWC_API int awc_kv_flush(awc_kv_t *kv)
 
 /* ---- Gets -------------------------------------------------------------------------------- */
 
-/* Steps of a get (README 7.4):
+/* Steps of a get (README 9.4):
  * 1. Check the arguments; hash the key.
  * 2. Find the key's record (lookup). None: a miss.
  * 3. Expired: drop it from the index; a miss, counted as expired.
@@ -416,6 +461,7 @@ AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf,
                        size_t *value_len)
 {
     int rc = check_kv(kv);
+    const uint8_t *rec;
     uint64_t hash;
     struct found f;
 
@@ -429,13 +475,15 @@ AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf,
         return AWC_EINVAL;
     hash = kv_hash(kv, key, key_len);
     /* Step 2 */
-    rc = lookup(kv, hash, key, key_len, &f);
+    rc = lookup(kv, hash, key, key_len, &f, &rec);
     if (rc == AWC_ENOTFOUND)
         count(&kv->misses);
     if (rc != AWC_OK)
         return rc;
     /* Step 3 */
     if (expired(kv, &f.h, now_ms(kv))) {
+        if (rec != NULL)
+            awc_unpin(kv->cache, kv_page_of(kv, f.pos), 0);
         drop_item(kv, hash, &f);
         count(&kv->expired);
         count(&kv->misses);
@@ -443,14 +491,27 @@ AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf,
     }
     *value_len = f.h.value_len;
     if (buf_len < f.h.value_len) {
+        if (rec != NULL)
+            awc_unpin(kv->cache, kv_page_of(kv, f.pos), 0);
         count(&kv->hits);
         return AWC_ERANGE;
     }
-    /* Step 4 */
-    rc = kv_read_verify(kv, f.pos, &f.h, buf);
-    if (rc == AWC_ECHECKSUM && f.pos < load_tail(kv)) {
-        count(&kv->misses);
-        return AWC_ENOTFOUND;
+    /* Step 4. The record in one page still pinned: nobody can have changed it since the
+     * header was read, so a mismatch is damage. */
+    if (rec != NULL) {
+        const uint8_t *v = rec + KV_HDR + f.h.key_len;
+
+        rc = kv_sum(f.pos, rec + KV_HDR, f.h.key_len, v, f.h.value_len) == f.h.sum ? AWC_OK
+                                                                                   : AWC_ECHECKSUM;
+        if (rc == AWC_OK && f.h.value_len > 0)
+            memcpy(buf, v, f.h.value_len);
+        awc_unpin(kv->cache, kv_page_of(kv, f.pos), 0);
+    } else {
+        rc = kv_read_verify(kv, f.pos, &f.h, buf);
+        if (rc == AWC_ECHECKSUM && f.pos < load_tail(kv)) {
+            count(&kv->misses);
+            return AWC_ENOTFOUND;
+        }
     }
     if (rc == AWC_ECHECKSUM)
         drop_item(kv, hash, &f);
@@ -507,7 +568,7 @@ AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct
         return AWC_EINVAL;
     memset(ref, 0, sizeof(*ref));
     hash = kv_hash(kv, key, key_len);
-    rc = lookup(kv, hash, key, key_len, &f);
+    rc = lookup(kv, hash, key, key_len, &f, NULL);
     if (rc == AWC_ENOTFOUND)
         count(&kv->misses);
     if (rc != AWC_OK)
@@ -617,7 +678,7 @@ AWC_API int awc_kv_release(awc_kv_t *kv, struct awc_kv_ref *ref)
     return AWC_OK;
 }
 
-/* ---- Open: the scan of the log (README 7.5) ---------------------------------------------- */
+/* ---- Open: the scan of the log (README 9.5) ---------------------------------------------- */
 
 /* Applies one record found by the scan to the index. */
 static int scan_apply(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, uint64_t now)
@@ -630,7 +691,7 @@ static int scan_apply(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, u
     if (rc != AWC_OK)
         return rc;
     hash = kv_hash(kv, key, h->key_len);
-    rc = lookup(kv, hash, key, h->key_len, &old);
+    rc = lookup(kv, hash, key, h->key_len, &old, NULL);
     if (rc != AWC_OK && rc != AWC_ENOTFOUND)
         return rc;
     if (rc == AWC_OK) {
@@ -651,7 +712,7 @@ static int scan_apply(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, u
  *    has no room for a header or holds a pad.
  * 2. A record ends the log when its header is not whole and at its own position, its lengths
  *    are out of range, it would pass the circle, or its generation is older than the record
- *    before it (a leftover of an earlier open that a crash cut short, README 7.5) or newer than
+ *    before it (a leftover of an earlier open that a crash cut short, README 9.5) or newer than
  *    the meta page's.
  * 3. Records before the meta page's head were covered by a durable point: their headers are
  *    trusted. Past it, each record's sum is checked too, and the first that fails ends the log.
@@ -806,6 +867,12 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
     if (rc != AWC_OK)
         goto fail;
     kv->slots = st.slots;
+    kv->wb_every = st.frames / 8;
+    if (kv->wb_every < 16)
+        kv->wb_every = 16;
+    if (kv->wb_every > 1024)
+        kv->wb_every = 1024;
+    kv->wb_every *= kv->ps;
 
     /* Step 2 */
     rc = kv_meta_read(kv, &m, &found);
@@ -858,6 +925,7 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
     if (rc != AWC_OK)
         goto fail;
     kv->gen = m.gen + 1;
+    kv->wb_next = kv->head + kv->wb_every;
     rc = durable_point(kv);
     if (rc != AWC_OK)
         goto fail;

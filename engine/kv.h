@@ -1,6 +1,6 @@
 /*
  * engine/kv.h: the key-value cache's structures, shared by kv.c (the API), kv_log.c (records on
- * the log's pages) and kv_index.c (the index in RAM). engine/README.md section 7 is the design;
+ * the log's pages) and kv_index.c (the index in RAM). engine/README.md section 9 is the design;
  * section numbers below point into it.
  *
  * The backing file is a page cache (awc_t) whose pages are used as follows:
@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- Records on the log (README 7.2) ----------------------------------------------------- */
+/* ---- Records on the log (README 9.2) ----------------------------------------------------- */
 
 #define KV_META_PAGES 2u
 #define KV_HDR        48u         /* bytes of a record header */
@@ -57,7 +57,7 @@ static inline uint64_t kv_rec_len(uint32_t key_len, uint64_t value_len)
     return (KV_HDR + key_len + value_len + KV_ALIGN - 1) / KV_ALIGN * KV_ALIGN;
 }
 
-/* ---- The index (README 7.4) -------------------------------------------------------------- */
+/* ---- The index (README 9.4) -------------------------------------------------------------- */
 
 struct kv_slot {
     uint64_t hash; /* the key's hash | KV_HASH_SET; 0: empty */
@@ -75,7 +75,7 @@ struct kv_index {
     uint64_t bytes;    /* the table's allocation (as the allocator reports it) */
 };
 
-/* Per region counters (README 7.3). */
+/* Per region counters (README 9.3). */
 struct kv_region {
     uint64_t items; /* live items whose record starts in the region */
     uint64_t bytes; /* their keys' and values' bytes */
@@ -100,12 +100,14 @@ struct awc_kv {
     void *clock_arg;
     uint64_t slots; /* the window's slots (a reference may pin at most this many) */
 
-    /* Under wmu (the writer lock: puts, deletes, flushes, reclaims; README 7.6). */
+    /* Under wmu (the writer lock: puts, deletes, flushes, reclaims; README 9.6). */
     plat_mutex_t wmu;
     uint64_t head;         /* where the next record goes */
     uint64_t durable_tail; /* the tail the newest meta page on disk says */
     uint64_t meta_seq;     /* the newest meta page's sequence number */
-    uint64_t gen;          /* this open's generation (README 7.5) */
+    uint64_t gen;          /* this open's generation (README 9.5) */
+    uint64_t wb_every;     /* bytes of log between write-backs (README 9.3 step 6) */
+    uint64_t wb_next;      /* the head position of the next write-back */
 
     /* Under imu (the index lock): the index, the region counters and tail. Readers take it
      * for a lookup only, never across a page pin. */
@@ -194,7 +196,7 @@ uint64_t kv_sum(uint64_t pos, const void *key, size_t key_len, const void *value
  * value into value[0..h->value_len) when value is not NULL. AWC_ECHECKSUM on a mismatch. */
 int kv_read_verify(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, void *value);
 
-/* The meta page (README 7.5). */
+/* The meta page (README 9.5). */
 struct kv_meta {
     uint64_t capacity, region_pages, seq, tail, head, gen;
     uint32_t page_size;

@@ -1,5 +1,5 @@
 /*
- * engine/kv_index.c: the key-value cache's index in RAM (README 7.4): an open-addressing table
+ * engine/kv_index.c: the key-value cache's index in RAM (README 9.4): an open-addressing table
  * with linear probing and backward-shift deletion (no tombstones), 16 bytes per slot.
  *
  * Sizing: the table doubles when an add would make it more than 3/4 full, and halves when a

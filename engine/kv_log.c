@@ -1,5 +1,5 @@
 /*
- * engine/kv_log.c: the key-value cache's records and meta pages on the page cache (README 7.2,
+ * engine/kv_log.c: the key-value cache's records and meta pages on the page cache (README 9.2,
  * 7.5). Everything here reaches the pages through awc_pin/awc_unpin, one page at a time.
  *
  * A record header on the page (48 bytes, little-endian):
@@ -232,7 +232,7 @@ int kv_read_verify(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, void
     return XXH3_64bits_digest(&a.st) == h->sum ? AWC_OK : AWC_ECHECKSUM;
 }
 
-/* ---- Meta pages (README 7.5) ------------------------------------------------------------- */
+/* ---- Meta pages (README 9.5) ------------------------------------------------------------- */
 
 /* Meta page layout: magic u64 | version u32 | page_size u32 | capacity u64 | region_pages u64 |
  * seq u64 | tail u64 | head u64 | gen u64 | check u64 (XXH3 of the 64 bytes before it). */
