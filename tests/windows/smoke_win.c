@@ -597,6 +597,62 @@ static void test_engine(bool awe, const char *label)
     printf("%-5s %s: open, pin, flush, reopen\n", failures == before ? "ok" : "FAIL", label);
 }
 
+/* The key-value cache: put items of several sizes (one spanning pages), get, a reference,
+ * delete, a time-to-live on the system's real-time clock, close, reopen, read back. */
+static void test_kv(const char *label)
+{
+    int before = failures;
+    struct awc_kv_config cfg = {NULL,      128 * PAGE, PAGE, 64 * PAGE,
+                                16 * PAGE, AWC_CREATE, NULL, NULL};
+    static unsigned char val[3 * PAGE], got[3 * PAGE];
+    struct awc_kv_ref ref;
+    awc_kv_t *kv = NULL;
+    char key[32];
+    size_t len;
+    int rc;
+
+    scratch("kv.awc");
+    cfg.path = path;
+    rc = awc_kv_open(&cfg, &kv);
+    CHECK_RC(rc, AWC_OK);
+    if (rc != AWC_OK)
+        return;
+    for (unsigned i = 0; i < 40; i++) {
+        snprintf(key, sizeof(key), "key-%u", i);
+        fill(val, sizeof(val), 9, i);
+        CHECK_RC(awc_kv_put(kv, key, strlen(key), val, i == 7 ? sizeof(val) : i * 50, 0), AWC_OK);
+    }
+    CHECK_RC(awc_kv_put(kv, "ttl", 3, "x", 1, 3600 * 1000), AWC_OK);
+    CHECK_RC(awc_kv_delete(kv, "key-3", 5), AWC_OK);
+    CHECK_RC(awc_kv_get_ref(kv, "key-7", 5, &ref), AWC_OK);
+    CHECK(ref.value_len == sizeof(val) && ref.nfrags >= 3, "reference to a value over 3 pages");
+    CHECK_RC(awc_kv_release(kv, &ref), AWC_OK);
+    CHECK_RC(awc_kv_close(kv), AWC_OK);
+    cfg.flags = 0;
+    cfg.capacity = 0;
+    rc = awc_kv_open(&cfg, &kv);
+    CHECK_RC(rc, AWC_OK);
+    for (unsigned i = 0; rc == AWC_OK && i < 40; i++) {
+        size_t want = i == 7 ? sizeof(val) : i * 50;
+
+        snprintf(key, sizeof(key), "key-%u", i);
+        fill(val, sizeof(val), 9, i);
+        if (i == 3) {
+            CHECK_RC(awc_kv_get(kv, key, strlen(key), got, sizeof(got), &len), AWC_ENOTFOUND);
+            continue;
+        }
+        CHECK_RC(awc_kv_get(kv, key, strlen(key), got, sizeof(got), &len), AWC_OK);
+        CHECK(len == want && memcmp(got, val, want) == 0, "item %u after reopening", i);
+    }
+    if (rc == AWC_OK) {
+        CHECK_RC(awc_kv_get(kv, "ttl", 3, got, sizeof(got), &len), AWC_OK);
+        CHECK_RC(awc_kv_close(kv), AWC_OK);
+    }
+    remove(path);
+    printf("%-5s %s: put, get, reference, delete, reopen\n", failures == before ? "ok" : "FAIL",
+           label);
+}
+
 int main(int argc, char **argv)
 {
     bool awe;
@@ -618,6 +674,9 @@ int main(int argc, char **argv)
         if (!test_awe("emulated AWE"))
             CHECK(false, "the emulation must give frames and windows");
         test_engine(true, "emulated AWE: page cache");
+        test_kv("emulated AWE: key-value cache");
+    } else {
+        test_kv("key-value cache");
     }
     printf("smoke_win: %d checks, %d failed; AWE part %s\n", checks, failures,
            awe ? "ran" : "skipped (the emulation of the OS's AWE calls ran)");
