@@ -231,9 +231,10 @@ static inline uint64_t awc_file_page_offset(const struct awc_file_info *info, ui
  * costs one sequential read of the used part of the file).
  *
  * Threads: every function is thread-safe. Gets run in parallel; puts and deletes are serialised
- * (one log head) but do not block gets, except that a put writing over the oldest region waits
- * for references (awc_kv_get_ref) into that region to be released: a thread holding a
- * reference into the oldest region gets AWC_EDEADLK from a put that would have to wait for it.
+ * (one log head) but do not block gets. A reference (awc_kv_get_ref) holds its pages shared,
+ * and a put that must write one of them waits for its release; so that this can never wait
+ * for ever, a thread holding references into a cache may get and take more references there
+ * but not put, delete, flush or close it: those return AWC_EDEADLK (AWC_EBUSY for close).
  * A handle stays valid after awc_kv_close (calls return AWC_ECLOSED), as for awc_t.
  */
 
@@ -271,15 +272,17 @@ typedef struct awc_kv awc_kv_t;
  * AWC_EIO, AWC_ENOSPC (creating the file). On error nothing is left open or created. */
 AWC_API int awc_kv_open(const struct awc_kv_config *config, awc_kv_t **kv);
 
-/* Flushes and releases everything. References still held: AWC_EBUSY and nothing is closed. If
- * the flush fails the cache is closed all the same and its error returned. */
+/* Flushes and releases everything. References still held (by any thread): AWC_EBUSY and
+ * nothing is closed. If the flush fails the cache is closed all the same and its error
+ * returned. */
 AWC_API int awc_kv_close(awc_kv_t *kv);
 
 /* Stores value[0..value_len) under key[0..key_len), replacing any earlier value. ttl_ms > 0: the
  * item expires ttl_ms milliseconds from now; 0: never. value may be NULL when value_len is 0.
  * Errors: AWC_EINVAL (NULL key or kv, key_len 0, NULL value with value_len > 0), AWC_E2BIG (key
  * over AWC_KV_MAX_KEY, value over AWC_KV_MAX_VALUE, or the item larger than the capacity),
- * AWC_EDEADLK (see Threads), AWC_EIO, AWC_ENOSPC (the disk is full), AWC_ECHECKSUM, AWC_ECLOSED.
+ * AWC_EDEADLK (this thread holds references: see Threads), AWC_EIO, AWC_ENOSPC (the disk is
+ * full), AWC_ECHECKSUM, AWC_ECLOSED.
  * On error the cache holds what it held before for this key (the log may have reclaimed old
  * regions to make room, as any put may). */
 AWC_API int awc_kv_put(awc_kv_t *kv, const void *key, size_t key_len, const void *value,
@@ -296,7 +299,8 @@ AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf,
 
 /* A pinned value: its bytes stay in place, readable, until awc_kv_release. They are in
  * `nfrags` pieces frags[0..nfrags) in order (one piece per page the value touches: a value
- * within one page is one piece; `value` then points at it, else it is NULL). */
+ * within one page is one piece; `value` then points at it, else it is NULL). The struct must
+ * stay where it is (not be copied) until released: frags may point into it. */
 struct awc_kv_frag {
     const void *data;
     size_t len;
@@ -326,7 +330,7 @@ AWC_API int awc_kv_release(awc_kv_t *kv, struct awc_kv_ref *ref);
 AWC_API int awc_kv_delete(awc_kv_t *kv, const void *key, size_t key_len);
 
 /* Makes every put and delete completed before the call durable. Errors: AWC_EIO, AWC_ENOSPC,
- * AWC_ECLOSED. */
+ * AWC_EDEADLK (this thread holds references), AWC_ECLOSED. */
 AWC_API int awc_kv_flush(awc_kv_t *kv);
 
 struct awc_kv_stats {

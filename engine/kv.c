@@ -15,9 +15,16 @@
 #define KV_DEF_WINDOW ((uint64_t)64 << 20)
 #define KV_REF_MAGIC  UINT64_C(0x4645524b56434157) /* "AWCVKREF" */
 
-/* References this thread holds (any cache): a put from a thread holding one must not wait for
- * a reference into the region it overwrites (README 9.3 step 3). */
+/* References this thread holds, and the cache they are in (NULL: several caches). A thread
+ * holding references may not write (README 9.6). */
 static _Thread_local uint64_t tls_refs;
+static _Thread_local const struct awc_kv *tls_ref_kv;
+
+/* AWC_EDEADLK when this thread holds references into kv (or into several caches). */
+static int check_no_refs(const struct awc_kv *kv)
+{
+    return tls_refs > 0 && (tls_ref_kv == kv || tls_ref_kv == NULL) ? AWC_EDEADLK : AWC_OK;
+}
 
 static struct awc_kv *_Atomic closed_kvs;
 
@@ -249,31 +256,15 @@ static uint64_t placement(const struct awc_kv *kv, uint64_t len)
     return kv->head;
 }
 
-/* True when a page of [first, last] logical pages lies in a region some reference pins. */
-static bool refs_in(struct awc_kv *kv, uint64_t first, uint64_t last)
-{
-    for (uint64_t p = first; p <= last; p++) {
-        uint64_t r = p % kv->log_pages / kv->region_pages;
-
-        if (atomic_load_explicit(&kv->region_refs[r], memory_order_acquire) != 0)
-            return true;
-        if (p - first > kv->log_pages)
-            break;
-    }
-    return false;
-}
-
 /* Steps of writing a record (README 9.3), split in two so that the caller can look the key up
  * between them (no reclaim happens after make_room):
  * 1. Room: reclaim oldest regions until the record fits in the circle.
  * 2. The pages the record overwrites must have left the durable log (the newest meta page on
  *    disk must not name them), else a crash could leave a meta page whose log starts in pages
  *    holding newer records: a durable point if they have not.
- * 3. A reference held by this thread into those pages would make the writes wait for ever:
- *    AWC_EDEADLK.
- * 4. (write_record) A pad record where the head's page is left unused, if a header fits there.
- * 5. (write_record) Header, key, value; then the head moves past them.
- * 6. (write_record) Every wb_every bytes of log (an eighth of the frames, 16 to 1,024 pages),
+ * 3. (write_record) A pad record where the head's page is left unused, if a header fits there.
+ * 4. (write_record) Header, key, value; then the head moves past them.
+ * 5. (write_record) Every wb_every bytes of log (an eighth of the frames, 16 to 1,024 pages),
  *    write the dirty pages back in one batch (awc_writeback, no sync), so that the frames the
  *    log fills are clean when the frame CLOCK wants them back: one large write instead of one
  *    page written by each eviction.
@@ -299,9 +290,6 @@ static int make_room(struct awc_kv *kv, uint64_t len, uint64_t *start)
         if (rc != AWC_OK)
             return rc;
     }
-    /* Step 3 */
-    if (tls_refs > 0 && refs_in(kv, kv->head / kv->ps, (end - 1) / kv->ps))
-        return AWC_EDEADLK;
     return AWC_OK;
 }
 
@@ -312,7 +300,7 @@ static int write_record(struct awc_kv *kv, uint64_t start, uint32_t magic, const
     struct kv_hdr h;
     int rc;
 
-    /* Step 4 */
+    /* Step 3 */
     if (start != kv->head && kv->ps - kv->head % kv->ps >= KV_HDR) {
         struct kv_hdr p = {KV_REC_PAD, 0, 0, kv->head, 0, kv->gen, 0};
 
@@ -321,7 +309,7 @@ static int write_record(struct awc_kv *kv, uint64_t start, uint32_t magic, const
         if (rc != AWC_OK)
             return rc;
     }
-    /* Step 5 */
+    /* Step 4 */
     h.magic = magic;
     h.key_len = (uint32_t)key_len;
     h.value_len = (uint32_t)value_len;
@@ -338,7 +326,7 @@ static int write_record(struct awc_kv *kv, uint64_t start, uint32_t magic, const
     if (rc != AWC_OK)
         return rc; /* the head stays: the next record overwrites these bytes */
     kv->head = start + kv_rec_len((uint32_t)key_len, value_len);
-    /* Step 6 */
+    /* Step 5 */
     if (kv->head >= kv->wb_next) {
         (void)awc_writeback(kv->cache); /* a failure leaves the pages dirty for the next try */
         kv->wb_next = kv->head + kv->wb_every;
@@ -370,6 +358,9 @@ AWC_API int awc_kv_put(awc_kv_t *kv, const void *key, size_t key_len, const void
 
         expiry = ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
     }
+    rc = check_no_refs(kv);
+    if (rc != AWC_OK)
+        return rc;
     hash = kv_hash(kv, key, key_len);
     plat_mutex_lock(&kv->wmu);
     rc = check_kv(kv);
@@ -413,6 +404,9 @@ AWC_API int awc_kv_delete(awc_kv_t *kv, const void *key, size_t key_len)
     rc = check_key(key, key_len);
     if (rc != AWC_OK)
         return rc;
+    rc = check_no_refs(kv);
+    if (rc != AWC_OK)
+        return rc;
     hash = kv_hash(kv, key, key_len);
     plat_mutex_lock(&kv->wmu);
     rc = check_kv(kv);
@@ -438,6 +432,9 @@ AWC_API int awc_kv_flush(awc_kv_t *kv)
 {
     int rc = check_kv(kv);
 
+    if (rc != AWC_OK)
+        return rc;
+    rc = check_no_refs(kv);
     if (rc != AWC_OK)
         return rc;
     plat_mutex_lock(&kv->wmu);
@@ -527,23 +524,6 @@ static void unpin_range(struct awc_kv *kv, uint64_t first, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
         awc_unpin(kv->cache, kv_page_of(kv, (first + i) * kv->ps), 0);
-}
-
-static void region_refs_add(struct awc_kv *kv, uint64_t first, uint64_t n, int d)
-{
-    uint64_t last_r = UINT64_MAX;
-
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t r = (first + i) % kv->log_pages / kv->region_pages;
-
-        if (r == last_r)
-            continue;
-        last_r = r;
-        if (d > 0)
-            atomic_fetch_add_explicit(&kv->region_refs[r], 1, memory_order_acq_rel);
-        else
-            atomic_fetch_sub_explicit(&kv->region_refs[r], 1, memory_order_acq_rel);
-    }
 }
 
 /* Steps of a get_ref: 1-3 as awc_kv_get; then
@@ -640,9 +620,11 @@ AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct
     ref->priv_[REF_PAGES] = npages;
     ref->priv_[REF_HEAP] = frags != ref->inline_frags_;
     ref->priv_[REF_POS] = f.pos;
-    region_refs_add(kv, first, npages, +1);
     atomic_fetch_add_explicit(&kv->refs, 1, memory_order_acq_rel);
-    tls_refs++;
+    if (tls_refs++ == 0)
+        tls_ref_kv = kv;
+    else if (tls_ref_kv != kv)
+        tls_ref_kv = NULL; /* several caches */
     count(&kv->hits);
     free(pages);
     free(ptrs);
@@ -668,13 +650,13 @@ AWC_API int awc_kv_release(awc_kv_t *kv, struct awc_kv_ref *ref)
         return AWC_EINVAL;
     first = ref->priv_[REF_FIRST];
     npages = ref->priv_[REF_PAGES];
-    region_refs_add(kv, first, npages, -1);
     unpin_range(kv, first, npages);
     if (ref->priv_[REF_HEAP])
         free((void *)(uintptr_t)ref->frags);
     memset(ref, 0, sizeof(*ref));
     atomic_fetch_sub_explicit(&kv->refs, 1, memory_order_acq_rel);
-    tls_refs--;
+    if (tls_refs > 0 && --tls_refs == 0)
+        tls_ref_kv = NULL;
     return AWC_OK;
 }
 
@@ -780,9 +762,7 @@ static void kv_release_all(struct awc_kv *kv)
 {
     kv_index_free(&kv->idx);
     kv_free(kv->regions);
-    free((void *)kv->region_refs);
     kv->regions = NULL;
-    kv->region_refs = NULL;
     plat_mutex_destroy(&kv->wmu);
     plat_mutex_destroy(&kv->imu);
 }
@@ -911,8 +891,7 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
     kv->region_pages = m.region_pages;
     kv->nregions = (kv->log_pages + kv->region_pages - 1) / kv->region_pages;
     kv->regions = kv_alloc((size_t)kv->nregions * sizeof(*kv->regions));
-    kv->region_refs = calloc((size_t)kv->nregions, sizeof(*kv->region_refs));
-    if (kv->regions == NULL || kv->region_refs == NULL) {
+    if (kv->regions == NULL) {
         rc = AWC_ENOMEM;
         goto fail;
     }
@@ -948,6 +927,8 @@ AWC_API int awc_kv_close(awc_kv_t *kv)
 
     if (rc != AWC_OK)
         return rc;
+    if (atomic_load_explicit(&kv->refs, memory_order_acquire) != 0)
+        return AWC_EBUSY; /* without waiting for the writer lock: this thread may hold them */
     plat_mutex_lock(&kv->wmu);
     rc = check_kv(kv);
     if (rc == AWC_OK && atomic_load_explicit(&kv->refs, memory_order_acquire) != 0)
@@ -986,12 +967,10 @@ AWC_API int awc_kv_get_stats(awc_kv_t *kv, struct awc_kv_stats *s)
     plat_mutex_lock(&kv->imu);
     s->items = kv->items;
     s->bytes = kv->bytes;
-    s->index_bytes = kv->idx.bytes + kv->nregions * (sizeof(struct kv_region) + sizeof(uint32_t));
+    s->index_bytes = kv->idx.bytes + kv->nregions * sizeof(struct kv_region);
     s->index_slots = kv->idx.mask + 1;
     plat_mutex_unlock(&kv->imu);
-    plat_mutex_lock(&kv->wmu);
     s->log_used = kv->head - load_tail(kv);
-    plat_mutex_unlock(&kv->wmu);
     s->capacity = kv->cap;
     s->region_bytes = kv->region_pages * kv->ps;
     s->hits = atomic_load_explicit(&kv->hits, memory_order_relaxed);

@@ -102,7 +102,7 @@ struct awc_kv {
 
     /* Under wmu (the writer lock: puts, deletes, flushes, reclaims; README 9.6). */
     plat_mutex_t wmu;
-    uint64_t head;         /* where the next record goes */
+    _Atomic uint64_t head; /* where the next record goes (read without wmu by the stats) */
     uint64_t durable_tail; /* the tail the newest meta page on disk says */
     uint64_t meta_seq;     /* the newest meta page's sequence number */
     uint64_t gen;          /* this open's generation (README 9.5) */
@@ -118,8 +118,7 @@ struct awc_kv {
                                 * locks; read under either, or atomically without) */
     uint64_t items, bytes;     /* sums over regions */
 
-    _Atomic uint32_t *region_refs; /* [nregions]: references (awc_kv_get_ref) into each */
-    _Atomic uint64_t refs;         /* references held in all */
+    _Atomic uint64_t refs; /* references (awc_kv_get_ref) held */
 
     /* Counters (relaxed atomics). */
     _Atomic uint64_t hits, misses, puts, deletes, evictions, expired, reclaims, recovered;
