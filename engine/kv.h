@@ -108,6 +108,7 @@ struct awc_kv {
     uint64_t gen;          /* this open's generation (README 9.5) */
     uint64_t wb_every;     /* bytes of log between write-backs (README 9.3 step 6) */
     uint64_t wb_next;      /* the head position of the next write-back */
+    uint8_t *wbuf;         /* a page: a record within a page is assembled here */
 
     /* Under imu (the index lock): the index, the region counters and tail. Readers take it
      * for a lookup only, never across a page pin. */

@@ -48,6 +48,11 @@ void plat_sleep_ns(uint64_t ns);
  * unlimited). Any pointer may be NULL. Errors: PLAT_EIO (the OS would not say). */
 int plat_mem_info(uint64_t *total, uint64_t *available, uint64_t *lock_limit);
 
+/* This process's resident memory in bytes and its major page faults so far (faults that read
+ * from a file or swap); UINT64_MAX where the OS does not tell (Windows counts no major faults
+ * apart). Any pointer may be NULL. Errors: PLAT_EIO (the OS would not say). */
+int plat_proc_usage(uint64_t *rss, uint64_t *major_faults);
+
 /* Maps bytes [0, len) of the open file f into memory, shared (writes reach the file through the
  * OS page cache), read-write unless the file was opened read-only, and stores the address in
  * *addr. len must not exceed the file's size. Errors: PLAT_EFAULT, PLAT_EINVAL (len 0, beyond

@@ -86,6 +86,32 @@ int plat_mem_info(uint64_t *total, uint64_t *available, uint64_t *lock_limit)
     return 0;
 }
 
+int plat_proc_usage(uint64_t *rss, uint64_t *major_faults)
+{
+    if (rss != NULL) {
+        /* /proc/self/statm: size resident shared ... in pages. */
+        FILE *f = fopen("/proc/self/statm", "r");
+        unsigned long long size, resident;
+        int n;
+
+        if (f == NULL)
+            return PLAT_EIO;
+        n = fscanf(f, "%llu %llu", &size, &resident);
+        fclose(f);
+        if (n != 2)
+            return PLAT_EIO;
+        *rss = (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+    }
+    if (major_faults != NULL) {
+        struct rusage ru;
+
+        if (getrusage(RUSAGE_SELF, &ru) != 0)
+            return PLAT_EIO;
+        *major_faults = (uint64_t)ru.ru_majflt;
+    }
+    return 0;
+}
+
 int plat_file_map_advise(void *addr, uint64_t len, int advice)
 {
     int adv = advice == PLAT_MAP_RANDOM       ? MADV_RANDOM

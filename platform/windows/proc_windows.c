@@ -14,6 +14,8 @@
 
 #include "os_windows.h"
 
+#include <psapi.h> /* K32GetProcessMemoryInfo: in kernel32 itself since Windows 7 */
+
 #include <io.h>
 #include <stdio.h>
 #include <string.h>
@@ -88,6 +90,20 @@ int plat_mem_info(uint64_t *total, uint64_t *available, uint64_t *lock_limit)
         else
             return PLAT_EIO;
     }
+    return 0;
+}
+
+int plat_proc_usage(uint64_t *rss, uint64_t *major_faults)
+{
+    if (rss != NULL) {
+        PROCESS_MEMORY_COUNTERS pmc;
+
+        if (!K32GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof(pmc)))
+            return PLAT_EIO;
+        *rss = pmc.WorkingSetSize;
+    }
+    if (major_faults != NULL)
+        *major_faults = UINT64_MAX; /* PageFaultCount mixes soft and hard faults */
     return 0;
 }
 

@@ -21,6 +21,7 @@
  * size: PATH.<page bytes> next to the data file, made as needed and removed unless --keep.
  */
 #include "bench.h"
+#include "bench_kv.h"
 #include "cli.h"
 #include "datafile.h"
 
@@ -61,6 +62,7 @@ enum opt_id {
     OPT_CSV,
     OPT_KEEP,
     OPT_NO_DIRECT,
+    OPT_KV,
 };
 
 static const struct cli_opt bench_opts_table[] = {
@@ -99,6 +101,8 @@ static const struct cli_opt bench_opts_table[] = {
     {"csv", OPT_CSV, NULL, "print the results as CSV (a header row, one row per run)"},
     {"keep", OPT_KEEP, NULL, "keep the data files this run creates"},
     {"no-direct", OPT_NO_DIRECT, NULL, "awecache uses buffered I/O, not O_DIRECT"},
+    {"kv", OPT_KV, NULL,
+     "the key-value benchmark instead (awecache vs RocksDB and LMDB): see bench --kv --help"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -1118,7 +1122,11 @@ int cmd_bench(int argc, char **argv)
     int status = CLI_EXIT_OK;
     int rc;
 
-    /* Step 1 */
+    /* Step 1 (--kv anywhere before "--": the key-value benchmark, bench_kv.c) */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--kv") == 0)
+            return cmd_bench_kv(argc, argv);
+    }
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;

@@ -1,0 +1,1437 @@
+/*
+ * tools/awecache/bench_kv.c: `awecache bench --kv`: the key-value benchmark (bench_kv.h): its
+ * options, the items and their check, the run of each side, and the report.
+ *
+ * What it does, in order (cmd_bench_kv's steps):
+ *   1. Parse and validate the options; count the items and their bytes. Nothing is made yet.
+ *   2. For each side (awecache; with --compare RocksDB and LMDB): a side not built in gets a
+ *      row saying why. Otherwise:
+ *      a. create the store (base path + the side's suffix) with the RAM budget;
+ *      b. load: put version 1 of every item, one thread, in key order, then make the store
+ *         durable (the side's sync); the load rate counts both;
+ *      c. run the workload through the harness (bench_run.c): threads draw items from the
+ *         distribution, a get checks every byte of what it finds, a put writes the item's next
+ *         version; a warm-up first, then the measured part;
+ *      d. close the side (its counters), then remove the store unless --keep.
+ *   3. Report: a table (default), --json or --csv.
+ * A wrong value (a get finding another item's bytes, a torn value, or an older version than one
+ * a completed put wrote) fails the side and the command (exit 1). SIGINT and SIGTERM stop the
+ * side at the next operation; its store is removed all the same.
+ *
+ * How a run reaches the harness: struct kv_run begins with the harness's struct bench_config,
+ * and the adapter side (kv_adapter) that bench_run drives finds the run from the configuration
+ * pointer it is handed. The adapter's open hands over the already loaded store.
+ */
+#include "bench_kv.h"
+#include "bench.h"
+#include "cli.h"
+
+#include "awecache.h"
+#include "plat_proc.h"
+#include "plat_sync.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CMD         "bench"
+#define KV_PATH_LEN 4096
+#define KV_LOCKS    1024u /* stripes of the put locks (a power of two) */
+#define THREADS_MAX 4096u
+#define NSIDES      3
+#define CACHELINE   64
+
+/* ---- Items ------------------------------------------------------------------------------- */
+
+static void store_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+void kv_key(uint64_t id, char key[KV_KEY_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+
+    key[0] = 'k';
+    key[1] = 'v';
+    for (int i = 0; i < 16; i++)
+        key[2 + i] = hex[(id >> (60 - 4 * i)) & 0xf];
+    key[KV_KEY_LEN] = '\0';
+}
+
+size_t kv_value_len(const struct kv_items *it, uint64_t id)
+{
+    uint64_t span = (uint64_t)it->value_max - it->value_min + 1;
+
+    return it->value_min + (size_t)(cli_mix64(id ^ (it->seed * 0x9e3779b97f4a7c15ull)) % span);
+}
+
+/* The seed of version `version` of item id's pattern (the bytes after the head). */
+static uint64_t pattern_seed(const struct kv_items *it, uint64_t id, uint64_t version)
+{
+    return cli_mix64(cli_mix64(id + it->seed) ^ (version * 0xd1b54a32d192ed03ull));
+}
+
+/* Word w (w >= 2) of a value's pattern. */
+static uint64_t pattern_word(uint64_t seed, uint64_t w)
+{
+    return cli_mix64(seed + w);
+}
+
+void kv_value_fill(const struct kv_items *it, uint64_t id, uint64_t version, void *buf)
+{
+    size_t len = kv_value_len(it, id), w;
+    uint8_t *b = buf, tail[8];
+    uint64_t seed = pattern_seed(it, id, version);
+
+    store_le64(b, id);
+    store_le64(b + 8, version);
+    for (w = 2; (w + 1) * 8 <= len; w++)
+        store_le64(b + w * 8, pattern_word(seed, w));
+    if (w * 8 < len) {
+        store_le64(tail, pattern_word(seed, w));
+        memcpy(b + w * 8, tail, len - w * 8);
+    }
+}
+
+void kv_check_begin(struct kv_check *c, const struct kv_items *it, uint64_t id)
+{
+    memset(c, 0, sizeof(*c));
+    c->items = it;
+    c->id = id;
+    c->want_len = kv_value_len(it, id);
+}
+
+/* Marks the first bad byte. */
+static void check_bad(struct kv_check *c, size_t at)
+{
+    if (!c->bad) {
+        c->bad = true;
+        c->bad_at = at;
+    }
+}
+
+/* Steps: 1. the head's 16 bytes are collected; once whole, the pattern's seed follows from the
+ * id and version it holds (a foreign id is caught by kv_check_end); 2. the rest is compared a
+ * word at a time where the piece allows, else byte by byte; 3. bytes past the item's length
+ * mark the value bad. */
+void kv_check_piece(struct kv_check *c, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    size_t i = 0;
+
+    while (i < len && !c->bad) {
+        size_t at = c->at;
+
+        /* Step 3 */
+        if (at >= c->want_len) {
+            check_bad(c, at);
+            break;
+        }
+        /* Step 1 */
+        if (at < KV_VALUE_HEAD) {
+            c->head[at] = p[i];
+            if (at + 1 == KV_VALUE_HEAD)
+                c->seed = pattern_seed(c->items, load_le64(c->head), load_le64(c->head + 8));
+            c->at++;
+            i++;
+            continue;
+        }
+        /* Step 2 */
+        if (at % 8 == 0 && len - i >= 8 && c->want_len - at >= 8) {
+            if (load_le64(p + i) != pattern_word(c->seed, at / 8))
+                check_bad(c, at);
+            c->at += 8;
+            i += 8;
+        } else {
+            uint8_t w[8];
+
+            store_le64(w, pattern_word(c->seed, at / 8));
+            if (p[i] != w[at % 8])
+                check_bad(c, at);
+            c->at++;
+            i++;
+        }
+    }
+    if (c->bad)
+        c->at += len - i; /* the length still counts what was handed over */
+}
+
+int kv_check_end(struct kv_check *c, uint64_t *version, char *err, size_t errlen)
+{
+    char key[KV_KEY_LEN + 1];
+    uint64_t id = c->at >= KV_VALUE_HEAD ? load_le64(c->head) : c->id;
+
+    kv_key(c->id, key);
+    if (c->at >= KV_VALUE_HEAD && id != c->id) {
+        snprintf(err, errlen, "get %s returned item %llu's value, not item %llu's", key,
+                 (unsigned long long)id, (unsigned long long)c->id);
+        return -1;
+    }
+    if (c->at != c->want_len) {
+        snprintf(err, errlen, "get %s returned %zu bytes; the value has %zu", key, c->at,
+                 c->want_len);
+        return -1;
+    }
+    if (c->bad) {
+        snprintf(err, errlen, "get %s returned a corrupt value: byte %zu of %zu differs", key,
+                 c->bad_at, c->want_len);
+        return -1;
+    }
+    *version = load_le64(c->head + 8);
+    return 0;
+}
+
+/* ---- The process's memory and faults ------------------------------------------------------- */
+
+/* From the platform layer; KV_UNKNOWN where the OS does not say. */
+uint64_t kv_proc_rss(void)
+{
+    uint64_t rss;
+
+    return plat_proc_usage(&rss, NULL) == 0 && rss != UINT64_MAX ? rss : KV_UNKNOWN;
+}
+
+uint64_t kv_proc_major_faults(void)
+{
+    uint64_t n;
+
+    return plat_proc_usage(NULL, &n) == 0 && n != UINT64_MAX ? n : KV_UNKNOWN;
+}
+
+/* ---- Options ----------------------------------------------------------------------------- */
+
+enum opt_id {
+    OPT_KV = 1,
+    OPT_ITEMS,
+    OPT_DATA_SIZE,
+    OPT_VALUE_SIZE,
+    OPT_FRAMES,
+    OPT_WINDOW,
+    OPT_PAGE_SIZE,
+    OPT_DIST,
+    OPT_READS,
+    OPT_THREADS,
+    OPT_DURATION,
+    OPT_OPS,
+    OPT_WARMUP,
+    OPT_SEED,
+    OPT_TTL,
+    OPT_DIR,
+    OPT_KEEP,
+    OPT_COMPARE,
+    OPT_JSON,
+    OPT_CSV,
+    OPT_NO_DIRECT,
+};
+
+static const struct cli_opt kv_opts_table[] = {
+    {"kv", OPT_KV, NULL, "the key-value benchmark (this help)"},
+    {"items", OPT_ITEMS, "N", "items to load (default: as many as --data-size holds)"},
+    {"data-size", OPT_DATA_SIZE, "SIZE",
+     "bytes of values to load (default 1G): items = SIZE / the mean value size"},
+    {"value-size", OPT_VALUE_SIZE, "MIN-MAX",
+     "value sizes, uniform by key, each from 16 B to 64M (default 100-4096; one size: fixed)"},
+    {"frames", OPT_FRAMES, "SIZE",
+     "the RAM budget, every side's: awecache's frames + index, RocksDB's block cache + "
+     "memtable, LMDB's memory cgroup (default 256M)"},
+    {"window", OPT_WINDOW, "SIZE", "awecache's window, at most --frames (default 64M or less)"},
+    {"page-size", OPT_PAGE_SIZE, "SIZE", "awecache's page size, 4K to 2M (default 4K)"},
+    {"dist", OPT_DIST, "DIST",
+     "which items: zipf[:THETA] (default zipf:0.99, hot items scattered) or uniform"},
+    {"reads", OPT_READS, "R",
+     "fraction (0.9) or percent (90%) of operations that are gets; the rest put a new "
+     "version (default 0.9)"},
+    {"threads", OPT_THREADS, "N", "threads issuing operations (default: the processors)"},
+    {"duration", OPT_DURATION, "T", "measure for T per side: 500ms, 10s, 2m (default 10s)"},
+    {"ops", OPT_OPS, "N",
+     "measure N operations per side (given alone: no time limit; with --duration: whichever "
+     "comes first)"},
+    {"warmup", OPT_WARMUP, "N",
+     "operations per side before measuring, not counted (default: the items the budget holds, "
+     "at most 200k)"},
+    {"seed", OPT_SEED, "N", "seed of the values and the workload (default 1)"},
+    {"ttl", OPT_TTL, "T",
+     "awecache's items expire T after their put (default: never; the other sides ignore it)"},
+    {"dir", OPT_DIR, "DIR",
+     "where the stores go, as awecache-kv-<random>.<side> (default $TMPDIR or /var/tmp)"},
+    {"keep", OPT_KEEP, NULL, "keep the stores (default: removed at the end)"},
+    {"compare", OPT_COMPARE, NULL, "also run RocksDB and LMDB (where built in) after awecache"},
+    {"json", OPT_JSON, NULL, "print the configuration and results as JSON"},
+    {"csv", OPT_CSV, NULL, "print the results as CSV (a header row, one row per side)"},
+    {"no-direct", OPT_NO_DIRECT, NULL, "awecache uses buffered I/O, not O_DIRECT"},
+    {NULL, 0, NULL, NULL},
+};
+
+struct kv_opts {
+    uint64_t items;       /* --items (0: from data_size) */
+    uint64_t data_size;   /* --data-size: bytes of values */
+    bool data_size_given; /* --data-size was given */
+    uint64_t value_min;   /* bytes */
+    uint64_t value_max;   /* bytes */
+    uint64_t frames;      /* the RAM budget */
+    uint64_t window;      /* 0: the side's default */
+    uint64_t page_size;   /* awecache's */
+    bool zipf;            /* else uniform */
+    double theta;         /* Zipf's parameter */
+    double reads;         /* fraction of gets */
+    uint64_t threads;     /* >= 1 */
+    uint64_t duration_ns; /* 0: none */
+    bool duration_given;  /* --duration was given */
+    uint64_t ops;         /* 0: none */
+    uint64_t warmup;      /* operations before measuring */
+    bool warmup_given;    /* --warmup was given */
+    uint64_t seed;        /* --seed */
+    uint64_t ttl_ns;      /* --ttl (0: none) */
+    const char *dir;      /* --dir, or NULL */
+    bool keep, compare, json, csv, no_direct;
+};
+
+/* A size option's value; -1 with a message when it does not parse. */
+static int opt_size(const char *name, const char *arg, uint64_t *out)
+{
+    if (cli_parse_size(arg, out) != 0) {
+        cli_error(CMD, "--%s %s: not a size (examples: 4K, 64M, 1.5G)", name, arg);
+        return -1;
+    }
+    return 0;
+}
+
+/* A count option's value in [lo, hi]; -1 with a message otherwise. */
+static int opt_count(const char *name, const char *arg, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    if (cli_parse_count(arg, out) != 0) {
+        cli_error(CMD, "--%s %s: not a count (examples: 16, 20000, 5k, 2m)", name, arg);
+        return -1;
+    }
+    if (*out < lo || *out > hi) {
+        cli_error(CMD, "--%s %s: must be from %llu to %llu", name, arg, (unsigned long long)lo,
+                  (unsigned long long)hi);
+        return -1;
+    }
+    return 0;
+}
+
+/* --value-size MIN-MAX (or one size). -1 with a message on error. */
+static int parse_value_size(const char *s, struct kv_opts *o)
+{
+    const char *dash = strchr(s, '-');
+    char lo[64];
+
+    if (dash == NULL) {
+        if (cli_parse_size(s, &o->value_min) != 0)
+            goto bad;
+        o->value_max = o->value_min;
+    } else {
+        if ((size_t)(dash - s) >= sizeof(lo))
+            goto bad;
+        memcpy(lo, s, (size_t)(dash - s));
+        lo[dash - s] = '\0';
+        if (cli_parse_size(lo, &o->value_min) != 0 || cli_parse_size(dash + 1, &o->value_max) != 0)
+            goto bad;
+    }
+    if (o->value_min < KV_VALUE_HEAD || o->value_max > AWC_KV_MAX_VALUE ||
+        o->value_min > o->value_max) {
+        cli_error(CMD, "--value-size %s: sizes must be from %u B to 64 MiB, MIN <= MAX", s,
+                  KV_VALUE_HEAD);
+        return -1;
+    }
+    return 0;
+bad:
+    cli_error(CMD, "--value-size %s: expected MIN-MAX or one size (100-4096, 1K-8K, 512)", s);
+    return -1;
+}
+
+/* Parses argv into *o. Returns -1 to go on, or the exit status (help printed: CLI_EXIT_OK). */
+static int parse_args(int argc, char **argv, struct kv_opts *o)
+{
+    struct cli_parser p;
+    const char *arg;
+    int id;
+
+    memset(o, 0, sizeof(*o));
+    o->data_size = 1ull << 30;
+    o->value_min = 100;
+    o->value_max = 4096;
+    o->frames = 256ull << 20;
+    o->page_size = 4096;
+    o->zipf = true;
+    o->theta = 0.99;
+    o->reads = 0.9;
+    o->threads = plat_cpu_count();
+    o->duration_ns = 10ull * 1000000000ull;
+    o->seed = 1;
+
+    cli_parser_init(&p, CMD, "awecache bench --kv [OPTIONS]",
+                    "Loads items (keys and values) into awecache's key-value cache and measures "
+                    "gets and puts under a workload; with --compare RocksDB and LMDB too, under "
+                    "the same RAM budget. Every value a get finds is checked byte for byte. "
+                    "Results on stdout: a table, --json or --csv; progress and notes on stderr.",
+                    kv_opts_table, argc, argv);
+    while ((id = cli_next(&p, &arg)) != CLI_NEXT_END) {
+        switch (id) {
+        case CLI_NEXT_HELP:
+            return CLI_EXIT_OK;
+        case CLI_NEXT_ERROR:
+            return CLI_EXIT_USAGE;
+        case CLI_NEXT_POSITIONAL:
+            cli_error(CMD, "unexpected argument '%s' (see awecache bench --kv --help)", arg);
+            return CLI_EXIT_USAGE;
+        case OPT_KV:
+            break;
+        case OPT_ITEMS:
+            if (opt_count("items", arg, 1, 1ull << 40, &o->items) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_DATA_SIZE:
+            if (opt_size("data-size", arg, &o->data_size) != 0)
+                return CLI_EXIT_USAGE;
+            if (o->data_size == 0) {
+                cli_error(CMD, "--data-size %s: must be more than 0", arg);
+                return CLI_EXIT_USAGE;
+            }
+            o->data_size_given = true;
+            break;
+        case OPT_VALUE_SIZE:
+            if (parse_value_size(arg, o) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_FRAMES:
+            if (opt_size("frames", arg, &o->frames) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_WINDOW:
+            if (opt_size("window", arg, &o->window) != 0)
+                return CLI_EXIT_USAGE;
+            if (o->window == 0) {
+                cli_error(CMD, "--window %s: must be more than 0", arg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_PAGE_SIZE:
+            if (opt_size("page-size", arg, &o->page_size) != 0)
+                return CLI_EXIT_USAGE;
+            if (!cli_page_size_ok(o->page_size)) {
+                cli_error(CMD, "--page-size %s: must be a power of two from 4 KiB to 2 MiB", arg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_DIST:
+            o->theta = 0.99;
+            if (strcmp(arg, "uniform") == 0) {
+                o->zipf = false;
+            } else if (strncmp(arg, "zipf", 4) == 0 && (arg[4] == '\0' || arg[4] == ':')) {
+                o->zipf = true;
+                if (arg[4] == ':' &&
+                    (cli_parse_real(arg + 5, 0.0, 100.0, &o->theta) != 0 || !(o->theta > 0.0))) {
+                    cli_error(CMD, "--dist %s: THETA must be a number above 0 (zipf:0.99)", arg);
+                    return CLI_EXIT_USAGE;
+                }
+            } else {
+                cli_error(CMD, "--dist %s: expected zipf[:THETA] or uniform with --kv", arg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_READS:
+            if (cli_parse_real(arg, 0.0, 1.0, &o->reads) != 0) {
+                cli_error(CMD,
+                          "--reads %s: expected a fraction from 0 to 1 (0.9) or a percent (90%%)",
+                          arg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_THREADS:
+            if (opt_count("threads", arg, 1, THREADS_MAX, &o->threads) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_DURATION:
+            if (cli_parse_duration(arg, &o->duration_ns) != 0 || o->duration_ns == 0) {
+                cli_error(CMD, "--duration %s: not a duration above 0 (500ms, 10s, 2m)", arg);
+                return CLI_EXIT_USAGE;
+            }
+            o->duration_given = true;
+            break;
+        case OPT_OPS:
+            if (opt_count("ops", arg, 1, UINT64_MAX / 2, &o->ops) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_WARMUP:
+            if (opt_count("warmup", arg, 0, UINT64_MAX / 2, &o->warmup) != 0)
+                return CLI_EXIT_USAGE;
+            o->warmup_given = true;
+            break;
+        case OPT_SEED:
+            if (opt_count("seed", arg, 0, UINT64_MAX, &o->seed) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_TTL:
+            if (cli_parse_duration(arg, &o->ttl_ns) != 0 || o->ttl_ns < 1000000u) {
+                cli_error(CMD, "--ttl %s: not a duration of 1 ms or more (500ms, 30s, 1h)", arg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case OPT_DIR:
+            if (arg[0] == '\0') {
+                cli_error(CMD, "--dir: an empty path");
+                return CLI_EXIT_USAGE;
+            }
+            o->dir = arg;
+            break;
+        case OPT_KEEP:
+            o->keep = true;
+            break;
+        case OPT_COMPARE:
+            o->compare = true;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_CSV:
+            o->csv = true;
+            break;
+        case OPT_NO_DIRECT:
+            o->no_direct = true;
+            break;
+        default:
+            cli_error(CMD, "unexpected option (see awecache bench --kv --help)");
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (o->ops != 0 && !o->duration_given)
+        o->duration_ns = 0; /* --ops alone: no time limit */
+    return -1;
+}
+
+/* ---- Signals ----------------------------------------------------------------------------- */
+
+/* Set by SIGINT / SIGTERM: the side stops. An atomic (lock-free, so a signal handler may store
+ * it), since the worker threads read it while the handler runs on any thread. */
+static atomic_int kv_stop;
+
+static bool stopping(void)
+{
+    return atomic_load_explicit(&kv_stop, memory_order_relaxed) != 0;
+}
+
+static void kv_on_signal(int sig)
+{
+    (void)sig;
+    atomic_store_explicit(&kv_stop, 1, memory_order_relaxed);
+}
+
+/* The handlers replaced while the command runs; signals that were ignored stay ignored. */
+struct kv_signals {
+    void (*old_int)(int);
+    void (*old_term)(int);
+};
+
+static void signals_install(struct kv_signals *s)
+{
+    atomic_store_explicit(&kv_stop, 0, memory_order_relaxed);
+    s->old_int = signal(SIGINT, kv_on_signal);
+    if (s->old_int == SIG_IGN)
+        signal(SIGINT, SIG_IGN);
+    s->old_term = signal(SIGTERM, kv_on_signal);
+    if (s->old_term == SIG_IGN)
+        signal(SIGTERM, SIG_IGN);
+}
+
+static void signals_restore(const struct kv_signals *s)
+{
+    if (s->old_int != SIG_ERR)
+        signal(SIGINT, s->old_int);
+    if (s->old_term != SIG_ERR)
+        signal(SIGTERM, s->old_term);
+}
+
+/* ---- A side's run -------------------------------------------------------------------------- */
+
+/* One thread's counters and buffer, alone in its cache lines. */
+struct kv_thread {
+    _Alignas(CACHELINE) uint64_t found; /* gets that found their item (measured part) */
+    uint64_t missing;                   /* gets that did not */
+    uint8_t *buf;                       /* a value's bytes (value_max) */
+};
+
+/* One side's run. `base` comes first: the adapter finds the run from the pointer bench_run
+ * hands it. */
+struct kv_run {
+    struct bench_config base; /* the harness's configuration */
+    const struct kv_side *side;
+    struct kv_config kc; /* the side's configuration */
+    const struct kv_items *items;
+    void *st;                /* the side's state while open, else NULL */
+    _Atomic uint32_t *ver;   /* [items]: the version of the last completed put of each item */
+    plat_mutex_t *locks;     /* [KV_LOCKS]: a put holds its item's stripe */
+    struct kv_thread *th;    /* [threads + 1]: the last one is the load's */
+    struct kv_side_stats ss; /* what the side reported at close */
+    uint64_t rss_open;       /* the process's RSS before the side was opened */
+    uint64_t rss_close;      /* and before it was closed */
+};
+
+static plat_mutex_t *item_lock(struct kv_run *run, uint64_t id)
+{
+    return &run->locks[(uint32_t)(cli_mix64(id) >> 40) & (KV_LOCKS - 1)];
+}
+
+/* Puts the next version of item id from thread t. Steps: 1. take the item's stripe (not in the
+ * load, which runs alone: a side may hold its own locks from one put to the next there, as LMDB
+ * its write transaction), so that puts of one item reach the store in the order of their
+ * versions; 2. write the next version; 3. publish it (a get that starts later must find it or a
+ * newer one). */
+static int put_item(struct kv_run *run, unsigned t, uint64_t id, bool load, char *err,
+                    size_t errlen)
+{
+    char key[KV_KEY_LEN + 1];
+    plat_mutex_t *m = item_lock(run, id);
+    uint64_t v;
+    int rc;
+
+    kv_key(id, key);
+    /* Step 1 */
+    if (!load)
+        plat_mutex_lock(m);
+    /* Step 2 */
+    v = (uint64_t)atomic_load_explicit(&run->ver[id], memory_order_relaxed) + 1;
+    kv_value_fill(run->items, id, v, run->th[t].buf);
+    rc = run->side->put(run->st, t, key, KV_KEY_LEN, run->th[t].buf, kv_value_len(run->items, id),
+                        err, errlen);
+    /* Step 3 */
+    if (rc == 0)
+        atomic_store_explicit(&run->ver[id], (uint32_t)v, memory_order_release);
+    if (!load)
+        plat_mutex_unlock(m);
+    return rc;
+}
+
+/* Gets item id from thread t and checks it: found, every byte right, a version no older than
+ * the last put that completed before the get began (and no newer than one in flight). */
+static int get_item(struct kv_run *run, unsigned t, uint64_t id, uint64_t *sink, char *err,
+                    size_t errlen)
+{
+    char key[KV_KEY_LEN + 1];
+    struct kv_check c;
+    uint64_t v0, v1, version = 0;
+    int rc;
+
+    kv_key(id, key);
+    v0 = atomic_load_explicit(&run->ver[id], memory_order_acquire);
+    kv_check_begin(&c, run->items, id);
+    rc = run->side->get(run->st, t, key, KV_KEY_LEN, &c, err, errlen);
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        run->th[t].missing++;
+        return 0;
+    }
+    if (kv_check_end(&c, &version, err, errlen) != 0)
+        return -1;
+    v1 = atomic_load_explicit(&run->ver[id], memory_order_acquire);
+    if (version < v0 || version > v1 + 1) {
+        snprintf(err, errlen, "get %s returned version %llu; a completed put wrote version %llu",
+                 key, (unsigned long long)version, (unsigned long long)v0);
+        return -1;
+    }
+    run->th[t].found++;
+    *sink += version;
+    return 0;
+}
+
+/* The adapter: the side as bench_run drives it. */
+static int adapter_open(void **state, const struct bench_config *cfg, char *err, size_t errlen)
+{
+    struct kv_run *run = (struct kv_run *)cfg; /* base is the first member */
+
+    if (run->side->start != NULL && run->side->start(run->st, err, errlen) != 0)
+        return -1;
+    *state = run;
+    return 0;
+}
+
+static void adapter_begin(void *state)
+{
+    struct kv_run *run = state;
+
+    for (unsigned t = 0; t <= run->kc.threads; t++)
+        run->th[t].found = run->th[t].missing = 0;
+    if (run->side->begin != NULL)
+        run->side->begin(run->st);
+}
+
+static int adapter_serve(void *state, unsigned thread, const uint64_t *pages, const uint8_t *writes,
+                         size_t n, uint64_t *sink, char *err, size_t errlen)
+{
+    struct kv_run *run = state;
+
+    for (size_t i = 0; i < n; i++) {
+        int rc;
+
+        if (stopping()) {
+            snprintf(err, errlen, "interrupted");
+            return -1;
+        }
+        if (writes[i])
+            rc = put_item(run, thread, pages[i], false, err, errlen);
+        else
+            rc = get_item(run, thread, pages[i], sink, err, errlen);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int adapter_close(void *state, struct bench_result *r, char *err, size_t errlen)
+{
+    struct kv_run *run = state;
+    int rc;
+
+    run->rss_close = kv_proc_rss();
+    rc = run->side->close(run->st, &run->ss, err, errlen);
+    run->st = NULL;
+    r->hits = run->ss.hits;
+    r->misses = run->ss.misses;
+    r->mem_bytes = run->ss.mem_bytes;
+    snprintf(r->note, sizeof(r->note), "%s", run->ss.note);
+    return rc;
+}
+
+static const struct bench_side kv_adapter = {
+    .name = "",
+    .open = adapter_open,
+    .begin = adapter_begin,
+    .serve = adapter_serve,
+    .close = adapter_close,
+};
+
+/* One side's line of the report. */
+struct kv_row {
+    const char *side;
+    bool built;              /* false: not built in (note says why) */
+    bool ok;                 /* the side ran and every check passed */
+    char error[240];         /* why it failed */
+    double load_s;           /* the load and its sync, seconds */
+    uint64_t load_items;     /* items loaded */
+    struct bench_result r;   /* the harness: ops, gets (reads), puts (writes), seconds */
+    uint64_t found, missing; /* gets of the measured part */
+    struct kv_side_stats ss; /* the side's own figures */
+    uint64_t rss_delta;      /* RSS at close - RSS before open (KV_UNKNOWN) */
+};
+
+/* Loads every item (version 1) from the calling thread, as thread cfg->threads, then syncs.
+ * Returns 0 or -1 with err. */
+static int load_items(struct kv_run *run, struct kv_row *row, char *err, size_t errlen)
+{
+    struct cli_progress prog;
+    char label[64];
+    unsigned t = run->kc.threads;
+    uint64_t n = run->items->n, t0 = plat_clock_ns();
+
+    snprintf(label, sizeof(label), "load %s", run->side->name);
+    cli_progress_start(&prog, label, n, "items");
+    for (uint64_t id = 0; id < n; id++) {
+        if (stopping()) {
+            cli_progress_end(&prog, id);
+            snprintf(err, errlen, "interrupted");
+            return -1;
+        }
+        atomic_store_explicit(&run->ver[id], 0, memory_order_relaxed);
+        if (put_item(run, t, id, true, err, errlen) != 0) {
+            cli_progress_end(&prog, id);
+            return -1;
+        }
+        if ((id & 1023) == 0)
+            cli_progress_update(&prog, id);
+    }
+    if (run->side->sync(run->st, err, errlen) != 0) {
+        cli_progress_end(&prog, n);
+        return -1;
+    }
+    cli_progress_end(&prog, n);
+    row->load_items = n;
+    row->load_s = (double)(plat_clock_ns() - t0) / 1e9;
+    return 0;
+}
+
+/* Frees what run_new allocated. */
+static void run_free(struct kv_run *run)
+{
+    if (run == NULL)
+        return;
+    if (run->th != NULL) {
+        for (unsigned t = 0; t <= run->kc.threads; t++)
+            free(run->th[t].buf);
+        plat_aligned_free(run->th);
+    }
+    if (run->locks != NULL) {
+        for (unsigned i = 0; i < KV_LOCKS; i++)
+            plat_mutex_destroy(&run->locks[i]);
+        free(run->locks);
+    }
+    free(run->ver);
+    free(run);
+}
+
+/* Allocates a run's shared arrays (outside any memory limit a side enters later). */
+static struct kv_run *run_new(const struct kv_items *items, unsigned threads)
+{
+    struct kv_run *run = calloc(1, sizeof(*run));
+    size_t thbytes = ((size_t)threads + 1) * sizeof(struct kv_thread);
+
+    if (run == NULL)
+        return NULL;
+    run->items = items;
+    run->kc.threads = threads;
+    run->ver = malloc(items->n * sizeof(*run->ver));
+    run->locks = calloc(KV_LOCKS, sizeof(*run->locks));
+    thbytes = (thbytes + CACHELINE - 1) / CACHELINE * CACHELINE;
+    run->th = plat_aligned_alloc(CACHELINE, thbytes);
+    if (run->th != NULL)
+        memset(run->th, 0, thbytes);
+    if (run->ver == NULL || run->locks == NULL || run->th == NULL) {
+        free(run->locks);
+        run->locks = NULL;
+        run_free(run);
+        return NULL;
+    }
+    for (uint64_t id = 0; id < items->n; id++)
+        atomic_init(&run->ver[id], 0);
+    for (unsigned i = 0; i < KV_LOCKS; i++) {
+        if (plat_mutex_init(&run->locks[i]) != 0) {
+            for (unsigned k = 0; k < i; k++)
+                plat_mutex_destroy(&run->locks[k]);
+            free(run->locks);
+            run->locks = NULL;
+            run_free(run);
+            return NULL;
+        }
+    }
+    for (unsigned t = 0; t <= threads; t++) {
+        run->th[t].buf = malloc(items->value_max);
+        if (run->th[t].buf == NULL) {
+            run_free(run);
+            return NULL;
+        }
+    }
+    return run;
+}
+
+/*
+ * Runs one side into row (steps 2a-2d of the file comment):
+ *   1. Create the store; note the process's RSS first.
+ *   2. Load and sync (load_items).
+ *   3. bench_run through the adapter: it drops the OS cache of the store's file, enters the
+ *      side's start (memory limits), warms up, measures, and closes the side.
+ *   4. Close the side if the harness did not; remove the store unless keep.
+ * Returns true when the side ran and every check passed.
+ */
+static bool run_one(const struct kv_side *side, struct kv_run *run, const char *base, bool keep,
+                    struct kv_row *row)
+{
+    char path[KV_PATH_LEN + 32], drop[KV_PATH_LEN + 64] = "", err[200] = "";
+    struct kv_side_stats ignored;
+    bool ok = false;
+
+    row->side = side->name;
+    row->built = true;
+    snprintf(path, sizeof(path), "%s%s", base, side->suffix);
+    run->side = side;
+    run->kc.path = path;
+    memset(&run->ss, 0, sizeof(run->ss));
+    run->ss.hits = run->ss.misses = run->ss.meta_bytes = KV_UNKNOWN;
+    run->ss.mem_bytes = run->ss.disk_bytes = KV_UNKNOWN;
+
+    /* Step 1 */
+    run->rss_open = kv_proc_rss();
+    if (side->open(&run->st, &run->kc, drop, sizeof(drop), err, sizeof(err)) != 0) {
+        run->st = NULL;
+        snprintf(row->error, sizeof(row->error), "%s", err[0] ? err : "cannot create the store");
+        side->destroy(path);
+        return false;
+    }
+    /* Step 2 */
+    if (load_items(run, row, err, sizeof(err)) != 0) {
+        snprintf(row->error, sizeof(row->error), "load: %s", err[0] ? err : "failed");
+        goto out;
+    }
+    /* Step 3 */
+    run->base.path = drop;
+    snprintf(row->r.side, sizeof(row->r.side), "%s", side->name);
+    if (drop[0] == '\0') {
+        snprintf(row->error, sizeof(row->error), "the side named no file of its store");
+        goto out;
+    }
+    {
+        struct bench_side adapter = kv_adapter;
+
+        adapter.name = side->name;
+        if (bench_run(&adapter, &run->base, &row->r) != 0 || !row->r.ok) {
+            snprintf(row->error, sizeof(row->error), "%s",
+                     row->r.error[0] ? row->r.error : "the run failed");
+            goto out;
+        }
+    }
+    ok = true;
+out:
+    /* Step 4 */
+    if (run->st != NULL) {
+        run->rss_close = kv_proc_rss();
+        side->close(run->st, &ignored, err, sizeof(err));
+        run->st = NULL;
+    }
+    row->ss = run->ss;
+    row->rss_delta = KV_UNKNOWN;
+    if (run->rss_open != KV_UNKNOWN && run->rss_close != KV_UNKNOWN)
+        row->rss_delta = run->rss_close > run->rss_open ? run->rss_close - run->rss_open : 0;
+    for (unsigned t = 0; t < run->kc.threads; t++) {
+        row->found += run->th[t].found;
+        row->missing += run->th[t].missing;
+    }
+    if (keep)
+        cli_note(CMD, "kept the %s store %s", side->name, path);
+    else
+        side->destroy(path);
+    row->ok = ok;
+    return ok;
+}
+
+/* ---- Report ------------------------------------------------------------------------------ */
+
+static double per_s(uint64_t n, double s)
+{
+    return s > 0 && n != KV_UNKNOWN ? (double)n / s : NAN;
+}
+
+/* The side's RAM hit ratio: hits / (hits + misses), or with misses alone known (faults) 1 -
+ * misses per operation, at least 0. NAN when unknown. */
+static double row_hit_ratio(const struct kv_row *w)
+{
+    uint64_t h = w->ss.hits, m = w->ss.misses;
+
+    if (!w->ok || m == KV_UNKNOWN)
+        return NAN;
+    if (h == KV_UNKNOWN)
+        return w->r.ops == 0 ? NAN : (m >= w->r.ops ? 0.0 : 1.0 - (double)m / (double)w->r.ops);
+    return h + m == 0 ? NAN : (double)h / (double)(h + m);
+}
+
+static double row_found_ratio(const struct kv_row *w)
+{
+    return w->ok && w->found + w->missing > 0 ? (double)w->found / (double)(w->found + w->missing)
+                                              : NAN;
+}
+
+static double row_meta_per_item(const struct kv_row *w, uint64_t items)
+{
+    return w->ok && w->ss.meta_bytes != KV_UNKNOWN && items > 0
+               ? (double)w->ss.meta_bytes / (double)items
+               : NAN;
+}
+
+static double row_load_rate(const struct kv_row *w)
+{
+    return w->load_s > 0 ? (double)w->load_items / w->load_s : NAN;
+}
+
+/* a / b of two rates, or NAN. */
+static double ratio(double a, double b)
+{
+    return isfinite(a) && isfinite(b) && b > 0 ? a / b : NAN;
+}
+
+static const char *dist_name(const struct kv_opts *o, char *buf, size_t len)
+{
+    if (o->zipf)
+        snprintf(buf, len, "zipf:%g", o->theta);
+    else
+        snprintf(buf, len, "uniform");
+    return buf;
+}
+
+static void config_line(const struct kv_opts *o, const struct kv_items *it, uint64_t data_bytes,
+                        const char *base, char *buf, size_t len)
+{
+    char n[32], vmin[32], vmax[32], data[32], fr[32], win[32], pg[32], dist[48], limit[96];
+    char ttl[48] = "";
+
+    cli_fmt_si((double)it->n, n, sizeof(n));
+    cli_fmt_size(it->value_min, vmin, sizeof(vmin));
+    cli_fmt_size(it->value_max, vmax, sizeof(vmax));
+    cli_fmt_size(data_bytes, data, sizeof(data));
+    cli_fmt_size(o->frames, fr, sizeof(fr));
+    if (o->window != 0)
+        cli_fmt_size(o->window, win, sizeof(win));
+    else
+        snprintf(win, sizeof(win), "default");
+    cli_fmt_size(o->page_size, pg, sizeof(pg));
+    if (o->duration_ns != 0 && o->ops != 0)
+        snprintf(limit, sizeof(limit), "duration %g s or %llu ops", (double)o->duration_ns / 1e9,
+                 (unsigned long long)o->ops);
+    else if (o->ops != 0)
+        snprintf(limit, sizeof(limit), "%llu ops", (unsigned long long)o->ops);
+    else
+        snprintf(limit, sizeof(limit), "duration %g s", (double)o->duration_ns / 1e9);
+    if (o->ttl_ns != 0)
+        snprintf(ttl, sizeof(ttl), ", ttl %g s (awecache)", (double)o->ttl_ns / 1e9);
+    if (snprintf(buf, len,
+                 "items %s (keys %u B, values %s%s%s: %s with the keys), RAM budget %s, window "
+                 "%s, page %s, dist %s, reads %g%%, threads %llu, warm-up %llu ops, %s%s, "
+                 "stores %s.*",
+                 n, KV_KEY_LEN, vmin, it->value_min != it->value_max ? " to " : "",
+                 it->value_min != it->value_max ? vmax : "", data, fr, win, pg,
+                 dist_name(o, dist, sizeof(dist)), o->reads * 100.0, (unsigned long long)o->threads,
+                 (unsigned long long)o->warmup, limit, ttl, base) < 0)
+        buf[0] = '\0';
+}
+
+#define CELL_LEN 256
+#define NCOLS    12
+
+/* The table: one row per side. */
+static int print_table(const struct kv_row *rows, size_t nrows, uint64_t items)
+{
+    static const char *const header[NCOLS] = {"side",     "load/s", "ops/s",       "gets/s",
+                                              "puts/s",   "found",  "RAM hit",     "meta B/item",
+                                              "RAM used", "RSS +",  "vs awecache", "notes"};
+    char(*text)[CELL_LEN] = calloc(nrows * NCOLS, CELL_LEN);
+    const char **cells = calloc(nrows * NCOLS, sizeof(*cells));
+    const struct kv_row *awc = nrows > 0 && rows[0].ok ? &rows[0] : NULL;
+
+    if (text == NULL || cells == NULL) {
+        free(text);
+        free(cells);
+        cli_error(CMD, "out of memory for the report");
+        return -1;
+    }
+    for (size_t i = 0; i < nrows; i++) {
+        const struct kv_row *w = &rows[i];
+        char(*t)[CELL_LEN] = text + i * NCOLS;
+        const char **c = cells + i * NCOLS;
+        double v;
+
+        c[0] = w->side;
+        if (w->ok) {
+            cli_fmt_si(row_load_rate(w), t[1], CELL_LEN);
+            cli_fmt_si(w->r.ops_per_s, t[2], CELL_LEN);
+            cli_fmt_si(per_s(w->r.reads, w->r.seconds), t[3], CELL_LEN);
+            cli_fmt_si(per_s(w->r.writes, w->r.seconds), t[4], CELL_LEN);
+            for (int k = 1; k <= 4; k++)
+                c[k] = t[k];
+            if (isfinite(v = row_found_ratio(w))) {
+                snprintf(t[5], CELL_LEN, "%.1f%%", v * 100.0);
+                c[5] = t[5];
+            }
+            if (isfinite(v = row_hit_ratio(w))) {
+                snprintf(t[6], CELL_LEN, "%.1f%%", v * 100.0);
+                c[6] = t[6];
+            }
+            if (isfinite(v = row_meta_per_item(w, items))) {
+                snprintf(t[7], CELL_LEN, "%.1f", v);
+                c[7] = t[7];
+            }
+            if (w->ss.mem_bytes != KV_UNKNOWN)
+                c[8] = cli_fmt_size(w->ss.mem_bytes, t[8], CELL_LEN);
+            if (w->rss_delta != KV_UNKNOWN)
+                c[9] = cli_fmt_size(w->rss_delta, t[9], CELL_LEN);
+            if (awc != NULL && isfinite(v = ratio(awc->r.ops_per_s, w->r.ops_per_s))) {
+                snprintf(t[10], CELL_LEN, v >= 0.1 ? "%.2fx" : "%.2gx", v);
+                c[10] = t[10];
+            }
+        }
+        if (!w->built)
+            snprintf(t[11], CELL_LEN, "%s", w->error);
+        else if (!w->ok)
+            snprintf(t[11], CELL_LEN, "FAILED: %s", w->error);
+        else
+            snprintf(t[11], CELL_LEN, "%s", w->ss.note);
+        c[11] = t[11];
+    }
+    cli_table_print(stdout, NCOLS, header, cells, nrows);
+    free(text);
+    free(cells);
+    return 0;
+}
+
+static void json_u64_or_null(struct cli_json *j, const char *key, uint64_t v)
+{
+    if (v == KV_UNKNOWN)
+        cli_json_str(j, key, NULL);
+    else
+        cli_json_u64(j, key, v);
+}
+
+static void print_json(const struct kv_opts *o, const struct kv_items *it, uint64_t data_bytes,
+                       const char *base, const struct kv_row *rows, size_t nrows)
+{
+    const struct kv_row *awc = nrows > 0 && rows[0].ok ? &rows[0] : NULL;
+    struct cli_json j;
+    char dist[48];
+
+    cli_json_init(&j, stdout);
+    cli_json_begin_object(&j, NULL);
+    cli_json_begin_object(&j, "config");
+    cli_json_str(&j, "mode", "kv");
+    cli_json_str(&j, "stores", base);
+    cli_json_u64(&j, "items", it->n);
+    cli_json_u64(&j, "key_bytes", KV_KEY_LEN);
+    cli_json_u64(&j, "value_min", it->value_min);
+    cli_json_u64(&j, "value_max", it->value_max);
+    cli_json_u64(&j, "data_bytes", data_bytes);
+    cli_json_u64(&j, "ram_budget", o->frames);
+    cli_json_u64(&j, "window", o->window);
+    cli_json_u64(&j, "page_size", o->page_size);
+    cli_json_str(&j, "dist", dist_name(o, dist, sizeof(dist)));
+    cli_json_real(&j, "reads", o->reads);
+    cli_json_u64(&j, "threads", o->threads);
+    cli_json_real(&j, "duration_s", (double)o->duration_ns / 1e9);
+    cli_json_u64(&j, "ops", o->ops);
+    cli_json_u64(&j, "warmup_ops", o->warmup);
+    cli_json_u64(&j, "seed", o->seed);
+    cli_json_real(&j, "ttl_s", (double)o->ttl_ns / 1e9);
+    cli_json_bool(&j, "compare", o->compare);
+    cli_json_end_object(&j);
+    cli_json_begin_array(&j, "results");
+    for (size_t i = 0; i < nrows; i++) {
+        const struct kv_row *w = &rows[i];
+
+        cli_json_begin_object(&j, NULL);
+        cli_json_str(&j, "side", w->side);
+        cli_json_bool(&j, "built", w->built);
+        cli_json_bool(&j, "ok", w->ok);
+        cli_json_str(&j, "error", w->ok ? NULL : w->error);
+        cli_json_u64(&j, "load_items", w->load_items);
+        cli_json_real(&j, "load_seconds", w->load_s);
+        cli_json_real(&j, "load_per_s", row_load_rate(w));
+        cli_json_u64(&j, "ops", w->r.ops);
+        cli_json_u64(&j, "gets", w->r.reads);
+        cli_json_u64(&j, "puts", w->r.writes);
+        cli_json_real(&j, "seconds", w->r.seconds);
+        cli_json_real(&j, "ops_per_s", w->ok ? w->r.ops_per_s : (double)NAN);
+        cli_json_real(&j, "gets_per_s", w->ok ? per_s(w->r.reads, w->r.seconds) : (double)NAN);
+        cli_json_real(&j, "puts_per_s", w->ok ? per_s(w->r.writes, w->r.seconds) : (double)NAN);
+        cli_json_u64(&j, "found", w->found);
+        cli_json_u64(&j, "not_found", w->missing);
+        cli_json_real(&j, "found_ratio", row_found_ratio(w));
+        json_u64_or_null(&j, "hits", w->ss.hits);
+        json_u64_or_null(&j, "misses", w->ss.misses);
+        cli_json_real(&j, "hit_ratio", row_hit_ratio(w));
+        json_u64_or_null(&j, "meta_bytes", w->ss.meta_bytes);
+        cli_json_real(&j, "meta_bytes_per_item", row_meta_per_item(w, it->n));
+        json_u64_or_null(&j, "mem_bytes", w->ss.mem_bytes);
+        json_u64_or_null(&j, "rss_delta_bytes", w->rss_delta);
+        json_u64_or_null(&j, "disk_bytes", w->ss.disk_bytes);
+        cli_json_real(&j, "ratio_vs_awecache",
+                      awc != NULL && w->ok ? ratio(awc->r.ops_per_s, w->r.ops_per_s) : (double)NAN);
+        cli_json_real(&j, "load_ratio_vs_awecache",
+                      awc != NULL && w->ok ? ratio(row_load_rate(awc), row_load_rate(w))
+                                           : (double)NAN);
+        cli_json_str(&j, "note", !w->built ? w->error : (w->ss.note[0] ? w->ss.note : NULL));
+        cli_json_end_object(&j);
+    }
+    cli_json_end_array(&j);
+    cli_json_end_object(&j);
+    cli_json_finish(&j);
+}
+
+/* A CSV field: quoted when it holds a comma, a quote or a line break. */
+static void csv_str(const char *s)
+{
+    if (s == NULL)
+        return;
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        fputs(s, stdout);
+        return;
+    }
+    fputc('"', stdout);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', stdout);
+        fputc(*s, stdout);
+    }
+    fputc('"', stdout);
+}
+
+static void csv_u64(uint64_t v)
+{
+    fputc(',', stdout);
+    if (v != KV_UNKNOWN)
+        printf("%llu", (unsigned long long)v);
+}
+
+static void csv_real(double v, int decimals)
+{
+    fputc(',', stdout);
+    if (isfinite(v))
+        printf("%.*f", decimals, v);
+}
+
+static void print_csv(const struct kv_row *rows, size_t nrows, uint64_t items)
+{
+    const struct kv_row *awc = nrows > 0 && rows[0].ok ? &rows[0] : NULL;
+
+    fputs("side,built,ok,error,load_items,load_seconds,load_per_s,ops,gets,puts,seconds,"
+          "ops_per_s,gets_per_s,puts_per_s,found,not_found,found_ratio,hits,misses,hit_ratio,"
+          "meta_bytes,meta_bytes_per_item,mem_bytes,rss_delta_bytes,disk_bytes,"
+          "ratio_vs_awecache,note\n",
+          stdout);
+    for (size_t i = 0; i < nrows; i++) {
+        const struct kv_row *w = &rows[i];
+
+        csv_str(w->side);
+        fputs(w->built ? ",true" : ",false", stdout);
+        fputs(w->ok ? ",true," : ",false,", stdout);
+        csv_str(w->ok || !w->built ? NULL : w->error);
+        csv_u64(w->load_items);
+        csv_real(w->load_s, 6);
+        csv_real(row_load_rate(w), 3);
+        csv_u64(w->r.ops);
+        csv_u64(w->r.reads);
+        csv_u64(w->r.writes);
+        csv_real(w->r.seconds, 6);
+        csv_real(w->ok ? w->r.ops_per_s : (double)NAN, 3);
+        csv_real(w->ok ? per_s(w->r.reads, w->r.seconds) : (double)NAN, 3);
+        csv_real(w->ok ? per_s(w->r.writes, w->r.seconds) : (double)NAN, 3);
+        csv_u64(w->found);
+        csv_u64(w->missing);
+        csv_real(row_found_ratio(w), 6);
+        csv_u64(w->ss.hits);
+        csv_u64(w->ss.misses);
+        csv_real(row_hit_ratio(w), 6);
+        csv_u64(w->ss.meta_bytes);
+        csv_real(row_meta_per_item(w, items), 2);
+        csv_u64(w->ss.mem_bytes);
+        csv_u64(w->rss_delta);
+        csv_u64(w->ss.disk_bytes);
+        csv_real(awc != NULL && w->ok ? ratio(awc->r.ops_per_s, w->r.ops_per_s) : (double)NAN, 4);
+        fputc(',', stdout);
+        csv_str(!w->built ? w->error : (w->ss.note[0] ? w->ss.note : NULL));
+        fputc('\n', stdout);
+    }
+}
+
+/* ---- The command ----------------------------------------------------------------------------
+ */
+
+static bool path_taken(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+
+    if (f == NULL)
+        return false;
+    fclose(f);
+    return true;
+}
+
+/* Picks a new base DIR/awecache-kv-<random> none of whose stores exists, and checks that DIR
+ * takes a file. Returns 0 or -1 (message printed). */
+static int pick_base(const char *dir_opt, char *base, size_t len)
+{
+    static const char *const suffixes[] = {".awc", ".rocksdb", ".lmdb", ".lmdb-lock", ".probe"};
+    char dir[KV_PATH_LEN - 64];
+    uint64_t x = plat_clock_ns() ^ ((uint64_t)(uintptr_t)base << 16);
+
+    if (dir_opt != NULL) {
+        if (strlen(dir_opt) >= sizeof(dir)) {
+            cli_error(CMD, "--dir %s: the path is too long", dir_opt);
+            return -1;
+        }
+        snprintf(dir, sizeof(dir), "%s", dir_opt);
+    } else if (plat_temp_dir(dir, sizeof(dir)) != 0) {
+        cli_error(CMD, "no temporary directory (set TMPDIR, or give --dir)");
+        return -1;
+    }
+    for (int tries = 0; tries < 100; tries++) {
+        bool taken = false;
+        char p[KV_PATH_LEN + 32];
+
+        x = cli_mix64(x);
+        snprintf(base, len, "%s/awecache-kv-%08x", dir, (unsigned)(x >> 32));
+        for (size_t k = 0; k < sizeof(suffixes) / sizeof(suffixes[0]) && !taken; k++) {
+            snprintf(p, sizeof(p), "%s%s", base, suffixes[k]);
+            taken = path_taken(p);
+        }
+        if (!taken) {
+            FILE *f;
+
+            snprintf(p, sizeof(p), "%s.probe", base);
+            f = fopen(p, "wb");
+            if (f == NULL) {
+                cli_error(CMD, "cannot make files in %s%s", dir,
+                          dir_opt != NULL ? " (--dir): no such directory, or not writable" : "");
+                return -1;
+            }
+            fclose(f);
+            remove(p);
+            return 0;
+        }
+    }
+    cli_error(CMD, "cannot find a new store name in %s; give another --dir", dir);
+    return -1;
+}
+
+/*
+ * awecache bench --kv [OPTIONS]
+ *   1. Parse and validate (usage errors: exit 2); count the items and their bytes; pick the
+ *      stores' base name.
+ *   2. Run awecache, then with --compare RocksDB and LMDB (a side not built in: a row saying
+ *      why); SIGINT/SIGTERM stop the side running.
+ *   3. Report (table, --json or --csv). Exit 1 if a side that is built failed.
+ */
+int cmd_bench_kv(int argc, char **argv)
+{
+    static const struct kv_side *const sides[NSIDES] = {&kv_side_awecache, &kv_side_rocksdb,
+                                                        &kv_side_lmdb};
+    struct kv_opts o;
+    struct kv_items it;
+    struct kv_row rows[NSIDES];
+    struct kv_signals sig = {SIG_ERR, SIG_ERR};
+    struct kv_run *run = NULL;
+    char base[KV_PATH_LEN], b1[32], b2[32], b3[32];
+    uint64_t data_bytes = 0, value_bytes = 0;
+    size_t nrows = 0;
+    int status = CLI_EXIT_OK, rc;
+
+    /* Step 1 */
+    rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (o.json && o.csv) {
+        cli_error(CMD, "--json and --csv: give one of them");
+        return CLI_EXIT_USAGE;
+    }
+    if (o.items != 0 && o.data_size_given) {
+        cli_error(CMD, "--items and --data-size: give one of them");
+        return CLI_EXIT_USAGE;
+    }
+    if (o.frames < o.page_size) {
+        cli_error(CMD, "--frames %s is less than one page (%s)",
+                  cli_fmt_size(o.frames, b1, sizeof(b1)),
+                  cli_fmt_size(o.page_size, b2, sizeof(b2)));
+        return CLI_EXIT_USAGE;
+    }
+    if (o.window != 0 && (o.window < o.page_size || o.window > o.frames)) {
+        cli_error(CMD, "--window %s: must be from one page (%s) to --frames (%s)",
+                  cli_fmt_size(o.window, b1, sizeof(b1)), cli_fmt_size(o.page_size, b2, sizeof(b2)),
+                  cli_fmt_size(o.frames, b3, sizeof(b3)));
+        return CLI_EXIT_USAGE;
+    }
+    {
+        uint64_t avail = 0;
+
+        if (plat_mem_info(NULL, &avail, NULL) == 0 && o.frames > avail) {
+            cli_error(CMD, "--frames %s is more than the %s of RAM available",
+                      cli_fmt_size(o.frames, b1, sizeof(b1)), cli_fmt_size(avail, b2, sizeof(b2)));
+            return CLI_EXIT_USAGE;
+        }
+    }
+    it.value_min = (uint32_t)o.value_min;
+    it.value_max = (uint32_t)o.value_max;
+    it.seed = o.seed;
+    it.n = o.items != 0 ? o.items : o.data_size / ((o.value_min + o.value_max) / 2);
+    if (it.n == 0) {
+        cli_error(CMD, "--data-size %s holds no value of the mean size; give more",
+                  cli_fmt_size(o.data_size, b1, sizeof(b1)));
+        return CLI_EXIT_USAGE;
+    }
+    if (it.n > UINT32_MAX) {
+        cli_error(CMD, "%llu items: at most %u", (unsigned long long)it.n, UINT32_MAX);
+        return CLI_EXIT_USAGE;
+    }
+    for (uint64_t id = 0; id < it.n; id++)
+        value_bytes += kv_value_len(&it, id);
+    data_bytes = value_bytes + it.n * KV_KEY_LEN;
+    if (!o.warmup_given) {
+        uint64_t held = o.frames / ((o.value_min + o.value_max) / 2 + KV_KEY_LEN);
+
+        o.warmup = held < 200000 ? held : 200000;
+    }
+    if (pick_base(o.dir, base, sizeof(base)) != 0)
+        return CLI_EXIT_FAIL;
+    if (o.frames >= data_bytes)
+        cli_note(CMD, "the data (%s) fits in the RAM budget (%s): every side can cache it all",
+                 cli_fmt_size(data_bytes, b1, sizeof(b1)), cli_fmt_size(o.frames, b2, sizeof(b2)));
+
+    run = run_new(&it, (unsigned)o.threads);
+    if (run == NULL) {
+        cli_error(CMD, "out of memory for %llu items' versions", (unsigned long long)it.n);
+        return CLI_EXIT_FAIL;
+    }
+    run->kc.items = &it;
+    run->kc.data_bytes = data_bytes;
+    run->kc.ram_budget = o.frames;
+    run->kc.window = o.window;
+    run->kc.page_size = (size_t)o.page_size;
+    run->kc.ttl_ms = o.ttl_ns / 1000000u;
+    run->kc.awc_flags = o.no_direct ? AWC_NO_DIRECT : 0;
+    run->base.pages = it.n;
+    run->base.page_size = (size_t)o.page_size;
+    run->base.frame_budget = o.frames;
+    run->base.window_budget = o.window;
+    run->base.threads = (unsigned)o.threads;
+    run->base.batch = 1;
+    run->base.duration_ns = o.duration_ns;
+    run->base.ops = o.ops;
+    run->base.warmup_ops = o.warmup;
+    run->base.wl.dist = o.zipf ? BENCH_ZIPF : BENCH_UNIFORM;
+    run->base.wl.theta = o.theta;
+    run->base.wl.pages = it.n;
+    run->base.wl.read_ratio = o.reads;
+    run->base.wl.seed = o.seed;
+    if (bench_workload_prepare(&run->base.wl) != 0) {
+        cli_error(CMD, "out of memory for the workload");
+        run_free(run);
+        return CLI_EXIT_FAIL;
+    }
+
+    /* Step 2 */
+    signals_install(&sig);
+    memset(rows, 0, sizeof(rows));
+    for (size_t s = 0; s < NSIDES && !stopping(); s++) {
+        struct kv_row *row = &rows[nrows];
+
+        if (s > 0 && !o.compare)
+            break;
+        nrows++;
+        if (sides[s]->missing != NULL) {
+            row->side = sides[s]->name;
+            snprintf(row->error, sizeof(row->error), "%s", sides[s]->missing);
+            cli_note(CMD, "%s: %s", sides[s]->name, sides[s]->missing);
+            continue;
+        }
+        if (!run_one(sides[s], run, base, o.keep, row)) {
+            cli_error(CMD, "%s: %s", row->side, row->error);
+            status = CLI_EXIT_FAIL;
+        }
+    }
+    signals_restore(&sig);
+
+    /* Step 3 */
+    if (o.json) {
+        print_json(&o, &it, data_bytes, base, rows, nrows);
+    } else if (o.csv) {
+        print_csv(rows, nrows, it.n);
+    } else {
+        char line[2 * KV_PATH_LEN];
+
+        config_line(&o, &it, data_bytes, base, line, sizeof(line));
+        printf("%s\n\n", line);
+        if (print_table(rows, nrows, it.n) != 0)
+            status = CLI_EXIT_FAIL;
+    }
+    fflush(stdout);
+    bench_workload_free(&run->base.wl);
+    run_free(run);
+    return status;
+}

@@ -1,0 +1,419 @@
+/*
+ * tools/awecache/bench_kv_lmdb.c: the LMDB side of `awecache bench --kv` (bench_kv.h). Built
+ * where CMake found LMDB (AWECACHE_HAVE_LMDB); elsewhere the side says it is not built.
+ *
+ * LMDB reads through a memory map of its file, so its cache is the OS page cache. The RAM
+ * budget is enforced as for the mmap baseline of `awecache bench --compare`: by a memory cgroup
+ * of the budget (plat_memlimit_enter) that the process enters before the store is created, so
+ * that every page of the file the side brings into memory is charged to it. The load runs in one
+ * cgroup; between the load and the warm-up the process leaves it (the harness has dropped the
+ * file's cached pages by then) and enters a fresh one, whose peak ("RAM used") then covers the
+ * warm-up and the measured part. Where no cgroup can be made (not root, no memory controller),
+ * in a ThreadSanitizer build (its shadow memory would be charged to the limit) or for a budget
+ * too small to hold the process's own memory as well, the side runs without the limit and the
+ * note says "RAM budget NOT enforced" and why.
+ *
+ * The environment: one file (MDB_NOSUBDIR; its lock file beside it, PATH-lock), a map of four
+ * times the items' bytes + 256 MiB, MDB_NORDAHEAD (a fault reads its own page only: the OS's
+ * read-around would evict far more than a get uses from a small budget), MDB_NOSYNC (commits
+ * are not flushed to disk one by one: the load ends with mdb_env_sync, as awecache's with
+ * awc_kv_flush), MDB_NOTLS (each worker thread keeps its own read transaction, reset between
+ * gets and renewed for the next). Not MDB_WRITEMAP: pages are written with pwrite. A put of the
+ * run is one write transaction (LMDB has one writer at a time); the load commits every 1,000
+ * puts.
+ *
+ * Counters of the measured part: "RAM hit" is 1 - major page faults per operation (the
+ * process's faults: getting a page of the map from the disk), a lower bound on the share of
+ * operations served from RAM (an operation may fault more than once); "meta" is the B-tree's
+ * branch pages; "RAM used" the cgroup's peak; disk the pages in use.
+ */
+#include "bench_kv.h"
+
+#ifdef AWECACHE_HAVE_LMDB
+
+#include "cli.h"
+#include "plat_proc.h"
+
+#include <lmdb.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIB        (1024ull * 1024ull)
+#define LOAD_BATCH 1000u /* puts per write transaction during the load */
+
+/* See bench_baselines.c: a TSan build runs without the limit. */
+#if defined(__SANITIZE_THREAD__)
+#define LMDB_NO_LIMIT 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LMDB_NO_LIMIT 1
+#endif
+#endif
+#ifndef LMDB_NO_LIMIT
+#define LMDB_NO_LIMIT 0
+#endif
+
+struct side_state {
+    const struct kv_config *cfg;
+    MDB_env *env;
+    MDB_dbi dbi;
+    MDB_txn *load_txn;           /* the load's open write transaction */
+    unsigned load_pending;       /* puts in it */
+    MDB_txn **readers;           /* [threads]: reset read transactions */
+    struct plat_memlimit *limit; /* the memory cgroup; NULL: the budget is not enforced */
+    uint64_t faults0;            /* major faults at begin */
+    char note[160];              /* how the budget was enforced */
+};
+
+static bool lmdb_noted; /* the "not enforced" note was printed once */
+
+/* The least limit the side enters (as the mmap baseline's): the process's own memory is
+ * charged too (stacks, the harness's arrays, the map's page tables: 8 bytes per 4 KiB). */
+static uint64_t limit_floor(const struct kv_config *cfg, uint64_t map_bytes)
+{
+    return (8u << 20) + ((uint64_t)cfg->threads + 1) * (256u << 10) + map_bytes / 256 +
+           cfg->items->n * 8;
+}
+
+/* Enters a memory limit of the budget (or says why not into s->note). 0, or -1 with err. */
+static int limit_enter(struct side_state *s, uint64_t map_bytes, char *err, size_t errlen)
+{
+    char why[128] = "";
+    int rc;
+
+    if (LMDB_NO_LIMIT) {
+        snprintf(why, sizeof(why), "%s",
+                 "a ThreadSanitizer build (its shadow memory would be charged to the limit)");
+        rc = PLAT_ENOTSUP;
+    } else if (s->cfg->ram_budget < limit_floor(s->cfg, map_bytes)) {
+        snprintf(why, sizeof(why),
+                 "below %.1f MiB the process's own memory in the cgroup could get the run killed",
+                 (double)limit_floor(s->cfg, map_bytes) / (double)MIB);
+        rc = PLAT_ENOTSUP;
+    } else {
+        rc = plat_memlimit_enter(s->cfg->ram_budget, &s->limit, why, sizeof(why));
+    }
+    if (rc == PLAT_ENOTSUP) {
+        s->limit = NULL;
+        snprintf(s->note, sizeof(s->note), "RAM budget NOT enforced: %s", why);
+        if (!lmdb_noted) {
+            lmdb_noted = true;
+            cli_note("bench", "lmdb: RAM budget NOT enforced: %s", why);
+        }
+        return 0;
+    }
+    if (rc != 0) {
+        s->limit = NULL;
+        snprintf(err, errlen, "cannot set up a memory limit: %s", plat_io_strerror(rc));
+        return -1;
+    }
+    snprintf(s->note, sizeof(s->note), "RAM budget enforced by a memory cgroup");
+    return 0;
+}
+
+/* Leaves the limit; 0, or -1 with err (the rest of the run stays limited). */
+static int limit_leave(struct side_state *s, char *err, size_t errlen)
+{
+    int rc;
+
+    if (s->limit == NULL)
+        return 0;
+    rc = plat_memlimit_leave(s->limit);
+    s->limit = NULL;
+    if (rc != 0) {
+        snprintf(err, errlen,
+                 "cannot leave the memory cgroup (%s): the rest of the run stays limited",
+                 plat_io_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static uint64_t map_size(const struct kv_config *cfg)
+{
+    return 4 * (cfg->data_bytes + cfg->items->n * 16) + 256 * MIB;
+}
+
+/* Closes the environment and frees everything (the limit is left by the caller). */
+static void side_release(struct side_state *s)
+{
+    if (s->load_txn != NULL)
+        mdb_txn_abort(s->load_txn);
+    if (s->readers != NULL) {
+        for (unsigned t = 0; t < s->cfg->threads; t++) {
+            if (s->readers[t] != NULL)
+                mdb_txn_abort(s->readers[t]);
+        }
+        free(s->readers);
+    }
+    if (s->env != NULL)
+        mdb_env_close(s->env);
+    free(s);
+}
+
+static int lmdb_fail(struct side_state *s, int rc, const char *what, char *err, size_t errlen)
+{
+    char ignored[256];
+
+    snprintf(err, errlen, "%s %s: %s", what, s->cfg->path, mdb_strerror(rc));
+    limit_leave(s, ignored, sizeof(ignored));
+    side_release(s);
+    return -1;
+}
+
+/* Steps: 1. enter the load's memory limit; 2. create the environment and the database. */
+static int side_open(void **state, const struct kv_config *cfg, char *drop_path, size_t drop_len,
+                     char *err, size_t errlen)
+{
+    struct side_state *s = calloc(1, sizeof(*s));
+    uint64_t map = map_size(cfg);
+    MDB_txn *txn;
+    int rc;
+
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->cfg = cfg;
+    if (map > SIZE_MAX / 2) {
+        snprintf(err, errlen, "a map of %llu bytes does not fit this address space",
+                 (unsigned long long)map);
+        free(s);
+        return -1;
+    }
+    /* Step 1 */
+    if (limit_enter(s, map, err, errlen) != 0) {
+        free(s);
+        return -1;
+    }
+    /* Step 2 */
+    rc = mdb_env_create(&s->env);
+    if (rc != 0)
+        return lmdb_fail(s, rc, "mdb_env_create", err, errlen);
+    if ((rc = mdb_env_set_mapsize(s->env, (size_t)map)) != 0 ||
+        (rc = mdb_env_set_maxreaders(s->env, cfg->threads + 2)) != 0)
+        return lmdb_fail(s, rc, "mdb_env_set", err, errlen);
+    rc = mdb_env_open(s->env, cfg->path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC,
+                      0644);
+    if (rc != 0)
+        return lmdb_fail(s, rc, "cannot create", err, errlen);
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+    }
+    if (rc != 0)
+        return lmdb_fail(s, rc, "cannot open the database of", err, errlen);
+    snprintf(drop_path, drop_len, "%s", cfg->path);
+    *state = s;
+    return 0;
+}
+
+/* A put: the load's (thread cfg->threads) goes into the open load transaction, committed every
+ * LOAD_BATCH puts; the run's is a write transaction of its own. */
+static int side_put(void *state, unsigned thread, const void *key, size_t key_len,
+                    const void *value, size_t value_len, char *err, size_t errlen)
+{
+    struct side_state *s = state;
+    MDB_val k = {key_len, (void *)key}, v = {value_len, (void *)value};
+    bool load = thread == s->cfg->threads;
+    MDB_txn *txn = load ? s->load_txn : NULL;
+    int rc = 0;
+
+    if (txn == NULL)
+        rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0)
+        rc = mdb_put(txn, s->dbi, &k, &v, 0);
+    if (rc != 0) {
+        if (txn != NULL)
+            mdb_txn_abort(txn);
+        if (load)
+            s->load_txn = NULL;
+        snprintf(err, errlen, "mdb_put %.*s: %s", (int)key_len, (const char *)key,
+                 mdb_strerror(rc));
+        return -1;
+    }
+    if (load && ++s->load_pending < LOAD_BATCH) {
+        s->load_txn = txn;
+        return 0;
+    }
+    s->load_txn = NULL;
+    s->load_pending = 0;
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        snprintf(err, errlen, "mdb_txn_commit (put %.*s): %s", (int)key_len, (const char *)key,
+                 mdb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int side_get(void *state, unsigned thread, const void *key, size_t key_len,
+                    struct kv_check *c, char *err, size_t errlen)
+{
+    struct side_state *s = state;
+    MDB_val k = {key_len, (void *)key}, v;
+    MDB_txn *txn = s->readers[thread];
+    int rc = mdb_txn_renew(txn);
+
+    if (rc == 0) {
+        rc = mdb_get(txn, s->dbi, &k, &v);
+        if (rc == 0)
+            kv_check_piece(c, v.mv_data, v.mv_size);
+        mdb_txn_reset(txn);
+    }
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0) {
+        snprintf(err, errlen, "mdb_get %.*s: %s", (int)key_len, (const char *)key,
+                 mdb_strerror(rc));
+        return -1;
+    }
+    return 1;
+}
+
+/* Commits what the load left open and writes everything to disk. */
+static int side_sync(void *state, char *err, size_t errlen)
+{
+    struct side_state *s = state;
+    int rc = 0;
+
+    if (s->load_txn != NULL) {
+        rc = mdb_txn_commit(s->load_txn);
+        s->load_txn = NULL;
+        s->load_pending = 0;
+    }
+    if (rc == 0)
+        rc = mdb_env_sync(s->env, 1);
+    if (rc != 0) {
+        snprintf(err, errlen, "mdb sync: %s", mdb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* Steps: 1. leave the load's limit and enter a fresh one (its peak covers the run); 2. the
+ * workers' read transactions, made and reset. */
+static int side_start(void *state, char *err, size_t errlen)
+{
+    struct side_state *s = state;
+    int rc;
+
+    /* Step 1 */
+    if (s->limit != NULL) {
+        if (limit_leave(s, err, errlen) != 0 || limit_enter(s, map_size(s->cfg), err, errlen) != 0)
+            return -1;
+    }
+    /* Step 2 */
+    s->readers = calloc(s->cfg->threads, sizeof(*s->readers));
+    if (s->readers == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (unsigned t = 0; t < s->cfg->threads; t++) {
+        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->readers[t]);
+        if (rc != 0) {
+            s->readers[t] = NULL;
+            snprintf(err, errlen, "mdb_txn_begin (read): %s", mdb_strerror(rc));
+            return -1;
+        }
+        mdb_txn_reset(s->readers[t]);
+    }
+    return 0;
+}
+
+static void side_begin(void *state)
+{
+    struct side_state *s = state;
+
+    s->faults0 = kv_proc_major_faults();
+}
+
+/* Steps: 1. the counters and sizes; 2. close the environment; 3. the cgroup's peak, and leave
+ * it. */
+static int side_close(void *state, struct kv_side_stats *out, char *err, size_t errlen)
+{
+    struct side_state *s = state;
+    uint64_t faults = kv_proc_major_faults(), peak = 0;
+    MDB_stat ms;
+    MDB_envinfo ei;
+    char note[160];
+    int ret = 0;
+
+    /* Step 1 */
+    if (out != NULL) {
+        out->misses = faults != KV_UNKNOWN && s->faults0 != KV_UNKNOWN && faults >= s->faults0
+                          ? faults - s->faults0
+                          : KV_UNKNOWN;
+        out->hits = KV_UNKNOWN; /* misses per operation */
+        if (mdb_env_stat(s->env, &ms) == 0)
+            out->meta_bytes = (uint64_t)ms.ms_branch_pages * ms.ms_psize;
+        if (mdb_env_info(s->env, &ei) == 0 && mdb_env_stat(s->env, &ms) == 0)
+            out->disk_bytes = ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize;
+    }
+    snprintf(note, sizeof(note), "%s", s->note);
+    /* Step 2 */
+    {
+        struct plat_memlimit *limit = s->limit;
+
+        s->limit = NULL;
+        side_release(s);
+        /* Step 3 */
+        if (limit != NULL) {
+            int rc;
+
+            peak = plat_memlimit_peak(limit);
+            rc = plat_memlimit_leave(limit);
+            if (rc != 0) {
+                snprintf(err, errlen,
+                         "cannot leave the memory cgroup (%s): the rest of the run stays limited",
+                         plat_io_strerror(rc));
+                ret = -1;
+            }
+        }
+    }
+    if (out != NULL) {
+        out->mem_bytes = peak != 0 ? peak : KV_UNKNOWN;
+        snprintf(out->note, sizeof(out->note), "%s; a transaction per put", note);
+    }
+    return ret;
+}
+
+static void side_destroy(const char *path)
+{
+    char lock[4200];
+
+    remove(path);
+    snprintf(lock, sizeof(lock), "%s-lock", path);
+    remove(lock);
+}
+
+const struct kv_side kv_side_lmdb = {
+    .name = "lmdb",
+    .missing = NULL,
+    .suffix = ".lmdb",
+    .open = side_open,
+    .put = side_put,
+    .get = side_get,
+    .sync = side_sync,
+    .start = side_start,
+    .begin = side_begin,
+    .close = side_close,
+    .destroy = side_destroy,
+};
+
+#else /* !AWECACHE_HAVE_LMDB */
+
+const struct kv_side kv_side_lmdb = {
+    .name = "lmdb",
+    .missing = "not built: LMDB (lmdb.h and liblmdb) was not found when this tool was "
+               "configured (Debian: liblmdb-dev; 32-bit and Windows builds go without)",
+    .suffix = ".lmdb",
+};
+
+#endif
