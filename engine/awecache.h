@@ -221,7 +221,8 @@ static inline uint64_t awc_file_page_offset(const struct awc_file_info *info, ui
  * the log), in an open-addressing table that doubles at 3/4 full and halves below 3/16 full:
  * 21.3 to 42.7 bytes per item in steady growth, 85.3 at most (and a 1,024-slot floor), plus
  * 16 bytes per region; allocated with jemalloc where the build has it. awc_kv_get_stats reports
- * it. The page cache underneath adds its own fixed tables (awc_stats: checksum_bytes).
+ * it. The page cache underneath adds its checksum table: about 17 bytes per page of file written
+ * (awc_stats: checksum_bytes), besides the frames.
  *
  * Durability. awc_kv_flush makes every put and delete before it durable; awc_kv_close flushes.
  * After a crash (kill -9, power loss) at any point, reopening succeeds, every item whose put
@@ -248,7 +249,8 @@ static inline uint64_t awc_file_page_offset(const struct awc_file_info *info, ui
 
 struct awc_kv_config {
     const char *path;       /* the backing file */
-    uint64_t capacity;      /* bytes of log (the file is about 0.4 % larger); at least 64 pages.
+    uint64_t capacity;      /* bytes of log, at least 64 pages (rounded down to whole pages); the
+                             * file grows as the log is written, to about 0.4 % more than this.
                              * 0 when opening an existing file: the file's. Otherwise it must
                              * equal the file's (AWC_EINVAL) */
     size_t page_size;       /* as struct awc_config; 0: 4096 */
