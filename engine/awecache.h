@@ -106,6 +106,10 @@ AWC_API int awc_close(awc_t *cache);
 
 #define AWC_SHARED    0 /* read: many shared pins of a page at once */
 #define AWC_EXCLUSIVE 1 /* write: no other pin of the page meanwhile */
+/* As AWC_EXCLUSIVE, for a page whose old contents are not wanted: a page not in frames is not
+ * read (nor its checksum checked) but starts as zeros, so a page that reads back damaged can be
+ * written anew. A page in frames keeps its contents. */
+#define AWC_OVERWRITE 2
 
 /* Pins page `page` in `mode` and stores a pointer to its page_size bytes in *ptr, valid until the
  * matching awc_unpin. Waits while another thread holds the page in a conflicting mode. A page past
@@ -214,13 +218,13 @@ static inline uint64_t awc_file_page_offset(const struct awc_file_info *info, ui
  * has passed (counted as expired).
  *
  * Sizes: keys 1 byte to AWC_KV_MAX_KEY (4 KiB); values 0 bytes to AWC_KV_MAX_VALUE (64 MiB); a
- * value may span many pages. An item takes 40 bytes of header + key + value, rounded up to 8,
+ * value may span many pages. An item takes 48 bytes of header + key + value, rounded up to 8,
  * in the log; an item that fits in a page never straddles two.
  *
  * Index memory: one 16-byte slot per item (the key's 64-bit XXH3 hash and the item's place in
  * the log), in an open-addressing table that doubles at 3/4 full and halves below 3/16 full:
  * 21.3 to 42.7 bytes per item in steady growth, 85.3 at most (and a 1,024-slot floor), plus
- * 16 bytes per region; allocated with jemalloc where the build has it. awc_kv_get_stats reports
+ * 24 bytes per region; allocated with jemalloc where the build has it. awc_kv_get_stats reports
  * it. The page cache underneath adds its checksum table: about 17 bytes per page of file written
  * (awc_stats: checksum_bytes), besides the frames.
  *
@@ -323,8 +327,8 @@ struct awc_kv_ref {
  * Errors: as awc_kv_get (no AWC_ERANGE), AWC_EBUSY, AWC_E2BIG, AWC_ENOMEM. */
 AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct awc_kv_ref *ref);
 
-/* Releases a reference taken by awc_kv_get_ref (once). Errors: AWC_EINVAL (NULL, or not a live
- * reference of this cache), AWC_ECLOSED. */
+/* Releases a reference taken by awc_kv_get_ref (once, by the thread that took it). Errors:
+ * AWC_EINVAL (NULL, or not a live reference of this cache), AWC_ECLOSED. */
 AWC_API int awc_kv_release(awc_kv_t *kv, struct awc_kv_ref *ref);
 
 /* Removes the key. Errors: AWC_ENOTFOUND (it was not there), AWC_EINVAL, AWC_E2BIG (key size),

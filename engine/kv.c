@@ -15,15 +15,61 @@
 #define KV_DEF_WINDOW ((uint64_t)64 << 20)
 #define KV_REF_MAGIC  UINT64_C(0x4645524b56434157) /* "AWCVKREF" */
 
-/* References this thread holds, and the cache they are in (NULL: several caches). A thread
- * holding references may not write (README 9.6). */
-static _Thread_local uint64_t tls_refs;
-static _Thread_local const struct awc_kv *tls_ref_kv;
+/* References this thread holds, per cache: a thread holding references into a cache may not
+ * write to it (README 9.4). Caches past the table's few entries are counted together, and then
+ * every cache counts as held. */
+#define TLS_CACHES 8
+static _Thread_local struct {
+    const struct awc_kv *kv;
+    uint64_t n;
+} tls_refs[TLS_CACHES];
+static _Thread_local uint64_t tls_overflow;
 
-/* AWC_EDEADLK when this thread holds references into kv (or into several caches). */
+/* AWC_EDEADLK when this thread holds references into kv. */
 static int check_no_refs(const struct awc_kv *kv)
 {
-    return tls_refs > 0 && (tls_ref_kv == kv || tls_ref_kv == NULL) ? AWC_EDEADLK : AWC_OK;
+    if (tls_overflow > 0)
+        return AWC_EDEADLK;
+    for (int i = 0; i < TLS_CACHES; i++)
+        if (tls_refs[i].kv == kv && tls_refs[i].n > 0)
+            return AWC_EDEADLK;
+    return AWC_OK;
+}
+
+/* Counts a reference into kv for this thread; returns 1 when it went to the overflow count. */
+static uint64_t tls_take(const struct awc_kv *kv)
+{
+    int free_at = -1;
+
+    for (int i = 0; i < TLS_CACHES; i++) {
+        if (tls_refs[i].kv == kv && tls_refs[i].n > 0) {
+            tls_refs[i].n++;
+            return 0;
+        }
+        if (tls_refs[i].n == 0 && free_at < 0)
+            free_at = i;
+    }
+    if (free_at < 0) {
+        tls_overflow++;
+        return 1;
+    }
+    tls_refs[free_at].kv = kv;
+    tls_refs[free_at].n = 1;
+    return 0;
+}
+
+static void tls_give(const struct awc_kv *kv, uint64_t overflow)
+{
+    if (overflow) {
+        if (tls_overflow > 0)
+            tls_overflow--;
+        return;
+    }
+    for (int i = 0; i < TLS_CACHES; i++)
+        if (tls_refs[i].kv == kv && tls_refs[i].n > 0) {
+            tls_refs[i].n--;
+            return;
+        }
 }
 
 static struct awc_kv *_Atomic closed_kvs;
@@ -144,13 +190,27 @@ static int check_candidate(struct awc_kv *kv, uint64_t pos, const void *key, siz
     return equal ? AWC_OK : AWC_ENOTFOUND;
 }
 
+/* Drops a candidate whose page reads back damaged (its size unknown: the bytes counter keeps
+ * it until its region is reclaimed). */
+static void drop_damaged(struct awc_kv *kv, uint64_t hash, uint64_t pos)
+{
+    plat_mutex_lock(&kv->imu);
+    if (pos >= load_tail(kv) && kv_index_remove(&kv->idx, hash, pos)) {
+        kv->regions[kv_region_of(kv, pos)].items--;
+        kv->items--;
+    }
+    plat_mutex_unlock(&kv->imu);
+}
+
 /* Finds the key's live record (README 9.4): the index's candidates with the key's hash, each
- * checked on its page (check_candidate; `keep` as there). AWC_ENOTFOUND when none matches.
+ * checked on its page (check_candidate; `keep` as there). AWC_ENOTFOUND when none matches;
+ * AWC_ECHECKSUM when none matches and a candidate was on a damaged page (it is dropped).
  * Takes imu for each batch of candidates only. */
 static int lookup(struct awc_kv *kv, uint64_t hash, const void *key, size_t key_len,
                   struct found *f, const uint8_t **keep)
 {
     uint64_t cursor = 0, cand[KV_CANDIDATES];
+    bool damaged = false;
 
     if (keep != NULL)
         *keep = NULL;
@@ -166,11 +226,17 @@ static int lookup(struct awc_kv *kv, uint64_t hash, const void *key, size_t key_
             if (cand[i] < load_tail(kv))
                 continue; /* reclaimed meanwhile */
             rc = check_candidate(kv, cand[i], key, key_len, f, keep);
+            if (rc == AWC_ECHECKSUM) {
+                /* Its header or key is on a damaged page: whichever key it was, it is gone. */
+                drop_damaged(kv, hash, cand[i]);
+                damaged = true;
+                continue;
+            }
             if (rc != AWC_ENOTFOUND)
                 return rc;
         }
     }
-    return AWC_ENOTFOUND;
+    return damaged ? AWC_ECHECKSUM : AWC_ENOTFOUND;
 }
 
 /* Drops the item at pos from the index (if it is still there): an expired item, or one whose
@@ -211,36 +277,79 @@ static int durable_point(struct awc_kv *kv)
     return AWC_OK;
 }
 
-/* Reclaims the region holding the tail: the tail moves to the region's end (or to the head,
- * rounded up to a page, when the head is in that region), and the items that start before
- * it leave the index. Caller holds wmu. */
+/* The logical start and end of the region holding position x (in x's lap). */
+static void region_span(const struct awc_kv *kv, uint64_t x, uint64_t *start, uint64_t *end)
+{
+    uint64_t page = x / kv->ps, phys = page % kv->log_pages, r = phys / kv->region_pages;
+    uint64_t e = (r + 1) * kv->region_pages;
+
+    if (e > kv->log_pages)
+        e = kv->log_pages;
+    *start = (page - phys + r * kv->region_pages) * kv->ps;
+    *end = (page - phys + e) * kv->ps;
+}
+
+/* Notes that a record starts at pos (the first one of its region's lap, if it is). */
+static void note_start(struct awc_kv *kv, uint64_t pos)
+{
+    struct kv_region *g = &kv->regions[kv_region_of(kv, pos)];
+    uint64_t rs, re;
+
+    region_span(kv, pos, &rs, &re);
+    if (g->first < rs || g->first >= re)
+        g->first = pos;
+}
+
+/* Reclaims the region holding the tail (README 9.3 step 1). The tail moves to the first record
+ * that starts after the region (a record running over the region's end goes with it: its first
+ * pages are about to be overwritten), or, when no record starts between there and the head, to
+ * the head rounded up to a page; the items that start before the new tail leave the index, and
+ * the regions the tail passed are emptied. Caller holds wmu. */
 static void reclaim(struct awc_kv *kv)
 {
-    uint64_t tail = load_tail(kv), page = tail / kv->ps, phys = page % kv->log_pages;
-    uint64_t r = phys / kv->region_pages, end = (r + 1) * kv->region_pages, new_tail, gone;
+    uint64_t tail = load_tail(kv), rs, e, qs, qe, new_tail, gone, dropped = 0;
+    bool to_head = false;
 
-    if (end > kv->log_pages)
-        end = kv->log_pages;
-    new_tail = (page - phys + end) * kv->ps;
-    if (new_tail >= kv->head) {
-        new_tail = round_up(kv->head, kv->ps);
-        kv->head = new_tail; /* nothing lives in the gap: padding */
+    region_span(kv, tail, &rs, &e);
+    for (;;) {
+        if (e >= kv->head) {
+            new_tail = round_up(kv->head, kv->ps);
+            kv->head = new_tail; /* nothing lives in the gap: padding */
+            to_head = true;
+            break;
+        }
+        region_span(kv, e, &qs, &qe);
+        {
+            uint64_t f = kv->regions[kv_region_of(kv, e)].first;
+
+            if (f >= qs && f < qe && f >= e) {
+                new_tail = f;
+                break;
+            }
+        }
+        e = qe;
     }
     plat_mutex_lock(&kv->imu);
-    atomic_store_explicit(&kv->tail, new_tail, memory_order_release);
+    atomic_store(&kv->tail, new_tail);
     gone = kv_index_sweep(&kv->idx, new_tail);
-    /* The tail's region is now empty: the tail passed every position in it that held items of
-     * this lap (the new tail is its end, or the head inside it). */
-    {
-        struct kv_region *g = &kv->regions[r];
+    /* Empty the regions the tail passed: its own, each one wholly behind the new tail, and the
+     * new tail's own when the tail went to the head (nothing lives there either). */
+    for (uint64_t x = rs; x < new_tail;) {
+        struct kv_region *g = &kv->regions[kv_region_of(kv, x)];
 
-        assert(g->items == gone);
+        region_span(kv, x, &qs, &qe);
+        if (x != rs && qe > new_tail && !to_head)
+            break;
+        dropped += g->items;
         kv->items -= g->items;
         kv->bytes -= g->bytes;
         g->items = 0;
         g->bytes = 0;
+        x = qe;
     }
     plat_mutex_unlock(&kv->imu);
+    assert(dropped == gone);
+    (void)dropped;
     atomic_fetch_add_explicit(&kv->evictions, gone, memory_order_relaxed);
     count(&kv->reclaims);
 }
@@ -285,7 +394,7 @@ static int make_room(struct awc_kv *kv, uint64_t len, uint64_t *start)
         reclaim(kv);
     }
     /* Step 2 */
-    if (round_up(end, kv->ps) > kv->cap + kv->durable_tail) {
+    if (end > kv->cap + kv->durable_tail) {
         rc = durable_point(kv);
         if (rc != AWC_OK)
             return rc;
@@ -310,6 +419,7 @@ static int write_record(struct awc_kv *kv, uint64_t start, uint32_t magic, const
             return rc;
     }
     /* Step 4 */
+    note_start(kv, start);
     h.magic = magic;
     h.key_len = (uint32_t)key_len;
     h.value_len = (uint32_t)value_len;
@@ -379,8 +489,8 @@ AWC_API int awc_kv_put(awc_kv_t *kv, const void *key, size_t key_len, const void
         /* Only this thread changes the index's positions meanwhile (readers may only remove). */
         rc = lookup(kv, hash, key, key_len, &old, NULL);
         had = rc == AWC_OK;
-        if (rc == AWC_ENOTFOUND)
-            rc = AWC_OK;
+        if (rc == AWC_ENOTFOUND || rc == AWC_ECHECKSUM)
+            rc = AWC_OK; /* none, or a damaged one (dropped) */
     }
     if (rc == AWC_OK)
         rc = write_record(kv, pos, KV_REC_ITEM, key, key_len, value, value_len, expiry);
@@ -407,6 +517,7 @@ AWC_API int awc_kv_delete(awc_kv_t *kv, const void *key, size_t key_len)
     int rc = check_kv(kv);
     uint64_t hash, pos;
     struct found f;
+    bool damaged = false;
 
     if (rc != AWC_OK)
         return rc;
@@ -421,14 +532,18 @@ AWC_API int awc_kv_delete(awc_kv_t *kv, const void *key, size_t key_len)
     rc = check_kv(kv);
     if (rc == AWC_OK)
         rc = make_room(kv, kv_rec_len((uint32_t)key_len, 0), &pos);
-    if (rc == AWC_OK)
+    if (rc == AWC_OK) {
         rc = lookup(kv, hash, key, key_len, &f, NULL);
+        damaged = rc == AWC_ECHECKSUM;
+        if (damaged)
+            rc = AWC_OK; /* dropped already; the tombstone still shadows older records */
+    }
     if (rc == AWC_OK)
         rc = write_record(kv, pos, KV_REC_TOMB, key, key_len, NULL, 0, 0);
     if (rc == AWC_OK) {
         /* The tombstone is in the log (a reopen's scan drops the key); the index follows. */
         plat_mutex_lock(&kv->imu);
-        if (kv_index_remove(&kv->idx, hash, f.pos))
+        if (!damaged && kv_index_remove(&kv->idx, hash, f.pos))
             account_drop(kv, f.pos, (uint64_t)f.h.key_len + f.h.value_len);
         plat_mutex_unlock(&kv->imu);
         count(&kv->deletes);
@@ -527,7 +642,7 @@ AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf,
 }
 
 /* The private words of a reference. */
-enum { REF_MAGIC, REF_KV, REF_FIRST, REF_PAGES, REF_HEAP, REF_POS };
+enum { REF_MAGIC, REF_KV, REF_FIRST, REF_PAGES, REF_HEAP, REF_TLS };
 
 static void unpin_range(struct awc_kv *kv, uint64_t first, uint64_t n)
 {
@@ -628,12 +743,8 @@ AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct
     ref->priv_[REF_FIRST] = first;
     ref->priv_[REF_PAGES] = npages;
     ref->priv_[REF_HEAP] = frags != ref->inline_frags_;
-    ref->priv_[REF_POS] = f.pos;
     atomic_fetch_add_explicit(&kv->refs, 1, memory_order_acq_rel);
-    if (tls_refs++ == 0)
-        tls_ref_kv = kv;
-    else if (tls_ref_kv != kv)
-        tls_ref_kv = NULL; /* several caches */
+    ref->priv_[REF_TLS] = tls_take(kv);
     count(&kv->hits);
     free(pages);
     free(ptrs);
@@ -650,7 +761,7 @@ fail:
 AWC_API int awc_kv_release(awc_kv_t *kv, struct awc_kv_ref *ref)
 {
     int rc = check_kv(kv);
-    uint64_t first, npages;
+    uint64_t first, npages, overflow;
 
     if (rc != AWC_OK)
         return rc;
@@ -659,13 +770,13 @@ AWC_API int awc_kv_release(awc_kv_t *kv, struct awc_kv_ref *ref)
         return AWC_EINVAL;
     first = ref->priv_[REF_FIRST];
     npages = ref->priv_[REF_PAGES];
+    overflow = ref->priv_[REF_TLS];
     unpin_range(kv, first, npages);
     if (ref->priv_[REF_HEAP])
         free((void *)(uintptr_t)ref->frags);
     memset(ref, 0, sizeof(*ref));
     atomic_fetch_sub_explicit(&kv->refs, 1, memory_order_acq_rel);
-    if (tls_refs > 0 && --tls_refs == 0)
-        tls_ref_kv = NULL;
+    tls_give(kv, overflow);
     return AWC_OK;
 }
 
@@ -680,10 +791,11 @@ static int scan_apply(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, u
     int rc = kv_read(kv, pos + KV_HDR, key, h->key_len);
 
     if (rc != AWC_OK)
-        return rc;
+        return rc; /* AWC_ECHECKSUM: the caller skips the record */
+    note_start(kv, pos);
     hash = kv_hash(kv, key, h->key_len);
     rc = lookup(kv, hash, key, h->key_len, &old, NULL);
-    if (rc != AWC_OK && rc != AWC_ENOTFOUND)
+    if (rc != AWC_OK && rc != AWC_ENOTFOUND && rc != AWC_ECHECKSUM)
         return rc;
     if (rc == AWC_OK) {
         kv_index_remove(&kv->idx, hash, old.pos);
@@ -698,16 +810,47 @@ static int scan_apply(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, u
     return AWC_OK;
 }
 
+/* After a damaged page at pos: the first whole header at its own position in the pages after
+ * it and below `limit`, or UINT64_MAX. A header names its own logical position and carries a
+ * check, so a record of another lap or the middle of a value is never taken for one. */
+static uint64_t resync(struct awc_kv *kv, uint64_t pos, uint64_t limit)
+{
+    for (uint64_t p = round_up(pos + 1, kv->ps); p < limit; p += kv->ps) {
+        uint64_t page = kv_page_of(kv, p), found = UINT64_MAX;
+        void *pg;
+
+        if (awc_pin(kv->cache, page, AWC_SHARED, &pg) != AWC_OK)
+            continue; /* damaged too */
+        for (size_t off = 0; off + KV_HDR <= kv->ps && p + off < limit; off += KV_ALIGN) {
+            struct kv_hdr h;
+
+            if (kv_hdr_decode((const uint8_t *)pg + off, &h) && h.pos == p + off) {
+                found = p + off;
+                break;
+            }
+        }
+        awc_unpin(kv->cache, page, 0);
+        if (found != UINT64_MAX)
+            return found;
+    }
+    return UINT64_MAX;
+}
+
 /* Steps of the scan:
  * 1. From the meta page's tail, read record after record: skip to the next page where a page
  *    has no room for a header or holds a pad.
- * 2. A record ends the log when its header is not whole and at its own position, its lengths
+ * 2. A header on a damaged page (it reads back with a bad page checksum): before the meta
+ *    page's head, go on from the next whole header after it (resync); past it, the log ends,
+ *    and the head goes to the next page (the damaged one is never written into again in this
+ *    lap). The records in between are lost.
+ * 3. A record ends the log when its header is not whole and at its own position, its lengths
  *    are out of range, it would pass the circle, or its generation is older than the record
  *    before it (a leftover of an earlier open that a crash cut short, README 9.5) or newer than
  *    the meta page's.
- * 3. Records before the meta page's head were covered by a durable point: their headers are
+ * 4. Records before the meta page's head were covered by a durable point: their headers are
  *    trusted. Past it, each record's sum is checked too, and the first that fails ends the log.
- * 4. Apply the record; the head is where the log ended. */
+ * 5. Apply the record (one whose key is on a damaged page is skipped); the head is where the
+ *    log ended. */
 static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_t meta_gen)
 {
     uint64_t pos = tail, last_gen = 0, now = now_ms(kv);
@@ -728,11 +871,22 @@ static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_
                                    ? kv->log_pages - (pos / kv->ps % kv->log_pages)
                                    : 256);
         rc = kv_read_hdr(kv, pos, &h);
-        if (rc == AWC_ENOTFOUND || rc == AWC_ECHECKSUM)
+        /* Step 2 */
+        if (rc == AWC_ECHECKSUM) {
+            uint64_t next = pos < durable_head ? resync(kv, pos, durable_head) : UINT64_MAX;
+
+            if (next == UINT64_MAX) {
+                pos = round_up(pos + 1, kv->ps);
+                break;
+            }
+            pos = next;
+            continue;
+        }
+        if (rc == AWC_ENOTFOUND)
             break;
         if (rc != AWC_OK)
             return rc;
-        /* Step 2 */
+        /* Step 3 */
         if (h.gen < last_gen || h.gen > meta_gen)
             break;
         if (h.magic == KV_REC_PAD) {
@@ -747,7 +901,7 @@ static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_
         len = kv_rec_len(h.key_len, h.value_len);
         if (pos + len - tail > kv->cap)
             break;
-        /* Step 3 */
+        /* Step 4 */
         if (pos + len > durable_head) {
             rc = kv_read_verify(kv, pos, &h, NULL);
             if (rc == AWC_ECHECKSUM)
@@ -755,9 +909,9 @@ static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_
             if (rc != AWC_OK)
                 return rc;
         }
-        /* Step 4 */
+        /* Step 5 */
         rc = scan_apply(kv, pos, &h, now);
-        if (rc != AWC_OK)
+        if (rc != AWC_OK && rc != AWC_ECHECKSUM)
             return rc;
         last_gen = h.gen;
         pos += len;
@@ -907,6 +1061,8 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
         rc = AWC_ENOMEM;
         goto fail;
     }
+    for (uint64_t r = 0; r < kv->nregions; r++)
+        kv->regions[r].first = UINT64_MAX;
     atomic_store(&kv->tail, m.tail);
     kv->durable_tail = m.tail;
     kv->meta_seq = m.seq;

@@ -77,8 +77,10 @@ struct kv_index {
 
 /* Per region counters (README 9.3). */
 struct kv_region {
-    uint64_t items; /* live items whose record starts in the region */
-    uint64_t bytes; /* their keys' and values' bytes */
+    uint64_t items; /* live items whose record starts in the region (under imu) */
+    uint64_t bytes; /* their keys' and values' bytes (under imu) */
+    uint64_t first; /* the first record that starts in the region in its newest lap (logical;
+                     * stale when below the region's start in the lap after it; under wmu) */
 };
 
 /* ---- The cache --------------------------------------------------------------------------- */

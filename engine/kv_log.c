@@ -110,7 +110,14 @@ static int each_piece(struct awc_kv *kv, uint64_t pos, size_t len, int mode, pie
 
         if (n > len - done)
             n = len - done;
-        rc = awc_pin(kv->cache, kv_page_of(kv, at), mode, &p);
+        int m = mode;
+
+        /* A write from the start of a page whose older lap lies wholly behind the tail keeps
+         * nothing of the page: it need not be read (and may be damaged). */
+        if (mode == AWC_EXCLUSIVE && off == 0 &&
+            (at / kv->ps + 1) * kv->ps <= atomic_load(&kv->tail) + kv->cap)
+            m = AWC_OVERWRITE;
+        rc = awc_pin(kv->cache, kv_page_of(kv, at), m, &p);
         if (rc != AWC_OK)
             return rc;
         fn((char *)p + off, n, done, arg);
@@ -286,12 +293,8 @@ int kv_meta_write(struct awc_kv *kv, const struct kv_meta *m)
     put64(b + 48, m->head);
     put64(b + 56, m->gen);
     put64(b + 64, XXH3_64bits(b, 64));
-    rc = awc_pin(kv->cache, page, AWC_EXCLUSIVE, &p);
-    if (rc == AWC_ECHECKSUM) {
-        /* A torn copy from a crash: it is about to be replaced whole anyway. The engine refuses
-         * to pin it, so the other copy is written instead next time; report nothing. */
-        return rc;
-    }
+    /* Written whole: a damaged copy is simply replaced. */
+    rc = awc_pin(kv->cache, page, AWC_OVERWRITE, &p);
     if (rc != AWC_OK)
         return rc;
     memset(p, 0, kv->ps);

@@ -304,7 +304,7 @@ static void abort_after_map(struct awc *c, struct ent *e, size_t m)
  *  7. Phase F, under the lock: each entry's buffer is published VALID, MAPPED and pinned; a page
  *     that failed to read leaves the table and its buffer is free.
  */
-static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *bi)
+static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *bi, bool no_read)
 {
     struct ent e_small[SMALL];
     uint64_t rpages_small[SMALL];
@@ -502,7 +502,13 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
                 raddrs[nr++] = slot_addr(c, e[i].slot);
             }
         }
-        if (nr > 0) {
+        if (nr > 0 && no_read) {
+            /* AWC_OVERWRITE: the old contents are not wanted (nor checked). */
+            for (i = 0; i < nr; i++) {
+                memset(raddrs[i], 0, c->page_size);
+                rrc[i] = AWC_OK;
+            }
+        } else if (nr > 0) {
             file_read_pages(c, rpages, raddrs, nr, rrc);
             atomic_fetch_add_explicit(&c->misses, nr, memory_order_relaxed);
         }
@@ -551,9 +557,9 @@ out:
 
 static int check_mode(const awc_t *c, int mode)
 {
-    if (mode != AWC_SHARED && mode != AWC_EXCLUSIVE)
+    if (mode != AWC_SHARED && mode != AWC_EXCLUSIVE && mode != AWC_OVERWRITE)
         return AWC_EINVAL;
-    if (mode == AWC_EXCLUSIVE && (c->flags & AWC_READONLY) != 0)
+    if (mode != AWC_SHARED && (c->flags & AWC_READONLY) != 0)
         return AWC_EACCES;
     return AWC_OK;
 }
@@ -617,7 +623,7 @@ AWC_API int awc_pin(awc_t *c, uint64_t page, int mode, void **ptr)
     bi = try_hit(c, page);
     if (bi != NO_BUF) {
         count_hit(c);
-        rc = latch_acquire(&c->bufs[bi], mode);
+        rc = latch_acquire(&c->bufs[bi], mode == AWC_OVERWRITE ? AWC_EXCLUSIVE : mode);
         if (rc != AWC_OK) {
             st_unpin(&c->bufs[bi]);
             return rc;
@@ -625,10 +631,10 @@ AWC_API int awc_pin(awc_t *c, uint64_t page, int mode, void **ptr)
         *ptr = slot_addr(c, ST_SLOT(st_load(&c->bufs[bi])));
         return AWC_OK;
     }
-    rc = batch_pin(c, &page, 1, &bi);
+    rc = batch_pin(c, &page, 1, &bi, mode == AWC_OVERWRITE);
     if (rc != AWC_OK)
         return rc;
-    return latch_all(c, &page, &bi, 1, mode, ptr);
+    return latch_all(c, &page, &bi, 1, mode == AWC_OVERWRITE ? AWC_EXCLUSIVE : mode, ptr);
 }
 
 AWC_API int awc_pin_batch(awc_t *c, const uint64_t *pages, size_t n, int mode, void **out)
@@ -661,9 +667,9 @@ AWC_API int awc_pin_batch(awc_t *c, const uint64_t *pages, size_t n, int mode, v
     }
     free(sorted);
     if (rc == AWC_OK)
-        rc = batch_pin(c, pages, n, bi);
+        rc = batch_pin(c, pages, n, bi, mode == AWC_OVERWRITE);
     if (rc == AWC_OK)
-        rc = latch_all(c, pages, bi, n, mode, out);
+        rc = latch_all(c, pages, bi, n, mode == AWC_OVERWRITE ? AWC_EXCLUSIVE : mode, out);
     free(bi);
     return rc;
 }
@@ -742,7 +748,7 @@ AWC_API int awc_prefetch(awc_t *c, uint64_t first, uint64_t count)
         }
         if (n == 0)
             continue;
-        rc = batch_pin(c, pages, n, bi);
+        rc = batch_pin(c, pages, n, bi, false);
         if (rc == AWC_OK)
             unpin_all(c, bi, n);
         /* Pins held elsewhere may leave fewer free slots than a chunk: one page at a time then;
@@ -751,7 +757,7 @@ AWC_API int awc_prefetch(awc_t *c, uint64_t first, uint64_t count)
             rc = AWC_OK;
             for (size_t i = 0; rc == AWC_OK && i < n; i++) {
                 bi[0] = NO_BUF;
-                rc = batch_pin(c, &pages[i], 1, bi);
+                rc = batch_pin(c, &pages[i], 1, bi, false);
                 if (rc == AWC_OK)
                     unpin_all(c, bi, 1);
             }
