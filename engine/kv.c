@@ -303,8 +303,8 @@ static void note_start(struct awc_kv *kv, uint64_t pos)
 /* Reclaims the region holding the tail (README 9.3 step 1). The tail moves to the first record
  * that starts after the region (a record running over the region's end goes with it: its first
  * pages are about to be overwritten), or, when no record starts between there and the head, to
- * the head rounded up to a page; the items that start before the new tail leave the index, and
- * the regions the tail passed are emptied. Caller holds wmu. */
+ * the start of the region after the head's (the head goes there too); the items that start before
+ * the new tail leave the index, and the regions the tail passed are emptied. Caller holds wmu. */
 static void reclaim(struct awc_kv *kv)
 {
     uint64_t tail = load_tail(kv), rs, e, qs, qe, new_tail, gone, dropped = 0;
@@ -313,8 +313,11 @@ static void reclaim(struct awc_kv *kv)
     region_span(kv, tail, &rs, &e);
     for (;;) {
         if (e >= kv->head) {
-            new_tail = round_up(kv->head, kv->ps);
-            kv->head = new_tail; /* nothing lives in the gap: padding */
+            /* The log is empty: both go to the next region's start (nothing lives in the gap;
+             * a record may then take the whole circle, see make_room). */
+            region_span(kv, kv->head, &qs, &qe);
+            new_tail = kv->head == qs ? qs : qe;
+            kv->head = new_tail;
             to_head = true;
             break;
         }
@@ -367,7 +370,8 @@ static uint64_t placement(const struct awc_kv *kv, uint64_t len)
 
 /* Steps of writing a record (README 9.3), split in two so that the caller can look the key up
  * between them (no reclaim happens after make_room):
- * 1. Room: reclaim oldest regions until the record fits in the circle.
+ * 1. Room: reclaim oldest regions until the record fits in the circle without entering the
+ *    tail's region.
  * 2. The pages the record overwrites must have left the durable log (the newest meta page on
  *    disk must not name them), else a crash could leave a meta page whose log starts in pages
  *    holding newer records: a durable point if they have not.
@@ -387,9 +391,14 @@ static int make_room(struct awc_kv *kv, uint64_t len, uint64_t *start)
     if (len > kv->cap)
         return AWC_E2BIG;
     for (;;) {
+        uint64_t ts, te;
+
         *start = placement(kv, len);
         end = *start + len;
-        if (end - load_tail(kv) <= kv->cap)
+        /* Measured from the start of the tail's region: a record never goes into the region
+         * the tail is in (so that each region's counters hold one lap's items). */
+        region_span(kv, load_tail(kv), &ts, &te);
+        if (end - ts <= kv->cap)
             break;
         reclaim(kv);
     }

@@ -684,7 +684,7 @@ static void test_unpin_errors(void **state)
     assert_not_pinned(c, 2);
 
     /* Bad arguments of pin change nothing. */
-    ET_EXPECT(awc_pin(c, 2, 2, &p), AWC_EINVAL);
+    ET_EXPECT(awc_pin(c, 2, 3, &p), AWC_EINVAL);
     ET_EXPECT(awc_pin(c, 2, -1, &p), AWC_EINVAL);
     ET_EXPECT(awc_pin(c, 2, AWC_SHARED, NULL), AWC_EINVAL);
     assert_not_pinned(c, 2);
@@ -1708,6 +1708,26 @@ static void test_corrupt_page(void **state)
                 check_page(c, ps, q, q + 1);
         et_close(c); /* and the second round sees the damage again: nothing was "repaired" */
     }
+    /* AWC_OVERWRITE: a damaged page is not read but starts as zeros, and can be written anew;
+     * a page in frames keeps its contents. */
+    cfg = et_cfg(path, ps, 32, 8, 0);
+    c = et_open(&cfg);
+    ET_EXPECT(awc_pin(c, bad1, AWC_OVERWRITE, &p), AWC_OK);
+    assert_true(((const unsigned char *)p)[0] == 0 && ((const unsigned char *)p)[ps - 1] == 0);
+    ET_EXPECT(awc_pin(c, bad1, AWC_SHARED, &out[0]), AWC_EDEADLK); /* held exclusively */
+    ET_EXPECT(awc_unpin(c, bad1, 1), AWC_OK);
+    assert_int_equal(et_stats(c).checksum_failures, 0);
+    put_page(c, ps, bad1, 77);
+    ET_EXPECT(awc_pin(c, 9, AWC_SHARED, &p), AWC_OK); /* cached now */
+    ET_EXPECT(awc_unpin(c, 9, 0), AWC_OK);
+    ET_EXPECT(awc_pin(c, 9, AWC_OVERWRITE, &p), AWC_OK);
+    ET_EXPECT(awc_unpin(c, 9, 0), AWC_OK);
+    check_page(c, ps, 9, 10);
+    et_close(c);
+    c = et_open(&cfg);
+    check_page(c, ps, bad1, 77);
+    check_page(c, ps, 9, 10);
+    et_close(c);
     et_unlink(path);
 }
 

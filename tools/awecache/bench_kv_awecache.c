@@ -7,12 +7,12 @@
  * its branch pages:
  *     frames = budget - index - checksum table,
  * the index computed from the item count by the header's rule (16-byte slots, doubling at 3/4
- * full, at least 1,024, plus 16 bytes per region), the checksum table for the whole capacity
+ * full, at least 1,024, plus 24 bytes per region), the checksum table for the whole capacity
  * (it grows with the file; the run may use less of it, never more).
  * The window (address space, not RAM: it maps frames) is --window, else the engine's default
  * (the frames or 64 MiB, whichever is less).
  *
- * The capacity: twice the items' bytes with their 40-byte headers, plus 64 MiB, so that the
+ * The capacity: twice the items' bytes with their 48-byte headers, plus 64 MiB, so that the
  * log does not wrap during the load or a run of ordinary length (puts append a new version and
  * leave the old one dead until its region is reclaimed). Should it wrap, the oldest regions'
  * items are evicted: gets then miss ("found" below 100 %) and the note counts the evictions.
@@ -53,7 +53,7 @@ static uint64_t index_estimate(uint64_t n)
 
     while (n > slots / 4 * 3)
         slots *= 2;
-    return slots * 16 + 64 * 16;
+    return slots * 16 + 64 * 24;
 }
 
 /* The page cache's checksum table once the log has filled a file of `capacity` bytes: the
