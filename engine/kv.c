@@ -88,6 +88,14 @@ static int check_key(const void *key, size_t key_len)
     return key_len > AWC_KV_MAX_KEY ? AWC_E2BIG : AWC_OK;
 }
 
+/* The checks every call with a key starts with: the handle, then the key. */
+static int check_call(const struct awc_kv *kv, const void *key, size_t key_len)
+{
+    int rc = check_kv(kv);
+
+    return rc != AWC_OK ? rc : check_key(key, key_len);
+}
+
 static uint64_t now_ms(const struct awc_kv *kv)
 {
     return kv->clock_ms != NULL ? kv->clock_ms(kv->clock_arg) : plat_realtime_ms();
@@ -467,14 +475,11 @@ static int write_record(struct awc_kv *kv, uint64_t start, uint32_t magic, const
 AWC_API int awc_kv_put(awc_kv_t *kv, const void *key, size_t key_len, const void *value,
                        size_t value_len, uint64_t ttl_ms)
 {
-    int rc = check_kv(kv);
+    int rc = check_call(kv, key, key_len);
     uint64_t hash, pos, expiry = 0;
     struct found old;
     bool had = false;
 
-    if (rc != AWC_OK)
-        return rc;
-    rc = check_key(key, key_len);
     if (rc != AWC_OK)
         return rc;
     if (value == NULL && value_len > 0)
@@ -523,14 +528,11 @@ AWC_API int awc_kv_put(awc_kv_t *kv, const void *key, size_t key_len, const void
 
 AWC_API int awc_kv_delete(awc_kv_t *kv, const void *key, size_t key_len)
 {
-    int rc = check_kv(kv);
+    int rc = check_call(kv, key, key_len);
     uint64_t hash, pos;
     struct found f;
     bool damaged = false;
 
-    if (rc != AWC_OK)
-        return rc;
-    rc = check_key(key, key_len);
     if (rc != AWC_OK)
         return rc;
     rc = check_no_refs(kv);
@@ -590,15 +592,12 @@ AWC_API int awc_kv_flush(awc_kv_t *kv)
 AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf, size_t buf_len,
                        size_t *value_len)
 {
-    int rc = check_kv(kv);
+    int rc = check_call(kv, key, key_len);
     const uint8_t *rec;
     uint64_t hash;
     struct found f;
 
     /* Step 1 */
-    if (rc != AWC_OK)
-        return rc;
-    rc = check_key(key, key_len);
     if (rc != AWC_OK)
         return rc;
     if (value_len == NULL || (buf == NULL && buf_len > 0))
@@ -665,16 +664,13 @@ static void unpin_range(struct awc_kv *kv, uint64_t first, uint64_t n)
  * 5. Describe the value's pieces; count the reference (per region, for the writer's check). */
 AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct awc_kv_ref *ref)
 {
-    int rc = check_kv(kv);
+    int rc = check_call(kv, key, key_len);
     uint64_t hash, first, npages, *pages = NULL;
     void **ptrs = NULL;
     struct awc_kv_frag *frags;
     struct found f;
     struct kv_hdr h2;
 
-    if (rc != AWC_OK)
-        return rc;
-    rc = check_key(key, key_len);
     if (rc != AWC_OK)
         return rc;
     if (ref == NULL)

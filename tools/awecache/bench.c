@@ -19,6 +19,9 @@
  * kept, since it was named); without --file a new awecache-bench-<random>.dat is made in $TMPDIR
  * (or /var/tmp) and removed at the end unless --keep. A page-size sweep needs one file per page
  * size: PATH.<page bytes> next to the data file, made as needed and removed unless --keep.
+ *
+ * This file also holds what `awecache bench --kv` (bench_kv.c) shares with it: the options both
+ * take, their parsing and checks, and the report's JSON and CSV fields (bench.h).
  */
 #include "bench.h"
 #include "bench_kv.h"
@@ -42,26 +45,12 @@
 #define UNKNOWN        UINT64_MAX /* a counter a side cannot know */
 
 enum opt_id {
-    OPT_FILE = 1,
-    OPT_DATA_SIZE,
-    OPT_PAGE_SIZE,
-    OPT_FRAMES,
-    OPT_WINDOW,
+    OPT_FILE = BENCH_OPT_COMMON_END,
     OPT_DIST,
-    OPT_READS,
-    OPT_THREADS,
     OPT_DURATION,
-    OPT_OPS,
-    OPT_WARMUP,
     OPT_BATCH,
-    OPT_SEED,
-    OPT_COMPARE,
     OPT_SWEEP,
     OPT_OUT,
-    OPT_JSON,
-    OPT_CSV,
-    OPT_KEEP,
-    OPT_NO_DIRECT,
     OPT_KV,
 };
 
@@ -69,38 +58,38 @@ static const struct cli_opt bench_opts_table[] = {
     {"file", OPT_FILE, "PATH",
      "data file: used if it exists (never overwritten), else created and kept (default: a new "
      "awecache-bench-<random>.dat in $TMPDIR or /var/tmp, removed at the end unless --keep)"},
-    {"data-size", OPT_DATA_SIZE, "SIZE",
+    {"data-size", BENCH_OPT_DATA_SIZE, "SIZE",
      "size of the data set (default 4G; an existing --file's size when it is given)"},
-    {"page-size", OPT_PAGE_SIZE, "SIZE",
+    {"page-size", BENCH_OPT_PAGE_SIZE, "SIZE",
      "page size, a power of two from 4K to 2M (default 4K; an existing --file's)"},
-    {"frames", OPT_FRAMES, "SIZE", "RAM budget for cached pages, every side's (default 1G)"},
-    {"window", OPT_WINDOW, "SIZE", "awecache's window, at most --frames (default 64M)"},
+    {"frames", BENCH_OPT_FRAMES, "SIZE", "RAM budget for cached pages, every side's (default 1G)"},
+    {"window", BENCH_OPT_WINDOW, "SIZE", "awecache's window, at most --frames (default 64M)"},
     {"dist", OPT_DIST, "DIST",
      "workload: uniform | zipf[:THETA] | seq | mix[:SCAN_FRACTION] | trace:FILE (default "
      "zipf:0.99; mix: zipf 0.99 with 0.1 of operations from a scan)"},
-    {"reads", OPT_READS, "R",
+    {"reads", BENCH_OPT_READS, "R",
      "fraction (0.9) or percent (90%) of operations that are reads "
      "(default 0.9)"},
-    {"threads", OPT_THREADS, "N", "threads issuing operations (default: the processors)"},
+    {"threads", BENCH_OPT_THREADS, "N", "threads issuing operations (default: the processors)"},
     {"duration", OPT_DURATION, "T", "measure for T: 500ms, 15s, 2m (default 15s)"},
-    {"ops", OPT_OPS, "N",
+    {"ops", BENCH_OPT_OPS, "N",
      "measure N operations in all (given alone: no time limit; with --duration: whichever "
      "comes first)"},
-    {"warmup", OPT_WARMUP, "N",
+    {"warmup", BENCH_OPT_WARMUP, "N",
      "operations run before measuring, not counted (default: twice the frames' pages)"},
     {"batch", OPT_BATCH, "N", "operations handed to a side at once (default 1)"},
-    {"seed", OPT_SEED, "N", "seed of the workload's generators (default 1)"},
-    {"compare", OPT_COMPARE, NULL,
+    {"seed", BENCH_OPT_SEED, "N", "seed of the workload's generators (default 1)"},
+    {"compare", BENCH_OPT_COMPARE, NULL,
      "also run the baselines after awecache: mmap, pread-pool and direct"},
     {"sweep", OPT_SWEEP, "P=LIST",
      "window=LIST or page=LIST (comma list of sizes): run awecache once per value; baselines "
      "(--compare) once, as reference lines"},
     {"out", OPT_OUT, "PREFIX",
      "sweep outputs PREFIX.csv and PREFIX.png (default awecache-sweep-<param> here)"},
-    {"json", OPT_JSON, NULL, "print the configuration and results as JSON"},
-    {"csv", OPT_CSV, NULL, "print the results as CSV (a header row, one row per run)"},
-    {"keep", OPT_KEEP, NULL, "keep the data files this run creates"},
-    {"no-direct", OPT_NO_DIRECT, NULL, "awecache uses buffered I/O, not O_DIRECT"},
+    {"json", BENCH_OPT_JSON, NULL, "print the configuration and results as JSON"},
+    {"csv", BENCH_OPT_CSV, NULL, "print the results as CSV (a header row, one row per run)"},
+    {"keep", BENCH_OPT_KEEP, NULL, "keep the data files this run creates"},
+    {"no-direct", BENCH_OPT_NO_DIRECT, NULL, "awecache uses buffered I/O, not O_DIRECT"},
     {"kv", OPT_KV, NULL,
      "the key-value benchmark instead (awecache vs RocksDB and LMDB): see bench --kv --help"},
     {NULL, 0, NULL, NULL},
@@ -114,28 +103,10 @@ enum sweep_param {
 
 /* The command line, parsed. */
 struct bench_opts {
+    struct bench_common c;            /* what bench --kv takes too */
     const char *file;                 /* --file, or NULL */
-    uint64_t data_size;               /* bytes of the data set */
-    bool data_size_given;             /* --data-size was given */
-    uint64_t page_size;               /* bytes per page */
-    bool page_size_given;             /* --page-size was given */
-    uint64_t frames;                  /* the RAM budget, bytes */
-    uint64_t window;                  /* awecache's window, bytes */
-    struct bench_workload wl;         /* dist, theta, mix_scan, read_ratio, seed (pages: later) */
-    const char *trace_path;           /* BENCH_TRACE: the trace file */
     uint64_t *trace;                  /* BENCH_TRACE: the loaded page numbers (free()) */
-    uint64_t threads;                 /* >= 1 */
-    uint64_t duration_ns;             /* 0: no time limit */
-    bool duration_given;              /* --duration was given */
-    uint64_t ops;                     /* 0: no count limit */
-    uint64_t warmup;                  /* operations before measuring */
-    bool warmup_given;                /* --warmup was given (else twice the frames' pages) */
     uint64_t batch;                   /* >= 1 */
-    bool compare;                     /* --compare */
-    bool json;                        /* --json */
-    bool csv;                         /* --csv */
-    bool keep;                        /* --keep */
-    bool no_direct;                   /* --no-direct */
     enum sweep_param sweep;           /* --sweep's parameter */
     uint64_t sweep_values[SWEEP_MAX]; /* --sweep's values, ascending */
     size_t nsweep;                    /* how many */
@@ -158,9 +129,9 @@ struct run_row {
     struct bench_result r; /* what the run measured */
 };
 
-/* ---- Small helpers ------------------------------------------------------------------------- */
+/* ---- Shared with bench --kv (bench.h) -------------------------------------------------------- */
 
-static bool file_exists(const char *path)
+bool bench_file_exists(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
@@ -169,24 +140,268 @@ static bool file_exists(const char *path)
     return true;
 }
 
+/* A size option's value; -1 with a message when it does not parse. */
+static int opt_size(const char *name, const char *arg, uint64_t *out)
+{
+    if (cli_parse_size(arg, out) != 0) {
+        cli_error(CMD, "--%s %s: not a size (examples: 4K, 64M, 1.5G)", name, arg);
+        return -1;
+    }
+    return 0;
+}
+
+int bench_opt_count(const char *name, const char *arg, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    if (cli_parse_count(arg, out) != 0) {
+        cli_error(CMD, "--%s %s: not a count (examples: 16, 20000, 5k, 2m)", name, arg);
+        return -1;
+    }
+    if (*out < lo || *out > hi) {
+        cli_error(CMD, "--%s %s: must be from %llu to %llu", name, arg, (unsigned long long)lo,
+                  (unsigned long long)hi);
+        return -1;
+    }
+    return 0;
+}
+
+int bench_parse_dist(const char *s, struct bench_workload *wl, const char **trace_path)
+{
+    bool all = trace_path != NULL; /* else bench --kv's forms only */
+
+    wl->theta = 0.99;
+    wl->mix_scan = 0.1;
+    if (strcmp(s, "uniform") == 0) {
+        wl->dist = BENCH_UNIFORM;
+    } else if (strncmp(s, "zipf", 4) == 0 && (s[4] == '\0' || s[4] == ':')) {
+        wl->dist = BENCH_ZIPF;
+        if (s[4] == ':' &&
+            (cli_parse_real(s + 5, 0.0, 100.0, &wl->theta) != 0 || !(wl->theta > 0.0))) {
+            cli_error(CMD, "--dist %s: THETA must be a number above 0 (zipf:0.99)", s);
+            return -1;
+        }
+    } else if (!all) {
+        cli_error(CMD, "--dist %s: expected zipf[:THETA] or uniform with --kv", s);
+        return -1;
+    } else if (strcmp(s, "seq") == 0) {
+        wl->dist = BENCH_SEQ;
+    } else if (strncmp(s, "mix", 3) == 0 && (s[3] == '\0' || s[3] == ':')) {
+        wl->dist = BENCH_MIX;
+        if (s[3] == ':' && cli_parse_real(s + 4, 0.0, 1.0, &wl->mix_scan) != 0) {
+            cli_error(CMD, "--dist %s: SCAN_FRACTION must be from 0 to 1 (mix:0.1)", s);
+            return -1;
+        }
+    } else if (strncmp(s, "trace:", 6) == 0 && s[6] != '\0') {
+        wl->dist = BENCH_TRACE;
+        *trace_path = s + 6;
+    } else {
+        cli_error(CMD,
+                  "--dist %s: expected uniform, zipf[:THETA], seq, mix[:SCAN_FRACTION] or "
+                  "trace:FILE",
+                  s);
+        return -1;
+    }
+    return 0;
+}
+
+void bench_common_init(struct bench_common *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->page_size = 4096;
+    c->wl.dist = BENCH_ZIPF;
+    c->wl.theta = 0.99;
+    c->wl.mix_scan = 0.1;
+    c->wl.read_ratio = 0.9;
+    c->wl.seed = 1;
+    c->threads = plat_cpu_count();
+}
+
+int bench_common_option(int id, const char *arg, struct bench_common *c)
+{
+    switch (id) {
+    case BENCH_OPT_DATA_SIZE:
+        if (opt_size("data-size", arg, &c->data_size) != 0)
+            return -1;
+        c->data_size_given = true;
+        return 0;
+    case BENCH_OPT_PAGE_SIZE:
+        if (opt_size("page-size", arg, &c->page_size) != 0)
+            return -1;
+        c->page_size_given = true;
+        return 0;
+    case BENCH_OPT_FRAMES:
+        return opt_size("frames", arg, &c->frames);
+    case BENCH_OPT_WINDOW:
+        return opt_size("window", arg, &c->window);
+    case BENCH_OPT_READS:
+        if (cli_parse_real(arg, 0.0, 1.0, &c->wl.read_ratio) != 0) {
+            cli_error(CMD, "--reads %s: expected a fraction from 0 to 1 (0.9) or a percent (90%%)",
+                      arg);
+            return -1;
+        }
+        return 0;
+    case BENCH_OPT_THREADS:
+        return bench_opt_count("threads", arg, 1, THREADS_MAX, &c->threads);
+    case BENCH_OPT_OPS:
+        return bench_opt_count("ops", arg, 1, UINT64_MAX / 2, &c->ops);
+    case BENCH_OPT_WARMUP:
+        if (bench_opt_count("warmup", arg, 0, UINT64_MAX / 2, &c->warmup) != 0)
+            return -1;
+        c->warmup_given = true;
+        return 0;
+    case BENCH_OPT_SEED:
+        return bench_opt_count("seed", arg, 0, UINT64_MAX, &c->wl.seed);
+    case BENCH_OPT_COMPARE:
+        c->compare = true;
+        return 0;
+    case BENCH_OPT_JSON:
+        c->json = true;
+        return 0;
+    case BENCH_OPT_CSV:
+        c->csv = true;
+        return 0;
+    case BENCH_OPT_KEEP:
+        c->keep = true;
+        return 0;
+    case BENCH_OPT_NO_DIRECT:
+        c->no_direct = true;
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+int bench_common_end(struct bench_common *c)
+{
+    if (c->ops != 0 && !c->duration_given)
+        c->duration_ns = 0; /* --ops alone: no time limit */
+    if (c->json && c->csv) {
+        cli_error(CMD, "--json and --csv: give one of them");
+        return -1;
+    }
+    return 0;
+}
+
+int bench_parse(struct cli_parser *p, const char *help_cmd, struct bench_common *c,
+                int (*own)(int id, const char *arg, void *ctx), void *ctx)
+{
+    const char *arg;
+    int id, rc;
+
+    while ((id = cli_next(p, &arg)) != CLI_NEXT_END) {
+        if (id == CLI_NEXT_HELP)
+            return CLI_EXIT_OK;
+        if (id == CLI_NEXT_ERROR)
+            return CLI_EXIT_USAGE;
+        if (id == CLI_NEXT_POSITIONAL) {
+            cli_error(CMD, "unexpected argument '%s' (see %s)", arg, help_cmd);
+            return CLI_EXIT_USAGE;
+        }
+        rc = own(id, arg, ctx);
+        if (rc > 0)
+            rc = bench_common_option(id, arg, c);
+        if (rc > 0)
+            cli_error(CMD, "unexpected option (see %s)", help_cmd);
+        if (rc != 0)
+            return CLI_EXIT_USAGE;
+    }
+    return bench_common_end(c) != 0 ? CLI_EXIT_USAGE : -1;
+}
+
+int bench_check_ram(uint64_t frames)
+{
+    uint64_t avail = 0;
+    char b1[32], b2[32];
+
+    if (plat_mem_info(NULL, &avail, NULL) == 0 && frames > avail) {
+        cli_error(CMD, "--frames %s is more than the %s of RAM available",
+                  cli_fmt_size(frames, b1, sizeof(b1)), cli_fmt_size(avail, b2, sizeof(b2)));
+        return -1;
+    }
+    return 0;
+}
+
+int bench_check_frames_page(uint64_t frames, uint64_t page)
+{
+    char b1[32], b2[32];
+
+    if (frames < page) {
+        cli_error(CMD, "--frames %s is less than one page (%s)",
+                  cli_fmt_size(frames, b1, sizeof(b1)), cli_fmt_size(page, b2, sizeof(b2)));
+        return -1;
+    }
+    return 0;
+}
+
+void bench_limit_text(char *buf, size_t len, uint64_t duration_ns, uint64_t ops)
+{
+    if (duration_ns != 0 && ops != 0)
+        snprintf(buf, len, "duration %g s or %llu ops", (double)duration_ns / 1e9,
+                 (unsigned long long)ops);
+    else if (ops != 0)
+        snprintf(buf, len, "%llu ops", (unsigned long long)ops);
+    else
+        snprintf(buf, len, "duration %g s", (double)duration_ns / 1e9);
+}
+
+void bench_json_u64_or_null(struct cli_json *j, const char *key, uint64_t v)
+{
+    if (v == UNKNOWN)
+        cli_json_str(j, key, NULL);
+    else
+        cli_json_u64(j, key, v);
+}
+
+void bench_csv_str(FILE *f, const char *s)
+{
+    if (s == NULL)
+        return;
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+void bench_csv_u64(FILE *f, uint64_t v)
+{
+    fputc(',', f);
+    if (v != UNKNOWN)
+        fprintf(f, "%llu", (unsigned long long)v);
+}
+
+void bench_csv_real(FILE *f, double v, int decimals)
+{
+    fputc(',', f);
+    if (isfinite(v))
+        fprintf(f, "%.*f", decimals, v);
+}
+
+/* ---- Small helpers ------------------------------------------------------------------------- */
+
 /* "uniform", "zipf:0.99", "mix:0.1", "trace:FILE". */
 static const char *dist_name(const struct bench_opts *o, char *buf, size_t len)
 {
-    switch (o->wl.dist) {
+    switch (o->c.wl.dist) {
     case BENCH_UNIFORM:
         snprintf(buf, len, "uniform");
         break;
     case BENCH_ZIPF:
-        snprintf(buf, len, "zipf:%g", o->wl.theta);
+        snprintf(buf, len, "zipf:%g", o->c.wl.theta);
         break;
     case BENCH_SEQ:
         snprintf(buf, len, "seq");
         break;
     case BENCH_MIX:
-        snprintf(buf, len, "mix:%g", o->wl.mix_scan);
+        snprintf(buf, len, "mix:%g", o->c.wl.mix_scan);
         break;
     case BENCH_TRACE:
-        snprintf(buf, len, "trace:%s", o->trace_path);
+        snprintf(buf, len, "trace:%s", o->c.trace_path);
         break;
     }
     return buf;
@@ -214,41 +429,6 @@ static double ratio_vs(const struct bench_result *awc, const struct bench_result
 }
 
 /* ---- Step 1: parsing ------------------------------------------------------------------------ */
-
-/* Parses --dist's argument into o->wl. Returns 0 or -1 (message printed). */
-static int parse_dist(const char *s, struct bench_opts *o)
-{
-    o->wl.theta = 0.99;
-    o->wl.mix_scan = 0.1;
-    if (strcmp(s, "uniform") == 0) {
-        o->wl.dist = BENCH_UNIFORM;
-    } else if (strcmp(s, "seq") == 0) {
-        o->wl.dist = BENCH_SEQ;
-    } else if (strncmp(s, "zipf", 4) == 0 && (s[4] == '\0' || s[4] == ':')) {
-        o->wl.dist = BENCH_ZIPF;
-        if (s[4] == ':' &&
-            (cli_parse_real(s + 5, 0.0, 100.0, &o->wl.theta) != 0 || !(o->wl.theta > 0.0))) {
-            cli_error(CMD, "--dist %s: THETA must be a number above 0 (zipf:0.99)", s);
-            return -1;
-        }
-    } else if (strncmp(s, "mix", 3) == 0 && (s[3] == '\0' || s[3] == ':')) {
-        o->wl.dist = BENCH_MIX;
-        if (s[3] == ':' && cli_parse_real(s + 4, 0.0, 1.0, &o->wl.mix_scan) != 0) {
-            cli_error(CMD, "--dist %s: SCAN_FRACTION must be from 0 to 1 (mix:0.1)", s);
-            return -1;
-        }
-    } else if (strncmp(s, "trace:", 6) == 0 && s[6] != '\0') {
-        o->wl.dist = BENCH_TRACE;
-        o->trace_path = s + 6;
-    } else {
-        cli_error(CMD,
-                  "--dist %s: expected uniform, zipf[:THETA], seq, mix[:SCAN_FRACTION] or "
-                  "trace:FILE",
-                  s);
-        return -1;
-    }
-    return 0;
-}
 
 /* Parses --sweep's argument. Returns 0 or -1 (message printed). */
 static int parse_sweep(const char *s, struct bench_opts *o)
@@ -309,50 +489,60 @@ static int parse_sweep(const char *s, struct bench_opts *o)
     return 0;
 }
 
-/* A size option's value; -1 with a message when it does not parse. */
-static int opt_size(const char *name, const char *arg, uint64_t *out)
+/* Takes one of bench's own options into the struct bench_opts at ctx (bench_parse's `own`):
+ * 0, -1 for a wrong value (message printed), or 1 when id is not one of them. */
+static int bench_option(int id, const char *arg, void *ctx)
 {
-    if (cli_parse_size(arg, out) != 0) {
-        cli_error(CMD, "--%s %s: not a size (examples: 4K, 64M, 1.5G)", name, arg);
-        return -1;
-    }
-    return 0;
-}
+    struct bench_opts *o = ctx;
 
-/* A count option's value in [lo, hi]; -1 with a message otherwise. */
-static int opt_count(const char *name, const char *arg, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    if (cli_parse_count(arg, out) != 0) {
-        cli_error(CMD, "--%s %s: not a count (examples: 16, 20000, 5k, 2m)", name, arg);
-        return -1;
+    switch (id) {
+    case OPT_FILE:
+        if (arg[0] == '\0') {
+            cli_error(CMD, "--file: an empty path");
+            return -1;
+        }
+        o->file = arg;
+        return 0;
+    case OPT_DIST:
+        return bench_parse_dist(arg, &o->c.wl, &o->c.trace_path);
+    case OPT_DURATION:
+        if (cli_parse_duration(arg, &o->c.duration_ns) != 0) {
+            cli_error(CMD, "--duration %s: not a duration (examples: 500ms, 15s, 2m)", arg);
+            return -1;
+        }
+        if (o->c.duration_ns == 0) {
+            cli_error(CMD, "--duration %s: must be more than 0", arg);
+            return -1;
+        }
+        o->c.duration_given = true;
+        return 0;
+    case OPT_BATCH:
+        return bench_opt_count("batch", arg, 1, BATCH_MAX, &o->batch);
+    case OPT_SWEEP:
+        return parse_sweep(arg, o);
+    case OPT_OUT:
+        if (arg[0] == '\0') {
+            cli_error(CMD, "--out: an empty prefix");
+            return -1;
+        }
+        o->out = arg;
+        return 0;
+    default:
+        return 1;
     }
-    if (*out < lo || *out > hi) {
-        cli_error(CMD, "--%s %s: must be from %llu to %llu", name, arg, (unsigned long long)lo,
-                  (unsigned long long)hi);
-        return -1;
-    }
-    return 0;
 }
 
 /* Parses argv into *o. Returns -1 to go on, or the exit status (help printed: CLI_EXIT_OK). */
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
     struct cli_parser p;
-    const char *arg;
-    int id;
 
     memset(o, 0, sizeof(*o));
-    o->data_size = 4ull << 30;
-    o->page_size = 4096;
-    o->frames = 1ull << 30;
-    o->window = 64ull << 20;
-    o->wl.dist = BENCH_ZIPF;
-    o->wl.theta = 0.99;
-    o->wl.mix_scan = 0.1;
-    o->wl.read_ratio = 0.9;
-    o->wl.seed = 1;
-    o->threads = plat_cpu_count();
-    o->duration_ns = 15ull * 1000000000ull;
+    bench_common_init(&o->c);
+    o->c.data_size = 4ull << 30;
+    o->c.frames = 1ull << 30;
+    o->c.window = 64ull << 20;
+    o->c.duration_ns = 15ull * 1000000000ull;
     o->batch = 1;
 
     cli_parser_init(&p, CMD, "awecache bench [OPTIONS]",
@@ -361,119 +551,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
                     "O_DIRECT reads) under the same RAM budget. Results on stdout: a table, "
                     "--json or --csv; progress and notes on stderr.",
                     bench_opts_table, argc, argv);
-    while ((id = cli_next(&p, &arg)) != CLI_NEXT_END) {
-        switch (id) {
-        case CLI_NEXT_HELP:
-            return CLI_EXIT_OK;
-        case CLI_NEXT_ERROR:
-            return CLI_EXIT_USAGE;
-        case CLI_NEXT_POSITIONAL:
-            cli_error(CMD, "unexpected argument '%s' (see awecache bench --help)", arg);
-            return CLI_EXIT_USAGE;
-        case OPT_FILE:
-            if (arg[0] == '\0') {
-                cli_error(CMD, "--file: an empty path");
-                return CLI_EXIT_USAGE;
-            }
-            o->file = arg;
-            break;
-        case OPT_DATA_SIZE:
-            if (opt_size("data-size", arg, &o->data_size) != 0)
-                return CLI_EXIT_USAGE;
-            o->data_size_given = true;
-            break;
-        case OPT_PAGE_SIZE:
-            if (opt_size("page-size", arg, &o->page_size) != 0)
-                return CLI_EXIT_USAGE;
-            o->page_size_given = true;
-            break;
-        case OPT_FRAMES:
-            if (opt_size("frames", arg, &o->frames) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_WINDOW:
-            if (opt_size("window", arg, &o->window) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_DIST:
-            if (parse_dist(arg, o) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_READS:
-            if (cli_parse_real(arg, 0.0, 1.0, &o->wl.read_ratio) != 0) {
-                cli_error(CMD,
-                          "--reads %s: expected a fraction from 0 to 1 (0.9) or a percent "
-                          "(90%%)",
-                          arg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case OPT_THREADS:
-            if (opt_count("threads", arg, 1, THREADS_MAX, &o->threads) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_DURATION:
-            if (cli_parse_duration(arg, &o->duration_ns) != 0) {
-                cli_error(CMD, "--duration %s: not a duration (examples: 500ms, 15s, 2m)", arg);
-                return CLI_EXIT_USAGE;
-            }
-            if (o->duration_ns == 0) {
-                cli_error(CMD, "--duration %s: must be more than 0", arg);
-                return CLI_EXIT_USAGE;
-            }
-            o->duration_given = true;
-            break;
-        case OPT_OPS:
-            if (opt_count("ops", arg, 1, UINT64_MAX / 2, &o->ops) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_WARMUP:
-            if (opt_count("warmup", arg, 0, UINT64_MAX / 2, &o->warmup) != 0)
-                return CLI_EXIT_USAGE;
-            o->warmup_given = true;
-            break;
-        case OPT_BATCH:
-            if (opt_count("batch", arg, 1, BATCH_MAX, &o->batch) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_SEED:
-            if (opt_count("seed", arg, 0, UINT64_MAX, &o->wl.seed) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_COMPARE:
-            o->compare = true;
-            break;
-        case OPT_SWEEP:
-            if (parse_sweep(arg, o) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_OUT:
-            if (arg[0] == '\0') {
-                cli_error(CMD, "--out: an empty prefix");
-                return CLI_EXIT_USAGE;
-            }
-            o->out = arg;
-            break;
-        case OPT_JSON:
-            o->json = true;
-            break;
-        case OPT_CSV:
-            o->csv = true;
-            break;
-        case OPT_KEEP:
-            o->keep = true;
-            break;
-        case OPT_NO_DIRECT:
-            o->no_direct = true;
-            break;
-        default:
-            cli_error(CMD, "unexpected option (see awecache bench --help)");
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (o->ops != 0 && !o->duration_given)
-        o->duration_ns = 0; /* --ops alone: no time limit */
-    return -1;
+    return bench_parse(&p, "awecache bench --help", &o->c, bench_option, o);
 }
 
 /* ---- Step 2: validation --------------------------------------------------------------------- */
@@ -494,11 +572,8 @@ static int check_page_size(const char *what, uint64_t page)
 static int check_budgets(uint64_t page, uint64_t window, uint64_t frames)
 {
     char b1[32], b2[32];
-    if (frames < page) {
-        cli_error(CMD, "--frames %s is less than one page (%s)",
-                  cli_fmt_size(frames, b1, sizeof(b1)), cli_fmt_size(page, b2, sizeof(b2)));
+    if (bench_check_frames_page(frames, page) != 0)
         return -1;
-    }
     if (window < page) {
         cli_error(CMD, "--window %s is less than one page (%s)",
                   cli_fmt_size(window, b1, sizeof(b1)), cli_fmt_size(page, b2, sizeof(b2)));
@@ -583,12 +658,12 @@ static int default_path(char *buf, size_t len, const struct bench_opts *o)
                              (unsigned)(x >> 32)) >= len - 16) {
             break;
         }
-        taken = file_exists(buf);
+        taken = bench_file_exists(buf);
         for (size_t k = 0; !taken && o->sweep == SWEEP_PAGE && k < o->nsweep + 1; k++) {
             char alt[BENCH_PATH_LEN];
-            uint64_t pg = k < o->nsweep ? o->sweep_values[k] : o->page_size;
+            uint64_t pg = k < o->nsweep ? o->sweep_values[k] : o->c.page_size;
             snprintf(alt, sizeof(alt), "%s.%llu", buf, (unsigned long long)pg);
-            taken = file_exists(alt);
+            taken = bench_file_exists(alt);
         }
         if (!taken)
             return 0;
@@ -624,10 +699,10 @@ static void config_line(const struct bench_opts *o, const struct data_set *ds, c
     char data[32], page[32], frames[32], window[32], dist[BENCH_PATH_LEN + 32], limit[96];
     char sweep[SWEEP_MAX * 16 + 32] = "";
 
-    cli_fmt_size(o->data_size, data, sizeof(data));
-    cli_fmt_size(o->page_size, page, sizeof(page));
-    cli_fmt_size(o->frames, frames, sizeof(frames));
-    cli_fmt_size(o->window, window, sizeof(window));
+    cli_fmt_size(o->c.data_size, data, sizeof(data));
+    cli_fmt_size(o->c.page_size, page, sizeof(page));
+    cli_fmt_size(o->c.frames, frames, sizeof(frames));
+    cli_fmt_size(o->c.window, window, sizeof(window));
     if (o->sweep == SWEEP_PAGE)
         snprintf(page, sizeof(page), "swept");
     if (o->sweep == SWEEP_WINDOW)
@@ -641,29 +716,15 @@ static void config_line(const struct bench_opts *o, const struct data_set *ds, c
                                    cli_fmt_size(o->sweep_values[k], v, sizeof(v)));
         }
     }
-    if (o->duration_ns != 0 && o->ops != 0)
-        snprintf(limit, sizeof(limit), "duration %g s or %llu ops", (double)o->duration_ns / 1e9,
-                 (unsigned long long)o->ops);
-    else if (o->ops != 0)
-        snprintf(limit, sizeof(limit), "%llu ops", (unsigned long long)o->ops);
-    else
-        snprintf(limit, sizeof(limit), "duration %g s", (double)o->duration_ns / 1e9);
+    bench_limit_text(limit, sizeof(limit), o->c.duration_ns, o->c.ops);
     if (snprintf(
             buf, len,
             "data %s (%s%s), page %s, frames %s, window %s, dist %s, reads %g%%, threads %llu, "
             "batch %llu, %s%s%s",
             data, ds->path, o->sweep == SWEEP_PAGE ? ", a file per page size" : "", page, frames,
-            window, dist, o->wl.read_ratio * 100.0, (unsigned long long)o->threads,
+            window, dist, o->c.wl.read_ratio * 100.0, (unsigned long long)o->c.threads,
             (unsigned long long)o->batch, limit, sweep[0] ? ", sweep " : "", sweep) < 0)
         buf[0] = '\0';
-}
-
-static void json_u64_or_null(struct cli_json *j, const char *key, uint64_t v)
-{
-    if (v == UNKNOWN)
-        cli_json_str(j, key, NULL);
-    else
-        cli_json_u64(j, key, v);
 }
 
 static void print_json(const struct bench_opts *o, const struct data_set *ds,
@@ -676,24 +737,24 @@ static void print_json(const struct bench_opts *o, const struct data_set *ds,
     cli_json_begin_object(&j, NULL);
     cli_json_begin_object(&j, "config");
     cli_json_str(&j, "data_file", ds->path);
-    cli_json_u64(&j, "data_bytes", o->data_size);
-    cli_json_u64(&j, "page_size", o->page_size);
-    cli_json_u64(&j, "pages", (o->data_size + o->page_size - 1) / o->page_size);
-    cli_json_u64(&j, "frames", o->frames);
-    cli_json_u64(&j, "window", o->window);
+    cli_json_u64(&j, "data_bytes", o->c.data_size);
+    cli_json_u64(&j, "page_size", o->c.page_size);
+    cli_json_u64(&j, "pages", (o->c.data_size + o->c.page_size - 1) / o->c.page_size);
+    cli_json_u64(&j, "frames", o->c.frames);
+    cli_json_u64(&j, "window", o->c.window);
     cli_json_str(&j, "dist", dist_name(o, dist, sizeof(dist)));
-    cli_json_real(&j, "reads", o->wl.read_ratio);
-    cli_json_u64(&j, "threads", o->threads);
+    cli_json_real(&j, "reads", o->c.wl.read_ratio);
+    cli_json_u64(&j, "threads", o->c.threads);
     cli_json_u64(&j, "batch", o->batch);
-    cli_json_real(&j, "duration_s", (double)o->duration_ns / 1e9);
-    cli_json_u64(&j, "ops", o->ops);
-    if (o->warmup_given)
-        cli_json_u64(&j, "warmup_ops", o->warmup);
+    cli_json_real(&j, "duration_s", (double)o->c.duration_ns / 1e9);
+    cli_json_u64(&j, "ops", o->c.ops);
+    if (o->c.warmup_given)
+        cli_json_u64(&j, "warmup_ops", o->c.warmup);
     else
-        cli_json_u64(&j, "warmup_ops", 2 * (o->frames / o->page_size));
-    cli_json_u64(&j, "seed", o->wl.seed);
-    cli_json_bool(&j, "direct", !o->no_direct);
-    cli_json_bool(&j, "compare", o->compare);
+        cli_json_u64(&j, "warmup_ops", 2 * (o->c.frames / o->c.page_size));
+    cli_json_u64(&j, "seed", o->c.wl.seed);
+    cli_json_bool(&j, "direct", !o->c.no_direct);
+    cli_json_bool(&j, "compare", o->c.compare);
     if (o->sweep != SWEEP_NONE) {
         cli_json_begin_object(&j, "sweep");
         cli_json_str(&j, "param", sweep_name(o->sweep));
@@ -719,19 +780,19 @@ static void print_json(const struct bench_opts *o, const struct data_set *ds,
         cli_json_bool(&j, "ok", r->ok);
         cli_json_str(&j, "error", r->ok ? NULL : r->error);
         cli_json_u64(&j, "ops", r->ops);
-        json_u64_or_null(&j, "reads", r->reads);
-        json_u64_or_null(&j, "writes", r->writes);
+        bench_json_u64_or_null(&j, "reads", r->reads);
+        bench_json_u64_or_null(&j, "writes", r->writes);
         cli_json_real(&j, "seconds", r->seconds);
         cli_json_real(&j, "ops_per_s", r->ops_per_s);
         cli_json_real(&j, "mib_per_s", r->mib_per_s);
-        json_u64_or_null(&j, "hits", r->hits);
-        json_u64_or_null(&j, "misses", r->misses);
+        bench_json_u64_or_null(&j, "hits", r->hits);
+        bench_json_u64_or_null(&j, "misses", r->misses);
         cli_json_real(&j, "hit_ratio", hit_ratio(r));
-        json_u64_or_null(&j, "window_hits", r->window_hits);
-        json_u64_or_null(&j, "frame_hits", r->frame_hits);
-        json_u64_or_null(&j, "bytes_read", r->bytes_read);
-        json_u64_or_null(&j, "bytes_written", r->bytes_written);
-        json_u64_or_null(&j, "mem_bytes", r->mem_bytes);
+        bench_json_u64_or_null(&j, "window_hits", r->window_hits);
+        bench_json_u64_or_null(&j, "frame_hits", r->frame_hits);
+        bench_json_u64_or_null(&j, "bytes_read", r->bytes_read);
+        bench_json_u64_or_null(&j, "bytes_written", r->bytes_written);
+        bench_json_u64_or_null(&j, "mem_bytes", r->mem_bytes);
         cli_json_real(&j, "ratio_vs_awecache",
                       o->sweep == SWEEP_NONE ? ratio_vs(awc, r) : (double)NAN);
         cli_json_str(&j, "note", r->note[0] ? r->note : NULL);
@@ -740,38 +801,6 @@ static void print_json(const struct bench_opts *o, const struct data_set *ds,
     cli_json_end_array(&j);
     cli_json_end_object(&j);
     cli_json_finish(&j);
-}
-
-/* A CSV field: quoted when it holds a comma, a quote or a line break. */
-static void csv_str(FILE *f, const char *s)
-{
-    if (s == NULL)
-        return;
-    if (strpbrk(s, ",\"\r\n") == NULL) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-static void csv_u64(FILE *f, uint64_t v)
-{
-    fputc(',', f);
-    if (v != UNKNOWN)
-        fprintf(f, "%llu", (unsigned long long)v);
-}
-
-static void csv_real(FILE *f, double v, int decimals)
-{
-    fputc(',', f);
-    if (isfinite(v))
-        fprintf(f, "%.*f", decimals, v);
 }
 
 /* The plain run's CSV: a header and one row per side. */
@@ -783,26 +812,26 @@ static void print_csv(FILE *f, const struct run_row *rows, size_t nrows,
           f);
     for (size_t i = 0; i < nrows; i++) {
         const struct bench_result *r = &rows[i].r;
-        csv_str(f, r->side);
+        bench_csv_str(f, r->side);
         fputs(r->ok ? ",true," : ",false,", f);
-        csv_str(f, r->ok ? NULL : r->error);
-        csv_u64(f, r->ops);
-        csv_u64(f, r->reads);
-        csv_u64(f, r->writes);
-        csv_real(f, r->seconds, 6);
-        csv_real(f, r->ops_per_s, 3);
-        csv_real(f, r->mib_per_s, 3);
-        csv_u64(f, r->hits);
-        csv_u64(f, r->misses);
-        csv_real(f, hit_ratio(r), 6);
-        csv_u64(f, r->window_hits);
-        csv_u64(f, r->frame_hits);
-        csv_u64(f, r->bytes_read);
-        csv_u64(f, r->bytes_written);
-        csv_u64(f, r->mem_bytes);
-        csv_real(f, ratio_vs(awc, r), 4);
+        bench_csv_str(f, r->ok ? NULL : r->error);
+        bench_csv_u64(f, r->ops);
+        bench_csv_u64(f, r->reads);
+        bench_csv_u64(f, r->writes);
+        bench_csv_real(f, r->seconds, 6);
+        bench_csv_real(f, r->ops_per_s, 3);
+        bench_csv_real(f, r->mib_per_s, 3);
+        bench_csv_u64(f, r->hits);
+        bench_csv_u64(f, r->misses);
+        bench_csv_real(f, hit_ratio(r), 6);
+        bench_csv_u64(f, r->window_hits);
+        bench_csv_u64(f, r->frame_hits);
+        bench_csv_u64(f, r->bytes_read);
+        bench_csv_u64(f, r->bytes_written);
+        bench_csv_u64(f, r->mem_bytes);
+        bench_csv_real(f, ratio_vs(awc, r), 4);
         fputc(',', f);
-        csv_str(f, r->note[0] ? r->note : NULL);
+        bench_csv_str(f, r->note[0] ? r->note : NULL);
         fputc('\n', f);
     }
 }
@@ -821,25 +850,25 @@ static void print_sweep_csv(FILE *f, enum sweep_param sweep, const struct run_ro
         if (rows[i].value != 0)
             fprintf(f, "%llu", (unsigned long long)rows[i].value);
         fputc(',', f);
-        csv_str(f, r->side);
-        csv_real(f, r->ops_per_s, 3);
-        csv_real(f, r->mib_per_s, 3);
-        csv_real(f, hit_ratio(r), 6);
+        bench_csv_str(f, r->side);
+        bench_csv_real(f, r->ops_per_s, 3);
+        bench_csv_real(f, r->mib_per_s, 3);
+        bench_csv_real(f, hit_ratio(r), 6);
         fputs(r->ok ? ",true," : ",false,", f);
-        csv_str(f, r->ok ? NULL : r->error);
-        csv_u64(f, r->ops);
-        csv_u64(f, r->reads);
-        csv_u64(f, r->writes);
-        csv_real(f, r->seconds, 6);
-        csv_u64(f, r->hits);
-        csv_u64(f, r->misses);
-        csv_u64(f, r->window_hits);
-        csv_u64(f, r->frame_hits);
-        csv_u64(f, r->bytes_read);
-        csv_u64(f, r->bytes_written);
-        csv_u64(f, r->mem_bytes);
+        bench_csv_str(f, r->ok ? NULL : r->error);
+        bench_csv_u64(f, r->ops);
+        bench_csv_u64(f, r->reads);
+        bench_csv_u64(f, r->writes);
+        bench_csv_real(f, r->seconds, 6);
+        bench_csv_u64(f, r->hits);
+        bench_csv_u64(f, r->misses);
+        bench_csv_u64(f, r->window_hits);
+        bench_csv_u64(f, r->frame_hits);
+        bench_csv_u64(f, r->bytes_read);
+        bench_csv_u64(f, r->bytes_written);
+        bench_csv_u64(f, r->mem_bytes);
         fputc(',', f);
-        csv_str(f, r->note[0] ? r->note : NULL);
+        bench_csv_str(f, r->note[0] ? r->note : NULL);
         fputc('\n', f);
     }
 }
@@ -856,15 +885,11 @@ static int print_table(const struct bench_opts *o, const struct run_row *rows, s
     const char *sweep_header[] = {sweep_name(o->sweep), "side",     "ops/s", "MiB/s",
                                   "hit ratio",          "RAM used", "notes"};
     const size_t ncols = 7;
-    char(*text)[CELL_LEN] = calloc(nrows * ncols, CELL_LEN);
-    const char **cells = calloc(nrows * ncols, sizeof(*cells));
+    const char **cells;
+    char(*text)[CELL_LEN] = cli_table_alloc(CMD, nrows, ncols, CELL_LEN, &cells);
 
-    if (text == NULL || cells == NULL) {
-        free(text);
-        free(cells);
-        cli_error(CMD, "out of memory for the report");
+    if (text == NULL)
         return -1;
-    }
     for (size_t i = 0; i < nrows; i++) {
         const struct bench_result *r = &rows[i].r;
         char(*t)[CELL_LEN] = text + i * ncols;
@@ -1002,19 +1027,20 @@ static int plot_sweep(const struct bench_opts *o, const char *prefix, const stru
         snprintf(title, sizeof(title),
                  "awecache bench: %s, %g%% reads, %llu threads, batch %llu, data %s, page %s, "
                  "frames %s",
-                 dist_name(o, dist, sizeof(dist)), o->wl.read_ratio * 100.0,
-                 (unsigned long long)o->threads, (unsigned long long)o->batch,
-                 cli_fmt_size(o->data_size, b1, sizeof(b1)),
-                 cli_fmt_size(o->page_size, b2, sizeof(b2)),
-                 cli_fmt_size(o->frames, b3, sizeof(b3)));
+                 dist_name(o, dist, sizeof(dist)), o->c.wl.read_ratio * 100.0,
+                 (unsigned long long)o->c.threads, (unsigned long long)o->batch,
+                 cli_fmt_size(o->c.data_size, b1, sizeof(b1)),
+                 cli_fmt_size(o->c.page_size, b2, sizeof(b2)),
+                 cli_fmt_size(o->c.frames, b3, sizeof(b3)));
     else
         snprintf(title, sizeof(title),
                  "awecache bench: %s, %g%% reads, %llu threads, batch %llu, data %s, frames %s, "
                  "window %s",
-                 dist_name(o, dist, sizeof(dist)), o->wl.read_ratio * 100.0,
-                 (unsigned long long)o->threads, (unsigned long long)o->batch,
-                 cli_fmt_size(o->data_size, b1, sizeof(b1)),
-                 cli_fmt_size(o->frames, b2, sizeof(b2)), cli_fmt_size(o->window, b3, sizeof(b3)));
+                 dist_name(o, dist, sizeof(dist)), o->c.wl.read_ratio * 100.0,
+                 (unsigned long long)o->c.threads, (unsigned long long)o->batch,
+                 cli_fmt_size(o->c.data_size, b1, sizeof(b1)),
+                 cli_fmt_size(o->c.frames, b2, sizeof(b2)),
+                 cli_fmt_size(o->c.window, b3, sizeof(b3)));
 
     fputs("# made by awecache bench --sweep: awecache's ops/s against the swept size\n", f);
     fputs("if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
@@ -1131,18 +1157,14 @@ int cmd_bench(int argc, char **argv)
     if (rc >= 0)
         return rc;
 
-    /* Step 2: checks that need nothing but the command line. */
-    if (o.json && o.csv) {
-        cli_error(CMD, "--json and --csv: give one of them");
-        return CLI_EXIT_USAGE;
-    }
+    /* Step 2: checks that need nothing but the command line (--json with --csv: parse_args). */
     if (o.out != NULL && o.sweep == SWEEP_NONE) {
         cli_error(CMD, "--out is for --sweep's outputs; give --sweep too");
         return CLI_EXIT_USAGE;
     }
-    if (o.page_size_given && check_page_size("--page-size", o.page_size) != 0)
+    if (o.c.page_size_given && check_page_size("--page-size", o.c.page_size) != 0)
         return CLI_EXIT_USAGE;
-    if (o.data_size_given && o.data_size == 0) {
+    if (o.c.data_size_given && o.c.data_size == 0) {
         cli_error(CMD, "--data-size 0: the data set must hold at least one page");
         return CLI_EXIT_USAGE;
     }
@@ -1152,14 +1174,8 @@ int cmd_bench(int argc, char **argv)
                 return CLI_EXIT_USAGE;
         }
     }
-    {
-        uint64_t avail = 0;
-        if (plat_mem_info(NULL, &avail, NULL) == 0 && o.frames > avail) {
-            cli_error(CMD, "--frames %s is more than the %s of RAM available",
-                      cli_fmt_size(o.frames, b1, sizeof(b1)), cli_fmt_size(avail, b2, sizeof(b2)));
-            return CLI_EXIT_USAGE;
-        }
-    }
+    if (bench_check_ram(o.c.frames) != 0)
+        return CLI_EXIT_USAGE;
 
     /* Step 2: the data files. */
     sets = calloc(SWEEP_MAX + 1, sizeof(*sets));
@@ -1174,18 +1190,19 @@ int cmd_bench(int argc, char **argv)
         if (o.file != NULL) {
             uint64_t fpage = 0, fpages = 0;
             snprintf(ds->path, sizeof(ds->path), "%s", o.file);
-            rc = check_data_file(ds, o.page_size_given ? o.page_size : 0,
-                                 o.data_size_given ? o.data_size : 0, &fpage, &fpages);
+            rc = check_data_file(ds, o.c.page_size_given ? o.c.page_size : 0,
+                                 o.c.data_size_given ? o.c.data_size : 0, &fpage, &fpages);
             if (rc >= 0) {
                 status = rc;
                 goto out;
             }
             if (ds->exists) {
-                o.page_size = fpage;
-                if (!o.data_size_given)
-                    o.data_size = fpages * fpage;
-                if (check_page_size("--file's page size", o.page_size) != 0 || o.data_size == 0) {
-                    if (o.data_size == 0)
+                o.c.page_size = fpage;
+                if (!o.c.data_size_given)
+                    o.c.data_size = fpages * fpage;
+                if (check_page_size("--file's page size", o.c.page_size) != 0 ||
+                    o.c.data_size == 0) {
+                    if (o.c.data_size == 0)
                         cli_error(CMD, "%s holds no pages; give another --file", ds->path);
                     status = CLI_EXIT_FAIL;
                     goto out;
@@ -1195,8 +1212,8 @@ int cmd_bench(int argc, char **argv)
             status = CLI_EXIT_FAIL;
             goto out;
         }
-        ds->page_size = (size_t)o.page_size;
-        ds->pages = (o.data_size + o.page_size - 1) / o.page_size;
+        ds->page_size = (size_t)o.c.page_size;
+        ds->pages = (o.c.data_size + o.c.page_size - 1) / o.c.page_size;
     } else {
         char base[BENCH_PATH_LEN];
         bool base_in_list = false;
@@ -1207,13 +1224,13 @@ int cmd_bench(int argc, char **argv)
             goto out;
         }
         for (size_t k = 0; k < o.nsweep; k++)
-            base_in_list |= o.sweep_values[k] == o.page_size;
+            base_in_list |= o.sweep_values[k] == o.c.page_size;
         for (size_t k = 0; k < o.nsweep + 1; k++) {
             uint64_t pg;
             struct data_set *ds;
-            if (k == o.nsweep && (!o.compare || base_in_list))
+            if (k == o.nsweep && (!o.c.compare || base_in_list))
                 break;
-            pg = k < o.nsweep ? o.sweep_values[k] : o.page_size;
+            pg = k < o.nsweep ? o.sweep_values[k] : o.c.page_size;
             ds = &sets[nsets++];
             if ((size_t)snprintf(ds->path, sizeof(ds->path), "%s.%llu", base,
                                  (unsigned long long)pg) >= sizeof(ds->path)) {
@@ -1222,8 +1239,8 @@ int cmd_bench(int argc, char **argv)
                 goto out;
             }
             ds->page_size = (size_t)pg;
-            ds->pages = (o.data_size + pg - 1) / pg;
-            rc = check_data_file(ds, pg, o.data_size, NULL, NULL);
+            ds->pages = (o.c.data_size + pg - 1) / pg;
+            rc = check_data_file(ds, pg, o.c.data_size, NULL, NULL);
             if (rc >= 0) {
                 status = rc;
                 goto out;
@@ -1234,34 +1251,34 @@ int cmd_bench(int argc, char **argv)
     /* Step 2: budgets against the page size(s). */
     if (o.sweep == SWEEP_WINDOW) {
         for (size_t k = 0; k < o.nsweep; k++) {
-            if (check_budgets(o.page_size, o.sweep_values[k], o.frames) != 0) {
+            if (check_budgets(o.c.page_size, o.sweep_values[k], o.c.frames) != 0) {
                 status = CLI_EXIT_USAGE;
                 goto out;
             }
         }
     } else if (o.sweep == SWEEP_PAGE) {
         for (size_t k = 0; k < nsets; k++) {
-            if (check_budgets(sets[k].page_size, o.window, o.frames) != 0) {
+            if (check_budgets(sets[k].page_size, o.c.window, o.c.frames) != 0) {
                 status = CLI_EXIT_USAGE;
                 goto out;
             }
         }
-    } else if (check_budgets(o.page_size, o.window, o.frames) != 0) {
+    } else if (check_budgets(o.c.page_size, o.c.window, o.c.frames) != 0) {
         status = CLI_EXIT_USAGE;
         goto out;
     }
 
     /* Step 2: the trace. */
-    if (o.wl.dist == BENCH_TRACE) {
+    if (o.c.wl.dist == BENCH_TRACE) {
         char err[256] = "";
         size_t len = 0;
-        if (bench_trace_load(o.trace_path, &o.trace, &len, err, sizeof(err)) != 0) {
+        if (bench_trace_load(o.c.trace_path, &o.trace, &len, err, sizeof(err)) != 0) {
             cli_error(CMD, "--dist: %s", err[0] ? err : "cannot load the trace");
             status = CLI_EXIT_FAIL;
             goto out;
         }
-        o.wl.trace = o.trace;
-        o.wl.trace_len = len;
+        o.c.wl.trace = o.trace;
+        o.c.wl.trace_len = len;
     }
 
     /* Step 2: the sweep's CSV, opened last so that an error leaves nothing behind. */
@@ -1280,14 +1297,14 @@ int cmd_bench(int argc, char **argv)
     }
 
     /* Step 3 */
-    if (o.frames >= o.data_size)
-        cli_note(CMD,
-                 "the data (%s) fits in the frames (%s): after the warm-up every page is in RAM",
-                 cli_fmt_size(o.data_size, b1, sizeof(b1)), cli_fmt_size(o.frames, b2, sizeof(b2)));
+    if (o.c.frames >= o.c.data_size)
+        cli_note(
+            CMD, "the data (%s) fits in the frames (%s): after the warm-up every page is in RAM",
+            cli_fmt_size(o.c.data_size, b1, sizeof(b1)), cli_fmt_size(o.c.frames, b2, sizeof(b2)));
     for (size_t i = 0; i < nsets; i++) {
         if (sets[i].exists)
             continue;
-        rc = datafile_create(CMD, sets[i].path, o.data_size, sets[i].page_size, 0);
+        rc = datafile_create(CMD, sets[i].path, o.c.data_size, sets[i].page_size, 0);
         if (rc != CLI_EXIT_OK) {
             remove_created(sets, nsets, true);
             if (sweep_csv != NULL) {
@@ -1300,7 +1317,7 @@ int cmd_bench(int argc, char **argv)
         }
         sets[i].created = true;
         sets[i].remove_at_end =
-            !o.keep && (o.sweep == SWEEP_PAGE || o.file == NULL || strcmp(o.file, sets[i].path));
+            !o.c.keep && (o.sweep == SWEEP_PAGE || o.file == NULL || strcmp(o.file, sets[i].path));
     }
 
     /* Step 4 */
@@ -1308,26 +1325,26 @@ int cmd_bench(int argc, char **argv)
         struct bench_config cfg;
         size_t nruns = o.sweep == SWEEP_NONE ? 1 : o.nsweep;
         memset(&cfg, 0, sizeof(cfg));
-        cfg.frame_budget = o.frames;
-        cfg.window_budget = o.window;
-        cfg.threads = (unsigned)o.threads;
+        cfg.frame_budget = o.c.frames;
+        cfg.window_budget = o.c.window;
+        cfg.threads = (unsigned)o.c.threads;
         cfg.batch = (unsigned)o.batch;
-        cfg.duration_ns = o.duration_ns;
-        cfg.ops = o.ops;
-        cfg.awc_flags = o.no_direct ? AWC_NO_DIRECT : 0;
+        cfg.duration_ns = o.c.duration_ns;
+        cfg.ops = o.c.ops;
+        cfg.awc_flags = o.c.no_direct ? AWC_NO_DIRECT : 0;
 
-        for (size_t pass = 0; pass < nruns + (o.compare ? 1 : 0); pass++) {
+        for (size_t pass = 0; pass < nruns + (o.c.compare ? 1 : 0); pass++) {
             bool base = pass == nruns; /* the baselines' pass */
             const struct data_set *ds = &sets[0];
             uint64_t value = 0;
 
-            cfg.page_size = (size_t)o.page_size;
-            cfg.window_budget = o.window;
+            cfg.page_size = (size_t)o.c.page_size;
+            cfg.window_budget = o.c.window;
             if (o.sweep == SWEEP_WINDOW && !base) {
                 value = o.sweep_values[pass];
                 cfg.window_budget = value;
             } else if (o.sweep == SWEEP_PAGE) {
-                value = base ? o.page_size : o.sweep_values[pass];
+                value = base ? o.c.page_size : o.sweep_values[pass];
                 for (size_t i = 0; i < nsets; i++) {
                     if (sets[i].page_size == value)
                         ds = &sets[i];
@@ -1336,8 +1353,8 @@ int cmd_bench(int argc, char **argv)
             }
             cfg.path = ds->path;
             cfg.pages = ds->pages;
-            cfg.warmup_ops = o.warmup_given ? o.warmup : 2 * (o.frames / cfg.page_size);
-            cfg.wl = o.wl;
+            cfg.warmup_ops = o.c.warmup_given ? o.c.warmup : 2 * (o.c.frames / cfg.page_size);
+            cfg.wl = o.c.wl;
             cfg.wl.pages = cfg.pages;
             if (bench_workload_prepare(&cfg.wl) != 0) {
                 cli_error(CMD, "out of memory for the workload");
@@ -1362,9 +1379,9 @@ int cmd_bench(int argc, char **argv)
     {
         const struct bench_result *awc =
             nrows > 0 && strcmp(rows[0].r.side, "awecache") == 0 ? &rows[0].r : NULL;
-        if (o.json) {
+        if (o.c.json) {
             print_json(&o, &sets[0], rows, nrows, o.sweep == SWEEP_NONE ? awc : NULL);
-        } else if (o.csv) {
+        } else if (o.c.csv) {
             if (o.sweep == SWEEP_NONE)
                 print_csv(stdout, rows, nrows, awc);
             else

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- Workloads --------------------------------------------------------------------------- */
 
@@ -133,5 +134,89 @@ uint64_t bench_touch(void *page, size_t page_size, bool write);
  * fills *r (r->ok false with r->error on failure). Returns 0 or -1. */
 int bench_run(const struct bench_side *side, const struct bench_config *cfg,
               struct bench_result *r);
+
+/* ---- What `awecache bench` and `awecache bench --kv` share (bench.c) ---------------------- */
+
+/* The options both commands take alike. A command's option table uses these ids for them and
+ * numbers its own options from BENCH_OPT_COMMON_END on (--dist and --duration among them: their
+ * forms and messages differ; bench_parse_dist serves both). */
+enum bench_common_opt {
+    BENCH_OPT_DATA_SIZE = 1,
+    BENCH_OPT_PAGE_SIZE,
+    BENCH_OPT_FRAMES,
+    BENCH_OPT_WINDOW,
+    BENCH_OPT_READS,
+    BENCH_OPT_THREADS,
+    BENCH_OPT_OPS,
+    BENCH_OPT_WARMUP,
+    BENCH_OPT_SEED,
+    BENCH_OPT_COMPARE,
+    BENCH_OPT_JSON,
+    BENCH_OPT_CSV,
+    BENCH_OPT_KEEP,
+    BENCH_OPT_NO_DIRECT,
+    BENCH_OPT_COMMON_END,
+};
+
+/* Those options' values. */
+struct bench_common {
+    uint64_t data_size;       /* bytes of the data set (of values, for --kv) */
+    bool data_size_given;     /* --data-size was given */
+    uint64_t page_size;       /* bytes per page */
+    bool page_size_given;     /* --page-size was given */
+    uint64_t frames;          /* the RAM budget, bytes */
+    uint64_t window;          /* awecache's window, bytes */
+    struct bench_workload wl; /* dist, theta, mix_scan, read_ratio, seed (pages: later) */
+    const char *trace_path;   /* BENCH_TRACE: the trace file */
+    uint64_t threads;         /* >= 1 */
+    uint64_t duration_ns;     /* 0: no time limit */
+    bool duration_given;      /* --duration was given */
+    uint64_t ops;             /* 0: no count limit */
+    uint64_t warmup;          /* operations before measuring */
+    bool warmup_given;        /* --warmup was given */
+    bool compare, json, csv, keep, no_direct;
+};
+
+/* Zeroes c and sets the defaults both commands share: page 4 KiB, zipf:0.99 (mix:0.1), 90%
+ * reads, seed 1, a thread per processor. The caller sets the rest (frames, duration...). */
+void bench_common_init(struct bench_common *c);
+/* Takes option `id` (a bench_common_opt) with its argument into c. Returns 0, -1 for a wrong
+ * value (message printed: a usage error), or 1 when id is not one it takes. */
+int bench_common_option(int id, const char *arg, struct bench_common *c);
+/* After the last option: --ops without --duration lifts the time limit; --json with --csv is
+ * refused. Returns 0, or -1 (message printed: a usage error). */
+int bench_common_end(struct bench_common *c);
+/* Parses the command line p holds (cli_parser_init done): each option goes first to own(id,
+ * arg, ctx) (0: taken, -1: a wrong value, message printed, 1: not the command's own), then to
+ * bench_common_option; a positional argument or an option neither takes is refused, the
+ * message pointing to help_cmd ("awecache bench --help"); bench_common_end last. Returns -1 to
+ * go on, or the exit status: CLI_EXIT_OK after --help, CLI_EXIT_USAGE for an error. */
+struct cli_parser;
+int bench_parse(struct cli_parser *p, const char *help_cmd, struct bench_common *c,
+                int (*own)(int id, const char *arg, void *ctx), void *ctx);
+/* Parses --dist's argument into *wl (dist, theta, mix_scan). trace_path NULL: the key-value
+ * benchmark's forms only (zipf[:THETA], uniform); else all, a trace's file in *trace_path.
+ * Returns 0 or -1 (message printed). */
+int bench_parse_dist(const char *s, struct bench_workload *wl, const char **trace_path);
+/* A count option's value in [lo, hi]; -1 with a message otherwise. */
+int bench_opt_count(const char *name, const char *arg, uint64_t lo, uint64_t hi, uint64_t *out);
+/* --frames against the RAM available: 0, or -1 with a message when it is more. */
+int bench_check_ram(uint64_t frames);
+/* Checks that frames hold at least one page of `page` bytes: 0, or -1 with a message. */
+int bench_check_frames_page(uint64_t frames, uint64_t page);
+/* The run's limit as text: "duration 15 s", "1000 ops" or "duration 15 s or 1000 ops". */
+void bench_limit_text(char *buf, size_t len, uint64_t duration_ns, uint64_t ops);
+/* True when path can be opened for reading. */
+bool bench_file_exists(const char *path);
+
+/* Output fields: a JSON number, null for UINT64_MAX (unknown); CSV fields, each but
+ * bench_csv_str after a comma: a string quoted when it holds a comma, a quote or a line break
+ * (NULL: empty), a number (empty when UINT64_MAX), a real with `decimals` (empty when not finite).
+ */
+struct cli_json;
+void bench_json_u64_or_null(struct cli_json *j, const char *key, uint64_t v);
+void bench_csv_str(FILE *f, const char *s);
+void bench_csv_u64(FILE *f, uint64_t v);
+void bench_csv_real(FILE *f, double v, int decimals);
 
 #endif /* AWECACHE_TOOLS_BENCH_H */

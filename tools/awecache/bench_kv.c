@@ -40,7 +40,6 @@
 #define CMD         "bench"
 #define KV_PATH_LEN 4096
 #define KV_LOCKS    1024u /* stripes of the put locks (a power of two) */
-#define THREADS_MAX 4096u
 #define NSIDES      3
 #define CACHELINE   64
 
@@ -215,111 +214,69 @@ uint64_t kv_proc_major_faults(void)
 /* ---- Options ----------------------------------------------------------------------------- */
 
 enum opt_id {
-    OPT_KV = 1,
+    OPT_KV = BENCH_OPT_COMMON_END,
     OPT_ITEMS,
-    OPT_DATA_SIZE,
     OPT_VALUE_SIZE,
-    OPT_FRAMES,
-    OPT_WINDOW,
-    OPT_PAGE_SIZE,
     OPT_DIST,
-    OPT_READS,
-    OPT_THREADS,
     OPT_DURATION,
-    OPT_OPS,
-    OPT_WARMUP,
-    OPT_SEED,
     OPT_TTL,
     OPT_DIR,
-    OPT_KEEP,
-    OPT_COMPARE,
-    OPT_JSON,
-    OPT_CSV,
-    OPT_NO_DIRECT,
 };
 
 static const struct cli_opt kv_opts_table[] = {
     {"kv", OPT_KV, NULL, "the key-value benchmark (this help)"},
     {"items", OPT_ITEMS, "N", "items to load (default: as many as --data-size holds)"},
-    {"data-size", OPT_DATA_SIZE, "SIZE",
+    {"data-size", BENCH_OPT_DATA_SIZE, "SIZE",
      "bytes of values to load (default 1G): items = SIZE / the mean value size"},
     {"value-size", OPT_VALUE_SIZE, "MIN-MAX",
      "value sizes, uniform by key, each from 16 B to 64M (default 100-4096; one size: fixed)"},
-    {"frames", OPT_FRAMES, "SIZE",
+    {"frames", BENCH_OPT_FRAMES, "SIZE",
      "the RAM budget, every side's: awecache's frames + index, RocksDB's block cache + "
      "memtable, LMDB's memory cgroup (default 256M)"},
-    {"window", OPT_WINDOW, "SIZE", "awecache's window, at most --frames (default 64M or less)"},
-    {"page-size", OPT_PAGE_SIZE, "SIZE", "awecache's page size, 4K to 2M (default 4K)"},
+    {"window", BENCH_OPT_WINDOW, "SIZE",
+     "awecache's window, at most --frames (default 64M or less)"},
+    {"page-size", BENCH_OPT_PAGE_SIZE, "SIZE", "awecache's page size, 4K to 2M (default 4K)"},
     {"dist", OPT_DIST, "DIST",
      "which items: zipf[:THETA] (default zipf:0.99, hot items scattered) or uniform"},
-    {"reads", OPT_READS, "R",
+    {"reads", BENCH_OPT_READS, "R",
      "fraction (0.9) or percent (90%) of operations that are gets; the rest put a new "
      "version (default 0.9)"},
-    {"threads", OPT_THREADS, "N", "threads issuing operations (default: the processors)"},
+    {"threads", BENCH_OPT_THREADS, "N", "threads issuing operations (default: the processors)"},
     {"duration", OPT_DURATION, "T", "measure for T per side: 500ms, 10s, 2m (default 10s)"},
-    {"ops", OPT_OPS, "N",
+    {"ops", BENCH_OPT_OPS, "N",
      "measure N operations per side (given alone: no time limit; with --duration: whichever "
      "comes first)"},
-    {"warmup", OPT_WARMUP, "N",
+    {"warmup", BENCH_OPT_WARMUP, "N",
      "operations per side before measuring, not counted (default: the items the budget holds, "
      "at most 200k)"},
-    {"seed", OPT_SEED, "N", "seed of the values and the workload (default 1)"},
+    {"seed", BENCH_OPT_SEED, "N", "seed of the values and the workload (default 1)"},
     {"ttl", OPT_TTL, "T",
      "awecache's items expire T after their put (default: never; the other sides ignore it)"},
     {"dir", OPT_DIR, "DIR",
      "where the stores go, as awecache-kv-<random>.<side> (default $TMPDIR or /var/tmp)"},
-    {"keep", OPT_KEEP, NULL, "keep the stores (default: removed at the end)"},
-    {"compare", OPT_COMPARE, NULL, "also run RocksDB and LMDB (where built in) after awecache"},
-    {"json", OPT_JSON, NULL, "print the configuration and results as JSON"},
-    {"csv", OPT_CSV, NULL, "print the results as CSV (a header row, one row per side)"},
-    {"no-direct", OPT_NO_DIRECT, NULL, "awecache uses buffered I/O, not O_DIRECT"},
+    {"keep", BENCH_OPT_KEEP, NULL, "keep the stores (default: removed at the end)"},
+    {"compare", BENCH_OPT_COMPARE, NULL,
+     "also run RocksDB and LMDB (where built in) after awecache"},
+    {"json", BENCH_OPT_JSON, NULL, "print the configuration and results as JSON"},
+    {"csv", BENCH_OPT_CSV, NULL, "print the results as CSV (a header row, one row per side)"},
+    {"no-direct", BENCH_OPT_NO_DIRECT, NULL, "awecache uses buffered I/O, not O_DIRECT"},
     {NULL, 0, NULL, NULL},
 };
 
 struct kv_opts {
-    uint64_t items;       /* --items (0: from data_size) */
-    uint64_t data_size;   /* --data-size: bytes of values */
-    bool data_size_given; /* --data-size was given */
-    uint64_t value_min;   /* bytes */
-    uint64_t value_max;   /* bytes */
-    uint64_t frames;      /* the RAM budget */
-    uint64_t window;      /* 0: the side's default */
-    uint64_t page_size;   /* awecache's */
-    bool zipf;            /* else uniform */
-    double theta;         /* Zipf's parameter */
-    double reads;         /* fraction of gets */
-    uint64_t threads;     /* >= 1 */
-    uint64_t duration_ns; /* 0: none */
-    bool duration_given;  /* --duration was given */
-    uint64_t ops;         /* 0: none */
-    uint64_t warmup;      /* operations before measuring */
-    bool warmup_given;    /* --warmup was given */
-    uint64_t seed;        /* --seed */
-    uint64_t ttl_ns;      /* --ttl (0: none) */
-    const char *dir;      /* --dir, or NULL */
-    bool keep, compare, json, csv, no_direct;
+    struct bench_common c; /* what bench takes too (window 0: the side's default) */
+    uint64_t items;        /* --items (0: from c.data_size) */
+    uint64_t value_min;    /* bytes */
+    uint64_t value_max;    /* bytes */
+    uint64_t ttl_ns;       /* --ttl (0: none) */
+    const char *dir;       /* --dir, or NULL */
 };
 
-/* A size option's value; -1 with a message when it does not parse. */
-static int opt_size(const char *name, const char *arg, uint64_t *out)
+/* A size that must be more than 0 (--data-size, --window): 0, or -1 with a message. */
+static int more_than_0(const char *name, const char *arg, uint64_t v)
 {
-    if (cli_parse_size(arg, out) != 0) {
-        cli_error(CMD, "--%s %s: not a size (examples: 4K, 64M, 1.5G)", name, arg);
-        return -1;
-    }
-    return 0;
-}
-
-/* A count option's value in [lo, hi]; -1 with a message otherwise. */
-static int opt_count(const char *name, const char *arg, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    if (cli_parse_count(arg, out) != 0) {
-        cli_error(CMD, "--%s %s: not a count (examples: 16, 20000, 5k, 2m)", name, arg);
-        return -1;
-    }
-    if (*out < lo || *out > hi) {
-        cli_error(CMD, "--%s %s: must be from %llu to %llu", name, arg, (unsigned long long)lo,
-                  (unsigned long long)hi);
+    if (v == 0) {
+        cli_error(CMD, "--%s %s: must be more than 0", name, arg);
         return -1;
     }
     return 0;
@@ -355,25 +312,75 @@ bad:
     return -1;
 }
 
+/* Takes one of bench --kv's own options into the struct kv_opts at ctx (bench_parse's `own`),
+ * and checks further what --data-size, --window and --page-size take: 0, -1 for a wrong value
+ * (message printed), or 1 when id is not one of them. */
+static int kv_option(int id, const char *arg, void *ctx)
+{
+    struct kv_opts *o = ctx;
+
+    switch (id) {
+    case OPT_KV:
+        return 0;
+    case OPT_ITEMS:
+        return bench_opt_count("items", arg, 1, 1ull << 40, &o->items);
+    case BENCH_OPT_DATA_SIZE:
+        if (bench_common_option(id, arg, &o->c) != 0)
+            return -1;
+        return more_than_0("data-size", arg, o->c.data_size);
+    case BENCH_OPT_WINDOW:
+        if (bench_common_option(id, arg, &o->c) != 0)
+            return -1;
+        return more_than_0("window", arg, o->c.window);
+    case BENCH_OPT_PAGE_SIZE:
+        if (bench_common_option(id, arg, &o->c) != 0)
+            return -1;
+        if (!cli_page_size_ok(o->c.page_size)) {
+            cli_error(CMD, "--page-size %s: must be a power of two from 4 KiB to 2 MiB", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_VALUE_SIZE:
+        return parse_value_size(arg, o);
+    case OPT_DIST:
+        return bench_parse_dist(arg, &o->c.wl, NULL);
+    case OPT_DURATION:
+        if (cli_parse_duration(arg, &o->c.duration_ns) != 0 || o->c.duration_ns == 0) {
+            cli_error(CMD, "--duration %s: not a duration above 0 (500ms, 10s, 2m)", arg);
+            return -1;
+        }
+        o->c.duration_given = true;
+        return 0;
+    case OPT_TTL:
+        if (cli_parse_duration(arg, &o->ttl_ns) != 0 || o->ttl_ns < 1000000u) {
+            cli_error(CMD, "--ttl %s: not a duration of 1 ms or more (500ms, 30s, 1h)", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_DIR:
+        if (arg[0] == '\0') {
+            cli_error(CMD, "--dir: an empty path");
+            return -1;
+        }
+        o->dir = arg;
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 /* Parses argv into *o. Returns -1 to go on, or the exit status (help printed: CLI_EXIT_OK). */
 static int parse_args(int argc, char **argv, struct kv_opts *o)
 {
     struct cli_parser p;
-    const char *arg;
-    int id;
 
     memset(o, 0, sizeof(*o));
-    o->data_size = 1ull << 30;
+    bench_common_init(&o->c);
+    o->c.data_size = 1ull << 30;
+    o->c.frames = 256ull << 20;
+    o->c.duration_ns = 10ull * 1000000000ull;
     o->value_min = 100;
     o->value_max = 4096;
-    o->frames = 256ull << 20;
-    o->page_size = 4096;
-    o->zipf = true;
-    o->theta = 0.99;
-    o->reads = 0.9;
-    o->threads = plat_cpu_count();
-    o->duration_ns = 10ull * 1000000000ull;
-    o->seed = 1;
 
     cli_parser_init(&p, CMD, "awecache bench --kv [OPTIONS]",
                     "Loads items (keys and values) into awecache's key-value cache and measures "
@@ -381,138 +388,7 @@ static int parse_args(int argc, char **argv, struct kv_opts *o)
                     "the same RAM budget. Every value a get finds is checked byte for byte. "
                     "Results on stdout: a table, --json or --csv; progress and notes on stderr.",
                     kv_opts_table, argc, argv);
-    while ((id = cli_next(&p, &arg)) != CLI_NEXT_END) {
-        switch (id) {
-        case CLI_NEXT_HELP:
-            return CLI_EXIT_OK;
-        case CLI_NEXT_ERROR:
-            return CLI_EXIT_USAGE;
-        case CLI_NEXT_POSITIONAL:
-            cli_error(CMD, "unexpected argument '%s' (see awecache bench --kv --help)", arg);
-            return CLI_EXIT_USAGE;
-        case OPT_KV:
-            break;
-        case OPT_ITEMS:
-            if (opt_count("items", arg, 1, 1ull << 40, &o->items) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_DATA_SIZE:
-            if (opt_size("data-size", arg, &o->data_size) != 0)
-                return CLI_EXIT_USAGE;
-            if (o->data_size == 0) {
-                cli_error(CMD, "--data-size %s: must be more than 0", arg);
-                return CLI_EXIT_USAGE;
-            }
-            o->data_size_given = true;
-            break;
-        case OPT_VALUE_SIZE:
-            if (parse_value_size(arg, o) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_FRAMES:
-            if (opt_size("frames", arg, &o->frames) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_WINDOW:
-            if (opt_size("window", arg, &o->window) != 0)
-                return CLI_EXIT_USAGE;
-            if (o->window == 0) {
-                cli_error(CMD, "--window %s: must be more than 0", arg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case OPT_PAGE_SIZE:
-            if (opt_size("page-size", arg, &o->page_size) != 0)
-                return CLI_EXIT_USAGE;
-            if (!cli_page_size_ok(o->page_size)) {
-                cli_error(CMD, "--page-size %s: must be a power of two from 4 KiB to 2 MiB", arg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case OPT_DIST:
-            o->theta = 0.99;
-            if (strcmp(arg, "uniform") == 0) {
-                o->zipf = false;
-            } else if (strncmp(arg, "zipf", 4) == 0 && (arg[4] == '\0' || arg[4] == ':')) {
-                o->zipf = true;
-                if (arg[4] == ':' &&
-                    (cli_parse_real(arg + 5, 0.0, 100.0, &o->theta) != 0 || !(o->theta > 0.0))) {
-                    cli_error(CMD, "--dist %s: THETA must be a number above 0 (zipf:0.99)", arg);
-                    return CLI_EXIT_USAGE;
-                }
-            } else {
-                cli_error(CMD, "--dist %s: expected zipf[:THETA] or uniform with --kv", arg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case OPT_READS:
-            if (cli_parse_real(arg, 0.0, 1.0, &o->reads) != 0) {
-                cli_error(CMD,
-                          "--reads %s: expected a fraction from 0 to 1 (0.9) or a percent (90%%)",
-                          arg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case OPT_THREADS:
-            if (opt_count("threads", arg, 1, THREADS_MAX, &o->threads) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_DURATION:
-            if (cli_parse_duration(arg, &o->duration_ns) != 0 || o->duration_ns == 0) {
-                cli_error(CMD, "--duration %s: not a duration above 0 (500ms, 10s, 2m)", arg);
-                return CLI_EXIT_USAGE;
-            }
-            o->duration_given = true;
-            break;
-        case OPT_OPS:
-            if (opt_count("ops", arg, 1, UINT64_MAX / 2, &o->ops) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_WARMUP:
-            if (opt_count("warmup", arg, 0, UINT64_MAX / 2, &o->warmup) != 0)
-                return CLI_EXIT_USAGE;
-            o->warmup_given = true;
-            break;
-        case OPT_SEED:
-            if (opt_count("seed", arg, 0, UINT64_MAX, &o->seed) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_TTL:
-            if (cli_parse_duration(arg, &o->ttl_ns) != 0 || o->ttl_ns < 1000000u) {
-                cli_error(CMD, "--ttl %s: not a duration of 1 ms or more (500ms, 30s, 1h)", arg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case OPT_DIR:
-            if (arg[0] == '\0') {
-                cli_error(CMD, "--dir: an empty path");
-                return CLI_EXIT_USAGE;
-            }
-            o->dir = arg;
-            break;
-        case OPT_KEEP:
-            o->keep = true;
-            break;
-        case OPT_COMPARE:
-            o->compare = true;
-            break;
-        case OPT_JSON:
-            o->json = true;
-            break;
-        case OPT_CSV:
-            o->csv = true;
-            break;
-        case OPT_NO_DIRECT:
-            o->no_direct = true;
-            break;
-        default:
-            cli_error(CMD, "unexpected option (see awecache bench --kv --help)");
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (o->ops != 0 && !o->duration_given)
-        o->duration_ns = 0; /* --ops alone: no time limit */
-    return -1;
+    return bench_parse(&p, "awecache bench --kv --help", &o->c, kv_option, o);
 }
 
 /* ---- Signals ----------------------------------------------------------------------------- */
@@ -953,8 +829,8 @@ static double ratio(double a, double b)
 
 static const char *dist_name(const struct kv_opts *o, char *buf, size_t len)
 {
-    if (o->zipf)
-        snprintf(buf, len, "zipf:%g", o->theta);
+    if (o->c.wl.dist == BENCH_ZIPF)
+        snprintf(buf, len, "zipf:%g", o->c.wl.theta);
     else
         snprintf(buf, len, "uniform");
     return buf;
@@ -970,19 +846,13 @@ static void config_line(const struct kv_opts *o, const struct kv_items *it, uint
     cli_fmt_size(it->value_min, vmin, sizeof(vmin));
     cli_fmt_size(it->value_max, vmax, sizeof(vmax));
     cli_fmt_size(data_bytes, data, sizeof(data));
-    cli_fmt_size(o->frames, fr, sizeof(fr));
-    if (o->window != 0)
-        cli_fmt_size(o->window, win, sizeof(win));
+    cli_fmt_size(o->c.frames, fr, sizeof(fr));
+    if (o->c.window != 0)
+        cli_fmt_size(o->c.window, win, sizeof(win));
     else
         snprintf(win, sizeof(win), "default");
-    cli_fmt_size(o->page_size, pg, sizeof(pg));
-    if (o->duration_ns != 0 && o->ops != 0)
-        snprintf(limit, sizeof(limit), "duration %g s or %llu ops", (double)o->duration_ns / 1e9,
-                 (unsigned long long)o->ops);
-    else if (o->ops != 0)
-        snprintf(limit, sizeof(limit), "%llu ops", (unsigned long long)o->ops);
-    else
-        snprintf(limit, sizeof(limit), "duration %g s", (double)o->duration_ns / 1e9);
+    cli_fmt_size(o->c.page_size, pg, sizeof(pg));
+    bench_limit_text(limit, sizeof(limit), o->c.duration_ns, o->c.ops);
     if (o->ttl_ns != 0)
         snprintf(ttl, sizeof(ttl), ", ttl %g s (awecache)", (double)o->ttl_ns / 1e9);
     if (snprintf(buf, len,
@@ -991,8 +861,9 @@ static void config_line(const struct kv_opts *o, const struct kv_items *it, uint
                  "stores %s.*",
                  n, KV_KEY_LEN, vmin, it->value_min != it->value_max ? " to " : "",
                  it->value_min != it->value_max ? vmax : "", data, fr, win, pg,
-                 dist_name(o, dist, sizeof(dist)), o->reads * 100.0, (unsigned long long)o->threads,
-                 (unsigned long long)o->warmup, limit, ttl, base) < 0)
+                 dist_name(o, dist, sizeof(dist)), o->c.wl.read_ratio * 100.0,
+                 (unsigned long long)o->c.threads, (unsigned long long)o->c.warmup, limit, ttl,
+                 base) < 0)
         buf[0] = '\0';
 }
 
@@ -1005,16 +876,12 @@ static int print_table(const struct kv_row *rows, size_t nrows, uint64_t items)
     static const char *const header[NCOLS] = {"side",     "load/s", "ops/s",       "gets/s",
                                               "puts/s",   "found",  "RAM hit",     "meta B/item",
                                               "RAM used", "RSS +",  "vs awecache", "notes"};
-    char(*text)[CELL_LEN] = calloc(nrows * NCOLS, CELL_LEN);
-    const char **cells = calloc(nrows * NCOLS, sizeof(*cells));
+    const char **cells;
+    char(*text)[CELL_LEN] = cli_table_alloc(CMD, nrows, NCOLS, CELL_LEN, &cells);
     const struct kv_row *awc = nrows > 0 && rows[0].ok ? &rows[0] : NULL;
 
-    if (text == NULL || cells == NULL) {
-        free(text);
-        free(cells);
-        cli_error(CMD, "out of memory for the report");
+    if (text == NULL)
         return -1;
-    }
     for (size_t i = 0; i < nrows; i++) {
         const struct kv_row *w = &rows[i];
         char(*t)[CELL_LEN] = text + i * NCOLS;
@@ -1064,14 +931,6 @@ static int print_table(const struct kv_row *rows, size_t nrows, uint64_t items)
     return 0;
 }
 
-static void json_u64_or_null(struct cli_json *j, const char *key, uint64_t v)
-{
-    if (v == KV_UNKNOWN)
-        cli_json_str(j, key, NULL);
-    else
-        cli_json_u64(j, key, v);
-}
-
 static void print_json(const struct kv_opts *o, const struct kv_items *it, uint64_t data_bytes,
                        const char *base, const struct kv_row *rows, size_t nrows)
 {
@@ -1089,18 +948,18 @@ static void print_json(const struct kv_opts *o, const struct kv_items *it, uint6
     cli_json_u64(&j, "value_min", it->value_min);
     cli_json_u64(&j, "value_max", it->value_max);
     cli_json_u64(&j, "data_bytes", data_bytes);
-    cli_json_u64(&j, "ram_budget", o->frames);
-    cli_json_u64(&j, "window", o->window);
-    cli_json_u64(&j, "page_size", o->page_size);
+    cli_json_u64(&j, "ram_budget", o->c.frames);
+    cli_json_u64(&j, "window", o->c.window);
+    cli_json_u64(&j, "page_size", o->c.page_size);
     cli_json_str(&j, "dist", dist_name(o, dist, sizeof(dist)));
-    cli_json_real(&j, "reads", o->reads);
-    cli_json_u64(&j, "threads", o->threads);
-    cli_json_real(&j, "duration_s", (double)o->duration_ns / 1e9);
-    cli_json_u64(&j, "ops", o->ops);
-    cli_json_u64(&j, "warmup_ops", o->warmup);
-    cli_json_u64(&j, "seed", o->seed);
+    cli_json_real(&j, "reads", o->c.wl.read_ratio);
+    cli_json_u64(&j, "threads", o->c.threads);
+    cli_json_real(&j, "duration_s", (double)o->c.duration_ns / 1e9);
+    cli_json_u64(&j, "ops", o->c.ops);
+    cli_json_u64(&j, "warmup_ops", o->c.warmup);
+    cli_json_u64(&j, "seed", o->c.wl.seed);
     cli_json_real(&j, "ttl_s", (double)o->ttl_ns / 1e9);
-    cli_json_bool(&j, "compare", o->compare);
+    cli_json_bool(&j, "compare", o->c.compare);
     cli_json_end_object(&j);
     cli_json_begin_array(&j, "results");
     for (size_t i = 0; i < nrows; i++) {
@@ -1124,14 +983,14 @@ static void print_json(const struct kv_opts *o, const struct kv_items *it, uint6
         cli_json_u64(&j, "found", w->found);
         cli_json_u64(&j, "not_found", w->missing);
         cli_json_real(&j, "found_ratio", row_found_ratio(w));
-        json_u64_or_null(&j, "hits", w->ss.hits);
-        json_u64_or_null(&j, "misses", w->ss.misses);
+        bench_json_u64_or_null(&j, "hits", w->ss.hits);
+        bench_json_u64_or_null(&j, "misses", w->ss.misses);
         cli_json_real(&j, "hit_ratio", row_hit_ratio(w));
-        json_u64_or_null(&j, "meta_bytes", w->ss.meta_bytes);
+        bench_json_u64_or_null(&j, "meta_bytes", w->ss.meta_bytes);
         cli_json_real(&j, "meta_bytes_per_item", row_meta_per_item(w, it->n));
-        json_u64_or_null(&j, "mem_bytes", w->ss.mem_bytes);
-        json_u64_or_null(&j, "rss_delta_bytes", w->rss_delta);
-        json_u64_or_null(&j, "disk_bytes", w->ss.disk_bytes);
+        bench_json_u64_or_null(&j, "mem_bytes", w->ss.mem_bytes);
+        bench_json_u64_or_null(&j, "rss_delta_bytes", w->rss_delta);
+        bench_json_u64_or_null(&j, "disk_bytes", w->ss.disk_bytes);
         cli_json_real(&j, "ratio_vs_awecache",
                       awc != NULL && w->ok ? ratio(awc->r.ops_per_s, w->r.ops_per_s) : (double)NAN);
         cli_json_real(&j, "load_ratio_vs_awecache",
@@ -1143,38 +1002,6 @@ static void print_json(const struct kv_opts *o, const struct kv_items *it, uint6
     cli_json_end_array(&j);
     cli_json_end_object(&j);
     cli_json_finish(&j);
-}
-
-/* A CSV field: quoted when it holds a comma, a quote or a line break. */
-static void csv_str(const char *s)
-{
-    if (s == NULL)
-        return;
-    if (strpbrk(s, ",\"\r\n") == NULL) {
-        fputs(s, stdout);
-        return;
-    }
-    fputc('"', stdout);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', stdout);
-        fputc(*s, stdout);
-    }
-    fputc('"', stdout);
-}
-
-static void csv_u64(uint64_t v)
-{
-    fputc(',', stdout);
-    if (v != KV_UNKNOWN)
-        printf("%llu", (unsigned long long)v);
-}
-
-static void csv_real(double v, int decimals)
-{
-    fputc(',', stdout);
-    if (isfinite(v))
-        printf("%.*f", decimals, v);
 }
 
 static void print_csv(const struct kv_row *rows, size_t nrows, uint64_t items)
@@ -1189,50 +1016,42 @@ static void print_csv(const struct kv_row *rows, size_t nrows, uint64_t items)
     for (size_t i = 0; i < nrows; i++) {
         const struct kv_row *w = &rows[i];
 
-        csv_str(w->side);
+        bench_csv_str(stdout, w->side);
         fputs(w->built ? ",true" : ",false", stdout);
         fputs(w->ok ? ",true," : ",false,", stdout);
-        csv_str(w->ok || !w->built ? NULL : w->error);
-        csv_u64(w->load_items);
-        csv_real(w->load_s, 6);
-        csv_real(row_load_rate(w), 3);
-        csv_u64(w->r.ops);
-        csv_u64(w->r.reads);
-        csv_u64(w->r.writes);
-        csv_real(w->r.seconds, 6);
-        csv_real(w->ok ? w->r.ops_per_s : (double)NAN, 3);
-        csv_real(w->ok ? per_s(w->r.reads, w->r.seconds) : (double)NAN, 3);
-        csv_real(w->ok ? per_s(w->r.writes, w->r.seconds) : (double)NAN, 3);
-        csv_u64(w->found);
-        csv_u64(w->missing);
-        csv_real(row_found_ratio(w), 6);
-        csv_u64(w->ss.hits);
-        csv_u64(w->ss.misses);
-        csv_real(row_hit_ratio(w), 6);
-        csv_u64(w->ss.meta_bytes);
-        csv_real(row_meta_per_item(w, items), 2);
-        csv_u64(w->ss.mem_bytes);
-        csv_u64(w->rss_delta);
-        csv_u64(w->ss.disk_bytes);
-        csv_real(awc != NULL && w->ok ? ratio(awc->r.ops_per_s, w->r.ops_per_s) : (double)NAN, 4);
+        bench_csv_str(stdout, w->ok || !w->built ? NULL : w->error);
+        bench_csv_u64(stdout, w->load_items);
+        bench_csv_real(stdout, w->load_s, 6);
+        bench_csv_real(stdout, row_load_rate(w), 3);
+        bench_csv_u64(stdout, w->r.ops);
+        bench_csv_u64(stdout, w->r.reads);
+        bench_csv_u64(stdout, w->r.writes);
+        bench_csv_real(stdout, w->r.seconds, 6);
+        bench_csv_real(stdout, w->ok ? w->r.ops_per_s : (double)NAN, 3);
+        bench_csv_real(stdout, w->ok ? per_s(w->r.reads, w->r.seconds) : (double)NAN, 3);
+        bench_csv_real(stdout, w->ok ? per_s(w->r.writes, w->r.seconds) : (double)NAN, 3);
+        bench_csv_u64(stdout, w->found);
+        bench_csv_u64(stdout, w->missing);
+        bench_csv_real(stdout, row_found_ratio(w), 6);
+        bench_csv_u64(stdout, w->ss.hits);
+        bench_csv_u64(stdout, w->ss.misses);
+        bench_csv_real(stdout, row_hit_ratio(w), 6);
+        bench_csv_u64(stdout, w->ss.meta_bytes);
+        bench_csv_real(stdout, row_meta_per_item(w, items), 2);
+        bench_csv_u64(stdout, w->ss.mem_bytes);
+        bench_csv_u64(stdout, w->rss_delta);
+        bench_csv_u64(stdout, w->ss.disk_bytes);
+        bench_csv_real(stdout,
+                       awc != NULL && w->ok ? ratio(awc->r.ops_per_s, w->r.ops_per_s) : (double)NAN,
+                       4);
         fputc(',', stdout);
-        csv_str(!w->built ? w->error : (w->ss.note[0] ? w->ss.note : NULL));
+        bench_csv_str(stdout, !w->built ? w->error : (w->ss.note[0] ? w->ss.note : NULL));
         fputc('\n', stdout);
     }
 }
 
 /* ---- The command ----------------------------------------------------------------------------
  */
-
-static bool path_taken(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-
-    if (f == NULL)
-        return false;
-    fclose(f);
-    return true;
-}
 
 /* Picks a new base DIR/awecache-kv-<random> none of whose stores exists, and checks that DIR
  * takes a file. Returns 0 or -1 (message printed). */
@@ -1260,7 +1079,7 @@ static int pick_base(const char *dir_opt, char *base, size_t len)
         snprintf(base, len, "%s/awecache-kv-%08x", dir, (unsigned)(x >> 32));
         for (size_t k = 0; k < sizeof(suffixes) / sizeof(suffixes[0]) && !taken; k++) {
             snprintf(p, sizeof(p), "%s%s", base, suffixes[k]);
-            taken = path_taken(p);
+            taken = bench_file_exists(p);
         }
         if (!taken) {
             FILE *f;
@@ -1307,42 +1126,28 @@ int cmd_bench_kv(int argc, char **argv)
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    if (o.json && o.csv) {
-        cli_error(CMD, "--json and --csv: give one of them");
-        return CLI_EXIT_USAGE;
-    }
-    if (o.items != 0 && o.data_size_given) {
+    if (o.items != 0 && o.c.data_size_given) {
         cli_error(CMD, "--items and --data-size: give one of them");
         return CLI_EXIT_USAGE;
     }
-    if (o.frames < o.page_size) {
-        cli_error(CMD, "--frames %s is less than one page (%s)",
-                  cli_fmt_size(o.frames, b1, sizeof(b1)),
-                  cli_fmt_size(o.page_size, b2, sizeof(b2)));
+    if (bench_check_frames_page(o.c.frames, o.c.page_size) != 0)
         return CLI_EXIT_USAGE;
-    }
-    if (o.window != 0 && (o.window < o.page_size || o.window > o.frames)) {
+    if (o.c.window != 0 && (o.c.window < o.c.page_size || o.c.window > o.c.frames)) {
         cli_error(CMD, "--window %s: must be from one page (%s) to --frames (%s)",
-                  cli_fmt_size(o.window, b1, sizeof(b1)), cli_fmt_size(o.page_size, b2, sizeof(b2)),
-                  cli_fmt_size(o.frames, b3, sizeof(b3)));
+                  cli_fmt_size(o.c.window, b1, sizeof(b1)),
+                  cli_fmt_size(o.c.page_size, b2, sizeof(b2)),
+                  cli_fmt_size(o.c.frames, b3, sizeof(b3)));
         return CLI_EXIT_USAGE;
     }
-    {
-        uint64_t avail = 0;
-
-        if (plat_mem_info(NULL, &avail, NULL) == 0 && o.frames > avail) {
-            cli_error(CMD, "--frames %s is more than the %s of RAM available",
-                      cli_fmt_size(o.frames, b1, sizeof(b1)), cli_fmt_size(avail, b2, sizeof(b2)));
-            return CLI_EXIT_USAGE;
-        }
-    }
+    if (bench_check_ram(o.c.frames) != 0)
+        return CLI_EXIT_USAGE;
     it.value_min = (uint32_t)o.value_min;
     it.value_max = (uint32_t)o.value_max;
-    it.seed = o.seed;
-    it.n = o.items != 0 ? o.items : o.data_size / ((o.value_min + o.value_max) / 2);
+    it.seed = o.c.wl.seed;
+    it.n = o.items != 0 ? o.items : o.c.data_size / ((o.value_min + o.value_max) / 2);
     if (it.n == 0) {
         cli_error(CMD, "--data-size %s holds no value of the mean size; give more",
-                  cli_fmt_size(o.data_size, b1, sizeof(b1)));
+                  cli_fmt_size(o.c.data_size, b1, sizeof(b1)));
         return CLI_EXIT_USAGE;
     }
     if (it.n > UINT32_MAX) {
@@ -1352,43 +1157,41 @@ int cmd_bench_kv(int argc, char **argv)
     for (uint64_t id = 0; id < it.n; id++)
         value_bytes += kv_value_len(&it, id);
     data_bytes = value_bytes + it.n * KV_KEY_LEN;
-    if (!o.warmup_given) {
-        uint64_t held = o.frames / ((o.value_min + o.value_max) / 2 + KV_KEY_LEN);
+    if (!o.c.warmup_given) {
+        uint64_t held = o.c.frames / ((o.value_min + o.value_max) / 2 + KV_KEY_LEN);
 
-        o.warmup = held < 200000 ? held : 200000;
+        o.c.warmup = held < 200000 ? held : 200000;
     }
     if (pick_base(o.dir, base, sizeof(base)) != 0)
         return CLI_EXIT_FAIL;
-    if (o.frames >= data_bytes)
+    if (o.c.frames >= data_bytes)
         cli_note(CMD, "the data (%s) fits in the RAM budget (%s): every side can cache it all",
-                 cli_fmt_size(data_bytes, b1, sizeof(b1)), cli_fmt_size(o.frames, b2, sizeof(b2)));
+                 cli_fmt_size(data_bytes, b1, sizeof(b1)),
+                 cli_fmt_size(o.c.frames, b2, sizeof(b2)));
 
-    run = run_new(&it, (unsigned)o.threads);
+    run = run_new(&it, (unsigned)o.c.threads);
     if (run == NULL) {
         cli_error(CMD, "out of memory for %llu items' versions", (unsigned long long)it.n);
         return CLI_EXIT_FAIL;
     }
     run->kc.items = &it;
     run->kc.data_bytes = data_bytes;
-    run->kc.ram_budget = o.frames;
-    run->kc.window = o.window;
-    run->kc.page_size = (size_t)o.page_size;
+    run->kc.ram_budget = o.c.frames;
+    run->kc.window = o.c.window;
+    run->kc.page_size = (size_t)o.c.page_size;
     run->kc.ttl_ms = o.ttl_ns / 1000000u;
-    run->kc.awc_flags = o.no_direct ? AWC_NO_DIRECT : 0;
+    run->kc.awc_flags = o.c.no_direct ? AWC_NO_DIRECT : 0;
     run->base.pages = it.n;
-    run->base.page_size = (size_t)o.page_size;
-    run->base.frame_budget = o.frames;
-    run->base.window_budget = o.window;
-    run->base.threads = (unsigned)o.threads;
+    run->base.page_size = (size_t)o.c.page_size;
+    run->base.frame_budget = o.c.frames;
+    run->base.window_budget = o.c.window;
+    run->base.threads = (unsigned)o.c.threads;
     run->base.batch = 1;
-    run->base.duration_ns = o.duration_ns;
-    run->base.ops = o.ops;
-    run->base.warmup_ops = o.warmup;
-    run->base.wl.dist = o.zipf ? BENCH_ZIPF : BENCH_UNIFORM;
-    run->base.wl.theta = o.theta;
+    run->base.duration_ns = o.c.duration_ns;
+    run->base.ops = o.c.ops;
+    run->base.warmup_ops = o.c.warmup;
+    run->base.wl = o.c.wl;
     run->base.wl.pages = it.n;
-    run->base.wl.read_ratio = o.reads;
-    run->base.wl.seed = o.seed;
     if (bench_workload_prepare(&run->base.wl) != 0) {
         cli_error(CMD, "out of memory for the workload");
         run_free(run);
@@ -1401,7 +1204,7 @@ int cmd_bench_kv(int argc, char **argv)
     for (size_t s = 0; s < NSIDES && !stopping(); s++) {
         struct kv_row *row = &rows[nrows];
 
-        if (s > 0 && !o.compare)
+        if (s > 0 && !o.c.compare)
             break;
         nrows++;
         if (sides[s]->missing != NULL) {
@@ -1410,7 +1213,7 @@ int cmd_bench_kv(int argc, char **argv)
             cli_note(CMD, "%s: %s", sides[s]->name, sides[s]->missing);
             continue;
         }
-        if (!run_one(sides[s], run, base, o.keep, row)) {
+        if (!run_one(sides[s], run, base, o.c.keep, row)) {
             cli_error(CMD, "%s: %s", row->side, row->error);
             status = CLI_EXIT_FAIL;
         }
@@ -1418,9 +1221,9 @@ int cmd_bench_kv(int argc, char **argv)
     signals_restore(&sig);
 
     /* Step 3 */
-    if (o.json) {
+    if (o.c.json) {
         print_json(&o, &it, data_bytes, base, rows, nrows);
-    } else if (o.csv) {
+    } else if (o.c.csv) {
         print_csv(rows, nrows, it.n);
     } else {
         char line[2 * KV_PATH_LEN];

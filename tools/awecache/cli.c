@@ -468,6 +468,22 @@ void cli_progress_end(struct cli_progress *p, uint64_t done)
 
 /* ---- Tables ------------------------------------------------------------------------------ */
 
+void *cli_table_alloc(const char *cmd, size_t nrows, size_t ncols, size_t cell_len,
+                      const char ***cells)
+{
+    void *text = calloc(nrows * ncols, cell_len);
+
+    *cells = calloc(nrows * ncols, sizeof(**cells));
+    if (text == NULL || *cells == NULL) {
+        free(text);
+        free(*cells);
+        *cells = NULL;
+        cli_error(cmd, "out of memory for the report");
+        return NULL;
+    }
+    return text;
+}
+
 void cli_table_print(FILE *f, size_t ncols, const char *const *header, const char *const *cells,
                      size_t nrows)
 {

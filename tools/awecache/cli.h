@@ -150,6 +150,11 @@ void cli_progress_end(struct cli_progress *p, uint64_t done);
  * aligned, the others right aligned. cells is row-major, nrows x ncols, NULL cells print "-". */
 void cli_table_print(FILE *f, size_t ncols, const char *const *header, const char *const *cells,
                      size_t nrows);
+/* Allocates a table's cells, nrows x ncols: returns their text, cell_len zeroed bytes each, and
+ * sets *cells to as many NULL cell pointers; free() both. On failure prints "out of memory for
+ * the report" for cmd and returns NULL (nothing allocated). */
+void *cli_table_alloc(const char *cmd, size_t nrows, size_t ncols, size_t cell_len,
+                      const char ***cells);
 
 /* ---- JSON -------------------------------------------------------------------------------- */
 
