@@ -101,9 +101,8 @@ static uint64_t now_ms(const struct awc_kv *kv)
     return kv->clock_ms != NULL ? kv->clock_ms(kv->clock_arg) : plat_realtime_ms();
 }
 
-static bool expired(const struct awc_kv *kv, const struct kv_hdr *h, uint64_t now)
+static bool expired(const struct kv_hdr *h, uint64_t now)
 {
-    (void)kv;
     return h->expiry_ms != 0 && h->expiry_ms <= now;
 }
 
@@ -610,7 +609,7 @@ AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf,
     if (rc != AWC_OK)
         return rc;
     /* Step 3 */
-    if (expired(kv, &f.h, now_ms(kv))) {
+    if (expired(&f.h, now_ms(kv))) {
         if (rec != NULL)
             awc_unpin(kv->cache, kv_page_of(kv, f.pos), 0);
         drop_item(kv, hash, &f);
@@ -682,7 +681,7 @@ AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct
         count(&kv->misses);
     if (rc != AWC_OK)
         return rc;
-    if (expired(kv, &f.h, now_ms(kv))) {
+    if (expired(&f.h, now_ms(kv))) {
         drop_item(kv, hash, &f);
         count(&kv->expired);
         count(&kv->misses);
@@ -806,7 +805,7 @@ static int scan_apply(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, u
         kv_index_remove(&kv->idx, hash, old.pos);
         account_drop(kv, old.pos, (uint64_t)old.h.key_len + old.h.value_len);
     }
-    if (h->magic == KV_REC_ITEM && !expired(kv, h, now)) {
+    if (h->magic == KV_REC_ITEM && !expired(h, now)) {
         rc = kv_index_add(&kv->idx, hash, pos);
         if (rc != AWC_OK)
             return rc;
