@@ -231,7 +231,7 @@ struct awc_stats et_stats(awc_t *c)
 #define ET_MAGIC UINT64_C(0x4157435445535431) /* "AWCTEST1" */
 #define ET_HDR   4                            /* header words: magic, page, version, checksum */
 
-static uint64_t mix64(uint64_t x)
+uint64_t et_mix64(uint64_t x)
 {
     x ^= x >> 30;
     x *= UINT64_C(0xbf58476d1ce4e5b9);
@@ -243,11 +243,11 @@ static uint64_t mix64(uint64_t x)
 
 static uint64_t seed_of(uint64_t page, uint64_t version)
 {
-    return mix64(page * UINT64_C(0x9e3779b97f4a7c15) ^ mix64(version + 0x1234567));
+    return et_mix64(page * UINT64_C(0x9e3779b97f4a7c15) ^ et_mix64(version + 0x1234567));
 }
 
 /* The body word i of (page, version), and the running checksum step. */
-#define BODY(seed, i) mix64((seed) + (uint64_t)(i)*UINT64_C(0x9e3779b97f4a7c15))
+#define BODY(seed, i) et_mix64((seed) + (uint64_t)(i)*UINT64_C(0x9e3779b97f4a7c15))
 #define CK_STEP(h, w) (((h) ^ (w)) * UINT64_C(0x100000001b3) + 0x51)
 
 void et_fill(void *p, size_t len, uint64_t page, uint64_t version)
@@ -367,4 +367,51 @@ void et_sleep_ms(unsigned ms)
 
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+/* ---- Key-value test values --------------------------------------------------------------- */
+
+#define ET_GOLD UINT64_C(0x9e3779b97f4a7c15)
+
+static uint64_t value_check_word(uint64_t id, uint64_t version, size_t len)
+{
+    return et_mix64(id * ET_GOLD ^ et_mix64(version) ^ ((uint64_t)len << 20) ^ UINT64_C(0xc4a54));
+}
+
+/* The bytes after the header: word n of the body is et_mix64(check + n * ET_GOLD). With `cmp`
+ * they are compared with b instead of written; returns false on the first difference. */
+static bool value_body(uint8_t *b, const uint8_t *cmp, size_t len, uint64_t check)
+{
+    for (size_t i = ET_VHDR, n = 0; i < len; n++) {
+        uint64_t w = et_mix64(check + n * ET_GOLD);
+        size_t k = len - i < 8 ? len - i : 8;
+
+        if (cmp != NULL && memcmp(cmp + i, &w, k) != 0)
+            return false;
+        if (cmp == NULL)
+            memcpy(b + i, &w, k);
+        i += k;
+    }
+    return true;
+}
+
+void et_value_make(uint8_t *b, size_t len, uint64_t id, uint64_t version)
+{
+    uint64_t h[3] = {id, version, value_check_word(id, version, len)};
+
+    memcpy(b, h, ET_VHDR);
+    value_body(b, NULL, len, h[2]);
+}
+
+bool et_value_ok(const uint8_t *b, size_t len, uint64_t id, uint64_t *version)
+{
+    uint64_t h[3];
+
+    if (len < ET_VHDR)
+        return false;
+    memcpy(h, b, ET_VHDR);
+    if (h[0] != id || h[2] != value_check_word(id, h[1], len) || !value_body(NULL, b, len, h[2]))
+        return false;
+    *version = h[1];
+    return true;
 }

@@ -142,6 +142,22 @@ enum et_verdict et_check(const void *p, size_t len, uint64_t page, uint64_t *ver
 /* A name for a verdict. */
 const char *et_check_str(enum et_verdict v);
 
+/* ---- Key-value test values --------------------------------------------------------------- */
+
+/* splitmix64's finaliser: a well-mixed 64-bit function of x. */
+uint64_t et_mix64(uint64_t x);
+
+#define ET_VHDR 24u /* bytes at the start of a value: key id, version, check word */
+
+/* Writes version `version` of key `id`'s value over b[0..len) (len >= ET_VHDR): the header,
+ * then bytes derived from it, so that a value names its key and version and any torn, mixed or
+ * foreign value is told apart. Thread-safe. */
+void et_value_make(uint8_t *b, size_t len, uint64_t id, uint64_t version);
+
+/* True when b[0..len) is exactly a value et_value_make made for key `id`; *version gets its
+ * version. Thread-safe. */
+bool et_value_ok(const uint8_t *b, size_t len, uint64_t id, uint64_t *version);
+
 /* True when p[0..len) is all zero bytes. */
 bool et_is_zero(const void *p, size_t len);
 

@@ -176,25 +176,15 @@ static struct awc_kv_stats kv_stats(awc_kv_t *kv)
     return st;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= UINT64_C(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94d049bb133111eb);
-    x ^= x >> 31;
-    return x;
-}
-
 /* Version `version` of the value of item `id`: len bytes derived from (id, version). */
 static void gen_value(void *buf, size_t len, uint64_t id, uint64_t version)
 {
     uint8_t *b = buf;
-    uint64_t seed = mix64(id * GOLD ^ mix64(version ^ UINT64_C(0x5eed)));
+    uint64_t seed = et_mix64(id * GOLD ^ et_mix64(version ^ UINT64_C(0x5eed)));
     size_t i = 0;
 
     for (uint64_t n = 0; i < len; n++) {
-        uint64_t w = mix64(seed + n * GOLD);
+        uint64_t w = et_mix64(seed + n * GOLD);
         size_t k = len - i < 8 ? len - i : 8;
 
         memcpy(b + i, &w, k);
@@ -730,7 +720,7 @@ static void test_sizes(void **state)
 
     (void)state;
     for (size_t i = 0; i < AWC_KV_MAX_KEY; i++)
-        k4096[i] = (uint8_t)mix64(i);
+        k4096[i] = (uint8_t)et_mix64(i);
     memcpy(k4096b, k4096, AWC_KV_MAX_KEY);
     k4096b[AWC_KV_MAX_KEY - 1] ^= 1; /* differs in the last byte only */
     kv = kv_open_ok(&cfg);

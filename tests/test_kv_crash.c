@@ -63,80 +63,24 @@
  * stay upper bounds regardless. */
 #define PS       ((size_t)4096)
 #define CONS_HDR 64u /* an item header, as the conservative log counts take it */
-#define GOLD     UINT64_C(0x9e3779b97f4a7c15)
 #define NKEYS    256u
 #define CAP      ((uint64_t)32 * 1024 * 1024)
 #define REGION   (CAP / 64)
 #define MAX_OPS  (1u << 20)
 #define FRAMES   64u
 #define RATE     (8u * 1024 * 1024) /* conservative log bytes per second the child writes */
-#define VHDR     24u                /* value header: key id, version, check word */
+#define VHDR     ET_VHDR
 
 /* ---- Values and keys --------------------------------------------------------------------- */
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= UINT64_C(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94d049bb133111eb);
-    x ^= x >> 31;
-    return x;
-}
-
-static uint64_t check_word(uint64_t id, uint64_t version, size_t len)
-{
-    return mix64(id * GOLD ^ mix64(version) ^ ((uint64_t)len << 20) ^ UINT64_C(0xc4a54));
-}
-
-/* Value `version` of key `id`, len >= VHDR bytes. */
-static void make_value(uint8_t *b, size_t len, uint64_t id, uint64_t version)
-{
-    uint64_t h[3] = {id, version, check_word(id, version, len)};
-    uint64_t seed = h[2];
-
-    memcpy(b, h, VHDR);
-    for (size_t i = VHDR, n = 0; i < len; n++) {
-        uint64_t w = mix64(seed + n * GOLD);
-        size_t k = len - i < 8 ? len - i : 8;
-
-        memcpy(b + i, &w, k);
-        i += k;
-    }
-}
-
-/* True when b[0..len) is exactly a value make_value made for key `id`; *version gets its
- * version. */
-static bool value_ok(const uint8_t *b, size_t len, uint64_t id, uint64_t *version)
-{
-    uint64_t h[3], seed;
-
-    if (len < VHDR)
-        return false;
-    memcpy(h, b, VHDR);
-    if (h[0] != id || h[2] != check_word(id, h[1], len))
-        return false;
-    seed = h[2];
-    for (size_t i = VHDR, n = 0; i < len; n++) {
-        uint64_t w = mix64(seed + n * GOLD);
-        size_t k = len - i < 8 ? len - i : 8;
-
-        if (memcmp(b + i, &w, k) != 0)
-            return false;
-        i += k;
-    }
-    *version = h[1];
-    return true;
-}
 
 /* Key `id`: "K" + 4 hex digits + "." + filler, 6 to 105 bytes. */
 static size_t make_key(uint8_t *b, uint64_t id)
 {
-    size_t len = 6 + (size_t)(mix64(id + 77) % 100);
+    size_t len = 6 + (size_t)(et_mix64(id + 77) % 100);
 
     snprintf((char *)b, 7, "K%04x.", (unsigned)id);
     for (size_t i = 6; i < len; i++)
-        b[i] = (uint8_t)mix64(id * 1000 + i);
+        b[i] = (uint8_t)et_mix64(id * 1000 + i);
     return len;
 }
 
@@ -299,7 +243,7 @@ static int child_main(uint64_t seed, bool create)
             rc = awc_kv_get(kv, key, klen, got, sizeof(got), &len);
             if (cur[k].version == 0 ? rc != AWC_ENOTFOUND
                                     : rc != AWC_OK || len != cur[k].vlen ||
-                                          !value_ok(got, len, k, &v) || v != cur[k].version) {
+                                          !et_value_ok(got, len, k, &v) || v != cur[k].version) {
                 fprintf(stderr,
                         "child: key %u (version %llu, %llu bytes): awc_kv_get returned %d (%s), "
                         "%zu bytes, version %llu\n",
@@ -334,7 +278,7 @@ static int child_main(uint64_t seed, bool create)
                 cur[k].version = 0;
                 cur[k].vlen = 0;
             } else {
-                make_value(val, (size_t)o->vlen, k, o->version);
+                et_value_make(val, (size_t)o->vlen, k, o->version);
                 rc = awc_kv_put(kv, key, klen, val, (size_t)o->vlen, 0);
                 if (rc != AWC_OK) {
                     fprintf(stderr, "child: awc_kv_put returned %d (%s)\n", rc, awc_strerror(rc));
@@ -422,7 +366,7 @@ static struct verdict verify_file(int round)
         if (rc != AWC_OK)
             fail_msg("round %d: key %u: awc_kv_get returned %d (%s)", round, k, rc,
                      awc_strerror(rc));
-        if (!value_ok(buf, len, k, &ver) || ver == 0)
+        if (!et_value_ok(buf, len, k, &ver) || ver == 0)
             fail_msg("round %d: key %u reads back %zu bytes that are no value put for it", round, k,
                      len);
         seen[k].version = ver;
@@ -582,9 +526,13 @@ static size_t dmg_key(char *b, unsigned i)
 /* Where item i's value (version `version`, len bytes) starts in the file image, or -1. */
 static int64_t find_value(const uint8_t *img, uint64_t n, unsigned i, uint64_t version, size_t len)
 {
-    uint64_t h[3] = {i, version, check_word(i, version, len)};
-    const uint8_t *at = memmem(img, (size_t)n, h, VHDR);
+    uint8_t *v = malloc(len);
+    const uint8_t *at;
 
+    assert_non_null(v);
+    et_value_make(v, len, i, version); /* its first VHDR bytes are unique to (i, version, len) */
+    at = memmem(img, (size_t)n, v, VHDR);
+    free(v);
     return at == NULL ? -1 : (int64_t)(at - img);
 }
 
@@ -607,7 +555,7 @@ static void test_damage(void **state)
         size_t kl = dmg_key(key, i);
 
         vlen[i] = VHDR + (size_t)et_rand_below(&rng, i % 10 == 0 ? 3 * PS : 600);
-        make_value(val, vlen[i], i, 1);
+        et_value_make(val, vlen[i], i, 1);
         ET_EXPECT(awc_kv_put(kv, key, kl, val, vlen[i], 0), AWC_OK);
     }
     ET_EXPECT(awc_kv_close(kv), AWC_OK);
@@ -665,7 +613,7 @@ static void test_damage(void **state)
             int rc = awc_kv_get(kv, key, kl, buf, sizeof(buf), &len);
 
             if (rc == AWC_OK) {
-                if (len != vlen[i] || !value_ok(buf, len, i, &ver) || ver != 1)
+                if (len != vlen[i] || !et_value_ok(buf, len, i, &ver) || ver != 1)
                     fail_msg("round %llu: item %u reads back wrong bytes (%zu bytes)",
                              (unsigned long long)r, i, len);
                 if (i == target)
@@ -695,7 +643,7 @@ static void test_damage(void **state)
             size_t kl = dmg_key(key, i);
             int rc;
 
-            make_value(val, vlen[i], i, 2);
+            et_value_make(val, vlen[i], i, 2);
             rc = awc_kv_put(kv, key, kl, val, vlen[i], 0);
             if (rc != AWC_OK)
                 fail_msg("round %llu: after the damage, awc_kv_put of item %u returned %d (%s)",
@@ -710,7 +658,7 @@ static void test_damage(void **state)
             uint64_t ver = 0;
             int rc = awc_kv_get(kv, key, kl, buf, sizeof(buf), &len);
 
-            if (rc != AWC_OK || len != vlen[i] || !value_ok(buf, len, i, &ver) || ver != 2)
+            if (rc != AWC_OK || len != vlen[i] || !et_value_ok(buf, len, i, &ver) || ver != 2)
                 fail_msg("round %llu: item %u, put again after the damage and closed, reads back "
                          "as %d (%s), %zu bytes, version %llu",
                          (unsigned long long)r, i, rc, awc_strerror(rc), len,
@@ -751,7 +699,7 @@ static void test_damage_while_open(void **state)
     for (unsigned i = 0; i < 100; i++) { /* about one item per page */
         size_t kl = dmg_key(key, i);
 
-        make_value(val, sizeof(val), i, 1);
+        et_value_make(val, sizeof(val), i, 1);
         ET_EXPECT(awc_kv_put(kv, key, kl, val, sizeof(val), 0), AWC_OK);
     }
     ET_EXPECT(awc_kv_flush(kv), AWC_OK);
@@ -779,19 +727,20 @@ static void test_damage_while_open(void **state)
     rc = awc_kv_get(kv, key, strlen(key), buf, sizeof(buf), &len);
     if (rc == AWC_OK)
         fail_msg("item 10, damaged on disk, reads back as if whole (%zu bytes%s)", len,
-                 value_ok(buf, len, 10, &ver) ? ", the old bytes: its frame was not evicted" : "");
+                 et_value_ok(buf, len, 10, &ver) ? ", the old bytes: its frame was not evicted"
+                                                 : "");
     ET_EXPECT(rc, AWC_ECHECKSUM);
     ET_EXPECT(awc_kv_get(kv, key, strlen(key), buf, sizeof(buf), &len), AWC_ENOTFOUND);
-    make_value(val, sizeof(val), 10, 2);
+    et_value_make(val, sizeof(val), 10, 2);
     ET_EXPECT(awc_kv_put(kv, key, strlen(key), val, sizeof(val), 0), AWC_OK);
     ET_EXPECT(awc_kv_get(kv, key, strlen(key), buf, sizeof(buf), &len), AWC_OK);
-    assert_true(len == sizeof(val) && value_ok(buf, len, 10, &ver) && ver == 2);
+    assert_true(len == sizeof(val) && et_value_ok(buf, len, 10, &ver) && ver == 2);
     for (unsigned i = 0; i < 100; i++) { /* the others are as they were, or report the damage */
         size_t kl = dmg_key(key, i);
 
         rc = awc_kv_get(kv, key, kl, buf, sizeof(buf), &len);
         if (rc == AWC_OK)
-            assert_true(len == sizeof(val) && value_ok(buf, len, i, &ver) &&
+            assert_true(len == sizeof(val) && et_value_ok(buf, len, i, &ver) &&
                         ver == (i == 10 ? 2u : 1u));
         else
             ET_EXPECT2(rc, AWC_ECHECKSUM, AWC_ENOTFOUND);
@@ -811,7 +760,7 @@ static void test_interrupted_create(void **state)
     awc_kv_t *kv;
 
     (void)state;
-    make_value(val, sizeof(val), 1, 1);
+    et_value_make(val, sizeof(val), 1, 1);
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         struct awc_config pc = et_cfg(p, PS, FRAMES, FRAMES, AWC_CREATE | AWC_EXCL);
         struct awc_kv_stats st;
@@ -844,7 +793,7 @@ static void test_interrupted_create(void **state)
         ET_EXPECT(awc_kv_open(&cfg, &kv), AWC_OK);
         kv_keep(kv);
         ET_EXPECT(awc_kv_get(kv, "a", 1, buf, sizeof(buf), &len), AWC_OK);
-        assert_true(len == sizeof(val) && value_ok(buf, len, 1, &ver) && ver == 1);
+        assert_true(len == sizeof(val) && et_value_ok(buf, len, 1, &ver) && ver == 1);
         ET_EXPECT(awc_kv_close(kv), AWC_OK);
     }
     et_unlink(p);

@@ -46,11 +46,10 @@
  * stay upper bounds regardless. */
 #define PS        ((size_t)4096)
 #define CONS_HDR  64u /* an item header, as the conservative log counts take it */
-#define GOLD      UINT64_C(0x9e3779b97f4a7c15)
 #define NKEYS     512u
 #define CAP       ((uint64_t)2 * 1024 * 1024)
 #define FRAMES    128u
-#define VHDR      24u
+#define VHDR      ET_VHDR
 #define MAX_VAL   (3 * PS)
 #define MAX_KEY   64u
 #define MAX_R     8u
@@ -61,64 +60,13 @@
 
 /* ---- Values and keys --------------------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= UINT64_C(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94d049bb133111eb);
-    x ^= x >> 31;
-    return x;
-}
-
-static uint64_t check_word(uint64_t id, uint64_t version, size_t len)
-{
-    return mix64(id * GOLD ^ mix64(version) ^ ((uint64_t)len << 20) ^ UINT64_C(0x57e55));
-}
-
-static void make_value(uint8_t *b, size_t len, uint64_t id, uint64_t version)
-{
-    uint64_t h[3] = {id, version, check_word(id, version, len)};
-
-    memcpy(b, h, VHDR);
-    for (size_t i = VHDR, n = 0; i < len; n++) {
-        uint64_t w = mix64(h[2] + n * GOLD);
-        size_t k = len - i < 8 ? len - i : 8;
-
-        memcpy(b + i, &w, k);
-        i += k;
-    }
-}
-
-/* True when b[0..len) is exactly a value of key `id`; *version gets its version. */
-static bool value_ok(const uint8_t *b, size_t len, uint64_t id, uint64_t *version)
-{
-    uint64_t h[3];
-
-    if (len < VHDR)
-        return false;
-    memcpy(h, b, VHDR);
-    if (h[0] != id || h[2] != check_word(id, h[1], len))
-        return false;
-    for (size_t i = VHDR, n = 0; i < len; n++) {
-        uint64_t w = mix64(h[2] + n * GOLD);
-        size_t k = len - i < 8 ? len - i : 8;
-
-        if (memcmp(b + i, &w, k) != 0)
-            return false;
-        i += k;
-    }
-    *version = h[1];
-    return true;
-}
-
 /* Key `id`: "S" + 4 hex digits + filler, 5 to 64 bytes. */
 static size_t make_key(uint8_t *b, uint64_t id)
 {
-    size_t len = 5 + (size_t)(mix64(id + 5) % 60);
+    size_t len = 5 + (size_t)(et_mix64(id + 5) % 60);
 
     for (size_t i = 0; i < len; i++)
-        b[i] = (uint8_t)mix64(id * 977 + i);
+        b[i] = (uint8_t)et_mix64(id * 977 + i);
     b[0] = 'S';
     b[1] = (uint8_t)(id >> 8);
     b[2] = (uint8_t)id;
@@ -237,7 +185,7 @@ static void writer_step(struct worker *w)
         w->count[W_GET]++;
         rc = awc_kv_get(r->kv, w->key, klen, w->buf, sizeof(w->buf), &len);
         if (rc == AWC_OK) {
-            if (done_version(d) == 0 || done_deleted(d) || !value_ok(w->buf, len, k, &got) ||
+            if (done_version(d) == 0 || done_deleted(d) || !et_value_ok(w->buf, len, k, &got) ||
                 got != done_version(d))
                 fail_worker(w,
                             "writer: key %u (last version %llu%s) reads back %zu bytes, "
@@ -282,7 +230,7 @@ static void writer_step(struct worker *w)
         size_t len = pick_vlen(&w->rng);
 
         w->count[W_PUT]++;
-        make_value(w->val, len, k, v);
+        et_value_make(w->val, len, k, v);
         pos = atomic_fetch_add(&r->w, cons_bytes(klen, len));
         atomic_store(&s->started, v);
         rc = awc_kv_put(r->kv, w->key, klen, w->val, len, 0);
@@ -309,7 +257,7 @@ static void reader_check(struct worker *w, uint32_t k, uint64_t d0, int rc, size
 
     if (rc == AWC_OK) {
         w->count[R_FOUND]++;
-        if (!value_ok(w->buf, len, k, &v))
+        if (!et_value_ok(w->buf, len, k, &v))
             fail_worker(w, "%s: key %u: %zu bytes that are no whole value of this key", how, k,
                         len);
         else if (v < v0 || v > hi)
@@ -446,7 +394,7 @@ static void test_stress(void **state)
     for (size_t i = 0; i < nw; i++) {
         ws[i].id = (int)i;
         ws[i].run = r;
-        ws[i].rng = mix64(seed + i) | 1;
+        ws[i].rng = et_mix64(seed + i) | 1;
         assert_int_equal(pthread_create(&ws[i].th, NULL, worker_main, &ws[i]), 0);
     }
     while (!atomic_load(&r->stop) && et_now_ns() - t0 < seconds * UINT64_C(1000000000))
@@ -486,7 +434,7 @@ static void test_stress(void **state)
         bool there = done_version(d) != 0 && !done_deleted(d);
 
         if (rc == AWC_OK) {
-            if (!there || !value_ok(buf, len, k, &v) || v != done_version(d))
+            if (!there || !et_value_ok(buf, len, k, &v) || v != done_version(d))
                 fail_msg("after the reopen, key %u (version %llu%s) reads back %zu bytes, "
                          "version %llu",
                          k, (unsigned long long)done_version(d), done_deleted(d) ? ", deleted" : "",
