@@ -197,15 +197,15 @@ static int check_candidate(struct awc_kv *kv, uint64_t pos, const void *key, siz
     return equal ? AWC_OK : AWC_ENOTFOUND;
 }
 
-/* Drops a candidate whose page reads back damaged (its size unknown: the bytes counter keeps
- * it until its region is reclaimed). */
-static void drop_damaged(struct awc_kv *kv, uint64_t hash, uint64_t pos)
+/* Drops the item at pos from the index (if it is still there): an expired item, or one whose
+ * value failed its checksum (`bytes`: its key's and value's), or one whose header or key is on a
+ * damaged page (its size unknown: `bytes` 0, and the bytes counter keeps it until its region is
+ * reclaimed). */
+static void drop_item(struct awc_kv *kv, uint64_t hash, uint64_t pos, uint64_t bytes)
 {
     plat_mutex_lock(&kv->imu);
-    if (pos >= load_tail(kv) && kv_index_remove(&kv->idx, hash, pos)) {
-        kv->regions[kv_region_of(kv, pos)].items--;
-        kv->items--;
-    }
+    if (pos >= load_tail(kv) && kv_index_remove(&kv->idx, hash, pos))
+        account_drop(kv, pos, bytes);
     plat_mutex_unlock(&kv->imu);
 }
 
@@ -235,7 +235,7 @@ static int lookup(struct awc_kv *kv, uint64_t hash, const void *key, size_t key_
             rc = check_candidate(kv, cand[i], key, key_len, f, keep);
             if (rc == AWC_ECHECKSUM) {
                 /* Its header or key is on a damaged page: whichever key it was, it is gone. */
-                drop_damaged(kv, hash, cand[i]);
+                drop_item(kv, hash, cand[i], 0);
                 damaged = true;
                 continue;
             }
@@ -244,16 +244,6 @@ static int lookup(struct awc_kv *kv, uint64_t hash, const void *key, size_t key_
         }
     }
     return damaged ? AWC_ECHECKSUM : AWC_ENOTFOUND;
-}
-
-/* Drops the item at pos from the index (if it is still there): an expired item, or one whose
- * value failed its checksum. */
-static void drop_item(struct awc_kv *kv, uint64_t hash, const struct found *f)
-{
-    plat_mutex_lock(&kv->imu);
-    if (f->pos >= load_tail(kv) && kv_index_remove(&kv->idx, hash, f->pos))
-        account_drop(kv, f->pos, (uint64_t)f->h.key_len + f->h.value_len);
-    plat_mutex_unlock(&kv->imu);
 }
 
 /* ---- The writer (README 9.3, 9.6) -------------------------------------------------------- */
@@ -581,6 +571,28 @@ AWC_API int awc_kv_flush(awc_kv_t *kv)
 
 /* ---- Gets -------------------------------------------------------------------------------- */
 
+/* A get's steps 2 and 3: lookup (`keep` as there), counting a miss; an expired item is dropped
+ * (and its page unpinned), a miss counted as expired. */
+static int find_live(struct awc_kv *kv, uint64_t hash, const void *key, size_t key_len,
+                     struct found *f, const uint8_t **keep)
+{
+    int rc = lookup(kv, hash, key, key_len, f, keep);
+
+    if (rc == AWC_ENOTFOUND)
+        count(&kv->misses);
+    if (rc != AWC_OK)
+        return rc;
+    if (expired(&f->h, now_ms(kv))) {
+        if (keep != NULL && *keep != NULL)
+            awc_unpin(kv->cache, kv_page_of(kv, f->pos), 0);
+        drop_item(kv, hash, f->pos, (uint64_t)f->h.key_len + f->h.value_len);
+        count(&kv->expired);
+        count(&kv->misses);
+        return AWC_ENOTFOUND;
+    }
+    return AWC_OK;
+}
+
 /* Steps of a get (README 9.4):
  * 1. Check the arguments; hash the key.
  * 2. Find the key's record (lookup). None: a miss.
@@ -602,21 +614,10 @@ AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf,
     if (value_len == NULL || (buf == NULL && buf_len > 0))
         return AWC_EINVAL;
     hash = kv_hash(kv, key, key_len);
-    /* Step 2 */
-    rc = lookup(kv, hash, key, key_len, &f, &rec);
-    if (rc == AWC_ENOTFOUND)
-        count(&kv->misses);
+    /* Steps 2, 3 */
+    rc = find_live(kv, hash, key, key_len, &f, &rec);
     if (rc != AWC_OK)
         return rc;
-    /* Step 3 */
-    if (expired(&f.h, now_ms(kv))) {
-        if (rec != NULL)
-            awc_unpin(kv->cache, kv_page_of(kv, f.pos), 0);
-        drop_item(kv, hash, &f);
-        count(&kv->expired);
-        count(&kv->misses);
-        return AWC_ENOTFOUND;
-    }
     *value_len = f.h.value_len;
     if (buf_len < f.h.value_len) {
         if (rec != NULL)
@@ -642,7 +643,7 @@ AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf,
         }
     }
     if (rc == AWC_ECHECKSUM)
-        drop_item(kv, hash, &f);
+        drop_item(kv, hash, f.pos, (uint64_t)f.h.key_len + f.h.value_len);
     if (rc == AWC_OK)
         count(&kv->hits);
     return rc;
@@ -660,7 +661,8 @@ static void unpin_range(struct awc_kv *kv, uint64_t first, uint64_t n)
 /* Steps of a get_ref: 1-3 as awc_kv_get; then
  * 4. Pin every page of the record at once (shared; one batch), check that it is still the same
  *    record (header at its position) and its sum, in place.
- * 5. Describe the value's pieces; count the reference (per region, for the writer's check). */
+ * 5. Describe the value's pieces; count the reference (in all, for close, and per thread, for
+ *    the holder's writes: README 9.4). */
 AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct awc_kv_ref *ref)
 {
     int rc = check_call(kv, key, key_len);
@@ -676,17 +678,9 @@ AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct
         return AWC_EINVAL;
     memset(ref, 0, sizeof(*ref));
     hash = kv_hash(kv, key, key_len);
-    rc = lookup(kv, hash, key, key_len, &f, NULL);
-    if (rc == AWC_ENOTFOUND)
-        count(&kv->misses);
+    rc = find_live(kv, hash, key, key_len, &f, NULL);
     if (rc != AWC_OK)
         return rc;
-    if (expired(&f.h, now_ms(kv))) {
-        drop_item(kv, hash, &f);
-        count(&kv->expired);
-        count(&kv->misses);
-        return AWC_ENOTFOUND;
-    }
     /* Step 4 */
     first = f.pos / kv->ps;
     npages = (f.pos + KV_HDR + f.h.key_len + f.h.value_len - 1) / kv->ps - first + 1;
@@ -716,7 +710,7 @@ AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct
     if (rc != AWC_OK) {
         unpin_range(kv, first, npages);
         if (rc == AWC_ECHECKSUM)
-            drop_item(kv, hash, &f);
+            drop_item(kv, hash, f.pos, (uint64_t)f.h.key_len + f.h.value_len);
         goto fail;
     }
     /* Step 5 */
