@@ -63,6 +63,9 @@ extern "C" {
 #define AWC_E2BIG      (-E2BIG)  /* key-value cache: a key, value or item over its limit */
 #define AWC_ENOTFOUND  (-1006)   /* key-value cache: no such key (or it expired) */
 #define AWC_ERANGE     (-ERANGE) /* key-value cache: the caller's buffer is too small */
+/* The page lies past the largest file the file system (or the process's file size limit) lets
+ * the backing file reach. */
+#define AWC_EFBIG (-EFBIG)
 
 /* A short English description of an AWC_E* (or AWE_E*) code; never NULL. */
 AWC_API const char *awc_strerror(int err);
@@ -98,8 +101,9 @@ typedef struct awc awc_t;
 AWC_API int awc_open(const struct awc_config *config, awc_t **cache);
 
 /* Flushes, then releases everything. Pages still pinned: AWC_EBUSY and nothing is closed. If the
- * flush fails the cache is closed all the same and the flush's error is returned (the changes
- * the failed flush could not write are lost, as the error says). */
+ * flush fails the cache is closed all the same and the flush's error is returned: every page
+ * that could be written is durable, and only the pages whose writes failed are lost (they read
+ * back, after a reopen, as their last durable version or as AWC_ECHECKSUM, never as garbage). */
 AWC_API int awc_close(awc_t *cache);
 
 /* ---- Pinning ----------------------------------------------------------------------------- */
@@ -113,12 +117,18 @@ AWC_API int awc_close(awc_t *cache);
 
 /* Pins page `page` in `mode` and stores a pointer to its page_size bytes in *ptr, valid until the
  * matching awc_unpin. Waits while another thread holds the page in a conflicting mode. A page past
- * the end of the file reads as zeros (writing it extends the file on write-back).
+ * the end of the file that was never written reads as zeros (writing it extends the file on
+ * write-back); a page the file should hold but does not (a truncated file) is AWC_ECHECKSUM.
  * Page numbers run from 0 to the highest page whose file offset fits in 63 bits (2^54 or more
- * pages for 4 KiB pages); beyond it: AWC_EINVAL.
- * Errors: AWC_EINVAL (mode, NULL ptr, page number), AWC_EACCES (exclusive on a read-only cache),
- * AWC_EBUSY (every frame or window slot is pinned), AWC_EDEADLK, AWC_ECHECKSUM, AWC_EIO,
- * AWC_ECLOSED. */
+ * pages for 4 KiB pages); beyond it: AWC_EINVAL. Below that, a page past what the backing file's
+ * file system lets the file hold (ext4 with 4 KiB blocks: 16 TiB; RLIMIT_FSIZE too) is
+ * AWC_EFBIG: awc_stats.page_limit says where that starts.
+ * Errors: AWC_EINVAL (mode, NULL ptr, page number), AWC_EFBIG, AWC_EACCES (exclusive on a
+ * read-only cache), AWC_EBUSY (every frame or window slot is pinned), AWC_EDEADLK, AWC_ECHECKSUM
+ * (the page read back torn, damaged or missing), AWC_EIO, AWC_ECLOSED. A pin of a page in frames
+ * does no I/O; a pin that must read the page needs a frame, and when every unpinned frame holds a
+ * dirty page that cannot be written (a full disk), it fails with the write's error (AWC_ENOSPC,
+ * AWC_EIO): pages already in frames stay readable meanwhile. */
 AWC_API int awc_pin(awc_t *cache, uint64_t page, int mode, void **ptr);
 
 /* Releases one pin of `page`. `dirty` nonzero marks the page changed (only for an exclusive pin:
@@ -139,7 +149,10 @@ AWC_API int awc_prefetch(awc_t *cache, uint64_t first, uint64_t count);
  * Pages pinned shared are written as they are; a page the calling thread holds exclusively is
  * written as it is now; a page another thread holds exclusively is not waited for (it is being
  * changed: no consistent version of it exists) and is written by a later flush or close once
- * unpinned. Never waits for another thread's pin. Errors: AWC_EIO, AWC_ENOSPC, AWC_ECLOSED. */
+ * unpinned. Never waits for another thread's pin. A page whose write fails (a full disk) does not
+ * stop the others: every page that can be written is, and made durable; the failing ones stay
+ * dirty (a later flush tries them again) and the first failure's error is returned.
+ * Errors: AWC_EIO, AWC_ENOSPC, AWC_EFBIG, AWC_ENOMEM, AWC_ECLOSED. */
 AWC_API int awc_flush(awc_t *cache);
 
 /* Writes every dirty page that no one has pinned, in batches, and returns without waiting for
@@ -164,6 +177,9 @@ struct awc_stats {
     uint64_t checksum_failures; /* pages that read back torn or corrupted */
     uint64_t flushes;           /* completed flushes */
     uint64_t pages_in_file;     /* the file's logical size in pages */
+    uint64_t page_limit;        /* page numbers run below this: the most pages the backing file's
+                                 * file system (and the process's file size limit) lets it hold;
+                                 * a pin past it is AWC_EFBIG */
     uint64_t frames;            /* pages the frame pool holds (frame_budget / page_size) */
     uint64_t slots;             /* pages the window holds (after the kernel mapping limit) */
     uint64_t checksum_bytes;    /* RAM held by the checksum table */

@@ -33,7 +33,7 @@ int awc_err(int rc)
     case -EISDIR:
         return AWC_EINVAL;
     case -EFBIG:
-        return AWC_ENOSPC;
+        return AWC_EFBIG;
     case -EMFILE:
         return AWC_ENOMEM;
     default:
@@ -92,6 +92,9 @@ AWC_API const char *awc_strerror(int err)
         return "no such key (or it expired)";
     case AWC_ERANGE:
         return "the buffer is too small for the value (its size is returned)";
+    case AWC_EFBIG:
+        return "the page lies past the largest file the backing file's file system (or the "
+               "process's file size limit) allows";
     default:
         return awe_strerror(err);
     }
@@ -241,8 +244,9 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
 /* ---- Flush (README 5.5) ------------------------------------------------------------------ */
 
 /* How the flush holds a listed buffer. */
-#define HELD_BUSY 1 /* unpinned: taken BUSY, so nothing else touches it */
-#define HELD_PIN  2 /* pinned by others: the flush adds a pin of its own, so it stays mapped */
+#define HELD_BUSY   1 /* unpinned: taken BUSY, so nothing else touches it */
+#define HELD_PIN    2 /* pinned by others: the flush adds a pin of its own, so it stays mapped */
+#define HELD_FAILED 4 /* flag: its write failed, so it is dirty again when let go */
 
 /* Writes the dirty buffers listed in bl[0..n), all held the same way: a buffer held BUSY from
  * its slot, or mapped a staging chunk at a time when it has none; a pinned one from a copy taken
@@ -251,21 +255,31 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
  * exclusively is copied without the latch (nobody else can write it). A page another thread
  * holds exclusively is left dirty for a later flush: it is being changed in place, so no
  * consistent copy of it exists, and waiting for it could deadlock (its holder may be waiting for
- * this flush, or for a page this thread holds). Caller holds flush_mu and no BUSY. */
-static int write_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, size_t n)
+ * this flush, or for a page this thread holds). Every page that can be written is: a page whose
+ * write fails is marked HELD_FAILED in held[] (and stays dirty), the others go on; the first
+ * error is returned. Caller holds flush_mu and no BUSY. */
+static int write_listed(struct awc *c, const uint32_t *bl, uint8_t *held, size_t n)
 {
     uint64_t *pages = malloc(c->nstage * sizeof(*pages));
     void **addrs = malloc(c->nstage * sizeof(*addrs));
+    size_t *from = malloc(c->nstage * sizeof(*from));
+    int *prc = malloc(c->nstage * sizeof(*prc));
     void **vas = malloc(c->nstage * c->k * sizeof(*vas));
     awe_frame_t *fr = malloc(c->nstage * c->k * sizeof(*fr));
     char *bounce = plat_aligned_alloc(c->page_size, c->nstage * c->page_size);
     char *stage = c->window + (c->nslot << c->page_shift);
     int rc = AWC_OK;
 
-    if (pages == NULL || addrs == NULL || vas == NULL || fr == NULL || bounce == NULL)
+    if (pages == NULL || addrs == NULL || from == NULL || prc == NULL || vas == NULL ||
+        fr == NULL || bounce == NULL) {
+        for (size_t i = 0; i < n; i++)
+            held[i] |= HELD_FAILED;
         rc = AWC_ENOMEM;
-    for (size_t i = 0; rc == AWC_OK && i < n;) {
+        n = 0;
+    }
+    for (size_t i = 0; i < n;) {
         size_t m = 0, nmap = 0;
+        int crc = AWC_OK;
 
         for (; i < n && m < c->nstage; i++, m++) {
             struct buf *b = &c->bufs[bl[i]];
@@ -273,6 +287,7 @@ static int write_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, 
             char *at = c->window + (ST_SLOT(s) << c->page_shift);
 
             pages[m] = atomic_load_explicit(&b->page, memory_order_relaxed);
+            from[m] = i;
             if (held[i] == HELD_PIN) {
                 bool latched = latch_try_shared(b);
 
@@ -298,37 +313,50 @@ static int write_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, 
             }
         }
         if (nmap > 0) {
-            rc = awc_err(awe_map_scatter(vas, nmap * c->k, fr));
-            if (rc == AWC_OK) {
+            crc = awc_err(awe_map_scatter(vas, nmap * c->k, fr));
+            if (crc == AWC_OK) {
                 atomic_fetch_add_explicit(&c->map_calls, 1, memory_order_relaxed);
                 atomic_fetch_add_explicit(&c->pages_mapped, nmap, memory_order_relaxed);
             }
         }
-        if (rc == AWC_OK)
-            rc = file_write_pages(c, pages, addrs, m);
-        if (rc == AWC_OK)
-            atomic_fetch_add_explicit(&c->writebacks, m, memory_order_relaxed);
+        if (crc == AWC_OK && m > 0) {
+            crc = file_write_pages(c, pages, addrs, m, prc);
+        } else {
+            for (size_t j = 0; j < m; j++)
+                prc[j] = crc; /* the chunk could not be mapped: none of it written */
+        }
+        for (size_t j = 0; j < m; j++) {
+            if (prc[j] == AWC_OK) {
+                atomic_fetch_add_explicit(&c->writebacks, 1, memory_order_relaxed);
+                continue;
+            }
+            held[from[j]] |= HELD_FAILED;
+            if (rc == AWC_OK)
+                rc = prc[j];
+        }
         if (nmap > 0) /* frames must not stay mapped twice: a slot may need them */
             awe_unmap(stage, (size_t)(c->nstage * c->k));
     }
     free(pages);
     free(addrs);
+    free(from);
+    free(prc);
     free(vas);
     free(fr);
     plat_aligned_free(bounce);
     return rc;
 }
 
-/* Lets go of the listed buffers: BUSY off or the flush's pin dropped. Caller holds c->mu. */
-static void release_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, size_t n,
-                           bool redirty)
+/* Lets go of the listed buffers: BUSY off or the flush's pin dropped; those whose write failed
+ * are dirty again. Caller holds c->mu. */
+static void release_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, size_t n)
 {
     for (size_t j = 0; j < n; j++) {
         struct buf *b = &c->bufs[bl[j]];
 
-        if (redirty)
+        if ((held[j] & HELD_FAILED) != 0)
             atomic_fetch_or_explicit(&b->state, ST_DIRTY, memory_order_acq_rel);
-        if (held[j] == HELD_BUSY)
+        if ((held[j] & HELD_BUSY) != 0)
             buf_publish(b, atomic_load_explicit(&b->state, memory_order_acquire));
         else
             atomic_fetch_sub_explicit(&b->state, 1, memory_order_release);
@@ -342,7 +370,7 @@ static void release_listed(struct awc *c, const uint32_t *bl, const uint8_t *hel
  *    cannot be evicted; DIRTY is cleared under their latch when copied). A dirty buffer BUSY
  *    already is in an eviction's write-back: let go of the list, wait for it, list again.
  * 2. Write them (write_listed).
- * 3. Let go of them; on error they are dirty again. */
+ * 3. Let go of them; those whose write failed are dirty again. */
 static int flush_round(struct awc *c, uint32_t *bl, uint8_t *held, int how)
 {
     size_t n;
@@ -379,7 +407,9 @@ static int flush_round(struct awc *c, uint32_t *bl, uint8_t *held, int how)
         }
         if (wait_buf == NO_BUF)
             break;
-        release_listed(c, bl, held, n, how == HELD_BUSY);
+        for (size_t j = 0; how == HELD_BUSY && j < n; j++)
+            held[j] |= HELD_FAILED; /* not written: dirty again (DIRTY was cleared to list it) */
+        release_listed(c, bl, held, n);
         plat_mutex_unlock(&c->mu);
         buf_wait_unbusy(&c->bufs[wait_buf], seen);
     }
@@ -390,34 +420,39 @@ static int flush_round(struct awc *c, uint32_t *bl, uint8_t *held, int how)
 
     /* Step 3 */
     plat_mutex_lock(&c->mu);
-    release_listed(c, bl, held, n, rc != AWC_OK);
+    release_listed(c, bl, held, n);
     plat_mutex_unlock(&c->mu);
     return rc;
 }
 
 /* Steps: the unpinned dirty buffers, then the pinned ones, then those unpinned meanwhile (never
  * both kinds in one round: a round that waits for a latch holds no BUSY anyone could wait for);
- * then the durability point, file_sync. */
+ * then the durability point, file_sync. A page that cannot be written stays dirty and does not
+ * stop the others: every round runs and the sync makes the rest durable; the first error is
+ * returned. */
 static int flush_locked(struct awc *c)
 {
     uint32_t *bl = malloc((size_t)c->nbuf * sizeof(*bl));
     uint8_t *held = malloc((size_t)c->nbuf);
-    int rc;
+    int rc = AWC_OK, r_sync;
 
     if (bl == NULL || held == NULL) {
         free(bl);
         free(held);
         return AWC_ENOMEM;
     }
-    rc = flush_round(c, bl, held, HELD_BUSY);
-    if (rc == AWC_OK)
-        rc = flush_round(c, bl, held, HELD_PIN);
-    if (rc == AWC_OK)
-        rc = flush_round(c, bl, held, HELD_BUSY);
+    for (int round = 0; round < 3; round++) {
+        int r = flush_round(c, bl, held, round == 1 ? HELD_PIN : HELD_BUSY);
+
+        if (rc == AWC_OK)
+            rc = r;
+    }
     free(bl);
     free(held);
+    /* Even when some page could not be written: what was written is made durable. */
+    r_sync = file_sync(c);
     if (rc == AWC_OK)
-        rc = file_sync(c);
+        rc = r_sync;
     if (rc == AWC_OK)
         atomic_fetch_add_explicit(&c->flushes, 1, memory_order_relaxed);
     return rc;
@@ -508,8 +543,9 @@ AWC_API int awc_get_stats(awc_t *c, struct awc_stats *st)
     st->flushes = atomic_load(&c->flushes);
     plat_mutex_lock(&c->ck_mu);
     st->pages_in_file = c->pages;
-    st->checksum_bytes = c->nseg * 256 * (sizeof(struct ckrec) + 1);
     plat_mutex_unlock(&c->ck_mu);
+    st->page_limit = c->fs_max_page + 1;
+    st->checksum_bytes = file_checksum_bytes(c);
     st->frames = c->nbuf;
     st->slots = c->nslot;
     st->direct_io = c->direct_io;

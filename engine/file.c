@@ -2,16 +2,19 @@
  * engine/file.c: the backing file (README 5, 6): superblocks, segments, checksum records,
  * verified reads and ordered write-backs.
  *
- * File layout (all numbers little-endian):
+ * File layout (all numbers little-endian; format version 2):
  *
  *   0      superblock copy 0 (4 KiB)
  *   4096   superblock copy 1 (4 KiB)
- *   8192   segment 0: checksum block (4 KiB: 256 records of {cur, prev}) + pages 0..255
- *          segment 1: checksum block + pages 256..511
+ *   8192   segment 0: checksum block (4 KiB) + pages 0..254
+ *          segment 1: checksum block + pages 255..509
  *          ...
  *
  * Superblock: "AWECACHE" | u32 version | u32 page size | u8[16] file id | u64 pages |
  *             u64 generation | u64 XXH3 of the 48 bytes before it.
+ * Checksum block: 255 records {u64 cur, u64 prev} | u64 generation it was written in |
+ *             u64 XXH3 (seeded with the file id and the segment number) of the 4088 bytes
+ *             before it. With 4 KiB pages a segment is exactly 1 MiB.
  */
 #include "internal.h"
 
@@ -23,11 +26,18 @@
 
 #define SB_BYTES   4096u
 #define DATA_BASE  8192u
-#define SEG_PAGES  256u
+#define SEG_PAGES  255u
 #define CK_BLOCK   4096u
-#define FORMAT_VER 1u
+#define CK_GEN_AT  (SEG_PAGES * 16u) /* the block's generation */
+#define CK_SUM_AT  (CK_GEN_AT + 8u)  /* the block's own checksum */
+#define FORMAT_VER 2u
 #define SB_HASHED  48u
 #define READ_CHUNK 64u /* checksum blocks read per batch at open */
+
+_Static_assert(CK_SUM_AT + 8u == CK_BLOCK, "a checksum block is 255 records and two words");
+
+/* Per-page flags (c->ck_flags). */
+#define CKF_TRUST_PREV 1u /* `prev` (and zeros for prev 0) may be read back (README 5.3) */
 
 static void put_le64(uint8_t *p, uint64_t v)
 {
@@ -64,6 +74,15 @@ uint64_t file_page_offset(const struct awc *c, uint64_t page)
 static uint64_t seg_offset(const struct awc *c, uint64_t seg)
 {
     return DATA_BASE + seg * c->seg_bytes;
+}
+
+/* A page's checksum (README 5.2): XXH3-64, moved off the two values records reserve (0: never
+ * written, CK_LOST: unknown). */
+static uint64_t page_sum(const void *p, size_t n)
+{
+    uint64_t h = XXH3_64bits(p, n);
+
+    return h == 0 || h == CK_LOST ? h ^ 1 : h;
 }
 
 /* ---- Superblocks ------------------------------------------------------------------------- */
@@ -109,12 +128,13 @@ static int sb_write(struct awc *c, uint64_t generation)
 
 /* ---- Checksum records -------------------------------------------------------------------- */
 
-/* Makes room for records of segments [0, nseg) (caller holds ck_mu or is opening). */
+/* Makes room for records of segments [0, nseg): new ones are {0, 0}, or lost below
+ * c->lost_below (caller holds ck_mu or is opening). */
 static int ck_grow(struct awc *c, uint64_t nseg)
 {
     uint64_t old = c->nseg * SEG_PAGES, want = nseg * SEG_PAGES;
     struct ckrec *ck;
-    uint8_t *trust, *dirty;
+    uint8_t *flags, *dirty, *unsettled;
     size_t ck_bytes;
 
     if (nseg <= c->nseg)
@@ -127,19 +147,33 @@ static int ck_grow(struct awc *c, uint64_t nseg)
     if (ck == NULL)
         return AWC_ENOMEM;
     c->ck = ck;
-    trust = realloc(c->ck_trust_prev, want);
-    if (trust == NULL)
+    flags = realloc(c->ck_flags, want);
+    if (flags == NULL)
         return AWC_ENOMEM;
-    c->ck_trust_prev = trust;
+    c->ck_flags = flags;
     dirty = realloc(c->seg_dirty, nseg);
     if (dirty == NULL)
         return AWC_ENOMEM;
     c->seg_dirty = dirty;
+    unsettled = realloc(c->seg_unsettled, nseg);
+    if (unsettled == NULL)
+        return AWC_ENOMEM;
+    c->seg_unsettled = unsettled;
     memset(c->ck + old, 0, (want - old) * sizeof(*ck));
-    memset(c->ck_trust_prev + old, 0, want - old);
+    for (uint64_t p = old; p < want && p < c->lost_below; p++)
+        c->ck[p] = (struct ckrec){CK_LOST, CK_LOST}; /* a truncated file's missing pages */
+    memset(c->ck_flags + old, 0, want - old);
     memset(c->seg_dirty + c->nseg, 0, nseg - c->nseg);
+    memset(c->seg_unsettled + c->nseg, 0, nseg - c->nseg);
     c->nseg = nseg;
     return AWC_OK;
+}
+
+/* The seed of segment `seg`'s block checksum: a block of another file or another segment (a
+ * misdirected write, a copied block) fails it. */
+static uint64_t ck_seed(const struct awc *c, uint64_t seg)
+{
+    return get_le64(c->file_id) ^ get_le64(c->file_id + 8) ^ (seg * UINT64_C(0x9e3779b97f4a7c15));
 }
 
 static void ck_block_encode(const struct awc *c, uint64_t seg, uint8_t *b)
@@ -148,6 +182,8 @@ static void ck_block_encode(const struct awc *c, uint64_t seg, uint8_t *b)
         put_le64(b + i * 16, c->ck[seg * SEG_PAGES + i].cur);
         put_le64(b + i * 16 + 8, c->ck[seg * SEG_PAGES + i].prev);
     }
+    put_le64(b + CK_GEN_AT, c->generation);
+    put_le64(b + CK_SUM_AT, XXH3_64bits_withSeed(b, CK_SUM_AT, ck_seed(c, seg)));
 }
 
 /* Writes every checksum block marked dirty, one batch. Caller holds ck_mu. */
@@ -194,20 +230,139 @@ static int ck_write_dirty(struct awc *c)
     return rc == 0 ? AWC_OK : awc_err(rc);
 }
 
+/* Grows the file to whole segments [0, nseg) (README 5.1) if it is shorter. Every segment whose
+ * checksum block the growth brings into the file is marked dirty, so that its block is written
+ * before any flush can complete: a checksum block of zeros is thus never a valid one below the
+ * superblock's size (README 5.6). Caller holds ck_mu. */
+static int file_grow(struct awc *c, uint64_t nseg)
+{
+    uint64_t want = DATA_BASE + nseg * c->seg_bytes;
+    int rc;
+
+    if (want <= c->file_bytes)
+        return AWC_OK;
+    rc = ck_grow(c, nseg);
+    if (rc != AWC_OK)
+        return rc;
+    rc = awc_err(plat_file_resize(c->file, want));
+    if (rc != AWC_OK)
+        return rc;
+    for (uint64_t seg = 0; seg < nseg; seg++)
+        if (seg_offset(c, seg) + CK_BLOCK > c->file_bytes)
+            c->seg_dirty[seg] = 1;
+    c->file_bytes = want;
+    return AWC_OK;
+}
+
+/* ---- Verification (README 5.3) ------------------------------------------------------------ */
+
+static bool all_zero(const void *p, size_t n)
+{
+    const uint64_t *w = p;
+
+    for (size_t i = 0; i < n / 8; i++)
+        if (w[i] != 0)
+            return false;
+    return true;
+}
+
+static void count_failure(struct awc *c)
+{
+    atomic_fetch_add_explicit(&c->checksum_failures, 1, memory_order_relaxed);
+}
+
+/* Judges page p read back with sum h against its record as it was when the read began (README
+ * 5.3). Caller holds ck_mu. */
+static int verify(struct awc *c, uint64_t p, struct ckrec rec, uint64_t h, const void *data)
+{
+    if (h == rec.cur)
+        return AWC_OK;
+    if ((c->ck_flags[p] & CKF_TRUST_PREV) != 0 &&
+        (h == rec.prev || (rec.prev == 0 && all_zero(data, c->page_size)))) {
+        /* A write-back after the last completed flush was interrupted before its data landed:
+         * the older version stands (prev 0: the page had never been written, so the older
+         * version is zeros). The record becomes that version's, settled. */
+        c->ck[p].cur = rec.prev;
+        c->ck_flags[p] = 0;
+        c->seg_dirty[p / SEG_PAGES] = 1;
+        return AWC_OK;
+    }
+    return AWC_ECHECKSUM;
+}
+
 /* ---- Open and close ---------------------------------------------------------------------- */
 
-static int load_checksums(struct awc *c, uint64_t nseg)
+/* Marks page p's record unknown: the page cannot be verified and fails every read until it is
+ * written anew (README 5.3). */
+static void ck_lose(struct awc *c, uint64_t p)
+{
+    c->ck[p].cur = CK_LOST;
+    c->ck[p].prev = CK_LOST;
+    c->ck_flags[p] = 0;
+}
+
+static bool block_is_zero(const uint8_t *b)
+{
+    for (size_t i = 0; i < CK_BLOCK; i++)
+        if (b[i] != 0)
+            return false;
+    return true;
+}
+
+/* Takes in segment seg's checksum block b (README 5.6 step 4). A valid block gives its records,
+ * with `prev` trusted when the block was written after the last completed flush. A block of
+ * zeros past the superblock's size is a segment never written. A damaged block is read record by
+ * record: a record naming a checksum keeps it, settled (its page is accepted only if it matches
+ * exactly: a damaged record fails that, almost surely), and a record of zeros or garbage is lost
+ * (a zeroed record cannot be told from a page never written). */
+static void ck_block_load(struct awc *c, uint64_t seg, const uint8_t *b, uint64_t sb_pages)
+{
+    uint64_t first = seg * SEG_PAGES;
+    bool valid = get_le64(b + CK_SUM_AT) == XXH3_64bits_withSeed(b, CK_SUM_AT, ck_seed(c, seg));
+    uint8_t trust = valid && get_le64(b + CK_GEN_AT) >= c->generation ? CKF_TRUST_PREV : 0;
+
+    if (!valid && first >= sb_pages && block_is_zero(b))
+        return; /* grown, its block not yet written when a crash came: nothing was in it */
+    for (uint64_t r = 0; r < SEG_PAGES; r++) {
+        struct ckrec *k = &c->ck[first + r];
+
+        k->cur = get_le64(b + r * 16);
+        k->prev = get_le64(b + r * 16 + 8);
+        c->ck_flags[first + r] = trust;
+        if (valid)
+            continue;
+        if (k->cur == 0 || k->cur == CK_LOST)
+            ck_lose(c, first + r);
+        else
+            k->prev = k->cur;
+    }
+}
+
+/* Steps:
+ * 1. Make records for every segment the file holds a whole checksum block of.
+ * 2. Read those blocks, a batch at a time, and take each in (ck_block_load).
+ * 3. Pages the file is too short for: those below the superblock's size are lost (a truncated
+ *    file: c->lost_below), and so is a page whose bytes the file does not hold whole and whose
+ *    record says it was written. Nothing is cut or repaired here: opening never destroys what
+ *    is on disk.
+ * 4. The logical size: the superblock's, or past the last page any record names. */
+static int load_checksums(struct awc *c, uint64_t size, uint64_t sb_pages)
 {
     struct plat_io io[READ_CHUNK];
     uint8_t *bufs = plat_aligned_alloc(CK_BLOCK, READ_CHUNK * CK_BLOCK);
-    uint64_t seg = 0, last = 0;
+    uint64_t have =
+        size >= DATA_BASE + CK_BLOCK ? (size - DATA_BASE - CK_BLOCK) / c->seg_bytes + 1 : 0;
+    uint64_t seg = 0;
     int rc;
 
     if (bufs == NULL)
         return AWC_ENOMEM;
-    rc = ck_grow(c, nseg);
-    while (rc == AWC_OK && seg < nseg) {
-        uint64_t n = nseg - seg < READ_CHUNK ? nseg - seg : READ_CHUNK;
+    /* Step 1 */
+    rc = ck_grow(c, have);
+
+    /* Step 2 */
+    while (rc == AWC_OK && seg < have) {
+        uint64_t n = have - seg < READ_CHUNK ? have - seg : READ_CHUNK;
 
         for (uint64_t i = 0; i < n; i++) {
             io[i].buf = bufs + i * CK_BLOCK;
@@ -220,26 +375,80 @@ static int load_checksums(struct awc *c, uint64_t nseg)
             rc = awc_err(rc);
             break;
         }
-        for (uint64_t i = 0; i < n; i++) {
-            for (uint64_t r = 0; r < SEG_PAGES; r++) {
-                struct ckrec *k = &c->ck[(seg + i) * SEG_PAGES + r];
-
-                k->cur = get_le64(bufs + i * CK_BLOCK + r * 16);
-                k->prev = get_le64(bufs + i * CK_BLOCK + r * 16 + 8);
-                if (k->cur != 0 || k->prev != 0)
-                    last = (seg + i) * SEG_PAGES + r + 1;
-            }
-        }
+        for (uint64_t i = 0; i < n; i++)
+            ck_block_load(c, seg + i, bufs + i * CK_BLOCK, sb_pages);
         atomic_fetch_add_explicit(&c->bytes_read, n * CK_BLOCK, memory_order_relaxed);
         seg += n;
     }
     plat_aligned_free(bufs);
-    /* Pages read from disk may hold the version before an interrupted write-back. */
-    if (rc == AWC_OK && c->nseg > 0) {
-        memset(c->ck_trust_prev, 1, c->nseg * SEG_PAGES);
-        if (last > c->pages)
-            c->pages = last;
+    if (rc != AWC_OK)
+        return rc;
+
+    /* Step 3 */
+    c->lost_below = sb_pages;
+    for (uint64_t p = have > 0 ? (have - 1) * SEG_PAGES : 0; p < have * SEG_PAGES; p++)
+        if (file_page_offset(c, p) + c->page_size > size && (c->ck[p].cur | c->ck[p].prev) != 0)
+            ck_lose(c, p);
+
+    /* Step 4 */
+    c->pages = sb_pages;
+    for (uint64_t p = c->nseg * SEG_PAGES; p-- > c->pages;) {
+        if ((c->ck[p].cur != 0 || c->ck[p].prev != 0) && c->ck[p].cur != CK_LOST) {
+            c->pages = p + 1;
+            break;
+        }
     }
+    return AWC_OK;
+}
+
+/* Settles, in a read-write open, every record the open found with `prev` trusted (its block was
+ * written after the last completed flush, README 5.6): each such page is read and its record
+ * becomes the version the disk holds ({cur, cur} or {prev, prev}; a page that is neither keeps
+ * its record and fails its reads). Without this, the next flush would make those blocks look
+ * settled while the disk may still hold the older version. A page that cannot be read stays
+ * trusted. Called before any frame exists, with a buffer of its own. */
+static int settle_trusted(struct awc *c)
+{
+    size_t chunk = c->page_size >= ((size_t)1 << 20) ? 1 : ((size_t)1 << 20) / c->page_size;
+    struct plat_io *io = malloc(chunk * sizeof(*io));
+    uint64_t *which = malloc(chunk * sizeof(*which));
+    char *buf = plat_aligned_alloc(c->page_size, chunk * c->page_size);
+    uint64_t p = 0, total = c->nseg * SEG_PAGES;
+    int rc = AWC_OK;
+
+    if (io == NULL || which == NULL || buf == NULL)
+        rc = AWC_ENOMEM;
+    while (rc == AWC_OK && p < total) {
+        size_t n = 0;
+
+        for (; p < total && n < chunk; p++) {
+            if ((c->ck_flags[p] & CKF_TRUST_PREV) == 0)
+                continue;
+            io[n].buf = buf + n * c->page_size;
+            io[n].len = c->page_size;
+            io[n].off = file_page_offset(c, p);
+            io[n].result = 0;
+            which[n++] = p;
+        }
+        if (n == 0)
+            break;
+        plat_file_read_batch(c->file, io, n);
+        atomic_fetch_add_explicit(&c->bytes_read, (uint64_t)n * c->page_size, memory_order_relaxed);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t q = which[i];
+
+            if (io[i].result != 0)
+                continue;
+            if (verify(c, q, c->ck[q], page_sum(io[i].buf, c->page_size), io[i].buf) == AWC_OK) {
+                c->ck[q].prev = c->ck[q].cur;
+                c->ck_flags[q] = 0;
+                c->seg_dirty[q / SEG_PAGES] = 1;
+            }
+        }
+    }
+    free(io);
+    free(which);
+    plat_aligned_free(buf);
     return rc;
 }
 
@@ -253,22 +462,32 @@ static void make_file_id(struct awc *c)
     memcpy(c->file_id + 8, &h.low64, 8);
 }
 
+/* The highest page a file of at most max_size bytes can hold with its whole segment (the file
+ * grows a segment at a time), or UINT64_MAX if none: README 5.7. */
+static uint64_t last_page_within(const struct awc *c, uint64_t max_size)
+{
+    if (max_size < DATA_BASE + c->seg_bytes)
+        return UINT64_MAX;
+    return (max_size - DATA_BASE) / c->seg_bytes * SEG_PAGES - 1;
+}
+
 /* Steps:
  * 1. Open the file (O_DIRECT where possible, io_uring where possible, locked for writing).
  * 2. An empty file that we may write becomes a new awecache file: two superblocks, synced.
  * 3. Otherwise read both superblock copies and keep the valid one of the higher generation: none
  *    valid is AWC_EBADFILE; another page size is AWC_EINVAL.
- * 4. Drop a partial segment at the end (only a foreign or damaged file has one), then read every
- *    checksum block into RAM. */
+ * 4. Read every checksum block into RAM (load_checksums); nothing in the file is changed. A
+ *    read-write open then settles the records written after the last completed flush
+ *    (settle_trusted). */
 int file_open(struct awc *c, const struct awc_config *cfg)
 {
     unsigned pf = 0;
     struct plat_file_info info;
-    uint64_t size, nseg;
+    uint64_t size, sb_pages = 0, limit;
     int rc;
 
     c->seg_bytes = CK_BLOCK + (uint64_t)SEG_PAGES * c->page_size;
-    c->max_page = ((uint64_t)INT64_MAX - DATA_BASE) / c->seg_bytes * SEG_PAGES - 1;
+    c->max_page = last_page_within(c, (uint64_t)INT64_MAX);
     c->iobuf = plat_aligned_alloc(SB_BYTES, 2 * SB_BYTES);
     if (c->iobuf == NULL)
         return AWC_ENOMEM;
@@ -293,6 +512,9 @@ int file_open(struct awc *c, const struct awc_config *cfg)
     c->direct_io = info.direct ? 1 : 0;
     c->io_uring = info.uring ? 1 : 0;
     size = info.size;
+    c->file_bytes = size;
+    limit = last_page_within(c, info.max_size);
+    c->fs_max_page = limit < c->max_page ? limit : c->max_page;
 
     /* Step 2 */
     if (size == 0) {
@@ -306,6 +528,7 @@ int file_open(struct awc *c, const struct awc_config *cfg)
             rc = sb_write(c, 1);
         if (rc == AWC_OK)
             rc = awc_err(plat_file_sync(c->file));
+        c->file_bytes = 2 * SB_BYTES;
         return rc;
     }
 
@@ -332,24 +555,17 @@ int file_open(struct awc *c, const struct awc_config *cfg)
         if (ps[w] != c->page_size)
             return AWC_EINVAL;
         memcpy(c->file_id, id[w], 16);
-        c->pages = pages[w];
+        sb_pages = pages[w];
         c->generation = gen[w];
+        if (sb_pages > c->max_page + 1)
+            return AWC_EBADFILE; /* a size no file can have */
     }
 
     /* Step 4 */
-    if (size < DATA_BASE) {
-        if (cfg->flags & AWC_READONLY)
-            return AWC_OK; /* no segment yet: every page reads as zeros */
-        rc = plat_file_resize(c->file, DATA_BASE);
-        return rc != 0 ? awc_err(rc) : sb_write(c, c->generation + 1);
-    }
-    nseg = (size - DATA_BASE) / c->seg_bytes;
-    if ((size - DATA_BASE) % c->seg_bytes != 0 && !(cfg->flags & AWC_READONLY)) {
-        rc = plat_file_resize(c->file, DATA_BASE + nseg * c->seg_bytes);
-        if (rc != 0)
-            return awc_err(rc);
-    }
-    return load_checksums(c, nseg);
+    rc = load_checksums(c, size, sb_pages);
+    if (rc == AWC_OK && !(cfg->flags & AWC_READONLY))
+        rc = settle_trusted(c);
+    return rc;
 }
 
 void file_close(struct awc *c)
@@ -358,26 +574,18 @@ void file_close(struct awc *c)
         plat_file_close(c->file);
     c->file = NULL;
     free(c->ck);
-    free(c->ck_trust_prev);
+    free(c->ck_flags);
     free(c->seg_dirty);
+    free(c->seg_unsettled);
     plat_aligned_free(c->iobuf);
     c->ck = NULL;
-    c->ck_trust_prev = NULL;
+    c->ck_flags = NULL;
     c->seg_dirty = NULL;
+    c->seg_unsettled = NULL;
     c->iobuf = NULL;
 }
 
 /* ---- Reads (README 5.3) ------------------------------------------------------------------ */
-
-static bool all_zero(const void *p, size_t n)
-{
-    const uint64_t *w = p;
-
-    for (size_t i = 0; i < n / 8; i++)
-        if (w[i] != 0)
-            return false;
-    return true;
-}
 
 int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, size_t n, int *rc)
 {
@@ -394,13 +602,19 @@ int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, si
             rc[i] = AWC_ENOMEM;
         return AWC_ENOMEM;
     }
-    /* Pages never written read as zeros with no I/O. */
+    /* Pages never written read as zeros with no I/O; pages whose record is lost fail with
+     * none. */
     plat_mutex_lock(&c->ck_mu);
     for (i = 0; i < n; i++) {
-        rec[i] = pages[i] < c->nseg * SEG_PAGES ? c->ck[pages[i]] : (struct ckrec){0, 0};
+        rec[i] = pages[i] < c->nseg * SEG_PAGES ? c->ck[pages[i]]
+                 : pages[i] < c->lost_below     ? (struct ckrec){CK_LOST, CK_LOST}
+                                                : (struct ckrec){0, 0};
         rc[i] = AWC_OK;
         if (rec[i].cur == 0 && rec[i].prev == 0) {
             memset(addrs[i], 0, c->page_size);
+        } else if (rec[i].cur == CK_LOST) {
+            rc[i] = AWC_ECHECKSUM;
+            count_failure(c);
         } else {
             io[nio].buf = addrs[i];
             io[nio].len = c->page_size;
@@ -423,21 +637,14 @@ int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, si
             rc[at] = awc_err(io[j].result);
             continue;
         }
-        h = XXH3_64bits(addrs[at], c->page_size);
+        h = page_sum(addrs[at], c->page_size);
         if (h == rec[at].cur)
             continue;
         plat_mutex_lock(&c->ck_mu);
-        if (c->ck_trust_prev[pages[at]] &&
-            (h == rec[at].prev || (rec[at].prev == 0 && all_zero(addrs[at], c->page_size)))) {
-            /* A write-back was interrupted before its data landed: the older version stands
-             * (prev == 0: the page had never been written, so the older version is zeros). */
-            c->ck[pages[at]].cur = rec[at].prev;
-            c->seg_dirty[pages[at] / SEG_PAGES] = 1;
-        } else if (!(rec[at].cur == 0 && all_zero(addrs[at], c->page_size))) {
-            rc[at] = AWC_ECHECKSUM;
-            atomic_fetch_add_explicit(&c->checksum_failures, 1, memory_order_relaxed);
-        }
+        rc[at] = verify(c, pages[at], rec[at], h, addrs[at]);
         plat_mutex_unlock(&c->ck_mu);
+        if (rc[at] != AWC_OK)
+            count_failure(c);
     }
     for (i = 0; i < n; i++)
         if (rc[i] != AWC_OK && first == AWC_OK)
@@ -452,81 +659,109 @@ int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, si
 
 /* Steps:
  * 1. Hash every page (no lock).
- * 2. Under ck_mu: grow the file to whole segments covering the pages; prev := cur, cur := hash
- *    for each; write the changed checksum blocks (one batch) and keep ck_mu held, so that two
- *    write-backs cannot write older and newer copies of one block in the wrong order.
- * 3. Write the pages (one batch). If that fails, the records in RAM go back to what they were
- *    (the disk's records hold the old hash as `prev`, which a reopen accepts).
- */
-int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, size_t n)
+ * 2. Under ck_mu: grow the file to whole segments covering the pages (if that fails, the pages
+ *    that needed the growth fail with its error and the others go on); for each page,
+ *    prev := cur, cur := hash (a page whose record was lost gets {hash, hash}: no older version
+ *    of it is known); write the changed checksum blocks (one batch) and keep ck_mu held, so
+ *    that two write-backs cannot write older and newer copies of one block in the wrong order.
+ * 3. Write the pages (one batch). A page whose write failed keeps its new record, with `prev`
+ *    trusted (as after a crash): the disk's block says the same, and either version may be
+ *    what the device holds.
+ * prc[i] (if not NULL) gets each page's result; the return value is the first error. */
+int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, size_t n, int *prc)
 {
     struct plat_io *io = malloc(n * sizeof(*io));
-    struct ckrec *saved = malloc(n * sizeof(*saved));
-    uint64_t *h = malloc(n * sizeof(*h)), need = 0;
-    int rc = AWC_OK;
-    size_t i, changed = 0;
+    uint64_t *h = malloc(n * sizeof(*h)), need = 0, whole;
+    int *res = malloc(n * sizeof(*res));
+    int rc = AWC_OK, grow_rc;
+    size_t i, nio = 0;
 
-    if (io == NULL || saved == NULL || h == NULL) {
-        rc = AWC_ENOMEM;
-        goto out;
+    if (io == NULL || h == NULL || res == NULL) {
+        for (i = 0; prc != NULL && i < n; i++)
+            prc[i] = AWC_ENOMEM;
+        free(io);
+        free(h);
+        free(res);
+        return AWC_ENOMEM;
     }
     /* Step 1 */
     for (i = 0; i < n; i++) {
-        h[i] = XXH3_64bits(addrs[i], c->page_size);
+        h[i] = page_sum(addrs[i], c->page_size);
         if (pages[i] / SEG_PAGES + 1 > need)
             need = pages[i] / SEG_PAGES + 1;
+        res[i] = pages[i] > c->fs_max_page ? AWC_EFBIG : AWC_OK;
     }
 
     /* Step 2 */
     plat_mutex_lock(&c->ck_mu);
-    if (need > c->nseg) {
-        rc = plat_file_resize(c->file, DATA_BASE + need * c->seg_bytes);
-        rc = rc != 0 ? awc_err(rc) : ck_grow(c, need);
-    }
-    for (i = 0; rc == AWC_OK && i < n; i++) {
-        struct ckrec *k = &c->ck[pages[i]];
+    whole = c->file_bytes >= DATA_BASE ? (c->file_bytes - DATA_BASE) / c->seg_bytes : 0;
+    grow_rc = need > whole ? file_grow(c, need) : AWC_OK;
+    for (i = 0; i < n; i++) {
+        struct ckrec *k;
 
-        saved[i] = *k;
-        k->prev = k->cur;
+        if (res[i] == AWC_OK && grow_rc != AWC_OK && pages[i] / SEG_PAGES >= whole)
+            res[i] = grow_rc;
+        if (res[i] != AWC_OK)
+            continue;
+        k = &c->ck[pages[i]];
+        k->prev = k->cur == CK_LOST ? h[i] : k->cur;
         k->cur = h[i];
-        c->ck_trust_prev[pages[i]] = 0;
+        c->ck_flags[pages[i]] = 0;
         c->seg_dirty[pages[i] / SEG_PAGES] = 1;
-        changed++;
+        c->seg_unsettled[pages[i] / SEG_PAGES] = 1;
+        io[nio].buf = addrs[i];
+        io[nio].len = c->page_size;
+        io[nio].off = file_page_offset(c, pages[i]);
+        io[nio].result = 0;
+        nio++;
     }
-    if (rc == AWC_OK)
+    if (nio > 0)
         rc = ck_write_dirty(c);
 
     /* Step 3 */
-    if (rc == AWC_OK) {
-        for (i = 0; i < n; i++) {
-            io[i].buf = addrs[i];
-            io[i].len = c->page_size;
-            io[i].off = file_page_offset(c, pages[i]);
-            io[i].result = 0;
-        }
-        rc = plat_file_write_batch(c->file, io, (size_t)n);
-        rc = rc != 0 ? awc_err(rc) : AWC_OK;
-        if (rc == AWC_OK) {
-            atomic_fetch_add_explicit(&c->bytes_written, (uint64_t)n * c->page_size,
-                                      memory_order_relaxed);
-            for (i = 0; i < n; i++)
-                if (pages[i] + 1 > c->pages)
-                    c->pages = pages[i] + 1;
+    if (nio > 0 && rc == AWC_OK)
+        plat_file_write_batch(c->file, io, nio);
+    nio = 0;
+    for (i = 0; i < n; i++) {
+        if (res[i] != AWC_OK)
+            continue;
+        res[i] = rc != AWC_OK ? rc : awc_err(io[nio].result);
+        nio++;
+        if (res[i] == AWC_OK) {
+            atomic_fetch_add_explicit(&c->bytes_written, c->page_size, memory_order_relaxed);
+            if (pages[i] + 1 > c->pages)
+                c->pages = pages[i] + 1;
+        } else {
+            c->ck_flags[pages[i]] = CKF_TRUST_PREV; /* either version may be there */
         }
     }
-    for (i = changed; rc != AWC_OK && i-- > 0;) { /* newest first: a page listed twice ends old */
-        c->ck[pages[i]] = saved[i];
-        c->seg_dirty[pages[i] / SEG_PAGES] = 1;
+    rc = AWC_OK;
+    for (i = 0; i < n; i++) {
+        if (res[i] != AWC_OK && rc == AWC_OK)
+            rc = res[i];
+        if (prc != NULL)
+            prc[i] = res[i];
     }
+    atomic_store_explicit(&c->wb_error, rc, memory_order_relaxed);
     plat_mutex_unlock(&c->ck_mu);
-out:
     free(io);
-    free(saved);
     free(h);
+    free(res);
     return rc;
 }
 
-/* The durability point (README 5.5): checksum repairs, data sync, superblock, sync. */
+uint64_t file_checksum_bytes(struct awc *c)
+{
+    uint64_t bytes;
+
+    plat_mutex_lock(&c->ck_mu);
+    bytes = c->nseg * SEG_PAGES * (sizeof(struct ckrec) + 1) + c->nseg * 2;
+    plat_mutex_unlock(&c->ck_mu);
+    return bytes;
+}
+
+/* The durability point (README 5.5): checksum repairs, data sync, superblock, sync; then every
+ * record written before it is settled (prev := cur): the versions before are gone for good. */
 int file_sync(struct awc *c)
 {
     int rc;
@@ -541,6 +776,14 @@ int file_sync(struct awc *c)
             rc = awc_err(plat_file_sync(c->file));
         if (rc == AWC_OK)
             c->generation++;
+    }
+    for (uint64_t seg = 0; rc == AWC_OK && seg < c->nseg; seg++) {
+        if (!c->seg_unsettled[seg])
+            continue;
+        for (uint64_t p = seg * SEG_PAGES; p < (seg + 1) * SEG_PAGES; p++)
+            if ((c->ck_flags[p] & CKF_TRUST_PREV) == 0 && c->ck[p].cur != CK_LOST)
+                c->ck[p].prev = c->ck[p].cur; /* a failed write's page stays open to both */
+        c->seg_unsettled[seg] = 0;
     }
     plat_mutex_unlock(&c->ck_mu);
     return rc;

@@ -68,11 +68,14 @@ struct slot {
     _Atomic uint8_t ref;  /* the slot CLOCK's reference bit */
 };
 
-/* Checksum record of one page (README 5.2). */
+/* Checksum record of one page (README 5.2): {0, 0} never written; {CK_LOST, CK_LOST} unknown
+ * (its checksum block was damaged or cut off: every read fails until the page is written anew);
+ * {h, h} written and settled; {h2, h1} written after the last flush (h1 0: never before). */
 struct ckrec {
-    uint64_t cur;  /* XXH3 of the latest version written */
-    uint64_t prev; /* XXH3 of the version before it */
+    uint64_t cur;  /* checksum of the latest version written */
+    uint64_t prev; /* checksum of the version before it */
 };
+#define CK_LOST UINT64_MAX
 
 /* A hit counter per thread stripe, on its own cache line. */
 struct stripe {
@@ -117,12 +120,16 @@ struct awc {
 
     /* The backing file (README 5). */
     struct plat_file *file;
-    uint64_t seg_bytes;     /* one segment: checksum block + 256 pages */
+    uint64_t seg_bytes;     /* one segment: checksum block + 255 pages */
     uint64_t max_page;      /* the highest page whose file offset fits in a signed 64 bits */
-    uint64_t nseg;          /* whole segments in the file (under ck_mu) */
-    struct ckrec *ck;       /* nseg * 256 records (under ck_mu) */
-    uint8_t *ck_trust_prev; /* per page: prev may be accepted (read from disk at open) */
+    uint64_t fs_max_page;   /* the highest page the file system lets the file hold (<= max_page) */
+    uint64_t file_bytes;    /* the file's size (under ck_mu) */
+    uint64_t nseg;          /* segments with records in RAM (under ck_mu) */
+    uint64_t lost_below;    /* pages past the records and below this are lost (a cut file) */
+    struct ckrec *ck;       /* nseg * 255 records (under ck_mu) */
+    uint8_t *ck_flags;      /* per page: CKF_* (file.c) (under ck_mu) */
     uint8_t *seg_dirty;     /* per segment: records changed since last written */
+    uint8_t *seg_unsettled; /* per segment: records written since the last completed flush */
     uint64_t pages;         /* logical size in pages (under ck_mu) */
     uint64_t generation;    /* of the newest superblock */
     uint8_t file_id[16];    /* the file's UUID */
@@ -134,6 +141,9 @@ struct awc {
     _Atomic uint64_t map_calls, pages_mapped, bytes_read, bytes_written, checksum_failures;
     _Atomic uint64_t flushes;
     unsigned direct_io, io_uring;
+    /* The error of the last page write that failed, AWC_OK once a later write succeeds: while set,
+     * reads take clean buffers only (README 4.2.6). */
+    _Atomic int wb_error;
 
     /* Bumped whenever reservations are released (a batch ends or undoes, a flush lets go): a
      * batch that found every candidate reserved by others waits on it (README 3.8). */
@@ -153,8 +163,11 @@ void file_close(struct awc *c);
 uint64_t file_page_offset(const struct awc *c, uint64_t page);
 /* Reads n pages into addrs[] and verifies them; rc[i] per page; returns the first error. */
 int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, size_t n, int *rc);
-/* Writes n pages from addrs[] with their checksums (records first, then data). */
-int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, size_t n);
+/* Writes n pages from addrs[] with their checksums (records first, then data): every page it
+ * can; prc[i] (NULL: not wanted) gets each page's result; returns the first error. */
+int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, size_t n, int *prc);
+/* RAM held by the checksum records. */
+uint64_t file_checksum_bytes(struct awc *c);
 /* Durability point: every write before it is on disk, then a new superblock (README 5.5). */
 int file_sync(struct awc *c);
 

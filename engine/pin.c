@@ -69,8 +69,10 @@ static uint32_t try_hit(struct awc *c, uint64_t page)
  * Never-used buffers come first, in order, with the hand at 0; then the hand sweeps, clearing
  * USAGE, and takes the first unpinned buffer without it, moving one past it (libCacheSim's
  * Clock). *transient is set when a buffer was passed over only because another operation has
- * it BUSY (so waiting, not AWC_EBUSY, is the answer). Caller holds c->mu. */
-static uint32_t take_buffer(struct awc *c, bool *transient)
+ * it BUSY (so waiting, not AWC_EBUSY, is the answer). With `clean_only` (a read while write-backs
+ * fail, README 4.2.6) dirty buffers are passed over, and *dirty_skipped says one was. Caller
+ * holds c->mu. */
+static uint32_t take_buffer(struct awc *c, bool *transient, bool clean_only, bool *dirty_skipped)
 {
     if (c->fill < c->nbuf) {
         uint32_t bi = (uint32_t)c->fill++;
@@ -89,6 +91,10 @@ static uint32_t take_buffer(struct awc *c, bool *transient)
             *transient = true; /* another operation has it: it will be free again */
         if ((s & ST_REF_MASK) != 0 || (s & ST_BUSY) != 0)
             continue;
+        if (clean_only && (s & ST_DIRTY) != 0) {
+            *dirty_skipped = true;
+            continue;
+        }
         if ((s & ST_USAGE) != 0) {
             atomic_compare_exchange_strong_explicit(&b->state, &s, s & ~ST_USAGE,
                                                     memory_order_relaxed, memory_order_relaxed);
@@ -304,7 +310,8 @@ static void abort_after_map(struct awc *c, struct ent *e, size_t m)
  *  7. Phase F, under the lock: each entry's buffer is published VALID, MAPPED and pinned; a page
  *     that failed to read leaves the table and its buffer is free.
  */
-static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *bi, bool no_read)
+static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *bi, bool no_read,
+                     bool reader)
 {
     struct ent e_small[SMALL];
     uint64_t rpages_small[SMALL];
@@ -317,6 +324,7 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
     int *rrc = small ? rrc_small : malloc(n * sizeof(*rrc));
     int rc = AWC_OK;
     size_t m, i, nr;
+    bool retried = false;
 
     if (e == NULL || rpages == NULL || raddrs == NULL || rrc == NULL) {
         rc = AWC_ENOMEM;
@@ -324,7 +332,8 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
     }
     for (;;) {
         uint32_t wait_buf = NO_BUF, seen = 0;
-        bool transient = false;
+        bool transient = false, dirty_skipped = false;
+        int wb_error = atomic_load_explicit(&c->wb_error, memory_order_relaxed);
 
         /* Step 1 */
         for (i = 0; i < n; i++) {
@@ -381,9 +390,10 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
                     x->kind = K_WMISS;
                     x->need_map = true;
                 } else {
-                    b = take_buffer(c, &transient);
+                    b = take_buffer(c, &transient, reader && wb_error != AWC_OK, &dirty_skipped);
                     if (b == NO_BUF) {
-                        rc = AWC_EBUSY;
+                        /* Every candidate pinned, or (a read while write-backs fail) dirty. */
+                        rc = dirty_skipped ? wb_error : AWC_EBUSY;
                         continue;
                     }
                     s = st_load(&c->bufs[b]);
@@ -462,11 +472,18 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
             }
         }
         if (nr > 0) {
-            rc = file_write_pages(c, rpages, raddrs, nr);
+            rc = file_write_pages(c, rpages, raddrs, nr, NULL);
             if (rc != AWC_OK) {
                 plat_mutex_lock(&c->mu);
                 abort_after_map(c, e, m);
                 plat_mutex_unlock(&c->mu);
+                if (reader && !retried) {
+                    /* The disk refuses write-backs (full, say): a read tries again with clean
+                     * victims only (README 4.2.6). */
+                    retried = true;
+                    rc = AWC_OK;
+                    continue;
+                }
                 goto out;
             }
             atomic_fetch_add_explicit(&c->writebacks, nr, memory_order_relaxed);
@@ -617,6 +634,8 @@ AWC_API int awc_pin(awc_t *c, uint64_t page, int mode, void **ptr)
         return rc;
     if (ptr == NULL || page > c->max_page)
         return AWC_EINVAL;
+    if (page > c->fs_max_page)
+        return AWC_EFBIG;
     rc = check_mode(c, mode);
     if (rc != AWC_OK)
         return rc;
@@ -631,7 +650,7 @@ AWC_API int awc_pin(awc_t *c, uint64_t page, int mode, void **ptr)
         *ptr = slot_addr(c, ST_SLOT(st_load(&c->bufs[bi])));
         return AWC_OK;
     }
-    rc = batch_pin(c, &page, 1, &bi, mode == AWC_OVERWRITE);
+    rc = batch_pin(c, &page, 1, &bi, mode == AWC_OVERWRITE, mode == AWC_SHARED);
     if (rc != AWC_OK)
         return rc;
     return latch_all(c, &page, &bi, 1, mode == AWC_OVERWRITE ? AWC_EXCLUSIVE : mode, ptr);
@@ -665,9 +684,11 @@ AWC_API int awc_pin_batch(awc_t *c, const uint64_t *pages, size_t n, int mode, v
         if (sorted[i] > c->max_page || (i > 0 && sorted[i] == sorted[i - 1]))
             rc = AWC_EINVAL; /* a duplicate page, or one no file offset can reach */
     }
+    if (rc == AWC_OK && sorted[n - 1] > c->fs_max_page)
+        rc = AWC_EFBIG; /* past what the file system lets the file hold */
     free(sorted);
     if (rc == AWC_OK)
-        rc = batch_pin(c, pages, n, bi, mode == AWC_OVERWRITE);
+        rc = batch_pin(c, pages, n, bi, mode == AWC_OVERWRITE, mode == AWC_SHARED);
     if (rc == AWC_OK)
         rc = latch_all(c, pages, bi, n, mode == AWC_OVERWRITE ? AWC_EXCLUSIVE : mode, out);
     free(bi);
@@ -724,6 +745,8 @@ AWC_API int awc_prefetch(awc_t *c, uint64_t first, uint64_t count)
         return AWC_OK;
     if (first > c->max_page || count - 1 > c->max_page - first)
         return AWC_EINVAL;
+    if (first + (count - 1) > c->fs_max_page)
+        return AWC_EFBIG;
     chunk = c->nslot / 2 > 0 ? c->nslot / 2 : 1;
     if (chunk > 256)
         chunk = 256;
@@ -748,7 +771,7 @@ AWC_API int awc_prefetch(awc_t *c, uint64_t first, uint64_t count)
         }
         if (n == 0)
             continue;
-        rc = batch_pin(c, pages, n, bi, false);
+        rc = batch_pin(c, pages, n, bi, false, true);
         if (rc == AWC_OK)
             unpin_all(c, bi, n);
         /* Pins held elsewhere may leave fewer free slots than a chunk: one page at a time then;
@@ -757,7 +780,7 @@ AWC_API int awc_prefetch(awc_t *c, uint64_t first, uint64_t count)
             rc = AWC_OK;
             for (size_t i = 0; rc == AWC_OK && i < n; i++) {
                 bi[0] = NO_BUF;
-                rc = batch_pin(c, &pages[i], 1, bi, false);
+                rc = batch_pin(c, &pages[i], 1, bi, false, true);
                 if (rc == AWC_OK)
                     unpin_all(c, bi, 1);
             }

@@ -97,6 +97,9 @@ int plat_file_close(struct plat_file *f);
 
 struct plat_file_info {
     uint64_t size;        /* bytes in the file now (a block device: its capacity) */
+    uint64_t max_size;    /* the largest size the file can reach: the file system's limit for
+                           * it and the process's file size limit (Linux: RLIMIT_FSIZE); a
+                           * block device: its capacity */
     size_t align;         /* buffers, offsets and lengths must be multiples of this: the direct
                            * I/O alignment (a power of two, >= 512) when direct, else 1 */
     unsigned queue_depth; /* transfers a batch keeps in flight at once (1: pread/pwrite) */

@@ -71,7 +71,7 @@ void et_truncate(const char *path, uint64_t size);
 
 #define ET_SB_SIZE   4096u /* each of the two superblocks */
 #define ET_DATA_BASE 8192u /* the first segment */
-#define ET_SEG_PAGES 256u  /* pages per segment, after its 4 KiB checksum block */
+#define ET_SEG_PAGES 255u  /* pages per segment, after its 4 KiB checksum block */
 
 /* Offset of page p's data in a file of page size ps. */
 uint64_t et_page_offset(size_t ps, uint64_t page);

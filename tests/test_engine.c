@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -312,7 +314,8 @@ static void test_foreign_file(void **state)
     expect_refused(path, K4, AWC_EBADFILE);
     write_random_file(path, 100, 43);
     expect_refused(path, K4, AWC_EBADFILE);
-    write_random_file(path, 8192 + 4096 + 256 * 4096, 44); /* the size of a one-segment file */
+    write_random_file(path, 8192 + 4096 + ET_SEG_PAGES * 4096,
+                      44); /* the size of a one-segment file */
     expect_refused(path, K4, AWC_EBADFILE);
 
     /* Zeros where the superblocks should be. */
@@ -355,6 +358,8 @@ static void test_foreign_file(void **state)
 
 /* A file whose length is not whole segments (a crash while growing) opens, its pages intact,
  * and is cut back to whole segments (README 5.6). */
+/* Bytes past the last whole segment (a checksum block cut short: no page there) are left as
+ * they are, and the file still grows a whole segment at a time past them. */
 static void test_partial_segment(void **state)
 {
     char path[1024];
@@ -371,15 +376,26 @@ static void test_partial_segment(void **state)
         put_page(c, K4, p, p + 1);
     et_close(c);
     size = et_file_size(path);
-    assert_int_equal((size - ET_DATA_BASE) % (4096 + 256 * K4), 0);
+    assert_int_equal((size - ET_DATA_BASE) % (4096 + ET_SEG_PAGES * K4), 0);
     memset(junk, 0xa5, sizeof(junk));
     et_pwrite(path, junk, sizeof(junk), size);
     c = et_open(&cfg);
     for (uint64_t p = 0; p < 10; p++)
         check_page(c, K4, p, p + 1);
     check_page(c, K4, 10, 0);
+    check_page(c, K4, ET_SEG_PAGES + 3, 0);
     et_close(c);
-    assert_int_equal(et_file_size(path), size);
+    assert_int_equal(et_file_size(path), size + sizeof(junk)); /* opening destroys nothing */
+    c = et_open(&cfg);
+    put_page(c, K4, ET_SEG_PAGES + 3, 7);
+    et_close(c);
+    assert_int_equal(et_file_size(path), size + (4096 + ET_SEG_PAGES * K4));
+    c = et_open(&cfg);
+    for (uint64_t p = 0; p < 10; p++)
+        check_page(c, K4, p, p + 1);
+    check_page(c, K4, ET_SEG_PAGES + 3, 7);
+    check_page(c, K4, ET_SEG_PAGES + 4, 0);
+    et_close(c);
     et_unlink(path);
 }
 
@@ -627,18 +643,38 @@ static void test_write_flush_reopen(void **state)
     et_unlink(path);
 }
 
+/* The highest page whose offset fits in 63 bits, for 4 KiB pages (README 5.7). */
+static uint64_t hard_last_page(void)
+{
+    const uint64_t seg = 4096 + ET_SEG_PAGES * (uint64_t)K4;
+
+    return ((uint64_t)INT64_MAX - ET_DATA_BASE) / seg * ET_SEG_PAGES - 1;
+}
+
 static void test_past_end_zeros(void **state)
 {
     char path[1024];
     struct awc_config cfg;
     awc_t *c;
-    const uint64_t far[] = {0, 1, 255, 256, 257, 4096, 1000000, UINT64_C(1) << 32};
+    uint64_t limit;
+    const uint64_t far[] = {0, 1, 254, 255, 256, 4096, 1000000, UINT64_C(3000000000)};
+    void *p;
 
     (void)state;
     cfg = et_cfg(fresh(path, sizeof(path), "zeros"), K4, 16, 4, AWC_CREATE);
     c = et_open(&cfg);
+    limit = et_stats(c).page_limit;
+    assert_true(limit > far[sizeof(far) / sizeof(far[0]) - 1] && limit - 1 <= hard_last_page());
     for (size_t i = 0; i < sizeof(far) / sizeof(far[0]); i++)
         check_page(c, K4, far[i], 0);
+    check_page(c, K4, limit - 1, 0);
+    /* Past the file system's limit (ext4: 2^32 pages of 4 KiB): refused at pin time, in every
+     * mode, rather than dirtied and left unwritable; past 63 bits of offset: AWC_EINVAL. */
+    ET_EXPECT(awc_pin(c, limit, AWC_EXCLUSIVE, &p),
+              limit <= hard_last_page() ? AWC_EFBIG : AWC_EINVAL);
+    ET_EXPECT(awc_pin(c, limit, AWC_SHARED, &p),
+              limit <= hard_last_page() ? AWC_EFBIG : AWC_EINVAL);
+    ET_EXPECT(awc_pin(c, hard_last_page() + 1, AWC_SHARED, &p), AWC_EINVAL);
     assert_int_equal(et_stats(c).pages_in_file, 0);
     put_page(c, K4, 5, 1);
     ET_EXPECT(awc_flush(c), AWC_OK);
@@ -651,8 +687,8 @@ static void test_past_end_zeros(void **state)
     c = et_open(&cfg);
     assert_int_equal(et_stats(c).pages_in_file, 6);
     check_page(c, K4, 5, 1);
-    for (uint64_t p = 0; p < 5; p++)
-        check_page(c, K4, p, 0);
+    for (uint64_t q = 0; q < 5; q++)
+        check_page(c, K4, q, 0);
     check_page(c, K4, 6, 0);
     check_page(c, K4, 255, 0);
     check_page(c, K4, 256, 0);
@@ -1775,6 +1811,169 @@ static void test_corrupt_superblock(void **state)
     et_unlink(path);
 }
 
+/* ---- Zeroed, truncated and unwritable (engine/README.md 5.3, 5.6, 5.7) --------------------- */
+
+/* Opens path read-only and read-write in turn and checks every page below `pages`: those in
+ * [bad_lo, bad_hi) fail with AWC_ECHECKSUM (and are counted), the others hold version p + 1. */
+static void expect_damage(const char *path, uint64_t pages, uint64_t bad_lo, uint64_t bad_hi)
+{
+    const unsigned flags[] = {AWC_READONLY, 0};
+
+    for (size_t f = 0; f < 2; f++) {
+        struct awc_config cfg = et_cfg(path, K4, 32, 8, flags[f]);
+        awc_t *c = et_open(&cfg);
+        uint64_t failures = 0;
+        void *p;
+
+        for (uint64_t q = 0; q < pages; q++) {
+            if (q >= bad_lo && q < bad_hi) {
+                ET_EXPECT(awc_pin(c, q, AWC_SHARED, &p), AWC_ECHECKSUM);
+                failures++;
+            } else {
+                check_page(c, K4, q, q + 1);
+            }
+        }
+        assert_int_equal(et_stats(c).checksum_failures, failures);
+        assert_int_equal(et_stats(c).pages_in_file, pages);
+        et_close(c);
+    }
+}
+
+/* A page written once and covered by a flush, then zeroed on disk, is damage: before, the rule
+ * "prev 0: the older version is zeros" let it read back as zeros. A zeroed checksum block makes
+ * its pages fail, never read as never-written. */
+static void test_zeroed_page(void **state)
+{
+    char path[1024];
+    static char zeros[4096];
+
+    (void)state;
+    fresh(path, sizeof(path), "zeroed");
+    make_file(path, K4, 300, 32);
+    et_pwrite(path, zeros, K4, et_page_offset(K4, 5));
+    expect_damage(path, 300, 5, 6);
+    expect_damage(path, 300, 5, 6); /* and a read-write open repaired nothing into zeros */
+
+    et_unlink(path);
+    make_file(path, K4, 300, 32);
+    et_pwrite(path, zeros, sizeof(zeros), et_ck_offset(K4, ET_SEG_PAGES)); /* segment 1's block */
+    expect_damage(path, 300, ET_SEG_PAGES, 300);
+    et_unlink(path);
+}
+
+/* A truncated file: pages it should hold but does not fail (never read as zeros), opening
+ * (read-write too) cuts nothing, and a lost page written anew reads back again. */
+static void test_truncated_file(void **state)
+{
+    char path[1024];
+    struct awc_config cfg;
+    awc_t *c;
+    uint64_t cut;
+    void *p;
+
+    (void)state;
+    fresh(path, sizeof(path), "truncated");
+    make_file(path, K4, 600, 64);
+    cut = et_page_offset(K4, 266);
+    et_truncate(path, cut); /* inside segment 1: pages 255..265 are whole */
+    expect_damage(path, 600, 266, 600);
+    assert_int_equal(et_file_size(path), cut);
+
+    /* A page written anew (AWC_OVERWRITE: an exclusive pin reads it first, and fails) is
+     * readable; the others stay lost after a reopen. */
+    cfg = et_cfg(path, K4, 32, 8, 0);
+    c = et_open(&cfg);
+    ET_EXPECT(awc_pin(c, 599, AWC_EXCLUSIVE, &p), AWC_ECHECKSUM);
+    for (uint64_t q = 300; q < 601; q += 299) {
+        ET_EXPECT(awc_pin(c, q, AWC_OVERWRITE, &p), AWC_OK);
+        et_fill(p, K4, q, q + 1);
+        ET_EXPECT(awc_unpin(c, q, 1), AWC_OK);
+    }
+    et_close(c);
+    c = et_open(&cfg);
+    check_page(c, K4, 599, 600);
+    check_page(c, K4, 300, 301);
+    check_page(c, K4, 265, 266);
+    ET_EXPECT(awc_pin(c, 598, AWC_SHARED, &p), AWC_ECHECKSUM);
+    ET_EXPECT(awc_pin(c, 266, AWC_SHARED, &p), AWC_ECHECKSUM);
+    ET_EXPECT(awc_pin(c, 510, AWC_SHARED, &p), AWC_ECHECKSUM);
+    et_close(c);
+
+    /* The last segment dropped whole (cut at a segment's end). */
+    et_unlink(path);
+    make_file(path, K4, 600, 64);
+    et_truncate(path, et_ck_offset(K4, 2 * ET_SEG_PAGES));
+    expect_damage(path, 600, 2 * ET_SEG_PAGES, 600);
+    /* Cut inside the superblocks' area after them: every page is lost, the file still opens. */
+    et_truncate(path, ET_DATA_BASE);
+    expect_damage(path, 600, 0, 600);
+    et_unlink(path);
+}
+
+/* In a fork()ed child: a flush that cannot write one page (the process's file size limit,
+ * lowered after the open, stops the file from growing: EFBIG) writes every other page, keeps the
+ * failing one dirty and says why; close loses only that page. */
+static const char *unwritable_path;
+
+static int unwritable_child(void *arg)
+{
+    struct awc_config cfg = et_cfg(unwritable_path, K4, 32, 8, AWC_CREATE);
+    struct rlimit rl, low;
+    awc_t *c = NULL;
+    void *p;
+
+    (void)arg;
+    signal(SIGXFSZ, SIG_IGN);
+    if (awc_open(&cfg, &c) != AWC_OK)
+        return 10;
+    for (uint64_t q = 0; q < 4; q++) {
+        if (awc_pin(c, q, AWC_EXCLUSIVE, &p) != AWC_OK)
+            return 11;
+        et_fill(p, K4, q, 1);
+        awc_unpin(c, q, 1);
+    }
+    if (awc_flush(c) != AWC_OK || getrlimit(RLIMIT_FSIZE, &rl) != 0)
+        return 12;
+    low = rl;
+    low.rlim_cur = et_file_size(unwritable_path); /* no second segment */
+    if (setrlimit(RLIMIT_FSIZE, &low) != 0)
+        return 13;
+    for (uint64_t q = 0; q < 3; q++) { /* pages 0-2 get version 2, page 600 needs growth */
+        uint64_t page = q == 2 ? 600 : q;
+
+        if (awc_pin(c, page, AWC_EXCLUSIVE, &p) != AWC_OK)
+            return 14;
+        et_fill(p, K4, page, 2);
+        awc_unpin(c, page, 1);
+    }
+    if (awc_flush(c) != AWC_EFBIG || awc_flush(c) != AWC_EFBIG) /* the true error, each time */
+        return 15;
+    if (awc_close(c) != AWC_EFBIG)
+        return 16;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+        return 17;
+    return 0;
+}
+
+static void test_flush_unwritable(void **state)
+{
+    char path[1024];
+    struct awc_config cfg;
+    awc_t *c;
+
+    (void)state;
+    unwritable_path = fresh(path, sizeof(path), "unwritable");
+    assert_int_equal(tu_run_child(unwritable_child, NULL), 0);
+    cfg = et_cfg(path, K4, 32, 8, 0);
+    c = et_open(&cfg);
+    check_page(c, K4, 0, 2);
+    check_page(c, K4, 1, 2);
+    check_page(c, K4, 3, 1);
+    check_page(c, K4, 600, 0); /* never written: lost with the close, as the error said */
+    et_close(c);
+    et_unlink(path);
+}
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 static const struct big_case big_4k = {K4, 1024, 64, 16, 0};
@@ -1827,6 +2026,9 @@ int main(void)
         TP(test_corrupt_page, &ps_4k),
         TP(test_corrupt_page, &ps_64k),
         T(test_corrupt_superblock),
+        T(test_zeroed_page),
+        T(test_truncated_file),
+        T(test_flush_unwritable),
     };
     int rc;
 

@@ -383,14 +383,45 @@ static void test_interrupted_create(void **state)
 /* ---- Interrupted write-backs ------------------------------------------------------------- */
 
 /* A write-back writes the checksum records first, then the data (README 5.4); a crash between
- * the two leaves the new record over the old data. This makes that state byte for byte: the
- * page is written through the cache and flushed, then its data on disk is put back to what it
- * was before (zeros for a page never written before, else the previous version). The page must
- * read back as that old version (the header: the file opens as of its last completed flush plus
- * the writes that completed whole), and be writable again. */
-static void interrupted_case(uint64_t old_version)
+ * the two leaves the new record over the old data. This makes that state byte for byte: a
+ * fork()ed child writes the page through the cache (after a flush of the pages around it, and of
+ * page 5's older version when there is one), writes it back with awc_writeback (records and data,
+ * no flush) and dies without closing; then the page's data on disk is put back to what it was
+ * before (zeros for a page never written before, else the previous version). The page must read
+ * back as that old version (the file opens as of its last completed flush plus the writes that
+ * completed whole), and be writable again. The same old data under a record that a completed
+ * flush covered is damage, not a crash: AWC_ECHECKSUM (the last part). */
+static uint64_t interrupted_old;
+
+static int interrupted_child(void *arg)
 {
     struct awc_config cfg = et_cfg(path, PS, NFRAMES, NSLOTS, AWC_CREATE | AWC_EXCL);
+    awc_t *c = NULL;
+    void *ptr;
+
+    (void)arg;
+    if (awc_open(&cfg, &c) != AWC_OK)
+        return 1;
+    for (uint64_t p = 4; p < 7; p++) { /* pages 4 and 6 around it, so the segment exists */
+        if (p == 5 && interrupted_old == 0)
+            continue;
+        if (awc_pin(c, p, AWC_EXCLUSIVE, &ptr) != AWC_OK)
+            return 2;
+        et_fill(ptr, PS, p, p == 5 ? interrupted_old : 1);
+        awc_unpin(c, p, 1);
+    }
+    if (awc_flush(c) != AWC_OK || awc_pin(c, 5, AWC_EXCLUSIVE, &ptr) != AWC_OK)
+        return 3;
+    et_fill(ptr, PS, 5, interrupted_old + 1);
+    awc_unpin(c, 5, 1);
+    if (awc_writeback(c) != AWC_OK)
+        return 4;
+    return 0; /* no close: the process ends as if killed */
+}
+
+static void interrupted_case(uint64_t old_version)
+{
+    struct awc_config cfg = et_cfg(path, PS, NFRAMES, NSLOTS, 0);
     char *img = aligned_alloc(4096, PS);
     uint64_t v = UINT64_MAX;
     awc_t *c;
@@ -399,19 +430,8 @@ static void interrupted_case(uint64_t old_version)
 
     assert_non_null(img);
     et_unlink(path);
-    c = et_open(&cfg);
-    for (uint64_t p = 4; p < 7; p++) { /* pages 4 and 6 around it, so the segment exists */
-        ET_EXPECT(awc_pin(c, p, AWC_EXCLUSIVE, &ptr), AWC_OK);
-        et_fill(ptr, PS, p, p == 5 ? (old_version ? old_version : 1) : 1);
-        ET_EXPECT(awc_unpin(c, p, 1), AWC_OK);
-    }
-    if (old_version != 0) {
-        ET_EXPECT(awc_flush(c), AWC_OK);
-        ET_EXPECT(awc_pin(c, 5, AWC_EXCLUSIVE, &ptr), AWC_OK);
-        et_fill(ptr, PS, 5, old_version + 1);
-        ET_EXPECT(awc_unpin(c, 5, 1), AWC_OK);
-    }
-    et_close(c);
+    interrupted_old = old_version;
+    assert_int_equal(tu_run_child(interrupted_child, NULL), 0);
     /* The data of the last write-back of page 5 did not land. */
     if (old_version == 0)
         memset(img, 0, PS);
@@ -419,7 +439,6 @@ static void interrupted_case(uint64_t old_version)
         et_fill(img, PS, 5, old_version);
     et_pwrite(path, img, PS, et_page_offset(PS, 5));
 
-    cfg.flags = 0;
     c = et_open(&cfg);
     rc = awc_pin(c, 5, AWC_SHARED, &ptr);
     if (rc != AWC_OK) {
@@ -445,6 +464,13 @@ static void interrupted_case(uint64_t old_version)
         assert_int_equal(v, p == 5 ? 9 : 1);
         ET_EXPECT(awc_unpin(c, p, 0), AWC_OK);
     }
+    et_close(c);
+
+    /* Version 9 is covered by the close's flush: the old data under its record is damage. */
+    et_pwrite(path, img, PS, et_page_offset(PS, 5));
+    c = et_open(&cfg);
+    ET_EXPECT(awc_pin(c, 5, AWC_SHARED, &ptr), AWC_ECHECKSUM);
+    assert_int_equal(et_stats(c).checksum_failures, 1);
     et_close(c);
     et_unlink(path);
     free(img);

@@ -748,6 +748,7 @@ int plat_file_get_info(struct plat_file *f, struct plat_file_info *out)
         return PLAT_EIO;
     memset(out, 0, sizeof(*out));
     out->size = size;
+    out->max_size = f->blkdev ? size : os_file_size_limit(f->fd);
     out->align = f->align;
     out->queue_depth = f->uring ? QUEUE_DEPTH : 1;
     out->direct = f->direct;

@@ -194,6 +194,7 @@ bool os_read_keyed_u64(const char *path, const char *key, uint64_t *out)
 #include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
@@ -279,6 +280,26 @@ int64_t os_pwrite(int fd, const void *buf, size_t len, uint64_t off)
         return rc;
     n = pwrite(fd, buf, len, (off_t)off);
     return n < 0 ? -errno : (int64_t)n;
+}
+
+uint64_t os_file_size_limit(int fd)
+{
+    uint64_t lo = 0, hi = (uint64_t)INT64_MAX; /* lseek accepts lo; the answer is in [lo, hi] */
+    struct rlimit rl;
+
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo + 1) / 2;
+
+        if (lseek(fd, (off_t)mid, SEEK_SET) == (off_t)mid)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    (void)lseek(fd, 0, SEEK_SET);
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (uint64_t)rl.rlim_cur < lo)
+        lo = (uint64_t)rl.rlim_cur;
+    return lo;
 }
 
 int os_fdatasync(int fd)

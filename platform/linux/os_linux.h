@@ -58,6 +58,10 @@ int os_fstat(int fd, struct stat *st);
 int64_t os_pread(int fd, void *buf, size_t len, uint64_t off);
 int64_t os_pwrite(int fd, const void *buf, size_t len, uint64_t off);
 int os_fdatasync(int fd);
+/* The largest size the file may grow to: the file system's limit for it (found by lseek, which
+ * refuses offsets past it, in a binary search that moves only the unused file position) and
+ * RLIMIT_FSIZE. A capability query: not counted. */
+uint64_t os_file_size_limit(int fd);
 int os_fsync(int fd);
 
 /* Direct I/O alignment from statx(STATX_DIOALIGN): 0 with both alignments stored (0 and 0 when

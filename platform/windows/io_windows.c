@@ -499,6 +499,7 @@ int plat_file_get_info(struct plat_file *f, struct plat_file_info *out)
         return os_to_plat(err) == PLAT_ENOMEM ? PLAT_ENOMEM : PLAT_EIO;
     memset(out, 0, sizeof(*out));
     out->size = size;
+    out->max_size = OFF_LIMIT; /* NTFS and ReFS hold files far past any page number in use */
     out->align = f->align;
     out->queue_depth = f->depth;
     out->direct = f->direct;

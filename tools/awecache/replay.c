@@ -339,6 +339,11 @@ static int run_replay(const struct replay_args *a, const uint64_t *trace, size_t
                           "request %zu: page %llu is beyond the largest page number of a "
                           "file of %zu-byte pages",
                           i + 1, (unsigned long long)trace[i], a->page_size);
+            else if (rc == AWC_EFBIG)
+                cli_error(CMD,
+                          "request %zu: page %llu lies past the largest file the file system of "
+                          "the temporary cache file (%s) can hold",
+                          i + 1, (unsigned long long)trace[i], r->temp);
             else
                 cli_error(CMD, "request %zu (page %llu): %s", i + 1, (unsigned long long)trace[i],
                           awc_strerror(rc));

@@ -1,0 +1,178 @@
+/*
+ * tests/test_full_disk.c: the page cache on a full disk (engine/README.md 4.2.6, 5.5).
+ *
+ * A real full file system: a 4 MiB tmpfs mounted in a mount namespace of this process's own (so
+ * nothing is left mounted whatever happens), filled with a filler file until writes fail with
+ * ENOSPC. On it: a flush that cannot write its new pages says AWC_ENOSPC and keeps them dirty;
+ * pages already in frames stay readable, and so do flushed pages that must be read again (a miss
+ * takes a clean frame while write-backs fail); once space is freed, a flush writes everything.
+ * Needs root (mount); skipped (77) with the reason otherwise.
+ */
+#include "engine_util.h"
+#include "test_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define PS      ((size_t)4096)
+#define FLUSHED 100u /* pages written and flushed before the disk fills */
+#define FRAMES  32u
+#define NEWP    24u /* pages never written before, dirtied while the disk is full */
+
+static char mnt[900];
+
+static void check_page(awc_t *c, uint64_t page, uint64_t version)
+{
+    uint64_t got = UINT64_MAX;
+    void *p = NULL;
+
+    ET_EXPECT(awc_pin(c, page, AWC_SHARED, &p), AWC_OK);
+    if (et_check(p, PS, page, &got) != ET_GOOD || got != version)
+        fail_msg("page %llu: version %llu, expected %llu", (unsigned long long)page,
+                 (unsigned long long)got, (unsigned long long)version);
+    ET_EXPECT(awc_unpin(c, page, 0), AWC_OK);
+}
+
+/* Writes a filler file until the file system is full; returns its path in buf. */
+static void fill_disk(char *buf, size_t len)
+{
+    static char chunk[65536];
+    int fd;
+
+    snprintf(buf, len, "%s/filler", mnt);
+    fd = open(buf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    memset(chunk, 0x5a, sizeof(chunk));
+    for (;;) {
+        ssize_t n = write(fd, chunk, sizeof(chunk));
+
+        if (n <= 0) {
+            assert_int_equal(errno, ENOSPC);
+            break;
+        }
+    }
+    /* Page by page, what is left. */
+    while (write(fd, chunk, 4096) > 0)
+        ;
+    close(fd);
+}
+
+static void test_full_disk(void **state)
+{
+    char path[1024], filler[1024];
+    struct awc_config cfg;
+    awc_t *c;
+    void *p;
+    uint64_t q;
+    int rc;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/cache.awc", mnt);
+    cfg = et_cfg(path, PS, FRAMES, 8, AWC_CREATE | AWC_NO_DIRECT);
+    c = et_open(&cfg);
+    for (q = 0; q < FLUSHED; q++) {
+        ET_EXPECT(awc_pin(c, q, AWC_EXCLUSIVE, &p), AWC_OK);
+        et_fill(p, PS, q, 1);
+        ET_EXPECT(awc_unpin(c, q, 1), AWC_OK);
+    }
+    ET_EXPECT(awc_flush(c), AWC_OK);
+    fill_disk(filler, sizeof(filler));
+
+    /* New pages (holes in the file: writing them needs space) dirtied in frames. */
+    for (q = FLUSHED; q < FLUSHED + NEWP; q++) {
+        ET_EXPECT(awc_pin(c, q, AWC_OVERWRITE, &p), AWC_OK);
+        et_fill(p, PS, q, 2);
+        ET_EXPECT(awc_unpin(c, q, 1), AWC_OK);
+    }
+    /* The flush says why it failed, each time, and keeps them dirty. */
+    ET_EXPECT(awc_flush(c), AWC_ENOSPC);
+    ET_EXPECT(awc_flush(c), AWC_ENOSPC);
+
+    /* Reads keep working: the dirty pages from frames, the flushed ones read again into the
+     * frames left clean (twice over, so that every flushed page is a miss at least once). */
+    for (int round = 0; round < 2; round++) {
+        for (q = 0; q < FLUSHED; q++)
+            check_page(c, q, 1);
+        for (q = FLUSHED; q < FLUSHED + NEWP; q++)
+            check_page(c, q, 2);
+    }
+
+    /* A writer that needs a frame when only dirty, unwritable ones can be had gets the write's
+     * error, never AWC_EBUSY or a page it did not ask for. */
+    for (q = 1000; q < 1000 + FRAMES; q++) {
+        rc = awc_pin(c, q, AWC_OVERWRITE, &p);
+        if (rc != AWC_OK)
+            break;
+        et_fill(p, PS, q, 3);
+        ET_EXPECT(awc_unpin(c, q, 1), AWC_OK);
+    }
+    assert_int_equal(rc, AWC_ENOSPC);
+    for (uint64_t r = FLUSHED; r < FLUSHED + NEWP; r++) /* still in frames: readable */
+        check_page(c, r, 2);
+
+    /* Space again: everything reaches the disk. */
+    assert_int_equal(unlink(filler), 0);
+    ET_EXPECT(awc_flush(c), AWC_OK);
+    et_close(c);
+    cfg.flags = AWC_NO_DIRECT;
+    c = et_open(&cfg);
+    for (q = 0; q < FLUSHED; q++)
+        check_page(c, q, 1);
+    for (q = FLUSHED; q < FLUSHED + NEWP; q++)
+        check_page(c, q, 2);
+    et_close(c);
+}
+
+/* A mount namespace of our own with a small tmpfs in the scratch directory; false (and why in
+ * `why`) where that cannot be had. */
+static bool mount_small_fs(char *why, size_t len)
+{
+    if (geteuid() != 0) {
+        snprintf(why, len, "not root: mounting a small file system to fill needs it");
+        return false;
+    }
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        snprintf(why, len, "no mount namespace of our own: %s", strerror(errno));
+        return false;
+    }
+    et_path(mnt, sizeof(mnt), "small-fs");
+    if (mkdir(mnt, 0700) != 0 || mount("awecache-test", mnt, "tmpfs", 0, "size=4m") != 0) {
+        snprintf(why, len, "cannot mount a tmpfs at %s: %s", mnt, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_disk),
+    };
+    char why[1200];
+    int rc;
+
+    tu_init();
+    et_init("test_full_disk");
+    if (!mount_small_fs(why, sizeof(why))) {
+        printf("skipped: %s\n", why);
+        et_cleanup();
+        return 77;
+    }
+    rc = cmocka_run_group_tests_name("full_disk", tests, NULL, NULL);
+    umount2(mnt, MNT_DETACH);
+    et_cleanup();
+    return rc;
+}
