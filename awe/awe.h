@@ -191,13 +191,15 @@ AWE_API int awe_get_stats(struct awe_stats *stats);
 AWE_API int awe_vm_reserve(void *want, size_t size, void **base);
 
 /* Commits [addr, addr + size) of a reservation with protection `prot` (AWE_PROT_*).
- * Errors: AWE_EINVAL (unknown protection bits, size 0), AWE_ENOMEM. */
+ * Errors: AWE_EINVAL (unknown protection bits, size 0, a size that wraps when rounded up to
+ * whole pages, a range outside a reservation), AWE_ENOMEM. */
 AWE_API int awe_vm_commit(void *addr, size_t size, unsigned prot);
 
 /* Changes the protection of committed pages. Errors: as awe_vm_commit. */
 AWE_API int awe_vm_protect(void *addr, size_t size, unsigned prot);
 
-/* Decommits [addr, addr + size): inaccessible again, memory returned. Errors: AWE_EINVAL. */
+/* Decommits [addr, addr + size): inaccessible again, memory returned. Errors: AWE_EINVAL (size 0
+ * or one that wraps when rounded up to whole pages). */
 AWE_API int awe_vm_decommit(void *addr, size_t size);
 
 /* Releases a whole reservation (`size` as reserved). Errors: AWE_EINVAL. */

@@ -95,7 +95,9 @@ typedef struct awc awc_t;
  * An existing file must have been made by awecache with the same page size. After a crash the
  * file opens as of its last completed flush, plus whatever later writes completed whole.
  * Errors: AWC_EINVAL (config, or a file made with another page size), AWC_ENOENT, AWC_EEXIST,
- * AWC_EACCES, AWC_ELOCKED, AWC_EBADFILE, AWC_ENOMEM (frames or window not to be had), AWC_EPERM
+ * AWC_EACCES, AWC_ELOCKED, AWC_EBADFILE (not an awecache file: a foreign or corrupt header, an
+ * empty file opened read-only, a directory, a device other than a block device), AWC_ENOMEM
+ * (frames or window not to be had), AWC_EPERM
  * (no AWE frames for this process: awc_strerror says how to grant them), AWC_EIO.
  * On error nothing is left open. */
 AWC_API int awc_open(const struct awc_config *config, awc_t **cache);
@@ -208,7 +210,8 @@ struct awc_file_info {
 };
 
 /* Fills *info from the file at `path`. Errors: AWC_EINVAL (NULL), AWC_ENOENT, AWC_EACCES,
- * AWC_EBADFILE (no valid superblock: not an awecache file, or another version), AWC_EIO. */
+ * AWC_EBADFILE (no valid superblock: not an awecache file, or another version; an empty file, a
+ * directory, a device other than a block device), AWC_EIO. */
 AWC_API int awc_get_file_info(const char *path, struct awc_file_info *info);
 
 /* The file offset of page `page`'s bytes (under the layout *info describes). */

@@ -463,11 +463,12 @@ static void make_file_id(struct awc *c)
 }
 
 /* The highest page a file of at most max_size bytes can hold with its whole segment (the file
- * grows a segment at a time), or UINT64_MAX if none: README 5.7. */
+ * grows a segment at a time; README 5.7). Below one segment: 0 (its write-backs then fail with
+ * the file system's error, and flushes say so). */
 static uint64_t last_page_within(const struct awc *c, uint64_t max_size)
 {
     if (max_size < DATA_BASE + c->seg_bytes)
-        return UINT64_MAX;
+        return 0;
     return (max_size - DATA_BASE) / c->seg_bytes * SEG_PAGES - 1;
 }
 
@@ -504,6 +505,8 @@ int file_open(struct awc *c, const struct awc_config *cfg)
     if (cfg->flags & AWC_NO_URING)
         pf |= PLAT_FILE_NO_URING;
     rc = plat_file_open(cfg->path, pf, &c->file);
+    if (rc == PLAT_EINVAL || rc == PLAT_EISDIR)
+        return AWC_EBADFILE; /* a directory, a character device, a FIFO: never a cache file */
     if (rc != 0)
         return awc_err(rc);
     rc = plat_file_get_info(c->file, &info);
@@ -807,6 +810,8 @@ AWC_API int awc_get_file_info(const char *path, struct awc_file_info *info)
         return AWC_EINVAL;
     /* Step 1 */
     rc = plat_file_open(path, PLAT_FILE_READONLY, &f);
+    if (rc == PLAT_EINVAL || rc == PLAT_EISDIR)
+        return AWC_EBADFILE; /* a directory, a character device, a FIFO: never a cache file */
     if (rc != 0)
         return awc_err(rc);
     rc = plat_file_get_info(f, &fi);

@@ -323,6 +323,24 @@ static void test_foreign_file(void **state)
     et_pwrite(path, zeros, sizeof(zeros), 0);
     expect_refused(path, K4, AWC_EBADFILE);
 
+    /* Not files at all, and an empty file: never an awecache file (awc_get_file_info said
+     * AWC_EINVAL for /dev/null and a directory). */
+    {
+        struct awc_file_info info;
+        struct awc_config dev = et_cfg("/dev/null", K4, 16, 4, 0);
+        char dir[1024];
+
+        ET_EXPECT(awc_get_file_info("/dev/null", &info), AWC_EBADFILE);
+        ET_EXPECT(awc_get_file_info(et_path(dir, sizeof(dir), ""), &info), AWC_EBADFILE);
+        ET_EXPECT(awc_open(&dev, &c), AWC_EBADFILE);
+        dev.path = dir;
+        ET_EXPECT(awc_open(&dev, &c), AWC_EBADFILE);
+        assert_released();
+        et_unlink(path);
+        et_pwrite(path, zeros, 0, 0);
+        ET_EXPECT(awc_get_file_info(path, &info), AWC_EBADFILE);
+    }
+
     /* An awecache file of another page size: refused (EINVAL: a configuration that does not
      * match the file; EBADFILE is accepted too, the header does not name one), and not harmed. */
     et_unlink(path);

@@ -442,6 +442,11 @@ static void test_window_reserve(void **state)
     /* Bad arguments */
     TU_EXPECT(awe_window_reserve(NULL, 0, 0, &base), AWE_EINVAL);
     TU_EXPECT(awe_window_reserve(NULL, PG, 0x80u, &base), AWE_EINVAL);
+    /* Larger than the address space: no memory, refused before any table is allocated (an
+     * oversized allocation aborted the ASan build). */
+    TU_EXPECT(awe_window_reserve(NULL, SIZE_MAX / 2, 0, &base), AWE_ENOMEM);
+    TU_EXPECT(awe_window_reserve(NULL, SIZE_MAX / 2 + 1, 0, &base), AWE_ENOMEM);
+    TU_EXPECT(awe_window_reserve(NULL, SIZE_MAX, 0, &base), AWE_ENOMEM);
     assert_int_equal(tu_stats().windows, 1);
 
     /* The size is rounded up to whole pages: 1 byte is one page */
@@ -478,6 +483,36 @@ static void test_window_reserve(void **state)
     assert_ptr_equal(again, w);
     for (size_t i = 0; i < N; i++)
         assert_unmapped(w, i);
+}
+
+/* Plain virtual memory (awe_vm_*): reserve, commit, protect, decommit, release, and sizes that
+ * wrap when rounded up to pages (SIZE_MAX used to "succeed" and commit nothing). */
+static void test_vm(void **state)
+{
+    void *base = NULL;
+    char *p;
+
+    (void)state;
+    TU_EXPECT(awe_vm_reserve(NULL, 4 * PG, &base), AWE_OK);
+    p = base;
+    TU_EXPECT(awe_vm_commit(base, SIZE_MAX, (AWE_PROT_READ | AWE_PROT_WRITE)), AWE_EINVAL);
+    TU_EXPECT(awe_vm_commit(base, SIZE_MAX - 1, (AWE_PROT_READ | AWE_PROT_WRITE)), AWE_EINVAL);
+    TU_EXPECT(awe_vm_commit(base, 0, (AWE_PROT_READ | AWE_PROT_WRITE)), AWE_EINVAL);
+    assert_true(page_faults(p));
+    TU_EXPECT(awe_vm_commit(base, 2 * PG, (AWE_PROT_READ | AWE_PROT_WRITE)), AWE_OK);
+    p[0] = 1;
+    p[2 * PG - 1] = 2;
+    assert_true(page_faults(p + 2 * PG));
+    TU_EXPECT(awe_vm_protect(base, SIZE_MAX, AWE_PROT_READ), AWE_EINVAL);
+    assert_false(page_faults(p));
+    TU_EXPECT(awe_vm_protect(base, PG, AWE_PROT_NONE), AWE_OK);
+    assert_true(page_faults(p));
+    TU_EXPECT(awe_vm_decommit(base, SIZE_MAX), AWE_EINVAL);
+    assert_int_equal(p[2 * PG - 1], 2);
+    TU_EXPECT(awe_vm_decommit(base, 2 * PG), AWE_OK);
+    assert_true(page_faults(p + PG));
+    TU_EXPECT(awe_vm_release(base, SIZE_MAX), AWE_EINVAL);
+    TU_EXPECT(awe_vm_release(base, 4 * PG), AWE_OK);
 }
 
 static void test_window_release(void **state)
@@ -1067,6 +1102,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_free_mapped, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_free_then_realloc_reads_zero, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_window_reserve, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_vm, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_window_release, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_map_basic, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_map_rejects, tu_setup, tu_teardown),

@@ -110,6 +110,10 @@ int wtab_reserve_args(const struct plat_caps *c, void *want, size_t page, size_t
     if (sz > SIZE_MAX - page)
         return PLAT_ENOMEM;
     sz = (sz + page - 1) & ~(page - 1);
+    /* More than the whole application address space can never be reserved: refused before its
+     * tables (a slot per page) are allocated. */
+    if (sz - 1 > c->max_app_address - c->min_app_address)
+        return PLAT_ENOMEM;
     a = (uintptr_t)want & ~(uintptr_t)(align - 1);
     if (want != NULL &&
         (a < c->min_app_address || a > c->max_app_address || sz - 1 > c->max_app_address - a))

@@ -38,6 +38,13 @@ static size_t page_round(size_t size)
     return (size + page - 1) & ~(page - 1);
 }
 
+/* A size that rounds up to whole pages without wrapping to 0 (SIZE_MAX would: "success" with
+ * nothing done). */
+static bool size_ok(size_t size)
+{
+    return size != 0 && size <= SIZE_MAX - ((size_t)sysconf(_SC_PAGESIZE) - 1);
+}
+
 int plat_vm_reserve(void *want, size_t size, void **base)
 {
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
@@ -80,7 +87,7 @@ int plat_vm_commit(void *addr, size_t size, unsigned prot)
 
     if (rc != 0)
         return rc;
-    if (size == 0)
+    if (!size_ok(size))
         return PLAT_EINVAL;
     rc = os_mprotect(addr, page_round(size), os);
     return rc == 0 ? 0 : os_to_plat(rc);
@@ -96,7 +103,7 @@ int plat_vm_decommit(void *addr, size_t size)
     void *p;
     int rc;
 
-    if (size == 0)
+    if (!size_ok(size))
         return PLAT_EINVAL;
     rc = os_mmap(addr, page_round(size), PROT_NONE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0, &p);
@@ -107,7 +114,7 @@ int plat_vm_release(void *base, size_t size)
 {
     int rc;
 
-    if (size == 0)
+    if (!size_ok(size))
         return PLAT_EINVAL;
     rc = os_munmap(base, page_round(size));
     return rc == 0 ? 0 : os_to_plat(rc);

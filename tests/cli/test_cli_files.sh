@@ -119,6 +119,29 @@ step "--checksums-only still reports the checksum failure"
 expect_code 1 check "$BAD" --checksums-only --json --quiet
 has "$OUT" '"checksum_failures": 1' "check --checksums-only"
 
+step "a zeroed page (written once, covered by create's flush): check exits 1 naming it"
+ZERO="$WORK/zero-page.awc"
+cp "$F4" "$ZERO" || fail "cannot copy $F4"
+dd if=/dev/zero of="$ZERO" bs=4096 seek=$(((8192 + 4096) / 4096 + 5)) count=1 conv=notrunc \
+    status=none
+expect_code 1 check "$ZERO" --json --quiet
+has "$OUT" '"checksum_failures": 1' "check on a zeroed page"
+tr -d ' \n' <"$OUT" | grep -q '"bad_pages":\[5\]' || fail "check --json: bad_pages is not [5]"
+
+step "a truncated file: check exits 1, says truncated, the missing pages fail"
+CUT="$WORK/cut.awc"
+cp "$F4" "$CUT" || fail "cannot copy $F4"
+# 2048 pages are 9 segments of 255 (1 MiB each with 4 KiB pages): cut after page 265.
+truncate -s $((8192 + 1048576 + 4096 + 11 * 4096)) "$CUT"
+expect_code 1 check "$CUT"
+has "$OUT" "truncated: the file is" "check on a truncated file"
+has "$OUT" "result: BAD" "check on a truncated file"
+expect_code 1 check "$CUT" --json --quiet
+has "$OUT" '"checksum_failures": 1782' "check --json on a truncated file"
+has "$OUT" '"ok": 266' "check --json on a truncated file: the pages before the cut"
+[ "$(stat -c %s "$CUT")" -eq $((8192 + 1048576 + 4096 + 11 * 4096)) ] ||
+    fail "check changed the truncated file's size"
+
 # ---- (c) corrupt superblocks --------------------------------------------------------------
 
 HDR="$WORK/bad-header.awc"

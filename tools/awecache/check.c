@@ -6,7 +6,9 @@
  *   never written      all zeros: the page lies inside the file but was never written
  *   pattern mismatch   readable, but neither its pattern nor zeros
  *   checksum failure   the engine refused it: it read back torn or corrupted (AWC_ECHECKSUM)
- * The exit status is 0 only without checksum failures and mismatches.
+ * A file shorter than its header's page count needs is reported as truncated (its missing pages
+ * are checksum failures too). The exit status is 0 only without checksum failures, mismatches
+ * and truncation.
  *
  * Pages are read in batches as large as the window (one awc_pin_batch each); a batch in which
  * one page fails its checksum fails as a whole, so its pages are then pinned one at a time to
@@ -47,8 +49,15 @@ struct check_result {
     uint64_t bad[CHECK_BAD_LISTED];      /* the first bad pages, ascending */
     bool bad_checksum[CHECK_BAD_LISTED]; /* bad[i] failed its checksum (else: a mismatch) */
     size_t nbad;                         /* entries used in bad[] */
+    uint64_t missing_bytes;              /* the file is this much shorter than its header says */
     double seconds;                      /* time spent reading and comparing */
 };
+
+/* Nothing bad: no checksum failure, no mismatch, not truncated. */
+static bool passed(const struct check_result *r)
+{
+    return r->mismatched + r->checksum_failures == 0 && r->missing_bytes == 0;
+}
 
 static void note_bad(struct check_result *r, uint64_t page, bool checksum)
 {
@@ -126,7 +135,10 @@ static void print_human(const char *path, const struct check_result *r, size_t p
     if (r->zero > 0)
         printf("note: %" PRIu64 " page%s never written (all zeros)\n", r->zero,
                r->zero == 1 ? " was" : "s were");
-    printf("result: %s\n", r->mismatched + r->checksum_failures == 0 ? "OK" : "BAD");
+    if (r->missing_bytes > 0)
+        printf("truncated: the file is %" PRIu64 " bytes shorter than its %" PRIu64 " pages need\n",
+               r->missing_bytes, r->pages);
+    printf("result: %s\n", passed(r) ? "OK" : "BAD");
 }
 
 static void print_json(const char *path, const struct check_result *r, size_t page_size)
@@ -149,7 +161,8 @@ static void print_json(const char *path, const struct check_result *r, size_t pa
     cli_json_end_array(&j);
     cli_json_real(&j, "seconds", r->seconds);
     cli_json_real(&j, "mib_per_s", r->seconds > 0 ? mib / r->seconds : 0.0);
-    cli_json_bool(&j, "passed", r->mismatched + r->checksum_failures == 0);
+    cli_json_u64(&j, "missing_bytes", r->missing_bytes);
+    cli_json_bool(&j, "passed", passed(r));
     cli_json_end_object(&j);
     cli_json_finish(&j);
 }
@@ -271,6 +284,13 @@ int cmd_check(int argc, char **argv)
         goto fail;
     }
     r.pages = st.pages_in_file; /* the header's count, or more after recovering later writes */
+    {
+        /* The file grows a whole segment at a time: shorter than that is a truncated file. */
+        uint64_t segs = (r.pages + fi.segment_pages - 1) / fi.segment_pages;
+        uint64_t need = fi.data_base + segs * fi.segment_bytes;
+
+        r.missing_bytes = fi.file_bytes < need ? need - fi.file_bytes : 0;
+    }
     batch = CHECK_MAX_BATCH;
     if (st.slots < batch)
         batch = (size_t)st.slots;
@@ -320,7 +340,7 @@ int cmd_check(int argc, char **argv)
         print_json(path, &r, fi.page_size);
     else
         print_human(path, &r, fi.page_size);
-    return r.mismatched + r.checksum_failures == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    return passed(&r) ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 
 fail:
     awc_close(cache);
