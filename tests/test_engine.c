@@ -1992,6 +1992,156 @@ static void test_flush_unwritable(void **state)
     et_unlink(path);
 }
 
+/* ---- The randomized model test with damage ------------------------------------------------ */
+
+#define MODEL_PAGES 700u /* three segments */
+
+/* The model: each page's version (0: never written) and whether damage may have reached it
+ * since it was last written (a damaged page reads back as its version or AWC_ECHECKSUM). */
+struct model {
+    uint64_t version[MODEL_PAGES];
+    bool hurt[MODEL_PAGES];
+    uint64_t next_version;
+};
+
+/* Marks the pages whose data or checksum record lie in [off, off + len) of the file. */
+static void model_hurt_range(struct model *m, uint64_t off, uint64_t len)
+{
+    for (uint64_t q = 0; q < MODEL_PAGES; q++) {
+        uint64_t d = et_page_offset(K4, q), ck = et_ck_offset(K4, q);
+        uint64_t blk = ck - ck % 4096; /* the page's whole checksum block: its own checksum */
+
+        if ((d < off + len && off < d + K4) || (blk < off + len && off < blk + 4096))
+            m->hurt[q] = true;
+    }
+}
+
+/* One damage step on the closed file, chosen at random; returns what it did, for messages. */
+static const char *model_damage(struct model *m, const char *path, uint64_t *rng)
+{
+    static char zeros[4096];
+    uint64_t size = et_file_size(path), q = et_rand_below(rng, MODEL_PAGES), off;
+
+    switch (et_rand_below(rng, 6)) {
+    case 0: /* zero a page */
+        if (et_page_offset(K4, q) + K4 > size)
+            return "nothing (the page lies past the end)";
+        et_pwrite(path, zeros, K4, et_page_offset(K4, q));
+        model_hurt_range(m, et_page_offset(K4, q), K4);
+        return "zeroed a page";
+    case 1: /* flip bytes in a page */
+        for (int i = 0; i < 3; i++) {
+            off = et_page_offset(K4, q) + et_rand_below(rng, K4);
+            if (off < size) {
+                et_flip_byte(path, off);
+                model_hurt_range(m, off, 1);
+            }
+        }
+        return "flipped bytes in a page";
+    case 2: /* flip a byte of a checksum block */
+        off = et_ck_offset(K4, q) + et_rand_below(rng, 4096 - et_ck_offset(K4, q) % 4096);
+        if (off >= size)
+            return "nothing (the block lies past the end)";
+        et_flip_byte(path, off);
+        model_hurt_range(m, off, 1);
+        return "flipped a checksum block's byte";
+    case 3: /* zero a checksum block */
+        off = et_ck_offset(K4, q) - et_ck_offset(K4, q) % 4096;
+        if (off + 4096 > size)
+            return "nothing (the block lies past the end)";
+        et_pwrite(path, zeros, 4096, off);
+        model_hurt_range(m, off, 4096);
+        return "zeroed a checksum block";
+    case 4: /* truncate anywhere in the segments */
+        if (size <= ET_DATA_BASE)
+            return "nothing (no segment)";
+        off = ET_DATA_BASE + et_rand_below(rng, size - ET_DATA_BASE);
+        et_truncate(path, off);
+        model_hurt_range(m, off, UINT64_MAX / 2);
+        return "truncated the file";
+    default: /* drop the last segment */
+        if (size < ET_DATA_BASE + 4096 + ET_SEG_PAGES * K4)
+            return "nothing (no segment)";
+        off = size - (size - ET_DATA_BASE) % (4096 + ET_SEG_PAGES * K4);
+        off = off == size ? size - (4096 + ET_SEG_PAGES * K4) : off;
+        et_truncate(path, off);
+        model_hurt_range(m, off, UINT64_MAX / 2);
+        return "dropped the last segment";
+    }
+}
+
+/* Checks page q against the model: its version exactly, or (if damage may have reached it)
+ * AWC_ECHECKSUM; a page that reads back exactly is whole again. */
+static void model_check(awc_t *c, struct model *m, uint64_t q, const char *after)
+{
+    uint64_t got = UINT64_MAX;
+    void *p = NULL;
+    int rc = awc_pin(c, q, AWC_SHARED, &p);
+
+    if (rc == AWC_ECHECKSUM && m->hurt[q])
+        return;
+    if (rc != AWC_OK)
+        fail_msg("page %llu (version %llu%s, after %s): awc_pin returned %d (%s)",
+                 (unsigned long long)q, (unsigned long long)m->version[q],
+                 m->hurt[q] ? ", damaged" : "", after, rc, awc_strerror(rc));
+    if (et_check(p, K4, q, &got) != ET_GOOD || got != m->version[q])
+        fail_msg("page %llu (after %s): read back %s version %llu, the model has %llu",
+                 (unsigned long long)q, after, et_check_str(et_check(p, K4, q, &got)),
+                 (unsigned long long)got, (unsigned long long)m->version[q]);
+    ET_EXPECT(awc_unpin(c, q, 0), AWC_OK);
+    m->hurt[q] = false;
+}
+
+/* Random writes, reads, flushes and reopens of a three-segment file against a model, with a
+ * damage step (a zeroed or flipped page or checksum block, a cut, a dropped segment) before
+ * some reopens. The rule checked: every page reads back as its latest version, except a page
+ * damage may have reached, which reads back as that version or fails with AWC_ECHECKSUM (never
+ * zeros, never another version); such a page written anew (AWC_OVERWRITE) is whole again.
+ * AWC_MODEL_OPS (default 3000) and AWC_MODEL_SEED. */
+static void test_model_damage(void **state)
+{
+    char path[1024];
+    struct awc_config cfg;
+    struct model *m = calloc(1, sizeof(*m));
+    uint64_t ops = et_env_u64("AWC_MODEL_OPS", 3000);
+    uint64_t seed = et_env_u64("AWC_MODEL_SEED", et_now_ns() | 1), rng = seed;
+    const char *last = "the start";
+    awc_t *c;
+    void *p;
+
+    (void)state;
+    assert_non_null(m);
+    printf("model: %llu operations, seed %llu (AWC_MODEL_SEED to repeat)\n",
+           (unsigned long long)ops, (unsigned long long)seed);
+    fresh(path, sizeof(path), "model");
+    cfg = et_cfg(path, K4, 32, 8, AWC_CREATE);
+    c = et_open(&cfg);
+    for (uint64_t i = 0; i < ops; i++) {
+        uint64_t q = et_rand_below(&rng, MODEL_PAGES), pick = et_rand_below(&rng, 100);
+
+        if (pick < 45) {
+            ET_EXPECT(awc_pin(c, q, m->hurt[q] ? AWC_OVERWRITE : AWC_EXCLUSIVE, &p), AWC_OK);
+            et_fill(p, K4, q, ++m->next_version);
+            ET_EXPECT(awc_unpin(c, q, 1), AWC_OK);
+            m->version[q] = m->next_version;
+            m->hurt[q] = false;
+        } else if (pick < 90) {
+            model_check(c, m, q, last);
+        } else if (pick < 97) {
+            ET_EXPECT(awc_flush(c), AWC_OK);
+        } else {
+            et_close(c);
+            last = et_rand_below(&rng, 3) == 0 ? "a clean reopen" : model_damage(m, path, &rng);
+            c = et_open(&cfg);
+            for (uint64_t r = 0; r < MODEL_PAGES; r++)
+                model_check(c, m, r, last);
+        }
+    }
+    et_close(c);
+    et_unlink(path);
+    free(m);
+}
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 static const struct big_case big_4k = {K4, 1024, 64, 16, 0};
@@ -2047,6 +2197,7 @@ int main(void)
         T(test_zeroed_page),
         T(test_truncated_file),
         T(test_flush_unwritable),
+        T(test_model_damage),
     };
     int rc;
 
