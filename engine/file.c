@@ -301,31 +301,27 @@ static void ck_lose(struct awc *c, uint64_t p)
     c->ck_flags[p] = 0;
 }
 
-static bool block_is_zero(const uint8_t *b)
-{
-    for (size_t i = 0; i < CK_BLOCK; i++)
-        if (b[i] != 0)
-            return false;
-    return true;
-}
-
-/* Takes in segment seg's checksum block b (README 5.6 step 4). A valid block gives its records,
- * with `prev` trusted when the block was written after the last completed flush. A block of
- * zeros past the superblock's size is a segment never written. A damaged block is read record by
- * record: a record naming a checksum keeps it, settled (its page is accepted only if it matches
- * exactly: a damaged record fails that, almost surely), and a record of zeros or garbage is lost
- * (a zeroed record cannot be told from a page never written). */
+/* Takes in segment seg's checksum block b (README 5.6). A valid block gives its records, with
+ * `prev` trusted when the block was written after the last completed flush. A damaged block is
+ * read record by record below the superblock's size: a record naming a checksum keeps it,
+ * settled (its page is accepted only if it matches exactly: a damaged record fails that, almost
+ * surely), and a record of zeros or garbage is lost (a zeroed record cannot be told from a page
+ * never written). At or past the superblock's size no flush ever covered a page, so a damaged
+ * block there (zeros: a crash while growing; garbage) means pages never written, and is marked
+ * to be written anew, so that a later flush cannot take it inside the logical size (README 5.1). */
 static void ck_block_load(struct awc *c, uint64_t seg, const uint8_t *b, uint64_t sb_pages)
 {
     uint64_t first = seg * SEG_PAGES;
     bool valid = get_le64(b + CK_SUM_AT) == XXH3_64bits_withSeed(b, CK_SUM_AT, ck_seed(c, seg));
     uint8_t trust = valid && get_le64(b + CK_GEN_AT) >= c->generation ? CKF_TRUST_PREV : 0;
 
-    if (!valid && first >= sb_pages && block_is_zero(b))
-        return; /* grown, its block not yet written when a crash came: nothing was in it */
+    if (!valid)
+        c->seg_dirty[seg] = 1;
     for (uint64_t r = 0; r < SEG_PAGES; r++) {
         struct ckrec *k = &c->ck[first + r];
 
+        if (!valid && first + r >= sb_pages)
+            break; /* never written: {0, 0} as ck_grow made it */
         k->cur = get_le64(b + r * 16);
         k->prev = get_le64(b + r * 16 + 8);
         c->ck_flags[first + r] = trust;

@@ -129,6 +129,8 @@ int cli_parse_size(const char *s, uint64_t *out)
         {"m", "mb", "mib", 1ull << 20},
         {"g", "gb", "gib", 1ull << 30},
         {"t", "tb", "tib", 1ull << 40},
+        {"p", "pb", "pib", 1ull << 50}, /* cli_fmt_size prints these too */
+        {"e", "eb", "eib", 1ull << 60},
     };
     const char *rest;
     char num[64];

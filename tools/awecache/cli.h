@@ -47,9 +47,10 @@ extern bool cli_quiet;
 /* ---- Numbers ----------------------------------------------------------------------------- */
 
 /* A byte size: decimal digits with an optional fraction and an optional unit, case-insensitive:
- * B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB (all powers of 1024: sizes here are memory and file
- * sizes). "1.5G" is 1.5 GiB (rounded down to a byte). Returns 0, or -1 for an empty string, junk,
- * a negative number or a result beyond 2^63 - 1. */
+ * B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB, P/PB/PiB, E/EB/EiB (all powers of 1024: sizes here
+ * are memory and file sizes; cli_fmt_size's units, so its "1.5 GiB" without the space parses).
+ * "1.5G" is 1.5 GiB (rounded down to a byte). Returns 0, or -1 for an empty string, junk, a
+ * negative number or a result beyond 2^63 - 1. */
 int cli_parse_size(const char *s, uint64_t *out);
 /* A count: decimal digits with an optional k, m, g suffix (x 10^3, 10^6, 10^9). -1 as above. */
 int cli_parse_count(const char *s, uint64_t *out);

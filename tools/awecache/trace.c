@@ -2,9 +2,11 @@
  * tools/awecache/trace.c: reading a trace file (bench.h: bench_trace_load).
  *
  * A trace is text: one request per line, the page number as an unsigned decimal integer, with
- * optional blanks (spaces, tabs, a carriage return) around it; blank lines are skipped. The file
+ * optional blanks (spaces, tabs, a carriage return; also a vertical tab or form feed) around it;
+ * blank lines are skipped. A line holding a NUL byte is not text, so not a request. The file
  * is read as a stream, a line at a time, into an array that doubles as it fills, so a trace of
- * any length costs 8 bytes a request and one pass.
+ * any length costs 8 bytes a request and one pass. (fuzz/fuzz_trace.c checks this reading
+ * against the description.)
  */
 #include "bench.h"
 
@@ -63,8 +65,9 @@ static enum line_kind parse_line(const char *s, uint64_t *v)
 
 /* Steps:
  * 1. Open the file (the OS's reason on failure).
- * 2. Read it a line at a time; a line that does not fit the buffer is junk (its rest is
- *    skipped so that the line count stays right, though the first junk line ends the read).
+ * 2. Read it a line at a time; a line that does not fit the buffer, or holds a NUL byte, is
+ *    junk (its rest is skipped so that the line count stays right, though the first junk line
+ *    ends the read).
  * 3. Skip blank lines; append numbers, doubling the array when full; stop at the first junk
  *    line with its number.
  * 4. A read error (the OS's reason) or no request at all is an error; otherwise hand the array
@@ -86,18 +89,23 @@ int bench_trace_load(const char *path, uint64_t **out, size_t *len, char *err, s
         return -1;
     }
 
-    /* Step 2 */
+    /* Step 2: the bytes fgets does not write keep the '\n' the buffer is filled with, so a NUL
+     * after the first one means the line held a NUL byte (the first one ended it early). */
+    memset(line, '\n', sizeof(line));
     while (fgets(line, sizeof(line), f) != NULL) {
         size_t l = strlen(line);
         enum line_kind k;
 
         lineno++;
-        if (l > 0 && line[l - 1] != '\n' && !feof(f)) {
+        if (l + 1 < sizeof(line) && memchr(line + l + 1, '\0', sizeof(line) - l - 1) != NULL) {
+            k = LINE_JUNK; /* a NUL byte: not text */
+        } else if (l > 0 && line[l - 1] != '\n' && !feof(f)) {
             k = LINE_JUNK; /* longer than any number */
         } else {
             /* Step 3 */
             k = parse_line(line, &v);
         }
+        memset(line, '\n', l + 1);
         if (k == LINE_BLANK)
             continue;
         if (k != LINE_NUMBER) {
