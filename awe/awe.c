@@ -125,6 +125,16 @@ AWE_API int awe_map_scatter(void *const *vas, size_t count, const awe_frame_t *f
     return plat_map_scatter(vas, count, frames);
 }
 
+AWE_API int awe_frames_read(const awe_frame_t *frames, size_t count, void *buf)
+{
+    return plat_frames_copy(frames, count, buf, 0);
+}
+
+AWE_API int awe_frames_write(const awe_frame_t *frames, size_t count, const void *buf)
+{
+    return plat_frames_copy(frames, count, (void *)(uintptr_t)buf, 1);
+}
+
 AWE_API int awe_query(const void *va, awe_frame_t *frame)
 {
     if (frame == NULL)

@@ -153,6 +153,17 @@ AWE_API int awe_map_scatter(void *const *vas, size_t count, const awe_frame_t *f
  * Errors: AWE_EFAULT, AWE_EINVAL (`va` is in no window). */
 AWE_API int awe_query(const void *va, awe_frame_t *frame);
 
+/* Copies the contents of frames[0..count) into buf (awe_frames_read), or buf into them
+ * (awe_frames_write), frame after frame: count * the frames' page size bytes, without mapping
+ * them, so at no window change and no TLB flush. Every frame must be owned by this process and of
+ * one size; mapped frames are fine (the copy sees, and is seen by, their mappings). An extension
+ * of this library: Windows' native AWE has no such call, and there it is AWE_ENOTSUP (map the
+ * frames instead). Errors: AWE_EFAULT (frames or buf NULL), AWE_EINVAL (count 0, a frame never
+ * allocated, frames of two sizes), AWE_ENXIO (a frame not owned), AWE_ENOTSUP, AWE_EIO (a failed
+ * write may have written some of the frames). */
+AWE_API int awe_frames_read(const awe_frame_t *frames, size_t count, void *buf);
+AWE_API int awe_frames_write(const awe_frame_t *frames, size_t count, const void *buf);
+
 /* ---- Counters ----------------------------------------------------------------------------- */
 
 struct awe_stats {

@@ -80,6 +80,11 @@ AWC_API const char *awc_strerror(int err);
 /* The frame policy exactly libCacheSim's Clock, for trace replay. Every cache's is today; this
  * flag keeps it so for this cache should the default policy change. */
 #define AWC_CLOCK_COMPAT 0x20u
+/* Window changes remap frames into the window (as Windows' AWE does) even where the platform can
+ * copy a page in and out of the window instead (Linux; the default there when the window is
+ * smaller than the frames, engine/README.md 4.3, because a copy costs a few microseconds less than
+ * a remap and flushes no TLB). */
+#define AWC_MAP_WINDOW 0x40u
 
 struct awc_config {
     const char *path;       /* the backing file */
@@ -185,6 +190,8 @@ struct awc_stats {
     uint64_t frames;            /* pages the frame pool holds (frame_budget / page_size) */
     uint64_t slots;             /* pages the window holds (after the kernel mapping limit) */
     uint64_t checksum_bytes;    /* RAM held by the checksum table */
+    uint64_t window_copies;     /* pages copied into or out of the window (copy mode) */
+    unsigned copy_window;       /* 1 in copy mode: the window's slots own frames (README 4.3) */
     unsigned direct_io;         /* 1 if the file is read and written with O_DIRECT */
     unsigned io_uring;          /* 1 if batches go through io_uring */
 };

@@ -115,7 +115,7 @@ static void teardown(struct awc *c)
     if (c->window != NULL)
         awe_window_release(c->window);
     if (c->frames != NULL) {
-        size_t n = (size_t)(c->nbuf * c->k);
+        size_t n = c->nframes;
 
         if (n > 0)
             awe_frames_free(&n, c->frames);
@@ -134,6 +134,39 @@ static void teardown(struct awc *c)
     plat_mutex_destroy(&c->ck_mu);
 }
 
+/* Copy mode needs the platform to copy frames without mapping them (awe_frames_read: Linux; not
+ * Windows' native AWE). Where it cannot, the slots' frames become buffers again and the window
+ * goes back to remapping, clamped to the kernel mapping budget as in step 2. */
+static int copy_mode_probe(struct awc *c, const struct awe_caps *caps, uint64_t *nbuf,
+                           uint64_t *nslot, size_t *window_bytes)
+{
+    void *probe = malloc(c->awe_page);
+    int rc;
+
+    if (probe == NULL)
+        return AWC_ENOMEM;
+    rc = awe_frames_read(c->frames, 1, probe);
+    free(probe);
+    if (rc == AWE_OK) {
+        c->copy = 1;
+        return AWC_OK;
+    }
+    if (rc != AWE_ENOTSUP)
+        return awc_err(rc);
+    *nbuf += *nslot;
+    if (caps->vma_budget != 0) {
+        uint64_t limit =
+            caps->vma_budget / 2 > MAX_STAGE + 8 ? caps->vma_budget / 2 - MAX_STAGE - 8 : 1;
+
+        if (*nslot > limit)
+            *nslot = limit;
+    }
+    c->nbuf = *nbuf;
+    c->nslot = *nslot;
+    *window_bytes = (size_t)((*nslot + c->nstage) * c->page_size);
+    return AWC_OK;
+}
+
 /* Steps:
  * 1. Check the configuration (README 1): page size, budgets, flags.
  * 2. Size the window to the kernel mapping budget: each slot can cost one VMA, and half the
@@ -147,6 +180,7 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
     struct awc *c;
     uint64_t nbuf, nslot, limit;
     size_t nframes, got, frame_bytes, window_bytes;
+    bool copy;
     int rc;
 
     /* Step 1 */
@@ -156,7 +190,7 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
         (cfg->page_size & (cfg->page_size - 1)) != 0)
         return AWC_EINVAL;
     if ((cfg->flags & ~(AWC_CREATE | AWC_EXCL | AWC_READONLY | AWC_NO_DIRECT | AWC_NO_URING |
-                        AWC_CLOCK_COMPAT)) != 0 ||
+                        AWC_CLOCK_COMPAT | AWC_MAP_WINDOW)) != 0 ||
         ((cfg->flags & AWC_EXCL) && !(cfg->flags & AWC_CREATE)) ||
         ((cfg->flags & AWC_READONLY) && (cfg->flags & AWC_CREATE)))
         return AWC_EINVAL;
@@ -170,8 +204,13 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
     if (cfg->page_size % caps.page_size != 0)
         return AWC_EINVAL;
 
-    /* Step 2 */
-    if (caps.vma_budget != 0) {
+    /* Step 2: copy mode (README 4.3) when the window is at most a quarter of the frames: the
+     * slots get frames of their own out of the budget, mapped once (one run, one VMA); else the
+     * window is clamped to the kernel mapping budget. */
+    copy = nslot <= nbuf / 4 && (cfg->flags & (AWC_MAP_WINDOW | AWC_CLOCK_COMPAT)) == 0;
+    if (copy) {
+        nbuf -= nslot;
+    } else if (caps.vma_budget != 0) {
         limit = caps.vma_budget / 2 > MAX_STAGE + 8 ? caps.vma_budget / 2 - MAX_STAGE - 8 : 1;
         if (nslot > limit)
             nslot = limit;
@@ -197,7 +236,8 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
 
     /* Step 4: the frame list and the window must fit the address space (size_t is 32 bits in a
      * 32-bit build, whose frames may still total far more than 4 GiB). */
-    if (rc == AWC_OK && (nbuf * c->k > caps.frame_limit || !awc_size_mul(nbuf, c->k, &nframes) ||
+    if (rc == AWC_OK && ((nbuf + (copy ? nslot : 0)) * c->k > caps.frame_limit ||
+                         !awc_size_mul(nbuf + (copy ? nslot : 0), c->k, &nframes) ||
                          !awc_size_mul(nframes, sizeof(*c->frames), &frame_bytes) ||
                          !awc_size_mul(nslot + c->nstage, c->page_size, &window_bytes)))
         rc = AWC_ENOMEM;
@@ -216,10 +256,17 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
         if (rc != AWC_OK) {
             free(c->frames);
             c->frames = NULL;
+        } else {
+            c->nframes = nframes;
         }
     }
+    if (rc == AWC_OK && copy)
+        rc = copy_mode_probe(c, &caps, &nbuf, &nslot, &window_bytes);
     if (rc == AWC_OK)
-        rc = awc_err(awe_window_reserve(NULL, window_bytes, 0, (void **)&c->window));
+        rc = awc_err(
+            awe_window_reserve(NULL, window_bytes, AWE_WINDOW_POPULATE, (void **)&c->window));
+    if (rc == AWC_OK && c->copy) /* every slot shows its own frames, for good: one run */
+        rc = awc_err(awe_map(c->window, (size_t)(nslot * c->k), c->frames + nbuf * c->k));
 
     /* Step 5 */
     if (rc == AWC_OK) {
@@ -548,6 +595,8 @@ AWC_API int awc_get_stats(awc_t *c, struct awc_stats *st)
     st->checksum_bytes = file_checksum_bytes(c);
     st->frames = c->nbuf;
     st->slots = c->nslot;
+    st->window_copies = atomic_load(&c->window_copies);
+    st->copy_window = c->copy;
     st->direct_io = c->direct_io;
     st->io_uring = c->io_uring;
     return AWC_OK;

@@ -30,12 +30,15 @@
 #include <stdint.h>
 
 /* The buffer state word (README 2.4). */
-#define ST_REF_MASK   UINT64_C(0x3ffff) /* bits 0-17: pins */
-#define ST_USAGE      (UINT64_C(1) << 18)
-#define ST_VALID      (UINT64_C(1) << 19)
-#define ST_DIRTY      (UINT64_C(1) << 20)
-#define ST_MAPPED     (UINT64_C(1) << 21)
-#define ST_BUSY       (UINT64_C(1) << 22)
+#define ST_REF_MASK UINT64_C(0x3ffff) /* bits 0-17: pins */
+#define ST_USAGE    (UINT64_C(1) << 18)
+#define ST_VALID    (UINT64_C(1) << 19)
+#define ST_DIRTY    (UINT64_C(1) << 20)
+#define ST_MAPPED   (UINT64_C(1) << 21)
+#define ST_BUSY     (UINT64_C(1) << 22)
+#define ST_SLOTNEW                                                                                 \
+    (UINT64_C(1) << 23) /* copy mode: the slot holds a newer version than the                      \
+                         * buffer's own frames (README 4.3) */
 #define ST_SLOT_SHIFT 32
 #define ST_SLOT(s)    ((uint64_t)(s) >> ST_SLOT_SHIFT)
 
@@ -99,7 +102,9 @@ struct awc {
     uint64_t nslot;          /* S (after the VMA clamp) */
     uint64_t nstage;         /* T staging slots after the window */
     char *window;            /* the window's base */
-    awe_frame_t *frames;     /* nbuf * k frame numbers */
+    awe_frame_t *frames;     /* nbuf * k frame numbers, then (copy mode) nslot * k of the slots */
+    size_t nframes;          /* frames allocated */
+    unsigned copy;           /* copy mode (README 4.3): slots own frames, changes are copies */
     struct buf *bufs;        /* nbuf descriptors */
     struct slot *slots;      /* nslot descriptors */
 
@@ -139,7 +144,7 @@ struct awc {
     struct stripe stripe[STRIPES];
     _Atomic uint64_t frame_hits, misses, window_evictions, frame_evictions, writebacks;
     _Atomic uint64_t map_calls, pages_mapped, bytes_read, bytes_written, checksum_failures;
-    _Atomic uint64_t flushes;
+    _Atomic uint64_t flushes, window_copies;
     unsigned direct_io, io_uring;
     /* The error of the last page write that failed, AWC_OK once a later write succeeds: while set,
      * reads take clean buffers only (README 4.2.6). */

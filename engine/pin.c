@@ -191,22 +191,33 @@ struct ent {
     uint32_t buf; /* target buffer */
     enum kind kind;
     uint64_t slot;      /* its slot */
-    bool need_map;      /* the slot must be mapped with the buffer's frames */
+    bool need_map;      /* the slot must be made to show the buffer's frames */
+    bool filled;        /* it was (phase B): mapped, or in copy mode its data copied in */
     uint32_t occupant;  /* the slot's previous buffer (BUSY), or NO_BUF */
     uint64_t old_page;  /* K_MISS: the victim's page, NO_PAGE if none */
     uint64_t old_state; /* K_MISS: the victim's state when taken */
 };
 
-/* Undoes the reservations of phase A (caller holds c->mu): BUSY off, new entries out. */
+/* Undoes the reservations of phase A, or a phase B that failed (caller holds c->mu): BUSY off,
+ * new entries out. */
 static void undo_reservations(struct awc *c, struct ent *e, size_t m)
 {
     for (size_t i = 0; i < m; i++) {
         struct buf *b = &c->bufs[e[i].buf];
 
         if (e[i].slot != NO_SLOT) {
+            struct buf *o = e[i].occupant != NO_BUF ? &c->bufs[e[i].occupant] : NULL;
+
             c->slots[e[i].slot].reserved_by = 0;
-            if (e[i].occupant != NO_BUF)
-                buf_publish(&c->bufs[e[i].occupant], st_load(&c->bufs[e[i].occupant]));
+            if (o != NULL && e[i].filled && c->copy) {
+                /* Copy mode, phase B failed after this slot was filled: the occupant (given
+                 * its data back first) no longer shows there. */
+                buf_publish(o, st_load(o) & ~(ST_MAPPED | ST_SLOTNEW |
+                                              ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
+                c->slots[e[i].slot].buf = NO_BUF;
+            } else if (o != NULL) {
+                buf_publish(o, st_load(o));
+            }
         }
         if (e[i].kind == K_MISS)
             table_remove(c, e[i].page);
@@ -225,8 +236,42 @@ static void unpin_all(struct awc *c, uint32_t *bi, size_t n)
     }
 }
 
-/* Maps the buffers of the entries that need it into their slots with one scatter call. */
-static int map_entries(struct awc *c, const struct ent *e, size_t m)
+/* Copy mode (README 4.3): each slot that changes hands first gives its occupant's newer data back
+ * to the occupant's frames, then gets a copy of its new buffer's data, except for a clean victim
+ * of a frame miss (the read overwrites the slot). No mapping changes. */
+static int copy_entries(struct awc *c, struct ent *e, size_t m)
+{
+    uint64_t copies = 0;
+    int rc = AWE_OK;
+
+    for (size_t i = 0; i < m && rc == AWE_OK; i++) {
+        char *at = slot_addr(c, e[i].slot);
+
+        if (!e[i].need_map)
+            continue;
+        if (e[i].occupant != NO_BUF && (st_load(&c->bufs[e[i].occupant]) & ST_SLOTNEW) != 0) {
+            rc = awe_frames_write(&c->frames[(size_t)e[i].occupant * c->k], c->k, at);
+            if (rc != AWE_OK)
+                break;
+            atomic_fetch_and_explicit(&c->bufs[e[i].occupant].state, ~ST_SLOTNEW,
+                                      memory_order_acq_rel);
+            copies++;
+        }
+        if (e[i].kind == K_WMISS || (e[i].old_page != NO_PAGE && (e[i].old_state & ST_DIRTY))) {
+            rc = awe_frames_read(&c->frames[(size_t)e[i].buf * c->k], c->k, at);
+            if (rc != AWE_OK)
+                break;
+            copies++;
+            e[i].filled = true;
+        }
+    }
+    atomic_fetch_add_explicit(&c->window_copies, copies, memory_order_relaxed);
+    return rc == AWE_OK ? AWC_OK : awc_err(rc);
+}
+
+/* Makes each entry that needs it show its buffer in its slot: copies in copy mode, else one
+ * scatter call mapping the buffers' frames. */
+static int map_entries(struct awc *c, struct ent *e, size_t m)
 {
     void *vas_small[SMALL];
     awe_frame_t fr_small[SMALL];
@@ -235,8 +280,12 @@ static int map_entries(struct awc *c, const struct ent *e, size_t m)
     awe_frame_t *fr;
     int rc;
 
-    for (size_t i = 0; i < m; i++)
+    if (c->copy)
+        return copy_entries(c, e, m);
+    for (size_t i = 0; i < m; i++) {
         total += e[i].need_map ? c->k : 0;
+        e[i].filled = e[i].need_map;
+    }
     if (total == 0)
         return AWC_OK;
     vas = total <= SMALL ? vas_small : malloc(total * sizeof(*vas));
@@ -268,8 +317,9 @@ static int map_entries(struct awc *c, const struct ent *e, size_t m)
     return AWC_OK;
 }
 
-/* Phase C failed: every victim keeps its old page, now mapped at the entry's slot; window-miss
- * buffers become mapped, unpinned; occupants lose the slot. Caller holds c->mu. */
+/* Phase C failed: every victim keeps its old page, now shown at the entry's slot; window-miss
+ * buffers become mapped, unpinned; occupants lose the slot. In copy mode a clean victim's data
+ * was not copied in: it stays unmapped and the slot is left empty. Caller holds c->mu. */
 static void abort_after_map(struct awc *c, struct ent *e, size_t m)
 {
     for (size_t i = 0; i < m; i++) {
@@ -281,10 +331,16 @@ static void abort_after_map(struct awc *c, struct ent *e, size_t m)
         if (e[i].occupant != NO_BUF) {
             struct buf *o = &c->bufs[e[i].occupant];
 
-            buf_publish(o, st_load(o) & ~(ST_MAPPED | ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
+            buf_publish(o, st_load(o) &
+                               ~(ST_MAPPED | ST_SLOTNEW | ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
+        }
+        c->slots[e[i].slot].reserved_by = 0;
+        if (e[i].need_map && !e[i].filled) {
+            c->slots[e[i].slot].buf = NO_BUF; /* copy mode: the slot holds nothing of it */
+            buf_publish(b, keep);
+            continue;
         }
         c->slots[e[i].slot].buf = e[i].buf;
-        c->slots[e[i].slot].reserved_by = 0;
         keep &= ~((uint64_t)UINT32_MAX << ST_SLOT_SHIFT);
         buf_publish(b, keep | ST_MAPPED | (e[i].slot << ST_SLOT_SHIFT));
     }
@@ -362,6 +418,7 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
                 x->slot = NO_SLOT;
                 x->occupant = NO_BUF;
                 x->need_map = false;
+                x->filled = false;
                 x->old_page = NO_PAGE;
                 if (pass == 0) {
                     s = st_load(&c->bufs[b]);
@@ -501,7 +558,8 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
             if (e[i].occupant != NO_BUF) {
                 struct buf *o = &c->bufs[e[i].occupant];
 
-                buf_publish(o, st_load(o) & ~(ST_MAPPED | ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
+                buf_publish(o, st_load(o) & ~(ST_MAPPED | ST_SLOTNEW |
+                                              ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
                 atomic_fetch_add_explicit(&c->window_evictions, 1, memory_order_relaxed);
             }
             c->slots[e[i].slot].buf = e[i].buf;
@@ -549,7 +607,8 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
                 atomic_fetch_add_explicit(&c->frame_hits, 1, memory_order_relaxed);
                 buf_publish(b, (st_load(b) & (ST_VALID | ST_DIRTY | ST_USAGE)) | where | 1);
             } else {
-                buf_publish(b, ST_VALID | where | 1);
+                /* Copy mode: the page was read into the slot; its frames hold another. */
+                buf_publish(b, ST_VALID | where | 1 | (c->copy ? ST_SLOTNEW : 0));
             }
             bi[e[i].at] = e[i].buf;
         }
@@ -726,8 +785,9 @@ AWC_API int awc_unpin(awc_t *c, uint64_t page, int dirty)
         return AWC_ENOTPINNED;
     if (dirty && !exclusive)
         return AWC_EINVAL;
-    if (dirty)
-        atomic_fetch_or_explicit(&b->state, ST_DIRTY, memory_order_release);
+    if (dirty) /* copy mode: the slot's version is newer than the frames' (README 4.3) */
+        atomic_fetch_or_explicit(&b->state, ST_DIRTY | (c->copy ? ST_SLOTNEW : 0),
+                                 memory_order_release);
     latch_release(b);
     st_unpin(b);
     return AWC_OK;

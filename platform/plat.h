@@ -151,6 +151,16 @@ int plat_map_scatter(void *const *vas, size_t count, const plat_frame_t *frames)
  * unmapped. PLAT_EINVAL if `va` is in no window. */
 int plat_query(const void *va, plat_frame_t *frame);
 
+/* Copies frames[0..count) into buf, frame after frame (to_frames false), or buf into them
+ * (to_frames true): count * the frames' page size bytes, without mapping anything, so without any
+ * window change or TLB flush. Every frame must be owned by this process and of one size; mapped
+ * frames are fine (the copy sees, and is seen by, their mappings). An extension of ours: Windows'
+ * AWE has no such call (PLAT_ENOTSUP there; the caller maps instead). Frames are read or written
+ * whole or the call fails; a failed write may have written some of them.
+ * Errors: PLAT_EFAULT (frames or buf NULL), PLAT_EINVAL (count 0, a frame never allocated,
+ * frames of two sizes), PLAT_ENXIO (a frame not owned), PLAT_ENOTSUP, PLAT_EIO. */
+int plat_frames_copy(const plat_frame_t *frames, size_t count, void *buf, int to_frames);
+
 /* ---- Counters ----------------------------------------------------------------------------- */
 
 struct plat_stats {

@@ -30,7 +30,7 @@
 #define PS      ((size_t)4096)
 #define FLUSHED 100u /* pages written and flushed before the disk fills */
 #define FRAMES  32u
-#define NEWP    24u /* pages never written before, dirtied while the disk is full */
+#define NEWP    16u /* pages never written before, dirtied while the disk is full */
 
 static char mnt[900];
 
@@ -72,6 +72,7 @@ static void fill_disk(char *buf, size_t len)
 
 static void test_full_disk(void **state)
 {
+    const unsigned mode = *(const unsigned *)*state; /* 0 or AWC_MAP_WINDOW */
     char path[1024], filler[1024];
     struct awc_config cfg;
     awc_t *c;
@@ -79,9 +80,9 @@ static void test_full_disk(void **state)
     uint64_t q;
     int rc;
 
-    (void)state;
     snprintf(path, sizeof(path), "%s/cache.awc", mnt);
-    cfg = et_cfg(path, PS, FRAMES, 8, AWC_CREATE | AWC_NO_DIRECT);
+    unlink(path);
+    cfg = et_cfg(path, PS, FRAMES, 8, AWC_CREATE | AWC_NO_DIRECT | mode);
     c = et_open(&cfg);
     for (q = 0; q < FLUSHED; q++) {
         ET_EXPECT(awc_pin(c, q, AWC_EXCLUSIVE, &p), AWC_OK);
@@ -127,13 +128,14 @@ static void test_full_disk(void **state)
     assert_int_equal(unlink(filler), 0);
     ET_EXPECT(awc_flush(c), AWC_OK);
     et_close(c);
-    cfg.flags = AWC_NO_DIRECT;
+    cfg.flags = AWC_NO_DIRECT | mode;
     c = et_open(&cfg);
     for (q = 0; q < FLUSHED; q++)
         check_page(c, q, 1);
     for (q = FLUSHED; q < FLUSHED + NEWP; q++)
         check_page(c, q, 2);
     et_close(c);
+    assert_int_equal(unlink(path), 0);
 }
 
 /* A mount namespace of our own with a small tmpfs in the scratch directory; false (and why in
@@ -158,8 +160,10 @@ static bool mount_small_fs(char *why, size_t len)
 
 int main(void)
 {
+    static const unsigned copy_mode = 0, map_mode = AWC_MAP_WINDOW;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_disk),
+        cmocka_unit_test_prestate(test_full_disk, (void *)&copy_mode),
+        cmocka_unit_test_prestate(test_full_disk, (void *)&map_mode),
     };
     char why[1200];
     int rc;

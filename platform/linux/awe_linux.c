@@ -853,6 +853,49 @@ fail:
     return rc;
 }
 
+/* Steps: 1. check every frame (owned, one pool); 2. per run of consecutive frames, one pread or
+ * pwrite of the memfd at the run's offset (the memfd is the frames' memory: no mapping is made). */
+int plat_frames_copy(const plat_frame_t *frames, size_t count, void *buf, int to_frames)
+{
+    int pool = -1, p;
+    uint64_t index;
+    char *at = buf;
+    size_t i = 0;
+
+    if (frames == NULL || buf == NULL)
+        return PLAT_EFAULT;
+    if (count == 0 || ensure_init() != 0)
+        return PLAT_EINVAL;
+    /* Step 1 */
+    for (size_t j = 0; j < count; j++) {
+        _Atomic uintptr_t *st;
+
+        if (!frame_decode(frames[j], &p, &index) || (pool >= 0 && p != pool))
+            return PLAT_EINVAL;
+        pool = p;
+        st = frame_state(frames[j]);
+        if ((atomic_load_explicit(st, memory_order_acquire) & FRAME_OWNED) == 0)
+            return PLAT_ENXIO;
+    }
+    /* Step 2 */
+    while (i < count) {
+        size_t n = 1, shift = g.pools[pool].shift, len;
+        int64_t got;
+
+        while (i + n < count && frames[i + n] == frames[i] + n)
+            n++;
+        frame_decode(frames[i], &p, &index);
+        len = n << shift;
+        got = to_frames ? os_pwrite(g.pools[pool].fd, at, len, index << shift)
+                        : os_pread(g.pools[pool].fd, at, len, index << shift);
+        if (got != (int64_t)len)
+            return got < 0 && got == -ENOMEM ? PLAT_ENOMEM : PLAT_EIO;
+        at += len;
+        i += n;
+    }
+    return 0;
+}
+
 int plat_query(const void *va, plat_frame_t *frame)
 {
     int rc = ensure_init();

@@ -639,6 +639,15 @@ out:
     return rc;
 }
 
+int plat_frames_copy(const plat_frame_t *frames, size_t count, void *buf, int to_frames)
+{
+    (void)count;
+    (void)to_frames;
+    if (frames == NULL || buf == NULL)
+        return PLAT_EFAULT;
+    return PLAT_ENOTSUP; /* Windows' AWE moves frame contents only through mappings */
+}
+
 int plat_query(const void *va, plat_frame_t *frame)
 {
     int rc = ensure_init();

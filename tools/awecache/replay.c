@@ -276,7 +276,9 @@ static int open_temp_cache(const struct replay_args *a, struct replay_result *r,
     cfg.page_size = a->page_size;
     cfg.frame_budget = a->frames * a->page_size;
     cfg.window_budget = a->window * a->page_size;
-    cfg.flags = AWC_CREATE | AWC_EXCL | (a->compat ? AWC_CLOCK_COMPAT : 0u);
+    /* AWC_MAP_WINDOW: the cache holds exactly the frames asked for (in copy mode its window
+     * would take its slots out of them, engine/README.md 4.3). */
+    cfg.flags = AWC_CREATE | AWC_EXCL | AWC_MAP_WINDOW | (a->compat ? AWC_CLOCK_COMPAT : 0u);
     for (int i = 0; i < TEMP_TRIES && rc == AWC_EEXIST; i++) {
         /* The clock's nanoseconds and this frame's address (which differs between processes
          * where addresses are randomised) make a name no other run is likely to pick. */
