@@ -922,6 +922,47 @@ static void test_data_stays_with_frame(void **state)
     assert_page(b, 2, f[2], 1);
 }
 
+/* awe_frames_read / awe_frames_write: a frame's contents moved without mapping it, coherent with
+ * its mappings; bad arguments change nothing. */
+static void test_frames_copy(void **state)
+{
+    awe_frame_t *f = tu_alloc(3), bogus[1] = {0};
+    char *w = tu_reserve(3);
+    unsigned char *buf = malloc(3 * PG), *back = malloc(3 * PG);
+    size_t one = 1;
+
+    (void)state;
+    assert_non_null(buf);
+    assert_non_null(back);
+    /* Written unmapped, read through a mapping. */
+    for (size_t i = 0; i < 3 * PG; i++)
+        buf[i] = (unsigned char)(i * 7 + 3);
+    TU_EXPECT(awe_frames_write(f, 3, buf), AWE_OK);
+    TU_EXPECT(awe_map(w, 3, f), AWE_OK);
+    assert_memory_equal(w, buf, 3 * PG);
+    /* Written through the mapping, read unmapped (a frame listed alone, out of order). */
+    memset(w + PG, 0x5a, PG);
+    TU_EXPECT(awe_frames_read(&f[1], 1, back), AWE_OK);
+    for (size_t i = 0; i < PG; i++)
+        assert_int_equal(back[i], 0x5a);
+    TU_EXPECT(awe_unmap(w, 3), AWE_OK);
+    TU_EXPECT(awe_frames_read(f, 3, back), AWE_OK);
+    assert_memory_equal(back, buf, PG);
+    assert_memory_equal(back + 2 * PG, buf + 2 * PG, PG);
+
+    /* Bad arguments: nothing read or written. */
+    TU_EXPECT(awe_frames_read(NULL, 1, back), AWE_EFAULT);
+    TU_EXPECT(awe_frames_read(f, 1, NULL), AWE_EFAULT);
+    TU_EXPECT(awe_frames_write(f, 0, buf), AWE_EINVAL);
+    TU_EXPECT(awe_frames_read(bogus, 1, back), AWE_EINVAL); /* frame 0: never a frame */
+    TU_EXPECT(awe_frames_free(&one, &f[2]), AWE_OK);
+    TU_EXPECT(awe_frames_read(&f[1], 2, back), AWE_ENXIO); /* f[2] is not ours any more */
+    TU_EXPECT(awe_frames_write(&f[2], 1, buf), AWE_ENXIO);
+    f[2] = 0;
+    free(buf);
+    free(back);
+}
+
 /* ---- Fork --------------------------------------------------------------------------------- */
 
 struct fork_ctx {
@@ -1103,6 +1144,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_free_then_realloc_reads_zero, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_window_reserve, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_vm, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_frames_copy, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_window_release, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_map_basic, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_map_rejects, tu_setup, tu_teardown),
