@@ -261,6 +261,17 @@ static inline uint64_t awc_file_page_offset(const struct awc_file_info *info, ui
  * disk whole. Reopening reads the log from its oldest region to find the items (a cold start
  * costs one sequential read of the used part of the file).
  *
+ * Damage (a page of the file that fails its checksum, is zeroed, or is cut off): the cache may
+ * drop items, but a get never returns a value older than the latest put or delete of its key
+ * that a completed flush covered. A reopen that meets damage in the flushed part of the log
+ * drops every item before it (a put or delete lost in it may have replaced or removed any of
+ * them; awc_kv_get_stats counts them in dropped_damaged) and keeps the items after it; past the
+ * flushed part, damage ends the log as a crash does. A get that meets damage drops the item and
+ * returns AWC_ECHECKSUM. One limit: the two meta pages that say how far the log was flushed
+ * are the one thing a reopen cannot check against each other, so damage to the newer one and,
+ * at once, to the log flushed after the older one was written can show an older value
+ * (engine/README.md, 9.5).
+ *
  * Threads: every function is thread-safe. Gets run in parallel; puts and deletes are serialised
  * (one log head) but do not block gets. A reference (awc_kv_get_ref) holds its pages shared,
  * and a put that must write one of them waits for its release; so that this can never wait
@@ -297,11 +308,14 @@ typedef struct awc_kv awc_kv_t;
 
 /* Opens (or with AWC_CREATE creates) a key-value cache. A new file holds no items. An existing
  * file must be a key-value cache made with the same page size; after a crash it opens as
- * described above (never fails because of the crash).
- * Errors: AWC_EINVAL (config: NULL path or cache, capacity below 64 pages or not the file's,
- * budgets as awc_open), AWC_ENOENT, AWC_EEXIST, AWC_EACCES, AWC_ELOCKED, AWC_EBADFILE (not an
- * awecache key-value file: a page-cache file, a foreign or corrupt file), AWC_ENOMEM, AWC_EPERM,
- * AWC_EIO, AWC_ENOSPC (creating the file). On error nothing is left open or created. */
+ * described above (never fails because of the crash). An existing file that holds no page (of
+ * no bytes, or a page-cache file with nothing written: what a crash while creating the file
+ * leaves) becomes a new cache only with AWC_CREATE and a capacity; otherwise it is AWC_EBADFILE.
+ * Errors: AWC_EINVAL (config: NULL path or cache, capacity below 64 pages or not the file's, or
+ * 0 for a file to be created; budgets as awc_open), AWC_ENOENT, AWC_EEXIST, AWC_EACCES,
+ * AWC_ELOCKED, AWC_EBADFILE (not an awecache key-value file: a page-cache file, empty or not, a
+ * foreign or corrupt file; its contents are left as they were), AWC_ENOMEM, AWC_EPERM, AWC_EIO,
+ * AWC_ENOSPC (creating the file). On error nothing is left open or created. */
 AWC_API int awc_kv_open(const struct awc_kv_config *config, awc_kv_t **kv);
 
 /* Flushes and releases everything. References still held (by any thread): AWC_EBUSY and
@@ -366,22 +380,24 @@ AWC_API int awc_kv_delete(awc_kv_t *kv, const void *key, size_t key_len);
 AWC_API int awc_kv_flush(awc_kv_t *kv);
 
 struct awc_kv_stats {
-    uint64_t items;         /* live items (expired ones count until a get finds them) */
-    uint64_t bytes;         /* their keys' and values' bytes */
-    uint64_t hits;          /* gets (and get_refs) that found the key */
-    uint64_t misses;        /* gets that did not (expired ones included) */
-    uint64_t puts;          /* successful puts */
-    uint64_t deletes;       /* successful deletes */
-    uint64_t evictions;     /* items dropped when their region was reclaimed */
-    uint64_t expired;       /* items a get found past their time-to-live */
-    uint64_t index_bytes;   /* RAM held by the index (table and region counters) */
-    uint64_t index_slots;   /* the index table's slots */
-    uint64_t capacity;      /* bytes of log */
-    uint64_t log_used;      /* bytes of log in use (live, dead and padding) */
-    uint64_t region_bytes;  /* the reclaim unit */
-    uint64_t reclaims;      /* regions reclaimed */
-    uint64_t recovered;     /* items found by the last open's scan of the log */
-    struct awc_stats cache; /* the page cache underneath */
+    uint64_t items;           /* live items (expired ones count until a get finds them) */
+    uint64_t bytes;           /* their keys' and values' bytes */
+    uint64_t hits;            /* gets (and get_refs) that found the key */
+    uint64_t misses;          /* gets that did not (expired ones included) */
+    uint64_t puts;            /* successful puts */
+    uint64_t deletes;         /* successful deletes */
+    uint64_t evictions;       /* items dropped when their region was reclaimed */
+    uint64_t expired;         /* items a get found past their time-to-live */
+    uint64_t index_bytes;     /* RAM held by the index (table and region counters) */
+    uint64_t index_slots;     /* the index table's slots */
+    uint64_t capacity;        /* bytes of log */
+    uint64_t log_used;        /* bytes of log in use (live, dead and padding) */
+    uint64_t region_bytes;    /* the reclaim unit */
+    uint64_t reclaims;        /* regions reclaimed */
+    uint64_t recovered;       /* items found by the last open's scan of the log */
+    uint64_t dropped_damaged; /* items the last open's scan dropped because the log after them
+                               * was damaged (see Damage above) */
+    struct awc_stats cache;   /* the page cache underneath */
 };
 
 /* Fills *stats. Errors: AWC_EINVAL (NULL), AWC_ECLOSED. */

@@ -808,9 +808,30 @@ static int scan_apply(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, u
     return AWC_OK;
 }
 
-/* After a damaged page at pos: the first whole header at its own position in the pages after
- * it and below `limit`, or UINT64_MAX. A header names its own logical position and carries a
- * check, so a record of another lap or the middle of a value is never taken for one. */
+/* Drops every item the scan has indexed so far: the log after them is damaged before the
+ * durable head, and a record lost in the damage may have replaced or deleted any of them
+ * (README 9.5 step 5). They are counted in dropped_damaged. */
+static void scan_drop_all(struct awc_kv *kv)
+{
+    uint64_t gone;
+
+    plat_mutex_lock(&kv->imu);
+    gone = kv_index_sweep(&kv->idx, UINT64_MAX);
+    assert(gone == kv->items);
+    for (uint64_t r = 0; r < kv->nregions; r++) {
+        kv->regions[r].items = 0;
+        kv->regions[r].bytes = 0;
+    }
+    kv->items = 0;
+    kv->bytes = 0;
+    plat_mutex_unlock(&kv->imu);
+    atomic_fetch_add_explicit(&kv->dropped_damaged, gone, memory_order_relaxed);
+}
+
+/* After a broken record or damaged page at pos: the first whole header at its own position in
+ * the pages after it and below `limit`, or UINT64_MAX. A header names its own logical position
+ * and carries a check, so a record of another lap or the middle of a value is never taken for
+ * one. */
 static uint64_t resync(struct awc_kv *kv, uint64_t pos, uint64_t limit)
 {
     for (uint64_t p = round_up(pos + 1, kv->ps); p < limit; p += kv->ps) {
@@ -834,21 +855,73 @@ static uint64_t resync(struct awc_kv *kv, uint64_t pos, uint64_t limit)
     return UINT64_MAX;
 }
 
-/* Steps of the scan:
- * 1. From the meta page's tail, read record after record: skip to the next page where a page
- *    has no room for a header or holds a pad.
- * 2. A header on a damaged page (it reads back with a bad page checksum): before the meta
- *    page's head, go on from the next whole header after it (resync); past it, the log ends,
- *    and the head goes to the next page (the damaged one is never written into again in this
- *    lap). The records in between are lost.
- * 3. A record ends the log when its header is not whole and at its own position, its lengths
- *    are out of range, it would pass the circle, or its generation is older than the record
- *    before it (a leftover of an earlier open that a crash cut short, README 9.5) or newer than
- *    the meta page's.
- * 4. Records before the meta page's head were covered by a durable point: their headers are
- *    trusted. Past it, each record's sum is checked too, and the first that fails ends the log.
- * 5. Apply the record (one whose key is on a damaged page is skipped); the head is where the
- *    log ended. */
+/* Whether the header h, whole at its own position pos, continues the log (README 9.5 step 2):
+ * a generation neither older than the record before it (last_gen) nor newer than the meta
+ * page's, a known kind with lengths in range, within the circle, and, starting before the
+ * durable head, ending by it (every record there was written whole before a durable point).
+ * *len gets the bytes it takes (a pad: the rest of its page). */
+static bool scan_fits(const struct awc_kv *kv, const struct kv_hdr *h, uint64_t pos, uint64_t tail,
+                      uint64_t durable_head, uint64_t last_gen, uint64_t meta_gen, uint64_t *len)
+{
+    if (h->gen < last_gen || h->gen > meta_gen)
+        return false;
+    if (h->magic == KV_REC_PAD) {
+        *len = round_up(pos + 1, kv->ps) - pos;
+        return true;
+    }
+    if ((h->magic != KV_REC_ITEM && h->magic != KV_REC_TOMB) || h->key_len == 0 ||
+        h->key_len > AWC_KV_MAX_KEY || h->value_len > AWC_KV_MAX_VALUE ||
+        (h->magic == KV_REC_TOMB && h->value_len != 0))
+        return false;
+    *len = kv_rec_len(h->key_len, h->value_len);
+    if (pos + *len - tail > kv->cap)
+        return false;
+    return pos >= durable_head || pos + *len <= durable_head;
+}
+
+/* The log ends at pos, past the durable head, where the page reads back damaged (README 9.5
+ * step 4): returns where the head goes. At a page's start, there: the next record overwrites the
+ * page whole (AWC_OVERWRITE). Inside it, the page is written anew, zeros with a pad at pos, and the
+ * head goes to the next page: so the log stays one chain of records, and the next open's scan does
+ * not meet this damage before its durable head (which would drop every item before it). The
+ * bytes before pos on the page (the end of a record's value: a record whose bytes past its key
+ * were not read) read back damaged either way. Best effort: should the write fail, the next
+ * open drops the items before the page (never a wrong value). */
+static uint64_t seal_damaged_page(struct awc_kv *kv, uint64_t pos)
+{
+    uint64_t page = kv_page_of(kv, pos);
+    struct kv_hdr pad = {KV_REC_PAD, 0, 0, pos, 0, kv->gen, 0};
+    void *p;
+
+    if (pos % kv->ps == 0)
+        return pos;
+    if (awc_pin(kv->cache, page, AWC_OVERWRITE, &p) == AWC_OK) {
+        memset(p, 0, kv->ps); /* (not in frames: it failed its read) */
+        kv_hdr_encode(&pad, (uint8_t *)p + pos % kv->ps);
+        (void)awc_unpin(kv->cache, page, 1);
+    }
+    return round_up(pos, kv->ps);
+}
+
+/* Steps of the scan (README 9.5):
+ * 1. From the meta page's tail, read record after record; skip to the next page where a page
+ *    has no room for a header.
+ * 2. A record continues the log when its header is whole and at its own position on a page that
+ *    reads back undamaged, and fits (scan_fits: generation, kind, lengths, circle, durable
+ *    head).
+ * 3. Its sum is checked past the meta page's durable head, and before it when its key runs onto
+ *    a page after the header's (should a page ever read back as zeros without a checksum
+ *    failure, it must not stand in for part of a key: the record would shadow or delete the
+ *    wrong key). A record whose sum fails, or whose key is on a damaged page, does not continue
+ *    the log.
+ * 4. A record that does not continue the log, past the durable head: the log ends there (crash
+ *    leftovers; on a damaged page, seal_damaged_page).
+ * 5. Before the durable head, it can only be damage (every record there was covered by a
+ *    completed durable point): every item indexed so far is dropped (scan_drop_all: a record
+ *    lost in the damage may have replaced or deleted any of them), and the scan goes on from
+ *    the next whole header at its own position in the pages after (resync), or from the
+ *    durable head when there is none before it.
+ * 6. Apply the record (a pad: go to the next page); the head is where the log ended. */
 static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_t meta_gen)
 {
     uint64_t pos = tail, last_gen = 0, now = now_ms(kv);
@@ -856,7 +929,8 @@ static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_
 
     while (pos - tail < kv->cap) {
         struct kv_hdr h;
-        uint64_t len;
+        uint64_t len = 0, next;
+        bool hdr_damaged, ok;
 
         /* Step 1 */
         if (pos % kv->ps != 0 && kv->ps - pos % kv->ps < KV_HDR) {
@@ -869,50 +943,41 @@ static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_
                                    ? kv->log_pages - (pos / kv->ps % kv->log_pages)
                                    : 256);
         rc = kv_read_hdr(kv, pos, &h);
-        /* Step 2 */
-        if (rc == AWC_ECHECKSUM) {
-            uint64_t next = pos < durable_head ? resync(kv, pos, durable_head) : UINT64_MAX;
-
-            if (next == UINT64_MAX) {
-                pos = round_up(pos + 1, kv->ps);
-                break;
-            }
-            pos = next;
-            continue;
-        }
-        if (rc == AWC_ENOTFOUND)
-            break;
-        if (rc != AWC_OK)
+        if (rc != AWC_OK && rc != AWC_ENOTFOUND && rc != AWC_ECHECKSUM)
             return rc;
+        hdr_damaged = rc == AWC_ECHECKSUM;
+        /* Step 2 */
+        ok = rc == AWC_OK && scan_fits(kv, &h, pos, tail, durable_head, last_gen, meta_gen, &len);
         /* Step 3 */
-        if (h.gen < last_gen || h.gen > meta_gen)
-            break;
-        if (h.magic == KV_REC_PAD) {
+        if (ok && h.magic != KV_REC_PAD &&
+            (pos >= durable_head || pos % kv->ps + KV_HDR + h.key_len > kv->ps)) {
+            rc = kv_read_verify(kv, pos, &h, NULL);
+            if (rc != AWC_OK && rc != AWC_ECHECKSUM)
+                return rc;
+            ok = rc == AWC_OK;
+        }
+        /* Step 6 */
+        if (ok && h.magic != KV_REC_PAD) {
+            rc = scan_apply(kv, pos, &h, now);
+            if (rc != AWC_OK && rc != AWC_ECHECKSUM)
+                return rc;
+            ok = rc == AWC_OK; /* AWC_ECHECKSUM: its key is on a damaged page */
+        }
+        if (ok) {
             last_gen = h.gen;
-            pos = round_up(pos + 1, kv->ps);
+            pos += len;
             continue;
         }
-        if ((h.magic != KV_REC_ITEM && h.magic != KV_REC_TOMB) || h.key_len == 0 ||
-            h.key_len > AWC_KV_MAX_KEY || h.value_len > AWC_KV_MAX_VALUE ||
-            (h.magic == KV_REC_TOMB && h.value_len != 0))
-            break;
-        len = kv_rec_len(h.key_len, h.value_len);
-        if (pos + len - tail > kv->cap)
-            break;
         /* Step 4 */
-        if (pos + len > durable_head) {
-            rc = kv_read_verify(kv, pos, &h, NULL);
-            if (rc == AWC_ECHECKSUM)
-                break;
-            if (rc != AWC_OK)
-                return rc;
+        if (pos >= durable_head) {
+            if (hdr_damaged)
+                pos = seal_damaged_page(kv, pos);
+            break;
         }
         /* Step 5 */
-        rc = scan_apply(kv, pos, &h, now);
-        if (rc != AWC_OK && rc != AWC_ECHECKSUM)
-            return rc;
-        last_gen = h.gen;
-        pos += len;
+        scan_drop_all(kv);
+        next = resync(kv, pos, durable_head);
+        pos = next != UINT64_MAX ? next : durable_head;
     }
     kv->head = pos;
     atomic_store_explicit(&kv->recovered, kv->items, memory_order_relaxed);
@@ -956,11 +1021,26 @@ static int open_cache(const struct awc_kv_config *cfg, struct awc_kv *kv, bool *
     return rc;
 }
 
+/* Whether the existing file at path holds no key-value cache, as its header says without
+ * opening it (so that nothing in it changes): no valid superblock (a file of no bytes, say), or
+ * no page written (a page-cache file made by awc_open and awc_close, or by an awc_kv_open that
+ * created the file and crashed before its first durable point). False for a missing file and
+ * any error: awc_open reports those. */
+static bool holds_no_kv(const char *path)
+{
+    struct awc_file_info fi;
+    int rc = awc_get_file_info(path, &fi);
+
+    return rc == AWC_EBADFILE || (rc == AWC_OK && fi.pages == 0);
+}
+
 /* Steps of awc_kv_open:
- * 1. Check the configuration; open (or create) the page cache.
- * 2. Read the meta pages. None valid: a new file (created now, or created by an open that
- *    crashed before its first durable point: no pages yet) is given an empty log; any other
- *    file is not ours (AWC_EBADFILE).
+ * 1. Check the configuration. An existing file that holds no key-value cache (holds_no_kv) is
+ *    AWC_EBADFILE, untouched, unless AWC_CREATE and a capacity make a new cache of it (an
+ *    interrupted creation looks just like it). Open (or create) the page cache.
+ * 2. Read the meta pages. None valid: a new file (created now, or with AWC_CREATE and a
+ *    capacity, one holding no page: created by an open that crashed before its first durable
+ *    point) is given an empty log; any other file is not ours (AWC_EBADFILE).
  * 3. Check the file's geometry against the configuration.
  * 4. Scan the log (scan), then a durable point with this open's generation, so that every
  *    record this open writes is younger than anything a crash left behind. */
@@ -992,6 +1072,12 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
         free(kv);
         return AWC_EINVAL;
     }
+    /* (with AWC_CREATE and AWC_EXCL any existing file is AWC_EEXIST) */
+    if (((cfg->flags & AWC_CREATE) == 0 || (cfg->capacity == 0 && (cfg->flags & AWC_EXCL) == 0)) &&
+        holds_no_kv(cfg->path)) {
+        free(kv);
+        return AWC_EBADFILE;
+    }
     if (plat_mutex_init(&kv->wmu) != 0) {
         free(kv);
         return AWC_ENOMEM;
@@ -1022,7 +1108,8 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
     if (rc != AWC_OK)
         goto fail;
     if (!found) {
-        if (!created && st.pages_in_file != 0) {
+        if (!created &&
+            (st.pages_in_file != 0 || (cfg->flags & AWC_CREATE) == 0 || cfg->capacity == 0)) {
             rc = AWC_EBADFILE;
             goto fail;
         }
@@ -1066,10 +1153,10 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
     kv->meta_seq = m.seq;
 
     /* Step 4 */
+    kv->gen = m.gen + 1;
     rc = scan(kv, m.tail, m.head, m.gen);
     if (rc != AWC_OK)
         goto fail;
-    kv->gen = m.gen + 1;
     kv->wb_next = kv->head + kv->wb_every;
     rc = durable_point(kv);
     if (rc != AWC_OK)
@@ -1147,5 +1234,6 @@ AWC_API int awc_kv_get_stats(awc_kv_t *kv, struct awc_kv_stats *s)
     s->expired = atomic_load_explicit(&kv->expired, memory_order_relaxed);
     s->reclaims = atomic_load_explicit(&kv->reclaims, memory_order_relaxed);
     s->recovered = atomic_load_explicit(&kv->recovered, memory_order_relaxed);
+    s->dropped_damaged = atomic_load_explicit(&kv->dropped_damaged, memory_order_relaxed);
     return AWC_OK;
 }

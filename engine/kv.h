@@ -125,6 +125,7 @@ struct awc_kv {
 
     /* Counters (relaxed atomics). */
     _Atomic uint64_t hits, misses, puts, deletes, evictions, expired, reclaims, recovered;
+    _Atomic uint64_t dropped_damaged; /* items the scan dropped for damage after them (9.5) */
 };
 
 /* ---- kv_index.c -------------------------------------------------------------------------- */

@@ -21,9 +21,18 @@
  * - test_eviction: filling the log several times over: the recent items are all there and
  *   exact, the stats agree with what reads back.
  * - test_warm_restart: items, overwrites and deletes survive close and reopen.
+ * - test_damaged_log_zero, test_damaged_log_flip: a log page before the durable head, holding
+ *   flushed deletes, zeroed or with a byte flipped on disk: no deleted key comes back, every get
+ *   is the latest value or not-found, the items after the damage are kept (engine/README.md 9.5).
+ * - test_damaged_log_end: the log ends on a damaged page, inside a value of several pages: the
+ *   items before it are kept, at this reopen and at the next.
+ * - test_empty_files: an empty page-cache file and a file of no bytes are AWC_EBADFILE and left
+ *   untouched, unless AWC_CREATE and a capacity make a new cache of them.
  * - test_model, test_model_weak: a random mix of every operation over a few hundred keys of
- *   random lengths, checked against a plain in-memory model (see "The model" below). The seed
- *   comes from AWC_KV_SEED (printed: set it to repeat a run); AWC_KV_MODEL_OPS sets the length.
+ *   random lengths, checked against a plain in-memory model (see "The model" below), with the
+ *   closed file damaged before some reopens. The seed comes from AWC_KV_SEED (printed: set it to
+ *   repeat a run); AWC_KV_MODEL_OPS sets the length, AWC_KV_DAMAGE_PCT the share of damaged
+ *   reopens.
  */
 #include "engine_util.h"
 #include "test_util.h"
@@ -1482,6 +1491,295 @@ static void test_warm_restart(void **state)
     et_unlink(p);
 }
 
+/* ---- Damage in the durable log ----------------------------------------------------------- */
+/*
+ * A closed cache's file with one log page damaged (zeroed, or one byte flipped) before the meta
+ * page's durable head: the reopen may drop items, but never returns a value older than the
+ * latest put or delete (README 9.5): the page lost may hold a later put or a delete of any
+ * item before it.
+ */
+
+#define DL_N    400   /* keys */
+#define DL_DEL  13    /* of them deleted */
+#define DL_PAGE 1024u /* pages of log: it does not wrap */
+#define DL_VMAX 512u  /* bytes: more than any value (dl_len) */
+
+static size_t dl_key(char *b, unsigned i)
+{
+    return (size_t)snprintf(b, 16, "dl-%03u", i);
+}
+
+static size_t dl_len(unsigned i, uint64_t version)
+{
+    return 150 + (size_t)((i * 37u + version * 101u) % 300u);
+}
+
+/* The page (of the page cache: a log page) of the last copy of key[0..klen) in the file image,
+ * or 0: the page of the key's latest record, in a log that has not wrapped. */
+static uint64_t dl_last_page(const uint8_t *img, const struct awc_file_info *info,
+                             uint64_t log_pages, const char *key, size_t klen)
+{
+    uint64_t found = 0;
+
+    for (uint64_t page = 2; page < 2 + log_pages && page < info->pages; page++)
+        if (memmem(img + awc_file_page_offset(info, page), PS, key, klen) != NULL)
+            found = page;
+    return found;
+}
+
+/* Gets key i: the value must be exactly version ver[i] (0: deleted, never found) or
+ * AWC_ENOTFOUND (or AWC_ECHECKSUM, once: then AWC_ENOTFOUND). Returns whether it was found. */
+static bool dl_get(awc_kv_t *kv, unsigned i, const uint64_t *ver, const char *when)
+{
+    static uint8_t want[DL_VMAX], got[DL_VMAX];
+    char key[16];
+    size_t kl = dl_key(key, i), len = 0;
+    int rc = awc_kv_get(kv, key, kl, got, sizeof(got), &len);
+
+    if (rc == AWC_ECHECKSUM) {
+        ET_EXPECT(awc_kv_get(kv, key, kl, got, sizeof(got), &len), AWC_ENOTFOUND);
+        return false;
+    }
+    if (rc == AWC_ENOTFOUND)
+        return false;
+    if (rc != AWC_OK)
+        fail_msg("%s: key %u: awc_kv_get returned %d (%s)", when, i, rc, awc_strerror(rc));
+    if (ver[i] == 0)
+        fail_msg("%s: key %u, deleted (and flushed), reads back (%zu bytes)", when, i, len);
+    gen_value(want, dl_len(i, ver[i]), i, ver[i]);
+    if (len != dl_len(i, ver[i]) || memcmp(got, want, len) != 0)
+        fail_msg("%s: key %u reads back %zu bytes that are not its latest value (version %llu)",
+                 when, i, len, (unsigned long long)ver[i]);
+    return true;
+}
+
+/* 400 keys put, 13 deleted, 200 put again; flushed and closed; then the page of the deletes'
+ * tombstones zeroed (zero) or one byte of it flipped, and the file reopened twice (the second
+ * time after new puts of the deleted keys). */
+static void damaged_log(bool zero)
+{
+    char p[1024], key[16];
+    const char *how = zero ? "zeroed tombstone page" : "flipped byte on the tombstone page";
+    struct awc_kv_config cfg = kcfg(et_path(p, sizeof(p), zero ? "dlog-zero" : "dlog-flip"),
+                                    DL_PAGE * PS, AWC_CREATE | AWC_EXCL);
+    static uint64_t ver[DL_N], page_of[DL_N];
+    struct awc_file_info info;
+    struct awc_kv_stats st;
+    unsigned found = 0, after = 0;
+    uint64_t n, damaged;
+    uint8_t *img;
+    awc_kv_t *kv;
+
+    et_unlink(p);
+    kv = kv_open_ok(&cfg);
+    for (unsigned i = 0; i < DL_N; i++) {
+        ver[i] = 1;
+        PUT(kv, key, dl_key(key, i), i, 1, dl_len(i, 1));
+    }
+    for (unsigned j = 0; j < DL_DEL; j++) {
+        unsigned i = 20 * j + 7;
+
+        ET_EXPECT(awc_kv_delete(kv, key, dl_key(key, i)), AWC_OK);
+        ver[i] = 0;
+    }
+    for (unsigned i = 200; i < DL_N; i++) {
+        if (ver[i] == 0)
+            continue;
+        ver[i] = 2;
+        PUT(kv, key, dl_key(key, i), i, 2, dl_len(i, 2));
+    }
+    ET_EXPECT(awc_kv_flush(kv), AWC_OK);
+    kv_close_ok(kv);
+
+    /* The page of the first tombstone; every key's latest record's page. */
+    ET_EXPECT(awc_get_file_info(p, &info), AWC_OK);
+    img = slurp(p, &n);
+    damaged = dl_last_page(img, &info, DL_PAGE, key, dl_key(key, 7));
+    assert_true(damaged >= 2);
+    for (unsigned i = 0; i < DL_N; i++) {
+        page_of[i] = dl_last_page(img, &info, DL_PAGE, key, dl_key(key, i));
+        assert_true(page_of[i] >= 2);
+    }
+    assert_true(page_of[DL_N - 1] > damaged + 2); /* the log goes on well after it */
+    free(img);
+    if (zero) {
+        static const uint8_t zeros[PS];
+
+        et_pwrite(p, zeros, PS, awc_file_page_offset(&info, damaged));
+    } else {
+        et_flip_byte(p, awc_file_page_offset(&info, damaged) + PS / 2);
+    }
+
+    /* Reopen: no deleted key comes back, every other key is its latest value or not found, and
+     * every key whose latest record lies after the damaged page is there. */
+    cfg.flags = 0;
+    kv = kv_open_ok(&cfg);
+    st = kv_stats(kv);
+    for (unsigned i = 0; i < DL_N; i++) {
+        bool f = dl_get(kv, i, ver, how);
+
+        found += f;
+        if (page_of[i] > damaged && ver[i] != 0) {
+            after++;
+            if (!f)
+                fail_msg("%s: key %u, whose latest record is on page %llu after the damaged "
+                         "page %llu, is lost",
+                         how, i, (unsigned long long)page_of[i], (unsigned long long)damaged);
+        }
+    }
+    print_message("%s (page %llu): %u of %u keys found (%u after the damage), %llu items "
+                  "dropped as damaged\n",
+                  how, (unsigned long long)damaged, found, DL_N, after,
+                  (unsigned long long)st.dropped_damaged);
+    assert_true(st.dropped_damaged > 0);
+    assert_true(after > 100);
+    assert_int_equal(st.items, found);
+
+    /* The cache works on: the deleted keys put again, a reopen (the damage is still there). */
+    for (unsigned j = 0; j < DL_DEL; j++) {
+        unsigned i = 20 * j + 7;
+
+        ver[i] = 3;
+        PUT(kv, key, dl_key(key, i), i, 3, dl_len(i, 3));
+    }
+    kv_close_ok(kv);
+    kv = kv_open_ok(&cfg);
+    for (unsigned i = 0; i < DL_N; i++) {
+        bool f = dl_get(kv, i, ver, how);
+
+        if (!f && (ver[i] == 3 || (page_of[i] > damaged && ver[i] != 0)))
+            fail_msg("%s: key %u is lost after a second reopen", how, i);
+    }
+    kv_close_ok(kv);
+    et_unlink(p);
+}
+
+static void test_damaged_log_zero(void **state)
+{
+    (void)state;
+    damaged_log(true);
+}
+
+static void test_damaged_log_flip(void **state)
+{
+    (void)state;
+    damaged_log(false);
+}
+
+/* The log ends on a damaged page: a closed cache whose last record is a value of several pages,
+ * with the page where it ends damaged (a byte after its end flipped). The reopen keeps the items
+ * before it (the damage is past the durable head's record boundary: the value's end is where
+ * the log ended) and the value itself reads back damaged, not as other bytes; and the next
+ * reopen, whose durable head is past that page, still keeps them: the page was written anew
+ * (README 9.5 step 4), so no damage is left before its durable head. */
+static void test_damaged_log_end(void **state)
+{
+    char p[1024], key[16];
+    struct awc_kv_config cfg =
+        kcfg(et_path(p, sizeof(p), "dlog-end"), 256 * PS, AWC_CREATE | AWC_EXCL);
+    const size_t big = 3 * PS + 1000;
+    struct awc_file_info info;
+    uint8_t *img, *tail = xmalloc(big);
+    uint64_t n, page = 0;
+    const uint8_t *at;
+    awc_kv_t *kv;
+    int rc;
+
+    (void)state;
+    et_unlink(p);
+    kv = kv_open_ok(&cfg);
+    for (unsigned i = 0; i < 50; i++)
+        PUT(kv, key, dl_key(key, i), i, 1, dl_len(i, 1));
+    PUT(kv, SK("big"), 1000, 1, big);
+    kv_close_ok(kv);
+
+    /* The page holding the big value's last bytes: flip its last byte (after the value). */
+    ET_EXPECT(awc_get_file_info(p, &info), AWC_OK);
+    img = slurp(p, &n);
+    gen_value(tail, big, 1000, 1);
+    at = memmem(img, (size_t)n, tail + big - 64, 64);
+    assert_non_null(at);
+    for (uint64_t pg = 2; pg < 2 + 256; pg++)
+        if ((uint64_t)(at - img) >= awc_file_page_offset(&info, pg) &&
+            (uint64_t)(at - img) < awc_file_page_offset(&info, pg) + PS)
+            page = pg;
+    assert_true(page >= 2);
+    assert_true((uint64_t)(at + 64 - img) < awc_file_page_offset(&info, page) + PS - ITEM_HDR);
+    et_flip_byte(p, awc_file_page_offset(&info, page) + PS - 1);
+    free(img);
+    free(tail);
+
+    cfg.flags = 0;
+    for (int round = 0; round < 2; round++) {
+        uint8_t *buf = xmalloc(big);
+        size_t len = 0;
+
+        kv = kv_open_ok(&cfg);
+        assert_int_equal(kv_stats(kv).dropped_damaged, 0);
+        for (unsigned i = 0; i < 50 + 20 * (unsigned)round; i++)
+            EXPECT(kv, key, dl_key(key, i), i, 1, dl_len(i, 1));
+        rc = awc_kv_get(kv, SK("big"), buf, big, &len);
+        free(buf);
+        ET_EXPECT2(rc, AWC_ECHECKSUM, AWC_ENOTFOUND);
+        for (unsigned i = 50; round == 0 && i < 70; i++)
+            PUT(kv, key, dl_key(key, i), i, 1, dl_len(i, 1));
+        kv_close_ok(kv);
+    }
+    et_unlink(p);
+}
+
+/* A page-cache file with no key-value meta page (made by awc_open and awc_close, no pages
+ * written), and a file of no bytes: not key-value caches (AWC_EBADFILE, the file untouched),
+ * except with AWC_CREATE and a capacity, which makes a new cache in them (what an awc_kv_open
+ * that crashed while creating the file leaves is such a file). */
+static void test_empty_files(void **state)
+{
+    char p[1024];
+    struct awc_config pc =
+        et_cfg(et_path(p, sizeof(p), "empty-pc"), PS, 16, 16, AWC_CREATE | AWC_EXCL);
+    struct awc_kv_config cfg;
+    awc_kv_t *kv = NULL;
+    uint8_t *img, *img2;
+    uint64_t n, n2;
+
+    (void)state;
+    for (int zero_length = 0; zero_length < 2; zero_length++) {
+        et_unlink(p);
+        if (zero_length)
+            et_pwrite(p, "", 0, 0);
+        else
+            et_close(et_open(&pc));
+        img = slurp(p, &n);
+        cfg = kcfg(p, 0, 0);
+        ET_EXPECT(awc_kv_open(&cfg, &kv), AWC_EBADFILE);
+        cfg = kcfg(p, 256 * PS, 0);
+        ET_EXPECT(awc_kv_open(&cfg, &kv), AWC_EBADFILE);
+        cfg = kcfg(p, 0, AWC_CREATE);
+        ET_EXPECT(awc_kv_open(&cfg, &kv), AWC_EBADFILE);
+        cfg = kcfg(p, 256 * PS, AWC_EXCL);
+        ET_EXPECT(awc_kv_open(&cfg, &kv), AWC_EBADFILE);
+        cfg = kcfg(p, 0, AWC_CREATE | AWC_EXCL);
+        ET_EXPECT(awc_kv_open(&cfg, &kv), AWC_EEXIST);
+        img2 = slurp(p, &n2);
+        assert_int_equal(n2, n);
+        if (n > 0)
+            assert_memory_equal(img2, img, n);
+        free(img);
+        free(img2);
+        cfg = kcfg(p, 256 * PS, AWC_CREATE | AWC_EXCL);
+        ET_EXPECT(awc_kv_open(&cfg, &kv), AWC_EEXIST);
+        cfg = kcfg(p, 256 * PS, AWC_CREATE);
+        kv = kv_open_ok(&cfg);
+        PUT(kv, SK("e"), 5, 1, 100);
+        kv_close_ok(kv);
+        cfg = kcfg(p, 0, 0);
+        kv = kv_open_ok(&cfg);
+        EXPECT(kv, SK("e"), 5, 1, 100);
+        kv_close_ok(kv);
+    }
+    et_unlink(p);
+}
+
 /* ---- The model --------------------------------------------------------------------------- */
 /*
  * A random sequence of operations on a small cache (eviction all the time), each checked
@@ -1501,11 +1799,18 @@ static void test_warm_restart(void **state)
  * A reference (awc_kv_get_ref) is sometimes held across later operations: its bytes must not
  * change until its release; puts, deletes and flushes meanwhile fail with AWC_EDEADLK (this
  * thread holds a reference), leaving the cache as it was, and a close with AWC_EBUSY.
+ * Before some reopens the closed file is damaged (m_damage). The reopen then succeeds or, when
+ * no key-value cache is left (the file truncated), says AWC_EBADFILE (the test starts a new
+ * file). Every get right after it returns the key's latest value (the close flushed every
+ * operation), AWC_ENOTFOUND or AWC_ECHECKSUM, never another value; then the model drops the
+ * keys the cache lost (m_reconcile), and from there on it is checked as exactly as before. The
+ * damage stays in the file: later reopens meet it again and must drop nothing more.
  */
 
-#define M_KEYS    300
-#define M_BIG_VAL (40 * 1024) /* the largest value */
-#define M_CAP     (128 * PS)
+#define M_KEYS          300
+#define KV_META_PAGES_T 2u /* the key-value file's meta pages, before the log's (engine/kv.h) */
+#define M_BIG_VAL       (40 * 1024) /* the largest value */
+#define M_CAP           (128 * PS)
 
 struct mkey {
     uint8_t *key;
@@ -1534,6 +1839,12 @@ enum {
     OP_STATS,
     OP_N
 };
+/* Damage to the closed file before a reopen (m_damage), in AWC_KV_DAMAGE_PCT % of the reopens
+ * (default 30). */
+enum { M_ZERO_PAGE, M_FLIP_BYTES, M_TRUNCATE, M_DROP_SEGMENT, M_DAMAGE_N };
+static const char *const damage_names[M_DAMAGE_N] = {"a page zeroed", "bytes flipped", "truncated",
+                                                     "last segment dropped"};
+
 static const char *const op_names[OP_N] = {"put",   "get",     "get_ref", "delete", "tick", "size",
                                            "short", "release", "flush",   "reopen", "stats"};
 
@@ -1558,6 +1869,12 @@ struct model {
     /* what happened */
     uint64_t ops[OP_N], found, not_found, evicted_seen, expired_seen, edeadlk, resurrected;
     uint64_t op_index;
+    /* damage between a close and the reopen (m_damage), before damage_pct % of the reopens */
+    uint64_t damage_pct;
+    bool damaged;                       /* the file has been damaged since it was made */
+    uint64_t damages[M_DAMAGE_N];       /* of each kind */
+    uint64_t damage_lost, damage_sums;  /* keys lost to it; of them, reading back damaged */
+    uint64_t damage_dropped, recreated; /* items the scans dropped; files no longer caches */
 };
 
 static uint64_t m_cons(size_t klen, size_t vlen)
@@ -1637,9 +1954,17 @@ static void m_check_missing(struct model *m, size_t k, const char *how)
     }
 }
 
-static void m_open(struct model *m)
+/* Opens the cache: AWC_OK, or after damage (m->damaged) AWC_EBADFILE too, returned. */
+static int m_open(struct model *m)
 {
-    m->kv = kv_open_ok(&m->cfg);
+    int rc;
+
+    m->kv = NULL;
+    rc = awc_kv_open(&m->cfg, &m->kv);
+    if (rc == AWC_EBADFILE && m->damaged)
+        return rc;
+    ET_EXPECT(rc, AWC_OK);
+    kv_keep(m->kv);
     m->session++;
     m->puts = m->deletes = 0;
     m->st0 = kv_stats(m->kv);
@@ -1651,6 +1976,10 @@ static void m_open(struct model *m)
     for (size_t k = 0; k < M_KEYS; k++)
         if (m->keys[k].gone_in != 0)
             m->keys[k].gone_in = UINT_MAX; /* seen gone, in an earlier session */
+    if (!m->damaged)
+        assert_int_equal(m->st0.dropped_damaged, 0);
+    m->damage_dropped += m->st0.dropped_damaged;
+    return AWC_OK;
 }
 
 static void m_release(struct model *m)
@@ -1683,7 +2012,10 @@ static void m_stats(struct model *m)
     assert_int_equal(st.deletes - m->st0.deletes, m->deletes);
     assert_int_equal(st.capacity, M_CAP);
     assert_true(st.log_used <= st.capacity);
-    assert_int_equal(st.cache.checksum_failures, 0);
+    if (!m->damaged) {
+        assert_int_equal(st.cache.checksum_failures, 0);
+        assert_int_equal(st.dropped_damaged, 0);
+    }
 }
 
 static size_t m_pick_vlen(uint64_t *rng)
@@ -1835,17 +2167,107 @@ static void m_get_ref(struct model *m, size_t k)
     ET_EXPECT(ref_drop(m->kv, ref), AWC_OK);
 }
 
+/* Damages the closed cache's file (the page cache's layout from awc_get_file_info): one page of
+ * the key-value cache zeroed (a meta page or a log page), one to three bytes flipped in one 4 KiB
+ * block of the part of the file in use (a superblock, the checksum block, a page), the file
+ * truncated anywhere, or its last segment dropped (the cache is one segment: the truncations
+ * leave no page). One block at a time: with the newest meta page damaged the older one's durable
+ * head is taken, and damage to the log between the two is then taken for a crash's leftovers
+ * (engine/README.md 9.5), which may show a value older than a flushed delete. */
+static void m_damage(struct model *m)
+{
+    const char *path = m->cfg.path;
+    uint64_t pages = KV_META_PAGES_T + M_CAP / PS, r = et_rand_below(&m->rng, 100), used;
+    struct awc_file_info info;
+    int kind = r < 35 ? M_ZERO_PAGE : r < 70 ? M_FLIP_BYTES : r < 85 ? M_TRUNCATE : M_DROP_SEGMENT;
+
+    ET_EXPECT(awc_get_file_info(path, &info), AWC_OK);
+    used = awc_file_page_offset(&info, pages);
+    assert_true(info.file_bytes >= used);
+    m->damaged = true;
+    m->damages[kind]++;
+    switch (kind) {
+    case M_ZERO_PAGE: {
+        static const uint8_t zeros[PS];
+
+        et_pwrite(path, zeros, PS, awc_file_page_offset(&info, et_rand_below(&m->rng, pages)));
+        break;
+    }
+    case M_FLIP_BYTES: {
+        uint64_t block = et_rand_below(&m->rng, used / PS) * PS;
+
+        for (uint64_t i = 0, n = 1 + et_rand_below(&m->rng, 3); i < n; i++)
+            et_flip_byte(path, block + et_rand_below(&m->rng, PS));
+        break;
+    }
+    case M_TRUNCATE:
+        et_truncate(path, et_rand_below(&m->rng, info.file_bytes));
+        break;
+    default:
+        et_truncate(path, info.file_bytes - info.segment_bytes);
+        break;
+    }
+}
+
+/* After a damaged reopen: every key reads back as its latest value (every operation was flushed
+ * by the close) or AWC_ENOTFOUND, or AWC_ECHECKSUM (its value on a damaged page); never another
+ * value. Then the model forgets what the cache lost, so that the later steps are exact again; a
+ * key that read back damaged is put and deleted, so that its damaged record, still in the log,
+ * stays shadowed at later reopens. */
+static void m_reconcile(struct model *m)
+{
+    for (size_t k = 0; k < M_KEYS; k++) {
+        struct mkey *e = &m->keys[k];
+        size_t len = SIZE_MAX;
+        int rc = awc_kv_get(m->kv, e->key, e->klen, m->got, M_BIG_VAL + 16, &len);
+
+        if (rc == AWC_OK) {
+            m_check_found(m, k, len, "get after damage");
+            continue;
+        }
+        if (rc != AWC_ENOTFOUND && rc != AWC_ECHECKSUM)
+            M_FAIL(m, k, "get after damage returned %d (%s)", rc, awc_strerror(rc));
+        m->damage_lost += e->present;
+        e->present = false;
+        e->gone_in = 0;
+        if (rc == AWC_ECHECKSUM) {
+            m->damage_sums++;
+            m_put(m, k);
+            m_delete(m, k);
+        }
+    }
+}
+
 static void m_reopen(struct model *m)
 {
+    bool damage = et_rand_below(&m->rng, 100) < m->damage_pct;
+
     if (m->held)
         ET_EXPECT(awc_kv_close(m->kv), AWC_EBUSY);
     m_release(m);
     m_stats(m);
     kv_close_ok(m->kv);
+    if (damage)
+        m_damage(m);
     m->cfg.capacity = et_rand_below(&m->rng, 2) ? M_CAP : 0;
     m->cfg.flags &= ~(unsigned)(AWC_CREATE | AWC_EXCL);
-    m_open(m);
+    if (m_open(m) != AWC_OK) {
+        /* No key-value cache any more (truncated, or both meta pages or superblocks damaged):
+         * a new one, and the model starts empty. */
+        m->recreated++;
+        et_unlink(m->cfg.path);
+        m->cfg.capacity = M_CAP;
+        m->cfg.flags |= AWC_CREATE | AWC_EXCL;
+        m->damaged = false;
+        for (size_t k = 0; k < M_KEYS; k++) {
+            m->keys[k].present = false;
+            m->keys[k].gone_in = 0;
+        }
+        m_open(m);
+    }
     m->w += m->region + PS;
+    if (damage)
+        m_reconcile(m);
 }
 
 static void m_make_keys(struct model *m)
@@ -1887,6 +2309,7 @@ static void run_model(const char *name, unsigned flags, uint64_t nops)
     print_message("%s: %llu operations, seed %llu (AWC_KV_SEED to repeat)\n", name,
                   (unsigned long long)nops, (unsigned long long)seed);
     m->rng = seed | 1;
+    m->damage_pct = et_env_u64("AWC_KV_DAMAGE_PCT", 30);
     m->want = xmalloc(M_BIG_VAL + 16);
     m->got = xmalloc(M_BIG_VAL + 16);
     m->ref_bytes = xmalloc(M_BIG_VAL + 16);
@@ -1970,6 +2393,16 @@ static void run_model(const char *name, unsigned flags, uint64_t nops)
                   (unsigned long long)m->edeadlk, (unsigned long long)st.evictions,
                   (unsigned long long)st.reclaims, (unsigned long long)st.expired,
                   (unsigned long long)st.recovered, (unsigned long long)st.bytes);
+    print_message(
+        "%s: damage before %llu reopens (%llu %s, %llu %s, %llu %s, %llu %s): %llu "
+        "keys lost (%llu read back damaged), %llu items dropped by the scans, %llu files "
+        "no longer a cache\n",
+        name, (unsigned long long)(m->damages[0] + m->damages[1] + m->damages[2] + m->damages[3]),
+        (unsigned long long)m->damages[0], damage_names[0], (unsigned long long)m->damages[1],
+        damage_names[1], (unsigned long long)m->damages[2], damage_names[2],
+        (unsigned long long)m->damages[3], damage_names[3], (unsigned long long)m->damage_lost,
+        (unsigned long long)m->damage_sums, (unsigned long long)m->damage_dropped,
+        (unsigned long long)m->recreated);
     assert_true(m->found > 0);
     for (size_t k = 0; k < M_KEYS; k++)
         free(m->keys[k].key);
@@ -1999,10 +2432,26 @@ static void test_model_weak(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_bad_input),      T(test_open_errors), T(test_closed_handle), T(test_sizes),
-        T(test_capacity_limit), T(test_huge_value),  T(test_get_ref),       T(test_ref_window),
-        T(test_ref_edeadlk),    T(test_ref_wait),    T(test_ttl),           T(test_ttl_real_clock),
-        T(test_collisions),     T(test_eviction),    T(test_warm_restart),  T(test_model),
+        T(test_bad_input),
+        T(test_open_errors),
+        T(test_closed_handle),
+        T(test_sizes),
+        T(test_capacity_limit),
+        T(test_huge_value),
+        T(test_get_ref),
+        T(test_ref_window),
+        T(test_ref_edeadlk),
+        T(test_ref_wait),
+        T(test_ttl),
+        T(test_ttl_real_clock),
+        T(test_collisions),
+        T(test_eviction),
+        T(test_warm_restart),
+        T(test_damaged_log_zero),
+        T(test_damaged_log_flip),
+        T(test_damaged_log_end),
+        T(test_empty_files),
+        T(test_model),
         T(test_model_weak),
     };
     int rc;
