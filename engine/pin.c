@@ -65,14 +65,20 @@ static uint32_t try_hit(struct awc *c, uint64_t page)
 
 /* ---- The frame CLOCK (README 4.2) -------------------------------------------------------- */
 
+/* Which victims take_buffer may take (README 4.2.6). */
+enum pick {
+    PICK_ANY,   /* the CLOCK's victim */
+    PICK_CLEAN, /* a read while write-backs fail: clean buffers only */
+    PICK_DIRTY, /* a write while write-backs fail: dirty buffers only (the clean stay for reads) */
+};
+
 /* Takes a buffer for a new page and sets BUSY on it; NO_BUF if every buffer is pinned or busy.
  * Never-used buffers come first, in order, with the hand at 0; then the hand sweeps, clearing
  * USAGE, and takes the first unpinned buffer without it, moving one past it (libCacheSim's
  * Clock). *transient is set when a buffer was passed over only because another operation has
- * it BUSY (so waiting, not AWC_EBUSY, is the answer). With `clean_only` (a read while write-backs
- * fail, README 4.2.6) dirty buffers are passed over, and *dirty_skipped says one was. Caller
- * holds c->mu. */
-static uint32_t take_buffer(struct awc *c, bool *transient, bool clean_only, bool *dirty_skipped)
+ * it BUSY (so waiting, not AWC_EBUSY, is the answer). With PICK_CLEAN or PICK_DIRTY, buffers of
+ * the other kind are passed over, and *skipped says one was. Caller holds c->mu. */
+static uint32_t take_buffer(struct awc *c, bool *transient, enum pick pick, bool *skipped)
 {
     if (c->fill < c->nbuf) {
         uint32_t bi = (uint32_t)c->fill++;
@@ -91,8 +97,9 @@ static uint32_t take_buffer(struct awc *c, bool *transient, bool clean_only, boo
             *transient = true; /* another operation has it: it will be free again */
         if ((s & ST_REF_MASK) != 0 || (s & ST_BUSY) != 0)
             continue;
-        if (clean_only && (s & ST_DIRTY) != 0) {
-            *dirty_skipped = true;
+        if ((pick == PICK_CLEAN && (s & ST_DIRTY) != 0) ||
+            (pick == PICK_DIRTY && (s & ST_DIRTY) == 0)) {
+            *skipped = true;
             continue;
         }
         if ((s & ST_USAGE) != 0) {
@@ -447,10 +454,16 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
                     x->kind = K_WMISS;
                     x->need_map = true;
                 } else {
-                    b = take_buffer(c, &transient, reader && wb_error != AWC_OK, &dirty_skipped);
+                    b = take_buffer(c, &transient,
+                                    wb_error == AWC_OK ? PICK_ANY
+                                    : reader           ? PICK_CLEAN
+                                                       : PICK_DIRTY,
+                                    &dirty_skipped);
+                    if (b == NO_BUF && wb_error != AWC_OK && !reader) /* no dirty one: any */
+                        b = take_buffer(c, &transient, PICK_ANY, &dirty_skipped);
                     if (b == NO_BUF) {
                         /* Every candidate pinned, or (a read while write-backs fail) dirty. */
-                        rc = dirty_skipped ? wb_error : AWC_EBUSY;
+                        rc = dirty_skipped && reader ? wb_error : AWC_EBUSY;
                         continue;
                     }
                     s = st_load(&c->bufs[b]);

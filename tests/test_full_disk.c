@@ -138,6 +138,73 @@ static void test_full_disk(void **state)
     assert_int_equal(unlink(path), 0);
 }
 
+/* The key-value cache on the full disk: flushed items stay readable (from frames, or read again
+ * into clean frames) while puts fail for want of space; never a wrong value. */
+static void test_kv_full_disk(void **state)
+{
+    char path[1024], filler[1024];
+    struct awc_kv_config cfg;
+    struct awc_kv_stats st;
+    awc_kv_t *kv = NULL;
+    uint8_t value[600], got[600];
+    uint64_t version;
+    size_t len;
+    int rc, ok = 0, nospace = 0, puts_failed = 0;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/kv.awc", mnt);
+    unlink(path);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.path = path;
+    cfg.capacity = 256 * PS;
+    cfg.frame_budget = 64 * PS;
+    cfg.window_budget = 16 * PS;
+    cfg.flags = AWC_CREATE | AWC_NO_DIRECT;
+    ET_EXPECT(awc_kv_open(&cfg, &kv), AWC_OK);
+    for (uint64_t id = 0; id < 200; id++) {
+        char key[32];
+
+        snprintf(key, sizeof(key), "key-%llu", (unsigned long long)id);
+        et_value_make(value, sizeof(value), id, 1);
+        ET_EXPECT(awc_kv_put(kv, key, strlen(key), value, sizeof(value), 0), AWC_OK);
+    }
+    ET_EXPECT(awc_kv_flush(kv), AWC_OK);
+    fill_disk(filler, sizeof(filler));
+    for (uint64_t id = 1000; id < 1400; id++) { /* new log pages: their write-backs fail */
+        char key[32];
+
+        snprintf(key, sizeof(key), "key-%llu", (unsigned long long)id);
+        et_value_make(value, sizeof(value), id, 1);
+        rc = awc_kv_put(kv, key, strlen(key), value, sizeof(value), 0);
+        if (rc != AWC_OK) {
+            assert_int_equal(rc, AWC_ENOSPC);
+            puts_failed++;
+        }
+    }
+    for (uint64_t id = 0; id < 200; id++) {
+        char key[32];
+
+        snprintf(key, sizeof(key), "key-%llu", (unsigned long long)id);
+        rc = awc_kv_get(kv, key, strlen(key), got, sizeof(got), &len);
+        if (rc == AWC_ENOSPC) {
+            nospace++;
+            continue;
+        }
+        ET_EXPECT(rc, AWC_OK);
+        assert_int_equal(len, sizeof(got));
+        assert_true(et_value_ok(got, len, id, &version) && version == 1);
+        ok++;
+    }
+    ET_EXPECT(awc_kv_get_stats(kv, &st), AWC_OK);
+    print_message("full disk: %d puts refused, %d of 200 flushed items read, %d AWC_ENOSPC\n",
+                  puts_failed, ok, nospace);
+    assert_true(puts_failed > 0);
+    assert_int_equal(nospace, 0); /* the puts left clean frames: every read found one */
+    assert_int_equal(unlink(filler), 0);
+    ET_EXPECT(awc_kv_close(kv), AWC_OK);
+    assert_int_equal(unlink(path), 0);
+}
+
 /* A mount namespace of our own with a small tmpfs in the scratch directory; false (and why in
  * `why`) where that cannot be had. */
 static bool mount_small_fs(char *why, size_t len)
@@ -164,6 +231,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate(test_full_disk, (void *)&copy_mode),
         cmocka_unit_test_prestate(test_full_disk, (void *)&map_mode),
+        cmocka_unit_test(test_kv_full_disk),
     };
     char why[1200];
     int rc;
