@@ -67,7 +67,9 @@ struct pool {
     uint64_t *used;                   /* capacity bits: 1 = not available for allocation */
     uint64_t hint;                    /* word of `used` where the next search starts */
     uint64_t held;                    /* frames owned now */
-    uint64_t peak;                    /* most frames ever owned at once */
+    char *view;    /* 64-bit builds: the whole memfd mapped once, private to the platform, for
+                    * plat_frames_copy (a memcpy instead of a pread); NULL: pread/pwrite */
+    uint64_t peak; /* most frames ever owned at once */
 };
 
 /* A run: changes [first, first + n) over consecutive pages of one window, done by one OS call. */
@@ -133,6 +135,7 @@ static void fork_child(void)
         if (p->fd >= 0)
             close(p->fd);
         p->fd = -1;
+        p->view = NULL; /* MADV_DONTFORK: the child has no such mapping */
         p->held = 0;
         p->hint = 0;
         if (p->used != NULL)
@@ -328,6 +331,25 @@ static int errno_to_plat(int neg_errno)
     }
 }
 
+/* In a 64-bit process, maps the whole memfd once where nobody else looks (not a window: no frame
+ * is "mapped" by it in AWE's sense), so that plat_frames_copy is a memcpy. Not inherited by a
+ * child (MADV_DONTFORK), as no AWE state is. An optimisation: where it cannot be had, copies go
+ * through pread/pwrite; not counted by the fault-injection gate, since nothing fails with it. */
+static void pool_view(struct pool *p)
+{
+    size_t len = (size_t)(p->capacity << p->shift);
+    void *v = NULL;
+
+    if (sizeof(void *) < 8 || os_mmap_uncounted(NULL, len, PROT_READ | PROT_WRITE,
+                                                MAP_SHARED | MAP_NORESERVE, p->fd, 0, &v) != 0)
+        return;
+    if (madvise(v, len, MADV_DONTFORK) != 0) {
+        munmap(v, len);
+        return;
+    }
+    p->view = v;
+}
+
 /* Creates the pool's memfd and tables on first use. Caller holds alloc_mu. */
 static int pool_setup(int which)
 {
@@ -359,6 +381,7 @@ static int pool_setup(int which)
     }
     p->fd = fd;
     p->used = used;
+    pool_view(p);
     /* Publish: a thread that sees the table (acquire, in frame_decode) also sees fd and used. */
     atomic_store_explicit(&p->state, (_Atomic uintptr_t *)state, memory_order_release);
     return 0;
@@ -853,8 +876,9 @@ fail:
     return rc;
 }
 
-/* Steps: 1. check every frame (owned, one pool); 2. per run of consecutive frames, one pread or
- * pwrite of the memfd at the run's offset (the memfd is the frames' memory: no mapping is made). */
+/* Steps: 1. check every frame (owned, one pool); 2. per run of consecutive frames, one memcpy
+ * from or to the pool's view (64-bit), else one pread or pwrite of the memfd at the run's offset
+ * (the memfd is the frames' memory: no window mapping is made either way). */
 int plat_frames_copy(const plat_frame_t *frames, size_t count, void *buf, int to_frames)
 {
     int pool = -1, p;
@@ -886,6 +910,14 @@ int plat_frames_copy(const plat_frame_t *frames, size_t count, void *buf, int to
             n++;
         frame_decode(frames[i], &p, &index);
         len = n << shift;
+        if (g.pools[pool].view != NULL) {
+            char *f = g.pools[pool].view + (index << shift);
+
+            memcpy(to_frames ? f : at, to_frames ? at : f, len);
+            at += len;
+            i += n;
+            continue;
+        }
         got = to_frames ? os_pwrite(g.pools[pool].fd, at, len, index << shift)
                         : os_pread(g.pools[pool].fd, at, len, index << shift);
         if (got != (int64_t)len)
