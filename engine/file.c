@@ -135,6 +135,7 @@ static int ck_grow(struct awc *c, uint64_t nseg)
     uint64_t old = c->nseg * SEG_PAGES, want = nseg * SEG_PAGES;
     struct ckrec *ck;
     uint8_t *flags, *dirty, *unsettled;
+    uint64_t *list;
     size_t ck_bytes;
 
     if (nseg <= c->nseg)
@@ -159,6 +160,10 @@ static int ck_grow(struct awc *c, uint64_t nseg)
     if (unsettled == NULL)
         return AWC_ENOMEM;
     c->seg_unsettled = unsettled;
+    list = realloc(c->dirty_segs, nseg * sizeof(*list));
+    if (list == NULL)
+        return AWC_ENOMEM;
+    c->dirty_segs = list;
     memset(c->ck + old, 0, (want - old) * sizeof(*ck));
     for (uint64_t p = old; p < want && p < c->lost_below; p++)
         c->ck[p] = (struct ckrec){CK_LOST, CK_LOST}; /* a truncated file's missing pages */
@@ -186,6 +191,15 @@ static void ck_block_encode(const struct awc *c, uint64_t seg, uint8_t *b)
     put_le64(b + CK_SUM_AT, XXH3_64bits_withSeed(b, CK_SUM_AT, ck_seed(c, seg)));
 }
 
+/* Marks segment seg's checksum block to be written (listed once). Caller holds ck_mu. */
+static void seg_mark_dirty(struct awc *c, uint64_t seg)
+{
+    if (c->seg_dirty[seg])
+        return;
+    c->seg_dirty[seg] = 1;
+    c->dirty_segs[c->ndirty++] = seg;
+}
+
 /* Writes every checksum block marked dirty, one batch. Caller holds ck_mu. */
 static int ck_write_dirty(struct awc *c)
 {
@@ -195,8 +209,7 @@ static int ck_write_dirty(struct awc *c)
     size_t io_bytes, buf_bytes;
     int rc = AWC_OK;
 
-    for (seg = 0; seg < c->nseg; seg++)
-        n += c->seg_dirty[seg];
+    n = c->ndirty;
     if (n == 0)
         return AWC_OK;
     if (!awc_size_mul(n, sizeof(*io), &io_bytes) || !awc_size_mul(n, CK_BLOCK, &buf_bytes))
@@ -208,21 +221,19 @@ static int ck_write_dirty(struct awc *c)
         plat_aligned_free(bufs);
         return AWC_ENOMEM;
     }
-    n = 0;
-    for (seg = 0; seg < c->nseg; seg++) {
-        if (!c->seg_dirty[seg])
-            continue;
+    for (n = 0; n < c->ndirty; n++) {
+        seg = c->dirty_segs[n];
         ck_block_encode(c, seg, bufs + n * CK_BLOCK);
         io[n].buf = bufs + n * CK_BLOCK;
         io[n].len = CK_BLOCK;
         io[n].off = seg_offset(c, seg);
         io[n].result = 0;
-        n++;
     }
     rc = plat_file_write_batch(c->file, io, (size_t)n);
     if (rc == 0) {
-        for (seg = 0; seg < c->nseg; seg++)
-            c->seg_dirty[seg] = 0;
+        for (uint64_t i = 0; i < n; i++)
+            c->seg_dirty[c->dirty_segs[i]] = 0;
+        c->ndirty = 0;
         atomic_fetch_add_explicit(&c->bytes_written, n * CK_BLOCK, memory_order_relaxed);
     }
     free(io);
@@ -249,7 +260,7 @@ static int file_grow(struct awc *c, uint64_t nseg)
         return rc;
     for (uint64_t seg = 0; seg < nseg; seg++)
         if (seg_offset(c, seg) + CK_BLOCK > c->file_bytes)
-            c->seg_dirty[seg] = 1;
+            seg_mark_dirty(c, seg);
     c->file_bytes = want;
     return AWC_OK;
 }
@@ -284,7 +295,7 @@ static int verify(struct awc *c, uint64_t p, struct ckrec rec, uint64_t h, const
          * version is zeros). The record becomes that version's, settled. */
         c->ck[p].cur = rec.prev;
         c->ck_flags[p] = 0;
-        c->seg_dirty[p / SEG_PAGES] = 1;
+        seg_mark_dirty(c, p / SEG_PAGES);
         return AWC_OK;
     }
     return AWC_ECHECKSUM;
@@ -316,7 +327,7 @@ static void ck_block_load(struct awc *c, uint64_t seg, const uint8_t *b, uint64_
     uint8_t trust = valid && get_le64(b + CK_GEN_AT) >= c->generation ? CKF_TRUST_PREV : 0;
 
     if (!valid)
-        c->seg_dirty[seg] = 1;
+        seg_mark_dirty(c, seg);
     for (uint64_t r = 0; r < SEG_PAGES; r++) {
         struct ckrec *k = &c->ck[first + r];
 
@@ -438,7 +449,7 @@ static int settle_trusted(struct awc *c)
             if (verify(c, q, c->ck[q], page_sum(io[i].buf, c->page_size), io[i].buf) == AWC_OK) {
                 c->ck[q].prev = c->ck[q].cur;
                 c->ck_flags[q] = 0;
-                c->seg_dirty[q / SEG_PAGES] = 1;
+                seg_mark_dirty(c, q / SEG_PAGES);
             }
         }
     }
@@ -576,6 +587,9 @@ void file_close(struct awc *c)
     free(c->ck_flags);
     free(c->seg_dirty);
     free(c->seg_unsettled);
+    free(c->dirty_segs);
+    c->dirty_segs = NULL;
+    c->ndirty = 0;
     plat_aligned_free(c->iobuf);
     c->ck = NULL;
     c->ck_flags = NULL;
@@ -706,7 +720,7 @@ int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, s
         k->prev = k->cur == CK_LOST ? h[i] : k->cur;
         k->cur = h[i];
         c->ck_flags[pages[i]] = 0;
-        c->seg_dirty[pages[i] / SEG_PAGES] = 1;
+        seg_mark_dirty(c, pages[i] / SEG_PAGES);
         c->seg_unsettled[pages[i] / SEG_PAGES] = 1;
         io[nio].buf = addrs[i];
         io[nio].len = c->page_size;

@@ -135,10 +135,12 @@ struct awc {
     uint8_t *ck_flags;      /* per page: CKF_* (file.c) (under ck_mu) */
     uint8_t *seg_dirty;     /* per segment: records changed since last written */
     uint8_t *seg_unsettled; /* per segment: records written since the last completed flush */
-    uint64_t pages;         /* logical size in pages (under ck_mu) */
-    uint64_t generation;    /* of the newest superblock */
-    uint8_t file_id[16];    /* the file's UUID */
-    void *iobuf;            /* one aligned block for superblocks and checksum blocks */
+    uint64_t *dirty_segs;   /* the segments whose seg_dirty is set, ndirty of them (ck_mu) */
+    uint64_t ndirty;
+    uint64_t pages;      /* logical size in pages (under ck_mu) */
+    uint64_t generation; /* of the newest superblock */
+    uint8_t file_id[16]; /* the file's UUID */
+    void *iobuf;         /* one aligned block for superblocks and checksum blocks */
 
     /* Counters (relaxed atomics; hits are striped). */
     struct stripe stripe[STRIPES];
