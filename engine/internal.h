@@ -164,6 +164,24 @@ void table_remove(struct awc *c, uint64_t page);
 int table_init(struct awc *c);
 void table_free(struct awc *c);
 
+/* engine/clock.c: the two CLOCKs (README 4). Both need c->mu. */
+#define NO_SLOT UINT64_MAX
+
+/* Which victims clock_take_buffer may take (README 4.2.6). */
+enum pick {
+    PICK_ANY,   /* the CLOCK's victim */
+    PICK_CLEAN, /* a read while write-backs fail: clean buffers only */
+    PICK_DIRTY, /* a write while write-backs fail: dirty buffers only (the clean stay for reads) */
+};
+
+/* Takes a victim buffer for a new page, BUSY now; NO_BUF if none (README 4.2). *transient: one
+ * was passed over only because another operation has it BUSY; *skipped: one was passed over
+ * for being of the kind `pick` excludes. */
+uint32_t clock_take_buffer(struct awc *c, bool *transient, enum pick pick, bool *skipped);
+/* Takes a window slot (README 4.1), `hint` first if it is free to take; its occupant, BUSY now,
+ * goes to *occupant (NO_BUF if none); NO_SLOT if every slot is pinned or reserved. */
+uint64_t clock_take_slot(struct awc *c, uint64_t hint, uint32_t *occupant, bool *transient);
+
 /* engine/file.c: the backing file's format, checksums and I/O (README 5, 6). */
 int file_open(struct awc *c, const struct awc_config *cfg);
 void file_close(struct awc *c);

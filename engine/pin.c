@@ -63,127 +63,6 @@ static uint32_t try_hit(struct awc *c, uint64_t page)
     return bi;
 }
 
-/* ---- The frame CLOCK (README 4.2) -------------------------------------------------------- */
-
-/* Which victims take_buffer may take (README 4.2.6). */
-enum pick {
-    PICK_ANY,   /* the CLOCK's victim */
-    PICK_CLEAN, /* a read while write-backs fail: clean buffers only */
-    PICK_DIRTY, /* a write while write-backs fail: dirty buffers only (the clean stay for reads) */
-};
-
-/* Takes a buffer for a new page and sets BUSY on it; NO_BUF if every buffer is pinned or busy.
- * Never-used buffers come first, in order, with the hand at 0; then the hand sweeps, clearing
- * USAGE, and takes the first unpinned buffer without it, moving one past it (libCacheSim's
- * Clock). *transient is set when a buffer was passed over only because another operation has
- * it BUSY (so waiting, not AWC_EBUSY, is the answer). With PICK_CLEAN or PICK_DIRTY, buffers of
- * the other kind are passed over, and *skipped says one was. Caller holds c->mu. */
-static uint32_t take_buffer(struct awc *c, bool *transient, enum pick pick, bool *skipped)
-{
-    if (c->fill < c->nbuf) {
-        uint32_t bi = (uint32_t)c->fill++;
-
-        atomic_fetch_or_explicit(&c->bufs[bi].state, ST_BUSY, memory_order_acq_rel);
-        c->bufs[bi].busy_by = awc_thread_id();
-        return bi;
-    }
-    for (uint64_t n = 0; n < 2 * c->nbuf + 1; n++) {
-        uint32_t bi = (uint32_t)c->frame_hand;
-        struct buf *b = &c->bufs[bi];
-        uint64_t s = st_load(b);
-
-        c->frame_hand = c->frame_hand + 1 == c->nbuf ? 0 : c->frame_hand + 1;
-        if ((s & ST_REF_MASK) == 0 && (s & ST_BUSY) != 0 && b->busy_by != awc_thread_id())
-            *transient = true; /* another operation has it: it will be free again */
-        if ((s & ST_REF_MASK) != 0 || (s & ST_BUSY) != 0)
-            continue;
-        if ((pick == PICK_CLEAN && (s & ST_DIRTY) != 0) ||
-            (pick == PICK_DIRTY && (s & ST_DIRTY) == 0)) {
-            *skipped = true;
-            continue;
-        }
-        if ((s & ST_USAGE) != 0) {
-            atomic_compare_exchange_strong_explicit(&b->state, &s, s & ~ST_USAGE,
-                                                    memory_order_relaxed, memory_order_relaxed);
-            continue;
-        }
-        if (atomic_compare_exchange_strong_explicit(&b->state, &s, s | ST_BUSY,
-                                                    memory_order_acq_rel, memory_order_relaxed)) {
-            b->busy_by = awc_thread_id();
-            return bi;
-        }
-    }
-    return NO_BUF;
-}
-
-/* ---- The slot CLOCK (README 4.1) --------------------------------------------------------- */
-
-#define NO_SLOT UINT64_MAX
-
-/* Reserves slot s if its occupant (if any) is unpinned: sets BUSY on the occupant. */
-static bool slot_try_reserve(struct awc *c, uint64_t s, uint32_t *occupant, bool *transient)
-{
-    struct slot *sl = &c->slots[s];
-    struct buf *b;
-    uint64_t st;
-
-    if (sl->reserved_by != 0) {
-        *transient |= sl->reserved_by != awc_thread_id(); /* ours: this batch took it */
-        return false;
-    }
-    *occupant = sl->buf;
-    if (sl->buf != NO_BUF) {
-        b = &c->bufs[sl->buf];
-        st = st_load(b);
-        if ((st & ST_REF_MASK) == 0 && (st & ST_BUSY) != 0 && b->busy_by != awc_thread_id())
-            *transient = true;
-        if ((st & ST_REF_MASK) != 0 || (st & ST_BUSY) != 0 || (st & ST_MAPPED) == 0 ||
-            ST_SLOT(st) != s)
-            return false;
-        if (!atomic_compare_exchange_strong_explicit(&b->state, &st, st | ST_BUSY,
-                                                     memory_order_acq_rel, memory_order_relaxed))
-            return false;
-        b->busy_by = awc_thread_id();
-    }
-    sl->reserved_by = awc_thread_id();
-    return true;
-}
-
-/* Takes a slot: a never-used slot, else `hint` (the slot after the one the batch's previous
- * page took, when this page's buffer follows that page's buffer: their frames are consecutive,
- * so adjacent slots make one mapping run, README 4.1.4) if it is unreferenced, else the hand's
- * victim. The hand also yields adjacent slots while their bits are clear. Its occupant, BUSY
- * now, goes to *occupant. Caller holds c->mu. */
-static uint64_t take_slot(struct awc *c, uint64_t hint, uint32_t *occupant, bool *transient)
-{
-    if (c->slot_fill < c->nslot) {
-        uint64_t s = c->slot_fill++;
-
-        c->slots[s].reserved_by = awc_thread_id();
-        *occupant = NO_BUF;
-        return s;
-    }
-    if (hint < c->nslot && atomic_load_explicit(&c->slots[hint].ref, memory_order_relaxed) == 0 &&
-        slot_try_reserve(c, hint, occupant, transient))
-        return hint;
-    for (uint64_t n = 0; n < 2 * c->nslot + 1; n++) {
-        uint64_t s = c->slot_hand;
-
-        c->slot_hand = c->slot_hand + 1 == c->nslot ? 0 : c->slot_hand + 1;
-        if (c->slots[s].reserved_by != 0) {
-            *transient |= c->slots[s].reserved_by != awc_thread_id();
-            continue;
-        }
-        if (atomic_load_explicit(&c->slots[s].ref, memory_order_relaxed) != 0) {
-            atomic_store_explicit(&c->slots[s].ref, 0, memory_order_relaxed);
-            continue;
-        }
-        if (slot_try_reserve(c, s, occupant, transient))
-            return s;
-    }
-    return NO_SLOT;
-}
-
 /* ---- The slow path ----------------------------------------------------------------------- */
 
 enum kind { K_WMISS, K_MISS };
@@ -354,24 +233,267 @@ static void abort_after_map(struct awc *c, struct ent *e, size_t m)
     wake_word_bump(&c->progress);
 }
 
+/* A pin batch in flight (batch_pin): its pages, their buffers, the entries that need more than
+ * a hit, and scratch arrays for the write-backs and reads. */
+struct batch {
+    struct awc *c;
+    const uint64_t *pages; /* the batch's pages, n of them, distinct */
+    size_t n;
+    uint32_t *bi;  /* their buffers once pinned (NO_BUF: not yet) */
+    bool no_read;  /* AWC_OVERWRITE: frame misses start as zeros */
+    bool reader;   /* a shared pin (or prefetch): takes clean victims while write-backs fail */
+    struct ent *e; /* entries of this round, m of them */
+    size_t m;
+    uint64_t *rpages; /* scratch: pages to write back or read */
+    void **raddrs;    /* scratch: their addresses */
+    int *rrc;         /* scratch: each read's result */
+};
+
+/* Phase A for page i (caller holds c->mu): pass 0 takes the pages in the table (hits, window
+ * misses; a BUSY one sets *wait_buf), pass 1 takes victims for the others. Returns AWC_OK, or
+ * the error that undoes the round. */
+static int phase_a_entry(struct batch *t, size_t i, int pass, int wb_error, uint32_t *wait_buf,
+                         uint32_t *seen, bool *transient, bool *skipped)
+{
+    struct awc *c = t->c;
+    struct ent *x = &t->e[t->m];
+    uint32_t b = table_lookup(c, t->pages[i]);
+    uint64_t s;
+    int rc;
+
+    if ((pass == 0) != (b != NO_BUF))
+        return AWC_OK;
+    x->at = i;
+    x->page = t->pages[i];
+    x->slot = NO_SLOT;
+    x->occupant = NO_BUF;
+    x->need_map = false;
+    x->filled = false;
+    x->old_page = NO_PAGE;
+    if (pass == 0) {
+        s = st_load(&c->bufs[b]);
+        if ((s & ST_BUSY) != 0) {
+            *seen = atomic_load_explicit(&c->bufs[b].wake, memory_order_acquire);
+            if ((st_load(&c->bufs[b]) & ST_BUSY) != 0) {
+                *wait_buf = b;
+                return AWC_OK;
+            }
+            return phase_a_entry(t, i, pass, wb_error, wait_buf, seen, transient, skipped);
+        }
+        if ((s & ST_MAPPED) != 0) {
+            /* In the window (the table is exact under the lock): only a full pin count can
+             * refuse the pin. */
+            t->bi[i] = try_hit(c, t->pages[i]);
+            if (t->bi[i] == NO_BUF)
+                return AWC_EBUSY;
+            count_hit(c);
+            return AWC_OK;
+        }
+        /* In frames only: a window miss. Unpinned, since pins need MAPPED. */
+        atomic_fetch_or_explicit(&c->bufs[b].state, ST_BUSY | ST_USAGE, memory_order_acq_rel);
+        c->bufs[b].busy_by = awc_thread_id();
+        x->kind = K_WMISS;
+        x->need_map = true;
+    } else {
+        b = clock_take_buffer(c, transient,
+                              wb_error == AWC_OK ? PICK_ANY
+                              : t->reader        ? PICK_CLEAN
+                                                 : PICK_DIRTY,
+                              skipped);
+        if (b == NO_BUF && wb_error != AWC_OK && !t->reader) /* no dirty one: any */
+            b = clock_take_buffer(c, transient, PICK_ANY, skipped);
+        if (b == NO_BUF) /* every candidate pinned, or (a read while write-backs fail) dirty */
+            return *skipped && t->reader ? wb_error : AWC_EBUSY;
+        s = st_load(&c->bufs[b]);
+        x->kind = K_MISS;
+        x->old_state = s & ~ST_BUSY;
+        x->old_page = (s & ST_VALID) != 0
+                          ? atomic_load_explicit(&c->bufs[b].page, memory_order_relaxed)
+                          : NO_PAGE;
+        if ((s & ST_MAPPED) != 0) {
+            x->slot = ST_SLOT(s); /* its frames are shown there already */
+            c->slots[x->slot].reserved_by = awc_thread_id();
+        } else {
+            x->need_map = true;
+        }
+        rc = table_insert(c, t->pages[i], b);
+        if (rc != AWC_OK) {
+            buf_publish(&c->bufs[b], x->old_state);
+            if (x->slot != NO_SLOT)
+                c->slots[x->slot].reserved_by = 0;
+            return rc;
+        }
+    }
+    x->buf = b;
+    t->m++;
+    return AWC_OK;
+}
+
+/* Phase A (caller holds c->mu): every page not pinned yet gets its entry, first the pages in the
+ * table, then victims for the rest (so a victim never holds a page of this batch); then every
+ * entry that needs a slot takes one, after the previous entry's slot when their buffers are
+ * consecutive (README 4.1.4). */
+static int phase_a(struct batch *t, int wb_error, uint32_t *wait_buf, uint32_t *seen,
+                   bool *transient)
+{
+    struct awc *c = t->c;
+    bool skipped = false;
+    int rc = AWC_OK;
+
+    t->m = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < t->n && rc == AWC_OK && *wait_buf == NO_BUF; i++)
+            if (t->bi[i] == NO_BUF)
+                rc = phase_a_entry(t, i, pass, wb_error, wait_buf, seen, transient, &skipped);
+    for (size_t i = 0; i < t->m && rc == AWC_OK && *wait_buf == NO_BUF; i++) {
+        struct ent *x = &t->e[i];
+        uint64_t hint =
+            i > 0 && x[-1].buf + 1 == x->buf && x[-1].slot != NO_SLOT ? x[-1].slot + 1 : NO_SLOT;
+
+        if (x->slot != NO_SLOT)
+            continue;
+        x->slot = clock_take_slot(c, hint, &x->occupant, transient);
+        if (x->slot == NO_SLOT)
+            rc = AWC_EBUSY;
+    }
+    return rc;
+}
+
+/* Phase C: the dirty victims' old pages are written back, one batched write, from the slots
+ * that show them. */
+static int phase_c(struct batch *t)
+{
+    struct awc *c = t->c;
+    size_t nr = 0;
+    int rc;
+
+    for (size_t i = 0; i < t->m; i++) {
+        if (t->e[i].kind == K_MISS && t->e[i].old_page != NO_PAGE &&
+            (t->e[i].old_state & ST_DIRTY) != 0) {
+            t->rpages[nr] = t->e[i].old_page;
+            t->raddrs[nr++] = slot_addr(c, t->e[i].slot);
+        }
+    }
+    if (nr == 0)
+        return AWC_OK;
+    rc = file_write_pages(c, t->rpages, t->raddrs, nr, NULL);
+    if (rc == AWC_OK)
+        atomic_fetch_add_explicit(&c->writebacks, nr, memory_order_relaxed);
+    return rc;
+}
+
+/* Phase D (takes c->mu): the victims' old pages leave the table; occupants lose their slot (their
+ * data is in their frames); slots record their new buffers. */
+static void phase_d(struct batch *t)
+{
+    struct awc *c = t->c;
+
+    plat_mutex_lock(&c->mu);
+    for (size_t i = 0; i < t->m; i++) {
+        struct ent *x = &t->e[i];
+
+        if (x->kind == K_MISS && x->old_page != NO_PAGE) {
+            table_remove(c, x->old_page);
+            atomic_fetch_add_explicit(&c->frame_evictions, 1, memory_order_relaxed);
+        }
+        if (x->kind == K_MISS)
+            atomic_store_explicit(&c->bufs[x->buf].page, x->page, memory_order_relaxed);
+        if (x->occupant != NO_BUF) {
+            struct buf *o = &c->bufs[x->occupant];
+
+            buf_publish(o, st_load(o) &
+                               ~(ST_MAPPED | ST_SLOTNEW | ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
+            atomic_fetch_add_explicit(&c->window_evictions, 1, memory_order_relaxed);
+        }
+        c->slots[x->slot].buf = x->buf;
+        c->slots[x->slot].reserved_by = 0;
+        atomic_store_explicit(&c->slots[x->slot].ref, 0, memory_order_relaxed);
+    }
+    wake_word_bump(&c->progress);
+    plat_mutex_unlock(&c->mu);
+}
+
+/* Phase E: one batched read of every frame miss into its slot, each verified (AWC_OVERWRITE:
+ * zeros, nothing read). Results in t->rrc, in entry order. */
+static void phase_e(struct batch *t)
+{
+    struct awc *c = t->c;
+    size_t nr = 0;
+
+    for (size_t i = 0; i < t->m; i++) {
+        if (t->e[i].kind == K_MISS) {
+            t->rpages[nr] = t->e[i].page;
+            t->raddrs[nr++] = slot_addr(c, t->e[i].slot);
+        }
+    }
+    if (nr > 0 && t->no_read) {
+        for (size_t i = 0; i < nr; i++) {
+            memset(t->raddrs[i], 0, c->page_size);
+            t->rrc[i] = AWC_OK;
+        }
+    } else if (nr > 0) {
+        file_read_pages(c, t->rpages, t->raddrs, nr, t->rrc);
+        atomic_fetch_add_explicit(&c->misses, nr, memory_order_relaxed);
+    }
+}
+
+/* Phase F (takes c->mu): each entry's buffer is published VALID, MAPPED and pinned; a page that
+ * failed to read leaves the table and its buffer is free. Returns the first read error. */
+static int phase_f(struct batch *t)
+{
+    struct awc *c = t->c;
+    size_t nr = 0;
+    int rc = AWC_OK;
+
+    plat_mutex_lock(&c->mu);
+    for (size_t i = 0; i < t->m; i++) {
+        struct ent *x = &t->e[i];
+        struct buf *b = &c->bufs[x->buf];
+        uint64_t where = ST_MAPPED | (x->slot << ST_SLOT_SHIFT);
+
+        if (x->kind == K_MISS && t->rrc[nr++] != AWC_OK) {
+            if (rc == AWC_OK)
+                rc = t->rrc[nr - 1];
+            table_remove(c, x->page);
+            atomic_store_explicit(&b->page, NO_PAGE, memory_order_relaxed);
+            buf_publish(b, where); /* free, shown at its slot: a victim next time */
+            continue;
+        }
+        if (x->kind == K_WMISS) {
+            atomic_fetch_add_explicit(&c->frame_hits, 1, memory_order_relaxed);
+            buf_publish(b, (st_load(b) & (ST_VALID | ST_DIRTY | ST_USAGE)) | where | 1);
+        } else {
+            /* Copy mode: the page was read into the slot; its frames hold another. */
+            buf_publish(b, ST_VALID | where | 1 | (c->copy ? ST_SLOTNEW : 0));
+        }
+        t->bi[x->at] = x->buf;
+    }
+    wake_word_bump(&c->progress);
+    plat_mutex_unlock(&c->mu);
+    return rc;
+}
+
 /*
  * Pins pages[i] into bi[i] for every i with bi[i] == NO_BUF. Pages are distinct. On error no pin
  * taken by this call is left (entries pinned on entry are the caller's and stay). Steps:
  *  1. Try every page on the hit path.
- *  2. Phase A, under the lock: look each remaining page up. A page in the window is pinned; a
- *     page in frames only becomes a window miss (BUSY); a page in no frame takes a victim buffer
- *     (BUSY) and is entered in the table at once, so that others wait for it rather than read
- *     it twice; the victim's old page stays in the table until its write-back is done. Every
- *     entry that needs a slot takes one (its occupant becomes BUSY). A BUSY page met on the way
- *     undoes the pass and waits for that page; no victim or slot to be had undoes it: AWC_EBUSY.
- *  3. Phase B, unlocked: one awe_map_scatter for every slot change of the batch.
- *  4. Phase C, unlocked: the dirty victims' old pages are written back, one batched write, from
- *     the slots their frames are mapped at. On failure every victim keeps its old page.
- *  5. Phase D, under the lock: the victims' old pages leave the table; occupants lose their
- *     slot (they keep their data in frames); slots record their new buffers.
- *  6. Phase E, unlocked: one batched read of every frame miss, each verified.
- *  7. Phase F, under the lock: each entry's buffer is published VALID, MAPPED and pinned; a page
- *     that failed to read leaves the table and its buffer is free.
+ *  2. Phase A, under the lock (phase_a): look each remaining page up. A page in the window is
+ *     pinned; a page in frames only becomes a window miss (BUSY); a page in no frame takes a
+ *     victim buffer (BUSY) and is entered in the table at once, so that others wait for it
+ *     rather than read it twice; the victim's old page stays in the table until its write-back
+ *     is done. Every entry that needs a slot takes one (its occupant becomes BUSY). A BUSY page
+ *     met on the way undoes the pass and waits for that page; no victim or slot to be had undoes
+ *     it: AWC_EBUSY (or, when only other operations' reservations stood in the way, a wait).
+ *  3. Phase B, unlocked (map_entries): every slot change of the batch, one awe_map_scatter, or
+ *     copies in copy mode.
+ *  4. Phase C, unlocked (phase_c): the dirty victims' old pages are written back, one batched
+ *     write, from their slots. On failure every victim keeps its old page; a read tries the
+ *     batch once more, with clean victims only.
+ *  5. Phase D, under the lock (phase_d): the victims' old pages leave the table; occupants lose
+ *     their slot (they keep their data in frames); slots record their new buffers.
+ *  6. Phase E, unlocked (phase_e): one batched read of every frame miss, each verified.
+ *  7. Phase F, under the lock (phase_f): each entry's buffer is published VALID, MAPPED and
+ *     pinned; a page that failed to read leaves the table and its buffer is free.
  */
 static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *bi, bool no_read,
                      bool reader)
@@ -380,253 +502,86 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
     uint64_t rpages_small[SMALL];
     void *raddrs_small[SMALL];
     int rrc_small[SMALL];
-    bool small = n <= SMALL;
-    struct ent *e = small ? e_small : malloc(n * sizeof(*e));
-    uint64_t *rpages = small ? rpages_small : malloc(n * sizeof(*rpages));
-    void **raddrs = small ? raddrs_small : malloc(n * sizeof(*raddrs));
-    int *rrc = small ? rrc_small : malloc(n * sizeof(*rrc));
+    bool small = n <= SMALL, retried = false;
+    struct batch t = {c,
+                      pages,
+                      n,
+                      bi,
+                      no_read,
+                      reader,
+                      small ? e_small : malloc(n * sizeof(struct ent)),
+                      0,
+                      small ? rpages_small : malloc(n * sizeof(uint64_t)),
+                      small ? raddrs_small : malloc(n * sizeof(void *)),
+                      small ? rrc_small : malloc(n * sizeof(int))};
     int rc = AWC_OK;
-    size_t m, i, nr;
-    bool retried = false;
 
-    if (e == NULL || rpages == NULL || raddrs == NULL || rrc == NULL) {
+    if (t.e == NULL || t.rpages == NULL || t.raddrs == NULL || t.rrc == NULL) {
         rc = AWC_ENOMEM;
         goto out;
     }
     for (;;) {
-        uint32_t wait_buf = NO_BUF, seen = 0;
-        bool transient = false, dirty_skipped = false;
-        int wb_error = atomic_load_explicit(&c->wb_error, memory_order_relaxed);
+        uint32_t wait_buf = NO_BUF, seen = 0, progress;
+        bool transient = false;
 
         /* Step 1 */
-        for (i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             if (bi[i] == NO_BUF && (bi[i] = try_hit(c, pages[i])) != NO_BUF)
                 count_hit(c);
-        }
 
-        /* Step 2: phase A. First the pages in the table (hits, window misses, BUSY ones), then
-         * victims for the rest: a victim thus never holds a page of this batch. */
+        /* Step 2 */
         plat_mutex_lock(&c->mu);
-        m = 0;
-        for (int pass = 0; pass < 2; pass++) {
-            for (i = 0; i < n && rc == AWC_OK && wait_buf == NO_BUF; i++) {
-                uint32_t b;
-                uint64_t s;
-                struct ent *x;
-
-                if (bi[i] != NO_BUF)
-                    continue;
-                b = table_lookup(c, pages[i]);
-                if ((pass == 0) != (b != NO_BUF))
-                    continue;
-                x = &e[m];
-                x->at = i;
-                x->page = pages[i];
-                x->slot = NO_SLOT;
-                x->occupant = NO_BUF;
-                x->need_map = false;
-                x->filled = false;
-                x->old_page = NO_PAGE;
-                if (pass == 0) {
-                    s = st_load(&c->bufs[b]);
-                    if ((s & ST_BUSY) != 0) {
-                        seen = atomic_load_explicit(&c->bufs[b].wake, memory_order_acquire);
-                        if ((st_load(&c->bufs[b]) & ST_BUSY) != 0)
-                            wait_buf = b;
-                        else
-                            i--; /* it just finished: look again */
-                        continue;
-                    }
-                    if ((s & ST_MAPPED) != 0) {
-                        /* In the window (the table is exact under the lock): only a full pin
-                         * count can refuse the pin. */
-                        bi[i] = try_hit(c, pages[i]);
-                        if (bi[i] != NO_BUF)
-                            count_hit(c);
-                        else
-                            rc = AWC_EBUSY;
-                        continue;
-                    }
-                    /* In frames only: a window miss. Unpinned, since pins need MAPPED. */
-                    atomic_fetch_or_explicit(&c->bufs[b].state, ST_BUSY | ST_USAGE,
-                                             memory_order_acq_rel);
-                    c->bufs[b].busy_by = awc_thread_id();
-                    x->kind = K_WMISS;
-                    x->need_map = true;
-                } else {
-                    b = take_buffer(c, &transient,
-                                    wb_error == AWC_OK ? PICK_ANY
-                                    : reader           ? PICK_CLEAN
-                                                       : PICK_DIRTY,
-                                    &dirty_skipped);
-                    if (b == NO_BUF && wb_error != AWC_OK && !reader) /* no dirty one: any */
-                        b = take_buffer(c, &transient, PICK_ANY, &dirty_skipped);
-                    if (b == NO_BUF) {
-                        /* Every candidate pinned, or (a read while write-backs fail) dirty. */
-                        rc = dirty_skipped && reader ? wb_error : AWC_EBUSY;
-                        continue;
-                    }
-                    s = st_load(&c->bufs[b]);
-                    x->kind = K_MISS;
-                    x->old_state = s & ~ST_BUSY;
-                    x->old_page = (s & ST_VALID) != 0
-                                      ? atomic_load_explicit(&c->bufs[b].page, memory_order_relaxed)
-                                      : NO_PAGE;
-                    if ((s & ST_MAPPED) != 0) {
-                        x->slot = ST_SLOT(s); /* its frames are mapped there already */
-                        c->slots[x->slot].reserved_by = awc_thread_id();
-                    } else {
-                        x->need_map = true;
-                    }
-                    rc = table_insert(c, pages[i], b);
-                    if (rc != AWC_OK) {
-                        buf_publish(&c->bufs[b], x->old_state);
-                        if (x->slot != NO_SLOT)
-                            c->slots[x->slot].reserved_by = 0;
-                        continue;
-                    }
-                }
-                x->buf = b;
-                m++;
-            }
-        }
-        for (i = 0; i < m && rc == AWC_OK && wait_buf == NO_BUF; i++) {
-            uint64_t hint = i > 0 && e[i - 1].buf + 1 == e[i].buf && e[i - 1].slot != NO_SLOT
-                                ? e[i - 1].slot + 1
-                                : NO_SLOT;
-
-            if (e[i].slot != NO_SLOT)
-                continue;
-            e[i].slot = take_slot(c, hint, &e[i].occupant, &transient);
-            if (e[i].slot == NO_SLOT)
-                rc = AWC_EBUSY;
-        }
+        rc = phase_a(&t, atomic_load_explicit(&c->wb_error, memory_order_relaxed), &wait_buf, &seen,
+                     &transient);
         if (rc != AWC_OK || wait_buf != NO_BUF) {
-            undo_reservations(c, e, m);
+            undo_reservations(c, t.e, t.m);
+            progress = atomic_load_explicit(&c->progress, memory_order_acquire);
+            plat_mutex_unlock(&c->mu);
             if (rc == AWC_EBUSY && transient) {
                 /* Only other operations' reservations stood in the way: wait for one of them
                  * to end, then try again (README 3.8). */
-                uint32_t p = atomic_load_explicit(&c->progress, memory_order_acquire);
-
-                plat_mutex_unlock(&c->mu);
                 rc = AWC_OK;
-                wake_word_wait(&c->progress, p);
+                wake_word_wait(&c->progress, progress);
                 continue;
             }
-            plat_mutex_unlock(&c->mu);
             if (rc != AWC_OK)
                 goto out;
             buf_wait_unbusy(&c->bufs[wait_buf], seen);
             continue;
         }
         plat_mutex_unlock(&c->mu);
-        if (m == 0)
+        if (t.m == 0)
             break;
 
-        /* Step 3: phase B */
-        rc = map_entries(c, e, m);
+        /* Step 3 */
+        rc = map_entries(c, t.e, t.m);
         if (rc != AWC_OK) {
             plat_mutex_lock(&c->mu);
-            undo_reservations(c, e, m);
+            undo_reservations(c, t.e, t.m);
             plat_mutex_unlock(&c->mu);
             goto out;
         }
 
-        /* Step 4: phase C */
-        nr = 0;
-        for (i = 0; i < m; i++) {
-            if (e[i].kind == K_MISS && e[i].old_page != NO_PAGE &&
-                (e[i].old_state & ST_DIRTY) != 0) {
-                rpages[nr] = e[i].old_page;
-                raddrs[nr++] = slot_addr(c, e[i].slot);
-            }
-        }
-        if (nr > 0) {
-            rc = file_write_pages(c, rpages, raddrs, nr, NULL);
-            if (rc != AWC_OK) {
-                plat_mutex_lock(&c->mu);
-                abort_after_map(c, e, m);
-                plat_mutex_unlock(&c->mu);
-                if (reader && !retried) {
-                    /* The disk refuses write-backs (full, say): a read tries again with clean
-                     * victims only (README 4.2.6). */
-                    retried = true;
-                    rc = AWC_OK;
-                    continue;
-                }
-                goto out;
-            }
-            atomic_fetch_add_explicit(&c->writebacks, nr, memory_order_relaxed);
-        }
-
-        /* Step 5: phase D */
-        plat_mutex_lock(&c->mu);
-        for (i = 0; i < m; i++) {
-            if (e[i].kind == K_MISS && e[i].old_page != NO_PAGE) {
-                table_remove(c, e[i].old_page);
-                atomic_fetch_add_explicit(&c->frame_evictions, 1, memory_order_relaxed);
-            }
-            if (e[i].kind == K_MISS)
-                atomic_store_explicit(&c->bufs[e[i].buf].page, e[i].page, memory_order_relaxed);
-            if (e[i].occupant != NO_BUF) {
-                struct buf *o = &c->bufs[e[i].occupant];
-
-                buf_publish(o, st_load(o) & ~(ST_MAPPED | ST_SLOTNEW |
-                                              ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
-                atomic_fetch_add_explicit(&c->window_evictions, 1, memory_order_relaxed);
-            }
-            c->slots[e[i].slot].buf = e[i].buf;
-            c->slots[e[i].slot].reserved_by = 0;
-            atomic_store_explicit(&c->slots[e[i].slot].ref, 0, memory_order_relaxed);
-        }
-        wake_word_bump(&c->progress);
-        plat_mutex_unlock(&c->mu);
-
-        /* Step 6: phase E */
-        nr = 0;
-        for (i = 0; i < m; i++) {
-            if (e[i].kind == K_MISS) {
-                rpages[nr] = e[i].page;
-                raddrs[nr++] = slot_addr(c, e[i].slot);
-            }
-        }
-        if (nr > 0 && no_read) {
-            /* AWC_OVERWRITE: the old contents are not wanted (nor checked). */
-            for (i = 0; i < nr; i++) {
-                memset(raddrs[i], 0, c->page_size);
-                rrc[i] = AWC_OK;
-            }
-        } else if (nr > 0) {
-            file_read_pages(c, rpages, raddrs, nr, rrc);
-            atomic_fetch_add_explicit(&c->misses, nr, memory_order_relaxed);
-        }
-
-        /* Step 7: phase F */
-        plat_mutex_lock(&c->mu);
-        nr = 0;
-        for (i = 0; i < m; i++) {
-            struct buf *b = &c->bufs[e[i].buf];
-            uint64_t where = ST_MAPPED | (e[i].slot << ST_SLOT_SHIFT);
-
-            if (e[i].kind == K_MISS && rrc[nr++] != AWC_OK) {
-                if (rc == AWC_OK)
-                    rc = rrc[nr - 1];
-                table_remove(c, e[i].page);
-                atomic_store_explicit(&b->page, NO_PAGE, memory_order_relaxed);
-                buf_publish(b, where); /* free, mapped at its slot: a victim next time */
+        /* Step 4 */
+        rc = phase_c(&t);
+        if (rc != AWC_OK) {
+            plat_mutex_lock(&c->mu);
+            abort_after_map(c, t.e, t.m);
+            plat_mutex_unlock(&c->mu);
+            if (reader && !retried) {
+                /* The disk refuses write-backs (full, say): a read tries again with clean
+                 * victims only (README 4.2.6). */
+                retried = true;
+                rc = AWC_OK;
                 continue;
             }
-            if (e[i].kind == K_WMISS) {
-                atomic_fetch_add_explicit(&c->frame_hits, 1, memory_order_relaxed);
-                buf_publish(b, (st_load(b) & (ST_VALID | ST_DIRTY | ST_USAGE)) | where | 1);
-            } else {
-                /* Copy mode: the page was read into the slot; its frames hold another. */
-                buf_publish(b, ST_VALID | where | 1 | (c->copy ? ST_SLOTNEW : 0));
-            }
-            bi[e[i].at] = e[i].buf;
+            goto out;
         }
-        wake_word_bump(&c->progress);
-        plat_mutex_unlock(&c->mu);
+
+        /* Steps 5, 6 and 7 */
+        phase_d(&t);
+        phase_e(&t);
+        rc = phase_f(&t);
         if (rc != AWC_OK)
             goto out;
     }
@@ -634,10 +589,10 @@ out:
     if (rc != AWC_OK)
         unpin_all(c, bi, n);
     if (!small) {
-        free(e);
-        free(rpages);
-        free(raddrs);
-        free(rrc);
+        free(t.e);
+        free(t.rpages);
+        free(t.raddrs);
+        free(t.rrc);
     }
     return rc;
 }
