@@ -20,7 +20,15 @@
 #     gnuplot, the CSV still written;
 # (g) bad input: exit 1 or 2, exactly one line on stderr, no data file left behind;
 # (h) a file of random bytes as --file: one line, exit 1, the file's bytes unchanged;
-# (i) --help exits 0 and prints the usage.
+# (i) --help exits 0 and prints the usage;
+# (j) --repeat 2 --compare: each side's median, min and max (table "N (MIN-MAX)", JSON
+#     ops_per_s_median/_min/_max and two runs each, CSV columns), the JSON valid (python3, where
+#     installed);
+# (k) --medium ram (skipped, with the reason printed, when the tool falls back to the disk: not
+#     root, no loop devices, no mkfs.ext4): the run succeeds on ram, and afterwards no loop device
+#     of this run (losetup -a, /sys/block), no mount (/proc/mounts) and nothing in /dev/shm is
+#     left; then a run killed with SIGKILL, and one stopped with SIGTERM, while they run: the same;
+#     --medium ram with --file or --keep, --medium bogus, --repeat 0: exit 2 with one line.
 # Stops at the first failure with a message saying what was expected.
 set -u
 
@@ -197,9 +205,128 @@ expect_ok bench --help
 grep -q 'usage: awecache bench' "$OUT" || fail "(i) expected the usage"
 for opt in --file --data-size --page-size --frames --window --dist --reads --threads \
     --duration --ops --warmup --batch --seed --compare --sweep --out --json --csv --keep \
-    --no-direct --quiet; do
+    --no-direct --quiet --medium --repeat; do
     grep -q -- "$opt" "$OUT" || fail "(i) expected $opt in the help"
 done
+
+# ---- (j) --repeat -------------------------------------------------------------------------------
+
+step "(j) --repeat 2 --compare"
+expect_ok bench "${SMALL[@]}" --frames 16M --duration 0.3s --quiet --file "$DATA" --compare \
+    --repeat 2
+for side in awecache mmap pread-pool direct; do
+    grep -Eq "^$side +[0-9.]+( [kMG])? \([0-9.]+( [kMG])?-[0-9.]+( [kMG])?\) " "$OUT" ||
+        fail "(j) expected $side's row with 'MEDIAN (MIN-MAX)'"
+done
+grep -q 'repeat 2 (median, min-max)' "$OUT" || fail "(j) expected 'repeat 2' in the header"
+expect_ok bench "${SMALL[@]}" --frames 16M --duration 0.3s --quiet --file "$DATA" --compare \
+    --repeat 2 --json
+for key in ops_per_s_median ops_per_s_min ops_per_s_max ops_per_s_runs repeat medium; do
+    grep -q "\"$key\"" "$OUT" || fail "(j) expected the key \"$key\" in the JSON"
+done
+if command -v python3 >/dev/null 2>&1; then
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["config"]["repeat"] == 2 and d["config"]["medium"] == "disk", d["config"]
+assert [r["side"] for r in d["results"]] == ["awecache", "mmap", "pread-pool", "direct"]
+for r in d["results"]:
+    runs = r["ops_per_s_runs"]
+    assert len(runs) == 2 and r["ops_per_s_min"] == min(runs) and r["ops_per_s_max"] == max(runs), r
+    assert abs(r["ops_per_s_median"] - sum(runs) / 2) < 1e-6 * max(runs), r
+    assert r["ops_per_s"] == r["ops_per_s_median"], r
+awc = d["results"][0]["ops_per_s"]
+for r in d["results"]:
+    assert abs(r["ratio_vs_awecache"] - awc / r["ops_per_s"]) < 1e-6 * r["ratio_vs_awecache"], r
+' "$OUT" || fail "(j) the JSON is not valid, or its medians, min, max or ratios are wrong"
+fi
+expect_ok bench "${SMALL[@]}" --duration 0.3s --quiet --file "$DATA" --repeat 2 --csv
+head -n 1 "$OUT" | grep -q ',ops_per_s_median,ops_per_s_min,ops_per_s_max,repeat,medium,' ||
+    fail "(j) expected the CSV's median, min, max, repeat and medium columns"
+sed -n 2p "$OUT" | grep -Eq '^awecache,true,.*,2,disk,' || fail "(j) expected repeat 2, disk"
+
+step "(j) bad values"
+expect_bad "--repeat 0" bench "${SMALL[@]}" --repeat 0
+[ "$RC" -eq 2 ] || fail "--repeat 0: expected exit 2, got $RC"
+expect_bad "--medium bogus" bench "${SMALL[@]}" --medium bogus
+[ "$RC" -eq 2 ] || fail "--medium bogus: expected exit 2, got $RC"
+expect_bad "--medium ram --file" bench "${SMALL[@]}" --medium ram --file "$DATA"
+[ "$RC" -eq 2 ] || fail "--medium ram --file: expected exit 2, got $RC"
+expect_bad "--medium ram --keep" bench "${SMALL[@]}" --medium ram --keep
+[ "$RC" -eq 2 ] || fail "--medium ram --keep: expected exit 2, got $RC"
+
+# ---- (k) --medium ram -------------------------------------------------------------------------
+
+# ours_left PID: what a run with that process id left behind, one line each (none: nothing): a
+# loop device bound to its memfd (losetup -a, or /sys/block where losetup is missing), a loop or
+# ext4 mount of it in /proc/mounts, a /dev/shm entry of it.
+ours_left() {
+    local name="awecache-ramdisk-$1" f
+    if command -v losetup >/dev/null 2>&1; then
+        losetup -a 2>/dev/null | grep -F "$name " || true
+    fi
+    for f in /sys/block/loop*/loop/backing_file; do
+        [ -r "$f" ] && grep -F "$name " "$f" 2>/dev/null | sed "s|^|$f: |"
+    done
+    grep -F "$name" /proc/mounts || true
+    for f in /dev/shm/*"$name"*; do
+        [ -e "$f" ] && echo "$f"
+    done
+}
+
+# wait_gone PID WHAT: waits up to 5 s for ours_left PID to be empty; fails otherwise.
+wait_gone() {
+    local left
+    for _ in $(seq 50); do
+        left=$(ours_left "$1")
+        [ -z "$left" ] && return 0
+        sleep 0.1
+    done
+    fail "$2: left behind: $left"
+}
+
+step "(k) --medium ram"
+expect_ok bench "${SMALL[@]}" --duration 0.5s --quiet --compare --frames 16M --medium ram --json
+if grep -q '"medium": *"disk"' "$OUT"; then
+    WHY=$(grep -o '"medium_detail": *"[^"]*"' "$OUT" | sed 's/^"medium_detail": *//')
+    echo "SKIP (k): no RAM disk here: $WHY"
+else
+    grep -q '"medium": *"ram"' "$OUT" || fail "(k) expected \"medium\": \"ram\" in the JSON"
+    LOOPDEV=$(grep -o '"medium_detail": *"ext4 on /dev/loop[0-9]*' "$OUT" | grep -o '/dev/loop[0-9]*')
+    [ -n "$LOOPDEV" ] || fail "(k) expected the loop device in \"medium_detail\""
+    [ "$(json_side_ops | awk '$2 + 0 > 0' | wc -l)" -eq 4 ] ||
+        fail "(k) expected 4 sides with ops_per_s > 0"
+    # The process is gone: nothing of any awecache RAM disk may be left by it. Its pid is not
+    # known here, so look for every one of ours that no live process owns.
+    for f in /sys/block/loop*/loop/backing_file; do
+        [ -r "$f" ] || continue
+        pid=$(sed -n 's|.*/memfd:awecache-ramdisk-\([0-9]*\).*|\1|p' "$f")
+        [ -z "$pid" ] || [ -d "/proc/$pid" ] || fail "(k) $f: a RAM disk of a dead run is left"
+    done
+    ! grep -q "^$LOOPDEV " /proc/mounts || fail "(k) $LOOPDEV is mounted after the run"
+    expect_ok bench "${SMALL[@]}" --duration 0.3s --quiet --medium ram
+    grep -q '^medium ram (ext4 on /dev/loop' "$OUT" || fail "(k) expected the medium in the header"
+    expect_ok bench "${SMALL[@]}" --duration 0.3s --quiet --medium ram --csv
+    sed -n 2p "$OUT" | grep -Eq '^awecache,true,.*,1,ram,' || fail "(k) expected ram in the CSV"
+
+    for sig in KILL TERM; do
+        step "(k) --medium ram, SIG$sig while it runs"
+        TMPDIR="$WORK" "$TOOL" bench --data-size 64M --frames 16M --window 4M --threads 2 \
+            --duration 30s --quiet --medium ram >"$OUT" 2>"$ERR" &
+        PID=$!
+        for _ in $(seq 100); do
+            [ -n "$(ours_left "$PID")" ] && break
+            sleep 0.1
+        done
+        [ -n "$(ours_left "$PID")" ] || { kill -KILL "$PID"; fail "(k) no RAM disk of $PID seen"; }
+        sleep 1
+        kill -"$sig" "$PID"
+        wait "$PID" 2>/dev/null
+        RC=$?
+        [ "$RC" -ne 0 ] || fail "(k) SIG$sig: expected a nonzero exit"
+        wait_gone "$PID" "(k) SIG$sig"
+    done
+fi
 
 expect_no_default_files "the end"
 echo "PASS"

@@ -8,17 +8,24 @@
  *   2. Validate them: sizes, page size, window <= frames <= the RAM to be had, counts. An
  *      existing --file is read (its header only) and must be an awecache file with the page size
  *      and at least the pages the run needs; a trace is loaded. A sweep's CSV is opened last.
- *      Any error here: one line on stderr, nothing created.
+ *      Any error here: one line on stderr, nothing created. Then the medium: with --medium ram
+ *      a RAM disk (plat_ramdisk.h) sized to the data files, where they will be made; where it
+ *      cannot be had, a note and the disk.
  *   3. Create the data files that are missing (one, or one per page size for --sweep page=...).
- *   4. Run awecache (once per sweep value), then the baselines with --compare (once).
- *   5. Report: a table (default), --json or --csv; a sweep also writes PREFIX.csv and plots
+ *   4. Run awecache (once per sweep value), then the baselines with --compare (once): that list
+ *      of runs --repeat times over, interleaved (awecache, mmap, pread-pool, direct, awecache,
+ *      ...), so that a slow spell of the machine falls on every side alike.
+ *   5. Report: a table (default), --json or --csv, each side's median ops/s with min and max
+ *      over its runs, ratios from the medians; a sweep also writes PREFIX.csv and plots
  *      PREFIX.png with gnuplot.
- *   6. Remove the data files this run made, unless --keep or the file was named with --file.
+ *   6. Remove the data files this run made, unless --keep or the file was named with --file;
+ *      let go of the RAM disk (it also goes by itself when the process ends, however it ends).
  *
  * Data files: --file PATH is used if it exists (never overwritten) and created if not (then
  * kept, since it was named); without --file a new awecache-bench-<random>.dat is made in $TMPDIR
  * (or /var/tmp) and removed at the end unless --keep. A page-size sweep needs one file per page
- * size: PATH.<page bytes> next to the data file, made as needed and removed unless --keep.
+ * size: PATH.<page bytes> next to the data file, made as needed and removed unless --keep. With
+ * --medium ram the files are made on the RAM disk (no --file, no --keep) and vanish with it.
  *
  * This file also holds what `awecache bench --kv` (bench_kv.c) shares with it: the options both
  * take, their parsing and checks, and the report's JSON and CSV fields (bench.h).
@@ -30,6 +37,7 @@
 
 #include "awecache.h"
 #include "plat_proc.h"
+#include "plat_ramdisk.h"
 #include "plat_sync.h"
 
 #include <math.h>
@@ -43,6 +51,8 @@
 #define THREADS_MAX    4096u
 #define BATCH_MAX      65536u
 #define UNKNOWN        UINT64_MAX /* a counter a side cannot know */
+#define REPEAT_MAX     100u       /* --repeat's most */
+#define DIRECT_WARMUP  10000u     /* the direct side's default warm-up: it has no cache to fill */
 
 enum opt_id {
     OPT_FILE = BENCH_OPT_COMMON_END,
@@ -52,6 +62,8 @@ enum opt_id {
     OPT_SWEEP,
     OPT_OUT,
     OPT_KV,
+    OPT_MEDIUM,
+    OPT_REPEAT,
 };
 
 static const struct cli_opt bench_opts_table[] = {
@@ -76,11 +88,19 @@ static const struct cli_opt bench_opts_table[] = {
      "measure N operations in all (given alone: no time limit; with --duration: whichever "
      "comes first)"},
     {"warmup", BENCH_OPT_WARMUP, "N",
-     "operations run before measuring, not counted (default: twice the frames' pages)"},
+     "operations run before measuring, not counted (default: twice the frames' pages; the "
+     "direct side, which has no cache, at most 10000)"},
     {"batch", OPT_BATCH, "N", "operations handed to a side at once (default 1)"},
     {"seed", BENCH_OPT_SEED, "N", "seed of the workload's generators (default 1)"},
     {"compare", BENCH_OPT_COMPARE, NULL,
      "also run the baselines after awecache: mmap, pread-pool and direct"},
+    {"medium", OPT_MEDIUM, "M",
+     "where the data file lives: disk (default: --file's place or $TMPDIR) or ram (ext4 on a "
+     "RAM disk made for the run and gone at its end, whatever the end; needs root and loop "
+     "devices, else a note and the disk)"},
+    {"repeat", OPT_REPEAT, "N",
+     "run every side N times, interleaved (awecache, mmap, pread-pool, direct, awecache, ...); "
+     "report each side's median ops/s with min and max (default 1)"},
     {"sweep", OPT_SWEEP, "P=LIST",
      "window=LIST or page=LIST (comma list of sizes): run awecache once per value; baselines "
      "(--compare) once, as reference lines"},
@@ -111,6 +131,11 @@ struct bench_opts {
     uint64_t sweep_values[SWEEP_MAX]; /* --sweep's values, ascending */
     size_t nsweep;                    /* how many */
     const char *out;                  /* --out, or NULL */
+    bool medium_ram;                  /* --medium ram was asked for */
+    uint64_t repeat;                  /* --repeat: runs of every side, interleaved (>= 1) */
+    struct plat_ramdisk *rd;          /* the RAM disk the data lives on, or NULL (the disk) */
+    char medium[192];                 /* the medium used, for reports: "disk", "ram: ext4 on.."*/
+    char medium_note[256];            /* why --medium ram fell back to the disk, or "" */
 };
 
 /* One data file the run uses. */
@@ -123,10 +148,15 @@ struct data_set {
     bool remove_at_end;        /* created by this run, neither named by --file nor --keep */
 };
 
-/* One run's line of the report. */
+/* One line of the report: a side (at a sweep value), over its --repeat runs. */
 struct run_row {
     uint64_t value;        /* the swept parameter's value for this run; 0: none */
-    struct bench_result r; /* what the run measured */
+    struct bench_result r; /* the median run's result, ops_per_s and mib_per_s the medians' (the
+                            * only run's with --repeat 1); a failed run makes the row failed */
+    unsigned runs;         /* runs that made it (--repeat) */
+    double ops_min;        /* the lowest ops/s of those runs */
+    double ops_max;        /* the highest */
+    double ops_each[REPEAT_MAX]; /* every run's ops/s, in the order they ran */
 };
 
 /* ---- Shared with bench --kv (bench.h) -------------------------------------------------------- */
@@ -527,6 +557,15 @@ static int bench_option(int id, const char *arg, void *ctx)
         }
         o->out = arg;
         return 0;
+    case OPT_MEDIUM:
+        if (strcmp(arg, "disk") == 0 || strcmp(arg, "ram") == 0) {
+            o->medium_ram = arg[0] == 'r';
+            return 0;
+        }
+        cli_error(CMD, "--medium %s: expected disk or ram", arg);
+        return -1;
+    case OPT_REPEAT:
+        return bench_opt_count("repeat", arg, 1, REPEAT_MAX, &o->repeat);
     default:
         return 1;
     }
@@ -544,6 +583,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
     o->c.window = 64ull << 20;
     o->c.duration_ns = 15ull * 1000000000ull;
     o->batch = 1;
+    o->repeat = 1;
 
     cli_parser_init(&p, CMD, "awecache bench [OPTIONS]",
                     "Measures the awecache engine on a data file under a workload, and with "
@@ -637,16 +677,18 @@ static int check_data_file(struct data_set *ds, uint64_t page, uint64_t data_siz
     return -1;
 }
 
-/* Makes a new name DIR/awecache-bench-<random>.dat in the temporary directory (plat_temp_dir:
- * $TMPDIR or /var/tmp on Linux; none of whose
- * PATH.<page> names exist either for a page sweep). Returns 0 or -1 (message printed). */
+/* Makes a new name DIR/awecache-bench-<random>.dat in the RAM disk's directory (--medium ram)
+ * or the temporary directory (plat_temp_dir: $TMPDIR or /var/tmp on Linux), none of whose
+ * PATH.<page> names exist either for a page sweep. Returns 0 or -1 (message printed). */
 static int default_path(char *buf, size_t len, const struct bench_opts *o)
 {
     char dir[BENCH_PATH_LEN - 64];
     uint64_t x = plat_clock_ns() ^ ((uint64_t)(uintptr_t)buf << 16);
     size_t dlen;
 
-    if (plat_temp_dir(dir, sizeof(dir)) != 0) {
+    if (o->rd != NULL) {
+        snprintf(dir, sizeof(dir), "%s", plat_ramdisk_dir(o->rd));
+    } else if (plat_temp_dir(dir, sizeof(dir)) != 0) {
         cli_error(CMD, "no temporary directory (set TMPDIR, or give --file)");
         return -1;
     }
@@ -690,6 +732,91 @@ static bool run_side(const struct bench_side *side, const struct bench_config *c
     return row->r.ok;
 }
 
+/* One run of the list step 4 repeats: a side, on a data set, at a sweep value. */
+struct job {
+    const struct bench_side *side;
+    const struct data_set *ds;
+    uint64_t value;  /* the swept value this run reports (0: none) */
+    uint64_t window; /* awecache's window */
+};
+
+/* Folds the repeats of one job (res[0..n), in the order they ran) into row: the median ops/s
+ * (of an even count, the mean of the middle two), the lowest and highest, and the other fields
+ * from the run whose ops/s is the median (of an even count, the lower middle one). A failed
+ * run makes the row failed with its error. */
+static void fold_runs(struct run_row *row, const struct bench_result *res, size_t n, uint64_t value,
+                      size_t page_size)
+{
+    double sorted[REPEAT_MAX] = {0};
+    size_t mid = 0;
+    double median;
+
+    memset(row, 0, sizeof(*row));
+    row->value = value;
+    if (n == 0 || n > REPEAT_MAX)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (!res[i].ok) {
+            row->r = res[i];
+            return;
+        }
+        row->ops_each[i] = sorted[i] = res[i].ops_per_s;
+        for (size_t k = i; k > 0 && sorted[k - 1] > sorted[k]; k--) {
+            double t = sorted[k];
+            sorted[k] = sorted[k - 1];
+            sorted[k - 1] = t;
+        }
+    }
+    row->runs = (unsigned)n;
+    row->ops_min = sorted[0];
+    row->ops_max = sorted[n - 1];
+    median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].ops_per_s == sorted[(n - 1) / 2])
+            mid = i;
+    }
+    row->r = res[mid];
+    row->r.ops_per_s = median;
+    row->r.mib_per_s = median * (double)page_size / (1024.0 * 1024.0);
+}
+
+/*
+ * Step 2's medium. With --medium ram, makes the RAM disk that the nfiles data files will live
+ * on, sized to them: an awecache file holds its pages and their checksums (1/32 of the pages'
+ * bytes at 4 KiB pages, less at larger ones): a sixteenth more and 2 MiB cover that and the
+ * rounding to whole pages; ext4 adds its journal (64 MiB at most below 16 GiB) and its tables:
+ * 1/32 more and 96 MiB. Where the RAM disk cannot be had (not root, no loop devices, no
+ * mkfs.ext4, not enough RAM for it and the frames), one note says why and that the run uses the
+ * disk, and o->medium_note keeps the reason. Sets o->medium (what the reports say) either way.
+ */
+static void open_medium(struct bench_opts *o, size_t nfiles)
+{
+    uint64_t bytes, avail = 0;
+    char why[256] = "", tmp[BENCH_PATH_LEN], b1[32], b2[32], b3[32];
+
+    snprintf(o->medium, sizeof(o->medium), "disk");
+    if (!o->medium_ram)
+        return;
+    bytes = (o->c.data_size + o->c.data_size / 16 + (2ull << 20)) * nfiles;
+    bytes += bytes / 32 + (96ull << 20);
+    if (plat_mem_info(NULL, &avail, NULL) == 0 && bytes + o->c.frames > avail) {
+        snprintf(why, sizeof(why),
+                 "a RAM disk of %s and frames of %s need more than the %s of RAM available",
+                 cli_fmt_size(bytes, b1, sizeof(b1)), cli_fmt_size(o->c.frames, b2, sizeof(b2)),
+                 cli_fmt_size(avail, b3, sizeof(b3)));
+    } else if (plat_ramdisk_create(bytes, &o->rd, why, sizeof(why)) == 0) {
+        snprintf(o->medium, sizeof(o->medium), "ram (%s)", plat_ramdisk_describe(o->rd));
+        return;
+    }
+    if (why[0] == '\0')
+        snprintf(why, sizeof(why), "the RAM disk could not be made");
+    if (plat_temp_dir(tmp, sizeof(tmp)) != 0)
+        snprintf(tmp, sizeof(tmp), "the temporary directory");
+    snprintf(o->medium_note, sizeof(o->medium_note), "%s", why);
+    snprintf(o->medium, sizeof(o->medium), "disk (--medium ram: %s)", why);
+    cli_note(CMD, "--medium ram: %s; this run uses the disk (%s) instead", why, tmp);
+}
+
 /* ---- Step 5: reports ------------------------------------------------------------------------- */
 
 /* The configuration as one paragraph (no newline). */
@@ -697,7 +824,7 @@ static void config_line(const struct bench_opts *o, const struct data_set *ds, c
                         size_t len)
 {
     char data[32], page[32], frames[32], window[32], dist[BENCH_PATH_LEN + 32], limit[96];
-    char sweep[SWEEP_MAX * 16 + 32] = "";
+    char sweep[SWEEP_MAX * 16 + 32] = "", rep[64] = "";
 
     cli_fmt_size(o->c.data_size, data, sizeof(data));
     cli_fmt_size(o->c.page_size, page, sizeof(page));
@@ -717,13 +844,16 @@ static void config_line(const struct bench_opts *o, const struct data_set *ds, c
         }
     }
     bench_limit_text(limit, sizeof(limit), o->c.duration_ns, o->c.ops);
-    if (snprintf(
-            buf, len,
-            "data %s (%s%s), page %s, frames %s, window %s, dist %s, reads %g%%, threads %llu, "
-            "batch %llu, %s%s%s",
-            data, ds->path, o->sweep == SWEEP_PAGE ? ", a file per page size" : "", page, frames,
-            window, dist, o->c.wl.read_ratio * 100.0, (unsigned long long)o->c.threads,
-            (unsigned long long)o->batch, limit, sweep[0] ? ", sweep " : "", sweep) < 0)
+    if (o->repeat > 1)
+        snprintf(rep, sizeof(rep), ", repeat %llu (median, min-max)",
+                 (unsigned long long)o->repeat);
+    if (snprintf(buf, len,
+                 "medium %s; data %s (%s%s), page %s, frames %s, window %s, dist %s, reads %g%%, "
+                 "threads %llu, batch %llu, %s%s%s%s",
+                 o->medium, data, ds->path, o->sweep == SWEEP_PAGE ? ", a file per page size" : "",
+                 page, frames, window, dist, o->c.wl.read_ratio * 100.0,
+                 (unsigned long long)o->c.threads, (unsigned long long)o->batch, limit, rep,
+                 sweep[0] ? ", sweep " : "", sweep) < 0)
         buf[0] = '\0';
 }
 
@@ -755,6 +885,12 @@ static void print_json(const struct bench_opts *o, const struct data_set *ds,
     cli_json_u64(&j, "seed", o->c.wl.seed);
     cli_json_bool(&j, "direct", !o->c.no_direct);
     cli_json_bool(&j, "compare", o->c.compare);
+    cli_json_str(&j, "medium", o->rd != NULL ? "ram" : "disk");
+    cli_json_str(&j, "medium_requested", o->medium_ram ? "ram" : "disk");
+    cli_json_str(&j, "medium_detail",
+                 o->rd != NULL ? plat_ramdisk_describe(o->rd)
+                               : (o->medium_note[0] ? o->medium_note : NULL));
+    cli_json_u64(&j, "repeat", o->repeat);
     if (o->sweep != SWEEP_NONE) {
         cli_json_begin_object(&j, "sweep");
         cli_json_str(&j, "param", sweep_name(o->sweep));
@@ -784,6 +920,13 @@ static void print_json(const struct bench_opts *o, const struct data_set *ds,
         bench_json_u64_or_null(&j, "writes", r->writes);
         cli_json_real(&j, "seconds", r->seconds);
         cli_json_real(&j, "ops_per_s", r->ops_per_s);
+        cli_json_real(&j, "ops_per_s_median", r->ok ? r->ops_per_s : (double)NAN);
+        cli_json_real(&j, "ops_per_s_min", r->ok ? rows[i].ops_min : (double)NAN);
+        cli_json_real(&j, "ops_per_s_max", r->ok ? rows[i].ops_max : (double)NAN);
+        cli_json_begin_array(&j, "ops_per_s_runs");
+        for (unsigned k = 0; k < rows[i].runs; k++)
+            cli_json_real(&j, NULL, rows[i].ops_each[k]);
+        cli_json_end_array(&j);
         cli_json_real(&j, "mib_per_s", r->mib_per_s);
         bench_json_u64_or_null(&j, "hits", r->hits);
         bench_json_u64_or_null(&j, "misses", r->misses);
@@ -803,12 +946,26 @@ static void print_json(const struct bench_opts *o, const struct data_set *ds,
     cli_json_finish(&j);
 }
 
-/* The plain run's CSV: a header and one row per side. */
-static void print_csv(FILE *f, const struct run_row *rows, size_t nrows,
+/* The --repeat fields of a row: ops_per_s_median, _min, _max, repeat, medium. */
+static void csv_repeat_fields(FILE *f, const struct bench_opts *o, const struct run_row *row)
+{
+    bench_csv_real(f, row->r.ok ? row->r.ops_per_s : (double)NAN, 3);
+    bench_csv_real(f, row->r.ok ? row->ops_min : (double)NAN, 3);
+    bench_csv_real(f, row->r.ok ? row->ops_max : (double)NAN, 3);
+    bench_csv_u64(f, row->runs);
+    fputc(',', f);
+    fputs(o->rd != NULL ? "ram" : "disk", f);
+}
+
+/* The plain run's CSV: a header and one row per side. ops_per_s is the median of --repeat's
+ * runs (ops_per_s_median says it again, beside _min and _max); repeat counts the runs that
+ * made it. */
+static void print_csv(FILE *f, const struct bench_opts *o, const struct run_row *rows, size_t nrows,
                       const struct bench_result *awc)
 {
-    fputs("side,ok,error,ops,reads,writes,seconds,ops_per_s,mib_per_s,hits,misses,hit_ratio,"
-          "window_hits,frame_hits,bytes_read,bytes_written,mem_bytes,ratio_vs_awecache,note\n",
+    fputs("side,ok,error,ops,reads,writes,seconds,ops_per_s,ops_per_s_median,ops_per_s_min,"
+          "ops_per_s_max,repeat,medium,mib_per_s,hits,misses,hit_ratio,window_hits,frame_hits,"
+          "bytes_read,bytes_written,mem_bytes,ratio_vs_awecache,note\n",
           f);
     for (size_t i = 0; i < nrows; i++) {
         const struct bench_result *r = &rows[i].r;
@@ -820,6 +977,7 @@ static void print_csv(FILE *f, const struct run_row *rows, size_t nrows,
         bench_csv_u64(f, r->writes);
         bench_csv_real(f, r->seconds, 6);
         bench_csv_real(f, r->ops_per_s, 3);
+        csv_repeat_fields(f, o, &rows[i]);
         bench_csv_real(f, r->mib_per_s, 3);
         bench_csv_u64(f, r->hits);
         bench_csv_u64(f, r->misses);
@@ -837,11 +995,14 @@ static void print_csv(FILE *f, const struct run_row *rows, size_t nrows,
 }
 
 /* A sweep's CSV: param,value_bytes,side,... one row per run. */
-static void print_sweep_csv(FILE *f, enum sweep_param sweep, const struct run_row *rows,
+static void print_sweep_csv(FILE *f, const struct bench_opts *o, const struct run_row *rows,
                             size_t nrows)
 {
-    fputs("param,value_bytes,side,ops_per_s,mib_per_s,hit_ratio,ok,error,ops,reads,writes,"
-          "seconds,hits,misses,window_hits,frame_hits,bytes_read,bytes_written,mem_bytes,note\n",
+    enum sweep_param sweep = o->sweep;
+
+    fputs("param,value_bytes,side,ops_per_s,mib_per_s,hit_ratio,ops_per_s_median,ops_per_s_min,"
+          "ops_per_s_max,repeat,medium,ok,error,ops,reads,writes,seconds,hits,misses,window_hits,"
+          "frame_hits,bytes_read,bytes_written,mem_bytes,note\n",
           f);
     for (size_t i = 0; i < nrows; i++) {
         const struct bench_result *r = &rows[i].r;
@@ -854,6 +1015,7 @@ static void print_sweep_csv(FILE *f, enum sweep_param sweep, const struct run_ro
         bench_csv_real(f, r->ops_per_s, 3);
         bench_csv_real(f, r->mib_per_s, 3);
         bench_csv_real(f, hit_ratio(r), 6);
+        csv_repeat_fields(f, o, &rows[i]);
         fputs(r->ok ? ",true," : ",false,", f);
         bench_csv_str(f, r->ok ? NULL : r->error);
         bench_csv_u64(f, r->ops);
@@ -874,6 +1036,28 @@ static void print_sweep_csv(FILE *f, enum sweep_param sweep, const struct run_ro
 }
 
 #define CELL_LEN 224 /* one table cell's text */
+
+/* The unit cli_fmt_si wrote: " k", " M"..., or "" for none. */
+static const char *si_unit(const char *s)
+{
+    const char *u = strchr(s, ' ');
+    return u != NULL ? u : "";
+}
+
+/* "57.8 k (55.1-60.2)": the median as cli_fmt_si wrote it, then min-max, without their unit
+ * when both have the median's ("57.8 k (995-1.02 k)" where they do not). */
+static void fmt_range(char *buf, size_t len, const char *median, double lo, double hi)
+{
+    char a[32], b[32];
+
+    cli_fmt_si(lo, a, sizeof(a));
+    cli_fmt_si(hi, b, sizeof(b));
+    if (strcmp(si_unit(a), si_unit(median)) == 0 && strcmp(si_unit(b), si_unit(median)) == 0) {
+        a[strlen(a) - strlen(si_unit(a))] = '\0';
+        b[strlen(b) - strlen(si_unit(b))] = '\0';
+    }
+    snprintf(buf, len, "%s (%s-%s)", median, a, b);
+}
 
 /* The table: side, ops/s, MiB/s, hit ratio, RAM used, vs awecache, notes; a sweep puts its
  * parameter first and leaves out "vs awecache". */
@@ -907,7 +1091,11 @@ static int print_table(const struct bench_opts *o, const struct run_row *rows, s
         k++;
         if (r->ok) {
             char si[32];
-            snprintf(t[k], CELL_LEN, "%s", cli_fmt_si(r->ops_per_s, si, sizeof(si)));
+            cli_fmt_si(r->ops_per_s, si, sizeof(si));
+            if (o->repeat > 1)
+                fmt_range(t[k], CELL_LEN, si, rows[i].ops_min, rows[i].ops_max);
+            else
+                snprintf(t[k], CELL_LEN, "%s", si);
             c[k] = t[k];
             k++;
             snprintf(t[k], CELL_LEN, "%.1f", r->mib_per_s);
@@ -1127,11 +1315,14 @@ static void remove_created(struct data_set *sets, size_t nsets, bool all)
  *   2. Validate: sizes and counts; the data file(s) (existing ones read, never changed); frames
  *      against the RAM to be had; the trace; a sweep's CSV opened. Errors: one line, exit 1 or
  *      2, nothing created.
+ *      Then the medium (--medium ram: the RAM disk, or a note and the disk).
  *   3. Notes (data fits in RAM), then create the missing data files.
- *   4. Run awecache (per sweep value), then with --compare mmap, pread-pool and direct.
- *   5. Report (table, --json or --csv); a sweep writes PREFIX.csv and plots PREFIX.png.
- *   6. Remove what this run created (unless --keep or named by --file); exit 1 if a side failed
- *      or the plot could not be made.
+ *   4. Run awecache (per sweep value), then with --compare mmap, pread-pool and direct; all of
+ *      it --repeat times, interleaved.
+ *   5. Report (table, --json or --csv; medians, min, max); a sweep writes PREFIX.csv and plots
+ *      PREFIX.png.
+ *   6. Remove what this run created (unless --keep or named by --file), let go of the RAM disk;
+ *      exit 1 if a side failed or the plot could not be made.
  */
 int cmd_bench(int argc, char **argv)
 {
@@ -1176,6 +1367,16 @@ int cmd_bench(int argc, char **argv)
     }
     if (bench_check_ram(o.c.frames) != 0)
         return CLI_EXIT_USAGE;
+    if (o.medium_ram && (o.file != NULL || o.c.keep)) {
+        cli_error(CMD,
+                  "--medium ram with %s: the RAM disk's data file is made afresh for the run and "
+                  "is gone at its end; leave out %s",
+                  o.file != NULL ? "--file" : "--keep", o.file != NULL ? "--file" : "--keep");
+        return CLI_EXIT_USAGE;
+    }
+
+    /* Step 2: the medium (the process has one thread yet, as plat_ramdisk_create needs). */
+    open_medium(&o, o.sweep == SWEEP_PAGE ? o.nsweep + (o.c.compare ? 1 : 0) : 1);
 
     /* Step 2: the data files. */
     sets = calloc(SWEEP_MAX + 1, sizeof(*sets));
@@ -1320,13 +1521,24 @@ int cmd_bench(int argc, char **argv)
             !o.c.keep && (o.sweep == SWEEP_PAGE || o.file == NULL || strcmp(o.file, sets[i].path));
     }
 
-    /* Step 4 */
+    /* Step 4: the list of runs (jobs), then --repeat rounds of it, interleaved. */
     {
         struct bench_config cfg;
         size_t nruns = o.sweep == SWEEP_NONE ? 1 : o.nsweep;
+        size_t njobs = 0;
+        struct job *jobs = calloc(SWEEP_MAX + 4, sizeof(*jobs));
+        struct bench_result *res =
+            calloc((SWEEP_MAX + 4) * (size_t)o.repeat, sizeof(struct bench_result));
+
+        if (jobs == NULL || res == NULL) {
+            free(jobs);
+            free(res);
+            cli_error(CMD, "out of memory");
+            status = CLI_EXIT_FAIL;
+            goto out;
+        }
         memset(&cfg, 0, sizeof(cfg));
         cfg.frame_budget = o.c.frames;
-        cfg.window_budget = o.c.window;
         cfg.threads = (unsigned)o.c.threads;
         cfg.batch = (unsigned)o.batch;
         cfg.duration_ns = o.c.duration_ns;
@@ -1336,43 +1548,59 @@ int cmd_bench(int argc, char **argv)
         for (size_t pass = 0; pass < nruns + (o.c.compare ? 1 : 0); pass++) {
             bool base = pass == nruns; /* the baselines' pass */
             const struct data_set *ds = &sets[0];
-            uint64_t value = 0;
+            uint64_t value = 0, window = o.c.window;
 
-            cfg.page_size = (size_t)o.c.page_size;
-            cfg.window_budget = o.c.window;
             if (o.sweep == SWEEP_WINDOW && !base) {
                 value = o.sweep_values[pass];
-                cfg.window_budget = value;
+                window = value;
             } else if (o.sweep == SWEEP_PAGE) {
                 value = base ? o.c.page_size : o.sweep_values[pass];
                 for (size_t i = 0; i < nsets; i++) {
                     if (sets[i].page_size == value)
                         ds = &sets[i];
                 }
-                cfg.page_size = ds->page_size;
-            }
-            cfg.path = ds->path;
-            cfg.pages = ds->pages;
-            cfg.warmup_ops = o.c.warmup_given ? o.c.warmup : 2 * (o.c.frames / cfg.page_size);
-            cfg.wl = o.c.wl;
-            cfg.wl.pages = cfg.pages;
-            if (bench_workload_prepare(&cfg.wl) != 0) {
-                cli_error(CMD, "out of memory for the workload");
-                status = CLI_EXIT_FAIL;
-                break;
             }
             if (!base) {
-                if (!run_side(&bench_side_awecache, &cfg, &rows[nrows++], value))
-                    status = CLI_EXIT_FAIL;
+                jobs[njobs++] = (struct job){&bench_side_awecache, ds, value, window};
             } else {
-                for (size_t b = 0; b < sizeof(baselines) / sizeof(baselines[0]); b++) {
-                    if (!run_side(baselines[b], &cfg, &rows[nrows++],
-                                  o.sweep == SWEEP_PAGE ? value : 0))
-                        status = CLI_EXIT_FAIL;
-                }
+                for (size_t b = 0; b < sizeof(baselines) / sizeof(baselines[0]); b++)
+                    jobs[njobs++] =
+                        (struct job){baselines[b], ds, o.sweep == SWEEP_PAGE ? value : 0, window};
             }
-            bench_workload_free(&cfg.wl);
         }
+        for (size_t round = 0; round < o.repeat; round++) {
+            if (o.repeat > 1)
+                cli_note(CMD, "round %zu of %llu", round + 1, (unsigned long long)o.repeat);
+            for (size_t j = 0; j < njobs; j++) {
+                struct run_row one;
+                cfg.page_size = jobs[j].ds->page_size;
+                cfg.window_budget = jobs[j].window;
+                cfg.path = jobs[j].ds->path;
+                cfg.pages = jobs[j].ds->pages;
+                cfg.warmup_ops = o.c.warmup_given ? o.c.warmup : 2 * (o.c.frames / cfg.page_size);
+                if (!o.c.warmup_given && jobs[j].side == &bench_side_direct &&
+                    cfg.warmup_ops > DIRECT_WARMUP)
+                    cfg.warmup_ops = DIRECT_WARMUP;
+                cfg.wl = o.c.wl;
+                cfg.wl.pages = cfg.pages;
+                if (bench_workload_prepare(&cfg.wl) != 0) {
+                    memset(&one, 0, sizeof(one));
+                    snprintf(one.r.side, sizeof(one.r.side), "%s", jobs[j].side->name);
+                    snprintf(one.r.error, sizeof(one.r.error), "out of memory for the workload");
+                    status = CLI_EXIT_FAIL;
+                } else {
+                    if (!run_side(jobs[j].side, &cfg, &one, jobs[j].value))
+                        status = CLI_EXIT_FAIL;
+                    bench_workload_free(&cfg.wl);
+                }
+                res[j * o.repeat + round] = one.r;
+            }
+        }
+        for (size_t j = 0; j < njobs; j++)
+            fold_runs(&rows[nrows++], &res[j * o.repeat], (size_t)o.repeat, jobs[j].value,
+                      jobs[j].ds->page_size);
+        free(jobs);
+        free(res);
     }
 
     /* Step 5 */
@@ -1383,9 +1611,9 @@ int cmd_bench(int argc, char **argv)
             print_json(&o, &sets[0], rows, nrows, o.sweep == SWEEP_NONE ? awc : NULL);
         } else if (o.c.csv) {
             if (o.sweep == SWEEP_NONE)
-                print_csv(stdout, rows, nrows, awc);
+                print_csv(stdout, &o, rows, nrows, awc);
             else
-                print_sweep_csv(stdout, o.sweep, rows, nrows);
+                print_sweep_csv(stdout, &o, rows, nrows);
         } else {
             char line[2 * BENCH_PATH_LEN];
             config_line(&o, &sets[0], line, sizeof(line));
@@ -1397,7 +1625,7 @@ int cmd_bench(int argc, char **argv)
     }
     if (sweep_csv != NULL) {
         char why[BENCH_PATH_LEN + 64];
-        print_sweep_csv(sweep_csv, o.sweep, rows, nrows);
+        print_sweep_csv(sweep_csv, &o, rows, nrows);
         if (fclose(sweep_csv) != 0) {
             sweep_csv = NULL;
             cli_error(CMD, "cannot write %s", csv_path);
@@ -1422,6 +1650,8 @@ int cmd_bench(int argc, char **argv)
     }
 
 out:
+    if (o.rd != NULL && plat_ramdisk_destroy(o.rd) != 0)
+        cli_note(CMD, "the RAM disk is still held by the kernel; it goes when this process ends");
     free(o.trace);
     free(sets);
     free(rows);
