@@ -170,7 +170,7 @@ static void test_kv_full_disk(void **state)
     }
     ET_EXPECT(awc_kv_flush(kv), AWC_OK);
     fill_disk(filler, sizeof(filler));
-    for (uint64_t id = 1000; id < 1400; id++) { /* new log pages: their write-backs fail */
+    for (uint64_t id = 1000; id < 2300; id++) { /* 190 new log pages: write-backs fail */
         char key[32];
 
         snprintf(key, sizeof(key), "key-%llu", (unsigned long long)id);
