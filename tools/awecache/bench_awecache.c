@@ -221,8 +221,8 @@ static int side_close(void *state, struct bench_result *r, char *err, size_t err
         r->bytes_read = s.bytes_read - b->bytes_read;
         r->bytes_written = s.bytes_written - b->bytes_written;
         /* In copy mode the window's slots hold frames of their own (engine/README.md 4.3). */
-        r->mem_bytes = (s.frames + (s.copy_window ? s.slots : 0)) * st->page_size +
-                       s.checksum_bytes;
+        r->mem_bytes =
+            (s.frames + (s.copy_window ? s.slots : 0)) * st->page_size + s.checksum_bytes;
         snprintf(r->note, sizeof(r->note), "%s + %s, %" PRIu64 " window slots",
                  s.direct_io ? "O_DIRECT" : "buffered I/O", s.io_uring ? "io_uring" : "pread",
                  s.slots);
