@@ -915,14 +915,20 @@ static uint64_t seal_damaged_page(struct awc_kv *kv, uint64_t pos)
  *    wrong key). A record whose sum fails, or whose key is on a damaged page, does not continue
  *    the log.
  * 4. A record that does not continue the log, past the durable head: the log ends there (crash
- *    leftovers; on a damaged page, seal_damaged_page).
+ *    leftovers; on a damaged page, seal_damaged_page). But when a meta page was damaged (the
+ *    durable head read may be an older one), a record on a damaged page or failing its sum
+ *    there is taken for damage as in step 5, resynchronising up to the whole circle; where
+ *    nothing whole follows, the log ends at the next page and the damaged page stays as it is,
+ *    so that the next open meets it before its durable head (step 5) and drops again whatever
+ *    came before it.
  * 5. Before the durable head, it can only be damage (every record there was covered by a
  *    completed durable point): every item indexed so far is dropped (scan_drop_all: a record
  *    lost in the damage may have replaced or deleted any of them), and the scan goes on from
  *    the next whole header at its own position in the pages after (resync), or from the
  *    durable head when there is none before it.
  * 6. Apply the record (a pad: go to the next page); the head is where the log ended. */
-static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_t meta_gen)
+static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_t meta_gen,
+                bool meta_damaged)
 {
     uint64_t pos = tail, last_gen = 0, now = now_ms(kv);
     int rc;
@@ -969,10 +975,26 @@ static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_
             continue;
         }
         /* Step 4 */
-        if (pos >= durable_head) {
+        if (pos >= durable_head && !(meta_damaged && (hdr_damaged || rc == AWC_ECHECKSUM))) {
             if (hdr_damaged)
                 pos = seal_damaged_page(kv, pos);
             break;
+        }
+        if (pos >= durable_head) {
+            /* A meta page was damaged, so the durable head may lie further on: damage here may
+             * hide flushed records. Drop what came before and go on after it, if anything
+             * whole follows; else the log ends here. */
+            scan_drop_all(kv);
+            next = resync(kv, pos, tail + kv->cap);
+            if (next == UINT64_MAX) {
+                /* The log ends; the damaged page is left as it is (not sealed: the next open,
+                 * its durable head past it, must meet the damage again, step 5) and the head
+                 * goes to the next page. */
+                pos = round_up(pos + 1, kv->ps);
+                break;
+            }
+            pos = next;
+            continue;
         }
         /* Step 5 */
         scan_drop_all(kv);
@@ -1049,7 +1071,7 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
     struct awc_kv *kv;
     struct kv_meta m = {0};
     struct awc_stats st;
-    bool created, found;
+    bool created, found, meta_damaged = false;
     int rc;
 
     /* Step 1 */
@@ -1104,7 +1126,7 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
     kv->wb_every *= kv->ps;
 
     /* Step 2 */
-    rc = kv_meta_read(kv, &m, &found);
+    rc = kv_meta_read(kv, &m, &found, &meta_damaged);
     if (rc != AWC_OK)
         goto fail;
     if (!found) {
@@ -1154,7 +1176,7 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
 
     /* Step 4 */
     kv->gen = m.gen + 1;
-    rc = scan(kv, m.tail, m.head, m.gen);
+    rc = scan(kv, m.tail, m.head, m.gen, meta_damaged);
     if (rc != AWC_OK)
         goto fail;
     kv->wb_next = kv->head + kv->wb_every;

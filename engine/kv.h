@@ -204,7 +204,7 @@ struct kv_meta {
     uint64_t capacity, region_pages, seq, tail, head, gen;
     uint32_t page_size;
 };
-int kv_meta_read(struct awc_kv *kv, struct kv_meta *m, bool *found);
+int kv_meta_read(struct awc_kv *kv, struct kv_meta *m, bool *found, bool *damaged);
 int kv_meta_write(struct awc_kv *kv, const struct kv_meta *m);
 
 #endif /* AWECACHE_ENGINE_KV_H */

@@ -245,16 +245,19 @@ int kv_read_verify(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, void
  * seq u64 | tail u64 | head u64 | gen u64 | check u64 (XXH3 of the 64 bytes before it). */
 #define META_BYTES 72u
 
-int kv_meta_read(struct awc_kv *kv, struct kv_meta *m, bool *found)
+int kv_meta_read(struct awc_kv *kv, struct kv_meta *m, bool *found, bool *damaged)
 {
     *found = false;
+    *damaged = false;
     for (uint64_t page = 0; page < KV_META_PAGES; page++) {
         uint8_t b[META_BYTES];
         void *p;
         int rc = awc_pin(kv->cache, page, AWC_SHARED, &p);
 
-        if (rc == AWC_ECHECKSUM)
-            continue; /* a torn meta page: the other one stands */
+        if (rc == AWC_ECHECKSUM) {
+            *damaged = true; /* damaged on disk (the page cache never tears a page) */
+            continue;        /* the other one stands */
+        }
         if (rc != AWC_OK)
             return rc;
         memcpy(b, p, META_BYTES);

@@ -32,7 +32,9 @@
 #define FRAMES  32u
 #define NEWP    16u /* pages never written before, dirtied while the disk is full */
 
-static char mnt[900];
+static char mnt[900];     /* this test's tmpfs (a fresh one for each case) */
+static char scratch[800]; /* where the cases' mounts go */
+static unsigned ncase;
 
 static void check_page(awc_t *c, uint64_t page, uint64_t version)
 {
@@ -70,6 +72,16 @@ static void fill_disk(char *buf, size_t len)
     close(fd);
 }
 
+/* Mounts a fresh 4 MiB tmpfs for one case: space freed by an earlier case (its files may be
+ * released late: an io_uring ring lets go of its files asynchronously) cannot leak into this one.
+ */
+static void fresh_fs(void)
+{
+    snprintf(mnt, sizeof(mnt), "%s/fs%u", scratch, ncase++);
+    assert_int_equal(mkdir(mnt, 0700), 0);
+    assert_int_equal(mount("awecache-test", mnt, "tmpfs", 0, "size=4m"), 0);
+}
+
 static void test_full_disk(void **state)
 {
     const unsigned mode = *(const unsigned *)*state; /* 0 or AWC_MAP_WINDOW */
@@ -80,8 +92,8 @@ static void test_full_disk(void **state)
     uint64_t q;
     int rc;
 
+    fresh_fs();
     snprintf(path, sizeof(path), "%s/cache.awc", mnt);
-    unlink(path);
     cfg = et_cfg(path, PS, FRAMES, 8, AWC_CREATE | AWC_NO_DIRECT | mode);
     c = et_open(&cfg);
     for (q = 0; q < FLUSHED; q++) {
@@ -152,8 +164,8 @@ static void test_kv_full_disk(void **state)
     int rc, ok = 0, nospace = 0, puts_failed = 0;
 
     (void)state;
+    fresh_fs();
     snprintf(path, sizeof(path), "%s/kv.awc", mnt);
-    unlink(path);
     memset(&cfg, 0, sizeof(cfg));
     cfg.path = path;
     cfg.capacity = 256 * PS;
@@ -217,11 +229,14 @@ static bool mount_small_fs(char *why, size_t len)
         snprintf(why, len, "no mount namespace of our own: %s", strerror(errno));
         return false;
     }
-    et_path(mnt, sizeof(mnt), "small-fs");
-    if (mkdir(mnt, 0700) != 0 || mount("awecache-test", mnt, "tmpfs", 0, "size=4m") != 0) {
+    et_path(scratch, sizeof(scratch), "small-fs");
+    snprintf(mnt, sizeof(mnt), "%s/probe", scratch);
+    if (mkdir(scratch, 0700) != 0 || mkdir(mnt, 0700) != 0 ||
+        mount("awecache-test", mnt, "tmpfs", 0, "size=4m") != 0) {
         snprintf(why, len, "cannot mount a tmpfs at %s: %s", mnt, strerror(errno));
         return false;
     }
+    umount2(mnt, MNT_DETACH);
     return true;
 }
 
@@ -244,7 +259,10 @@ int main(void)
         return 77;
     }
     rc = cmocka_run_group_tests_name("full_disk", tests, NULL, NULL);
-    umount2(mnt, MNT_DETACH);
+    for (unsigned i = 0; i < ncase; i++) { /* the namespace goes with the process anyway */
+        snprintf(mnt, sizeof(mnt), "%s/fs%u", scratch, i);
+        umount2(mnt, MNT_DETACH);
+    }
     et_cleanup();
     return rc;
 }
