@@ -267,9 +267,8 @@ static inline uint64_t awc_file_page_offset(const struct awc_file_info *info, ui
  * drops every item before it (a put or delete lost in it may have replaced or removed any of
  * them; awc_kv_get_stats counts them in dropped_damaged) and keeps the items after it; past the
  * flushed part, damage ends the log as a crash does. A get that meets damage drops the item and
- * returns AWC_ECHECKSUM. One limit: the two meta pages that say how far the log was flushed
- * are the one thing a reopen cannot check against each other, so damage to the newer one and,
- * at once, to the log flushed after the older one was written can show an older value
+ * returns AWC_ECHECKSUM. When a meta page (which says how far the log was flushed) is itself
+ * damaged, damage anywhere after the older meta page's point is treated the same way
  * (engine/README.md, 9.5).
  *
  * Threads: every function is thread-safe. Gets run in parallel; puts and deletes are serialised
