@@ -134,6 +134,18 @@ static void teardown(struct awc *c)
     plat_mutex_destroy(&c->ck_mu);
 }
 
+/* The slots a remapping window may have (README 1): each can cost a VMA, and half the kernel
+ * mapping budget is left to the rest of the process, less the staging slots. */
+static uint64_t vma_clamp(const struct awe_caps *caps, uint64_t nslot)
+{
+    uint64_t limit;
+
+    if (caps->vma_budget == 0)
+        return nslot;
+    limit = caps->vma_budget / 2 > MAX_STAGE + 8 ? caps->vma_budget / 2 - MAX_STAGE - 8 : 1;
+    return nslot < limit ? nslot : limit;
+}
+
 /* Copy mode needs the platform to copy frames without mapping them (awe_frames_read: Linux; not
  * Windows' native AWE). Where it cannot, the slots' frames become buffers again and the window
  * goes back to remapping, clamped to the kernel mapping budget as in step 2. */
@@ -154,13 +166,7 @@ static int copy_mode_probe(struct awc *c, const struct awe_caps *caps, uint64_t 
     if (rc != AWE_ENOTSUP)
         return awc_err(rc);
     *nbuf += *nslot;
-    if (caps->vma_budget != 0) {
-        uint64_t limit =
-            caps->vma_budget / 2 > MAX_STAGE + 8 ? caps->vma_budget / 2 - MAX_STAGE - 8 : 1;
-
-        if (*nslot > limit)
-            *nslot = limit;
-    }
+    *nslot = vma_clamp(caps, *nslot);
     c->nbuf = *nbuf;
     c->nslot = *nslot;
     *window_bytes = (size_t)((*nslot + c->nstage) * c->page_size);
@@ -178,7 +184,7 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
 {
     struct awe_caps caps;
     struct awc *c;
-    uint64_t nbuf, nslot, limit;
+    uint64_t nbuf, nslot;
     size_t nframes, got, frame_bytes, window_bytes;
     bool copy;
     int rc;
@@ -208,13 +214,10 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
      * slots get frames of their own out of the budget, mapped once (one run, one VMA); else the
      * window is clamped to the kernel mapping budget. */
     copy = nslot <= nbuf / 4 && (cfg->flags & (AWC_MAP_WINDOW | AWC_CLOCK_COMPAT)) == 0;
-    if (copy) {
+    if (copy)
         nbuf -= nslot;
-    } else if (caps.vma_budget != 0) {
-        limit = caps.vma_budget / 2 > MAX_STAGE + 8 ? caps.vma_budget / 2 - MAX_STAGE - 8 : 1;
-        if (nslot > limit)
-            nslot = limit;
-    }
+    else
+        nslot = vma_clamp(&caps, nslot);
 
     c = calloc(1, sizeof(*c));
     if (c == NULL)

@@ -36,6 +36,14 @@ static void count_hit(struct awc *c)
     atomic_fetch_add_explicit(&c->stripe[awc_thread_id() % STRIPES].hits, 1, memory_order_relaxed);
 }
 
+/* Publishes an occupant that has lost its slot: unmapped, BUSY off, its data in its own frames
+ * (copy mode: given back already, so SLOTNEW off too). */
+static void buf_unshow(struct buf *o)
+{
+    buf_publish(o,
+                st_load(o) & ~(ST_MAPPED | ST_SLOTNEW | ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
+}
+
 /* ---- The hit path (README 3.2) ---------------------------------------------------------- */
 
 /* Pins `page` if it is in the window; returns its buffer or NO_BUF. Sets USAGE (a hit). */
@@ -98,8 +106,7 @@ static void undo_reservations(struct awc *c, struct ent *e, size_t m)
             if (o != NULL && e[i].filled && c->copy) {
                 /* Copy mode, phase B failed after this slot was filled: the occupant (given
                  * its data back first) no longer shows there. */
-                buf_publish(o, st_load(o) & ~(ST_MAPPED | ST_SLOTNEW |
-                                              ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
+                buf_unshow(o);
                 c->slots[e[i].slot].buf = NO_BUF;
             } else if (o != NULL) {
                 buf_publish(o, st_load(o));
@@ -217,8 +224,7 @@ static void abort_after_map(struct awc *c, struct ent *e, size_t m)
         if (e[i].occupant != NO_BUF) {
             struct buf *o = &c->bufs[e[i].occupant];
 
-            buf_publish(o, st_load(o) &
-                               ~(ST_MAPPED | ST_SLOTNEW | ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
+            buf_unshow(o);
         }
         c->slots[e[i].slot].reserved_by = 0;
         if (e[i].need_map && !e[i].filled) {
@@ -401,8 +407,7 @@ static void phase_d(struct batch *t)
         if (x->occupant != NO_BUF) {
             struct buf *o = &c->bufs[x->occupant];
 
-            buf_publish(o, st_load(o) &
-                               ~(ST_MAPPED | ST_SLOTNEW | ((uint64_t)UINT32_MAX << ST_SLOT_SHIFT)));
+            buf_unshow(o);
             atomic_fetch_add_explicit(&c->window_evictions, 1, memory_order_relaxed);
         }
         c->slots[x->slot].buf = x->buf;
