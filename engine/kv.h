@@ -5,7 +5,7 @@
  *
  * The backing file is a page cache (awc_t) whose pages are used as follows:
  *
- *   page 0, page 1      two meta pages, written alternately by each durable point (7.5)
+ *   page 0, page 1      two meta pages, written alternately by each durable point (9.5)
  *   pages 2 .. 2+N-1    the log: N = capacity / page_size pages, used as a circle. A byte at
  *                       logical position x (x grows for ever) lives on page 2 + (x / P) % N.
  *
@@ -14,9 +14,9 @@
  *         |<----------------- at most N * P ---------------->|
  *
  * The log is cut into regions of R pages (R = max(1, N / 64)); when a put needs room, the region
- * that holds `tail` is reclaimed whole and `tail` moves to its end (7.3).
+ * that holds `tail` is reclaimed whole and `tail` moves to its end (9.3).
  *
- * The index (7.4): an open-addressing table of 16-byte slots {hash, pos}: hash is the key's XXH3
+ * The index (9.4): an open-addressing table of 16-byte slots {hash, pos}: hash is the key's XXH3
  * with the top bit set (0 marks an empty slot), pos the item's logical position. Keys are not in
  * RAM: a lookup compares the key stored in the record on the page.
  */
@@ -108,7 +108,7 @@ struct awc_kv {
     uint64_t durable_tail; /* the tail the newest meta page on disk says */
     uint64_t meta_seq;     /* the newest meta page's sequence number */
     uint64_t gen;          /* this open's generation (README 9.5) */
-    uint64_t wb_every;     /* bytes of log between write-backs (README 9.3 step 6) */
+    uint64_t wb_every;     /* bytes of log between write-backs (README 9.3 step 5) */
     uint64_t wb_next;      /* the head position of the next write-back */
     uint8_t *wbuf;         /* a page: a record within a page is assembled here */
 
@@ -188,7 +188,8 @@ int kv_write(struct awc_kv *kv, uint64_t pos, const void *buf, size_t len);
  * bytes there are not a whole header of a record at pos (another lap's, a pad, garbage). */
 int kv_read_hdr(struct awc_kv *kv, uint64_t pos, struct kv_hdr *h);
 
-/* True when the record at pos (header h) has key[0..key_len) (compared on the page). */
+/* Compares key[0..key_len) with the key of the record at pos (header h), read from its pages:
+ * *equal becomes true when they match. AWC_OK, or the error of reading a page (*equal false). */
 int kv_key_equal(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, const void *key,
                  size_t key_len, bool *equal);
 

@@ -1,6 +1,6 @@
 /*
  * engine/kv_log.c: the key-value cache's records and meta pages on the page cache (README 9.2,
- * 7.5). Everything here reaches the pages through awc_pin/awc_unpin, one page at a time.
+ * 9.5). Everything here reaches the pages through awc_pin/awc_unpin, one page at a time.
  *
  * A record header on the page (48 bytes, little-endian):
  *

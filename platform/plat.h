@@ -6,7 +6,7 @@
  * mapping frames into windows, one page at a time or scattered. On Windows the primitives are the
  * operating system's own AWE calls; on Linux they are built from a memfd (the "physical memory")
  * mapped with mmap into reserved address ranges (the "windows"), with exactly the Windows rules
- * (../shared/AWE_SEMANTICS.md in the project's workspace; awe/README.md summarises them).
+ * (docs/awe-semantics.md; awe/README.md summarises them).
  *
  * Conventions (for every function below):
  * - Returns 0 on success or a negative error code (PLAT_E*, which are negative errno values, see

@@ -1,6 +1,6 @@
 /*
  * tests/test_native.c: conformance of the native AWE API (awe/awe.h) to the AWE contract
- * (AWE_SEMANTICS.md), rule by rule, with the native error codes.
+ * (docs/awe-semantics.md), rule by rule, with the native error codes.
  *
  * Every test starts and ends with no frames, no windows and no kernel mappings held
  * (tu_setup/tu_teardown check it), so the tests are independent and a leak shows at once. The

@@ -1,8 +1,8 @@
 /*
  * awe/compat/win32_awe.c: the AWE frame and mapping calls. Each checks what only the Windows API
  * has (the process handle, the privilege, pointer arguments) and hands the rest to awe_*, whose
- * rules are Windows' own (AWE_SEMANTICS.md); the error code comes back through the one table in
- * win32_error.c. Huge frames are never asked for: they exist in the native API only.
+ * rules are Windows' own (docs/awe-semantics.md); the error code comes back through the one table
+ * in win32_error.c. Huge frames are never asked for: they exist in the native API only.
  */
 #include "win32_internal.h"
 

@@ -10,8 +10,8 @@
 /* The last error of each thread, as Windows keeps it in the thread's TEB. */
 static _Thread_local DWORD last_error;
 
-/* awe.h error code -> GetLastError() value. AWE_SEMANTICS.md gives the Windows rules behind each
- * row: e.g. ENOMEM means "not one frame could be had" (Windows: ERROR_NO_SYSTEM_RESOURCES, not
+/* awe.h error code -> GetLastError() value. docs/awe-semantics.md gives the Windows rules behind
+ * each row: e.g. ENOMEM means "not one frame could be had" (Windows: ERROR_NO_SYSTEM_RESOURCES, not
  * ERROR_NOT_ENOUGH_MEMORY) and EDQUOT "the per-process frame limit is already reached". */
 static const struct {
     int awe;     /* an AWE_E* code */

@@ -21,7 +21,7 @@
  * Why tables, when Windows checks every AWE call itself: the contract promises more than Windows
  * says. (a) Distinct codes: "not owned" is PLAT_ENXIO, "mapped elsewhere or listed twice" is
  * PLAT_EINVAL, where Windows answers ERROR_INVALID_PARAMETER for several of them. (b) The rules
- * the project pins where Windows versions disagree (../shared/AWE_SEMANTICS.md): a frame still
+ * the project pins where Windows versions disagree (docs/awe-semantics.md): a frame still
  * mapped is refused even at its own target, a page listed twice in one scatter call is refused,
  * a 0 entry of a range map unmaps its page. (c) plat_query and plat_window_find, for which
  * Windows has no call. (d) The counters. So every map call is validated against the tables

@@ -1,6 +1,6 @@
 /*
  * tests/win32/test_win32.c: conformance of the Windows-compatible API (libawewin32) with the
- * AWE rules and error codes of AWE_SEMANTICS.md, called the way Windows programs call it.
+ * AWE rules and error codes of docs/awe-semantics.md, called the way Windows programs call it.
  *
  * Two runs of this one program (ctest registers both):
  *   test_win32          every rule that holds in a process that has used AWE already;
