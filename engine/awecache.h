@@ -192,6 +192,8 @@ struct awc_stats {
     uint64_t checksum_bytes;    /* RAM held by the checksum table */
     uint64_t window_copies;     /* pages copied into or out of the window (copy mode) */
     unsigned copy_window;       /* 1 in copy mode: the window's slots own frames (README 4.3) */
+    unsigned identity_window;   /* 1 when the window shows every frame, each in its own slot, and
+                                 * never changes (window = frames; README 4.4) */
     unsigned direct_io;         /* 1 if the file is read and written with O_DIRECT */
     unsigned io_uring;          /* 1 if batches go through io_uring */
 };

@@ -173,6 +173,20 @@ static int copy_mode_probe(struct awc *c, const struct awe_caps *caps, uint64_t 
     return AWC_OK;
 }
 
+/* Identity mode (README 4.4): the window is as large as the frames, so every buffer is shown in
+ * its own slot, mapped once at open (frames allocated together are consecutive: a run or a few)
+ * and never changed. Where the platform refuses that mapping (its mapping budget), the window
+ * goes back to remapping, clamped to the budget as in step 2. */
+static void identity_probe(struct awc *c, const struct awe_caps *caps, uint64_t *nslot)
+{
+    if (awe_map(c->window, (size_t)(c->nbuf * c->k), c->frames) == AWE_OK) {
+        c->identity = 1;
+        return;
+    }
+    *nslot = vma_clamp(caps, *nslot);
+    c->nslot = *nslot;
+}
+
 /* Steps:
  * 1. Check the configuration (README 1): page size, budgets, flags.
  * 2. Size the window to the kernel mapping budget: each slot can cost one VMA, and half the
@@ -186,7 +200,7 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
     struct awc *c;
     uint64_t nbuf, nslot;
     size_t nframes, got, frame_bytes, window_bytes;
-    bool copy;
+    bool copy, identity;
     int rc;
 
     /* Step 1 */
@@ -211,18 +225,21 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
         return AWC_EINVAL;
 
     /* Step 2: copy mode (README 4.3) when the window is at most a quarter of the frames: the
-     * slots get frames of their own out of the budget, mapped once (one run, one VMA); else the
-     * window is clamped to the kernel mapping budget. */
+     * slots get frames of their own out of the budget, mapped once (one run, one VMA); identity
+     * mode (README 4.4) when it is as large as the frames; else the window is clamped to the
+     * kernel mapping budget. */
     copy = nslot <= nbuf / 4 && (cfg->flags & (AWC_MAP_WINDOW | AWC_CLOCK_COMPAT)) == 0;
+    identity = nslot == nbuf; /* README 4.4: each buffer shown in its own slot, for good */
     if (copy)
         nbuf -= nslot;
-    else
+    else if (!identity)
         nslot = vma_clamp(&caps, nslot);
 
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return AWC_ENOMEM;
     c->flags = cfg->flags;
+    c->usage_max = ((cfg->flags & AWC_CLOCK_COMPAT) != 0 ? 1 : USAGE_MAX) * ST_USAGE_ONE;
     c->page_size = cfg->page_size;
     c->page_shift = log2u(cfg->page_size);
     c->awe_page = caps.page_size;
@@ -270,6 +287,8 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
             awe_window_reserve(NULL, window_bytes, AWE_WINDOW_POPULATE, (void **)&c->window));
     if (rc == AWC_OK && c->copy) /* every slot shows its own frames, for good: one run */
         rc = awc_err(awe_map(c->window, (size_t)(nslot * c->k), c->frames + nbuf * c->k));
+    if (rc == AWC_OK && identity)
+        identity_probe(c, &caps, &nslot);
 
     /* Step 5 */
     if (rc == AWC_OK) {
@@ -286,6 +305,12 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
         atomic_store_explicit(&c->bufs[i].page, NO_PAGE, memory_order_relaxed);
     for (uint64_t i = 0; i < nslot; i++)
         c->slots[i].buf = NO_BUF;
+    for (uint64_t i = 0; c->identity && i < nbuf; i++) {
+        atomic_store_explicit(&c->bufs[i].state, ST_MAPPED | (i << ST_SLOT_SHIFT),
+                              memory_order_relaxed);
+        c->slots[i].buf = (uint32_t)i;
+    }
+    c->slot_fill = c->identity ? nslot : 0;
     c->magic = AWC_MAGIC;
     *out = c;
     return AWC_OK;
@@ -600,6 +625,7 @@ AWC_API int awc_get_stats(awc_t *c, struct awc_stats *st)
     st->slots = c->nslot;
     st->window_copies = atomic_load(&c->window_copies);
     st->copy_window = c->copy;
+    st->identity_window = c->identity;
     st->direct_io = c->direct_io;
     st->io_uring = c->io_uring;
     return AWC_OK;

@@ -27,7 +27,9 @@ uint32_t clock_take_buffer(struct awc *c, bool *transient, enum pick pick, bool 
         c->bufs[bi].busy_by = awc_thread_id();
         return bi;
     }
-    for (uint64_t n = 0; n < 2 * c->nbuf + 1; n++) {
+    /* Each sweep lowers every count by one: after usage_max + 1 sweeps an unpinned buffer has
+     * been found, if there is one. */
+    for (uint64_t n = 0, end = (c->usage_max / ST_USAGE_ONE + 1) * c->nbuf + 1; n < end; n++) {
         uint32_t bi = (uint32_t)c->frame_hand;
         struct buf *b = &c->bufs[bi];
         uint64_t s = st_load(b);
@@ -42,8 +44,8 @@ uint32_t clock_take_buffer(struct awc *c, bool *transient, enum pick pick, bool 
             *skipped = true;
             continue;
         }
-        if ((s & ST_USAGE) != 0) {
-            atomic_compare_exchange_strong_explicit(&b->state, &s, s & ~ST_USAGE,
+        if ((s & ST_USAGE_MASK) != 0) {
+            atomic_compare_exchange_strong_explicit(&b->state, &s, s - ST_USAGE_ONE,
                                                     memory_order_relaxed, memory_order_relaxed);
             continue;
         }

@@ -39,6 +39,14 @@ _Static_assert(CK_SUM_AT + 8u == CK_BLOCK, "a checksum block is 255 records and 
 /* Per-page flags (c->ck_flags). */
 #define CKF_TRUST_PREV 1u /* `prev` (and zeros for prev 0) may be read back (README 5.3) */
 
+/* Per-segment flags (c->seg_flags). */
+#define SEGF_DIRTY     1u /* records changed since its block was last taken: listed in dirty_segs */
+#define SEGF_BUSY      2u /* its block is being written by one caller (README 5.4) */
+#define SEGF_UNSETTLED 4u /* records written since the last completed flush */
+
+#define CKW_SMALL 4u /* checksum blocks one write-back takes without allocating its arrays */
+#define IO_SMALL  8u /* pages one read or write-back handles without allocating its arrays */
+
 static void put_le64(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
@@ -134,7 +142,7 @@ static int ck_grow(struct awc *c, uint64_t nseg)
 {
     uint64_t old = c->nseg * SEG_PAGES, want = nseg * SEG_PAGES;
     struct ckrec *ck;
-    uint8_t *flags, *dirty, *unsettled;
+    uint8_t *flags, *segf;
     uint64_t *list;
     size_t ck_bytes;
 
@@ -152,14 +160,10 @@ static int ck_grow(struct awc *c, uint64_t nseg)
     if (flags == NULL)
         return AWC_ENOMEM;
     c->ck_flags = flags;
-    dirty = realloc(c->seg_dirty, nseg);
-    if (dirty == NULL)
+    segf = realloc(c->seg_flags, nseg);
+    if (segf == NULL)
         return AWC_ENOMEM;
-    c->seg_dirty = dirty;
-    unsettled = realloc(c->seg_unsettled, nseg);
-    if (unsettled == NULL)
-        return AWC_ENOMEM;
-    c->seg_unsettled = unsettled;
+    c->seg_flags = segf;
     list = realloc(c->dirty_segs, nseg * sizeof(*list));
     if (list == NULL)
         return AWC_ENOMEM;
@@ -168,8 +172,7 @@ static int ck_grow(struct awc *c, uint64_t nseg)
     for (uint64_t p = old; p < want && p < c->lost_below; p++)
         c->ck[p] = (struct ckrec){CK_LOST, CK_LOST}; /* a truncated file's missing pages */
     memset(c->ck_flags + old, 0, want - old);
-    memset(c->seg_dirty + c->nseg, 0, nseg - c->nseg);
-    memset(c->seg_unsettled + c->nseg, 0, nseg - c->nseg);
+    memset(c->seg_flags + c->nseg, 0, nseg - c->nseg);
     c->nseg = nseg;
     return AWC_OK;
 }
@@ -194,51 +197,135 @@ static void ck_block_encode(const struct awc *c, uint64_t seg, uint8_t *b)
 /* Marks segment seg's checksum block to be written (listed once). Caller holds ck_mu. */
 static void seg_mark_dirty(struct awc *c, uint64_t seg)
 {
-    if (c->seg_dirty[seg])
+    if ((c->seg_flags[seg] & SEGF_DIRTY) != 0)
         return;
-    c->seg_dirty[seg] = 1;
+    c->seg_flags[seg] |= SEGF_DIRTY;
     c->dirty_segs[c->ndirty++] = seg;
 }
 
-/* Writes every checksum block marked dirty, one batch. Caller holds ck_mu. */
+/* A block buffer for a checksum block write: from the free list, else a new one. Caller holds
+ * ck_mu. */
+static uint8_t *ck_block_get(struct awc *c)
+{
+    void *b = c->ck_free;
+
+    if (b == NULL)
+        return plat_aligned_alloc(CK_BLOCK, CK_BLOCK);
+    memcpy(&c->ck_free, b, sizeof(void *));
+    return b;
+}
+
+/* Gives a block buffer back to the free list. Caller holds ck_mu. */
+static void ck_block_put(struct awc *c, void *b)
+{
+    memcpy(b, &c->ck_free, sizeof(void *));
+    c->ck_free = b;
+}
+
+/* Checksum blocks taken for writing by one caller (ck_take, ck_write, ck_done). */
+struct ckw {
+    size_t n;
+    uint64_t *segs;     /* their segments */
+    struct plat_io *io; /* one write each, from a block buffer of ck_block_get */
+    bool heap;          /* segs and io were allocated (more than CKW_SMALL blocks) */
+    uint64_t segs_small[CKW_SMALL];
+    struct plat_io io_small[CKW_SMALL];
+};
+
+/* Takes every dirty segment no other caller is writing (README 5.4): encodes its block as the
+ * records stand, marks it BUSY and takes it off the dirty list (BUSY ones stay listed). On
+ * AWC_ENOMEM nothing has changed. Caller holds ck_mu. */
+static int ck_take(struct awc *c, struct ckw *w)
+{
+    size_t want = 0, kept = 0;
+
+    w->n = 0;
+    w->heap = false;
+    w->segs = w->segs_small;
+    w->io = w->io_small;
+    for (uint64_t i = 0; i < c->ndirty; i++)
+        want += (c->seg_flags[c->dirty_segs[i]] & SEGF_BUSY) == 0;
+    if (want > CKW_SMALL) {
+        w->heap = true;
+        w->segs = malloc(want * sizeof(*w->segs));
+        w->io = malloc(want * sizeof(*w->io));
+        if (w->segs == NULL || w->io == NULL) {
+            free(w->segs);
+            free(w->io);
+            return AWC_ENOMEM;
+        }
+    }
+    for (; w->n < want; w->n++) {
+        w->io[w->n].buf = ck_block_get(c);
+        if (w->io[w->n].buf == NULL) {
+            while (w->n > 0)
+                ck_block_put(c, w->io[--w->n].buf);
+            if (w->heap) {
+                free(w->segs);
+                free(w->io);
+            }
+            return AWC_ENOMEM;
+        }
+    }
+    w->n = 0;
+    for (uint64_t i = 0; i < c->ndirty; i++) {
+        uint64_t seg = c->dirty_segs[i];
+
+        if ((c->seg_flags[seg] & SEGF_BUSY) != 0) {
+            c->dirty_segs[kept++] = seg;
+            continue;
+        }
+        c->seg_flags[seg] = (uint8_t)((c->seg_flags[seg] & ~SEGF_DIRTY) | SEGF_BUSY);
+        ck_block_encode(c, seg, w->io[w->n].buf);
+        w->io[w->n].len = CK_BLOCK;
+        w->io[w->n].off = seg_offset(c, seg);
+        w->io[w->n].result = 0;
+        w->segs[w->n++] = seg;
+    }
+    c->ndirty = kept;
+    return AWC_OK;
+}
+
+/* Writes the blocks ck_take took, one batch (no lock needed: they are BUSY). */
+static int ck_write(struct awc *c, struct ckw *w)
+{
+    int rc = w->n > 0 ? plat_file_write_batch(c->file, w->io, w->n) : 0;
+
+    if (rc == 0)
+        atomic_fetch_add_explicit(&c->bytes_written, (uint64_t)w->n * CK_BLOCK,
+                                  memory_order_relaxed);
+    return rc == 0 ? AWC_OK : awc_err(rc);
+}
+
+/* Ends a ck_take: BUSY off; a segment whose write failed is dirty again; buffers back; whoever
+ * waits for a segment is woken (after the caller lets ck_mu go). Caller holds ck_mu. */
+static void ck_done(struct awc *c, struct ckw *w, bool written)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        c->seg_flags[w->segs[i]] &= (uint8_t)~SEGF_BUSY;
+        if (!written)
+            seg_mark_dirty(c, w->segs[i]);
+        ck_block_put(c, w->io[i].buf);
+    }
+    if (w->heap) {
+        free(w->segs);
+        free(w->io);
+    }
+    w->n = 0;
+}
+
+/* Writes every dirty checksum block now, holding ck_mu throughout (open, and the flush once no
+ * write-back is in flight: then no block is BUSY). Caller holds ck_mu. */
 static int ck_write_dirty(struct awc *c)
 {
-    uint64_t n = 0, seg;
-    struct plat_io *io;
-    uint8_t *bufs;
-    size_t io_bytes, buf_bytes;
-    int rc = AWC_OK;
+    struct ckw w;
+    int rc = ck_take(c, &w);
 
-    n = c->ndirty;
-    if (n == 0)
-        return AWC_OK;
-    if (!awc_size_mul(n, sizeof(*io), &io_bytes) || !awc_size_mul(n, CK_BLOCK, &buf_bytes))
-        return AWC_ENOMEM;
-    io = malloc(io_bytes);
-    bufs = plat_aligned_alloc(CK_BLOCK, buf_bytes);
-    if (io == NULL || bufs == NULL) {
-        free(io);
-        plat_aligned_free(bufs);
-        return AWC_ENOMEM;
-    }
-    for (n = 0; n < c->ndirty; n++) {
-        seg = c->dirty_segs[n];
-        ck_block_encode(c, seg, bufs + n * CK_BLOCK);
-        io[n].buf = bufs + n * CK_BLOCK;
-        io[n].len = CK_BLOCK;
-        io[n].off = seg_offset(c, seg);
-        io[n].result = 0;
-    }
-    rc = plat_file_write_batch(c->file, io, (size_t)n);
-    if (rc == 0) {
-        for (uint64_t i = 0; i < n; i++)
-            c->seg_dirty[c->dirty_segs[i]] = 0;
-        c->ndirty = 0;
-        atomic_fetch_add_explicit(&c->bytes_written, n * CK_BLOCK, memory_order_relaxed);
-    }
-    free(io);
-    plat_aligned_free(bufs);
-    return rc == 0 ? AWC_OK : awc_err(rc);
+    if (rc != AWC_OK)
+        return rc;
+    rc = ck_write(c, &w);
+    ck_done(c, &w, rc == AWC_OK);
+    return rc;
 }
 
 /* Grows the file to whole segments [0, nseg) (README 5.1) if it is shorter. Every segment whose
@@ -585,16 +672,20 @@ void file_close(struct awc *c)
     c->file = NULL;
     free(c->ck);
     free(c->ck_flags);
-    free(c->seg_dirty);
-    free(c->seg_unsettled);
+    free(c->seg_flags);
     free(c->dirty_segs);
+    while (c->ck_free != NULL) {
+        void *b = c->ck_free;
+
+        memcpy(&c->ck_free, b, sizeof(void *));
+        plat_aligned_free(b);
+    }
     c->dirty_segs = NULL;
     c->ndirty = 0;
     plat_aligned_free(c->iobuf);
     c->ck = NULL;
     c->ck_flags = NULL;
-    c->seg_dirty = NULL;
-    c->seg_unsettled = NULL;
+    c->seg_flags = NULL;
     c->iobuf = NULL;
 }
 
@@ -602,9 +693,13 @@ void file_close(struct awc *c)
 
 int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, size_t n, int *rc)
 {
-    struct plat_io *io = malloc(n * sizeof(*io));
-    struct ckrec *rec = malloc(n * sizeof(*rec));
-    size_t *which = malloc(n * sizeof(*which)), nio = 0, i;
+    struct plat_io io_small[IO_SMALL];
+    struct ckrec rec_small[IO_SMALL];
+    size_t which_small[IO_SMALL];
+    bool small = n <= IO_SMALL;
+    struct plat_io *io = small ? io_small : malloc(n * sizeof(*io));
+    struct ckrec *rec = small ? rec_small : malloc(n * sizeof(*rec));
+    size_t *which = small ? which_small : malloc(n * sizeof(*which)), nio = 0, i;
     int first = AWC_OK;
 
     if (io == NULL || rec == NULL || which == NULL) {
@@ -662,32 +757,64 @@ int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, si
     for (i = 0; i < n; i++)
         if (rc[i] != AWC_OK && first == AWC_OK)
             first = rc[i];
-    free(io);
-    free(rec);
-    free(which);
+    if (!small) {
+        free(io);
+        free(rec);
+        free(which);
+    }
     return first;
 }
 
 /* ---- Writes (README 5.4) ----------------------------------------------------------------- */
 
+/* Waits, holding ck_mu on return, until no flush is settling and no page of pages[] (those with
+ * res[i] == AWC_OK) lies in a segment whose block another write-back is writing (README 5.4).
+ * Caller holds ck_mu. */
+static void ck_wait_turn(struct awc *c, const uint64_t *pages, const int *res, size_t n)
+{
+    for (;;) {
+        bool clear = !c->ck_syncing;
+        uint32_t seen;
+
+        for (size_t i = 0; clear && i < n; i++)
+            clear = res[i] != AWC_OK || pages[i] / SEG_PAGES >= c->nseg ||
+                    (c->seg_flags[pages[i] / SEG_PAGES] & SEGF_BUSY) == 0;
+        if (clear)
+            return;
+        seen = atomic_load_explicit(&c->ck_wake, memory_order_acquire);
+        plat_mutex_unlock(&c->ck_mu);
+        wake_word_wait(&c->ck_wake, seen);
+        plat_mutex_lock(&c->ck_mu);
+    }
+}
+
 /* Steps:
  * 1. Hash every page (no lock).
- * 2. Under ck_mu: grow the file to whole segments covering the pages (if that fails, the pages
- *    that needed the growth fail with its error and the others go on); for each page,
- *    prev := cur, cur := hash (a page whose record was lost gets {hash, hash}: no older version
- *    of it is known); write the changed checksum blocks (one batch) and keep ck_mu held, so
- *    that two write-backs cannot write older and newer copies of one block in the wrong order.
- * 3. Write the pages (one batch). A page whose write failed keeps its new record, with `prev`
- *    trusted (as after a crash): the disk's block says the same, and either version may be
- *    what the device holds.
+ * 2. Under ck_mu, once no other write-back is writing one of the pages' checksum blocks and no
+ *    flush is settling (ck_wait_turn): grow the file to whole segments covering the pages (if
+ *    that fails, the pages that needed the growth fail with its error and the others go on);
+ *    for each page, prev := cur, cur := hash (a page whose record was lost gets {hash, hash}: no
+ *    older version of it is known); take the dirty checksum blocks (ck_take: they are BUSY now,
+ *    so no other write-back writes an older or newer copy of one of them meanwhile).
+ * 3. Without ck_mu: write the blocks (one batch), then, if they were written, the pages (one
+ *    batch).
+ * 4. Under ck_mu: the blocks are given back (ck_done), and each page's result recorded. A page
+ *    whose write failed keeps its new record, with `prev` trusted (as after a crash): the disk's
+ *    block says the same, and either version may be what the device holds.
  * prc[i] (if not NULL) gets each page's result; the return value is the first error. */
 int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, size_t n, int *prc)
 {
-    struct plat_io *io = malloc(n * sizeof(*io));
-    uint64_t *h = malloc(n * sizeof(*h)), need = 0, whole;
-    int *res = malloc(n * sizeof(*res));
+    struct plat_io io_small[IO_SMALL];
+    uint64_t h_small[IO_SMALL];
+    int res_small[IO_SMALL];
+    bool small = n <= IO_SMALL;
+    struct plat_io *io = small ? io_small : malloc(n * sizeof(*io));
+    uint64_t *h = small ? h_small : malloc(n * sizeof(*h)), need = 0, whole;
+    int *res = small ? res_small : malloc(n * sizeof(*res));
     int rc = AWC_OK, grow_rc;
     size_t i, nio = 0;
+    bool taken = false;
+    struct ckw w;
 
     if (io == NULL || h == NULL || res == NULL) {
         for (i = 0; prc != NULL && i < n; i++)
@@ -707,6 +834,7 @@ int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, s
 
     /* Step 2 */
     plat_mutex_lock(&c->ck_mu);
+    ck_wait_turn(c, pages, res, n);
     whole = c->file_bytes >= DATA_BASE ? (c->file_bytes - DATA_BASE) / c->seg_bytes : 0;
     grow_rc = need > whole ? file_grow(c, need) : AWC_OK;
     for (i = 0; i < n; i++) {
@@ -721,19 +849,33 @@ int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, s
         k->cur = h[i];
         c->ck_flags[pages[i]] = 0;
         seg_mark_dirty(c, pages[i] / SEG_PAGES);
-        c->seg_unsettled[pages[i] / SEG_PAGES] = 1;
+        c->seg_flags[pages[i] / SEG_PAGES] |= SEGF_UNSETTLED;
         io[nio].buf = addrs[i];
         io[nio].len = c->page_size;
         io[nio].off = file_page_offset(c, pages[i]);
         io[nio].result = 0;
         nio++;
     }
-    if (nio > 0)
-        rc = ck_write_dirty(c);
+    if (nio > 0) {
+        rc = ck_take(c, &w);
+        taken = rc == AWC_OK;
+        c->ck_writers += taken;
+    }
+    plat_mutex_unlock(&c->ck_mu);
 
     /* Step 3 */
-    if (nio > 0 && rc == AWC_OK)
-        plat_file_write_batch(c->file, io, nio);
+    if (taken) {
+        rc = ck_write(c, &w);
+        if (rc == AWC_OK)
+            plat_file_write_batch(c->file, io, nio);
+    }
+
+    /* Step 4 */
+    plat_mutex_lock(&c->ck_mu);
+    if (taken) {
+        ck_done(c, &w, rc == AWC_OK);
+        c->ck_writers--;
+    }
     nio = 0;
     for (i = 0; i < n; i++) {
         if (res[i] != AWC_OK)
@@ -757,9 +899,12 @@ int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, s
     }
     atomic_store_explicit(&c->wb_error, rc, memory_order_relaxed);
     plat_mutex_unlock(&c->ck_mu);
-    free(io);
-    free(h);
-    free(res);
+    wake_word_bump(&c->ck_wake);
+    if (!small) {
+        free(io);
+        free(h);
+        free(res);
+    }
     return rc;
 }
 
@@ -773,13 +918,22 @@ uint64_t file_checksum_bytes(struct awc *c)
     return bytes;
 }
 
-/* The durability point (README 5.5): checksum repairs, data sync, superblock, sync; then every
- * record written before it is settled (prev := cur): the versions before are gone for good. */
+/* The durability point (README 5.5): once no write-back is in flight (new ones wait while
+ * ck_syncing is set), checksum repairs, data sync, superblock, sync; then every record written
+ * before it is settled (prev := cur): the versions before are gone for good. */
 int file_sync(struct awc *c)
 {
     int rc;
 
     plat_mutex_lock(&c->ck_mu);
+    c->ck_syncing = true;
+    while (c->ck_writers > 0) {
+        uint32_t seen = atomic_load_explicit(&c->ck_wake, memory_order_acquire);
+
+        plat_mutex_unlock(&c->ck_mu);
+        wake_word_wait(&c->ck_wake, seen);
+        plat_mutex_lock(&c->ck_mu);
+    }
     rc = ck_write_dirty(c);
     if (rc == AWC_OK)
         rc = awc_err(plat_file_sync(c->file));
@@ -791,14 +945,16 @@ int file_sync(struct awc *c)
             c->generation++;
     }
     for (uint64_t seg = 0; rc == AWC_OK && seg < c->nseg; seg++) {
-        if (!c->seg_unsettled[seg])
+        if ((c->seg_flags[seg] & SEGF_UNSETTLED) == 0)
             continue;
         for (uint64_t p = seg * SEG_PAGES; p < (seg + 1) * SEG_PAGES; p++)
             if ((c->ck_flags[p] & CKF_TRUST_PREV) == 0 && c->ck[p].cur != CK_LOST)
                 c->ck[p].prev = c->ck[p].cur; /* a failed write's page stays open to both */
-        c->seg_unsettled[seg] = 0;
+        c->seg_flags[seg] &= (uint8_t)~SEGF_UNSETTLED;
     }
+    c->ck_syncing = false;
     plat_mutex_unlock(&c->ck_mu);
+    wake_word_bump(&c->ck_wake);
     return rc;
 }
 

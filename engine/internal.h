@@ -30,19 +30,21 @@
 #include <stdint.h>
 
 /* The buffer state word (README 2.4). */
-#define ST_REF_MASK UINT64_C(0x3ffff) /* bits 0-17: pins */
-#define ST_USAGE    (UINT64_C(1) << 18)
-#define ST_VALID    (UINT64_C(1) << 19)
-#define ST_DIRTY    (UINT64_C(1) << 20)
-#define ST_MAPPED   (UINT64_C(1) << 21)
-#define ST_BUSY     (UINT64_C(1) << 22)
+#define ST_REF_MASK   UINT64_C(0x3ffff)   /* bits 0-17: pins */
+#define ST_USAGE_ONE  (UINT64_C(1) << 18) /* bits 18-19: the frame CLOCK's usage count */
+#define ST_USAGE_MASK (UINT64_C(3) << 18) /* (README 4.2: at most 3, 1 with CLOCK_COMPAT) */
+#define ST_VALID      (UINT64_C(1) << 20)
+#define ST_DIRTY      (UINT64_C(1) << 21)
+#define ST_MAPPED     (UINT64_C(1) << 22)
+#define ST_BUSY       (UINT64_C(1) << 23)
 #define ST_SLOTNEW                                                                                 \
-    (UINT64_C(1) << 23) /* copy mode: the slot holds a newer version than the                      \
+    (UINT64_C(1) << 24) /* copy mode: the slot holds a newer version than the                      \
                          * buffer's own frames (README 4.3) */
+#define USAGE_MAX     3 /* the usage count's ceiling (GCLOCK, README 4.2; CLOCK_COMPAT: 1) */
 #define ST_SLOT_SHIFT 32
 #define ST_SLOT(s)    ((uint64_t)(s) >> ST_SLOT_SHIFT)
 
-_Static_assert(ST_REF_MASK < ST_USAGE, "the pin count must not reach the flags");
+_Static_assert(ST_REF_MASK < ST_USAGE_ONE, "the pin count must not reach the flags");
 
 /* The content latch (README 3.7). */
 #define LATCH_WRITER  UINT32_C(0x80000000)
@@ -105,12 +107,14 @@ struct awc {
     awe_frame_t *frames;     /* nbuf * k frame numbers, then (copy mode) nslot * k of the slots */
     size_t nframes;          /* frames allocated */
     unsigned copy;           /* copy mode (README 4.3): slots own frames, changes are copies */
+    unsigned identity;       /* identity mode (README 4.4): buffer i shown in slot i for good */
+    uint64_t usage_max;      /* the highest usage count, in ST_USAGE_ONE units (README 4.2) */
     struct buf *bufs;        /* nbuf descriptors */
     struct slot *slots;      /* nslot descriptors */
 
     plat_mutex_t mu;       /* the cache lock: table writes, CLOCK hands, slots, layout */
     plat_mutex_t flush_mu; /* one flush at a time (owns the staging slots) */
-    plat_mutex_t ck_mu;    /* checksum records and checksum block writes */
+    plat_mutex_t ck_mu;    /* checksum records; never held across I/O but a flush's */
 
     /* Page table (README 2.5): keys hold page + 2 (0 empty, 1 deleted), vals the buffer. */
     _Atomic uint64_t *keys;
@@ -125,22 +129,25 @@ struct awc {
 
     /* The backing file (README 5). */
     struct plat_file *file;
-    uint64_t seg_bytes;     /* one segment: checksum block + 255 pages */
-    uint64_t max_page;      /* the highest page whose file offset fits in a signed 64 bits */
-    uint64_t fs_max_page;   /* the highest page the file system lets the file hold (<= max_page) */
-    uint64_t file_bytes;    /* the file's size (under ck_mu) */
-    uint64_t nseg;          /* segments with records in RAM (under ck_mu) */
-    uint64_t lost_below;    /* pages past the records and below this are lost (a cut file) */
-    struct ckrec *ck;       /* nseg * 255 records (under ck_mu) */
-    uint8_t *ck_flags;      /* per page: CKF_* (file.c) (under ck_mu) */
-    uint8_t *seg_dirty;     /* per segment: records changed since last written */
-    uint8_t *seg_unsettled; /* per segment: records written since the last completed flush */
-    uint64_t *dirty_segs;   /* the segments whose seg_dirty is set, ndirty of them (ck_mu) */
+    uint64_t seg_bytes;   /* one segment: checksum block + 255 pages */
+    uint64_t max_page;    /* the highest page whose file offset fits in a signed 64 bits */
+    uint64_t fs_max_page; /* the highest page the file system lets the file hold (<= max_page) */
+    uint64_t file_bytes;  /* the file's size (under ck_mu) */
+    uint64_t nseg;        /* segments with records in RAM (under ck_mu) */
+    uint64_t lost_below;  /* pages past the records and below this are lost (a cut file) */
+    struct ckrec *ck;     /* nseg * 255 records (under ck_mu) */
+    uint8_t *ck_flags;    /* per page: CKF_* (file.c) (under ck_mu) */
+    uint8_t *seg_flags;   /* per segment: SEGF_* (file.c) (under ck_mu) */
+    uint64_t *dirty_segs; /* the segments with SEGF_DIRTY, ndirty of them (under ck_mu) */
     uint64_t ndirty;
-    uint64_t pages;      /* logical size in pages (under ck_mu) */
-    uint64_t generation; /* of the newest superblock */
-    uint8_t file_id[16]; /* the file's UUID */
-    void *iobuf;         /* one aligned block for superblocks and checksum blocks */
+    void *ck_free;            /* free checksum block buffers, a list through their first word */
+    uint64_t ck_writers;      /* write-backs between taking their blocks and their end (ck_mu) */
+    bool ck_syncing;          /* a flush waits for them, then settles: new ones wait (ck_mu) */
+    _Atomic uint32_t ck_wake; /* bumped when a write-back or flush ends (README 5.4) */
+    uint64_t pages;           /* logical size in pages (under ck_mu) */
+    uint64_t generation;      /* of the newest superblock */
+    uint8_t file_id[16];      /* the file's UUID */
+    void *iobuf;              /* one aligned block for superblocks and checksum blocks */
 
     /* Counters (relaxed atomics; hits are striped). */
     struct stripe stripe[STRIPES];

@@ -36,6 +36,12 @@ static void count_hit(struct awc *c)
     atomic_fetch_add_explicit(&c->stripe[awc_thread_id() % STRIPES].hits, 1, memory_order_relaxed);
 }
 
+/* State s with its usage count one higher, up to c->usage_max (README 4.2). */
+static uint64_t usage_up(const struct awc *c, uint64_t s)
+{
+    return (s & ST_USAGE_MASK) < c->usage_max ? s + ST_USAGE_ONE : s;
+}
+
 /* Publishes an occupant that has lost its slot: unmapped, BUSY off, its data in its own frames
  * (copy mode: given back already, so SLOTNEW off too). */
 static void buf_unshow(struct buf *o)
@@ -61,7 +67,7 @@ static uint32_t try_hit(struct awc *c, uint64_t page)
         if ((s & (ST_VALID | ST_MAPPED | ST_BUSY)) != (ST_VALID | ST_MAPPED) ||
             (s & ST_REF_MASK) == ST_REF_MASK)
             return NO_BUF;
-    } while (!atomic_compare_exchange_weak_explicit(&b->state, &s, (s + 1) | ST_USAGE,
+    } while (!atomic_compare_exchange_weak_explicit(&b->state, &s, usage_up(c, s + 1),
                                                     memory_order_acquire, memory_order_relaxed));
     if (atomic_load_explicit(&b->page, memory_order_relaxed) != page) {
         st_unpin(b); /* the entry was stale: the buffer holds another page now */
@@ -296,7 +302,10 @@ static int phase_a_entry(struct batch *t, size_t i, int pass, int wb_error, uint
             return AWC_OK;
         }
         /* In frames only: a window miss. Unpinned, since pins need MAPPED. */
-        atomic_fetch_or_explicit(&c->bufs[b].state, ST_BUSY | ST_USAGE, memory_order_acq_rel);
+        while (!atomic_compare_exchange_weak_explicit(&c->bufs[b].state, &s,
+                                                      usage_up(c, s | ST_BUSY),
+                                                      memory_order_acq_rel, memory_order_relaxed))
+            ;
         c->bufs[b].busy_by = awc_thread_id();
         x->kind = K_WMISS;
         x->need_map = true;
@@ -466,7 +475,7 @@ static int phase_f(struct batch *t)
         }
         if (x->kind == K_WMISS) {
             atomic_fetch_add_explicit(&c->frame_hits, 1, memory_order_relaxed);
-            buf_publish(b, (st_load(b) & (ST_VALID | ST_DIRTY | ST_USAGE)) | where | 1);
+            buf_publish(b, (st_load(b) & (ST_VALID | ST_DIRTY | ST_USAGE_MASK)) | where | 1);
         } else {
             /* Copy mode: the page was read into the slot; its frames hold another. */
             buf_publish(b, ST_VALID | where | 1 | (c->copy ? ST_SLOTNEW : 0));

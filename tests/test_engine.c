@@ -1215,6 +1215,41 @@ static void test_stats(void **state)
     et_unlink(path);
 }
 
+/* The frame CLOCK's usage count (engine/README.md 4.2) against AWC_CLOCK_COMPAT's bit, on two
+ * frames (a window as large: identity mode, 4.4): A is pinned three times, then B, C and D miss.
+ * C's sweep lowers A (count 2 to 1, or the bit to 0) and takes B; D's sweep finds A at 1 and
+ * takes C (the count), or finds A at 0 and takes it (the bit). So A hits afterwards with the
+ * count and misses with the bit. */
+static void test_clock_count(void **state)
+{
+    char path[1024];
+    struct awc_config cfg;
+    struct awc_stats s;
+    awc_t *c;
+
+    (void)state;
+    for (int compat = 0; compat < 2; compat++) {
+        cfg = et_cfg(fresh(path, sizeof(path), compat ? "clock-compat" : "clock-count"), K4, 2, 2,
+                     AWC_CREATE | (compat ? AWC_CLOCK_COMPAT : 0u));
+        c = et_open(&cfg);
+        s = et_stats(c);
+        assert_int_equal(s.identity_window, 1);
+        for (int i = 0; i < 3; i++)
+            pin_unpin(c, 0);
+        pin_unpin(c, 1);
+        pin_unpin(c, 2);
+        pin_unpin(c, 3);
+        s = et_stats(c);
+        assert_int_equal(s.misses, 4);
+        pin_unpin(c, 0);
+        s = et_stats(c);
+        assert_int_equal(s.misses, compat ? 5 : 4);
+        assert_int_equal(s.map_calls, 0); /* identity mode: the window never changes */
+        et_close(c);
+        et_unlink(path);
+    }
+}
+
 /* ---- Closing ----------------------------------------------------------------------------- */
 
 static void test_closed_handle(void **state)
@@ -2179,6 +2214,7 @@ int main(void)
         T(test_prefetch),
         T(test_prefetch_with_pins),
         T(test_stats),
+        T(test_clock_count),
         T(test_closed_handle),
         T(test_close_busy),
         T(test_flush_pinned),

@@ -235,8 +235,21 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* The window's modes (engine/README.md 4.3, 4.4): copy mode (the default for this small a
+ * window), remapping (AWC_MAP_WINDOW), and identity (a window as large as the frames). */
+struct mode_case {
+    const char *name;
+    uint64_t slots;
+    unsigned flags;
+};
+
+static const struct mode_case mode_copy = {"copy", NSLOTS, 0};
+static const struct mode_case mode_remap = {"remap", NSLOTS, AWC_MAP_WINDOW};
+static const struct mode_case mode_identity = {"identity", NFRAMES, 0};
+
 static void test_stress(void **state)
 {
+    const struct mode_case *mc = *state;
     uint64_t nthreads = et_env_u64("AWC_STRESS_THREADS", 4);
     uint64_t seconds = et_env_u64("AWC_STRESS_SECONDS", 3);
     uint64_t seed = et_env_u64("AWC_STRESS_SEED", et_now_ns() | 1);
@@ -244,29 +257,33 @@ static void test_stress(void **state)
     static struct worker workers[MAX_T];
     struct run *r = &run;
     struct worker *w = workers;
+    struct mode_case m = *mc;
     struct awc_config cfg;
     struct awc_stats st;
     char path[1024];
     uint64_t end, samples = 0, total[8] = {0}, ebusy = 0, ebusy_pf = 0, written = 0;
     void *p;
 
-    (void)state;
+    memset(r, 0, sizeof(*r));
+    memset(workers, 0, sizeof(workers));
     if (nthreads < 1)
         nthreads = 1;
     if (nthreads > MAX_T)
         nthreads = MAX_T;
     r->max_batch = NSLOTS / 2 / nthreads < MAX_BATCH ? NSLOTS / 2 / nthreads : MAX_BATCH;
-    print_message("%llu threads, %llu s, seed %llu (AWC_STRESS_SEED to repeat)\n",
-                  (unsigned long long)nthreads, (unsigned long long)seconds,
+    print_message("%s window: %llu threads, %llu s, seed %llu (AWC_STRESS_SEED to repeat)\n",
+                  m.name, (unsigned long long)nthreads, (unsigned long long)seconds,
                   (unsigned long long)seed);
 
     et_path(path, sizeof(path), "stress");
     et_unlink(path);
-    cfg = et_cfg(path, PS, NFRAMES, NSLOTS, AWC_CREATE | AWC_EXCL);
+    cfg = et_cfg(path, PS, NFRAMES, m.slots, AWC_CREATE | AWC_EXCL | m.flags);
     r->c = et_open(&cfg);
     st = et_stats(r->c);
     assert_int_equal(st.frames + (st.copy_window ? st.slots : 0), NFRAMES); /* README 4.3 */
-    assert_int_equal(st.slots, NSLOTS);
+    assert_int_equal(st.slots, m.slots);
+    assert_int_equal(st.copy_window, m.slots < NFRAMES && m.flags == 0);
+    assert_int_equal(st.identity_window, m.slots == NFRAMES);
 
     for (uint64_t i = 0; i < nthreads; i++) {
         w[i].id = (int)i;
@@ -310,16 +327,18 @@ static void test_stress(void **state)
     assert_int_equal(st.checksum_failures, 0);
     assert_true(st.frame_evictions > 0);
     assert_true(total[OP_SHARED] > 0 && total[OP_EXCL] > 0 && total[OP_BATCH_EXCL] > 0);
+    if (st.identity_window)
+        assert_int_equal(st.map_calls, 0); /* README 4.4: the window never changes */
     if (ebusy != 0 || ebusy_pf != 0)
         fail_msg("%llu pins and %llu prefetches returned AWC_EBUSY although the threads never "
                  "held more than %llu of the %u slots (and %u frames) pinned at once",
                  (unsigned long long)ebusy, (unsigned long long)ebusy_pf,
-                 (unsigned long long)(nthreads * r->max_batch), NSLOTS, NFRAMES);
+                 (unsigned long long)(nthreads * r->max_batch), (unsigned)m.slots, NFRAMES);
 
     /* The end: flush, close, reopen, every page at its latest version. */
     ET_EXPECT(awc_flush(r->c), AWC_OK);
     et_close(r->c);
-    cfg.flags = 0;
+    cfg.flags = m.flags;
     r->c = et_open(&cfg);
     for (uint64_t pg = 0; pg < NPAGES; pg++) {
         uint64_t v = UINT64_MAX, want = atomic_load(&r->latest[pg]);
@@ -345,7 +364,9 @@ static void test_stress(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stress),
+        cmocka_unit_test_prestate(test_stress, (void *)&mode_copy),
+        cmocka_unit_test_prestate(test_stress, (void *)&mode_remap),
+        cmocka_unit_test_prestate(test_stress, (void *)&mode_identity),
     };
     int rc;
 
