@@ -10,12 +10,18 @@
 #include <assert.h>
 #include <string.h>
 
-/* The public header repeats the platform's constants so that it can be installed alone. */
-static_assert(AWE_EINVAL == PLAT_EINVAL && AWE_ENXIO == PLAT_ENXIO &&
-                  AWE_EADDRNOTAVAIL == PLAT_EADDRNOTAVAIL && AWE_EPERM == PLAT_EPERM &&
-                  AWE_ENOMEM == PLAT_ENOMEM && AWE_EDQUOT == PLAT_EDQUOT &&
-                  AWE_EFAULT == PLAT_EFAULT && AWE_ENOTSUP == PLAT_ENOTSUP && AWE_EIO == PLAT_EIO,
-              "awe.h error codes must equal plat.h's");
+/* The public header repeats the platform's constants so that it can be installed alone: every
+ * AWE code is the platform code of the same name, with the same Win32 number. */
+enum {
+#define WIN32_OF_PLAT_(name, value, win32, win32_name, text) win32_of_plat_##name = (win32),
+    PLAT_ERROR_MAP(WIN32_OF_PLAT_)
+#undef WIN32_OF_PLAT_
+};
+#define AWE_SAME_AS_PLAT_(name, value, win32, win32_name, text)                                    \
+    static_assert((int)AWE_##name == (int)PLAT_##name && (win32) == win32_of_plat_##name,          \
+                  "AWE_" #name " must equal PLAT_" #name ", with the same Win32 number");
+AWE_ERROR_MAP(AWE_SAME_AS_PLAT_)
+#undef AWE_SAME_AS_PLAT_
 static_assert(AWE_FRAMES_HUGE == PLAT_FRAMES_HUGE && AWE_FRAMES_POPULATE == PLAT_FRAMES_POPULATE &&
                   AWE_WINDOW_HUGE == PLAT_WINDOW_HUGE &&
                   AWE_WINDOW_POPULATE == PLAT_WINDOW_POPULATE,
@@ -28,31 +34,26 @@ static_assert(sizeof(awe_frame_t) == sizeof(plat_frame_t), "frame numbers differ
 AWE_API const char *awe_strerror(int err)
 {
     switch (err) {
-    case AWE_OK:
-        return "success";
-    case AWE_EINVAL:
-        return "invalid argument (flags, count, range outside one window, or frame in use)";
-    case AWE_ENXIO:
-        return "frame number not owned by this process (never allocated, freed, or zero)";
-    case AWE_EADDRNOTAVAIL:
-        return "address is not a window base, or the wanted range is taken";
-    case AWE_EPERM:
-        return "AWE frames are not available to this process: the \"Lock pages in memory\" "
-               "privilege (SeLockMemoryPrivilege) is not held; grant it with secpol.msc > Local "
-               "Policies > User Rights Assignment > Lock pages in memory, then log off and on "
-               "again (or the system implements AWE only as stubs, as Wine does)";
-    case AWE_ENOMEM:
-        return "not enough system resources (no frame, or the kernel mapping budget)";
-    case AWE_EDQUOT:
-        return "the process frame limit is already reached";
-    case AWE_EFAULT:
-        return "a required pointer argument is NULL";
-    case AWE_ENOTSUP:
-        return "not supported on this system (no huge page pool configured?)";
-    case AWE_EIO:
-        return "the operating system failed unexpectedly";
+#define AWE_TEXT_(name, value, win32, win32_name, text)                                            \
+    case AWE_##name:                                                                               \
+        return text;
+        AWE_ERROR_MAP(AWE_TEXT_)
+#undef AWE_TEXT_
     default:
         return "unknown error";
+    }
+}
+
+AWE_API const char *awe_err_name(int err)
+{
+    switch (err) {
+#define AWE_NAME_(name, value, win32, win32_name, text)                                            \
+    case AWE_##name:                                                                               \
+        return "AWE_" #name;
+        AWE_ERROR_MAP(AWE_NAME_)
+#undef AWE_NAME_
+    default:
+        return "unknown";
     }
 }
 

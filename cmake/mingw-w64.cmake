@@ -6,7 +6,7 @@
 #
 # The Windows build has no jemalloc, cmocka or liburing (Debian ships no mingw builds of them);
 # cmake/AwecacheDeps.cmake then uses the system allocator and xxHash header-only, and the tests
-# are the smoke test in tests/windows/.
+# are the smoke test in tests/windows_smoke/.
 set(CMAKE_SYSTEM_NAME Windows)
 set(CMAKE_SYSTEM_PROCESSOR x86_64)
 
@@ -27,7 +27,7 @@ set(ENV{PKG_CONFIG_LIBDIR} /usr/${AWECACHE_MINGW_TRIPLET}/lib/pkgconfig)
 set(ENV{PKG_CONFIG_PATH} "")
 
 # The cmocka suite and the Google Benchmark programs have no Windows build (no mingw cmocka or
-# benchmark in Debian): off unless asked for. The Windows smoke test (tests/windows) is built
+# benchmark in Debian): off unless asked for. The Windows smoke test (tests/windows_smoke) is built
 # with the libraries.
 set(AWECACHE_BUILD_TESTS OFF CACHE BOOL "Build the test suite")
 set(AWECACHE_BUILD_BENCH OFF CACHE BOOL "Build the Google Benchmark programs")

@@ -41,34 +41,74 @@ extern "C" {
 
 /* ---- Errors ------------------------------------------------------------------------------ */
 
-#define AWC_OK      0
-#define AWC_EINVAL  (-EINVAL)  /* bad argument or configuration (the message says which) */
-#define AWC_ENOMEM  (-ENOMEM)  /* no memory for the engine's tables, frames or window */
-#define AWC_EBUSY   (-EBUSY)   /* every frame or slot is pinned; or close with pins held */
-#define AWC_EIO     (-EIO)     /* the backing file's I/O failed */
-#define AWC_ENOSPC  (-ENOSPC)  /* the backing file's disk is full */
-#define AWC_ENOENT  (-ENOENT)  /* no such backing file (and AWC_CREATE not given) */
-#define AWC_EEXIST  (-EEXIST)  /* the file exists and AWC_EXCL was given */
-#define AWC_EACCES  (-EACCES)  /* permission denied; or a write on a read-only cache */
-#define AWC_EDEADLK (-EDEADLK) /* this thread already holds the page exclusively */
-#define AWC_EPERM                                                                                  \
-    (-EPERM)                     /* the OS gives this process no AWE frames (Windows: the "Lock    \
-                                  * pages in memory" privilege is not held; the message says       \
-                                  * how to grant it) */
-#define AWC_ECHECKSUM  (-1001)   /* a page read back torn or corrupted */
-#define AWC_EBADFILE   (-1002)   /* not an awecache file, another version, or a corrupt header */
-#define AWC_ENOTPINNED (-1003)   /* unpin of a page that is not pinned */
-#define AWC_ECLOSED    (-1004)   /* the cache was closed */
-#define AWC_ELOCKED    (-1005)   /* another process has the backing file open for writing */
-#define AWC_E2BIG      (-E2BIG)  /* key-value cache: a key, value or item over its limit */
-#define AWC_ENOTFOUND  (-1006)   /* key-value cache: no such key (or it expired) */
-#define AWC_ERANGE     (-ERANGE) /* key-value cache: the caller's buffer is too small */
-/* The page lies past the largest file the file system (or the process's file size limit) lets
- * the backing file reach. */
-#define AWC_EFBIG (-EFBIG)
+/* The error codes, each listed once: XX(name, value, text) is the code AWC_<name> == value (a
+ * negated errno value, or one of the library's own from -1001 down; AWC_OK is 0) and text is what
+ * awc_strerror() says. The values never change (they are ABI). The comment above each entry says
+ * when it happens. Any X-macro of three arguments walks the list. */
+#define AWC_ERROR_MAP(XX)                                                                          \
+    XX(OK, 0, "success")                                                                           \
+    /* bad argument or configuration (the call's documentation says which) */                      \
+    XX(EINVAL, -EINVAL, "invalid argument or configuration")                                       \
+    /* no memory for the engine's tables, frames or window */                                      \
+    XX(ENOMEM, -ENOMEM, "not enough memory, frames or address space")                              \
+    /* every frame or slot is pinned; or a close with pins or references held */                   \
+    XX(EBUSY, -EBUSY, "every frame or window slot is pinned (or pages are pinned at close)")       \
+    /* the backing file's I/O failed */                                                            \
+    XX(EIO, -EIO, "I/O error on the backing file")                                                 \
+    /* the backing file's disk is full */                                                          \
+    XX(ENOSPC, -ENOSPC, "no space left for the backing file")                                      \
+    /* no such backing file (and AWC_CREATE not given) */                                          \
+    XX(ENOENT, -ENOENT, "no such backing file")                                                    \
+    /* the file exists and AWC_EXCL was given */                                                   \
+    XX(EEXIST, -EEXIST, "the backing file already exists")                                         \
+    /* permission denied; or a write on a read-only cache */                                       \
+    XX(EACCES, -EACCES, "permission denied (or a write on a read-only cache)")                     \
+    /* this thread already holds the page exclusively (or holds key-value references) */           \
+    XX(EDEADLK, -EDEADLK, "this thread already holds the page exclusively")                        \
+    /* no AWE frames for this process (Windows: "Lock pages in memory"; the text says how) */      \
+    XX(EPERM, -EPERM,                                                                              \
+       "AWE frames are not available to this process: the \"Lock pages in memory\" privilege "     \
+       "(SeLockMemoryPrivilege) is not held; grant it with secpol.msc > Local Policies > User "    \
+       "Rights Assignment > Lock pages in memory, then log off and on again (or the system "       \
+       "implements AWE only as stubs, as Wine does)")                                              \
+    /* a page read back torn or corrupted */                                                       \
+    XX(ECHECKSUM, -1001, "the page read back torn or corrupted (checksum mismatch)")               \
+    /* not an awecache file, another version, or a corrupt header */                               \
+    XX(EBADFILE, -1002, "not an awecache file, another format version, or a corrupt header")       \
+    /* unpin of a page that is not pinned */                                                       \
+    XX(ENOTPINNED, -1003, "the page is not pinned")                                                \
+    /* the cache was closed */                                                                     \
+    XX(ECLOSED, -1004, "the cache is closed")                                                      \
+    /* another process has the backing file open for writing (its write lock) */                   \
+    XX(ELOCKED, -1005, "another process has the backing file open for writing")                    \
+    /* key-value cache: a key, value or item over its limit */                                     \
+    XX(E2BIG, -E2BIG,                                                                              \
+       "key, value or item over its size limit (key 4 KiB, value 64 MiB, item the capacity; a "    \
+       "reference: the window)")                                                                   \
+    /* key-value cache: no such key (or it expired) */                                             \
+    XX(ENOTFOUND, -1006, "no such key (or it expired)")                                            \
+    /* key-value cache: the caller's buffer is too small */                                        \
+    XX(ERANGE, -ERANGE, "the buffer is too small for the value (its size is returned)")            \
+    /* the page lies past the largest file the file system, or the process's limit, allows */      \
+    XX(EFBIG, -EFBIG,                                                                              \
+       "the page lies past the largest file the backing file's file system (or the process's "     \
+       "file size limit) allows")
 
-/* A short English description of an AWC_E* (or AWE_E*) code; never NULL. */
+/* The codes: AWC_OK, AWC_EINVAL, AWC_ENOMEM, AWC_EBUSY, AWC_EIO, AWC_ENOSPC, AWC_ENOENT,
+ * AWC_EEXIST, AWC_EACCES, AWC_EDEADLK, AWC_EPERM, AWC_ECHECKSUM, AWC_EBADFILE, AWC_ENOTPINNED,
+ * AWC_ECLOSED, AWC_ELOCKED, AWC_E2BIG, AWC_ENOTFOUND, AWC_ERANGE, AWC_EFBIG. */
+enum awc_error {
+#define AWC_ERROR_ENUM_(name, value, text) AWC_##name = (value),
+    AWC_ERROR_MAP(AWC_ERROR_ENUM_)
+#undef AWC_ERROR_ENUM_
+};
+
+/* A short English description of an AWC_E* (or AWE_E*) code, or "unknown error"; never NULL. */
 AWC_API const char *awc_strerror(int err);
+
+/* The name of an AWC_E* (or AWE_E*) code ("AWC_EBUSY"), or "unknown" for any other value; never
+ * NULL. */
+AWC_API const char *awc_err_name(int err);
 
 /* ---- Opening and closing ----------------------------------------------------------------- */
 
@@ -177,6 +217,8 @@ struct awc_stats {
     uint64_t window_evictions;  /* pages taken out of the window (kept in frames) */
     uint64_t frame_evictions;   /* pages dropped from frames */
     uint64_t writebacks;        /* dirty pages written to the file */
+    uint64_t writebacks_ahead;  /* of those, written ahead of their eviction, in a victim's batch
+                                 * (README 4.2.7) */
     uint64_t map_calls;         /* AWE map calls made */
     uint64_t pages_mapped;      /* pages those calls mapped (pages per call = this / map_calls) */
     uint64_t bytes_read;        /* from the backing file */

@@ -10,34 +10,39 @@
 #define MAX_PAGE  ((size_t)2 << 20)
 #define MAX_STAGE 64u
 
+/* Steps:
+ * 1. An awecache code (AWC_ERROR_MAP; 0 among them) is passed through unchanged.
+ * 2. An AWE or platform code becomes the awecache code for the same condition: the platform's
+ *    "file locked by another writer" is AWC_ELOCKED, the frame limit and the open-file limit are
+ *    AWC_ENOMEM, a directory is AWC_EINVAL. The codes awecache.h shares with awe.h and plat.h
+ *    (EINVAL, ENOMEM, EIO, ENOSPC, ENOENT, EEXIST, EACCES, EPERM, EFBIG) mean the same in every
+ *    namespace, so step 1 passed them through.
+ * 3. Anything else (a frame or window the engine got wrong, a NULL, an unsupported feature, an
+ *    unknown value) is the engine's I/O failing: AWC_EIO. */
 int awc_err(int rc)
 {
+    /* Step 1 */
     switch (rc) {
-    case 0:
-        return AWC_OK;
-    case -EBUSY:
-        return AWC_ELOCKED; /* the platform's "file locked by another writer" */
-    case -ENOMEM:
-    case -EDQUOT:
-        return AWC_ENOMEM;
-    case -ENOSPC:
-    case -ENOENT:
-    case -EEXIST:
-    case -EACCES:
-    case -EINVAL:
+#define AWC_SAME_(name, value, text) case AWC_##name:
+        AWC_ERROR_MAP(AWC_SAME_)
+#undef AWC_SAME_
         return rc;
-    case -EPERM: /* only AWE says it: no frames for this process (awe_strerror says why) */
-        return rc;
-    case -EROFS:
-        return AWC_EACCES;
-    case -EISDIR:
-        return AWC_EINVAL;
-    case -EFBIG:
-        return AWC_EFBIG;
-    case -EMFILE:
-        return AWC_ENOMEM;
     default:
-        return rc <= AWC_ECHECKSUM && rc >= AWC_ELOCKED ? rc : AWC_EIO;
+        break;
+    }
+
+    /* Step 2 */
+    switch (rc) {
+    case PLAT_ELOCKED:
+        return AWC_ELOCKED;
+    case PLAT_EDQUOT:
+    case PLAT_EMFILE:
+        return AWC_ENOMEM;
+    case PLAT_EISDIR:
+        return AWC_EINVAL;
+    default:
+        /* Step 3 */
+        return AWC_EIO;
     }
 }
 
@@ -55,48 +60,26 @@ int awc_check(const struct awc *c)
 AWC_API const char *awc_strerror(int err)
 {
     switch (err) {
-    case AWC_OK:
-        return "success";
-    case AWC_EINVAL:
-        return "invalid argument or configuration";
-    case AWC_ENOMEM:
-        return "not enough memory, frames or address space";
-    case AWC_EBUSY:
-        return "every frame or window slot is pinned (or pages are pinned at close)";
-    case AWC_EIO:
-        return "I/O error on the backing file";
-    case AWC_ENOSPC:
-        return "no space left for the backing file";
-    case AWC_ENOENT:
-        return "no such backing file";
-    case AWC_EEXIST:
-        return "the backing file already exists";
-    case AWC_EACCES:
-        return "permission denied (or a write on a read-only cache)";
-    case AWC_EDEADLK:
-        return "this thread already holds the page exclusively";
-    case AWC_ECHECKSUM:
-        return "the page read back torn or corrupted (checksum mismatch)";
-    case AWC_EBADFILE:
-        return "not an awecache file, another format version, or a corrupt header";
-    case AWC_ENOTPINNED:
-        return "the page is not pinned";
-    case AWC_ECLOSED:
-        return "the cache is closed";
-    case AWC_ELOCKED:
-        return "another process has the backing file open for writing";
-    case AWC_E2BIG:
-        return "key, value or item over its size limit (key 4 KiB, value 64 MiB, item the "
-               "capacity; a reference: the window)";
-    case AWC_ENOTFOUND:
-        return "no such key (or it expired)";
-    case AWC_ERANGE:
-        return "the buffer is too small for the value (its size is returned)";
-    case AWC_EFBIG:
-        return "the page lies past the largest file the backing file's file system (or the "
-               "process's file size limit) allows";
+#define AWC_TEXT_(name, value, text)                                                               \
+    case AWC_##name:                                                                               \
+        return text;
+        AWC_ERROR_MAP(AWC_TEXT_)
+#undef AWC_TEXT_
     default:
-        return awe_strerror(err);
+        return awe_strerror(err); /* an AWE_E* code, or "unknown error" */
+    }
+}
+
+AWC_API const char *awc_err_name(int err)
+{
+    switch (err) {
+#define AWC_NAME_(name, value, text)                                                               \
+    case AWC_##name:                                                                               \
+        return "AWC_" #name;
+        AWC_ERROR_MAP(AWC_NAME_)
+#undef AWC_NAME_
+    default:
+        return awe_err_name(err); /* an AWE_E* code's name, or "unknown" */
     }
 }
 
@@ -610,6 +593,7 @@ AWC_API int awc_get_stats(awc_t *c, struct awc_stats *st)
     st->window_evictions = atomic_load(&c->window_evictions);
     st->frame_evictions = atomic_load(&c->frame_evictions);
     st->writebacks = atomic_load(&c->writebacks);
+    st->writebacks_ahead = atomic_load(&c->writebacks_ahead);
     st->map_calls = atomic_load(&c->map_calls);
     st->pages_mapped = atomic_load(&c->pages_mapped);
     st->bytes_read = atomic_load(&c->bytes_read);

@@ -58,6 +58,34 @@ uint32_t clock_take_buffer(struct awc *c, bool *transient, enum pick pick, bool 
     return NO_BUF;
 }
 
+/* Takes, to be written back with a victim (README 4.2.7), up to `max` of the next CLEAN_SCAN
+ * buffers from the hand that its coming sweeps would have to write back one at a time: dirty,
+ * holding a page, unpinned, not BUSY, usage count 0, and with their data at an address (shown in
+ * a slot; in copy mode any: an unshown one is copied out of its frames). Each is taken BUSY with
+ * DIRTY cleared, as a flush lists its pages; clean_ahead_end gives them back. Caller holds c->mu.
+ */
+size_t clock_take_dirty(struct awc *c, uint32_t *out, size_t max)
+{
+    const uint64_t want = ST_DIRTY | ST_VALID;
+    const uint64_t look = want | ST_BUSY | ST_REF_MASK | ST_USAGE_MASK;
+    uint64_t h = c->frame_hand;
+    size_t n = 0;
+
+    for (uint64_t i = 0; i < CLEAN_SCAN && i < c->nbuf && n < max; i++) {
+        struct buf *b = &c->bufs[h];
+        uint64_t s = st_load(b);
+
+        if ((s & look) == want && (c->copy || (s & ST_MAPPED) != 0) &&
+            atomic_compare_exchange_strong_explicit(&b->state, &s, (s | ST_BUSY) & ~ST_DIRTY,
+                                                    memory_order_acq_rel, memory_order_relaxed)) {
+            b->busy_by = awc_thread_id();
+            out[n++] = (uint32_t)h;
+        }
+        h = h + 1 == c->nbuf ? 0 : h + 1;
+    }
+    return n;
+}
+
 /* ---- The slot CLOCK (README 4.1) --------------------------------------------------------- */
 
 /* Reserves slot s if its occupant (if any) is unpinned: sets BUSY on the occupant. */

@@ -153,7 +153,7 @@ struct awc {
     struct stripe stripe[STRIPES];
     _Atomic uint64_t frame_hits, misses, window_evictions, frame_evictions, writebacks;
     _Atomic uint64_t map_calls, pages_mapped, bytes_read, bytes_written, checksum_failures;
-    _Atomic uint64_t flushes, window_copies;
+    _Atomic uint64_t flushes, window_copies, writebacks_ahead;
     unsigned direct_io, io_uring;
     /* The error of the last page write that failed, AWC_OK once a later write succeeds: while set,
      * reads take clean buffers only (README 4.2.6). */
@@ -185,6 +185,12 @@ enum pick {
  * was passed over only because another operation has it BUSY; *skipped: one was passed over
  * for being of the kind `pick` excludes. */
 uint32_t clock_take_buffer(struct awc *c, bool *transient, enum pick pick, bool *skipped);
+/* Cleaning ahead (README 4.2.7): with a dirty victim, up to CLEAN_AHEAD more dirty buffers among
+ * the next CLEAN_SCAN from the frame hand are written in the same batch. */
+#define CLEAN_AHEAD 15
+#define CLEAN_SCAN  64
+/* Takes up to max such buffers, BUSY with DIRTY cleared, into out[]; returns how many. */
+size_t clock_take_dirty(struct awc *c, uint32_t *out, size_t max);
 /* Takes a window slot (README 4.1), `hint` first if it is free to take; its occupant, BUSY now,
  * goes to *occupant (NO_BUF if none); NO_SLOT if every slot is pinned or reserved. */
 uint64_t clock_take_slot(struct awc *c, uint64_t hint, uint32_t *occupant, bool *transient);

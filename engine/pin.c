@@ -256,9 +256,11 @@ struct batch {
     bool reader;   /* a shared pin (or prefetch): takes clean victims while write-backs fail */
     struct ent *e; /* entries of this round, m of them */
     size_t m;
-    uint64_t *rpages; /* scratch: pages to write back or read */
-    void **raddrs;    /* scratch: their addresses */
-    int *rrc;         /* scratch: each read's result */
+    uint64_t *rpages;         /* scratch: pages to write back or read (n + CLEAN_AHEAD) */
+    void **raddrs;            /* scratch: their addresses */
+    int *rrc;                 /* scratch: each read's or write's result */
+    uint32_t xb[CLEAN_AHEAD]; /* buffers cleaned ahead this round (README 4.2.7), BUSY */
+    size_t nx;
 };
 
 /* Phase A for page i (caller holds c->mu): pass 0 takes the pages in the table (hits, window
@@ -371,16 +373,55 @@ static int phase_a(struct batch *t, int wb_error, uint32_t *wait_buf, uint32_t *
         if (x->slot == NO_SLOT)
             rc = AWC_EBUSY;
     }
+    /* With a dirty victim, buffers to clean ahead (README 4.2.7): taken last, so that they never
+     * stand in the way of this batch's own victims and slots. */
+    for (size_t i = 0; i < t->m && rc == AWC_OK && *wait_buf == NO_BUF && wb_error == AWC_OK; i++) {
+        if (t->e[i].kind == K_MISS && (t->e[i].old_state & ST_DIRTY) != 0 &&
+            t->e[i].old_page != NO_PAGE) {
+            t->nx = clock_take_dirty(c, t->xb, CLEAN_AHEAD);
+            break;
+        }
+    }
     return rc;
 }
 
-/* Phase C: the dirty victims' old pages are written back, one batched write, from the slots
- * that show them. */
+/* Gives back the buffers cleaned ahead (README 4.2.7): BUSY off; one whose write did not succeed
+ * (rc[i] not AWC_OK, or rc NULL: not written) is dirty again. */
+static void clean_ahead_end(struct batch *t, const int *rc)
+{
+    for (size_t i = 0; i < t->nx; i++) {
+        struct buf *b = &t->c->bufs[t->xb[i]];
+
+        buf_publish(b, st_load(b) | (rc != NULL && rc[i] == AWC_OK ? 0 : ST_DIRTY));
+    }
+    t->nx = 0;
+}
+
+/* The address buffer bi's data can be written from: its slot, or (copy mode, a buffer in no
+ * slot) a copy of its frames in `bounce`; NULL if that copy failed. */
+static void *clean_source(struct awc *c, uint32_t bi, char *bounce)
+{
+    uint64_t s = st_load(&c->bufs[bi]);
+
+    if ((s & ST_MAPPED) != 0)
+        return slot_addr(c, ST_SLOT(s));
+    if (bounce == NULL || awe_frames_read(&c->frames[(size_t)bi * c->k], c->k, bounce) != AWE_OK)
+        return NULL;
+    atomic_fetch_add_explicit(&c->window_copies, 1, memory_order_relaxed);
+    return bounce;
+}
+
+/* Phase C: the dirty victims' old pages are written back from the slots that show them, with the
+ * buffers cleaned ahead, one batched write. Returns the first victim's error (the buffers cleaned
+ * ahead only stay dirty when theirs fail). */
 static int phase_c(struct batch *t)
 {
     struct awc *c = t->c;
-    size_t nr = 0;
-    int rc;
+    size_t nr = 0, nv, unshown = 0, nx = 0;
+    char *bounce = NULL;
+    uint32_t xb[CLEAN_AHEAD];
+    int xrc[CLEAN_AHEAD];
+    int rc = AWC_OK;
 
     for (size_t i = 0; i < t->m; i++) {
         if (t->e[i].kind == K_MISS && t->e[i].old_page != NO_PAGE &&
@@ -389,11 +430,44 @@ static int phase_c(struct batch *t)
             t->raddrs[nr++] = slot_addr(c, t->e[i].slot);
         }
     }
-    if (nr == 0)
-        return AWC_OK;
-    rc = file_write_pages(c, t->rpages, t->raddrs, nr, NULL);
-    if (rc == AWC_OK)
-        atomic_fetch_add_explicit(&c->writebacks, nr, memory_order_relaxed);
+    nv = nr;
+    for (size_t i = 0; i < t->nx; i++)
+        unshown += (st_load(&c->bufs[t->xb[i]]) & ST_MAPPED) == 0;
+    if (unshown > 0)
+        bounce = plat_aligned_alloc(c->page_size, unshown * c->page_size);
+    /* The buffers cleaned ahead whose data has an address go in the batch; the others are given
+     * back dirty now. */
+    for (size_t i = 0, u = 0; i < t->nx; i++) {
+        uint32_t bi = t->xb[i];
+        bool shown = (st_load(&c->bufs[bi]) & ST_MAPPED) != 0;
+        void *from =
+            clean_source(c, bi, shown || bounce == NULL ? bounce : bounce + u * c->page_size);
+
+        u += !shown;
+        if (from == NULL) {
+            buf_publish(&c->bufs[bi], st_load(&c->bufs[bi]) | ST_DIRTY);
+            continue;
+        }
+        xb[nx++] = bi;
+        t->rpages[nr] = atomic_load_explicit(&c->bufs[bi].page, memory_order_relaxed);
+        t->raddrs[nr++] = from;
+    }
+    memcpy(t->xb, xb, nx * sizeof(*xb));
+    t->nx = nx;
+    if (nr > 0)
+        file_write_pages(c, t->rpages, t->raddrs, nr, t->rrc);
+    for (size_t i = 0; i < nr; i++) {
+        if (i < nv && t->rrc[i] != AWC_OK && rc == AWC_OK)
+            rc = t->rrc[i];
+        if (i >= nv)
+            xrc[i - nv] = t->rrc[i];
+        if (t->rrc[i] == AWC_OK)
+            atomic_fetch_add_explicit(&c->writebacks, 1, memory_order_relaxed);
+        if (i >= nv && t->rrc[i] == AWC_OK)
+            atomic_fetch_add_explicit(&c->writebacks_ahead, 1, memory_order_relaxed);
+    }
+    clean_ahead_end(t, xrc);
+    plat_aligned_free(bounce);
     return rc;
 }
 
@@ -501,8 +575,9 @@ static int phase_f(struct batch *t)
  *  3. Phase B, unlocked (map_entries): every slot change of the batch, one awe_map_scatter, or
  *     copies in copy mode.
  *  4. Phase C, unlocked (phase_c): the dirty victims' old pages are written back, one batched
- *     write, from their slots. On failure every victim keeps its old page; a read tries the
- *     batch once more, with clean victims only.
+ *     write, from their slots, with the buffers phase A took to clean ahead (README 4.2.7). On
+ *     failure every victim keeps its old page; a read tries the batch once more, with clean
+ *     victims only.
  *  5. Phase D, under the lock (phase_d): the victims' old pages leave the table; occupants lose
  *     their slot (they keep their data in frames); slots record their new buffers.
  *  6. Phase E, unlocked (phase_e): one batched read of every frame miss, each verified.
@@ -513,9 +588,9 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
                      bool reader)
 {
     struct ent e_small[SMALL];
-    uint64_t rpages_small[SMALL];
-    void *raddrs_small[SMALL];
-    int rrc_small[SMALL];
+    uint64_t rpages_small[SMALL + CLEAN_AHEAD];
+    void *raddrs_small[SMALL + CLEAN_AHEAD];
+    int rrc_small[SMALL + CLEAN_AHEAD];
     bool small = n <= SMALL, retried = false;
     struct batch t = {c,
                       pages,
@@ -525,9 +600,11 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
                       reader,
                       small ? e_small : malloc(n * sizeof(struct ent)),
                       0,
-                      small ? rpages_small : malloc(n * sizeof(uint64_t)),
-                      small ? raddrs_small : malloc(n * sizeof(void *)),
-                      small ? rrc_small : malloc(n * sizeof(int))};
+                      small ? rpages_small : malloc((n + CLEAN_AHEAD) * sizeof(uint64_t)),
+                      small ? raddrs_small : malloc((n + CLEAN_AHEAD) * sizeof(void *)),
+                      small ? rrc_small : malloc((n + CLEAN_AHEAD) * sizeof(int)),
+                      {0},
+                      0};
     int rc = AWC_OK;
 
     if (t.e == NULL || t.rpages == NULL || t.raddrs == NULL || t.rrc == NULL) {
@@ -548,6 +625,7 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
         rc = phase_a(&t, atomic_load_explicit(&c->wb_error, memory_order_relaxed), &wait_buf, &seen,
                      &transient);
         if (rc != AWC_OK || wait_buf != NO_BUF) {
+            clean_ahead_end(&t, NULL);
             undo_reservations(c, t.e, t.m);
             progress = atomic_load_explicit(&c->progress, memory_order_acquire);
             plat_mutex_unlock(&c->mu);
@@ -570,6 +648,7 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
         /* Step 3 */
         rc = map_entries(c, t.e, t.m);
         if (rc != AWC_OK) {
+            clean_ahead_end(&t, NULL);
             plat_mutex_lock(&c->mu);
             undo_reservations(c, t.e, t.m);
             plat_mutex_unlock(&c->mu);

@@ -1,5 +1,5 @@
 /*
- * fuzz/fuzz_trace.c: the replay trace parser, bench_trace_load (tools/awecache/trace.c), against
+ * fuzz/fuzz_trace.c: the replay trace parser, trace_load (tools/awecache/trace.c), against
  * an independent reading of the format its header documents (README.md):
  *
  *   text, one request per line: the page number as an unsigned decimal integer with optional
@@ -11,7 +11,7 @@
  * The input is written to a scratch file and loaded; the harness checks that both readings
  * accept the same inputs and give the same page numbers, and that a rejection has a message.
  */
-#include "bench.h"
+#include "trace.h"
 #include "fuzz_util.h"
 
 #include <stdlib.h>
@@ -82,22 +82,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0; /* more lines than the reference keeps */
     fuzz_log_reset();
     fuzz_write_file(path, data, size);
-    rc = bench_trace_load(path, &got, &n_got, err, sizeof(err));
+    rc = trace_load(path, &got, &n_got, err, sizeof(err));
     ref = reference(data, size, want, sizeof(want) / sizeof(want[0]), &n_want);
     if (rc != ref)
-        fuzz_fail("bench_trace_load %s the trace (%s), the documented format %s it",
+        fuzz_fail("trace_load %s the trace (%s), the documented format %s it",
                   rc == 0 ? "accepts" : "rejects", rc == 0 ? "no error" : err,
                   ref == 0 ? "accepts" : "rejects");
     if (rc != 0) {
         if (err[0] == '\0')
-            fuzz_fail("bench_trace_load rejects the trace with no message");
+            fuzz_fail("trace_load rejects the trace with no message");
         return 0;
     }
     if (n_got != n_want)
-        fuzz_fail("bench_trace_load reads %zu requests, the documented format %zu", n_got, n_want);
+        fuzz_fail("trace_load reads %zu requests, the documented format %zu", n_got, n_want);
     for (size_t i = 0; i < n_got; i++)
         if (got[i] != want[i])
-            fuzz_fail("request %zu: bench_trace_load reads %llu, the documented format %llu", i,
+            fuzz_fail("request %zu: trace_load reads %llu, the documented format %llu", i,
                       (unsigned long long)got[i], (unsigned long long)want[i]);
     free(got);
     return 0;

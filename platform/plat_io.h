@@ -9,8 +9,8 @@
  * it, plain positioned reads and writes otherwise).
  *
  * Conventions (for every function below, as in plat.h):
- * - Returns 0 on success or a negative error code: plat.h's PLAT_E* codes and the file codes
- *   defined here, which are negative errno values too. No other value is ever returned.
+ * - Returns 0 on success or a negative error code of plat.h's PLAT_ERROR_MAP (its file codes are
+ *   below). No other value is ever returned.
  * - A NULL pointer where the contract needs memory gives PLAT_EFAULT.
  * - Reads and writes are whole-length: a short transfer by the OS is continued until the whole
  *   length moved or an error stopped it. Reading past the end of the file is not an error: the
@@ -33,8 +33,6 @@
  *   round, and the entries already submitted complete normally. On pread/pwrite each call
  *   counts, and an injected failure fails the one entry that made it. EINTR is retried.
  * - Not for use in a fork()ed child: a child opens the file again.
- *
- * Error codes, beyond plat.h's: the Win32 code the Windows side reports is given on the right.
  */
 #ifndef AWECACHE_PLATFORM_PLAT_IO_H
 #define AWECACHE_PLATFORM_PLAT_IO_H
@@ -49,21 +47,18 @@
 extern "C" {
 #endif
 
-#define PLAT_ENOENT (-ENOENT) /* no such file, or a path component is not a directory: 2 */
-#define PLAT_EEXIST (-EEXIST) /* the file exists and PLAT_FILE_EXCL was given: 80 */
-#define PLAT_EACCES (-EACCES) /* permission denied, read-only file or handle: 5 */
-#define PLAT_EISDIR (-EISDIR) /* the path names a directory: 5 */
-#define PLAT_EBUSY  (-EBUSY)  /* another open file holds the write lock: 32 */
-#define PLAT_ENOSPC (-ENOSPC) /* no space left on the device, or the disk quota is used: 112 */
-#define PLAT_EFBIG  (-EFBIG)  /* beyond the largest file the file system allows: 223 */
-#define PLAT_EMFILE (-EMFILE) /* too many open files (this process or the system): 4 */
-/* Other codes the calls below return: PLAT_EINVAL (bad flags, misaligned direct I/O, offset
- * range, not a regular file or block device), PLAT_EFAULT, PLAT_ENOMEM, PLAT_ENOTSUP (the file
- * system cannot do what was asked, e.g. sync), PLAT_EIO (the device failed, or any other OS
- * error). */
+/* The file codes (in plat.h's PLAT_ERROR_MAP, with their Win32 numbers and texts): PLAT_ENOENT
+ * (no such file, or a path component is not a directory), PLAT_EEXIST (the file exists and
+ * PLAT_FILE_EXCL was given), PLAT_EACCES (permission denied, a read-only file or handle),
+ * PLAT_EISDIR (the path names a directory), PLAT_ELOCKED (another open file holds the write lock),
+ * PLAT_ENOSPC (no space left on the device, or the disk quota is used), PLAT_EFBIG (beyond the
+ * largest file the file system allows), PLAT_EMFILE (too many open files, in this process or the
+ * system). Other codes the calls below return: PLAT_EINVAL (bad flags, misaligned direct I/O,
+ * offset range, not a regular file or block device), PLAT_EFAULT, PLAT_ENOMEM, PLAT_ENOTSUP (the
+ * file system cannot do what was asked, e.g. sync), PLAT_EIO (the device failed, or any other OS
+ * error). plat_strerror() describes each. */
 
-/* Returns a constant English description of any code the platform returns (plat.h's and these);
- * "unknown error" for anything else. Never NULL. */
+/* plat_strerror (plat.h) by its older name, which the tools and benchmarks still call. */
 const char *plat_io_strerror(int err);
 
 /* ---- Open files --------------------------------------------------------------------------- */
@@ -83,11 +78,11 @@ struct plat_file; /* opaque */
 
 /* Opens the regular file (or block device) at `path` and stores the handle in *out. A writable
  * open takes an advisory exclusive lock on the file, held until plat_file_close; while another
- * open file holds it, in this process or another, the open fails with PLAT_EBUSY. A read-only
+ * open file holds it, in this process or another, the open fails with PLAT_ELOCKED. A read-only
  * open takes no lock. A failed open leaves *out untouched and removes any file it created.
  * Errors: PLAT_EFAULT, PLAT_EINVAL (unknown flags, EXCL without CREATE, CREATE with READONLY, not
  * a regular file or block device), PLAT_ENOENT, PLAT_EEXIST, PLAT_EACCES, PLAT_EISDIR,
- * PLAT_EBUSY, PLAT_EMFILE, PLAT_ENOSPC, PLAT_ENOMEM, PLAT_EIO. */
+ * PLAT_ELOCKED, PLAT_EMFILE, PLAT_ENOSPC, PLAT_ENOMEM, PLAT_EIO. */
 int plat_file_open(const char *path, unsigned flags, struct plat_file **out);
 
 /* Closes the file and releases the lock and everything the handle held, whatever the result.

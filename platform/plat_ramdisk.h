@@ -1,15 +1,15 @@
 /*
- * platform/plat_ramdisk.h: a file system in RAM for the awecache tool's benchmarks: a block
+ * platform/plat_ramdisk.h: a file system in RAM for awecache-bench (bench/awecache-bench/): a block
  * device made of memory, with a fresh file system on it, private to the calling process and gone
  * with it, however the process ends (a normal exit, a signal, kill -9).
  *
- * It lets `awecache bench --medium ram` measure the engines rather than a device: the data file
+ * It lets `awecache-bench --medium ram` measure the engines rather than a device: the data file
  * lives on a real block device with a real file system (so O_DIRECT, io_uring, the OS page cache
  * and its write-back behave as on a disk), whose blocks are RAM.
  *
  * Not part of libawecache: this header and its files (linux/ramdisk_linux.c,
- * windows/ramdisk_windows.c) make a small static library, awecache_platform_tool, that only the
- * awecache tool and its tests link.
+ * windows/ramdisk_windows.c) go into a small static library, awecache_platform_tool, that only the
+ * programs calling it link.
  *
  * Conventions: as plat.h (0 or a negative PLAT_E* code; a failure changes nothing). Call
  * plat_ramdisk_create while the process has a single thread (Linux moves the whole process into

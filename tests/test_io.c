@@ -84,8 +84,8 @@ static const struct mode modes[] = {
         int rc_ = (call);                                                                          \
         int want_ = (want);                                                                        \
         if (rc_ != want_)                                                                          \
-            fail_msg("%s returned %d (%s), expected %d (%s)", #call, rc_, plat_io_strerror(rc_),   \
-                     want_, plat_io_strerror(want_));                                              \
+            fail_msg("%s returned %d (%s), expected %d (%s)", #call, rc_, plat_strerror(rc_),      \
+                     want_, plat_strerror(want_));                                                 \
     } while (0)
 
 /* ---- Helpers ------------------------------------------------------------------------------ */
@@ -133,7 +133,7 @@ static struct plat_file *open_ok(const char *path, unsigned flags)
     int rc = plat_file_open(path, flags, &f);
 
     if (rc != 0)
-        fail_msg("plat_file_open(%s, %#x): %d (%s)", path, flags, rc, plat_io_strerror(rc));
+        fail_msg("plat_file_open(%s, %#x): %d (%s)", path, flags, rc, plat_strerror(rc));
     return f;
 }
 
@@ -351,14 +351,14 @@ static void test_lock(void **state)
     const struct place *p = place_of(state);
     char a[PATH_MAX];
     struct plat_file *f, *g = NULL;
-    struct child_open busy = {a, PLAT_EBUSY}, free_ok = {a, 0};
+    struct child_open busy = {a, PLAT_ELOCKED}, free_ok = {a, 0};
 
     path_of(p, "locked", a);
     f = open_ok(a, PLAT_FILE_CREATE | PLAT_FILE_EXCL | PLAT_FILE_DIRECT);
     /* In this process: another open file description. */
-    EXPECT(plat_file_open(a, 0, &g), PLAT_EBUSY);
-    EXPECT(plat_file_open(a, PLAT_FILE_CREATE, &g), PLAT_EBUSY);
-    EXPECT(plat_file_open(a, PLAT_FILE_NO_URING | PLAT_FILE_DIRECT, &g), PLAT_EBUSY);
+    EXPECT(plat_file_open(a, 0, &g), PLAT_ELOCKED);
+    EXPECT(plat_file_open(a, PLAT_FILE_CREATE, &g), PLAT_ELOCKED);
+    EXPECT(plat_file_open(a, PLAT_FILE_NO_URING | PLAT_FILE_DIRECT, &g), PLAT_ELOCKED);
     assert_true(exists(a)); /* a failed open removes only a file it created */
     g = open_ok(a, PLAT_FILE_READONLY);
     EXPECT(plat_file_close(g), 0);

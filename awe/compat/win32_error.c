@@ -5,29 +5,31 @@
  */
 #include "win32_internal.h"
 
+#include <assert.h>
 #include <pthread.h>
 
 /* The last error of each thread, as Windows keeps it in the thread's TEB. */
 static _Thread_local DWORD last_error;
 
-/* awe.h error code -> GetLastError() value. docs/awe-semantics.md gives the Windows rules behind
- * each row: e.g. ENOMEM means "not one frame could be had" (Windows: ERROR_NO_SYSTEM_RESOURCES, not
- * ERROR_NOT_ENOUGH_MEMORY) and EDQUOT "the per-process frame limit is already reached". */
+/* awe.h error code -> GetLastError() value: awe.h's AWE_ERROR_MAP gives each code's Win32 number
+ * and name, and this table is made from it. docs/awe-semantics.md gives the Windows rules behind
+ * each row: e.g. ENOMEM means "not one frame could be had" (Windows: ERROR_NO_SYSTEM_RESOURCES,
+ * not ERROR_NOT_ENOUGH_MEMORY) and EDQUOT "the per-process frame limit is already reached". */
 static const struct {
     int awe;     /* an AWE_E* code */
     DWORD win32; /* what GetLastError() reports for it */
 } error_table[] = {
-    {AWE_OK, ERROR_SUCCESS},
-    {AWE_EINVAL, ERROR_INVALID_PARAMETER},
-    {AWE_ENXIO, ERROR_INVALID_ADDRESS},
-    {AWE_EADDRNOTAVAIL, ERROR_INVALID_ADDRESS},
-    {AWE_EPERM, ERROR_PRIVILEGE_NOT_HELD},
-    {AWE_ENOMEM, ERROR_NO_SYSTEM_RESOURCES},
-    {AWE_EDQUOT, ERROR_COMMITMENT_LIMIT},
-    {AWE_EFAULT, ERROR_NOACCESS},
-    {AWE_ENOTSUP, ERROR_NOT_SUPPORTED},
-    {AWE_EIO, ERROR_IO_DEVICE},
+#define AWE_WIN32_ROW_(name, value, win32, win32_name, text) {AWE_##name, ERROR_##win32_name},
+    AWE_ERROR_MAP(AWE_WIN32_ROW_)
+#undef AWE_WIN32_ROW_
 };
+
+/* The names in the list must be this API's windows.h constants of the numbers it gives. */
+#define AWE_WIN32_SAME_(name, value, win32, win32_name, text)                                      \
+    static_assert(ERROR_##win32_name == (win32),                                                   \
+                  "AWE_" #name ": ERROR_" #win32_name " is not " #win32);
+AWE_ERROR_MAP(AWE_WIN32_SAME_)
+#undef AWE_WIN32_SAME_
 
 DWORD awewin32_error_from_awe(int err)
 {

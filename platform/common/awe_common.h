@@ -17,12 +17,18 @@
  * checks of plat_window_reserve that do not depend on the OS, and the lookups behind plat_map's
  * range, plat_query and plat_window_find. What lives in common/awe_plan.c: the checks of a map
  * call's entries (a page listed once, a frame owned, unmapped and listed once) and the plan they
- * build, the commit of a plan into the frame state words, the valid prefix of plat_frames_free,
- * the first checks of plat_frames_alloc and plat_get_stats' snapshot. It reaches a frame's state
- * word through frame_state(), the one hook each OS file defines (with frame_pool()). What stays
- * in each OS file: the frames (memfd pages or Windows' PFNs), the reservations, the map engines,
- * the locks. Every function here runs under the caller's map_mu where it touches a table or a
- * state word; none takes a lock or includes an OS header.
+ * build, the commit of a plan into the frame state words, the frames of a released window and
+ * the valid prefix of plat_frames_free. What lives in common/awe_entry.c: the state both OSes
+ * keep alike (`plat_core`, below) and every entry point of plat.h's AWE whose rules do not depend
+ * on the OS: plat_get_caps, plat_set_frame_limit, the first checks of plat_frames_alloc and
+ * plat_frames_free, plat_map, plat_map_scatter, plat_query, plat_window_reserve,
+ * plat_window_release, plat_window_find, plat_get_stats, the count of failed calls, and
+ * plat_testing_set_vma_budget. They reach the OS through the hooks at the end of this header,
+ * which each OS file defines. What stays in each OS file: starting the platform, the locks, the
+ * frames (memfd pages or Windows' PFNs), the reservations, the map engines, plat_frames_copy and
+ * plat_awe_unavailable_reason. Every function here runs under the caller's map_mu where it
+ * touches a table or a state word; none but awe_entry.c's entry points takes a lock, and none
+ * includes an OS header.
  */
 #ifndef AWECACHE_PLATFORM_COMMON_AWE_COMMON_H
 #define AWECACHE_PLATFORM_COMMON_AWE_COMMON_H
@@ -40,6 +46,9 @@
 #define FRAME_PENDING ((uintptr_t)2)
 #define FRAME_VA_MASK (~(uintptr_t)4095)
 
+/* Which frames a window takes (struct window's `pool`, frame_pool()). Windows has one pool. */
+enum { POOL_SMALL = 0, POOL_HUGE = 1, POOL_COUNT = 2 };
+
 /* A window. Invariant: slots[p] == f != 0 iff frame f's state says it is mapped at page p (and,
  * on Linux, it spans 1 + count_breaks(w, 0, pages - 1) kernel mappings). */
 struct window {
@@ -48,7 +57,7 @@ struct window {
     size_t pages;        /* pages in the window */
     unsigned shift;      /* log2 of its page size */
     unsigned flags;      /* PLAT_WINDOW_* it was reserved with */
-    int pool;            /* which frames it takes (the OS file's numbering; Windows: always 0) */
+    int pool;            /* which frames it takes: POOL_SMALL, or POOL_HUGE (Linux only) */
     plat_frame_t *slots; /* pages entries: the frame mapped at each page, 0 = none */
     uint64_t *pending;   /* pages bits: listed by the call being validated */
 };
@@ -67,6 +76,25 @@ struct window_table {
     size_t n;          /* windows reserved now */
     size_t cap;        /* room in v */
 };
+
+/* What both OSes keep alike, defined in common/awe_entry.c. The OS file's start (ensure_init)
+ * fills caps, frame_capacity, vma_budget_default and max_numa_node; Linux's fork handler resets
+ * the rest in a child. */
+struct awe_core {
+    struct plat_caps caps;       /* frame_limit changes under alloc_mu, vma_budget under map_mu;
+                                  * huge_frames_free is read at each plat_get_caps (caps_os_fill) */
+    uint64_t frame_capacity;     /* the most small frames plat_set_frame_limit allows */
+    uint64_t vma_budget_default; /* the budget plat_testing_set_vma_budget(0) restores (0: none) */
+    int max_numa_node;           /* highest NUMA node number of the machine (0 without NUMA) */
+    atomic_bool ever_allocated;  /* a frame was ever allocated (map and free need one) */
+    atomic_uint_fast64_t failed_calls; /* map, scatter, alloc and free calls that failed */
+    struct window_table wt;            /* under map_mu */
+    struct change *plan;               /* under map_mu: scratch for one call, plan_cap entries */
+    size_t plan_cap;
+    struct plat_stats stats; /* counters under map_mu; the OS file keeps the frame counts */
+};
+
+extern struct awe_core plat_core;
 
 /* log2 of v rounded up (v a power of two: exact). */
 static inline unsigned log2_exact(uint64_t v)
@@ -145,17 +173,6 @@ int wtab_query(const struct window_table *t, const void *va, plat_frame_t *frame
  * none (*base and *size untouched). */
 int wtab_extent(const struct window_table *t, const void *va, void **base, size_t *size);
 
-/* ---- Hooks: defined by each OS file ------------------------------------------------------- */
-
-/* The state word of frame number f, or NULL when f cannot be one of ours (0, out of range, or in
- * a pool never set up). A word once returned stays valid for the life of the process. Linux: the
- * entry of the frame's pool's state table; Windows: the state of the frame table's entry. */
-_Atomic uintptr_t *frame_state(plat_frame_t f);
-
-/* The pool of frame number f, in struct window's `pool` numbering; f is one of ours (frame_state
- * gives non-NULL). Linux: POOL_SMALL or POOL_HUGE; Windows: always 0. */
-int frame_pool(plat_frame_t f);
-
 /* ---- Plans and frames (common/awe_plan.c; caller holds map_mu) ----------------------------- */
 
 /* Validates entry *c of a map call: page `page` of w, not listed earlier in the call, receiving
@@ -182,19 +199,79 @@ uint64_t window_unmap_frames(const struct window *w);
  * used to find repeats are cleared again before it returns. */
 size_t frames_valid_prefix(const plat_frame_t *frames, size_t n, size_t *mapped);
 
-/* ---- Arguments and snapshots (no lock needed) ---------------------------------------------- */
+/* ---- Entry points' helpers (common/awe_entry.c) ------------------------------------------ */
 
-/* plat_frames_alloc's first checks, in the contract's order: count NULL, or frames NULL with
- * *count > 0, is PLAT_EFAULT; then init() runs (the OS file's one-time start) and its error is
- * returned; then flags beyond PLAT_FRAMES_HUGE | PLAT_FRAMES_POPULATE are PLAT_EINVAL. 0 lets
- * the call go on (*count may still be 0). */
-int frames_alloc_args(const size_t *count, const plat_frame_t *frames, unsigned flags,
-                      int (*init)(void));
+/* Makes room in plat_core.plan for a plan of n changes, and in the OS file's own scratch beside it
+ * (plan_room). A count whose plan could not fit in the address space is PLAT_EINVAL (it cannot be
+ * a valid call: it exceeds every window's pages); PLAT_ENOMEM when memory is short. Caller holds
+ * map_mu. */
+int plan_reserve(size_t n);
 
-/* plat_get_stats' snapshot of what both OSes keep alike (caller holds both locks): *out becomes
- * *counters, with the window count of t and failed_calls. The OS file fills in the rest (VMAs,
- * frames held). */
-void stats_snapshot(struct plat_stats *out, const struct plat_stats *counters,
-                    const struct window_table *t, uint64_t failed_calls);
+/* Take and release map_mu and alloc_mu together, in lock order (for consistent snapshots, and
+ * around fork on Linux). */
+void lock_both(void);
+void unlock_both(void);
+
+/* ---- Hooks: defined by each OS file ------------------------------------------------------- */
+
+/* Starts the platform once (later calls wait for the first and return its result): 0, or the
+ * error that keeps it from starting (PLAT_EIO). Fills plat_core's capabilities. */
+int ensure_init(void);
+
+/* map_mu and alloc_mu (the OS file's locks; order: map_mu before alloc_mu). */
+void map_lock(void);
+void map_unlock(void);
+void alloc_lock(void);
+void alloc_unlock(void);
+
+/* The state word of frame number f, or NULL when f cannot be one of ours (0, out of range, or in
+ * a pool never set up). A word once returned stays valid for the life of the process. Linux: the
+ * entry of the frame's pool's state table; Windows: the state of the frame table's entry. */
+_Atomic uintptr_t *frame_state(plat_frame_t f);
+
+/* The pool of frame number f (POOL_SMALL or POOL_HUGE); f is one of ours (frame_state gives
+ * non-NULL). Windows: always POOL_SMALL. */
+int frame_pool(plat_frame_t f);
+
+/* What plat_get_caps adds to plat_core.caps, which *caps holds already (no lock held): the huge
+ * frames the system could give now. */
+void caps_os_fill(struct plat_caps *caps);
+
+/* What plat_get_stats adds to plat_core's counters, which *stats holds already (caller holds both
+ * locks): the kernel mappings in use, the frames held and their peak. */
+void stats_os_fill(struct plat_stats *stats);
+
+/* plat_frames_alloc once its arguments passed the checks of plat.h common to both OSes (pointers,
+ * flags, node, *count > 0): the contract's rules from there (huge frames, the limit, the OS). */
+int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int numa_node);
+
+/* plat_frames_free once its arguments passed the checks common to both OSes (pointers, *count > 0,
+ * a frame was ever allocated): the valid prefix, the unmapping and the freeing. */
+int do_frames_free(size_t *count, const plat_frame_t *frames);
+
+/* Makes room for `cap` changes in whatever the OS file keeps per change beside plat_core.plan
+ * (Linux: the runs; Windows: the addresses and PFNs of its one OS call): 0 or PLAT_ENOMEM. Caller
+ * holds map_mu. */
+int plan_room(size_t cap);
+
+/* Carries out plat_core.plan[0..n), validated with plan_entry (marks cleared, old_frame filled in),
+ * all or nothing, then commits it (slots, plan_commit, runs). `range` is the page-aligned address
+ * of the call's first page when the entries are consecutive pages of one window in plan order
+ * (plat_map), NULL when they may lie anywhere in any order (plat_map_scatter). Errors:
+ * PLAT_ENOMEM (the kernel mapping budget, or memory), PLAT_EIO (the OS refused; nothing
+ * changed). Caller holds map_mu. */
+int plan_apply(size_t n, void *range);
+
+/* Reserves the address range of window w (`size` bytes: at `want` exactly, or anywhere aligned
+ * to `align` when want is 0), sets w->base and counts the range as the OS file counts windows
+ * (Linux: one VMA, refused with PLAT_ENOMEM when the mapping budget has no room for it). Errors:
+ * PLAT_EADDRNOTAVAIL, PLAT_ENOMEM, PLAT_ENOTSUP (Windows: no MEM_PHYSICAL), PLAT_EIO. Caller holds
+ * map_mu; on error nothing changed. */
+int window_os_reserve(struct window *w, uintptr_t want, size_t size, size_t align);
+
+/* Returns the range of window w (in the table) to the OS, which unmaps its pages and frees no
+ * frame, and forgets what the OS file counted for it. Errors: PLAT_ENOMEM, PLAT_EIO. Caller holds
+ * map_mu; on error nothing changed. */
+int window_os_release(struct window *w);
 
 #endif /* AWECACHE_PLATFORM_COMMON_AWE_COMMON_H */

@@ -9,8 +9,6 @@
  */
 #include "awe_common.h"
 
-#include <assert.h>
-
 /* ---- Plans ---------------------------------------------------------------------------------- */
 
 /* Validates one change's frame (the rules of MapUserPhysicalPages per entry) and marks it
@@ -126,30 +124,4 @@ size_t frames_valid_prefix(const plat_frame_t *frames, size_t n, size_t *mapped)
     if (mapped != NULL)
         *mapped = nmapped;
     return valid;
-}
-
-/* ---- Arguments and snapshots ---------------------------------------------------------------- */
-
-int frames_alloc_args(const size_t *count, const plat_frame_t *frames, unsigned flags,
-                      int (*init)(void))
-{
-    int rc;
-
-    if (count == NULL || (frames == NULL && *count > 0))
-        return PLAT_EFAULT;
-    rc = init();
-    if (rc != 0)
-        return rc;
-    if ((flags & ~(PLAT_FRAMES_HUGE | PLAT_FRAMES_POPULATE)) != 0)
-        return PLAT_EINVAL;
-    return 0;
-}
-
-void stats_snapshot(struct plat_stats *out, const struct plat_stats *counters,
-                    const struct window_table *t, uint64_t failed_calls)
-{
-    assert(out != counters);
-    *out = *counters;
-    out->windows = t->n;
-    out->failed_calls = failed_calls;
 }

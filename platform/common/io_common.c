@@ -1,63 +1,12 @@
 /*
  * platform/common/io_common.c: the parts of plat_io.h that are the same on every OS (see
- * io_common.h for the split): the one table of error texts, argument checks, and the bookkeeping
- * of a batch that does not depend on how its transfers reach the OS. Compiled on every OS; it
- * includes no OS header.
+ * io_common.h for the split): argument checks, and the bookkeeping of a batch that does not
+ * depend on how its transfers reach the OS. Compiled on every OS; it includes no OS header. The
+ * texts of the error codes are common/errors.c's.
  */
 #include "io_common.h"
 
 #include <assert.h>
-
-/* ---- Errors ------------------------------------------------------------------------------- */
-
-/* The one table of texts for every code the platform returns (plat.h's and plat_io.h's). Where
- * the OSes differ (PLAT_EPERM happens on Windows alone; the mapping budget is Linux's), the text
- * says which. */
-const char *plat_io_strerror(int err)
-{
-    switch (err) {
-    case PLAT_OK:
-        return "success";
-    case PLAT_EINVAL:
-        return "invalid argument (flags, range, or misaligned direct I/O)";
-    case PLAT_ENXIO:
-        return "frame number not owned by this process";
-    case PLAT_EADDRNOTAVAIL:
-        return "address is not a window base, or the wanted range is taken";
-    case PLAT_EPERM:
-        return "AWE frames are not available: the \"Lock pages in memory\" privilege is not "
-               "held (Windows: secpol.msc > Local Policies > User Rights Assignment > Lock pages "
-               "in memory, then log off and on), or the system has only AWE stubs (Wine)";
-    case PLAT_ENOMEM:
-        return "out of memory, or the kernel mapping budget (Linux's vm.max_map_count)";
-    case PLAT_EDQUOT:
-        return "the process frame limit is already reached";
-    case PLAT_EFAULT:
-        return "a NULL pointer where memory is needed";
-    case PLAT_ENOTSUP:
-        return "not supported here";
-    case PLAT_EIO:
-        return "the operating system or the device failed";
-    case PLAT_ENOENT:
-        return "no such file";
-    case PLAT_EEXIST:
-        return "the file exists";
-    case PLAT_EACCES:
-        return "permission denied (or the file is open read-only)";
-    case PLAT_EISDIR:
-        return "the path names a directory";
-    case PLAT_EBUSY:
-        return "another open file holds the file's write lock";
-    case PLAT_ENOSPC:
-        return "no space left on the device";
-    case PLAT_EFBIG:
-        return "beyond the largest file the file system allows";
-    case PLAT_EMFILE:
-        return "too many open files";
-    default:
-        return "unknown error";
-    }
-}
 
 /* ---- Arguments ---------------------------------------------------------------------------- */
 

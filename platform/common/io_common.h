@@ -4,10 +4,10 @@
  *
  * Each OS file keeps what talks to its OS: opening, the write lock, direct I/O, and how a batch's
  * transfers are carried out (io_uring or pread/pwrite on Linux, overlapped ReadFile/WriteFile on
- * Windows). What is the same on every OS lives in common/io_common.c: plat_io_strerror (one
- * table), the checks of a transfer's arguments, the first step of a batch (check every entry),
- * the order in which a batch picks its next entry, and its last step (the lowest failed entry).
- * Nothing here includes an OS header.
+ * Windows). What is the same on every OS lives in common/io_common.c: the checks of a transfer's
+ * arguments, the first step of a batch (check every entry), the order in which a batch picks its
+ * next entry, and its last step (the lowest failed entry). Nothing here includes an OS header.
+ * The error codes and their texts are plat.h's PLAT_ERROR_MAP (plat_strerror: common/errors.c).
  */
 #ifndef AWECACHE_PLATFORM_COMMON_IO_COMMON_H
 #define AWECACHE_PLATFORM_COMMON_IO_COMMON_H

@@ -53,10 +53,10 @@
 
 #define ALLOC_GRANULARITY ((size_t)65536) /* window bases, as Windows' allocation granularity */
 #define FRAME_HUGE_BIT    ((uintptr_t)1 << (sizeof(uintptr_t) * CHAR_BIT - 1))
-/* The frame state word (FRAME_OWNED, FRAME_PENDING, FRAME_VA_MASK), struct window, struct change
- * and the window table are common/awe_common.h's. A window's pool is POOL_SMALL or POOL_HUGE. */
-
-enum { POOL_SMALL = 0, POOL_HUGE = 1, POOL_COUNT = 2 };
+/* The frame state word (FRAME_OWNED, FRAME_PENDING, FRAME_VA_MASK), struct window, struct change,
+ * the pools' numbers (POOL_SMALL, POOL_HUGE), the window table, the plan and the counters are
+ * common/awe_common.h's (`plat_core`); so are the entry points whose rules do not depend on the OS
+ * (common/awe_entry.c), which call the hooks defined here. */
 
 /* One memfd of frames of one size. Invariant: held == number of FRAME_OWNED states. */
 struct pool {
@@ -78,46 +78,44 @@ struct run {
     size_t n;     /* number of changes (= pages) */
 };
 
+/* What Linux keeps beside `plat_core` (common/awe_common.h). */
 static struct {
     pthread_once_t once;
-    int init_rc;                  /* 0, or why the platform could not start */
-    struct plat_caps caps;        /* capabilities; frame_limit and vma_budget change at runtime */
-    int max_numa_node;            /* highest NUMA node number of the machine (0 without NUMA) */
-    uint64_t vma_budget_computed; /* the budget derived from vm.max_map_count */
+    int init_rc; /* 0, or why the platform could not start */
 
     pthread_mutex_t map_mu; /* see "Locks" above */
     pthread_mutex_t alloc_mu;
 
-    struct pool pools[POOL_COUNT];     /* under alloc_mu (state words: atomics, see above) */
-    atomic_bool ever_allocated;        /* a frame was ever allocated (Map and Free need one) */
-    atomic_uint_fast64_t failed_calls; /* calls that returned an error (any lock or none) */
+    struct pool pools[POOL_COUNT]; /* under alloc_mu (state words: atomics, see above) */
 
-    struct window_table wt; /* under map_mu */
-    uint64_t vmas_in_use;   /* under map_mu: sum of windows' vmas */
-
-    struct change *plan; /* under map_mu: scratch for one call */
-    size_t plan_cap;
-    struct run *runs;
-    size_t runs_cap;
-
-    struct plat_stats stats; /* counters under map_mu; frame counters under alloc_mu */
+    uint64_t vmas_in_use; /* under map_mu: sum of windows' vmas */
+    struct run *runs;     /* under map_mu: scratch for one call, plat_core.plan_cap entries */
 } g = {.once = PTHREAD_ONCE_INIT,
        .map_mu = PTHREAD_MUTEX_INITIALIZER,
        .alloc_mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- Initialisation and fork ------------------------------------------------------------- */
 
-/* Takes both locks, in lock order: for consistent snapshots, and around fork. */
-static void lock_both(void)
+/* The lock hooks of common/awe_common.h (lock_both and unlock_both, which fork takes too, are
+ * common/awe_entry.c's). */
+void map_lock(void)
 {
     pthread_mutex_lock(&g.map_mu);
+}
+
+void map_unlock(void)
+{
+    pthread_mutex_unlock(&g.map_mu);
+}
+
+void alloc_lock(void)
+{
     pthread_mutex_lock(&g.alloc_mu);
 }
 
-static void unlock_both(void)
+void alloc_unlock(void)
 {
     pthread_mutex_unlock(&g.alloc_mu);
-    pthread_mutex_unlock(&g.map_mu);
 }
 
 /* In a child, AWE state is not inherited (as on Windows, where a new process has none): the
@@ -127,8 +125,9 @@ static void fork_child(void)
 {
     size_t i;
 
-    for (i = 0; i < g.wt.n; i++)
-        munmap((void *)g.wt.v[i]->base, g.wt.v[i]->pages << g.wt.v[i]->shift);
+    for (i = 0; i < plat_core.wt.n; i++)
+        munmap((void *)plat_core.wt.v[i]->base,
+               plat_core.wt.v[i]->pages << plat_core.wt.v[i]->shift);
     for (i = 0; i < POOL_COUNT; i++) {
         struct pool *p = &g.pools[i];
 
@@ -145,15 +144,15 @@ static void fork_child(void)
         p->state = NULL;
         p->used = NULL;
     }
-    memset(&g.wt, 0, sizeof(g.wt)); /* the copies leak in the child: freeing is not fork-safe */
+    /* The tables' copies leak in the child: freeing is not fork-safe. */
+    memset(&plat_core.wt, 0, sizeof(plat_core.wt));
     g.vmas_in_use = 0;
-    g.plan = NULL;
-    g.plan_cap = 0;
+    plat_core.plan = NULL;
+    plat_core.plan_cap = 0;
     g.runs = NULL;
-    g.runs_cap = 0;
-    atomic_store(&g.ever_allocated, false);
-    atomic_store(&g.failed_calls, 0);
-    memset(&g.stats, 0, sizeof(g.stats));
+    atomic_store(&plat_core.ever_allocated, false);
+    atomic_store(&plat_core.failed_calls, 0);
+    memset(&plat_core.stats, 0, sizeof(plat_core.stats));
     unlock_both();
 }
 
@@ -170,7 +169,7 @@ static uint64_t pool_capacity_max(void)
 
 static void platform_init(void)
 {
-    struct plat_caps *c = &g.caps;
+    struct plat_caps *c = &plat_core.caps;
     long page = sysconf(_SC_PAGESIZE);
     long phys = sysconf(_SC_PHYS_PAGES);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -198,9 +197,9 @@ static void platform_init(void)
         if (margin > max_map / 2)
             margin = max_map / 2;
         c->max_map_count = max_map;
-        g.vma_budget_computed = max_map - margin;
+        plat_core.vma_budget_default = max_map - margin;
     }
-    c->vma_budget = g.vma_budget_computed;
+    c->vma_budget = plat_core.vma_budget_default;
 
     /* Huge frames: the hugetlb page size (whether a pool is configured is read at allocation,
      * since an administrator may configure one while the process runs). */
@@ -208,7 +207,7 @@ static void platform_init(void)
         c->huge_page_size = (size_t)(v * 1024);
 
     /* NUMA nodes: "0", "0-3" or "0,2-3"; the last number is the highest node. */
-    g.max_numa_node =
+    plat_core.max_numa_node =
         os_read_last_u64("/sys/devices/system/node/possible", &v) && v < 4096 ? (int)v : 0;
 
     for (i = 0; i < POOL_COUNT; i++)
@@ -224,60 +223,25 @@ static void platform_init(void)
         g.pools[POOL_HUGE].capacity = ((uint64_t)phys * (uint64_t)page) >> g.pools[POOL_HUGE].shift;
     }
     c->frame_limit = g.pools[POOL_SMALL].capacity;
+    plat_core.frame_capacity = g.pools[POOL_SMALL].capacity;
     if (pthread_atfork(lock_both, unlock_both, fork_child) != 0)
         g.init_rc = PLAT_EIO;
 }
 
-static int ensure_init(void)
+int ensure_init(void)
 {
     pthread_once(&g.once, platform_init);
     return g.init_rc;
 }
 
-int plat_get_caps(struct plat_caps *caps)
+/* Whether a huge page pool is configured is read at each call: an administrator may change it
+ * while the process runs. */
+void caps_os_fill(struct plat_caps *caps)
 {
-    int rc;
+    uint64_t v;
 
-    if (caps == NULL)
-        return PLAT_EFAULT;
-    rc = ensure_init();
-    if (rc != 0)
-        return rc;
-    lock_both();
-    *caps = g.caps;
-    unlock_both();
-    caps->huge_frames_free = 0;
-    if (caps->huge_page_size != 0) {
-        uint64_t v;
-
-        if (os_read_keyed_u64("/proc/meminfo", "HugePages_Free", &v))
-            caps->huge_frames_free = v;
-    }
-    return 0;
-}
-
-int plat_set_frame_limit(uint64_t limit)
-{
-    int rc = ensure_init();
-
-    if (rc != 0)
-        return rc;
-    if (limit > g.pools[POOL_SMALL].capacity)
-        return PLAT_EINVAL;
-    pthread_mutex_lock(&g.alloc_mu);
-    g.caps.frame_limit = limit;
-    pthread_mutex_unlock(&g.alloc_mu);
-    return 0;
-}
-
-void plat_testing_set_vma_budget(uint64_t budget);
-void plat_testing_set_vma_budget(uint64_t budget)
-{
-    if (ensure_init() != 0)
-        return;
-    pthread_mutex_lock(&g.map_mu);
-    g.caps.vma_budget = budget != 0 ? budget : g.vma_budget_computed;
-    pthread_mutex_unlock(&g.map_mu);
+    if (caps->huge_page_size != 0 && os_read_keyed_u64("/proc/meminfo", "HugePages_Free", &v))
+        caps->huge_frames_free = v;
 }
 
 /* ---- Frame numbers ----------------------------------------------------------------------- */
@@ -454,14 +418,16 @@ static size_t pool_commit(struct pool *p, const uint64_t *idx, size_t n)
     return n;
 }
 
-/* Steps:
- * 1. Check the arguments; *count == 0 succeeds at once.
+/* The hook of common/awe_common.h; common/awe_entry.c checked the pointers, flags, node and
+ * *count > 0. The node is a preference that the kernel's default policy answers (awe.h).
+ * Steps:
+ * 1. Huge frames without a huge page size or pool: ENOTSUP.
  * 2. Under alloc_mu, set up the pool on first use and check the limit: none left is EDQUOT.
  * 3. Take the lowest free indexes (consecutive where possible, which keeps later mappings
  *    coalesced) and, for huge frames or PLAT_FRAMES_POPULATE, commit their memory now: huge
  *    frames must exist before they are mapped (a hugetlb fault without a page is SIGBUS).
  * 4. Publish the frames as owned and return how many were had. */
-static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int numa_node)
+int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int numa_node)
 {
     int which = (flags & PLAT_FRAMES_HUGE) != 0 ? POOL_HUGE : POOL_SMALL;
     struct pool *p = &g.pools[which];
@@ -470,14 +436,8 @@ static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, 
     int rc;
 
     /* Step 1 */
-    rc = frames_alloc_args(count, frames, flags, ensure_init);
-    if (rc != 0)
-        return rc;
-    if (numa_node < -1 || numa_node > g.max_numa_node)
-        return PLAT_EINVAL;
-    if (*count == 0)
-        return 0;
-    if (which == POOL_HUGE && (g.caps.huge_page_size == 0 || p->capacity == 0))
+    (void)numa_node;
+    if (which == POOL_HUGE && (plat_core.caps.huge_page_size == 0 || p->capacity == 0))
         return PLAT_ENOTSUP;
 
     /* Step 2 */
@@ -493,7 +453,7 @@ static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, 
     rc = pool_setup(which);
     if (rc != 0)
         goto out;
-    limit = which == POOL_HUGE ? p->capacity : g.caps.frame_limit;
+    limit = which == POOL_HUGE ? p->capacity : plat_core.caps.frame_limit;
     if (p->held >= limit) {
         rc = PLAT_EDQUOT;
         goto out;
@@ -529,7 +489,7 @@ static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, 
     p->held += got;
     if (p->held > p->peak)
         p->peak = p->held;
-    atomic_store(&g.ever_allocated, true);
+    atomic_store(&plat_core.ever_allocated, true);
     *count = got;
 out:
     pthread_mutex_unlock(&g.alloc_mu);
@@ -565,27 +525,16 @@ static void affected(const struct window *w, size_t s, size_t e, size_t *lo, siz
 
 /* ---- The plan: validate, then apply all or nothing --------------------------------------- */
 
-/* Makes room for a plan of n changes. A count whose plan would not fit in the address space is
- * PLAT_EINVAL (it cannot be a valid call: it exceeds every window's pages). */
-static int plan_reserve(size_t n)
+/* The hook of common/awe_common.h: a plan of `cap` changes has at most `cap` runs (struct run is
+ * smaller than struct change, so plan_reserve's overflow check covers it). */
+static_assert(sizeof(struct run) <= sizeof(struct change), "runs must fit where changes do");
+int plan_room(size_t cap)
 {
-    if (n > SIZE_MAX / sizeof(struct change) || n > SIZE_MAX / sizeof(struct run))
-        return PLAT_EINVAL;
-    if (n > g.plan_cap) {
-        size_t cap = n < 64 ? 64 : n;
-        struct change *c = realloc(g.plan, cap * sizeof(*c));
-        struct run *r;
+    struct run *r = realloc(g.runs, cap * sizeof(*r));
 
-        if (c == NULL)
-            return PLAT_ENOMEM;
-        g.plan = c;
-        r = realloc(g.runs, cap * sizeof(*r));
-        if (r == NULL)
-            return PLAT_ENOMEM;
-        g.runs = r;
-        g.plan_cap = cap;
-        g.runs_cap = cap;
-    }
+    if (r == NULL)
+        return PLAT_ENOMEM;
+    g.runs = r;
     return 0;
 }
 
@@ -606,14 +555,16 @@ static size_t plan_runs(size_t n)
     size_t nruns = 0, i = 0;
 
     while (i < n) {
-        const struct change *c = &g.plan[i];
+        const struct change *c = &plat_core.plan[i];
         bool any_old = c->old_frame != 0;
         size_t j = i + 1;
 
-        while (j < n && g.plan[j].w == c->w && g.plan[j].page == g.plan[j - 1].page + 1 &&
-               (c->new_frame == 0 ? g.plan[j].new_frame == 0
-                                  : g.plan[j].new_frame == g.plan[j - 1].new_frame + 1)) {
-            any_old |= g.plan[j].old_frame != 0;
+        while (j < n && plat_core.plan[j].w == c->w &&
+               plat_core.plan[j].page == plat_core.plan[j - 1].page + 1 &&
+               (c->new_frame == 0
+                    ? plat_core.plan[j].new_frame == 0
+                    : plat_core.plan[j].new_frame == plat_core.plan[j - 1].new_frame + 1)) {
+            any_old |= plat_core.plan[j].old_frame != 0;
             j++;
         }
         if (c->new_frame != 0 || any_old) {
@@ -665,9 +616,10 @@ static int restore_layout(const struct run *r, enum set_mode mode)
     while (i < end) {
         size_t j = i + 1;
 
-        while (j < end && joinable(g.plan[j - 1].old_frame, g.plan[j].old_frame))
+        while (j < end && joinable(plat_core.plan[j - 1].old_frame, plat_core.plan[j].old_frame))
             j++;
-        if (os_set_run(g.plan[i].w, g.plan[i].page, j - i, g.plan[i].old_frame, mode) != 0)
+        if (os_set_run(plat_core.plan[i].w, plat_core.plan[i].page, j - i,
+                       plat_core.plan[i].old_frame, mode) != 0)
             return PLAT_EIO;
         i = j;
     }
@@ -681,7 +633,7 @@ static int restore_layout(const struct run *r, enum set_mode mode)
  * (should another thread have taken the hole meanwhile, that fails rather than clobber it). */
 static int restore_run(const struct run *r)
 {
-    const struct change *c = &g.plan[r->first];
+    const struct change *c = &plat_core.plan[r->first];
 
     if (restore_layout(r, SET_ROLLBACK) == 0)
         return 0;
@@ -700,7 +652,7 @@ static int restore_run(const struct run *r)
  *    (uncounted calls; restore_run says how this works even at the kernel's mapping limit), put
  *    the slots back, and fail.
  * 4. Commit: frame state words follow the slots; counters. */
-static int plan_apply(size_t n)
+static int runs_apply(size_t n)
 {
     size_t nruns, k, i;
     uint64_t vmas = g.vmas_in_use, peak = g.vmas_in_use;
@@ -712,26 +664,26 @@ static int plan_apply(size_t n)
     /* Step 2 */
     for (k = 0; k < nruns; k++) {
         const struct run *r = &g.runs[k];
-        struct window *w = g.plan[r->first].w;
-        size_t s = g.plan[r->first].page, e = s + r->n, lo, hi;
+        struct window *w = plat_core.plan[r->first].w;
+        size_t s = plat_core.plan[r->first].page, e = s + r->n, lo, hi;
         uint64_t before;
 
         affected(w, s, e, &lo, &hi);
         before = count_breaks(w, lo, hi);
         for (i = r->first; i < r->first + r->n; i++)
-            w->slots[g.plan[i].page] = g.plan[i].new_frame;
+            w->slots[plat_core.plan[i].page] = plat_core.plan[i].new_frame;
         vmas = vmas - before + count_breaks(w, lo, hi);
         if (vmas > peak)
             peak = vmas;
     }
-    if (g.caps.vma_budget != 0 && peak + 2 > g.caps.vma_budget) {
+    if (plat_core.caps.vma_budget != 0 && peak + 2 > plat_core.caps.vma_budget) {
         rc = PLAT_ENOMEM;
         goto undo_slots;
     }
 
     /* Step 3 */
     for (k = 0; k < nruns; k++) {
-        const struct change *c = &g.plan[g.runs[k].first];
+        const struct change *c = &plat_core.plan[g.runs[k].first];
 
         rc = os_set_run(c->w, c->page, g.runs[k].n, c->new_frame, SET_FORWARD);
         if (rc != 0)
@@ -751,129 +703,33 @@ static int plan_apply(size_t n)
     }
 
     /* Step 4 */
-    plan_commit(g.plan, n, &g.stats);
-    g.stats.runs += nruns;
+    plan_commit(plat_core.plan, n, &plat_core.stats);
+    plat_core.stats.runs += nruns;
     g.vmas_in_use = vmas;
-    if (vmas > g.stats.vmas_peak)
-        g.stats.vmas_peak = vmas;
+    if (vmas > plat_core.stats.vmas_peak)
+        plat_core.stats.vmas_peak = vmas;
     return 0;
 
 undo_slots:
     for (i = 0; i < n; i++)
-        g.plan[i].w->slots[g.plan[i].page] = g.plan[i].old_frame;
+        plat_core.plan[i].w->slots[plat_core.plan[i].page] = plat_core.plan[i].old_frame;
     return rc;
 }
 
-/* The common tail of map and scatter: clear the marks, apply, count. Caller holds map_mu. */
-static int plan_finish(size_t n, bool sorted, uint64_t *calls)
+/* The hook of common/awe_common.h. A scatter call's plan is sorted by address first (unless it
+ * already is), so that runs form whatever the order of the array; a range call's plan is in
+ * address order already. */
+int plan_apply(size_t n, void *range)
 {
-    int rc;
-
-    plan_unmark(g.plan, n);
-    if (!sorted)
-        qsort(g.plan, n, sizeof(*g.plan), change_cmp);
-    rc = plan_apply(n);
-    if (rc == 0)
-        (*calls)++;
-    return rc;
-}
-
-/* Steps:
- * 1. Check the call: count 0, no frame ever allocated, or a range outside one window: EINVAL.
- * 2. Validate every entry in array order, marking its page and frame pending; the first bad
- *    entry decides the error and the marks are cleared.
- * 3. Apply the plan all or nothing (plan_apply). */
-static int do_map(void *va, size_t count, const plat_frame_t *frames)
-{
-    struct window *w;
-    uintptr_t a;
-    size_t first, i;
-    int rc;
-
-    /* Step 1 */
-    rc = ensure_init();
-    if (rc != 0)
-        return rc;
-    if (count == 0 || !atomic_load(&g.ever_allocated))
-        return PLAT_EINVAL;
-    pthread_mutex_lock(&g.map_mu);
-    rc = wtab_range(&g.wt, va, count, &w, &a, &first);
-    if (rc != 0)
-        goto fail;
-    rc = plan_reserve(count);
-    if (rc != 0)
-        goto fail;
-
-    /* Step 2 */
-    for (i = 0; i < count; i++) {
-        rc = plan_entry(&g.plan[i], w, first + i, frames != NULL ? frames[i] : 0);
-        if (rc != 0) {
-            plan_unmark(g.plan, i);
-            goto fail;
-        }
-    }
-
-    /* Step 3 */
-    rc = plan_finish(count, true, &g.stats.map_calls);
-    pthread_mutex_unlock(&g.map_mu);
-    return rc;
-fail:
-    pthread_mutex_unlock(&g.map_mu);
-    return rc;
-}
-
-/* Steps:
- * 1. count 0 succeeds; no frame ever allocated is EINVAL.
- * 2. Validate every entry in array order: its page must be in a window and listed once, its
- *    frame as for plat_map. The first bad entry decides the error; marks are cleared.
- * 3. Sort the plan by address (unless it already is) so that runs form whatever the order of
- *    the array, and apply it all or nothing. */
-static int do_map_scatter(void *const *vas, size_t count, const plat_frame_t *frames)
-{
-    struct window *w = NULL;
-    bool sorted = true;
     size_t i;
-    int rc;
 
-    /* Step 1 */
-    rc = ensure_init();
-    if (rc != 0)
-        return rc;
-    if (count == 0)
-        return 0;
-    if (vas == NULL)
-        return PLAT_EFAULT;
-    if (!atomic_load(&g.ever_allocated))
-        return PLAT_EINVAL;
-    pthread_mutex_lock(&g.map_mu);
-    rc = plan_reserve(count);
-    if (rc != 0)
-        goto fail;
-
-    /* Step 2 */
-    for (i = 0; i < count; i++) {
-        uintptr_t va = (uintptr_t)vas[i];
-
-        if (w == NULL || va < w->base || va - w->base >= (w->pages << w->shift))
-            w = wtab_find(&g.wt, va);
-        rc = w == NULL ? PLAT_EINVAL
-                       : plan_entry(&g.plan[i], w, (va - w->base) >> w->shift,
-                                    frames != NULL ? frames[i] : 0);
-        if (rc != 0) {
-            plan_unmark(g.plan, i);
-            goto fail;
+    for (i = 1; range == NULL && i < n; i++) {
+        if (change_cmp(&plat_core.plan[i - 1], &plat_core.plan[i]) > 0) {
+            qsort(plat_core.plan, n, sizeof(*plat_core.plan), change_cmp);
+            break;
         }
-        if (i > 0 && sorted && change_cmp(&g.plan[i - 1], &g.plan[i]) > 0)
-            sorted = false;
     }
-
-    /* Step 3 */
-    rc = plan_finish(count, sorted, &g.stats.scatter_calls);
-    pthread_mutex_unlock(&g.map_mu);
-    return rc;
-fail:
-    pthread_mutex_unlock(&g.map_mu);
-    return rc;
+    return runs_apply(n);
 }
 
 /* Steps: 1. check every frame (owned, one pool); 2. per run of consecutive frames, one memcpy
@@ -926,20 +782,6 @@ int plat_frames_copy(const plat_frame_t *frames, size_t count, void *buf, int to
         i += n;
     }
     return 0;
-}
-
-int plat_query(const void *va, plat_frame_t *frame)
-{
-    int rc = ensure_init();
-
-    if (rc != 0)
-        return rc;
-    if (frame == NULL)
-        return PLAT_EFAULT;
-    pthread_mutex_lock(&g.map_mu);
-    rc = wtab_query(&g.wt, va, frame);
-    pthread_mutex_unlock(&g.map_mu);
-    return rc;
 }
 
 /* ---- Freeing frames ---------------------------------------------------------------------- */
@@ -1014,38 +856,29 @@ static void frames_release(const plat_frame_t *frames, size_t n)
     free(idx);
 }
 
-/* Steps:
- * 1. Check the call: pointers, *count == 0 and "never allocated" are EINVAL.
- * 2. Under map_mu, find the valid prefix: entries in array order that are owned frames not seen
+/* The hook of common/awe_common.h; common/awe_entry.c checked the pointers, *count > 0 and that a
+ * frame was ever allocated.
+ * Steps:
+ * 1. Under map_mu, find the valid prefix: entries in array order that are owned frames not seen
  *    earlier in the array. It ends at the first bad entry (ENXIO), or at the end.
- * 3. Unmap the prefix's mapped frames with one all-or-nothing plan. Should that need more kernel
+ * 2. Unmap the prefix's mapped frames with one all-or-nothing plan. Should that need more kernel
  *    mappings than the budget allows, unmap them one at a time in array order and end the
  *    prefix before the first that cannot be unmapped.
- * 4. Still under map_mu, the prefix's frames stop being owned: from here no call can map them.
- * 5. Under alloc_mu alone (map calls go on meanwhile), give their memory back, a run of
+ * 3. Still under map_mu, the prefix's frames stop being owned: from here no call can map them.
+ * 4. Under alloc_mu alone (map calls go on meanwhile), give their memory back, a run of
  *    consecutive frames per call, and make them available; *count = prefix length if cut. */
-static int do_frames_free(size_t *count, const plat_frame_t *frames)
+int do_frames_free(size_t *count, const plat_frame_t *frames)
 {
-    size_t n, valid, nplan, i;
+    size_t n = *count, valid, nplan, i;
     int rc, stop_rc = 0;
 
     /* Step 1 */
-    if (count == NULL || frames == NULL)
-        return PLAT_EFAULT;
-    rc = ensure_init();
-    if (rc != 0)
-        return rc;
-    n = *count;
-    if (n == 0 || !atomic_load(&g.ever_allocated))
-        return PLAT_EINVAL;
-
-    /* Step 2 */
     pthread_mutex_lock(&g.map_mu);
     valid = frames_valid_prefix(frames, n, &nplan);
     if (valid < n)
         stop_rc = PLAT_ENXIO;
 
-    /* Step 3 */
+    /* Step 2 */
     if (nplan > 0) {
         rc = plan_reserve(nplan);
         if (rc == 0) {
@@ -1054,32 +887,32 @@ static int do_frames_free(size_t *count, const plat_frame_t *frames)
             for (i = 0; i < valid; i++) {
                 uintptr_t va = atomic_load_explicit(frame_state(frames[i]), memory_order_relaxed) &
                                FRAME_VA_MASK;
-                struct window *w = va != 0 ? wtab_find(&g.wt, va) : NULL;
+                struct window *w = va != 0 ? wtab_find(&plat_core.wt, va) : NULL;
 
                 if (w != NULL) {
-                    g.plan[k].w = w;
-                    g.plan[k].page = (va - w->base) >> w->shift;
-                    g.plan[k].new_frame = 0;
-                    g.plan[k].old_frame = frames[i];
+                    plat_core.plan[k].w = w;
+                    plat_core.plan[k].page = (va - w->base) >> w->shift;
+                    plat_core.plan[k].new_frame = 0;
+                    plat_core.plan[k].old_frame = frames[i];
                     k++;
                 }
             }
             assert(k == nplan);
-            qsort(g.plan, nplan, sizeof(*g.plan), change_cmp);
-            rc = plan_apply(nplan);
+            qsort(plat_core.plan, nplan, sizeof(*plat_core.plan), change_cmp);
+            rc = runs_apply(nplan);
         }
         for (i = 0; rc != 0 && i < valid; i++) {
             uintptr_t va =
                 atomic_load_explicit(frame_state(frames[i]), memory_order_relaxed) & FRAME_VA_MASK;
-            struct window *w = va != 0 ? wtab_find(&g.wt, va) : NULL;
+            struct window *w = va != 0 ? wtab_find(&plat_core.wt, va) : NULL;
 
             if (w == NULL)
                 continue;
-            g.plan[0].w = w;
-            g.plan[0].page = (va - w->base) >> w->shift;
-            g.plan[0].new_frame = 0;
-            g.plan[0].old_frame = frames[i];
-            if (plan_apply(1) != 0) {
+            plat_core.plan[0].w = w;
+            plat_core.plan[0].page = (va - w->base) >> w->shift;
+            plat_core.plan[0].new_frame = 0;
+            plat_core.plan[0].old_frame = frames[i];
+            if (runs_apply(1) != 0) {
                 valid = i; /* frames before i are unmapped; free those */
                 stop_rc = PLAT_ENOMEM;
                 break;
@@ -1087,12 +920,12 @@ static int do_frames_free(size_t *count, const plat_frame_t *frames)
         }
     }
 
-    /* Step 4 */
+    /* Step 3 */
     for (i = 0; i < valid; i++)
         atomic_store_explicit(frame_state(frames[i]), 0, memory_order_relaxed);
     pthread_mutex_unlock(&g.map_mu);
 
-    /* Step 5 */
+    /* Step 4 */
     pthread_mutex_lock(&g.alloc_mu);
     frames_release(frames, valid);
     pthread_mutex_unlock(&g.alloc_mu);
@@ -1144,171 +977,47 @@ static int reserve_range(uintptr_t want, size_t size, size_t align, uintptr_t *b
     return 0;
 }
 
-/* Steps:
- * 1. Check the arguments; round the size up to whole pages of the window's kind.
- * 2. Build the window's tables (slots all 0, nothing pending).
- * 3. Reserve the address range (PROT_NONE: every touch faults) at the wanted address or
- *    anywhere, aligned to the allocation granularity (2 MiB for a huge window).
- * 4. Insert the window into the sorted registry. */
-int plat_window_reserve(void *want, size_t size, unsigned flags, void **base)
+/* The hook of common/awe_common.h: a PROT_NONE reservation (every touch faults), one VMA, which
+ * the budget must have room for beside the transient splits of one later mmap. */
+int window_os_reserve(struct window *w, uintptr_t want, size_t size, size_t align)
 {
-    bool huge = (flags & PLAT_WINDOW_HUGE) != 0;
-    size_t page, align, pages;
-    struct window *w = NULL;
-    uintptr_t at = 0, want_a;
+    uintptr_t at = 0;
     int rc;
 
-    /* Step 1 */
-    if (base == NULL)
-        return PLAT_EFAULT;
-    rc = ensure_init();
-    if (rc != 0)
-        return rc;
-    if (size == 0 || (flags & ~(PLAT_WINDOW_HUGE | PLAT_WINDOW_POPULATE)) != 0)
-        return PLAT_EINVAL;
-    if (huge && g.caps.huge_page_size == 0)
-        return PLAT_ENOTSUP;
-    page = huge ? g.caps.huge_page_size : g.caps.page_size;
-    align = huge && page > ALLOC_GRANULARITY ? page : ALLOC_GRANULARITY;
-    rc = wtab_reserve_args(&g.caps, want, page, align, &size, &pages, &want_a);
-    if (rc != 0)
-        return rc;
-
-    /* Step 2 */
-    w = wtab_window_new(pages, log2_exact(page), flags, huge ? POOL_HUGE : POOL_SMALL);
-    if (w == NULL)
+    if (plat_core.caps.vma_budget != 0 && g.vmas_in_use + 3 > plat_core.caps.vma_budget)
         return PLAT_ENOMEM;
-
-    pthread_mutex_lock(&g.map_mu);
-    if (g.caps.vma_budget != 0 && g.vmas_in_use + 3 > g.caps.vma_budget) {
-        rc = PLAT_ENOMEM;
-        goto fail;
-    }
-    rc = wtab_grow(&g.wt);
+    rc = reserve_range(want, size, align, &at);
     if (rc != 0)
-        goto fail;
-
-    /* Step 3 */
-    rc = reserve_range(want_a, size, align, &at);
-    if (rc != 0)
-        goto fail;
+        return rc;
     w->base = at;
-
-    /* Step 4 */
-    wtab_insert(&g.wt, w);
     g.vmas_in_use += 1;
-    if (g.vmas_in_use > g.stats.vmas_peak)
-        g.stats.vmas_peak = g.vmas_in_use;
-    pthread_mutex_unlock(&g.map_mu);
-    *base = (void *)at;
+    if (g.vmas_in_use > plat_core.stats.vmas_peak)
+        plat_core.stats.vmas_peak = g.vmas_in_use;
     return 0;
-fail:
-    pthread_mutex_unlock(&g.map_mu);
-    wtab_window_free(w);
-    return rc;
 }
 
-/* Steps:
- * 1. Find the window whose base is `base` exactly; anything else is EADDRNOTAVAIL.
- * 2. Return the range to the system (one munmap); on failure nothing has changed.
- * 3. Every frame that was mapped in it becomes unmapped (and keeps its contents). */
-int plat_window_release(void *base)
+/* The hook of common/awe_common.h: one munmap; the window's VMAs are no longer counted. */
+int window_os_release(struct window *w)
 {
-    struct window *w;
-    uint64_t vmas;
-    int rc = ensure_init();
+    uint64_t vmas = 1 + (w->pages > 1 ? count_breaks(w, 0, w->pages - 1) : 0);
+    int rc = os_munmap((void *)w->base, w->pages << w->shift);
 
     if (rc != 0)
-        return rc;
-
-    /* Step 1 */
-    pthread_mutex_lock(&g.map_mu);
-    w = wtab_find(&g.wt, (uintptr_t)base);
-    if (w == NULL || w->base != (uintptr_t)base) {
-        pthread_mutex_unlock(&g.map_mu);
-        return PLAT_EADDRNOTAVAIL;
-    }
-
-    /* Step 2 */
-    rc = os_munmap(base, w->pages << w->shift);
-    if (rc != 0) {
-        pthread_mutex_unlock(&g.map_mu);
         return errno_to_plat(rc);
-    }
-
-    /* Step 3 */
-    vmas = 1 + (w->pages > 1 ? count_breaks(w, 0, w->pages - 1) : 0);
-    g.stats.pages_unmapped += window_unmap_frames(w);
-    wtab_remove(&g.wt, w);
     g.vmas_in_use -= vmas;
-    pthread_mutex_unlock(&g.map_mu);
-    wtab_window_free(w);
     return 0;
 }
 
-int plat_window_find(const void *va, void **base, size_t *size)
+/* The hook of common/awe_common.h. */
+void stats_os_fill(struct plat_stats *stats)
 {
-    int rc = ensure_init();
-
-    if (rc != 0)
-        return rc;
-    if (base == NULL || size == NULL)
-        return PLAT_EFAULT;
-    pthread_mutex_lock(&g.map_mu);
-    rc = wtab_extent(&g.wt, va, base, size);
-    pthread_mutex_unlock(&g.map_mu);
-    return rc;
-}
-
-int plat_get_stats(struct plat_stats *stats)
-{
-    int rc;
-
-    if (stats == NULL)
-        return PLAT_EFAULT;
-    rc = ensure_init();
-    if (rc != 0)
-        return rc;
-    lock_both();
-    stats_snapshot(stats, &g.stats, &g.wt, atomic_load(&g.failed_calls));
     stats->vmas_in_use = g.vmas_in_use;
     stats->frames_allocated = g.pools[POOL_SMALL].held;
     stats->huge_frames_allocated = g.pools[POOL_HUGE].held;
     stats->frames_peak = g.pools[POOL_SMALL].peak;
-    unlock_both();
-    return 0;
-}
-
-/* ---- Public entry points: every failure is counted here, once ---------------------------- */
-
-static int counted(int rc)
-{
-    if (rc != 0)
-        atomic_fetch_add_explicit(&g.failed_calls, 1, memory_order_relaxed);
-    return rc;
-}
-
-int plat_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int numa_node)
-{
-    return counted(do_frames_alloc(count, frames, flags, numa_node));
-}
-
-int plat_frames_free(size_t *count, const plat_frame_t *frames)
-{
-    return counted(do_frames_free(count, frames));
-}
-
-int plat_map(void *va, size_t count, const plat_frame_t *frames)
-{
-    return counted(do_map(va, count, frames));
 }
 
 const char *plat_awe_unavailable_reason(void)
 {
     return NULL; /* a memfd needs no privilege: AWE is there wherever the platform starts */
-}
-
-int plat_map_scatter(void *const *vas, size_t count, const plat_frame_t *frames)
-{
-    return counted(do_map_scatter(vas, count, frames));
 }

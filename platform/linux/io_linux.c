@@ -31,7 +31,7 @@
  *      PLAT_EINVAL.
  *   4. Writable: flock(LOCK_EX | LOCK_NB) on a second descriptor of the same file (opened
  *      through /proc/self/fd, so it is the same inode whatever happened to the path); held by
- *      another open file: PLAT_EBUSY. The lock lives on a descriptor that no io_uring ring ever
+ *      another open file: PLAT_ELOCKED. The lock lives on a descriptor that no io_uring ring ever
  *      holds: a ring keeps its files open for a moment after the process dies (the kernel tears
  *      rings down asynchronously), and the lock must be free as soon as the process is gone.
  *   5. Direct I/O: the alignment from statx(STATX_DIOALIGN) (0: the file system cannot, e.g.
@@ -103,7 +103,7 @@ static int file_err(int neg_errno)
         return PLAT_EISDIR;
     case EWOULDBLOCK: /* flock(LOCK_NB) on a locked file */
     case EBUSY:
-        return PLAT_EBUSY;
+        return PLAT_ELOCKED;
     case ENOSPC:
     case EDQUOT:
         return PLAT_ENOSPC;
@@ -128,7 +128,7 @@ static int file_err(int neg_errno)
     }
 }
 
-/* plat_io_strerror, the one table of texts, is in common/io_common.c. */
+/* plat_strerror, the one table of texts, is in common/errors.c (plat.h's PLAT_ERROR_MAP). */
 
 /* ---- Arguments and whole-length transfers ------------------------------------------------- */
 

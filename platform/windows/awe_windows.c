@@ -73,8 +73,10 @@
 
 #define ALLOC_GRANULARITY ((size_t)65536)   /* when the system does not say */
 #define TABLE_CHUNK       ((uint64_t)65536) /* frame table entries committed at a time */
-/* The frame state word (FRAME_OWNED, FRAME_PENDING, FRAME_VA_MASK), struct window, struct change
- * and the window table are common/awe_common.h's. Every window has shift == g.shift and pool 0. */
+/* The frame state word (FRAME_OWNED, FRAME_PENDING, FRAME_VA_MASK), struct window, struct change,
+ * the window table, the plan and the counters are common/awe_common.h's (`plat_core`); so are the
+ * entry points whose rules do not depend on the OS (common/awe_entry.c), which call the hooks
+ * defined here. Every window has shift == g.shift and pool POOL_SMALL. */
 
 /* One entry of the frame table. */
 struct frame {
@@ -82,37 +84,29 @@ struct frame {
     ULONG_PTR pfn;           /* owned: the Windows page number; free: next free index + 1 */
 };
 
+/* What Windows keeps beside `plat_core` (common/awe_common.h). */
 static struct {
     INIT_ONCE once;
-    int init_rc;           /* 0, or why the platform could not start */
-    struct plat_caps caps; /* capabilities; frame_limit and vma_budget change at runtime */
-    unsigned shift;        /* log2 of the page size */
-    ULONG max_numa_node;   /* highest NUMA node number (0 without NUMA) */
+    int init_rc;    /* 0, or why the platform could not start */
+    unsigned shift; /* log2 of the page size */
 
     SRWLOCK map_mu; /* see "Locks" above */
     SRWLOCK alloc_mu;
 
-    struct frame *table;        /* capacity entries reserved; [0, committed) committed */
-    uint64_t capacity;          /* entries the table may hold: the machine's pages */
-    uint64_t committed;         /* under alloc_mu */
-    _Atomic uint64_t top;       /* entries ever handed out: frame numbers 1..top can be ours */
-    uint64_t free_head;         /* under alloc_mu: first free index + 1 (0: none below top) */
-    uint64_t held;              /* under alloc_mu: frames owned now */
-    uint64_t peak;              /* under alloc_mu: most frames ever owned at once */
-    atomic_bool ever_allocated; /* a frame was ever allocated (Map and Free need one) */
-    atomic_uint_fast64_t failed_calls;
+    struct frame *table;  /* capacity entries reserved; [0, committed) committed */
+    uint64_t capacity;    /* entries the table may hold: the machine's pages */
+    uint64_t committed;   /* under alloc_mu */
+    _Atomic uint64_t top; /* entries ever handed out: frame numbers 1..top can be ours */
+    uint64_t free_head;   /* under alloc_mu: first free index + 1 (0: none below top) */
+    uint64_t held;        /* under alloc_mu: frames owned now */
+    uint64_t peak;        /* under alloc_mu: most frames ever owned at once */
 
-    struct window_table wt; /* under map_mu */
-
-    struct change *plan; /* under map_mu: scratch for one call */
-    void **os_vas;       /* under map_mu: the call's addresses and PFNs, for Windows */
+    void *
+        *os_vas; /* under map_mu: the call's addresses and PFNs, for Windows (plat_core.plan_cap) */
     ULONG_PTR *os_pfns;
-    size_t plan_cap;
 
     _Atomic(const char *) unavailable; /* plat_awe_unavailable_reason() */
     char privilege_reason[256];        /* written once, by the init */
-
-    struct plat_stats stats; /* counters under map_mu; frame counters under alloc_mu */
 } g = {.once = INIT_ONCE_STATIC_INIT, .map_mu = SRWLOCK_INIT, .alloc_mu = SRWLOCK_INIT};
 
 static const char stub_reason[] =
@@ -164,9 +158,10 @@ static DWORD enable_lock_privilege(void)
 /* Reads what the machine offers and enables the privilege (nothing is allocated yet). */
 static BOOL CALLBACK platform_init(PINIT_ONCE once, PVOID param, PVOID *ctx)
 {
-    struct plat_caps *c = &g.caps;
+    struct plat_caps *c = &plat_core.caps;
     MEMORYSTATUSEX ms;
     SYSTEM_INFO si;
+    ULONG node;
     DWORD err;
 
     (void)once;
@@ -189,8 +184,7 @@ static BOOL CALLBACK platform_init(PINIT_ONCE once, PVOID param, PVOID *ctx)
     c->vma_budget = 0;     /* AWE mappings are not counted against any per-process limit */
     c->max_map_count = 0;
     g.shift = log2_exact(si.dwPageSize);
-    if (!GetNumaHighestNodeNumber(&g.max_numa_node))
-        g.max_numa_node = 0;
+    plat_core.max_numa_node = GetNumaHighestNodeNumber(&node) && node < 4096 ? (int)node : 0;
 
     /* The table is sized to the machine's pages, as the Linux memfd is, but never more than an
      * eighth of the address space (a 32-bit process on a machine with more than 4 GiB). */
@@ -198,6 +192,7 @@ static BOOL CALLBACK platform_init(PINIT_ONCE once, PVOID param, PVOID *ctx)
     if (g.capacity > (SIZE_MAX / 8) / sizeof(struct frame))
         g.capacity = (SIZE_MAX / 8) / sizeof(struct frame);
     c->frame_limit = g.capacity;
+    plat_core.frame_capacity = g.capacity;
 
     err = enable_lock_privilege();
     if (err != 0) {
@@ -211,7 +206,7 @@ static BOOL CALLBACK platform_init(PINIT_ONCE once, PVOID param, PVOID *ctx)
     return TRUE;
 }
 
-static int ensure_init(void)
+int ensure_init(void)
 {
     InitOnceExecuteOnce(&g.once, platform_init, NULL, NULL);
     return g.init_rc;
@@ -224,56 +219,31 @@ const char *plat_awe_unavailable_reason(void)
     return atomic_load(&g.unavailable);
 }
 
-static void lock_both(void)
+/* The lock hooks of common/awe_common.h. */
+void map_lock(void)
 {
     AcquireSRWLockExclusive(&g.map_mu);
-    AcquireSRWLockExclusive(&g.alloc_mu);
 }
 
-static void unlock_both(void)
+void map_unlock(void)
 {
-    ReleaseSRWLockExclusive(&g.alloc_mu);
     ReleaseSRWLockExclusive(&g.map_mu);
 }
 
-int plat_get_caps(struct plat_caps *caps)
+void alloc_lock(void)
 {
-    int rc;
-
-    if (caps == NULL)
-        return PLAT_EFAULT;
-    rc = ensure_init();
-    if (rc != 0)
-        return rc;
-    lock_both();
-    *caps = g.caps;
-    unlock_both();
-    caps->huge_frames_free = 0;
-    return 0;
-}
-
-int plat_set_frame_limit(uint64_t limit)
-{
-    int rc = ensure_init();
-
-    if (rc != 0)
-        return rc;
-    if (limit > g.capacity)
-        return PLAT_EINVAL;
     AcquireSRWLockExclusive(&g.alloc_mu);
-    g.caps.frame_limit = limit;
-    ReleaseSRWLockExclusive(&g.alloc_mu);
-    return 0;
 }
 
-/* Windows has no mapping budget: the override is shown in the caps and enforces nothing. */
-void plat_testing_set_vma_budget(uint64_t budget)
+void alloc_unlock(void)
 {
-    if (ensure_init() != 0)
-        return;
-    AcquireSRWLockExclusive(&g.map_mu);
-    g.caps.vma_budget = budget;
-    ReleaseSRWLockExclusive(&g.map_mu);
+    ReleaseSRWLockExclusive(&g.alloc_mu);
+}
+
+/* The hook of common/awe_common.h: no huge frames through the AWE calls. */
+void caps_os_fill(struct plat_caps *caps)
+{
+    (void)caps;
 }
 
 /* ---- Frame numbers ----------------------------------------------------------------------- */
@@ -356,8 +326,10 @@ static void index_put(uint64_t index)
     g.free_head = index + 1;
 }
 
-/* Steps:
- * 1. Check the arguments; *count == 0 succeeds at once; huge frames are PLAT_ENOTSUP.
+/* The hook of common/awe_common.h; common/awe_entry.c checked the pointers, flags, node and
+ * *count > 0.
+ * Steps:
+ * 1. Huge frames are PLAT_ENOTSUP.
  * 2. Under alloc_mu, set up the table on first use and check the limit: none left is EDQUOT.
  * 3. Ask Windows for the PFNs (AllocateUserPhysicalPages, or ...Numa with a preferred node). It
  *    may give fewer. A refusal for the privilege, or stubs (ERROR_CALL_NOT_IMPLEMENTED), is
@@ -365,7 +337,7 @@ static void index_put(uint64_t index)
  * 4. Give each PFN a table entry. Should the table not grow (no memory to commit it), the PFNs
  *    without an entry go back to Windows and the call returns what it has.
  * 5. Publish the frames as owned (pfn first, then the state with release ordering). */
-static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int numa_node)
+int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int numa_node)
 {
     ULONG_PTR *pfns = NULL, n_os;
     uint64_t limit;
@@ -374,13 +346,6 @@ static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, 
     int rc;
 
     /* Step 1 */
-    rc = frames_alloc_args(count, frames, flags, ensure_init);
-    if (rc != 0)
-        return rc;
-    if (numa_node < -1 || numa_node > (int)g.max_numa_node)
-        return PLAT_EINVAL;
-    if (*count == 0)
-        return 0;
     if ((flags & PLAT_FRAMES_HUGE) != 0)
         return PLAT_ENOTSUP;
 
@@ -389,7 +354,7 @@ static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, 
     rc = table_setup();
     if (rc != 0)
         goto out;
-    limit = g.caps.frame_limit;
+    limit = plat_core.caps.frame_limit;
     if (g.held >= limit) {
         rc = PLAT_EDQUOT;
         goto out;
@@ -451,7 +416,7 @@ static int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, 
     g.held += got;
     if (g.held > g.peak)
         g.peak = g.held;
-    atomic_store(&g.ever_allocated, true);
+    atomic_store(&plat_core.ever_allocated, true);
     *count = got;
 out:
     ReleaseSRWLockExclusive(&g.alloc_mu);
@@ -461,43 +426,35 @@ out:
 
 /* ---- The plan: validate, then one OS call ------------------------------------------------ */
 
-/* Makes room for a plan of n changes. A count whose plan would not fit in the address space is
- * PLAT_EINVAL (it cannot be a valid call: it exceeds every window's pages). */
-static int plan_reserve(size_t n)
+/* The hook of common/awe_common.h: the addresses and PFNs of the one OS call (void * and
+ * ULONG_PTR are no larger than struct change, so plan_reserve's overflow check covers them). */
+static_assert(sizeof(void *) <= sizeof(struct change) && sizeof(ULONG_PTR) <= sizeof(struct change),
+              "the OS call's arrays must fit where changes do");
+int plan_room(size_t cap)
 {
-    if (n > SIZE_MAX / sizeof(struct change))
-        return PLAT_EINVAL;
-    if (n > g.plan_cap) {
-        size_t cap = n < 64 ? 64 : n;
-        struct change *c = realloc(g.plan, cap * sizeof(*c));
-        void **v;
-        ULONG_PTR *p;
+    void **v = realloc(g.os_vas, cap * sizeof(*v));
+    ULONG_PTR *p;
 
-        if (c == NULL)
-            return PLAT_ENOMEM;
-        g.plan = c;
-        v = realloc(g.os_vas, cap * sizeof(*v));
-        if (v == NULL)
-            return PLAT_ENOMEM;
-        g.os_vas = v;
-        p = realloc(g.os_pfns, cap * sizeof(*p));
-        if (p == NULL)
-            return PLAT_ENOMEM;
-        g.os_pfns = p;
-        g.plan_cap = cap;
-    }
+    if (v == NULL)
+        return PLAT_ENOMEM;
+    g.os_vas = v;
+    p = realloc(g.os_pfns, cap * sizeof(*p));
+    if (p == NULL)
+        return PLAT_ENOMEM;
+    g.os_pfns = p;
     return 0;
 }
 
-/* Steps (caller holds map_mu; plan[0..n) is validated, old_frame filled in; `range` is the base
- * of the call's pages when they are consecutive pages of one window in plan order, else NULL):
+/* The hook of common/awe_common.h. Steps (caller holds map_mu; plan[0..n) is validated,
+ * old_frame filled in; `range` is the base of the call's pages when they are consecutive pages of
+ * one window in plan order, else NULL):
  * 1. Choose the call. A range whose entries all map frames, or all unmap, is one
  *    MapUserPhysicalPages (PFNs, or NULL). Anything else is one MapUserPhysicalPagesScatter over
  *    the entries that change something (an unmap of a page already unmapped changes nothing);
  *    when none do, no call is made.
  * 2. Make it. Windows does all of it or none of it: on failure nothing has changed.
  * 3. Commit: slots, frame state words, counters. */
-static int plan_apply(size_t n, void *range)
+int plan_apply(size_t n, void *range)
 {
     size_t i, m = 0, nmaps = 0;
     DWORD err = 0;
@@ -505,15 +462,15 @@ static int plan_apply(size_t n, void *range)
 
     /* Step 1 */
     for (i = 0; i < n; i++)
-        nmaps += g.plan[i].new_frame != 0;
+        nmaps += plat_core.plan[i].new_frame != 0;
     if (range != NULL && (nmaps == n || nmaps == 0)) {
         for (i = 0; i < n && nmaps == n; i++)
-            g.os_pfns[i] = g.table[g.plan[i].new_frame - 1].pfn;
+            g.os_pfns[i] = g.table[plat_core.plan[i].new_frame - 1].pfn;
         m = n;
     } else {
         range = NULL;
         for (i = 0; i < n; i++) {
-            const struct change *c = &g.plan[i];
+            const struct change *c = &plat_core.plan[i];
 
             if (c->new_frame == 0 && c->old_frame == 0)
                 continue;
@@ -537,106 +494,10 @@ static int plan_apply(size_t n, void *range)
 
     /* Step 3 */
     for (i = 0; i < n; i++)
-        g.plan[i].w->slots[g.plan[i].page] = g.plan[i].new_frame;
-    plan_commit(g.plan, n, &g.stats);
-    g.stats.runs += call;
+        plat_core.plan[i].w->slots[plat_core.plan[i].page] = plat_core.plan[i].new_frame;
+    plan_commit(plat_core.plan, n, &plat_core.stats);
+    plat_core.stats.runs += call;
     return 0;
-}
-
-/* Steps:
- * 1. Check the call: count 0, no frame ever allocated, or a range outside one window: EINVAL.
- * 2. Validate every entry in array order, marking its page and frame pending; the first bad
- *    entry decides the error and the marks are cleared.
- * 3. Apply the plan: one OS call, all or nothing (plan_apply). */
-static int do_map(void *va, size_t count, const plat_frame_t *frames)
-{
-    struct window *w;
-    uintptr_t a;
-    size_t first, i;
-    int rc;
-
-    /* Step 1 */
-    rc = ensure_init();
-    if (rc != 0)
-        return rc;
-    if (count == 0 || !atomic_load(&g.ever_allocated))
-        return PLAT_EINVAL;
-    AcquireSRWLockExclusive(&g.map_mu);
-    rc = wtab_range(&g.wt, va, count, &w, &a, &first);
-    if (rc != 0)
-        goto out;
-    rc = plan_reserve(count);
-    if (rc != 0)
-        goto out;
-
-    /* Step 2 */
-    for (i = 0; i < count; i++) {
-        rc = plan_entry(&g.plan[i], w, first + i, frames != NULL ? frames[i] : 0);
-        if (rc != 0) {
-            plan_unmark(g.plan, i);
-            goto out;
-        }
-    }
-    plan_unmark(g.plan, count);
-
-    /* Step 3 */
-    rc = plan_apply(count, (void *)a);
-    if (rc == 0)
-        g.stats.map_calls++;
-out:
-    ReleaseSRWLockExclusive(&g.map_mu);
-    return rc;
-}
-
-/* Steps:
- * 1. count 0 succeeds; no frame ever allocated is EINVAL.
- * 2. Validate every entry in array order: its page must be in a window and listed once, its
- *    frame as for plat_map. The first bad entry decides the error; marks are cleared.
- * 3. Apply the plan: one OS call, all or nothing (plan_apply). */
-static int do_map_scatter(void *const *vas, size_t count, const plat_frame_t *frames)
-{
-    struct window *w = NULL;
-    size_t i;
-    int rc;
-
-    /* Step 1 */
-    rc = ensure_init();
-    if (rc != 0)
-        return rc;
-    if (count == 0)
-        return 0;
-    if (vas == NULL)
-        return PLAT_EFAULT;
-    if (!atomic_load(&g.ever_allocated))
-        return PLAT_EINVAL;
-    AcquireSRWLockExclusive(&g.map_mu);
-    rc = plan_reserve(count);
-    if (rc != 0)
-        goto out;
-
-    /* Step 2 */
-    for (i = 0; i < count; i++) {
-        uintptr_t va = (uintptr_t)vas[i];
-
-        if (w == NULL || va < w->base || va - w->base >= (w->pages << g.shift))
-            w = wtab_find(&g.wt, va);
-        rc = w == NULL ? PLAT_EINVAL
-                       : plan_entry(&g.plan[i], w, (va - w->base) >> g.shift,
-                                    frames != NULL ? frames[i] : 0);
-        if (rc != 0) {
-            plan_unmark(g.plan, i);
-            goto out;
-        }
-    }
-    plan_unmark(g.plan, count);
-
-    /* Step 3 */
-    rc = plan_apply(count, NULL);
-    if (rc == 0)
-        g.stats.scatter_calls++;
-out:
-    ReleaseSRWLockExclusive(&g.map_mu);
-    return rc;
 }
 
 int plat_frames_copy(const plat_frame_t *frames, size_t count, void *buf, int to_frames)
@@ -648,24 +509,12 @@ int plat_frames_copy(const plat_frame_t *frames, size_t count, void *buf, int to
     return PLAT_ENOTSUP; /* Windows' AWE moves frame contents only through mappings */
 }
 
-int plat_query(const void *va, plat_frame_t *frame)
-{
-    int rc = ensure_init();
-
-    if (rc != 0)
-        return rc;
-    if (frame == NULL)
-        return PLAT_EFAULT;
-    AcquireSRWLockExclusive(&g.map_mu);
-    rc = wtab_query(&g.wt, va, frame);
-    ReleaseSRWLockExclusive(&g.map_mu);
-    return rc;
-}
-
 /* ---- Freeing frames ---------------------------------------------------------------------- */
 
-/* Steps:
- * 1. Check the call: pointers, *count == 0 and "never allocated" are EINVAL.
+/* The hook of common/awe_common.h; common/awe_entry.c checked the pointers, *count > 0 and that a
+ * frame was ever allocated.
+ * Steps:
+ * 1. A count whose PFNs could not fit in the address space is EINVAL.
  * 2. Under map_mu, find the valid prefix: entries in array order that are owned frames not seen
  *    earlier in the array. It ends at the first bad entry (ENXIO), or at the end.
  * 3. Free the prefix's PFNs with one FreeUserPhysicalPages, still under map_mu: Windows unmaps
@@ -673,22 +522,14 @@ int plat_query(const void *va, plat_frame_t *frame)
  *    Windows stop early (it says how many it freed), only those count as freed.
  * 4. The freed frames: their pages become unmapped in the slot tables, their state 0.
  * 5. Under alloc_mu (after map_mu: the lock order), their entries go back on the free list. */
-static int do_frames_free(size_t *count, const plat_frame_t *frames)
+int do_frames_free(size_t *count, const plat_frame_t *frames)
 {
-    size_t n, valid, freed, i;
+    size_t n = *count, valid, freed, i;
     ULONG_PTR *pfns = NULL, n_os;
     DWORD err = 0;
-    int rc, stop_rc = 0;
+    int stop_rc = 0;
 
     /* Step 1 */
-    if (count == NULL || frames == NULL)
-        return PLAT_EFAULT;
-    rc = ensure_init();
-    if (rc != 0)
-        return rc;
-    n = *count;
-    if (n == 0 || !atomic_load(&g.ever_allocated))
-        return PLAT_EINVAL;
     if (n > SIZE_MAX / sizeof(*pfns))
         return PLAT_EINVAL;
 
@@ -721,11 +562,11 @@ static int do_frames_free(size_t *count, const plat_frame_t *frames)
         uintptr_t va = atomic_load_explicit(&e->state, memory_order_relaxed) & FRAME_VA_MASK;
 
         if (va != 0) {
-            struct window *w = wtab_find(&g.wt, va);
+            struct window *w = wtab_find(&plat_core.wt, va);
 
             assert(w != NULL);
             w->slots[(va - w->base) >> g.shift] = 0;
-            g.stats.pages_unmapped++;
+            plat_core.stats.pages_unmapped++;
         }
         atomic_store_explicit(&e->state, 0, memory_order_relaxed);
     }
@@ -745,50 +586,18 @@ static int do_frames_free(size_t *count, const plat_frame_t *frames)
 
 /* ---- Windows ----------------------------------------------------------------------------- */
 
-/* Steps:
- * 1. Check the arguments; round the size up to whole pages; a wanted address is rounded down to
- *    the allocation granularity and must lie in the application's range.
- * 2. Build the window's tables (slots all 0, nothing pending).
- * 3. Reserve the range: VirtualAlloc(MEM_RESERVE | MEM_PHYSICAL, PAGE_READWRITE). Our arguments
- *    are valid here, so ERROR_INVALID_PARAMETER means the system does not do MEM_PHYSICAL (Wine):
- *    PLAT_ENOTSUP, with the reason kept.
- * 4. Insert the window into the sorted registry. */
-int plat_window_reserve(void *want, size_t size, unsigned flags, void **base)
+/* The hook of common/awe_common.h: VirtualAlloc(MEM_RESERVE | MEM_PHYSICAL, PAGE_READWRITE) at
+ * `want` or anywhere (Windows aligns to its allocation granularity, which is `align`). The
+ * arguments are valid here, so ERROR_INVALID_PARAMETER means the system does not do MEM_PHYSICAL
+ * (Wine): PLAT_ENOTSUP, with the reason kept. */
+int window_os_reserve(struct window *w, uintptr_t want, size_t size, size_t align)
 {
-    size_t pages;
-    struct window *w = NULL;
-    uintptr_t want_a;
     void *at = NULL;
     DWORD err;
     int rc;
 
-    /* Step 1 */
-    if (base == NULL)
-        return PLAT_EFAULT;
-    rc = ensure_init();
-    if (rc != 0)
-        return rc;
-    if (size == 0 || (flags & ~(PLAT_WINDOW_HUGE | PLAT_WINDOW_POPULATE)) != 0)
-        return PLAT_EINVAL;
-    if ((flags & PLAT_WINDOW_HUGE) != 0)
-        return PLAT_ENOTSUP;
-    rc = wtab_reserve_args(&g.caps, want, g.caps.page_size, g.caps.alloc_granularity, &size, &pages,
-                           &want_a);
-    if (rc != 0)
-        return rc;
-
-    /* Step 2 */
-    w = wtab_window_new(pages, g.shift, flags, 0);
-    if (w == NULL)
-        return PLAT_ENOMEM;
-
-    AcquireSRWLockExclusive(&g.map_mu);
-    rc = wtab_grow(&g.wt);
-    if (rc != 0)
-        goto fail;
-
-    /* Step 3 */
-    err = os_virtual_alloc((void *)want_a, size, MEM_RESERVE | MEM_PHYSICAL, PAGE_READWRITE, &at);
+    (void)align;
+    err = os_virtual_alloc((void *)want, size, MEM_RESERVE | MEM_PHYSICAL, PAGE_READWRITE, &at);
     if (err != 0) {
         rc = os_to_plat(err);
         if (rc == PLAT_EINVAL) {
@@ -797,117 +606,29 @@ int plat_window_reserve(void *want, size_t size, unsigned flags, void **base)
         } else if (rc != PLAT_EADDRNOTAVAIL && rc != PLAT_ENOMEM) {
             rc = PLAT_EIO;
         }
-        goto fail;
+        return rc;
     }
     w->base = (uintptr_t)at;
-
-    /* Step 4 */
-    wtab_insert(&g.wt, w);
-    ReleaseSRWLockExclusive(&g.map_mu);
-    *base = at;
     return 0;
-fail:
-    ReleaseSRWLockExclusive(&g.map_mu);
-    wtab_window_free(w);
-    return rc;
 }
 
-/* Steps:
- * 1. Find the window whose base is `base` exactly; anything else is EADDRNOTAVAIL.
- * 2. Release the range (VirtualFree MEM_RELEASE): Windows unmaps its frames and frees none. On
- *    failure nothing has changed.
- * 3. Every frame that was mapped in it becomes unmapped (and keeps its contents). */
-int plat_window_release(void *base)
+/* The hook of common/awe_common.h: VirtualFree(MEM_RELEASE), which unmaps the window's frames and
+ * frees none. */
+int window_os_release(struct window *w)
 {
-    struct window *w;
-    DWORD err;
-    int rc = ensure_init();
+    DWORD err = os_virtual_free((void *)w->base, 0, MEM_RELEASE);
 
-    if (rc != 0)
-        return rc;
-
-    /* Step 1 */
-    AcquireSRWLockExclusive(&g.map_mu);
-    w = wtab_find(&g.wt, (uintptr_t)base);
-    if (w == NULL || w->base != (uintptr_t)base) {
-        ReleaseSRWLockExclusive(&g.map_mu);
-        return PLAT_EADDRNOTAVAIL;
-    }
-
-    /* Step 2 */
-    err = os_virtual_free(base, 0, MEM_RELEASE);
-    if (err != 0) {
-        ReleaseSRWLockExclusive(&g.map_mu);
+    if (err != 0)
         return os_to_plat(err) == PLAT_ENOMEM ? PLAT_ENOMEM : PLAT_EIO;
-    }
-
-    /* Step 3 */
-    g.stats.pages_unmapped += window_unmap_frames(w);
-    wtab_remove(&g.wt, w);
-    ReleaseSRWLockExclusive(&g.map_mu);
-    wtab_window_free(w);
     return 0;
 }
 
-int plat_window_find(const void *va, void **base, size_t *size)
+/* The hook of common/awe_common.h: Windows has no mapping budget to count against. */
+void stats_os_fill(struct plat_stats *stats)
 {
-    int rc = ensure_init();
-
-    if (rc != 0)
-        return rc;
-    if (base == NULL || size == NULL)
-        return PLAT_EFAULT;
-    AcquireSRWLockExclusive(&g.map_mu);
-    rc = wtab_extent(&g.wt, va, base, size);
-    ReleaseSRWLockExclusive(&g.map_mu);
-    return rc;
-}
-
-int plat_get_stats(struct plat_stats *stats)
-{
-    int rc;
-
-    if (stats == NULL)
-        return PLAT_EFAULT;
-    rc = ensure_init();
-    if (rc != 0)
-        return rc;
-    lock_both();
-    stats_snapshot(stats, &g.stats, &g.wt, atomic_load(&g.failed_calls));
-    stats->vmas_in_use = 0; /* Windows has no mapping budget to count against */
+    stats->vmas_in_use = 0;
     stats->vmas_peak = 0;
     stats->frames_allocated = g.held;
     stats->huge_frames_allocated = 0;
     stats->frames_peak = g.peak;
-    unlock_both();
-    return 0;
-}
-
-/* ---- Public entry points: every failure is counted here, once ---------------------------- */
-
-static int counted(int rc)
-{
-    if (rc != 0)
-        atomic_fetch_add_explicit(&g.failed_calls, 1, memory_order_relaxed);
-    return rc;
-}
-
-int plat_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int numa_node)
-{
-    return counted(do_frames_alloc(count, frames, flags, numa_node));
-}
-
-int plat_frames_free(size_t *count, const plat_frame_t *frames)
-{
-    return counted(do_frames_free(count, frames));
-}
-
-int plat_map(void *va, size_t count, const plat_frame_t *frames)
-{
-    return counted(do_map(va, count, frames));
-}
-
-int plat_map_scatter(void *const *vas, size_t count, const plat_frame_t *frames)
-{
-    return counted(do_map_scatter(vas, count, frames));
 }

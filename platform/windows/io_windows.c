@@ -36,7 +36,7 @@
  *      opened this way (ERROR_ACCESS_DENIED): its attributes tell PLAT_EISDIR from PLAT_EACCES.
  *   3. The type: a directory is PLAT_EISDIR; anything but a disk file is PLAT_EINVAL (block
  *      devices, \\.\PhysicalDriveN, are not supported here: block_device is always false).
- *   4. Writable: the lock (ERROR_LOCK_VIOLATION: another open holds it: PLAT_EBUSY).
+ *   4. Writable: the lock (ERROR_LOCK_VIOLATION: another open holds it: PLAT_ELOCKED).
  *   5. Direct: the alignment is the larger of the volume's logical sector size and its physical
  *      sector size for performance (FileStorageInfo, Windows 8), else the bytes per sector of
  *      GetDiskFreeSpaceW, else 4096; buffers, offsets and lengths must be multiples of it.
@@ -47,7 +47,7 @@
  *     for an unprivileged process (NTFS logs the name in its journal);
  *   - sync on a read-only handle does nothing (FlushFileBuffers needs write access; nothing was
  *     written through that handle);
- *   - a file with a mapped view (plat_file_map) cannot be resized (PLAT_EBUSY).
+ *   - a file with a mapped view (plat_file_map) cannot be resized (PLAT_ELOCKED).
  */
 #include "common/io_common.h"
 #include "os_windows.h"
@@ -86,8 +86,8 @@ struct plat_file {
     struct io_slot *free_slots; /* slots no batch is using */
 };
 
-/* plat_io_strerror, the one table of texts, and the argument checks (io_check_args) are in
- * common/io_common.c. */
+/* The argument checks (io_check_args) are in common/io_common.c; plat_strerror, the one table of
+ * texts, in common/errors.c (plat.h's PLAT_ERROR_MAP). */
 
 /* ---- Slots -------------------------------------------------------------------------------- */
 

@@ -12,6 +12,7 @@
 #include "plat_io.h"
 #include "plat_testing.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
 
@@ -24,6 +25,13 @@ static atomic_uint_fast64_t gate_fail_at; /* fail the call with this count; 0: d
 static atomic_ulong gate_fail_error;      /* the Win32 error an injected failure reports */
 
 /* ---- The error table ---------------------------------------------------------------------- */
+
+/* plat.h's list gives each code's Win32 number and name: they must be Windows' own. */
+#define PLAT_WIN32_IS_WINDOWS_(name, value, win32, win32_name, text)                               \
+    static_assert((win32) == ERROR_##win32_name,                                                   \
+                  "PLAT_" #name ": ERROR_" #win32_name " is not " #win32);
+PLAT_ERROR_MAP(PLAT_WIN32_IS_WINDOWS_)
+#undef PLAT_WIN32_IS_WINDOWS_
 
 /* Every Win32 error the platform's calls are documented or known to give, and its code. Codes
  * not listed are PLAT_EIO ("the OS failed unexpectedly"). Read top to bottom; the first match
@@ -73,9 +81,9 @@ static const struct {
     {ERROR_WRITE_PROTECT, PLAT_EACCES},
     {ERROR_CANT_ACCESS_FILE, PLAT_EACCES},
     {ERROR_DELETE_PENDING, PLAT_EACCES},
-    {ERROR_LOCK_VIOLATION, PLAT_EBUSY},    /* LockFileEx: another handle holds the lock */
-    {ERROR_SHARING_VIOLATION, PLAT_EBUSY}, /* another open refused to share the file */
-    {ERROR_USER_MAPPED_FILE, PLAT_EBUSY},  /* resize while a view of the file is mapped */
+    {ERROR_LOCK_VIOLATION, PLAT_ELOCKED},    /* LockFileEx: another handle holds the lock */
+    {ERROR_SHARING_VIOLATION, PLAT_ELOCKED}, /* another open refused to share the file */
+    {ERROR_USER_MAPPED_FILE, PLAT_ELOCKED},  /* resize while a view of the file is mapped */
     {ERROR_DISK_FULL, PLAT_ENOSPC},
     {ERROR_HANDLE_DISK_FULL, PLAT_ENOSPC},
     {ERROR_DISK_QUOTA_EXCEEDED, PLAT_ENOSPC},

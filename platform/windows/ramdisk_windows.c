@@ -1,7 +1,7 @@
 /*
  * platform/windows/ramdisk_windows.c: plat_ramdisk.h on Windows: not supported. Windows has no
  * RAM disk a program can make and be sure to see gone when it is killed (ImDisk and the like
- * are drivers to install), so `awecache bench --medium ram` says so and uses the disk.
+ * are drivers to install), so `awecache-bench --medium ram` says so and uses the disk.
  */
 #include "plat_ramdisk.h"
 

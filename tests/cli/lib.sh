@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# tests/cli/lib.sh: what the tool's shell tests share; sourced after `set -u` by a test script
-# called as `bash <script> TOOL ROOT TMPDIR` (tests/CMakeLists.txt). Sets TOOL, ROOT, WORK (a
-# fresh scratch directory), OUT and ERR (the last run's stdout and stderr) and RC (its exit
-# status), and defines step, fail, run and expect_ok.
+# tests/cli/lib.sh: what the shell tests of the awecache tool and awecache-bench share; sourced
+# after `set -u` by a test script called as `bash <script> TOOL ROOT TMPDIR` (tests/CMakeLists.txt;
+# TOOL is the program under test). Sets TOOL, ROOT, WORK (a fresh scratch directory), OUT and
+# ERR (the last run's stdout and stderr) and RC (its exit status), and defines step, fail, run
+# and expect_ok.
 
 cli_name=$(basename "$0")
 TOOL=${1:?usage: $cli_name TOOL ROOT TMPDIR}
@@ -41,5 +42,5 @@ run() {
 # expect_ok ARGS...: the tool exits 0.
 expect_ok() {
     run "$@"
-    [ "$RC" -eq 0 ] || fail "awecache $*: expected exit 0, got $RC"
+    [ "$RC" -eq 0 ] || fail "$(basename "$TOOL") $*: expected exit 0, got $RC"
 }

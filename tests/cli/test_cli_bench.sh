@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# tests/cli/test_cli_bench.sh: `awecache bench`: its outputs, its sides, its workloads, its sweep,
-# and what it does with bad input. Small and short: 32 MiB of data, 8 MiB of frames, a 1 MiB
-# window, 2 threads, 1 s per run (a short warm-up).
+# tests/cli/test_cli_bench.sh: awecache-bench (bench/awecache-bench/): its outputs, its sides, its
+# workloads, its sweep, and what it does with bad input. Small and short: 32 MiB of data, 8 MiB
+# of frames, a 1 MiB window, 2 threads, 1 s per run (a short warm-up).
 #
 # Usage: test_cli_bench.sh TOOL ROOT TMPDIR
-#   TOOL    the built awecache binary
+#   TOOL    the built awecache-bench binary
 #   ROOT    the repository root (unused: everything is made here)
 #   TMPDIR  a scratch directory for this test: made afresh, removed when every check passed
+# Environment: AWC_TOOL, the built awecache tool, for (l) (unset: (l) is skipped).
 #
 # (a) a plain run with the default data file (in $TMPDIR): exit 0, a table with an awecache row,
 #     and the data file removed at the end;
@@ -28,7 +29,9 @@
 #     root, no loop devices, no mkfs.ext4): the run succeeds on ram, and afterwards no loop device
 #     of this run (losetup -a, /sys/block), no mount (/proc/mounts) and nothing in /dev/shm is
 #     left; then a run killed with SIGKILL, and one stopped with SIGTERM, while they run: the same;
-#     --medium ram with --file or --keep, --medium bogus, --repeat 0: exit 2 with one line.
+#     --medium ram with --file or --keep, --medium bogus, --repeat 0: exit 2 with one line;
+# (l) `awecache bench`, the command the benchmarks had before they moved: exit 2, one line on
+#     stderr naming awecache-bench, nothing on stdout.
 # Stops at the first failure with a message saying what was expected.
 set -u
 
@@ -74,7 +77,7 @@ expect_bad() {
 # ---- (a) a plain run with the default data file ----------------------------------------------
 
 step "(a) plain run, default data file"
-expect_ok bench "${SMALL[@]}"
+expect_ok "${SMALL[@]}"
 grep -q '^side ' "$OUT" || fail "(a) expected a table header starting with 'side'"
 for col in 'ops/s' 'MiB/s' 'hit ratio' 'RAM used' 'vs awecache' 'notes'; do
     grep -q "$col" "$OUT" || fail "(a) expected the column '$col'"
@@ -87,7 +90,7 @@ expect_no_default_files "(a) the default data file"
 # ---- (b) --file: made once, kept --------------------------------------------------------------
 
 step "(b) --file made and kept"
-expect_ok bench "${SMALL[@]}" --quiet --file "$DATA"
+expect_ok "${SMALL[@]}" --quiet --file "$DATA"
 [ -f "$DATA" ] || fail "(b) expected $DATA to be kept"
 expect_table_row awecache
 SIZE_BEFORE=$(wc -c <"$DATA")
@@ -95,7 +98,7 @@ SIZE_BEFORE=$(wc -c <"$DATA")
 # ---- (c) --json and --csv ---------------------------------------------------------------------
 
 step "(c) --json"
-expect_ok bench "${SMALL[@]}" --quiet --file "$DATA" --json
+expect_ok "${SMALL[@]}" --quiet --file "$DATA" --json
 for key in config results side ok error ops reads writes seconds ops_per_s mib_per_s hits \
     misses hit_ratio window_hits frame_hits bytes_read bytes_written mem_bytes \
     ratio_vs_awecache note; do
@@ -104,7 +107,7 @@ done
 [ "$(json_side_ops | wc -l)" -eq 1 ] || fail "(c) expected one result in the JSON"
 
 step "(c) --csv"
-expect_ok bench "${SMALL[@]}" --quiet --file "$DATA" --csv
+expect_ok "${SMALL[@]}" --quiet --file "$DATA" --csv
 head -n 1 "$OUT" | grep -q '^side,ok,error,ops,.*ops_per_s,.*hit_ratio,.*ratio_vs_awecache,note$' ||
     fail "(c) expected the CSV header"
 [ "$(wc -l <"$OUT")" -eq 2 ] || fail "(c) expected a header and one row"
@@ -115,7 +118,7 @@ sed -n 2p "$OUT" | grep -q '^awecache,true,' || fail "(c) expected the awecache 
 
 step "(d) --compare"
 # 16 MiB of frames here: under an 8 MiB memory cgroup the mmap side is OOM-killed (exit 137).
-expect_ok bench "${SMALL[@]}" --frames 16M --quiet --file "$DATA" --compare --json
+expect_ok "${SMALL[@]}" --frames 16M --quiet --file "$DATA" --compare --json
 PAIRS=$(json_side_ops)
 for side in awecache mmap pread-pool direct; do
     echo "$PAIRS" | awk -v s="$side" '$1 == s && $2 + 0 > 0 { found = 1 } END { exit !found }' ||
@@ -126,13 +129,13 @@ done
 # ---- (e) --batch and the workloads ------------------------------------------------------------
 
 step "(e) --batch 16"
-expect_ok bench "${SMALL[@]}" --quiet --file "$DATA" --batch 16
+expect_ok "${SMALL[@]}" --quiet --file "$DATA" --batch 16
 expect_table_row awecache
 
 seq 0 3 30000 >"$WORK/trace.txt"
 for dist in uniform zipf:1.2 seq mix:0.2 "trace:$WORK/trace.txt"; do
     step "(e) --dist $dist"
-    expect_ok bench "${SMALL[@]}" --quiet --file "$DATA" --dist "$dist" --ops 5000
+    expect_ok "${SMALL[@]}" --quiet --file "$DATA" --dist "$dist" --ops 5000
     expect_table_row awecache
 done
 
@@ -140,7 +143,7 @@ done
 
 step "(f) --sweep window=512K,1M,2M"
 rm -f "$WORK/sw.csv" "$WORK/sw.png"
-run bench "${SMALL[@]}" --quiet --file "$DATA" --sweep window=512K,1M,2M --out "$WORK/sw"
+run "${SMALL[@]}" --quiet --file "$DATA" --sweep window=512K,1M,2M --out "$WORK/sw"
 [ -f "$WORK/sw.csv" ] || fail "(f) expected $WORK/sw.csv"
 [ "$(grep -c '^window,[0-9]*,awecache,' "$WORK/sw.csv")" -eq 3 ] ||
     fail "(f) expected 3 awecache rows in sw.csv"
@@ -160,7 +163,7 @@ fi
 
 step "(f) --sweep without gnuplot on the PATH"
 rm -f "$WORK/nog.csv" "$WORK/nog.png"
-TMPDIR="$WORK" PATH=/nonexistent "$TOOL" bench "${SMALL[@]}" --quiet --file "$DATA" \
+TMPDIR="$WORK" PATH=/nonexistent "$TOOL" "${SMALL[@]}" --quiet --file "$DATA" \
     --sweep window=1M --out "$WORK/nog" >"$OUT" 2>"$ERR"
 RC=$?
 [ "$RC" -eq 1 ] || fail "(f) expected exit 1 without gnuplot, got $RC"
@@ -173,18 +176,18 @@ RC=$?
 # ---- (g) bad input ----------------------------------------------------------------------------
 
 step "(g) bad input"
-expect_bad "--frames 10X" bench "${SMALL[@]}" --frames 10X
-expect_bad "--frames 1000T" bench "${SMALL[@]}" --frames 1000T
-expect_bad "--dist foo" bench "${SMALL[@]}" --dist foo
-expect_bad "--dist trace:/nonexistent" bench "${SMALL[@]}" --dist trace:/nonexistent
-expect_bad "--window > --frames" bench "${SMALL[@]}" --window 16M
-expect_bad "--bogus" bench "${SMALL[@]}" --bogus
+expect_bad "--frames 10X" "${SMALL[@]}" --frames 10X
+expect_bad "--frames 1000T" "${SMALL[@]}" --frames 1000T
+expect_bad "--dist foo" "${SMALL[@]}" --dist foo
+expect_bad "--dist trace:/nonexistent" "${SMALL[@]}" --dist trace:/nonexistent
+expect_bad "--window > --frames" "${SMALL[@]}" --window 16M
+expect_bad "--bogus" "${SMALL[@]}" --bogus
 [ "$RC" -eq 2 ] || fail "--bogus: expected exit 2 (usage), got $RC"
-expect_bad "--threads 0" bench "${SMALL[@]}" --threads 0
-expect_bad "--page-size 3K" bench "${SMALL[@]}" --page-size 3K
-expect_bad "--sweep page=4K,5K" bench "${SMALL[@]}" --sweep page=4K,5K
-expect_bad "--file with another page size" bench "${SMALL[@]}" --file "$DATA" --page-size 8K
-expect_bad "--file too small" bench "${SMALL[@]}" --file "$DATA" --data-size 64M
+expect_bad "--threads 0" "${SMALL[@]}" --threads 0
+expect_bad "--page-size 3K" "${SMALL[@]}" --page-size 3K
+expect_bad "--sweep page=4K,5K" "${SMALL[@]}" --sweep page=4K,5K
+expect_bad "--file with another page size" "${SMALL[@]}" --file "$DATA" --page-size 8K
+expect_bad "--file too small" "${SMALL[@]}" --file "$DATA" --data-size 64M
 [ -f "$WORK/trace.txt" ] && [ "$(wc -c <"$DATA")" -eq "$SIZE_BEFORE" ] ||
     fail "(g) the data file changed"
 
@@ -193,7 +196,7 @@ expect_bad "--file too small" bench "${SMALL[@]}" --file "$DATA" --data-size 64M
 step "(h) random bytes as --file"
 head -c 1048576 /dev/urandom >"$WORK/random.bin"
 cp "$WORK/random.bin" "$WORK/random.copy"
-expect_bad "random --file" bench "${SMALL[@]}" --file "$WORK/random.bin"
+expect_bad "random --file" "${SMALL[@]}" --file "$WORK/random.bin"
 [ "$RC" -eq 1 ] || fail "(h) expected exit 1, got $RC"
 grep -q 'not an awecache data file' "$ERR" || fail "(h) expected 'not an awecache data file'"
 cmp -s "$WORK/random.bin" "$WORK/random.copy" || fail "(h) the file's bytes changed"
@@ -201,8 +204,8 @@ cmp -s "$WORK/random.bin" "$WORK/random.copy" || fail "(h) the file's bytes chan
 # ---- (i) --help ---------------------------------------------------------------------------------
 
 step "(i) --help"
-expect_ok bench --help
-grep -q 'usage: awecache bench' "$OUT" || fail "(i) expected the usage"
+expect_ok --help
+grep -q 'usage: awecache-bench \[OPTIONS\]' "$OUT" || fail "(i) expected the usage"
 for opt in --file --data-size --page-size --frames --window --dist --reads --threads \
     --duration --ops --warmup --batch --seed --compare --sweep --out --json --csv --keep \
     --no-direct --quiet --medium --repeat; do
@@ -212,14 +215,14 @@ done
 # ---- (j) --repeat -------------------------------------------------------------------------------
 
 step "(j) --repeat 2 --compare"
-expect_ok bench "${SMALL[@]}" --frames 16M --duration 0.3s --quiet --file "$DATA" --compare \
+expect_ok "${SMALL[@]}" --frames 16M --duration 0.3s --quiet --file "$DATA" --compare \
     --repeat 2
 for side in awecache mmap pread-pool direct; do
     grep -Eq "^$side +[0-9.]+( [kMG])? \([0-9.]+( [kMG])?-[0-9.]+( [kMG])?\) " "$OUT" ||
         fail "(j) expected $side's row with 'MEDIAN (MIN-MAX)'"
 done
 grep -q 'repeat 2 (median, min-max)' "$OUT" || fail "(j) expected 'repeat 2' in the header"
-expect_ok bench "${SMALL[@]}" --frames 16M --duration 0.3s --quiet --file "$DATA" --compare \
+expect_ok "${SMALL[@]}" --frames 16M --duration 0.3s --quiet --file "$DATA" --compare \
     --repeat 2 --json
 for key in ops_per_s_median ops_per_s_min ops_per_s_max ops_per_s_runs repeat medium; do
     grep -q "\"$key\"" "$OUT" || fail "(j) expected the key \"$key\" in the JSON"
@@ -240,19 +243,19 @@ for r in d["results"]:
     assert abs(r["ratio_vs_awecache"] - awc / r["ops_per_s"]) < 1e-6 * r["ratio_vs_awecache"], r
 ' "$OUT" || fail "(j) the JSON is not valid, or its medians, min, max or ratios are wrong"
 fi
-expect_ok bench "${SMALL[@]}" --duration 0.3s --quiet --file "$DATA" --repeat 2 --csv
+expect_ok "${SMALL[@]}" --duration 0.3s --quiet --file "$DATA" --repeat 2 --csv
 head -n 1 "$OUT" | grep -q ',ops_per_s_median,ops_per_s_min,ops_per_s_max,repeat,medium,' ||
     fail "(j) expected the CSV's median, min, max, repeat and medium columns"
 sed -n 2p "$OUT" | grep -Eq '^awecache,true,.*,2,disk,' || fail "(j) expected repeat 2, disk"
 
 step "(j) bad values"
-expect_bad "--repeat 0" bench "${SMALL[@]}" --repeat 0
+expect_bad "--repeat 0" "${SMALL[@]}" --repeat 0
 [ "$RC" -eq 2 ] || fail "--repeat 0: expected exit 2, got $RC"
-expect_bad "--medium bogus" bench "${SMALL[@]}" --medium bogus
+expect_bad "--medium bogus" "${SMALL[@]}" --medium bogus
 [ "$RC" -eq 2 ] || fail "--medium bogus: expected exit 2, got $RC"
-expect_bad "--medium ram --file" bench "${SMALL[@]}" --medium ram --file "$DATA"
+expect_bad "--medium ram --file" "${SMALL[@]}" --medium ram --file "$DATA"
 [ "$RC" -eq 2 ] || fail "--medium ram --file: expected exit 2, got $RC"
-expect_bad "--medium ram --keep" bench "${SMALL[@]}" --medium ram --keep
+expect_bad "--medium ram --keep" "${SMALL[@]}" --medium ram --keep
 [ "$RC" -eq 2 ] || fail "--medium ram --keep: expected exit 2, got $RC"
 
 # ---- (k) --medium ram -------------------------------------------------------------------------
@@ -286,7 +289,7 @@ wait_gone() {
 }
 
 step "(k) --medium ram"
-expect_ok bench "${SMALL[@]}" --duration 0.5s --quiet --compare --frames 16M --medium ram --json
+expect_ok "${SMALL[@]}" --duration 0.5s --quiet --compare --frames 16M --medium ram --json
 if grep -q '"medium": *"disk"' "$OUT"; then
     WHY=$(grep -o '"medium_detail": *"[^"]*"' "$OUT" | sed 's/^"medium_detail": *//')
     echo "SKIP (k): no RAM disk here: $WHY"
@@ -304,14 +307,14 @@ else
         [ -z "$pid" ] || [ -d "/proc/$pid" ] || fail "(k) $f: a RAM disk of a dead run is left"
     done
     ! grep -q "^$LOOPDEV " /proc/mounts || fail "(k) $LOOPDEV is mounted after the run"
-    expect_ok bench "${SMALL[@]}" --duration 0.3s --quiet --medium ram
+    expect_ok "${SMALL[@]}" --duration 0.3s --quiet --medium ram
     grep -q '^medium ram (ext4 on /dev/loop' "$OUT" || fail "(k) expected the medium in the header"
-    expect_ok bench "${SMALL[@]}" --duration 0.3s --quiet --medium ram --csv
+    expect_ok "${SMALL[@]}" --duration 0.3s --quiet --medium ram --csv
     sed -n 2p "$OUT" | grep -Eq '^awecache,true,.*,1,ram,' || fail "(k) expected ram in the CSV"
 
     for sig in KILL TERM; do
         step "(k) --medium ram, SIG$sig while it runs"
-        TMPDIR="$WORK" "$TOOL" bench --data-size 64M --frames 16M --window 4M --threads 2 \
+        TMPDIR="$WORK" "$TOOL" --data-size 64M --frames 16M --window 4M --threads 2 \
             --duration 30s --quiet --medium ram >"$OUT" 2>"$ERR" &
         PID=$!
         for _ in $(seq 100); do
@@ -325,6 +328,24 @@ else
         RC=$?
         [ "$RC" -ne 0 ] || fail "(k) SIG$sig: expected a nonzero exit"
         wait_gone "$PID" "(k) SIG$sig"
+    done
+fi
+
+# ---- (l) `awecache bench` points at awecache-bench ---------------------------------------------
+
+step "(l) awecache bench"
+if [ -z "${AWC_TOOL:-}" ]; then
+    echo "SKIP (l): AWC_TOOL (the awecache tool) is not set"
+else
+    for args in "bench" "bench --compare" "help bench"; do
+        # shellcheck disable=SC2086 # the words of $args are the arguments
+        TMPDIR="$WORK" "$AWC_TOOL" $args >"$OUT" 2>"$ERR"
+        RC=$?
+        [ "$RC" -eq 2 ] || fail "(l) awecache $args: expected exit 2, got $RC"
+        if [ "$(wc -l <"$ERR")" -ne 1 ] || ! grep -q 'awecache-bench' "$ERR"; then
+            fail "(l) awecache $args: expected one line on stderr naming awecache-bench"
+        fi
+        [ ! -s "$OUT" ] || fail "(l) awecache $args: expected nothing on stdout"
     done
 fi
 

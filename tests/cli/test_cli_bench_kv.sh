@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# tests/cli/test_cli_bench_kv.sh: `awecache bench --kv`: the key-value benchmark, its sides, its
+# tests/cli/test_cli_bench_kv.sh: `awecache-bench --kv`: the key-value benchmark, its sides, its
 # outputs, and what it does with bad input. Small and short: 4 MiB of values (about 2,000
 # items), a 2 MiB RAM budget, 2 threads, runs of 0.5 to 1 s after a warm-up of 200 operations.
 #
 # Usage: test_cli_bench_kv.sh TOOL ROOT TMPDIR
-#   TOOL    the built awecache binary
+#   TOOL    the built awecache-bench binary
 #   ROOT    the repository root (unused)
 #   TMPDIR  a scratch directory for this test: made afresh, removed when every check passed
 # Environment: AWC_KV_BUILT, a comma list of the baselines CMake found (rocksdb, lmdb): each
@@ -20,9 +20,9 @@
 # (e) --keep --dir: the stores are kept where --dir says;
 # (f) SIGTERM during a run: exit 1, one line on stderr saying "interrupted", no store left;
 # (g) bad input: exit 1 or 2 (2 for usage), exactly one line on stderr, no store left;
-# (h) --help (bench --kv --help, and bench --help naming --kv).
+# (h) --help (awecache-bench --kv --help, and awecache-bench --help naming --kv).
 # Under ThreadSanitizer every side runs too (RocksDB and LMDB are not instrumented: only the
-# tool's own accesses are checked); the runs are as short.
+# program's own accesses are checked); the runs are as short.
 set -u
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -72,7 +72,7 @@ json_results() {
 # ---- (a) a plain run ----------------------------------------------------------------------------
 
 step "(a) plain run"
-expect_ok bench "${SMALL[@]}"
+expect_ok "${SMALL[@]}"
 grep -q '^items .*RAM budget 2 MiB' "$OUT" || fail "(a) expected the configuration line"
 for col in 'load/s' 'ops/s' 'gets/s' 'puts/s' 'found' 'RAM hit' 'meta B/item' 'RAM used' \
     'RSS +' 'vs awecache' 'notes'; do
@@ -85,7 +85,7 @@ expect_no_stores "(a)"
 # ---- (b) --compare ------------------------------------------------------------------------------
 
 step "(b) --compare --json"
-expect_ok bench "${SMALL[@]}" --quiet --compare --json
+expect_ok "${SMALL[@]}" --quiet --compare --json
 RESULTS=$(json_results)
 [ "$(echo "$RESULTS" | awk '{ printf "%s ", $1 }')" = "awecache rocksdb lmdb " ] ||
     fail "(b) expected results for awecache, rocksdb, lmdb (got: $RESULTS)"
@@ -105,7 +105,7 @@ done
 expect_no_stores "(b)"
 
 step "(b) --compare table"
-expect_ok bench "${SMALL[@]}" --quiet --compare --duration 500ms
+expect_ok "${SMALL[@]}" --quiet --compare --duration 500ms
 for side in awecache rocksdb lmdb; do
     grep -Eq "^$side +([0-9]|- .*not built)" "$OUT" || fail "(b) expected a table row for $side"
 done
@@ -114,7 +114,7 @@ expect_no_stores "(b) table"
 # ---- (c) --csv and the options ------------------------------------------------------------------
 
 step "(c) --csv, --dist uniform, --value-size 512"
-expect_ok bench "${SMALL[@]}" --quiet --csv --dist uniform --value-size 512 --duration 500ms
+expect_ok "${SMALL[@]}" --quiet --csv --dist uniform --value-size 512 --duration 500ms
 head -n 1 "$OUT" | grep -q '^side,built,ok,error,load_items,.*ops_per_s,.*found_ratio,.*note$' ||
     fail "(c) expected the CSV header"
 [ "$(wc -l <"$OUT")" -eq 2 ] || fail "(c) expected a header and one row"
@@ -124,7 +124,7 @@ sed -n 2p "$OUT" | grep -q '^awecache,true,true,,8192,' ||
 # ---- (d) --ttl ----------------------------------------------------------------------------------
 
 step "(d) --ttl 1ms"
-expect_ok bench "${SMALL[@]}" --quiet --json --ttl 1ms --duration 500ms
+expect_ok "${SMALL[@]}" --quiet --json --ttl 1ms --duration 500ms
 json_results | awk '$1 == "awecache" && $3 == "true" && $5 + 0 < 0.5 { ok = 1 }
     END { exit !ok }' || fail "(d) expected most gets to miss once the items expired"
 
@@ -132,7 +132,7 @@ json_results | awk '$1 == "awecache" && $3 == "true" && $5 + 0 < 0.5 { ok = 1 }
 
 step "(e) --keep --dir"
 mkdir -p "$WORK/kept"
-expect_ok bench "${SMALL[@]}" --quiet --keep --dir "$WORK/kept" --duration 500ms
+expect_ok "${SMALL[@]}" --quiet --keep --dir "$WORK/kept" --duration 500ms
 [ -n "$(find "$WORK/kept" -maxdepth 1 -name 'awecache-kv-*.awc')" ] ||
     fail "(e) expected the awecache store kept in $WORK/kept"
 expect_no_stores "(e) nothing in \$TMPDIR itself"
@@ -141,7 +141,7 @@ rm -rf "$WORK/kept"
 # ---- (f) SIGTERM --------------------------------------------------------------------------------
 
 step "(f) SIGTERM during a run"
-TMPDIR="$WORK" "$TOOL" bench "${SMALL[@]}" --quiet --duration 60s >"$OUT" 2>"$ERR" &
+TMPDIR="$WORK" "$TOOL" "${SMALL[@]}" --quiet --duration 60s >"$OUT" 2>"$ERR" &
 PID=$!
 sleep 1.5
 kill -TERM "$PID"
@@ -156,44 +156,44 @@ expect_no_stores "(f)"
 # ---- (g) bad input ------------------------------------------------------------------------------
 
 step "(g) bad input"
-expect_bad "--bogus" bench "${SMALL[@]}" --bogus
+expect_bad "--bogus" "${SMALL[@]}" --bogus
 [ "$RC" -eq 2 ] || fail "--bogus: expected exit 2 (usage), got $RC"
-expect_bad "--items 0" bench "${SMALL[@]}" --items 0
-expect_bad "--items and --data-size" bench "${SMALL[@]}" --items 100
-expect_bad "--value-size 8-100" bench "${SMALL[@]}" --value-size 8-100
-expect_bad "--value-size 200-100" bench "${SMALL[@]}" --value-size 200-100
-expect_bad "--value-size 1-2-3" bench "${SMALL[@]}" --value-size 1-2-3
-expect_bad "--value-size 65M" bench "${SMALL[@]}" --value-size 65M
-expect_bad "--dist seq" bench "${SMALL[@]}" --dist seq
-expect_bad "--dist zipf:-1" bench "${SMALL[@]}" --dist zipf:-1
-expect_bad "--reads 2" bench "${SMALL[@]}" --reads 2
-expect_bad "--frames 10X" bench "${SMALL[@]}" --frames 10X
-expect_bad "--frames 1000T" bench "${SMALL[@]}" --frames 1000T
-expect_bad "--window > --frames" bench "${SMALL[@]}" --window 4M
-expect_bad "--page-size 3K" bench "${SMALL[@]}" --page-size 3K
-expect_bad "--threads 0" bench "${SMALL[@]}" --threads 0
-expect_bad "--duration 0" bench "${SMALL[@]}" --duration 0
-expect_bad "--ttl 0" bench "${SMALL[@]}" --ttl 0
-expect_bad "--json --csv" bench "${SMALL[@]}" --json --csv
-expect_bad "--sweep" bench "${SMALL[@]}" --sweep window=1M
-expect_bad "positional" bench "${SMALL[@]}" extra
-expect_bad "--dir missing" bench "${SMALL[@]}" --dir "$WORK/no/such/dir"
-expect_bad "--frames 1M (no frames beside the index)" bench --kv --items 200k --frames 1M \
+expect_bad "--items 0" "${SMALL[@]}" --items 0
+expect_bad "--items and --data-size" "${SMALL[@]}" --items 100
+expect_bad "--value-size 8-100" "${SMALL[@]}" --value-size 8-100
+expect_bad "--value-size 200-100" "${SMALL[@]}" --value-size 200-100
+expect_bad "--value-size 1-2-3" "${SMALL[@]}" --value-size 1-2-3
+expect_bad "--value-size 65M" "${SMALL[@]}" --value-size 65M
+expect_bad "--dist seq" "${SMALL[@]}" --dist seq
+expect_bad "--dist zipf:-1" "${SMALL[@]}" --dist zipf:-1
+expect_bad "--reads 2" "${SMALL[@]}" --reads 2
+expect_bad "--frames 10X" "${SMALL[@]}" --frames 10X
+expect_bad "--frames 1000T" "${SMALL[@]}" --frames 1000T
+expect_bad "--window > --frames" "${SMALL[@]}" --window 4M
+expect_bad "--page-size 3K" "${SMALL[@]}" --page-size 3K
+expect_bad "--threads 0" "${SMALL[@]}" --threads 0
+expect_bad "--duration 0" "${SMALL[@]}" --duration 0
+expect_bad "--ttl 0" "${SMALL[@]}" --ttl 0
+expect_bad "--json --csv" "${SMALL[@]}" --json --csv
+expect_bad "--sweep" "${SMALL[@]}" --sweep window=1M
+expect_bad "positional" "${SMALL[@]}" extra
+expect_bad "--dir missing" "${SMALL[@]}" --dir "$WORK/no/such/dir"
+expect_bad "--frames 1M (no frames beside the index)" --kv --items 200k --frames 1M \
     --duration 1s --quiet
 [ "$RC" -eq 1 ] || fail "--frames 1M: expected exit 1 (the side cannot run), got $RC"
 
 # ---- (h) --help ---------------------------------------------------------------------------------
 
 step "(h) --help"
-expect_ok bench --kv --help
-grep -q 'usage: awecache bench --kv' "$OUT" || fail "(h) expected the usage"
+expect_ok --kv --help
+grep -q 'usage: awecache-bench --kv' "$OUT" || fail "(h) expected the usage"
 for opt in --items --data-size --value-size --frames --window --page-size --dist --reads \
     --threads --duration --ops --warmup --seed --ttl --dir --keep --compare --json --csv \
     --no-direct; do
     grep -q -- "$opt" "$OUT" || fail "(h) expected $opt in the help"
 done
-expect_ok bench --help
-grep -q -- '--kv' "$OUT" || fail "(h) expected --kv in bench --help"
+expect_ok --help
+grep -q -- '--kv' "$OUT" || fail "(h) expected --kv in awecache-bench --help"
 
 rm -rf "$WORK"
 echo "PASS"

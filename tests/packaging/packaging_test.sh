@@ -15,7 +15,7 @@
 #    builds consumer.c with `pkg-config --cflags --libs awecache` and runs it; builds
 #    tests/install/consumer/ (the install test's find_package(awecache) project, no prefix given)
 #    against the shared and the static library and runs both; runs
-#    `awecache --version` and `awecache info`; builds tests/win32/awe_example.c with the
+#    `awecache --version` and `awecache info`; builds tests/wincompat/awe_example.c with the
 #    installed awecc and runs it; finds the manual pages with man -w (where man is installed).
 # 5. Purges the packages and checks that nothing of them is left. The packages are purged on
 #    every way out (a failure, Ctrl-C, SIGTERM) by an EXIT trap; one run at a time (flock).
@@ -225,9 +225,9 @@ out=$(/usr/bin/awecache --version) || die "awecache --version failed"
 echo "   $out"
 (cd "$work/run" && /usr/bin/awecache info) || die "awecache info failed"
 
-if [[ -f $src/tests/win32/awe_example.c ]]; then
+if [[ -f $src/tests/wincompat/awe_example.c ]]; then
     step "awecc: a Windows AWE program built with the installed awecc"
-    /usr/bin/awecc -O2 -Wall -Wextra -Werror "$src/tests/win32/awe_example.c" \
+    /usr/bin/awecc -O2 -Wall -Wextra -Werror "$src/tests/wincompat/awe_example.c" \
         -o "$work/awe_example" || die "awecc could not build awe_example.c"
     out=$("$work/awe_example") || { echo "$out"; die "awe_example failed"; }
     [[ $out == *"all steps succeeded"* ]] || { echo "$out"; die "awe_example did not succeed"; }

@@ -1,5 +1,5 @@
 /*
- * tests/win32/awe_example.c: a Windows AWE program, written the way Windows programs are, that
+ * tests/wincompat/awe_example.c: a Windows AWE program, written the way Windows programs are, that
  * must build unchanged with tools/awecc and run on the Windows-compatible API.
  *
  * It enables the lock-pages privilege, asks how big a page is, allocates physical pages into a

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/win32/awecc_test.sh: builds Windows programs with tools/awecc and runs them.
+# tests/wincompat/awecc_test.sh: builds Windows programs with tools/awecc and runs them.
 #
 #   awecc_test.sh <source root> <work dir> <C compiler> [<C flags> [<CMake toolchain file>]]
 #
@@ -25,7 +25,7 @@ fi
 AWECC_BUILD_DIR=$work/awecc-build
 export AWECC_BUILD_DIR
 mkdir -p "$work"
-src=$root/tests/win32
+src=$root/tests/wincompat
 
 # run <program>: runs it, shows its output, fails unless it exited 0 and reported success.
 run() {

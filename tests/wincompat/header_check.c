@@ -1,5 +1,5 @@
 /*
- * tests/win32/header_check.c: compiled (not run) as C11, GNU C11, C++17, and each in ANSI and
+ * tests/wincompat/header_check.c: compiled (not run) as C11, GNU C11, C++17, and each in ANSI and
  * UNICODE modes, with the project's warnings as errors. It includes the compat headers the way
  * Windows programs do and checks at compile time every type width, structure layout and constant
  * value that programs and the library rely on (values from Microsoft's documentation).

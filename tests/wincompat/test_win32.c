@@ -1,5 +1,5 @@
 /*
- * tests/win32/test_win32.c: conformance of the Windows-compatible API (libawewin32) with the
+ * tests/wincompat/test_win32.c: conformance of the Windows-compatible API (libawewin32) with the
  * AWE rules and error codes of docs/awe-semantics.md, called the way Windows programs call it.
  *
  * Two runs of this one program (ctest registers both):
@@ -148,6 +148,11 @@ static void test_error_table(void **state)
     assert_int_equal(awewin32_error_from_awe(AWE_ENOTSUP), 50);
     assert_int_equal(awewin32_error_from_awe(AWE_EIO), 1117);
     assert_int_equal(awewin32_error_from_awe(-12345), ERROR_IO_DEVICE);
+    /* The table is made from awe.h's list: every code there gives the Win32 number it lists. */
+#define WIN32_OF_AWE_(name, value, win32, win32_name, text)                                        \
+    assert_int_equal(awewin32_error_from_awe(AWE_##name), (win32));
+    AWE_ERROR_MAP(WIN32_OF_AWE_)
+#undef WIN32_OF_AWE_
 }
 
 struct last_error_arg {

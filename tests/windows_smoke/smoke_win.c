@@ -1,6 +1,6 @@
 /*
- * tests/windows/smoke_win.c: the Windows smoke test of the platform layer, the AWE API and the
- * page cache, cross-built with mingw-w64 and run under Wine by tools/cross-windows (or on
+ * tests/windows_smoke/smoke_win.c: the Windows smoke test of the platform layer, the AWE API and
+ * the page cache, cross-built with mingw-w64 and run under Wine by tools/cross-windows (or on
  * Windows by hand). No cmocka (Debian has no mingw build of it): its own small checks.
  *
  * Two parts:
@@ -70,8 +70,8 @@ static void check(bool ok, const char *what, int line, const char *fmt, ...)
 static void check_rc(int got, int want, const char *what, int line)
 {
     check(got == want, what, line, "got %d (%s), want %d (%s)", got,
-          got < -1000 ? awc_strerror(got) : plat_io_strerror(got), want,
-          want < -1000 ? awc_strerror(want) : plat_io_strerror(want));
+          got < -1000 ? awc_strerror(got) : plat_strerror(got), want,
+          want < -1000 ? awc_strerror(want) : plat_strerror(want));
 }
 
 static void section(const char *name, int failures_before)
@@ -150,7 +150,7 @@ static void test_files(void)
     CHECK_RC(plat_file_open(dir, 0, &g), PLAT_EISDIR);
     CHECK_RC(plat_file_open("bad\xff\xfe.dat", PLAT_FILE_CREATE, &g), PLAT_EINVAL);
     /* The write lock: a second writer is refused, a reader is not (and can read) */
-    CHECK_RC(plat_file_open(path, 0, &g), PLAT_EBUSY);
+    CHECK_RC(plat_file_open(path, 0, &g), PLAT_ELOCKED);
     CHECK_RC(plat_file_get_info(f, &fi), 0);
     CHECK(fi.size == 0 && fi.align == 1 && !fi.direct && !fi.readonly && fi.queue_depth > 1,
           "fresh file: size %llu align %zu qd %u", (unsigned long long)fi.size, fi.align,

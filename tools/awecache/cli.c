@@ -1,6 +1,6 @@
 /*
- * tools/awecache/cli.c: the shared parts of the awecache tool (cli.h): messages, numbers,
- * options, the progress display, tables and JSON.
+ * tools/awecache/cli.c: what the awecache tool and awecache-bench share (cli.h): messages,
+ * numbers, options, the progress display, tables and JSON.
  */
 #include "cli.h"
 
@@ -14,14 +14,21 @@
 #include <string.h>
 
 bool cli_quiet;
+const char *cli_program = "awecache";
 
 /* ---- Messages ---------------------------------------------------------------------------- */
+
+/* "awecache replay: ", or "awecache-bench: " for a program without subcommands (cmd NULL). */
+static void print_prefix(const char *cmd)
+{
+    fprintf(stderr, "%s%s%s: ", cli_program, cmd != NULL ? " " : "", cmd != NULL ? cmd : "");
+}
 
 void cli_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "awecache %s: ", cmd);
+    print_prefix(cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -34,7 +41,8 @@ void cli_note(const char *cmd, const char *fmt, ...)
 
     if (cli_quiet)
         return;
-    fprintf(stderr, "awecache %s: note: ", cmd);
+    print_prefix(cmd);
+    fputs("note: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -323,7 +331,8 @@ int cli_next(struct cli_parser *p, const char **arg)
         }
     }
     /* Step 4 */
-    cli_error(p->cmd, "unknown option '%s' (try 'awecache %s --help')", a, p->cmd);
+    cli_error(p->cmd, "unknown option '%s' (try '%s%s%s --help')", a, cli_program,
+              p->cmd != NULL ? " " : "", p->cmd != NULL ? p->cmd : "");
     return CLI_NEXT_ERROR;
 }
 

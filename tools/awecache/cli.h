@@ -1,14 +1,17 @@
 /*
- * tools/awecache/cli.h: what every subcommand of the awecache tool shares: option parsing,
- * number parsing and formatting, one-line errors, the progress display, tables and JSON.
+ * tools/awecache/cli.h: what every subcommand of the awecache tool, and awecache-bench
+ * (bench/awecache-bench/), share: option parsing, number parsing and formatting, one-line
+ * errors, the progress display, tables and JSON. Built, with datafile.c and trace.c, into the
+ * static library awecache_cli that both programs link (CMakeLists.txt).
  *
  * Conventions:
  * - A subcommand is `int cmd_<name>(int argc, char **argv)` (argv[0] is the subcommand's name)
  *   and returns an exit status: CLI_EXIT_OK, CLI_EXIT_FAIL (the work failed, or found a problem:
- *   a bad page, say) or CLI_EXIT_USAGE (the command line was wrong).
- * - Errors are one line on stderr, "awecache <cmd>: <what is wrong>", printed by cli_error();
- *   nothing else is printed for them. A subcommand that fails leaves nothing half-written: a file
- *   it was creating is removed.
+ *   a bad page, say) or CLI_EXIT_USAGE (the command line was wrong). awecache-bench has no
+ *   subcommands: its command is the program (argv[0] its name, cmd NULL below).
+ * - Errors are one line on stderr, "awecache <cmd>: <what is wrong>" (or "awecache-bench: <what
+ *   is wrong>"), printed by cli_error(); nothing else is printed for them. A subcommand that
+ *   fails leaves nothing half-written: a file it was creating is removed.
  * - Results go to stdout; progress and notes go to stderr, so that `--json > file` is clean.
  */
 #ifndef AWECACHE_TOOLS_CLI_H
@@ -28,8 +31,7 @@
 /* printf-style checking in the C library's own dialect (platform/plat_proc.h). */
 #define CLI_PRINTF(f, a) PLAT_PRINTF(f, a)
 
-/* The subcommands (one file each). */
-int cmd_bench(int argc, char **argv);
+/* The awecache tool's subcommands (one file each). */
 int cmd_replay(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_create(int argc, char **argv);
@@ -37,9 +39,12 @@ int cmd_check(int argc, char **argv);
 
 /* ---- Messages ---------------------------------------------------------------------------- */
 
-/* Prints "awecache <cmd>: <message>\n" on stderr. */
+/* The program's name, first in every message and in the help's pointers: "awecache" (the
+ * default) or "awecache-bench", set by its main before anything else. */
+extern const char *cli_program;
+/* Prints "<program> <cmd>: <message>\n" on stderr ("<program>: <message>\n" with cmd NULL). */
 void cli_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
-/* Prints "awecache <cmd>: note: <message>\n" on stderr unless cli_quiet. */
+/* Prints "<program> <cmd>: note: <message>\n" on stderr unless cli_quiet. */
 void cli_note(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* Set by --quiet: no progress display and no notes. */
 extern bool cli_quiet;
@@ -94,8 +99,8 @@ struct cli_opt {
 
 /* The command being parsed. */
 struct cli_parser {
-    const char *cmd;            /* "bench": for messages */
-    const char *usage;          /* "awecache bench [OPTIONS]": for --help */
+    const char *cmd;            /* "replay": for messages; NULL: the program itself */
+    const char *usage;          /* "awecache replay TRACE ...": for --help */
     const char *description;    /* a paragraph for --help, may be NULL */
     const struct cli_opt *opts; /* terminated by an entry with name NULL */
     int argc;

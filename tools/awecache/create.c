@@ -1,7 +1,7 @@
 /*
  * tools/awecache/create.c: `awecache create FILE --size S [--page-size P] [--frames S]`: makes a
  * new awecache file of S bytes (rounded up to whole pages), every page holding its verifiable
- * pattern (datafile.h), for `awecache check` to verify and `awecache bench` to use. It never
+ * pattern (datafile.h), for `awecache check` to verify and awecache-bench to use. It never
  * overwrites: FILE must not exist. The work itself is datafile_create(); this file parses the
  * command line, checks the numbers, and prints the one-line summary.
  */
@@ -52,7 +52,7 @@ int cmd_create(int argc, char **argv)
     cli_parser_init(&p, "create", "awecache create FILE --size SIZE [OPTIONS]",
                     "Creates a new awecache file FILE of SIZE bytes (rounded up to whole pages), "
                     "each page filled with a verifiable pattern that `awecache check` verifies "
-                    "and `awecache bench` uses. FILE must not exist: create never overwrites. On "
+                    "and awecache-bench uses. FILE must not exist: create never overwrites. On "
                     "any failure or interruption the partial file is removed.",
                     create_opts, argc, argv);
     while ((id = cli_next(&p, &arg)) != CLI_NEXT_END) {

@@ -1,6 +1,6 @@
 /*
  * tools/awecache/datafile.h: backing files with verifiable content: what `awecache create`
- * writes, `awecache check` verifies, and `awecache bench` uses as its data set.
+ * writes, `awecache check` verifies, and awecache-bench uses as its data set.
  *
  * The pattern of page p (page_size bytes, seen as 64-bit little-endian words w[0..n)):
  *   w[0]   = DATAFILE_MAGIC ^ p                  (which page this is)

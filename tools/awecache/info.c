@@ -2,7 +2,7 @@
  * tools/awecache/info.c: `awecache info [PATH]`: what this machine offers the cache: the AWE
  * capabilities (page and huge page sizes, frame limit, kernel mapping budget), the processors and
  * the memory, what I/O works for files at PATH (O_DIRECT and its alignment, io_uring), and
- * whether a memory cgroup limit (what `awecache bench` uses to hold its baselines to a budget)
+ * whether a memory cgroup limit (what awecache-bench uses to hold its baselines to a budget)
  * can be had.
  *
  * The I/O probe. For a directory (the default is "."), a uniquely named file is created in it

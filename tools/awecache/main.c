@@ -1,6 +1,8 @@
 /*
  * tools/awecache/main.c: the awecache command: `awecache <command> [options]`.
- * Each command lives in its own file (cli.h lists them); README.md is the manual.
+ * Each command lives in its own file (cli.h lists them); README.md is the manual. The
+ * benchmarks are a program of their own, awecache-bench (bench/awecache-bench/): `awecache
+ * bench` only says so.
  */
 #include "cli.h"
 
@@ -15,7 +17,6 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *what;
 } commands[] = {
-    {"bench", cmd_bench, "run a workload over a data file; --compare, --sweep"},
     {"replay", cmd_replay, "replay a trace of page numbers and count hits and misses per tier"},
     {"info", cmd_info, "what this machine offers: pages, mappings, memory, O_DIRECT, io_uring"},
     {"create", cmd_create, "make a data file with verifiable content"},
@@ -28,7 +29,18 @@ static void usage(FILE *f)
                "commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
+    fprintf(f, "\nThe benchmarks (awecache against mmap, a buffer pool, RocksDB, LMDB) are a "
+               "program of their own:\nawecache-bench --help.\n");
     fprintf(f, "\nawecache %s: a page cache on Address Windowing Extensions\n", AWECACHE_VERSION);
+}
+
+/* `awecache bench`, the command the benchmarks had before they moved: one line saying where they
+ * are now, and the usage error status. */
+static int moved_bench(void)
+{
+    fprintf(stderr, "awecache: the benchmarks are a program of their own now: awecache-bench "
+                    "takes the options 'awecache bench' took (try 'awecache-bench --help')\n");
+    return CLI_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -46,6 +58,8 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 if (strcmp(argv[2], commands[i].name) == 0)
                     return commands[i].run(2, sub);
+            if (strcmp(argv[2], "bench") == 0)
+                return moved_bench();
         }
         usage(stdout);
         return CLI_EXIT_OK;
@@ -57,6 +71,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "bench") == 0)
+        return moved_bench();
     fprintf(stderr, "awecache: unknown command '%s' (try 'awecache --help')\n", argv[1]);
     return CLI_EXIT_USAGE;
 }

@@ -15,8 +15,8 @@
  * file"). Frame-level miss ratio = misses / requests; window-level miss ratio = (frame hits +
  * misses) / requests.
  */
-#include "bench.h"
 #include "cli.h"
+#include "trace.h"
 
 #include "awecache.h"
 #include "plat_proc.h"
@@ -504,7 +504,7 @@ int cmd_replay(int argc, char **argv)
         return status;
 
     /* Step 2 */
-    if (bench_trace_load(a.trace, &trace, &n, err, sizeof(err)) != 0) {
+    if (trace_load(a.trace, &trace, &n, err, sizeof(err)) != 0) {
         cli_error(CMD, "%s", err);
         return CLI_EXIT_FAIL;
     }

@@ -1,5 +1,5 @@
 /*
- * tools/awecache/trace.c: reading a trace file (bench.h: bench_trace_load).
+ * tools/awecache/trace.c: reading a trace file (trace.h: trace_load).
  *
  * A trace is text: one request per line, the page number as an unsigned decimal integer, with
  * optional blanks (spaces, tabs, a carriage return; also a vertical tab or form feed) around it;
@@ -8,9 +8,10 @@
  * any length costs 8 bytes a request and one pass. (fuzz/fuzz_trace.c checks this reading
  * against the description.)
  */
-#include "bench.h"
+#include "trace.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,7 @@ static enum line_kind parse_line(const char *s, uint64_t *v)
  *    line with its number.
  * 4. A read error (the OS's reason) or no request at all is an error; otherwise hand the array
  *    over. */
-int bench_trace_load(const char *path, uint64_t **out, size_t *len, char *err, size_t errlen)
+int trace_load(const char *path, uint64_t **out, size_t *len, char *err, size_t errlen)
 {
     char line[LINE_MAX_CHARS + 2];
     uint64_t *a = NULL, v = 0;

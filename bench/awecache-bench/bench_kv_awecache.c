@@ -1,6 +1,6 @@
 /*
- * tools/awecache/bench_kv_awecache.c: the awecache side of `awecache bench --kv` (bench_kv.h):
- * the engine's key-value cache (awc_kv_*, engine/awecache.h).
+ * bench/awecache-bench/bench_kv_awecache.c: the awecache side of `awecache-bench --kv`
+ * (bench_kv.h): the engine's key-value cache (awc_kv_*, engine/awecache.h).
  *
  * The budget: the RAM budget holds the index and the page cache's checksum table as well as the
  * frames, as RocksDB's block cache holds its index and filter blocks and LMDB's memory cgroup

@@ -1,7 +1,7 @@
 /*
- * tools/awecache/bench_kv.h: `awecache bench --kv`: the key-value benchmark. N items (a key and
- * a value each) are loaded into a store, then threads get and put them under a workload, and the
- * store is measured: awecache's key-value cache (awc_kv_*) and, with --compare, RocksDB and
+ * bench/awecache-bench/bench_kv.h: `awecache-bench --kv`: the key-value benchmark. N items (a key
+ * and a value each) are loaded into a store, then threads get and put them under a workload, and
+ * the store is measured: awecache's key-value cache (awc_kv_*) and, with --compare, RocksDB and
  * LMDB under the same RAM budget (README.md says how each is set up and what it counts).
  *
  * The items. Item `id` (0 .. N-1) has the key "kv" followed by id as 16 hex digits (18 bytes;
@@ -16,8 +16,8 @@
  * from one thread in key order, makes it durable, then hands it to the harness of bench_run.c
  * (threads, warm-up, the barrier, the measured part, progress), one operation at a time.
  */
-#ifndef AWECACHE_TOOLS_BENCH_KV_H
-#define AWECACHE_TOOLS_BENCH_KV_H
+#ifndef AWECACHE_BENCH_BENCH_KV_H
+#define AWECACHE_BENCH_BENCH_KV_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -133,4 +133,4 @@ extern const struct kv_side kv_side_lmdb;     /* bench_kv_lmdb.c */
 uint64_t kv_proc_rss(void);
 uint64_t kv_proc_major_faults(void);
 
-#endif /* AWECACHE_TOOLS_BENCH_KV_H */
+#endif /* AWECACHE_BENCH_BENCH_KV_H */

@@ -1,6 +1,6 @@
 /*
- * tools/awecache/bench_run.c: the harness of `awecache bench`: runs one side on a workload with
- * threads, measures it, and shows progress (bench.h).
+ * bench/awecache-bench/bench_run.c: the harness of `awecache-bench`: runs one side on a workload
+ * with threads, measures it, and shows progress (bench.h).
  *
  * The main thread prepares, starts the workers, opens the barrier between warm-up and the
  * measured part, drives the progress display and ends the run; the workers only generate

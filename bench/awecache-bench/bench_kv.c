@@ -1,5 +1,5 @@
 /*
- * tools/awecache/bench_kv.c: `awecache bench --kv`: the key-value benchmark (bench_kv.h): its
+ * bench/awecache-bench/bench_kv.c: `awecache-bench --kv`: the key-value benchmark (bench_kv.h): its
  * options, the items and their check, the run of each side, and the report.
  *
  * What it does, in order (cmd_bench_kv's steps):
@@ -37,7 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CMD         "bench"
+#define CMD         NULL
 #define KV_PATH_LEN 4096
 #define KV_LOCKS    1024u /* stripes of the put locks (a power of two) */
 #define NSIDES      3
@@ -312,7 +312,7 @@ bad:
     return -1;
 }
 
-/* Takes one of bench --kv's own options into the struct kv_opts at ctx (bench_parse's `own`),
+/* Takes one of --kv's own options into the struct kv_opts at ctx (bench_parse's `own`),
  * and checks further what --data-size, --window and --page-size take: 0, -1 for a wrong value
  * (message printed), or 1 when id is not one of them. */
 static int kv_option(int id, const char *arg, void *ctx)
@@ -382,13 +382,13 @@ static int parse_args(int argc, char **argv, struct kv_opts *o)
     o->value_min = 100;
     o->value_max = 4096;
 
-    cli_parser_init(&p, CMD, "awecache bench --kv [OPTIONS]",
+    cli_parser_init(&p, CMD, "awecache-bench --kv [OPTIONS]",
                     "Loads items (keys and values) into awecache's key-value cache and measures "
                     "gets and puts under a workload; with --compare RocksDB and LMDB too, under "
                     "the same RAM budget. Every value a get finds is checked byte for byte. "
                     "Results on stdout: a table, --json or --csv; progress and notes on stderr.",
                     kv_opts_table, argc, argv);
-    return bench_parse(&p, "awecache bench --kv --help", &o->c, kv_option, o);
+    return bench_parse(&p, "awecache-bench --kv --help", &o->c, kv_option, o);
 }
 
 /* ---- Signals ----------------------------------------------------------------------------- */
@@ -1101,7 +1101,7 @@ static int pick_base(const char *dir_opt, char *base, size_t len)
 }
 
 /*
- * awecache bench --kv [OPTIONS]
+ * awecache-bench --kv [OPTIONS]
  *   1. Parse and validate (usage errors: exit 2); count the items and their bytes; pick the
  *      stores' base name.
  *   2. Run awecache, then with --compare RocksDB and LMDB (a side not built in: a row saying

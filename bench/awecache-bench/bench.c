@@ -1,6 +1,6 @@
 /*
- * tools/awecache/bench.c: `awecache bench`: measures the awecache engine on a data file under a
- * chosen workload and, with --compare, the baselines (the OS page cache through mmap, a pread
+ * bench/awecache-bench/bench.c: `awecache-bench`: measures the awecache engine on a data file under
+ * a chosen workload and, with --compare, the baselines (the OS page cache through mmap, a pread
  * pool, raw O_DIRECT reads) on the same file, workload and RAM budget.
  *
  * What it does, in order (cmd_bench's steps):
@@ -27,13 +27,14 @@
  * size: PATH.<page bytes> next to the data file, made as needed and removed unless --keep. With
  * --medium ram the files are made on the RAM disk (no --file, no --keep) and vanish with it.
  *
- * This file also holds what `awecache bench --kv` (bench_kv.c) shares with it: the options both
+ * This file also holds what `awecache-bench --kv` (bench_kv.c) shares with it: the options both
  * take, their parsing and checks, and the report's JSON and CSV fields (bench.h).
  */
 #include "bench.h"
 #include "bench_kv.h"
 #include "cli.h"
 #include "datafile.h"
+#include "trace.h"
 
 #include "awecache.h"
 #include "plat_proc.h"
@@ -45,7 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CMD            "bench"
+#define CMD            NULL
 #define BENCH_PATH_LEN 4096
 #define SWEEP_MAX      32
 #define THREADS_MAX    4096u
@@ -111,7 +112,7 @@ static const struct cli_opt bench_opts_table[] = {
     {"keep", BENCH_OPT_KEEP, NULL, "keep the data files this run creates"},
     {"no-direct", BENCH_OPT_NO_DIRECT, NULL, "awecache uses buffered I/O, not O_DIRECT"},
     {"kv", OPT_KV, NULL,
-     "the key-value benchmark instead (awecache vs RocksDB and LMDB): see bench --kv --help"},
+     "the key-value benchmark instead (awecache vs RocksDB and LMDB): see --kv --help"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -123,7 +124,7 @@ enum sweep_param {
 
 /* The command line, parsed. */
 struct bench_opts {
-    struct bench_common c;            /* what bench --kv takes too */
+    struct bench_common c;            /* what --kv takes too */
     const char *file;                 /* --file, or NULL */
     uint64_t *trace;                  /* BENCH_TRACE: the loaded page numbers (free()) */
     uint64_t batch;                   /* >= 1 */
@@ -159,7 +160,7 @@ struct run_row {
     double ops_each[REPEAT_MAX]; /* every run's ops/s, in the order they ran */
 };
 
-/* ---- Shared with bench --kv (bench.h) -------------------------------------------------------- */
+/* ---- Shared with --kv (bench.h) -------------------------------------------------------------- */
 
 bool bench_file_exists(const char *path)
 {
@@ -196,7 +197,7 @@ int bench_opt_count(const char *name, const char *arg, uint64_t lo, uint64_t hi,
 
 int bench_parse_dist(const char *s, struct bench_workload *wl, const char **trace_path)
 {
-    bool all = trace_path != NULL; /* else bench --kv's forms only */
+    bool all = trace_path != NULL; /* else --kv's forms only */
 
     wl->theta = 0.99;
     wl->mix_scan = 0.1;
@@ -585,13 +586,13 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
     o->batch = 1;
     o->repeat = 1;
 
-    cli_parser_init(&p, CMD, "awecache bench [OPTIONS]",
+    cli_parser_init(&p, CMD, "awecache-bench [OPTIONS]",
                     "Measures the awecache engine on a data file under a workload, and with "
                     "--compare the baselines (mmap through the OS page cache, a pread pool, "
                     "O_DIRECT reads) under the same RAM budget. Results on stdout: a table, "
                     "--json or --csv; progress and notes on stderr.",
                     bench_opts_table, argc, argv);
-    return bench_parse(&p, "awecache bench --help", &o->c, bench_option, o);
+    return bench_parse(&p, "awecache-bench --help", &o->c, bench_option, o);
 }
 
 /* ---- Step 2: validation --------------------------------------------------------------------- */
@@ -1213,7 +1214,7 @@ static int plot_sweep(const struct bench_opts *o, const char *prefix, const stru
     }
     if (o->sweep == SWEEP_WINDOW)
         snprintf(title, sizeof(title),
-                 "awecache bench: %s, %g%% reads, %llu threads, batch %llu, data %s, page %s, "
+                 "awecache-bench: %s, %g%% reads, %llu threads, batch %llu, data %s, page %s, "
                  "frames %s",
                  dist_name(o, dist, sizeof(dist)), o->c.wl.read_ratio * 100.0,
                  (unsigned long long)o->c.threads, (unsigned long long)o->batch,
@@ -1222,7 +1223,7 @@ static int plot_sweep(const struct bench_opts *o, const char *prefix, const stru
                  cli_fmt_size(o->c.frames, b3, sizeof(b3)));
     else
         snprintf(title, sizeof(title),
-                 "awecache bench: %s, %g%% reads, %llu threads, batch %llu, data %s, frames %s, "
+                 "awecache-bench: %s, %g%% reads, %llu threads, batch %llu, data %s, frames %s, "
                  "window %s",
                  dist_name(o, dist, sizeof(dist)), o->c.wl.read_ratio * 100.0,
                  (unsigned long long)o->c.threads, (unsigned long long)o->batch,
@@ -1230,7 +1231,7 @@ static int plot_sweep(const struct bench_opts *o, const char *prefix, const stru
                  cli_fmt_size(o->c.frames, b2, sizeof(b2)),
                  cli_fmt_size(o->c.window, b3, sizeof(b3)));
 
-    fputs("# made by awecache bench --sweep: awecache's ops/s against the swept size\n", f);
+    fputs("# made by awecache-bench --sweep: awecache's ops/s against the swept size\n", f);
     fputs("if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
           "    set terminal pngcairo size 1000,600 noenhanced\n"
           "} else {\n"
@@ -1310,7 +1311,7 @@ static void remove_created(struct data_set *sets, size_t nsets, bool all)
  */
 
 /*
- * awecache bench [OPTIONS]
+ * awecache-bench [OPTIONS]
  *   1. Parse the options (usage errors: exit 2).
  *   2. Validate: sizes and counts; the data file(s) (existing ones read, never changed); frames
  *      against the RAM to be had; the trace; a sweep's CSV opened. Errors: one line, exit 1 or
@@ -1473,7 +1474,7 @@ int cmd_bench(int argc, char **argv)
     if (o.c.wl.dist == BENCH_TRACE) {
         char err[256] = "";
         size_t len = 0;
-        if (bench_trace_load(o.c.trace_path, &o.trace, &len, err, sizeof(err)) != 0) {
+        if (trace_load(o.c.trace_path, &o.trace, &len, err, sizeof(err)) != 0) {
             cli_error(CMD, "--dist: %s", err[0] ? err : "cannot load the trace");
             status = CLI_EXIT_FAIL;
             goto out;

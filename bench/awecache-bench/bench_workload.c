@@ -1,5 +1,5 @@
 /*
- * tools/awecache/bench_workload.c: the workload generators of `awecache bench` (bench.h).
+ * bench/awecache-bench/bench_workload.c: the workload generators of `awecache-bench` (bench.h).
  *
  * Every thread has its own generator: a xoshiro256** random number generator seeded through
  * splitmix64 from the workload's seed and the thread's number, a scan cursor over the thread's

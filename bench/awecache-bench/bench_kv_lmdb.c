@@ -1,9 +1,9 @@
 /*
- * tools/awecache/bench_kv_lmdb.c: the LMDB side of `awecache bench --kv` (bench_kv.h). Built
+ * bench/awecache-bench/bench_kv_lmdb.c: the LMDB side of `awecache-bench --kv` (bench_kv.h). Built
  * where CMake found LMDB (AWECACHE_HAVE_LMDB); elsewhere the side says it is not built.
  *
  * LMDB reads through a memory map of its file, so its cache is the OS page cache. The RAM
- * budget is enforced as for the mmap baseline of `awecache bench --compare`: by a memory cgroup
+ * budget is enforced as for the mmap baseline of `awecache-bench --compare`: by a memory cgroup
  * of the budget (plat_memlimit_enter) that the process enters before the store is created, so
  * that every page of the file the side brings into memory is charged to it. The load runs in one
  * cgroup; between the load and the warm-up the process leaves it (the harness has dropped the
@@ -100,7 +100,7 @@ static int limit_enter(struct side_state *s, uint64_t map_bytes, char *err, size
         snprintf(s->note, sizeof(s->note), "RAM budget NOT enforced: %s", why);
         if (!lmdb_noted) {
             lmdb_noted = true;
-            cli_note("bench", "lmdb: RAM budget NOT enforced: %s", why);
+            cli_note(NULL, "lmdb: RAM budget NOT enforced: %s", why);
         }
         return 0;
     }
@@ -411,7 +411,7 @@ const struct kv_side kv_side_lmdb = {
 
 const struct kv_side kv_side_lmdb = {
     .name = "lmdb",
-    .missing = "not built: LMDB (lmdb.h and liblmdb) was not found when this tool was "
+    .missing = "not built: LMDB (lmdb.h and liblmdb) was not found when this program was "
                "configured (Debian: liblmdb-dev; 32-bit and Windows builds go without)",
     .suffix = ".lmdb",
 };

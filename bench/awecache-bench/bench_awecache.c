@@ -1,5 +1,5 @@
 /*
- * tools/awecache/bench_awecache.c: the awecache side of `awecache bench` (bench.h): the data
+ * bench/awecache-bench/bench_awecache.c: the awecache side of `awecache-bench` (bench.h): the data
  * file served by the engine, with the run's frame and window budgets.
  *
  * A batch of one is one awc_pin, bench_touch, awc_unpin. A larger batch is pinned with at most

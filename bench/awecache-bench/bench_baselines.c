@@ -1,6 +1,6 @@
 /*
- * tools/awecache/bench_baselines.c: the baselines of `awecache bench --compare`: three other ways
- * to serve the same operations from the same awecache data file, for awecache to be measured
+ * bench/awecache-bench/bench_baselines.c: the baselines of `awecache-bench --compare`: three other
+ * ways to serve the same operations from the same awecache data file, for awecache to be measured
  * against.
  *
  * Every side reads the file the engine made, page p's bytes at awc_file_page_offset(p) (the
@@ -353,7 +353,7 @@ static int mmap_open(void **state, const struct bench_config *cfg, char *err, si
         snprintf(s->note, sizeof(s->note), "RAM budget NOT enforced: %s", why);
         if (!mmap_noted) {
             mmap_noted = true;
-            cli_note("bench", "mmap: RAM budget NOT enforced: %s", why);
+            cli_note(NULL, "mmap: RAM budget NOT enforced: %s", why);
         }
     } else if (rc != 0) {
         snprintf(err, errlen, "cannot set up a memory limit: %s", plat_io_strerror(rc));

@@ -1,5 +1,5 @@
 /*
- * tools/awecache/bench_kv_rocksdb.c: the RocksDB side of `awecache bench --kv` (bench_kv.h),
+ * bench/awecache-bench/bench_kv_rocksdb.c: the RocksDB side of `awecache-bench --kv` (bench_kv.h),
  * through RocksDB's C API (rocksdb/c.h). Built where CMake found RocksDB (AWECACHE_HAVE_ROCKSDB);
  * elsewhere the side says it is not built.
  *
@@ -361,7 +361,7 @@ const struct kv_side kv_side_rocksdb = {
 #else
 const struct kv_side kv_side_rocksdb = {
     .name = "rocksdb",
-    .missing = "not built: RocksDB (rocksdb/c.h and librocksdb) was not found when this tool "
+    .missing = "not built: RocksDB (rocksdb/c.h and librocksdb) was not found when this program "
                "was configured (Debian: librocksdb-dev; 32-bit and Windows builds go without)",
     .suffix = ".rocksdb",
 };

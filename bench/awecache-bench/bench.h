@@ -1,6 +1,8 @@
 /*
- * tools/awecache/bench.h: `awecache bench`: the workloads, the sides that serve them (awecache
- * and the baselines), and the harness that runs a side and measures it.
+ * bench/awecache-bench/bench.h: awecache-bench, the comparison benchmark: the workloads, the
+ * sides that serve them (awecache and the baselines), and the harness that runs a side and
+ * measures it. The program's manual is README.md; what it shares with the awecache tool (options,
+ * messages, reports, data files, traces) is tools/awecache/'s cli.h, datafile.h and trace.h.
  *
  * A run: the harness starts `threads` threads; each draws operations from its own workload
  * generator (a page number and read-or-write), hands them to the side `batch` at a time, and
@@ -12,13 +14,18 @@
  * share one data file, and a baseline writing past the engine (which keeps a checksum of every
  * page) would otherwise leave pages the engine reads as corrupt.
  */
-#ifndef AWECACHE_TOOLS_BENCH_H
-#define AWECACHE_TOOLS_BENCH_H
+#ifndef AWECACHE_BENCH_BENCH_H
+#define AWECACHE_BENCH_BENCH_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+/* The page benchmark (bench.c): `awecache-bench [OPTIONS]`, argv[0] the program's name; with
+ * --kv among the arguments, the key-value benchmark (cmd_bench_kv, bench_kv.h) instead. Returns
+ * an exit status (CLI_EXIT_*, cli.h). */
+int cmd_bench(int argc, char **argv);
 
 /* ---- Workloads --------------------------------------------------------------------------- */
 
@@ -60,12 +67,6 @@ void bench_gen_init(struct bench_gen *g, const struct bench_workload *w, unsigne
                     unsigned nthreads);
 /* The next operation: its page, and *write set for a write. */
 uint64_t bench_gen_next(struct bench_gen *g, bool *write);
-
-/* trace.c: reads a trace file (one decimal page number per line; blank lines skipped) into a new
- * array in *out (free() it) and its length in *len. Errors, with a one-line message in err: cannot
- * open/read (the OS reason), a line that is not a number (its line number), an empty trace.
- * Returns 0 or -1. */
-int bench_trace_load(const char *path, uint64_t **out, size_t *len, char *err, size_t errlen);
 
 /* ---- Runs -------------------------------------------------------------------------------- */
 
@@ -135,7 +136,7 @@ uint64_t bench_touch(void *page, size_t page_size, bool write);
 int bench_run(const struct bench_side *side, const struct bench_config *cfg,
               struct bench_result *r);
 
-/* ---- What `awecache bench` and `awecache bench --kv` share (bench.c) ---------------------- */
+/* ---- What the page benchmark and the key-value one (--kv) share (bench.c) ---------------- */
 
 /* The options both commands take alike. A command's option table uses these ids for them and
  * numbers its own options from BENCH_OPT_COMMON_END on (--dist and --duration among them: their
@@ -189,7 +190,7 @@ int bench_common_end(struct bench_common *c);
 /* Parses the command line p holds (cli_parser_init done): each option goes first to own(id,
  * arg, ctx) (0: taken, -1: a wrong value, message printed, 1: not the command's own), then to
  * bench_common_option; a positional argument or an option neither takes is refused, the
- * message pointing to help_cmd ("awecache bench --help"); bench_common_end last. Returns -1 to
+ * message pointing to help_cmd ("awecache-bench --help"); bench_common_end last. Returns -1 to
  * go on, or the exit status: CLI_EXIT_OK after --help, CLI_EXIT_USAGE for an error. */
 struct cli_parser;
 int bench_parse(struct cli_parser *p, const char *help_cmd, struct bench_common *c,
@@ -219,4 +220,4 @@ void bench_csv_str(FILE *f, const char *s);
 void bench_csv_u64(FILE *f, uint64_t v);
 void bench_csv_real(FILE *f, double v, int decimals);
 
-#endif /* AWECACHE_TOOLS_BENCH_H */
+#endif /* AWECACHE_BENCH_BENCH_H */
