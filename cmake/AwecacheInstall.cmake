@@ -24,13 +24,15 @@ set(AWECACHE_INSTALL_PKGCONFIGDIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
 # 0. Libraries the platform's and the engine's objects need (AWECACHE_PLATFORM_PKG_DEPS and
 #    AWECACHE_ENGINE_PKG_DEPS, <prefix>=<module> pairs set by platform/CMakeLists.txt: liburing
-#    when found, and engine/CMakeLists.txt: jemalloc in 64-bit builds without sanitizers): linked into both libraries here, where they
-#    exist, and named for the installed static library.
+#    when found, and engine/CMakeLists.txt: jemalloc in 64-bit builds without sanitizers): linked
+#    into both libraries (and awecache_internal, the same objects for the build tree's programs)
+#    here, where they exist, and named for the installed static library.
 foreach(dep IN LISTS AWECACHE_PLATFORM_PKG_DEPS AWECACHE_ENGINE_PKG_DEPS)
   string(REPLACE "=" ";" pair "${dep}")
   list(GET pair 0 pfx)
   target_link_libraries(awecache PRIVATE PkgConfig::${pfx})
   target_link_libraries(awecache_static PRIVATE PkgConfig::${pfx})
+  target_link_libraries(awecache_internal PRIVATE PkgConfig::${pfx}) # the build tree's programs
   list(APPEND AWECACHE_INSTALL_PKG_DEPS ${dep})
 endforeach()
 

@@ -19,7 +19,7 @@
  *    namespace, so step 1 passed them through.
  * 3. Anything else (a frame or window the engine got wrong, a NULL, an unsupported feature, an
  *    unknown value) is the engine's I/O failing: AWC_EIO. */
-int awc_err(int rc)
+int eng_err(int rc)
 {
     /* Step 1 */
     switch (rc) {
@@ -50,7 +50,7 @@ int awc_err(int rc)
  * that a leak checker finds them reachable. */
 static struct awc *_Atomic closed_handles;
 
-int awc_check(const struct awc *c)
+int eng_check(const struct awc *c)
 {
     if (c == NULL)
         return AWC_EINVAL;
@@ -147,7 +147,7 @@ static int copy_mode_probe(struct awc *c, const struct awe_caps *caps, uint64_t 
         return AWC_OK;
     }
     if (rc != AWE_ENOTSUP)
-        return awc_err(rc);
+        return eng_err(rc);
     *nbuf += *nslot;
     *nslot = vma_clamp(caps, *nslot);
     c->nbuf = *nbuf;
@@ -203,7 +203,7 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
         return AWC_EINVAL;
     rc = awe_get_caps(&caps);
     if (rc != AWE_OK)
-        return awc_err(rc);
+        return eng_err(rc);
     if (cfg->page_size % caps.page_size != 0)
         return AWC_EINVAL;
 
@@ -240,9 +240,9 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
     /* Step 4: the frame list and the window must fit the address space (size_t is 32 bits in a
      * 32-bit build, whose frames may still total far more than 4 GiB). */
     if (rc == AWC_OK && ((nbuf + (copy ? nslot : 0)) * c->k > caps.frame_limit ||
-                         !awc_size_mul(nbuf + (copy ? nslot : 0), c->k, &nframes) ||
-                         !awc_size_mul(nframes, sizeof(*c->frames), &frame_bytes) ||
-                         !awc_size_mul(nslot + c->nstage, c->page_size, &window_bytes)))
+                         !eng_size_mul(nbuf + (copy ? nslot : 0), c->k, &nframes) ||
+                         !eng_size_mul(nframes, sizeof(*c->frames), &frame_bytes) ||
+                         !eng_size_mul(nslot + c->nstage, c->page_size, &window_bytes)))
         rc = AWC_ENOMEM;
     if (rc == AWC_OK) {
         c->frames = malloc(frame_bytes);
@@ -250,7 +250,7 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
     }
     if (rc == AWC_OK) {
         got = nframes;
-        rc = awc_err(awe_frames_alloc(&got, c->frames, AWE_FRAMES_POPULATE, -1));
+        rc = eng_err(awe_frames_alloc(&got, c->frames, AWE_FRAMES_POPULATE, -1));
         if (rc == AWC_OK && got < nframes) {
             if (got > 0)
                 awe_frames_free(&got, c->frames);
@@ -266,10 +266,10 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
     if (rc == AWC_OK && copy)
         rc = copy_mode_probe(c, &caps, &nbuf, &nslot, &window_bytes);
     if (rc == AWC_OK)
-        rc = awc_err(
+        rc = eng_err(
             awe_window_reserve(NULL, window_bytes, AWE_WINDOW_POPULATE, (void **)&c->window));
     if (rc == AWC_OK && c->copy) /* every slot shows its own frames, for good: one run */
-        rc = awc_err(awe_map(c->window, (size_t)(nslot * c->k), c->frames + nbuf * c->k));
+        rc = eng_err(awe_map(c->window, (size_t)(nslot * c->k), c->frames + nbuf * c->k));
     if (rc == AWC_OK && identity)
         identity_probe(c, &caps, &nslot);
 
@@ -328,6 +328,8 @@ static int write_listed(struct awc *c, const uint32_t *bl, uint8_t *held, size_t
     char *stage = c->window + (c->nslot << c->page_shift);
     int rc = AWC_OK;
 
+    plat_mutex_assert_held(&c->flush_mu);
+    plat_mutex_assert_not_held(&c->mu); /* README 7: I/O with no cache lock held */
     if (pages == NULL || addrs == NULL || from == NULL || prc == NULL || vas == NULL ||
         fr == NULL || bounce == NULL) {
         for (size_t i = 0; i < n; i++)
@@ -350,7 +352,7 @@ static int write_listed(struct awc *c, const uint32_t *bl, uint8_t *held, size_t
                 bool latched = latch_try_shared(b);
 
                 if (!latched &&
-                    atomic_load_explicit(&b->xowner, memory_order_relaxed) != awc_thread_id()) {
+                    atomic_load_explicit(&b->xowner, memory_order_relaxed) != eng_thread_id()) {
                     m--; /* held exclusively by another thread: a later flush writes it */
                     continue;
                 }
@@ -371,7 +373,7 @@ static int write_listed(struct awc *c, const uint32_t *bl, uint8_t *held, size_t
             }
         }
         if (nmap > 0) {
-            crc = awc_err(awe_map_scatter(vas, nmap * c->k, fr));
+            crc = eng_err(awe_map_scatter(vas, nmap * c->k, fr));
             if (crc == AWC_OK) {
                 atomic_fetch_add_explicit(&c->map_calls, 1, memory_order_relaxed);
                 atomic_fetch_add_explicit(&c->pages_mapped, nmap, memory_order_relaxed);
@@ -409,6 +411,7 @@ static int write_listed(struct awc *c, const uint32_t *bl, uint8_t *held, size_t
  * are dirty again. Caller holds c->mu. */
 static void release_listed(struct awc *c, const uint32_t *bl, const uint8_t *held, size_t n)
 {
+    plat_mutex_assert_held(&c->mu);
     for (size_t j = 0; j < n; j++) {
         struct buf *b = &c->bufs[bl[j]];
 
@@ -458,7 +461,7 @@ static int flush_round(struct awc *c, uint32_t *bl, uint8_t *held, int how)
                        atomic_compare_exchange_strong_explicit(
                            &b->state, &s, (s | ST_BUSY) & ~ST_DIRTY, memory_order_acq_rel,
                            memory_order_relaxed)) {
-                b->busy_by = awc_thread_id();
+                b->busy_by = eng_thread_id();
                 held[n] = HELD_BUSY;
                 bl[n++] = i;
             }
@@ -518,12 +521,13 @@ static int flush_locked(struct awc *c)
 
 AWC_API int awc_flush(awc_t *c)
 {
-    int rc = awc_check(c);
+    int rc = eng_check(c);
 
     if (rc != AWC_OK)
         return rc;
     if (c->flags & AWC_READONLY)
         return AWC_OK;
+    plat_mutex_assert_not_held(&c->mu); /* README 7: the flush lock before the cache lock */
     plat_mutex_lock(&c->flush_mu);
     rc = flush_locked(c);
     plat_mutex_unlock(&c->flush_mu);
@@ -534,7 +538,7 @@ AWC_API int awc_writeback(awc_t *c)
 {
     uint32_t *bl;
     uint8_t *held;
-    int rc = awc_check(c);
+    int rc = eng_check(c);
 
     if (rc != AWC_OK)
         return rc;
@@ -548,6 +552,7 @@ AWC_API int awc_writeback(awc_t *c)
         return AWC_ENOMEM;
     }
     /* One round over the unpinned dirty buffers, as a flush's first (README 5.5); no sync. */
+    plat_mutex_assert_not_held(&c->mu); /* README 7: the flush lock before the cache lock */
     plat_mutex_lock(&c->flush_mu);
     rc = flush_round(c, bl, held, HELD_BUSY);
     plat_mutex_unlock(&c->flush_mu);
@@ -558,7 +563,7 @@ AWC_API int awc_writeback(awc_t *c)
 
 AWC_API int awc_close(awc_t *c)
 {
-    int rc = awc_check(c);
+    int rc = eng_check(c);
 
     if (rc != AWC_OK)
         return rc;
@@ -578,7 +583,7 @@ AWC_API int awc_close(awc_t *c)
 AWC_API int awc_get_stats(awc_t *c, struct awc_stats *st)
 {
     uint64_t hits = 0;
-    int rc = awc_check(c);
+    int rc = eng_check(c);
 
     if (rc != AWC_OK)
         return rc;

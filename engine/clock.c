@@ -20,11 +20,12 @@ static uint64_t st_load(struct buf *b)
  * the other kind are passed over, and *skipped says one was. Caller holds c->mu. */
 uint32_t clock_take_buffer(struct awc *c, bool *transient, enum pick pick, bool *skipped)
 {
+    plat_mutex_assert_held(&c->mu);
     if (c->fill < c->nbuf) {
         uint32_t bi = (uint32_t)c->fill++;
 
         atomic_fetch_or_explicit(&c->bufs[bi].state, ST_BUSY, memory_order_acq_rel);
-        c->bufs[bi].busy_by = awc_thread_id();
+        c->bufs[bi].busy_by = eng_thread_id();
         return bi;
     }
     /* Each sweep lowers every count by one: after usage_max + 1 sweeps an unpinned buffer has
@@ -35,7 +36,7 @@ uint32_t clock_take_buffer(struct awc *c, bool *transient, enum pick pick, bool 
         uint64_t s = st_load(b);
 
         c->frame_hand = c->frame_hand + 1 == c->nbuf ? 0 : c->frame_hand + 1;
-        if ((s & ST_REF_MASK) == 0 && (s & ST_BUSY) != 0 && b->busy_by != awc_thread_id())
+        if ((s & ST_REF_MASK) == 0 && (s & ST_BUSY) != 0 && b->busy_by != eng_thread_id())
             *transient = true; /* another operation has it: it will be free again */
         if ((s & ST_REF_MASK) != 0 || (s & ST_BUSY) != 0)
             continue;
@@ -51,7 +52,7 @@ uint32_t clock_take_buffer(struct awc *c, bool *transient, enum pick pick, bool 
         }
         if (atomic_compare_exchange_strong_explicit(&b->state, &s, s | ST_BUSY,
                                                     memory_order_acq_rel, memory_order_relaxed)) {
-            b->busy_by = awc_thread_id();
+            b->busy_by = eng_thread_id();
             return bi;
         }
     }
@@ -71,6 +72,7 @@ size_t clock_take_dirty(struct awc *c, uint32_t *out, size_t max)
     uint64_t h = c->frame_hand;
     size_t n = 0;
 
+    plat_mutex_assert_held(&c->mu);
     for (uint64_t i = 0; i < CLEAN_SCAN && i < c->nbuf && n < max; i++) {
         struct buf *b = &c->bufs[h];
         uint64_t s = st_load(b);
@@ -78,7 +80,7 @@ size_t clock_take_dirty(struct awc *c, uint32_t *out, size_t max)
         if ((s & look) == want && (c->copy || (s & ST_MAPPED) != 0) &&
             atomic_compare_exchange_strong_explicit(&b->state, &s, (s | ST_BUSY) & ~ST_DIRTY,
                                                     memory_order_acq_rel, memory_order_relaxed)) {
-            b->busy_by = awc_thread_id();
+            b->busy_by = eng_thread_id();
             out[n++] = (uint32_t)h;
         }
         h = h + 1 == c->nbuf ? 0 : h + 1;
@@ -96,14 +98,14 @@ static bool slot_try_reserve(struct awc *c, uint64_t s, uint32_t *occupant, bool
     uint64_t st;
 
     if (sl->reserved_by != 0) {
-        *transient |= sl->reserved_by != awc_thread_id(); /* ours: this batch took it */
+        *transient |= sl->reserved_by != eng_thread_id(); /* ours: this batch took it */
         return false;
     }
     *occupant = sl->buf;
     if (sl->buf != NO_BUF) {
         b = &c->bufs[sl->buf];
         st = st_load(b);
-        if ((st & ST_REF_MASK) == 0 && (st & ST_BUSY) != 0 && b->busy_by != awc_thread_id())
+        if ((st & ST_REF_MASK) == 0 && (st & ST_BUSY) != 0 && b->busy_by != eng_thread_id())
             *transient = true;
         if ((st & ST_REF_MASK) != 0 || (st & ST_BUSY) != 0 || (st & ST_MAPPED) == 0 ||
             ST_SLOT(st) != s)
@@ -111,9 +113,9 @@ static bool slot_try_reserve(struct awc *c, uint64_t s, uint32_t *occupant, bool
         if (!atomic_compare_exchange_strong_explicit(&b->state, &st, st | ST_BUSY,
                                                      memory_order_acq_rel, memory_order_relaxed))
             return false;
-        b->busy_by = awc_thread_id();
+        b->busy_by = eng_thread_id();
     }
-    sl->reserved_by = awc_thread_id();
+    sl->reserved_by = eng_thread_id();
     return true;
 }
 
@@ -124,10 +126,11 @@ static bool slot_try_reserve(struct awc *c, uint64_t s, uint32_t *occupant, bool
  * now, goes to *occupant. Caller holds c->mu. */
 uint64_t clock_take_slot(struct awc *c, uint64_t hint, uint32_t *occupant, bool *transient)
 {
+    plat_mutex_assert_held(&c->mu);
     if (c->slot_fill < c->nslot) {
         uint64_t s = c->slot_fill++;
 
-        c->slots[s].reserved_by = awc_thread_id();
+        c->slots[s].reserved_by = eng_thread_id();
         *occupant = NO_BUF;
         return s;
     }
@@ -139,7 +142,7 @@ uint64_t clock_take_slot(struct awc *c, uint64_t hint, uint32_t *occupant, bool 
 
         c->slot_hand = c->slot_hand + 1 == c->nslot ? 0 : c->slot_hand + 1;
         if (c->slots[s].reserved_by != 0) {
-            *transient |= c->slots[s].reserved_by != awc_thread_id();
+            *transient |= c->slots[s].reserved_by != eng_thread_id();
             continue;
         }
         if (atomic_load_explicit(&c->slots[s].ref, memory_order_relaxed) != 0) {

@@ -129,12 +129,29 @@ static int sb_write(struct awc *c, uint64_t generation)
     sb_encode(c, c->iobuf, generation);
     rc = plat_file_write(c->file, c->iobuf, SB_BYTES, (generation % 2) * SB_BYTES);
     if (rc != 0)
-        return awc_err(rc);
+        return eng_err(rc);
     atomic_fetch_add_explicit(&c->bytes_written, SB_BYTES, memory_order_relaxed);
     return AWC_OK;
 }
 
 /* ---- Checksum records -------------------------------------------------------------------- */
+
+/* Takes ck_mu, never under the cache lock (README 7: a flush holds ck_mu across file writes, and
+ * no I/O happens under the cache lock). */
+static void ck_lock(struct awc *c)
+{
+    plat_mutex_assert_not_held(&c->mu);
+    plat_mutex_lock(&c->ck_mu);
+}
+
+/* The rule of ck_grow, seg_mark_dirty and verify, "caller holds ck_mu", which awc_open keeps
+ * without the lock: it builds the records before any other thread can reach the cache (its
+ * magic is set last). Asserted in debug builds. */
+static void ck_assert_held_or_opening(const struct awc *c)
+{
+    if (c->magic == AWC_MAGIC)
+        plat_mutex_assert_held(&c->ck_mu);
+}
 
 /* Makes room for records of segments [0, nseg): new ones are {0, 0}, or lost below
  * c->lost_below (caller holds ck_mu or is opening). */
@@ -146,11 +163,12 @@ static int ck_grow(struct awc *c, uint64_t nseg)
     uint64_t *list;
     size_t ck_bytes;
 
+    ck_assert_held_or_opening(c);
     if (nseg <= c->nseg)
         return AWC_OK;
     /* The records of a file whose table does not fit the address space (a 32-bit build with a
      * file of terabytes): out of memory, never a truncated size. */
-    if (!awc_size_mul(want, sizeof(*ck), &ck_bytes))
+    if (!eng_size_mul(want, sizeof(*ck), &ck_bytes))
         return AWC_ENOMEM;
     ck = realloc(c->ck, ck_bytes);
     if (ck == NULL)
@@ -194,9 +212,11 @@ static void ck_block_encode(const struct awc *c, uint64_t seg, uint8_t *b)
     put_le64(b + CK_SUM_AT, XXH3_64bits_withSeed(b, CK_SUM_AT, ck_seed(c, seg)));
 }
 
-/* Marks segment seg's checksum block to be written (listed once). Caller holds ck_mu. */
+/* Marks segment seg's checksum block to be written (listed once). Caller holds ck_mu or is
+ * opening. */
 static void seg_mark_dirty(struct awc *c, uint64_t seg)
 {
+    ck_assert_held_or_opening(c);
     if ((c->seg_flags[seg] & SEGF_DIRTY) != 0)
         return;
     c->seg_flags[seg] |= SEGF_DIRTY;
@@ -209,6 +229,7 @@ static uint8_t *ck_block_get(struct awc *c)
 {
     void *b = c->ck_free;
 
+    plat_mutex_assert_held(&c->ck_mu);
     if (b == NULL)
         return plat_aligned_alloc(CK_BLOCK, CK_BLOCK);
     memcpy(&c->ck_free, b, sizeof(void *));
@@ -218,6 +239,7 @@ static uint8_t *ck_block_get(struct awc *c)
 /* Gives a block buffer back to the free list. Caller holds ck_mu. */
 static void ck_block_put(struct awc *c, void *b)
 {
+    plat_mutex_assert_held(&c->ck_mu);
     memcpy(b, &c->ck_free, sizeof(void *));
     c->ck_free = b;
 }
@@ -239,6 +261,7 @@ static int ck_take(struct awc *c, struct ckw *w)
 {
     size_t want = 0, kept = 0;
 
+    plat_mutex_assert_held(&c->ck_mu);
     w->n = 0;
     w->heap = false;
     w->segs = w->segs_small;
@@ -294,13 +317,14 @@ static int ck_write(struct awc *c, struct ckw *w)
     if (rc == 0)
         atomic_fetch_add_explicit(&c->bytes_written, (uint64_t)w->n * CK_BLOCK,
                                   memory_order_relaxed);
-    return rc == 0 ? AWC_OK : awc_err(rc);
+    return rc == 0 ? AWC_OK : eng_err(rc);
 }
 
 /* Ends a ck_take: BUSY off; a segment whose write failed is dirty again; buffers back; whoever
  * waits for a segment is woken (after the caller lets ck_mu go). Caller holds ck_mu. */
 static void ck_done(struct awc *c, struct ckw *w, bool written)
 {
+    plat_mutex_assert_held(&c->ck_mu);
     for (size_t i = 0; i < w->n; i++) {
         c->seg_flags[w->segs[i]] &= (uint8_t)~SEGF_BUSY;
         if (!written)
@@ -319,8 +343,10 @@ static void ck_done(struct awc *c, struct ckw *w, bool written)
 static int ck_write_dirty(struct awc *c)
 {
     struct ckw w;
-    int rc = ck_take(c, &w);
+    int rc;
 
+    plat_mutex_assert_held(&c->ck_mu);
+    rc = ck_take(c, &w);
     if (rc != AWC_OK)
         return rc;
     rc = ck_write(c, &w);
@@ -337,12 +363,13 @@ static int file_grow(struct awc *c, uint64_t nseg)
     uint64_t want = DATA_BASE + nseg * c->seg_bytes;
     int rc;
 
+    plat_mutex_assert_held(&c->ck_mu);
     if (want <= c->file_bytes)
         return AWC_OK;
     rc = ck_grow(c, nseg);
     if (rc != AWC_OK)
         return rc;
-    rc = awc_err(plat_file_resize(c->file, want));
+    rc = eng_err(plat_file_resize(c->file, want));
     if (rc != AWC_OK)
         return rc;
     for (uint64_t seg = 0; seg < nseg; seg++)
@@ -370,9 +397,10 @@ static void count_failure(struct awc *c)
 }
 
 /* Judges page p read back with sum h against its record as it was when the read began (README
- * 5.3). Caller holds ck_mu. */
+ * 5.3). Caller holds ck_mu or is opening. */
 static int verify(struct awc *c, uint64_t p, struct ckrec rec, uint64_t h, const void *data)
 {
+    ck_assert_held_or_opening(c);
     if (h == rec.cur)
         return AWC_OK;
     if ((c->ck_flags[p] & CKF_TRUST_PREV) != 0 &&
@@ -466,7 +494,7 @@ static int load_checksums(struct awc *c, uint64_t size, uint64_t sb_pages)
         }
         rc = plat_file_read_batch(c->file, io, (size_t)n);
         if (rc != 0) {
-            rc = awc_err(rc);
+            rc = eng_err(rc);
             break;
         }
         for (uint64_t i = 0; i < n; i++)
@@ -602,10 +630,10 @@ int file_open(struct awc *c, const struct awc_config *cfg)
     if (rc == PLAT_EINVAL || rc == PLAT_EISDIR)
         return AWC_EBADFILE; /* a directory, a character device, a FIFO: never a cache file */
     if (rc != 0)
-        return awc_err(rc);
+        return eng_err(rc);
     rc = plat_file_get_info(c->file, &info);
     if (rc != 0)
-        return awc_err(rc);
+        return eng_err(rc);
     c->direct_io = info.direct ? 1 : 0;
     c->io_uring = info.uring ? 1 : 0;
     size = info.size;
@@ -624,7 +652,7 @@ int file_open(struct awc *c, const struct awc_config *cfg)
         if (rc == AWC_OK)
             rc = sb_write(c, 1);
         if (rc == AWC_OK)
-            rc = awc_err(plat_file_sync(c->file));
+            rc = eng_err(plat_file_sync(c->file));
         c->file_bytes = 2 * SB_BYTES;
         return rc;
     }
@@ -642,7 +670,7 @@ int file_open(struct awc *c, const struct awc_config *cfg)
             return AWC_EBADFILE;
         rc = plat_file_read(c->file, b, 2 * SB_BYTES, 0);
         if (rc != 0)
-            return awc_err(rc);
+            return eng_err(rc);
         for (int i = 0; i < 2; i++)
             ok[i] = sb_decode(b + i * SB_BYTES, &ps[i], id[i], &pages[i], &gen[i]);
         if (!ok[0] && !ok[1])
@@ -712,7 +740,7 @@ int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, si
     }
     /* Pages never written read as zeros with no I/O; pages whose record is lost fail with
      * none. */
-    plat_mutex_lock(&c->ck_mu);
+    ck_lock(c);
     for (i = 0; i < n; i++) {
         rec[i] = pages[i] < c->nseg * SEG_PAGES ? c->ck[pages[i]]
                  : pages[i] < c->lost_below     ? (struct ckrec){CK_LOST, CK_LOST}
@@ -742,13 +770,13 @@ int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, si
         uint64_t h;
 
         if (io[j].result != 0) {
-            rc[at] = awc_err(io[j].result);
+            rc[at] = eng_err(io[j].result);
             continue;
         }
         h = page_sum(addrs[at], c->page_size);
         if (h == rec[at].cur)
             continue;
-        plat_mutex_lock(&c->ck_mu);
+        ck_lock(c);
         rc[at] = verify(c, pages[at], rec[at], h, addrs[at]);
         plat_mutex_unlock(&c->ck_mu);
         if (rc[at] != AWC_OK)
@@ -772,6 +800,7 @@ int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, si
  * Caller holds ck_mu. */
 static void ck_wait_turn(struct awc *c, const uint64_t *pages, const int *res, size_t n)
 {
+    plat_mutex_assert_held(&c->ck_mu);
     for (;;) {
         bool clear = !c->ck_syncing;
         uint32_t seen;
@@ -784,7 +813,7 @@ static void ck_wait_turn(struct awc *c, const uint64_t *pages, const int *res, s
         seen = atomic_load_explicit(&c->ck_wake, memory_order_acquire);
         plat_mutex_unlock(&c->ck_mu);
         wake_word_wait(&c->ck_wake, seen);
-        plat_mutex_lock(&c->ck_mu);
+        ck_lock(c);
     }
 }
 
@@ -833,7 +862,7 @@ int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, s
     }
 
     /* Step 2 */
-    plat_mutex_lock(&c->ck_mu);
+    ck_lock(c);
     ck_wait_turn(c, pages, res, n);
     whole = c->file_bytes >= DATA_BASE ? (c->file_bytes - DATA_BASE) / c->seg_bytes : 0;
     grow_rc = need > whole ? file_grow(c, need) : AWC_OK;
@@ -871,7 +900,7 @@ int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, s
     }
 
     /* Step 4 */
-    plat_mutex_lock(&c->ck_mu);
+    ck_lock(c);
     if (taken) {
         ck_done(c, &w, rc == AWC_OK);
         c->ck_writers--;
@@ -880,7 +909,7 @@ int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, s
     for (i = 0; i < n; i++) {
         if (res[i] != AWC_OK)
             continue;
-        res[i] = rc != AWC_OK ? rc : awc_err(io[nio].result);
+        res[i] = rc != AWC_OK ? rc : eng_err(io[nio].result);
         nio++;
         if (res[i] == AWC_OK) {
             atomic_fetch_add_explicit(&c->bytes_written, c->page_size, memory_order_relaxed);
@@ -912,7 +941,7 @@ uint64_t file_checksum_bytes(struct awc *c)
 {
     uint64_t bytes;
 
-    plat_mutex_lock(&c->ck_mu);
+    ck_lock(c);
     bytes = c->nseg * SEG_PAGES * (sizeof(struct ckrec) + 1) + c->nseg * 2;
     plat_mutex_unlock(&c->ck_mu);
     return bytes;
@@ -925,22 +954,22 @@ int file_sync(struct awc *c)
 {
     int rc;
 
-    plat_mutex_lock(&c->ck_mu);
+    ck_lock(c);
     c->ck_syncing = true;
     while (c->ck_writers > 0) {
         uint32_t seen = atomic_load_explicit(&c->ck_wake, memory_order_acquire);
 
         plat_mutex_unlock(&c->ck_mu);
         wake_word_wait(&c->ck_wake, seen);
-        plat_mutex_lock(&c->ck_mu);
+        ck_lock(c);
     }
     rc = ck_write_dirty(c);
     if (rc == AWC_OK)
-        rc = awc_err(plat_file_sync(c->file));
+        rc = eng_err(plat_file_sync(c->file));
     if (rc == AWC_OK) {
         rc = sb_write(c, c->generation + 1);
         if (rc == AWC_OK)
-            rc = awc_err(plat_file_sync(c->file));
+            rc = eng_err(plat_file_sync(c->file));
         if (rc == AWC_OK)
             c->generation++;
     }
@@ -979,7 +1008,7 @@ AWC_API int awc_get_file_info(const char *path, struct awc_file_info *info)
     if (rc == PLAT_EINVAL || rc == PLAT_EISDIR)
         return AWC_EBADFILE; /* a directory, a character device, a FIFO: never a cache file */
     if (rc != 0)
-        return awc_err(rc);
+        return eng_err(rc);
     rc = plat_file_get_info(f, &fi);
     if (rc == 0 && (b = malloc(2 * SB_BYTES)) == NULL)
         rc = PLAT_ENOMEM;
@@ -997,7 +1026,7 @@ AWC_API int awc_get_file_info(const char *path, struct awc_file_info *info)
     free(b);
     plat_file_close(f);
     if (rc != 0)
-        return awc_err(rc);
+        return eng_err(rc);
     if (!found || ps < 4096 || ps > (2u << 20) || (ps & (ps - 1)) != 0)
         return AWC_EBADFILE;
     /* Step 3 */

@@ -63,7 +63,8 @@ struct buf {
     _Atomic uint32_t latch;  /* readers | WRITER | WAITERS */
     _Atomic uint32_t xowner; /* thread id holding it exclusively (0: none) */
     _Atomic uint32_t wake;   /* bumped each time BUSY is cleared; waiters sleep on it */
-    uint32_t busy_by;        /* the thread that last set BUSY (under the cache lock) */
+    uint32_t busy_by;        /* the thread that last set BUSY (under the cache lock); only it
+                              * clears BUSY (buf_publish) */
 };
 
 /* Window slot descriptor: `buf` under the cache lock, `ref` set by pins without it. */
@@ -210,28 +211,34 @@ uint64_t file_checksum_bytes(struct awc *c);
 int file_sync(struct awc *c);
 
 /* engine/latch.c */
-uint32_t awc_thread_id(void);
+/* A number for the calling thread, never 0 and never reused (the latches' owner, busy_by). */
+uint32_t eng_thread_id(void);
 int latch_acquire(struct buf *b, int mode);
 void latch_release(struct buf *b);
 /* Takes the latch shared if no writer holds it, without waiting. */
 bool latch_try_shared(struct buf *b);
 void buf_wait_unbusy(struct buf *b, uint32_t seen_wake);
-/* Stores state s with BUSY clear and wakes whoever waits for the buffer. */
+/* Stores state s with BUSY clear and wakes whoever waits for the buffer. The buffer is BUSY and
+ * the calling thread is the one that set it (busy_by): every path that takes a buffer BUSY gives
+ * it back itself (asserted in debug builds). */
 void buf_publish(struct buf *b, uint64_t s);
 /* A wake word: a counter and a waiters bit (the system call happens only with waiters). */
 void wake_word_bump(_Atomic uint32_t *w);
 void wake_word_wait(_Atomic uint32_t *w, uint32_t seen);
 
+/* The engine's own helpers carry eng_, never awc_: awc_* is the public API (awecache.h), the only
+ * engine names libawecache.a and libawecache.so leave global (awe/CMakeLists.txt). */
+
 /* Maps an AWE or platform error code to the engine's. */
-int awc_err(int rc);
+int eng_err(int rc);
 
 /* AWC_OK for an open cache, AWC_EINVAL for NULL, AWC_ECLOSED for a closed one. */
-int awc_check(const struct awc *c);
+int eng_check(const struct awc *c);
 
 /* Stores n * each in *bytes and returns true when the product fits a size_t; false when it does
  * not (in a 32-bit build a table sized from 64-bit counts may not fit the address space: the
  * caller answers AWC_ENOMEM rather than allocate a truncated size). */
-static inline bool awc_size_mul(uint64_t n, uint64_t each, size_t *bytes)
+static inline bool eng_size_mul(uint64_t n, uint64_t each, size_t *bytes)
 {
     if (each != 0 && n > SIZE_MAX / each)
         return false;

@@ -162,6 +162,7 @@ static int check_candidate(struct awc_kv *kv, uint64_t pos, const void *key, siz
     bool equal;
     int rc;
 
+    plat_mutex_assert_not_held(&kv->imu); /* README 9.6: imu is never held across a pin */
     if (kv->ps - off >= KV_HDR + key_len) {
         /* Header and key in one page: one pin. */
         uint64_t page = kv_page_of(kv, pos);
@@ -248,13 +249,31 @@ static int lookup(struct awc_kv *kv, uint64_t hash, const void *key, size_t key_
 
 /* ---- The writer (README 9.3, 9.6) -------------------------------------------------------- */
 
+/* Takes the writer lock, never under the index lock (README 9.6: wmu before imu). */
+static void wmu_lock(struct awc_kv *kv)
+{
+    plat_mutex_assert_not_held(&kv->imu);
+    plat_mutex_lock(&kv->wmu);
+}
+
+/* The rule of durable_point, "caller holds wmu", asserted in debug builds, which awc_kv_open keeps
+ * without the lock: its last durable point comes before any other thread can reach the cache (the
+ * magic is set last). */
+static void assert_wmu_held_or_opening(const struct awc_kv *kv)
+{
+    if (kv->magic == KV_MAGIC)
+        plat_mutex_assert_held(&kv->wmu);
+}
+
 /* Writes a meta page with the current tail and head and makes it durable with everything
- * before it: the durable point. Caller holds wmu. */
+ * before it: the durable point. Caller holds wmu or is opening. */
 static int durable_point(struct awc_kv *kv)
 {
     struct kv_meta m;
-    int rc = awc_flush(kv->cache);
+    int rc;
 
+    assert_wmu_held_or_opening(kv);
+    rc = awc_flush(kv->cache);
     if (rc != AWC_OK)
         return rc;
     m.page_size = (uint32_t)kv->ps;
@@ -307,6 +326,7 @@ static void reclaim(struct awc_kv *kv)
     uint64_t tail = load_tail(kv), rs, e, qs, qe, new_tail, gone, dropped = 0;
     bool to_head = false;
 
+    plat_mutex_assert_held(&kv->wmu);
     region_span(kv, tail, &rs, &e);
     for (;;) {
         if (e >= kv->head) {
@@ -384,6 +404,7 @@ static int make_room(struct awc_kv *kv, uint64_t len, uint64_t *start)
     uint64_t end;
     int rc;
 
+    plat_mutex_assert_held(&kv->wmu);
     /* Step 1 */
     if (len > kv->cap)
         return AWC_E2BIG;
@@ -484,7 +505,7 @@ AWC_API int awc_kv_put(awc_kv_t *kv, const void *key, size_t key_len, const void
     if (rc != AWC_OK)
         return rc;
     hash = kv_hash(kv, key, key_len);
-    plat_mutex_lock(&kv->wmu);
+    wmu_lock(kv);
     rc = check_kv(kv);
     if (rc == AWC_OK)
         rc = make_room(kv, kv_rec_len((uint32_t)key_len, value_len), &pos);
@@ -494,6 +515,14 @@ AWC_API int awc_kv_put(awc_kv_t *kv, const void *key, size_t key_len, const void
         had = rc == AWC_OK;
         if (rc == AWC_ENOTFOUND || rc == AWC_ECHECKSUM)
             rc = AWC_OK; /* none, or a damaged one (dropped) */
+    }
+    if (rc == AWC_OK) {
+        /* The index must be able to take the new key before its record enters the log: a record
+         * the index could not take would come back at the next open although the put failed.
+         * (Even with an older record: a reader may drop that one meanwhile.) */
+        plat_mutex_lock(&kv->imu);
+        rc = kv_index_reserve(&kv->idx);
+        plat_mutex_unlock(&kv->imu);
     }
     if (rc == AWC_OK)
         rc = write_record(kv, pos, KV_REC_ITEM, key, key_len, value, value_len, expiry);
@@ -528,7 +557,7 @@ AWC_API int awc_kv_delete(awc_kv_t *kv, const void *key, size_t key_len)
     if (rc != AWC_OK)
         return rc;
     hash = kv_hash(kv, key, key_len);
-    plat_mutex_lock(&kv->wmu);
+    wmu_lock(kv);
     rc = check_kv(kv);
     if (rc == AWC_OK)
         rc = make_room(kv, kv_rec_len((uint32_t)key_len, 0), &pos);
@@ -561,7 +590,7 @@ AWC_API int awc_kv_flush(awc_kv_t *kv)
     rc = check_no_refs(kv);
     if (rc != AWC_OK)
         return rc;
-    plat_mutex_lock(&kv->wmu);
+    wmu_lock(kv);
     rc = check_kv(kv);
     if (rc == AWC_OK)
         rc = durable_point(kv);
@@ -1187,9 +1216,13 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
     *out = kv;
     return AWC_OK;
 fail:
-    (void)awc_close(kv->cache);
+    /* A file this call created is removed while its lock is still held: removed after the close,
+     * another process could have opened it in between and would lose it. Where an open file
+     * cannot be removed (Windows), it stays, holding no item: the next open with AWC_CREATE and
+     * a capacity takes it for a new cache (step 2). */
     if (created)
         (void)remove(cfg->path);
+    (void)awc_close(kv->cache);
 fail_nocache:
     kv_release_all(kv);
     free(kv);
@@ -1204,7 +1237,7 @@ AWC_API int awc_kv_close(awc_kv_t *kv)
         return rc;
     if (atomic_load_explicit(&kv->refs, memory_order_acquire) != 0)
         return AWC_EBUSY; /* without waiting for the writer lock: this thread may hold them */
-    plat_mutex_lock(&kv->wmu);
+    wmu_lock(kv);
     rc = check_kv(kv);
     if (rc == AWC_OK && atomic_load_explicit(&kv->refs, memory_order_acquire) != 0)
         rc = AWC_EBUSY;

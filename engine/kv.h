@@ -143,17 +143,25 @@ void kv_index_free(struct kv_index *x);
 size_t kv_index_find(const struct kv_index *x, uint64_t hash, uint64_t *cursor, uint64_t *pos,
                      size_t max);
 
+/* Makes sure that the next kv_index_add succeeds (growing the table now if it is 3/4 full):
+ * AWC_ENOMEM if it would not. Removals meanwhile keep it so (a table halves only below 3/16
+ * full). Caller holds imu. */
+int kv_index_reserve(struct kv_index *x);
+
 /* Adds {hash, pos} (growing the table at 3/4 full; if growing fails the slot is added all the
  * same, the table being never more than 7/8 full: AWC_ENOMEM past that). Caller holds imu. */
 int kv_index_add(struct kv_index *x, uint64_t hash, uint64_t pos);
 
-/* Changes the slot {hash, old_pos} to {hash, new_pos}; false if there is no such slot. */
+/* Changes the slot {hash, old_pos} to {hash, new_pos}; false if there is no such slot. Caller
+ * holds imu. */
 bool kv_index_move(struct kv_index *x, uint64_t hash, uint64_t old_pos, uint64_t new_pos);
 
-/* Removes the slot {hash, pos}; false if there is none. May halve the table below 3/16 full. */
+/* Removes the slot {hash, pos}; false if there is none. May halve the table below 3/16 full.
+ * Caller holds imu. */
 bool kv_index_remove(struct kv_index *x, uint64_t hash, uint64_t pos);
 
-/* Removes every slot whose pos is below `tail` (a region was reclaimed); returns how many. */
+/* Removes every slot whose pos is below `tail` (a region was reclaimed); returns how many.
+ * Caller holds imu. */
 uint64_t kv_index_sweep(struct kv_index *x, uint64_t tail);
 
 /* Memory from the library's allocator for the index (jemalloc where built with it). */

@@ -9,6 +9,7 @@
  */
 #include "kv.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,23 @@ uint64_t kv_hash(const struct awc_kv *kv, const void *key, size_t key_len)
 
 /* The slot a hash's probe starts at. The hash's low bits are spread by XXH3 already; the weak
  * hash of the tests keeps its 6 bits there on purpose (long probes, many collisions). */
+/* The rule of the functions below that say "caller holds imu" (README 9.6), asserted in debug
+ * builds: every index is the `idx` of a struct awc_kv, whose imu the caller holds, unless the
+ * cache is still being opened (awc_kv_open's scan fills the index before it returns the cache, so
+ * no other thread can reach it; its magic is set last). */
+static void assert_imu_held(const struct kv_index *x)
+{
+#ifndef NDEBUG
+    const struct awc_kv *kv =
+        (const struct awc_kv *)(const void *)((const char *)x - offsetof(struct awc_kv, idx));
+
+    if (kv->magic == KV_MAGIC)
+        plat_mutex_assert_held(&kv->imu);
+#else
+    (void)x;
+#endif
+}
+
 static uint64_t home(const struct kv_index *x, uint64_t hash)
 {
     return hash & x->mask;
@@ -130,6 +148,7 @@ size_t kv_index_find(const struct kv_index *x, uint64_t hash, uint64_t *cursor, 
     uint64_t i = *cursor == 0 ? home(x, hash) : *cursor - 1, walked = 0;
     size_t n = 0;
 
+    assert_imu_held(x);
     while (x->t[i].hash != 0 && walked <= x->mask) {
         if (x->t[i].hash == hash) {
             if (n == max) {
@@ -145,10 +164,23 @@ size_t kv_index_find(const struct kv_index *x, uint64_t hash, uint64_t *cursor, 
     return n;
 }
 
+int kv_index_reserve(struct kv_index *x)
+{
+    uint64_t slots = x->mask + 1;
+
+    assert_imu_held(x);
+    if ((x->used + 1) * 4 > slots * 3 && slots <= UINT64_MAX / 2) {
+        if (resize(x, slots * 2) != AWC_OK && (x->used + 1) * 8 > slots * 7)
+            return AWC_ENOMEM;
+    }
+    return AWC_OK;
+}
+
 int kv_index_add(struct kv_index *x, uint64_t hash, uint64_t pos)
 {
     uint64_t slots = x->mask + 1;
 
+    assert_imu_held(x);
     if ((x->used + 1) * 4 > slots * 3 && slots <= UINT64_MAX / 2) {
         if (resize(x, slots * 2) != AWC_OK && (x->used + 1) * 8 > slots * 7)
             return AWC_ENOMEM;
@@ -171,8 +203,10 @@ static uint64_t find_slot(const struct kv_index *x, uint64_t hash, uint64_t pos)
 
 bool kv_index_move(struct kv_index *x, uint64_t hash, uint64_t old_pos, uint64_t new_pos)
 {
-    uint64_t i = find_slot(x, hash, old_pos);
+    uint64_t i;
 
+    assert_imu_held(x);
+    i = find_slot(x, hash, old_pos);
     if (i == UINT64_MAX)
         return false;
     x->t[i].pos = new_pos;
@@ -212,8 +246,10 @@ static void maybe_shrink(struct kv_index *x)
 
 bool kv_index_remove(struct kv_index *x, uint64_t hash, uint64_t pos)
 {
-    uint64_t i = find_slot(x, hash, pos);
+    uint64_t i;
 
+    assert_imu_held(x);
+    i = find_slot(x, hash, pos);
     if (i == UINT64_MAX)
         return false;
     delete_at(x, i);
@@ -225,6 +261,7 @@ uint64_t kv_index_sweep(struct kv_index *x, uint64_t tail)
 {
     uint64_t removed = 0;
 
+    assert_imu_held(x);
     /* A deletion shifts later slots of the cluster back into slot i, so i is looked at again
      * before moving on. Slots that wrap around to the start of the table only ever move
      * entries already kept. */

@@ -8,10 +8,12 @@
  */
 #include "internal.h"
 
+#include <assert.h>
+
 static _Atomic uint32_t next_thread_id = 1;
 static _Thread_local uint32_t this_thread_id;
 
-uint32_t awc_thread_id(void)
+uint32_t eng_thread_id(void)
 {
     if (this_thread_id == 0)
         this_thread_id = atomic_fetch_add(&next_thread_id, 1);
@@ -20,7 +22,7 @@ uint32_t awc_thread_id(void)
 
 int latch_acquire(struct buf *b, int mode)
 {
-    uint32_t self = awc_thread_id();
+    uint32_t self = eng_thread_id();
     uint32_t v = atomic_load_explicit(&b->latch, memory_order_relaxed);
 
     for (;;) {
@@ -121,6 +123,10 @@ void buf_wait_unbusy(struct buf *b, uint32_t seen_wake)
 
 void buf_publish(struct buf *b, uint64_t s)
 {
+    /* The BUSY rule (README 3.4, 3.5): the thread that took the buffer BUSY gives it back. No
+     * other thread writes busy_by while the buffer is BUSY, so this thread reads it unlocked. */
+    assert((atomic_load_explicit(&b->state, memory_order_relaxed) & ST_BUSY) != 0);
+    assert(b->busy_by == eng_thread_id());
     atomic_store_explicit(&b->state, s & ~ST_BUSY, memory_order_release);
     wake_word_bump(&b->wake);
 }

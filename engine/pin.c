@@ -33,7 +33,7 @@ static char *slot_addr(const struct awc *c, uint64_t slot)
 
 static void count_hit(struct awc *c)
 {
-    atomic_fetch_add_explicit(&c->stripe[awc_thread_id() % STRIPES].hits, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->stripe[eng_thread_id() % STRIPES].hits, 1, memory_order_relaxed);
 }
 
 /* State s with its usage count one higher, up to c->usage_max (README 4.2). */
@@ -102,6 +102,7 @@ struct ent {
  * new entries out. */
 static void undo_reservations(struct awc *c, struct ent *e, size_t m)
 {
+    plat_mutex_assert_held(&c->mu);
     for (size_t i = 0; i < m; i++) {
         struct buf *b = &c->bufs[e[i].buf];
 
@@ -165,7 +166,7 @@ static int copy_entries(struct awc *c, struct ent *e, size_t m)
         }
     }
     atomic_fetch_add_explicit(&c->window_copies, copies, memory_order_relaxed);
-    return rc == AWE_OK ? AWC_OK : awc_err(rc);
+    return rc == AWE_OK ? AWC_OK : eng_err(rc);
 }
 
 /* Makes each entry that needs it show its buffer in its slot: copies in copy mode, else one
@@ -210,7 +211,7 @@ static int map_entries(struct awc *c, struct ent *e, size_t m)
         free(fr);
     }
     if (rc != AWE_OK)
-        return awc_err(rc);
+        return eng_err(rc);
     atomic_fetch_add_explicit(&c->map_calls, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->pages_mapped, total / c->k, memory_order_relaxed);
     return AWC_OK;
@@ -221,6 +222,7 @@ static int map_entries(struct awc *c, struct ent *e, size_t m)
  * was not copied in: it stays unmapped and the slot is left empty. Caller holds c->mu. */
 static void abort_after_map(struct awc *c, struct ent *e, size_t m)
 {
+    plat_mutex_assert_held(&c->mu);
     for (size_t i = 0; i < m; i++) {
         struct buf *b = &c->bufs[e[i].buf];
         uint64_t keep = e[i].kind == K_MISS ? e[i].old_state : st_load(b);
@@ -275,6 +277,7 @@ static int phase_a_entry(struct batch *t, size_t i, int pass, int wb_error, uint
     uint64_t s;
     int rc;
 
+    plat_mutex_assert_held(&c->mu);
     if ((pass == 0) != (b != NO_BUF))
         return AWC_OK;
     x->at = i;
@@ -308,7 +311,7 @@ static int phase_a_entry(struct batch *t, size_t i, int pass, int wb_error, uint
                                                       usage_up(c, s | ST_BUSY),
                                                       memory_order_acq_rel, memory_order_relaxed))
             ;
-        c->bufs[b].busy_by = awc_thread_id();
+        c->bufs[b].busy_by = eng_thread_id();
         x->kind = K_WMISS;
         x->need_map = true;
     } else {
@@ -329,7 +332,7 @@ static int phase_a_entry(struct batch *t, size_t i, int pass, int wb_error, uint
                           : NO_PAGE;
         if ((s & ST_MAPPED) != 0) {
             x->slot = ST_SLOT(s); /* its frames are shown there already */
-            c->slots[x->slot].reserved_by = awc_thread_id();
+            c->slots[x->slot].reserved_by = eng_thread_id();
         } else {
             x->need_map = true;
         }
@@ -357,6 +360,7 @@ static int phase_a(struct batch *t, int wb_error, uint32_t *wait_buf, uint32_t *
     bool skipped = false;
     int rc = AWC_OK;
 
+    plat_mutex_assert_held(&c->mu);
     t->m = 0;
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < t->n && rc == AWC_OK && *wait_buf == NO_BUF; i++)
@@ -748,7 +752,7 @@ static int latch_all(struct awc *c, const uint64_t *pages, uint32_t *bi, size_t 
 AWC_API int awc_pin(awc_t *c, uint64_t page, int mode, void **ptr)
 {
     uint32_t bi;
-    int rc = awc_check(c);
+    int rc = eng_check(c);
 
     if (rc != AWC_OK)
         return rc;
@@ -780,7 +784,7 @@ AWC_API int awc_pin_batch(awc_t *c, const uint64_t *pages, size_t n, int mode, v
 {
     uint64_t *sorted;
     uint32_t *bi;
-    int rc = awc_check(c);
+    int rc = eng_check(c);
     size_t i;
 
     if (rc != AWC_OK)
@@ -821,7 +825,7 @@ AWC_API int awc_unpin(awc_t *c, uint64_t page, int dirty)
     struct buf *b;
     uint32_t latch;
     bool exclusive;
-    int rc = awc_check(c);
+    int rc = eng_check(c);
 
     if (rc != AWC_OK)
         return rc;
@@ -841,7 +845,7 @@ AWC_API int awc_unpin(awc_t *c, uint64_t page, int dirty)
         return AWC_ENOTPINNED;
     latch = atomic_load_explicit(&b->latch, memory_order_relaxed);
     exclusive = (latch & LATCH_WRITER) != 0 &&
-                atomic_load_explicit(&b->xowner, memory_order_relaxed) == awc_thread_id();
+                atomic_load_explicit(&b->xowner, memory_order_relaxed) == eng_thread_id();
     if (!exclusive && (latch & LATCH_READERS) == 0)
         return AWC_ENOTPINNED;
     if (dirty && !exclusive)
@@ -858,7 +862,7 @@ AWC_API int awc_prefetch(awc_t *c, uint64_t first, uint64_t count)
 {
     uint64_t chunk, *pages;
     uint32_t *bi;
-    int rc = awc_check(c);
+    int rc = eng_check(c);
 
     if (rc != AWC_OK)
         return rc;

@@ -25,7 +25,7 @@ int table_init(struct awc *c)
 
     while (size < 4 * c->nbuf)
         size <<= 1;
-    if (!awc_size_mul(size, sizeof(*c->keys), &key_bytes))
+    if (!eng_size_mul(size, sizeof(*c->keys), &key_bytes))
         return AWC_ENOMEM; /* more than a 32-bit address space */
     c->keys = calloc((size_t)size, sizeof(*c->keys));
     c->vals = calloc((size_t)size, sizeof(*c->vals));
@@ -93,6 +93,7 @@ int table_insert(struct awc *c, uint64_t page, uint32_t buf)
 {
     uint64_t i = slot_of(c, page), key = KEY(page), reuse = UINT64_MAX;
 
+    plat_mutex_assert_held(&c->mu);
     if (c->tused >= (c->tmask + 1) / 4 * 3)
         table_compact(c);
     for (uint64_t n = 0; n <= c->tmask; n++, i = (i + 1) & c->tmask) {
@@ -117,6 +118,7 @@ void table_remove(struct awc *c, uint64_t page)
 {
     uint64_t i = slot_of(c, page), key = KEY(page);
 
+    plat_mutex_assert_held(&c->mu);
     for (uint64_t n = 0; n <= c->tmask; n++, i = (i + 1) & c->tmask) {
         uint64_t k = atomic_load_explicit(&c->keys[i], memory_order_relaxed);
 

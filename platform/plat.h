@@ -12,10 +12,13 @@
  * the error codes of every platform call), plat_io.h (files: open, resize, sync, reads and writes
  * in batches), plat_sync.h (waiting on a word, clocks, the processor count, mutexes, threads),
  * plat_proc.h (process and machine facts, a file mapped through the OS page cache, a memory limit:
- * for the tools, not the engine), plat_ramdisk.h (a RAM disk private to the process, for
- * awecache-bench) and plat_testing.h (fault injection and test hooks; not installed). Private to
- * platform/: common/awe_common.h and common/io_common.h (the OS-independent halves of AWE and of
- * files), linux/os_linux.h and windows/os_windows.h (each OS's gate to its system calls).
+ * for the tools, not the engine; in awecache_platform_tool, not libawecache), plat_ramdisk.h (a
+ * RAM disk private to the process, for awecache-bench; awecache_platform_tool too) and
+ * plat_testing.h (fault injection and test hooks; in the test-only library awecache_testing,
+ * never installed). Private to platform/: common/awe_common.h, common/io_common.h and
+ * common/testing_common.h (the OS-independent halves of AWE, of files and of the test hooks),
+ * linux/os_linux.h and windows/os_windows.h (each OS's gate to its system calls),
+ * linux/io_linux.h and windows/io_windows.h (the open file, which filemap_<os>.c reads too).
  *
  * Conventions (for every function below):
  * - Returns 0 on success or a negative error code (PLAT_E*, which are negative errno values, see

@@ -4,10 +4,10 @@
  * cache, dropping a file's cached pages, and running part of a process under a memory limit.
  *
  * Conventions: as plat.h (0 or a negative PLAT_E* code; plat_io.h's codes too). None of these
- * calls is a fault-injection point. They are for tools and benchmarks, not for the engine.
- * Where they live: proc_<os>.c (io_<os>.c for the file mapping) in libawecache, but the memory
- * limit, memlimit_<os>.c, in awecache_platform_tool, a static library only the programs that
- * call it link (platform/CMakeLists.txt).
+ * calls is a fault-injection point. They are for tools and benchmarks, not for the engine, and
+ * libawecache holds none of them: proc_<os>.c, filemap_<os>.c (the file mapping) and
+ * memlimit_<os>.c (the memory limit) make awecache_platform_tool, a static library only the
+ * programs that call them link (platform/CMakeLists.txt).
  */
 #ifndef AWECACHE_PLATFORM_PLAT_PROC_H
 #define AWECACHE_PLATFORM_PLAT_PROC_H
@@ -77,7 +77,6 @@ int plat_file_map_advise(void *addr, uint64_t len, int advice);
 int plat_file_drop_cache(struct plat_file *f);
 
 /* ---- A memory limit for part of the process ----------------------------------------------- */
-/* Not in libawecache: in awecache_platform_tool (memlimit_<os>.c). */
 
 /* A memory limit on the calling process, for as long as it is held: on Linux a new memory
  * cgroup (v2, or v1's memory controller) below the process's own, with the limit set and the

@@ -22,7 +22,9 @@
 
 #include "plat.h"
 
+#include <assert.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -70,6 +72,22 @@ void plat_mutex_unlock(plat_mutex_t *m);
 
 /* Destroys *m, which nobody holds; it may be initialised again. */
 void plat_mutex_destroy(plat_mutex_t *m);
+
+/* Lock rules checked (debug builds, NDEBUG not defined: the sanitizer builds): a function whose
+ * contract says "caller holds m" starts with plat_mutex_assert_held(&m), and one that must not be
+ * entered with m held (a lock taken later in the documented order, or I/O that no lock may be
+ * held across) with plat_mutex_assert_not_held(&m). In debug builds each mutex records the thread
+ * that holds it, and the assertions ask it; release builds record nothing and the assertions
+ * vanish (their argument is not evaluated). */
+#ifndef NDEBUG
+/* Debug builds only: true when the calling thread holds *m. */
+bool plat_mutex_held(const plat_mutex_t *m);
+#define plat_mutex_assert_held(m)     assert(plat_mutex_held(m))
+#define plat_mutex_assert_not_held(m) assert(!plat_mutex_held(m))
+#else
+#define plat_mutex_assert_held(m)     ((void)sizeof(m))
+#define plat_mutex_assert_not_held(m) ((void)sizeof(m))
+#endif
 
 /* ---- Threads ------------------------------------------------------------------------------ */
 

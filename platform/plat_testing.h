@@ -7,8 +7,12 @@
  * left everything exactly as it was. Calls made to roll back a failed operation pass the gate
  * without being counted, so a rollback never fails by injection.
  *
- * Not installed; the symbols are in the static library only. Not for concurrent use: arm, call,
- * check, from one thread.
+ * Test scaffolding, not part of libawecache: these functions are in awecache_testing, a static
+ * library of the build tree that only tests link (with awecache_internal, the library's objects
+ * with every name reachable: platform/CMakeLists.txt, awe/CMakeLists.txt). In the library the
+ * gate is a hook that nothing sets; the first call of plat_testing_fail_nth_os_call or
+ * plat_testing_os_calls sets it, and counting starts there. Not installed. Not for concurrent
+ * use: arm, call, check, from one thread.
  */
 #ifndef AWECACHE_PLATFORM_PLAT_TESTING_H
 #define AWECACHE_PLATFORM_PLAT_TESTING_H
@@ -23,7 +27,9 @@ extern "C" {
  * once. n == 0 disarms. */
 void plat_testing_fail_nth_os_call(uint64_t n, int os_errno);
 
-/* The number of counted OS calls made so far by this process (injected failures included). */
+/* The number of counted OS calls made by this process since the first call of this function
+ * or of plat_testing_fail_nth_os_call (injected failures included): a test compares two of its
+ * values. */
 uint64_t plat_testing_os_calls(void);
 
 /* Overrides the kernel mapping budget AWE may use (0 restores the computed one), so that tests

@@ -6,7 +6,7 @@
  * back ("AWE_EINVAL") and a non-empty text that the strerror function gives back; values that are
  * no code get the generic text and name. Across lists: every AWE code is the platform code of
  * the same name with the same Win32 number (awe.h repeats plat.h so that it installs alone);
- * awc_err passes every awecache code through unchanged and turns every platform code into an
+ * eng_err passes every awecache code through unchanged and turns every platform code into an
  * awecache code, the platform's "file locked by another writer" (PLAT_ELOCKED) into AWC_ELOCKED,
  * never into AWC_EBUSY ("every slot is pinned"); a value that two lists share means the same in
  * both (the same name). The Windows-compatible API's table (made from AWE_ERROR_MAP) is checked
@@ -27,7 +27,7 @@
 
 /* engine/internal.h's: an AWE or platform code to the engine's (reached through the static
  * library, in which awc_* names stay global). */
-int awc_err(int rc);
+int eng_err(int rc);
 
 /* One row of a list: the code, its name as the header spells it, its Win32 number (-1: the list
  * has none) and its text. */
@@ -170,7 +170,7 @@ static void test_shared_values_mean_the_same(void **state)
 }
 
 /* Steps:
- * 1. Every awecache code passes through awc_err unchanged.
+ * 1. Every awecache code passes through eng_err unchanged.
  * 2. Every platform (and so every AWE) code becomes an awecache code; one that is an awecache
  *    code already stays.
  * 3. The lock: PLAT_ELOCKED is AWC_ELOCKED, and no platform code is AWC_EBUSY's value.
@@ -181,31 +181,31 @@ static void test_awc_err(void **state)
 
     /* Step 1 */
     for (size_t i = 0; i < ROWS(awc_rows); i++)
-        if (awc_err(awc_rows[i].code) != awc_rows[i].code)
-            fail_msg("awc_err(%s) is %d (%s)", awc_rows[i].name, awc_err(awc_rows[i].code),
-                     awc_err_name(awc_err(awc_rows[i].code)));
+        if (eng_err(awc_rows[i].code) != awc_rows[i].code)
+            fail_msg("eng_err(%s) is %d (%s)", awc_rows[i].name, eng_err(awc_rows[i].code),
+                     awc_err_name(eng_err(awc_rows[i].code)));
 
     /* Step 2 */
     for (size_t i = 0; i < ROWS(plat_rows); i++) {
-        int rc = awc_err(plat_rows[i].code);
+        int rc = eng_err(plat_rows[i].code);
 
         if (find(awc_rows, ROWS(awc_rows), rc) == NULL)
-            fail_msg("awc_err(%s) is %d, no awecache code", plat_rows[i].name, rc);
+            fail_msg("eng_err(%s) is %d, no awecache code", plat_rows[i].name, rc);
         if (find(awc_rows, ROWS(awc_rows), plat_rows[i].code) != NULL)
             assert_int_equal(rc, plat_rows[i].code);
     }
 
     /* Step 3 */
-    assert_int_equal(awc_err(PLAT_ELOCKED), AWC_ELOCKED);
+    assert_int_equal(eng_err(PLAT_ELOCKED), AWC_ELOCKED);
     assert_null(find(plat_rows, ROWS(plat_rows), AWC_EBUSY));
-    assert_int_equal(awc_err(PLAT_EDQUOT), AWC_ENOMEM);
-    assert_int_equal(awc_err(PLAT_EMFILE), AWC_ENOMEM);
-    assert_int_equal(awc_err(PLAT_EISDIR), AWC_EINVAL);
-    assert_int_equal(awc_err(PLAT_ENXIO), AWC_EIO);
+    assert_int_equal(eng_err(PLAT_EDQUOT), AWC_ENOMEM);
+    assert_int_equal(eng_err(PLAT_EMFILE), AWC_ENOMEM);
+    assert_int_equal(eng_err(PLAT_EISDIR), AWC_EINVAL);
+    assert_int_equal(eng_err(PLAT_ENXIO), AWC_EIO);
 
     /* Step 4 */
     for (size_t k = 0; k < ROWS(unknown_codes); k++)
-        assert_int_equal(awc_err(unknown_codes[k]), AWC_EIO);
+        assert_int_equal(eng_err(unknown_codes[k]), AWC_EIO);
 }
 
 /* Values the public headers have always had: they are ABI and never change. */

@@ -7,6 +7,8 @@
  * - plat_clock_ns is monotonic and moves with real time.
  * - plat_cpu_count is at least 1 and at most the configured processors.
  * - plat_mutex_t under contention: N threads increment a plain counter; no update is lost.
+ * - plat_mutex_held (debug builds: what plat_mutex_assert_held asks) is true in the thread that
+ *   holds the mutex while it holds it, and false before, after and in any other thread.
  * - plat_thread_create / plat_thread_join pass the argument and the return value.
  * TSan-clean: every shared variable is an atomic or is guarded by the mutex.
  */
@@ -230,6 +232,35 @@ static void test_mutex_contention(void **state)
     plat_mutex_destroy(&c.mu);
 }
 
+#ifndef NDEBUG
+static void *held_here(void *arg)
+{
+    return plat_mutex_held(arg) ? arg : NULL;
+}
+
+static void test_mutex_held(void **state)
+{
+    plat_mutex_t mu;
+    plat_thread_t t;
+    void *ret = &ret;
+
+    (void)state;
+    assert_int_equal(plat_mutex_init(&mu), 0);
+    assert_false(plat_mutex_held(&mu));
+    plat_mutex_lock(&mu);
+    assert_true(plat_mutex_held(&mu));
+    assert_int_equal(plat_thread_create(&t, held_here, &mu), 0);
+    assert_int_equal(plat_thread_join(t, &ret), 0);
+    assert_null(ret); /* another thread does not hold it */
+    plat_mutex_unlock(&mu);
+    assert_false(plat_mutex_held(&mu));
+    plat_mutex_lock(&mu); /* taken again: held again */
+    assert_true(plat_mutex_held(&mu));
+    plat_mutex_unlock(&mu);
+    plat_mutex_destroy(&mu);
+}
+#endif
+
 static void *return_arg(void *arg)
 {
     return arg;
@@ -262,6 +293,9 @@ int main(void)
         cmocka_unit_test(test_clock_monotonic),
         cmocka_unit_test(test_cpu_count),
         cmocka_unit_test(test_mutex_contention),
+#ifndef NDEBUG
+        cmocka_unit_test(test_mutex_held),
+#endif
         cmocka_unit_test(test_thread_args),
     };
 

@@ -22,8 +22,9 @@
  * keep alike (`plat_core`, below) and every entry point of plat.h's AWE whose rules do not depend
  * on the OS: plat_get_caps, plat_set_frame_limit, the first checks of plat_frames_alloc and
  * plat_frames_free, plat_map, plat_map_scatter, plat_query, plat_window_reserve,
- * plat_window_release, plat_window_find, plat_get_stats, the count of failed calls, and
- * plat_testing_set_vma_budget. They reach the OS through the hooks at the end of this header,
+ * plat_window_release, plat_window_find, plat_get_stats and the count of failed calls (and, in
+ * common/testing_common.c, which only the test-only library awecache_testing holds,
+ * plat_testing_set_vma_budget). They reach the OS through the hooks at the end of this header,
  * which each OS file defines. What stays in each OS file: starting the platform, the locks, the
  * frames (memfd pages or Windows' PFNs), the reservations, the map engines, plat_frames_copy and
  * plat_awe_unavailable_reason. Every function here runs under the caller's map_mu where it
@@ -35,6 +36,7 @@
 
 #include "plat.h"
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -211,6 +213,27 @@ int plan_reserve(size_t n);
  * around fork on Linux). */
 void lock_both(void);
 void unlock_both(void);
+
+/* ---- Lock rules checked (debug builds) ---------------------------------------------------- */
+
+/* The OS file's two locks (map_lock, alloc_lock below). */
+enum awe_lock { LOCK_MAP, LOCK_ALLOC, LOCK_COUNT };
+
+/* Debug builds (NDEBUG not defined) keep which thread holds each lock: the OS file's hooks call
+ * lock_note_taken right after taking one and lock_note_released right before letting it go, and
+ * a function whose contract says "caller holds map_mu" starts with assert_lock_held(LOCK_MAP).
+ * map_lock asserts the order before it takes map_mu: alloc_mu is not held. Release builds keep
+ * nothing and check nothing. */
+#ifndef NDEBUG
+void lock_note_taken(enum awe_lock l);
+void lock_note_released(enum awe_lock l);
+bool lock_held(enum awe_lock l);
+#define assert_lock_held(l) assert(lock_held(l))
+#else
+#define lock_note_taken(l)    ((void)0)
+#define lock_note_released(l) ((void)0)
+#define assert_lock_held(l)   ((void)0)
+#endif
 
 /* ---- Hooks: defined by each OS file ------------------------------------------------------- */
 

@@ -10,8 +10,6 @@
  */
 #include "awe_common.h"
 
-#include "plat_testing.h"
-
 #include <stdlib.h>
 
 struct awe_core plat_core;
@@ -30,8 +28,38 @@ void unlock_both(void)
     map_unlock();
 }
 
+#ifndef NDEBUG
+static _Atomic uintptr_t lock_owner[LOCK_COUNT]; /* the holder's thread_tag(), 0: none */
+
+/* A number that names the calling thread among the living ones: the address of its own copy of
+ * a thread-local variable. */
+static uintptr_t thread_tag(void)
+{
+    static _Thread_local char tag;
+
+    return (uintptr_t)&tag;
+}
+
+void lock_note_taken(enum awe_lock l)
+{
+    atomic_store_explicit(&lock_owner[l], thread_tag(), memory_order_relaxed);
+}
+
+void lock_note_released(enum awe_lock l)
+{
+    assert(lock_held(l));
+    atomic_store_explicit(&lock_owner[l], 0, memory_order_relaxed);
+}
+
+bool lock_held(enum awe_lock l)
+{
+    return atomic_load_explicit(&lock_owner[l], memory_order_relaxed) == thread_tag();
+}
+#endif
+
 int plan_reserve(size_t n)
 {
+    assert_lock_held(LOCK_MAP);
     if (n > SIZE_MAX / sizeof(struct change))
         return PLAT_EINVAL;
     if (n > plat_core.plan_cap) {
@@ -79,17 +107,6 @@ int plat_set_frame_limit(uint64_t limit)
     plat_core.caps.frame_limit = limit;
     alloc_unlock();
     return 0;
-}
-
-/* Where the OS has no mapping budget (Windows), the override is shown in the caps and enforces
- * nothing. */
-void plat_testing_set_vma_budget(uint64_t budget)
-{
-    if (ensure_init() != 0)
-        return;
-    map_lock();
-    plat_core.caps.vma_budget = budget != 0 ? budget : plat_core.vma_budget_default;
-    map_unlock();
 }
 
 /* ---- Frames ------------------------------------------------------------------------------- */

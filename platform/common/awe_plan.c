@@ -36,6 +36,7 @@ int plan_entry(struct change *c, struct window *w, size_t page, plat_frame_t f)
 {
     int rc;
 
+    assert_lock_held(LOCK_MAP);
     if (pending_test(w, page))
         return PLAT_EINVAL; /* the page is listed twice */
     rc = check_frame(w, f);
@@ -53,6 +54,7 @@ void plan_unmark(const struct change *plan, size_t n)
 {
     size_t i;
 
+    assert_lock_held(LOCK_MAP);
     for (i = 0; i < n; i++) {
         const struct change *c = &plan[i];
 
@@ -67,6 +69,7 @@ void plan_commit(const struct change *plan, size_t n, struct plat_stats *stats)
 {
     size_t i;
 
+    assert_lock_held(LOCK_MAP);
     for (i = 0; i < n; i++) {
         const struct change *c = &plan[i];
 
@@ -87,6 +90,7 @@ uint64_t window_unmap_frames(const struct window *w)
     uint64_t n = 0;
     size_t i;
 
+    assert_lock_held(LOCK_MAP);
     for (i = 0; i < w->pages; i++) {
         if (w->slots[i] != 0) {
             atomic_store_explicit(frame_state(w->slots[i]), FRAME_OWNED, memory_order_relaxed);
@@ -106,6 +110,7 @@ size_t frames_valid_prefix(const plat_frame_t *frames, size_t n, size_t *mapped)
 {
     size_t valid, nmapped = 0, i;
 
+    assert_lock_held(LOCK_MAP);
     /* Step 1 */
     for (valid = 0; valid < n; valid++) {
         _Atomic uintptr_t *st = frame_state(frames[valid]);

@@ -43,6 +43,7 @@ struct window *wtab_find(const struct window_table *t, uintptr_t va)
 {
     size_t lo = 0, hi = t->n;
 
+    assert_lock_held(LOCK_MAP);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         struct window *w = t->v[mid];
@@ -59,6 +60,7 @@ struct window *wtab_find(const struct window_table *t, uintptr_t va)
 
 int wtab_grow(struct window_table *t)
 {
+    assert_lock_held(LOCK_MAP);
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
         struct window **nv = realloc(t->v, cap * sizeof(*nv));
@@ -75,6 +77,7 @@ void wtab_insert(struct window_table *t, struct window *w)
 {
     size_t lo = 0, hi = t->n;
 
+    assert_lock_held(LOCK_MAP);
     assert(t->n < t->cap);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -93,6 +96,7 @@ void wtab_remove(struct window_table *t, struct window *w)
 {
     size_t at;
 
+    assert_lock_held(LOCK_MAP);
     for (at = 0; t->v[at] != w; at++)
         assert(at + 1 < t->n);
     memmove(&t->v[at], &t->v[at + 1], (t->n - at - 1) * sizeof(*t->v));

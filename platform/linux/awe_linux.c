@@ -100,21 +100,26 @@ static struct {
  * common/awe_entry.c's). */
 void map_lock(void)
 {
+    assert(!lock_held(LOCK_ALLOC)); /* lock order: map_mu before alloc_mu */
     pthread_mutex_lock(&g.map_mu);
+    lock_note_taken(LOCK_MAP);
 }
 
 void map_unlock(void)
 {
+    lock_note_released(LOCK_MAP);
     pthread_mutex_unlock(&g.map_mu);
 }
 
 void alloc_lock(void)
 {
     pthread_mutex_lock(&g.alloc_mu);
+    lock_note_taken(LOCK_ALLOC);
 }
 
 void alloc_unlock(void)
 {
+    lock_note_released(LOCK_ALLOC);
     pthread_mutex_unlock(&g.alloc_mu);
 }
 
@@ -324,6 +329,7 @@ static int pool_setup(int which)
     void *state = NULL, *used = NULL;
     int fd = -1, rc;
 
+    assert_lock_held(LOCK_ALLOC);
     if (p->fd >= 0)
         return 0;
     rc = os_memfd_create(which == POOL_HUGE ? "awecache-huge-frames" : "awecache-frames", mflags,
@@ -358,6 +364,7 @@ static size_t pool_take(struct pool *p, uint64_t *idx, size_t n)
     uint64_t words = (p->capacity + 63) / 64, w = p->hint, scanned = 0;
     size_t got = 0;
 
+    assert_lock_held(LOCK_ALLOC);
     while (got < n && scanned <= words) {
         uint64_t free_bits = ~p->used[w];
 
@@ -393,6 +400,7 @@ static size_t pool_commit(struct pool *p, const uint64_t *idx, size_t n)
 {
     size_t i = 0;
 
+    assert_lock_held(LOCK_ALLOC);
     while (i < n) {
         size_t j = i + 1;
 
@@ -441,7 +449,7 @@ int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int num
         return PLAT_ENOTSUP;
 
     /* Step 2 */
-    pthread_mutex_lock(&g.alloc_mu);
+    alloc_lock();
     if (which == POOL_HUGE) {
         uint64_t total = 0;
 
@@ -492,7 +500,7 @@ int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int num
     atomic_store(&plat_core.ever_allocated, true);
     *count = got;
 out:
-    pthread_mutex_unlock(&g.alloc_mu);
+    alloc_unlock();
     free(idx);
     return rc;
 }
@@ -530,8 +538,10 @@ static void affected(const struct window *w, size_t s, size_t e, size_t *lo, siz
 static_assert(sizeof(struct run) <= sizeof(struct change), "runs must fit where changes do");
 int plan_room(size_t cap)
 {
-    struct run *r = realloc(g.runs, cap * sizeof(*r));
+    struct run *r;
 
+    assert_lock_held(LOCK_MAP);
+    r = realloc(g.runs, cap * sizeof(*r));
     if (r == NULL)
         return PLAT_ENOMEM;
     g.runs = r;
@@ -658,6 +668,7 @@ static int runs_apply(size_t n)
     uint64_t vmas = g.vmas_in_use, peak = g.vmas_in_use;
     int rc = 0;
 
+    assert_lock_held(LOCK_MAP);
     /* Step 1 */
     nruns = plan_runs(n);
 
@@ -723,6 +734,7 @@ int plan_apply(size_t n, void *range)
 {
     size_t i;
 
+    assert_lock_held(LOCK_MAP);
     for (i = 1; range == NULL && i < n; i++) {
         if (change_cmp(&plat_core.plan[i - 1], &plat_core.plan[i]) > 0) {
             qsort(plat_core.plan, n, sizeof(*plat_core.plan), change_cmp);
@@ -795,6 +807,7 @@ static void pool_release(struct pool *p, const uint64_t *idx, size_t n)
     const int punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
     size_t i = 0, j, k;
 
+    assert_lock_held(LOCK_ALLOC);
     while (i < n) {
         for (j = i + 1; j < n && idx[j] == idx[j - 1] + 1; j++)
             ;
@@ -828,6 +841,7 @@ static void frames_release(const plat_frame_t *frames, size_t n)
     int which, pool = 0;
     size_t i, m;
 
+    assert_lock_held(LOCK_ALLOC);
     for (which = 0; which < POOL_COUNT; which++) {
         m = 0;
         for (i = 0; i < n; i++) {
@@ -873,7 +887,7 @@ int do_frames_free(size_t *count, const plat_frame_t *frames)
     int rc, stop_rc = 0;
 
     /* Step 1 */
-    pthread_mutex_lock(&g.map_mu);
+    map_lock();
     valid = frames_valid_prefix(frames, n, &nplan);
     if (valid < n)
         stop_rc = PLAT_ENXIO;
@@ -923,12 +937,12 @@ int do_frames_free(size_t *count, const plat_frame_t *frames)
     /* Step 3 */
     for (i = 0; i < valid; i++)
         atomic_store_explicit(frame_state(frames[i]), 0, memory_order_relaxed);
-    pthread_mutex_unlock(&g.map_mu);
+    map_unlock();
 
     /* Step 4 */
-    pthread_mutex_lock(&g.alloc_mu);
+    alloc_lock();
     frames_release(frames, valid);
-    pthread_mutex_unlock(&g.alloc_mu);
+    alloc_unlock();
     if (stop_rc != 0)
         *count = valid;
     return stop_rc;
@@ -984,6 +998,7 @@ int window_os_reserve(struct window *w, uintptr_t want, size_t size, size_t alig
     uintptr_t at = 0;
     int rc;
 
+    assert_lock_held(LOCK_MAP);
     if (plat_core.caps.vma_budget != 0 && g.vmas_in_use + 3 > plat_core.caps.vma_budget)
         return PLAT_ENOMEM;
     rc = reserve_range(want, size, align, &at);
@@ -1000,8 +1015,10 @@ int window_os_reserve(struct window *w, uintptr_t want, size_t size, size_t alig
 int window_os_release(struct window *w)
 {
     uint64_t vmas = 1 + (w->pages > 1 ? count_breaks(w, 0, w->pages - 1) : 0);
-    int rc = os_munmap((void *)w->base, w->pages << w->shift);
+    int rc;
 
+    assert_lock_held(LOCK_MAP);
+    rc = os_munmap((void *)w->base, w->pages << w->shift);
     if (rc != 0)
         return errno_to_plat(rc);
     g.vmas_in_use -= vmas;
@@ -1011,6 +1028,8 @@ int window_os_release(struct window *w)
 /* The hook of common/awe_common.h. */
 void stats_os_fill(struct plat_stats *stats)
 {
+    assert_lock_held(LOCK_MAP);
+    assert_lock_held(LOCK_ALLOC);
     stats->vmas_in_use = g.vmas_in_use;
     stats->frames_allocated = g.pools[POOL_SMALL].held;
     stats->huge_frames_allocated = g.pools[POOL_HUGE].held;

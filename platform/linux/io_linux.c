@@ -41,10 +41,11 @@
  *   6. A created file: open its directory (for the first sync).
  *   7. io_uring: make the first ring; failure means the pread/pwrite path for this file.
  */
+#include "io_linux.h"
+
 #include "common/io_common.h"
 #include "os_linux.h"
 #include "plat_io.h"
-#include "plat_proc.h"
 
 #include <stdio.h>
 #include "plat_sync.h"
@@ -56,7 +57,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #ifdef AWECACHE_HAVE_LIBURING
@@ -66,25 +66,11 @@
 #define QUEUE_DEPTH 128u /* io_uring entries: transfers in flight per batch */
 /* MAX_OP_BYTES, the alignments, OFF_LIMIT, RESULT_PENDING, NO_ENTRY: common/io_common.h */
 
-struct ring_slot;
-
-struct plat_file {
-    int fd;                       /* the file */
-    int lock_fd;                  /* writable: the descriptor holding the lock; else -1 */
-    int dir_fd;                   /* parent directory until the first sync after creation; -1 */
-    bool readonly;                /* PLAT_FILE_READONLY: no lock, no writes */
-    bool direct;                  /* O_DIRECT is set on fd */
-    bool uring;                   /* batches use io_uring (the first ring was made at open) */
-    bool blkdev;                  /* fd is a block device */
-    size_t align;                 /* direct ? the direct I/O alignment : 1 */
-    plat_mutex_t mu;              /* guards free_rings and dir_fd */
-    struct ring_slot *free_rings; /* rings no batch is using */
-};
+/* struct plat_file is io_linux.h's (filemap_linux.c reads it too). */
 
 /* ---- Errors ------------------------------------------------------------------------------- */
 
-/* The one table from errno (negative, as the gate returns it) to the codes of plat_io.h. */
-static int file_err(int neg_errno)
+int file_err(int neg_errno)
 {
     switch (-neg_errno) {
     case 0:
@@ -790,54 +776,4 @@ int plat_file_sync(struct plat_file *f)
     if (rc == -EINVAL || rc == -EROFS)
         return PLAT_ENOTSUP; /* this file cannot be synced */
     return file_err(rc);
-}
-
-/* ---- Mapping through the OS page cache (plat_proc.h) ---------------------------------------- */
-
-int plat_file_map(struct plat_file *f, uint64_t len, void **addr)
-{
-    struct stat st;
-    void *p;
-    int rc;
-
-    if (f == NULL || addr == NULL)
-        return PLAT_EFAULT;
-    if (len == 0 || len > SIZE_MAX)
-        return PLAT_EINVAL;
-    rc = os_fstat(f->fd, &st);
-    if (rc != 0)
-        return file_err(rc);
-    if ((uint64_t)st.st_size < len && !f->blkdev)
-        return PLAT_EINVAL;
-    /* A shared file mapping is not a frame or window: the plain call, not the counted gate. */
-    p = mmap(NULL, (size_t)len, f->readonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, f->fd,
-             0);
-    if (p == MAP_FAILED)
-        return errno == ENOMEM ? PLAT_ENOMEM : (errno == EINVAL ? PLAT_EINVAL : PLAT_EIO);
-    *addr = p;
-    return 0;
-}
-
-int plat_file_unmap(void *addr, uint64_t len)
-{
-    if (addr == NULL || len == 0 || len > SIZE_MAX || munmap(addr, (size_t)len) != 0)
-        return PLAT_EINVAL;
-    return 0;
-}
-
-/* Steps: 1. write back the file's dirty pages, whoever dirtied them (fdatasync works on a
- * read-only descriptor too); 2. drop the file's clean pages from the page cache. */
-int plat_file_drop_cache(struct plat_file *f)
-{
-    int rc;
-
-    if (f == NULL)
-        return PLAT_EFAULT;
-    /* Step 1 */
-    rc = os_fdatasync(f->fd);
-    if (rc != 0)
-        return file_err(rc);
-    /* Step 2: posix_fadvise returns the error number itself. */
-    rc = posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED);
-    return rc == 0 ? 0 : PLAT_EIO;
 }

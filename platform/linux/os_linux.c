@@ -1,12 +1,13 @@
 /*
- * platform/linux/os_linux.c: the OS-call gate of the Linux platform, and fault injection.
+ * platform/linux/os_linux.c: the OS-call gate of the Linux platform.
  *
- * The counter and the armed failure are process-wide atomics. A gate check is one atomic add and
- * one load: nothing beside the cost of the system call it guards.
+ * Every counted call asks the gate first. The gate is a hook that the library never sets: a
+ * check is one atomic load, nothing beside the cost of the system call it guards. Fault injection
+ * (plat_testing.h) is test scaffolding, not part of libawecache: testing_linux.c, built into the
+ * test-only library awecache_testing (platform/CMakeLists.txt), sets the hook to count the calls
+ * and fail the armed one.
  */
 #include "os_linux.h"
-
-#include "plat_testing.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,38 +23,14 @@
  * matters in a 32-bit build (cmake/i386.cmake). */
 _Static_assert(sizeof(off_t) == 8, "off_t must be 64 bits: build with -D_FILE_OFFSET_BITS=64");
 
-static atomic_uint_fast64_t gate_calls;   /* counted OS calls so far */
-static atomic_uint_fast64_t gate_fail_at; /* fail the call with this count; 0: disarmed */
-static atomic_int gate_fail_errno;        /* the errno an injected failure reports */
+_Atomic(os_gate_fn) os_gate_hook;
 
-/* Counts one OS call; returns 0 to go ahead or a negative errno to fail it. */
+/* Asks the gate about one OS call: 0 to go ahead, or a negative errno to fail it with. */
 static int gate(void)
 {
-    uint_fast64_t n = atomic_fetch_add_explicit(&gate_calls, 1, memory_order_relaxed) + 1;
-    uint_fast64_t at = atomic_load_explicit(&gate_fail_at, memory_order_relaxed);
+    os_gate_fn hook = atomic_load_explicit(&os_gate_hook, memory_order_acquire);
 
-    if (at != 0 && n == at &&
-        atomic_compare_exchange_strong_explicit(&gate_fail_at, &at, 0, memory_order_relaxed,
-                                                memory_order_relaxed))
-        return -atomic_load_explicit(&gate_fail_errno, memory_order_relaxed);
-    return 0;
-}
-
-void plat_testing_fail_nth_os_call(uint64_t n, int os_errno)
-{
-    atomic_store_explicit(&gate_fail_errno, os_errno > 0 ? os_errno : EIO, memory_order_relaxed);
-    atomic_store_explicit(&gate_fail_at, n == 0 ? 0 : atomic_load(&gate_calls) + n,
-                          memory_order_relaxed);
-}
-
-uint64_t plat_testing_os_calls(void)
-{
-    return atomic_load_explicit(&gate_calls, memory_order_relaxed);
-}
-
-void plat_testing_emulate_awe(int on)
-{
-    (void)on; /* Windows only: Linux's AWE needs no privilege, so there is nothing to emulate */
+    return hook == NULL ? 0 : hook();
 }
 
 int os_mmap_uncounted(void *addr, size_t len, int prot, int flags, int fd, off_t off, void **out)

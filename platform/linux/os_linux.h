@@ -10,10 +10,17 @@
 #ifndef AWECACHE_PLATFORM_OS_LINUX_H
 #define AWECACHE_PLATFORM_OS_LINUX_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+/* The gate's hook: NULL (every call goes ahead) unless a test set it. It is asked once per
+ * counted call and returns 0 to go ahead or the negative errno the call fails with. Set only by
+ * testing_linux.c (awecache_testing, plat_testing.h), never by the library. */
+typedef int (*os_gate_fn)(void);
+extern _Atomic(os_gate_fn) os_gate_hook;
 
 /* mmap: stores the mapping in *out. */
 int os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, void **out);

@@ -1,14 +1,14 @@
 /*
- * platform/linux/proc_linux.c: plat_proc.h on Linux: the terminal, memory facts, sleeping, the
- * process's usage and advice for a file mapping. The memory limit (memory cgroups) is
- * memlimit_linux.c's, in awecache_platform_tool rather than libawecache (CMakeLists.txt).
+ * platform/linux/proc_linux.c: plat_proc.h on Linux: the terminal, the temporary directory,
+ * memory facts, sleeping and the process's usage. The file mapping is filemap_linux.c's, the
+ * memory limit (memory cgroups) memlimit_linux.c's. Like them, built into awecache_platform_tool,
+ * not libawecache (platform/CMakeLists.txt): only the tools and awecache-bench call plat_proc.h.
  */
 #include "plat_proc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,16 +93,4 @@ int plat_proc_usage(uint64_t *rss, uint64_t *major_faults)
         *major_faults = (uint64_t)ru.ru_majflt;
     }
     return 0;
-}
-
-int plat_file_map_advise(void *addr, uint64_t len, int advice)
-{
-    int adv = advice == PLAT_MAP_RANDOM       ? MADV_RANDOM
-              : advice == PLAT_MAP_SEQUENTIAL ? MADV_SEQUENTIAL
-                                              : MADV_NORMAL;
-
-    if (addr == NULL || len == 0 || len > SIZE_MAX ||
-        (advice != PLAT_MAP_NORMAL && advice != PLAT_MAP_RANDOM && advice != PLAT_MAP_SEQUENTIAL))
-        return PLAT_EINVAL;
-    return madvise(addr, (size_t)len, adv) == 0 ? 0 : PLAT_EINVAL;
 }

@@ -4,7 +4,8 @@
  *
  * plat_mutex_t and plat_thread_t are storage the size of the pthread objects or larger; the
  * static asserts below keep them so. Debug builds use error-checking mutexes, so that locking a
- * held mutex or unlocking one held elsewhere is caught by an assertion.
+ * held mutex or unlocking one held elsewhere is caught by an assertion, and keep the holder of
+ * each mutex beside it for plat_mutex_held (release builds never touch that field).
  */
 #include "plat_sync.h"
 
@@ -15,19 +16,42 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-static_assert(sizeof(pthread_mutex_t) <= sizeof(plat_mutex_t), "plat_mutex_t is too small");
-static_assert(alignof(pthread_mutex_t) <= alignof(plat_mutex_t), "plat_mutex_t is misaligned");
+/* What plat_mutex_t holds on Linux. */
+struct linux_mutex {
+    pthread_mutex_t mu;
+    _Atomic uintptr_t owner; /* debug builds: the holder's thread_tag(), 0 when free */
+};
+
+static_assert(sizeof(struct linux_mutex) <= sizeof(plat_mutex_t), "plat_mutex_t is too small");
+static_assert(alignof(struct linux_mutex) <= alignof(plat_mutex_t), "plat_mutex_t is misaligned");
 static_assert(sizeof(pthread_t) <= sizeof(plat_thread_t), "plat_thread_t is too small");
+
+static struct linux_mutex *lm(plat_mutex_t *m)
+{
+    return (struct linux_mutex *)(void *)m->opaque;
+}
 
 static pthread_mutex_t *pm(plat_mutex_t *m)
 {
-    return (pthread_mutex_t *)(void *)m->opaque;
+    return &lm(m)->mu;
 }
+
+#ifndef NDEBUG
+/* A number that names the calling thread among the living ones: the address of its own copy of
+ * a thread-local variable. */
+static uintptr_t thread_tag(void)
+{
+    static _Thread_local char tag;
+
+    return (uintptr_t)&tag;
+}
+#endif
 
 /* ---- Waiting on a word -------------------------------------------------------------------- */
 
@@ -87,6 +111,7 @@ int plat_mutex_init(plat_mutex_t *m)
 #endif
     rc = pthread_mutex_init(pm(m), &attr);
     pthread_mutexattr_destroy(&attr);
+    atomic_init(&lm(m)->owner, 0);
     return rc == 0 ? 0 : PLAT_ENOMEM;
 }
 
@@ -96,15 +121,32 @@ void plat_mutex_lock(plat_mutex_t *m)
 
     assert(rc == 0); /* EDEADLK: this thread holds it already */
     (void)rc;
+#ifndef NDEBUG
+    atomic_store_explicit(&lm(m)->owner, thread_tag(), memory_order_relaxed);
+#endif
 }
 
 void plat_mutex_unlock(plat_mutex_t *m)
 {
-    int rc = pthread_mutex_unlock(pm(m));
+    int rc;
 
+#ifndef NDEBUG
+    /* Forgotten before the unlock: afterwards the next holder may already have stored itself. */
+    atomic_store_explicit(&lm(m)->owner, 0, memory_order_relaxed);
+#endif
+    rc = pthread_mutex_unlock(pm(m));
     assert(rc == 0); /* EPERM: this thread does not hold it */
     (void)rc;
 }
+
+#ifndef NDEBUG
+bool plat_mutex_held(const plat_mutex_t *m)
+{
+    const struct linux_mutex *x = (const struct linux_mutex *)(const void *)m->opaque;
+
+    return atomic_load_explicit(&x->owner, memory_order_relaxed) == thread_tag();
+}
+#endif
 
 void plat_mutex_destroy(plat_mutex_t *m)
 {

@@ -222,21 +222,26 @@ const char *plat_awe_unavailable_reason(void)
 /* The lock hooks of common/awe_common.h. */
 void map_lock(void)
 {
+    assert(!lock_held(LOCK_ALLOC)); /* lock order: map_mu before alloc_mu */
     AcquireSRWLockExclusive(&g.map_mu);
+    lock_note_taken(LOCK_MAP);
 }
 
 void map_unlock(void)
 {
+    lock_note_released(LOCK_MAP);
     ReleaseSRWLockExclusive(&g.map_mu);
 }
 
 void alloc_lock(void)
 {
     AcquireSRWLockExclusive(&g.alloc_mu);
+    lock_note_taken(LOCK_ALLOC);
 }
 
 void alloc_unlock(void)
 {
+    lock_note_released(LOCK_ALLOC);
     ReleaseSRWLockExclusive(&g.alloc_mu);
 }
 
@@ -281,6 +286,7 @@ static int table_setup(void)
     void *p = NULL;
     DWORD err;
 
+    assert_lock_held(LOCK_ALLOC);
     if (g.table != NULL)
         return 0;
     err = os_virtual_alloc(NULL, (size_t)g.capacity * sizeof(struct frame), MEM_RESERVE,
@@ -298,6 +304,7 @@ static bool index_take(uint64_t *index)
 {
     uint64_t top = atomic_load_explicit(&g.top, memory_order_relaxed);
 
+    assert_lock_held(LOCK_ALLOC);
     if (g.free_head != 0) {
         *index = g.free_head - 1;
         g.free_head = g.table[*index].pfn;
@@ -322,6 +329,7 @@ static bool index_take(uint64_t *index)
 /* Puts a free index back on the free list. Caller holds alloc_mu; the entry's state is 0. */
 static void index_put(uint64_t index)
 {
+    assert_lock_held(LOCK_ALLOC);
     g.table[index].pfn = (ULONG_PTR)g.free_head;
     g.free_head = index + 1;
 }
@@ -350,7 +358,7 @@ int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int num
         return PLAT_ENOTSUP;
 
     /* Step 2 */
-    AcquireSRWLockExclusive(&g.alloc_mu);
+    alloc_lock();
     rc = table_setup();
     if (rc != 0)
         goto out;
@@ -419,7 +427,7 @@ int do_frames_alloc(size_t *count, plat_frame_t *frames, unsigned flags, int num
     atomic_store(&plat_core.ever_allocated, true);
     *count = got;
 out:
-    ReleaseSRWLockExclusive(&g.alloc_mu);
+    alloc_unlock();
     free(pfns);
     return rc;
 }
@@ -432,9 +440,11 @@ static_assert(sizeof(void *) <= sizeof(struct change) && sizeof(ULONG_PTR) <= si
               "the OS call's arrays must fit where changes do");
 int plan_room(size_t cap)
 {
-    void **v = realloc(g.os_vas, cap * sizeof(*v));
+    void **v;
     ULONG_PTR *p;
 
+    assert_lock_held(LOCK_MAP);
+    v = realloc(g.os_vas, cap * sizeof(*v));
     if (v == NULL)
         return PLAT_ENOMEM;
     g.os_vas = v;
@@ -460,6 +470,7 @@ int plan_apply(size_t n, void *range)
     DWORD err = 0;
     bool call = true;
 
+    assert_lock_held(LOCK_MAP);
     /* Step 1 */
     for (i = 0; i < n; i++)
         nmaps += plat_core.plan[i].new_frame != 0;
@@ -534,7 +545,7 @@ int do_frames_free(size_t *count, const plat_frame_t *frames)
         return PLAT_EINVAL;
 
     /* Step 2 */
-    AcquireSRWLockExclusive(&g.map_mu);
+    map_lock();
     valid = frames_valid_prefix(frames, n, NULL);
     if (valid < n)
         stop_rc = PLAT_ENXIO;
@@ -572,12 +583,12 @@ int do_frames_free(size_t *count, const plat_frame_t *frames)
     }
 
     /* Step 5 */
-    AcquireSRWLockExclusive(&g.alloc_mu);
+    alloc_lock();
     for (i = 0; i < freed; i++)
         index_put(frames[i] - 1);
     g.held -= freed;
-    ReleaseSRWLockExclusive(&g.alloc_mu);
-    ReleaseSRWLockExclusive(&g.map_mu);
+    alloc_unlock();
+    map_unlock();
     free(pfns);
     if (stop_rc != 0)
         *count = freed;
@@ -596,6 +607,7 @@ int window_os_reserve(struct window *w, uintptr_t want, size_t size, size_t alig
     DWORD err;
     int rc;
 
+    assert_lock_held(LOCK_MAP);
     (void)align;
     err = os_virtual_alloc((void *)want, size, MEM_RESERVE | MEM_PHYSICAL, PAGE_READWRITE, &at);
     if (err != 0) {
@@ -616,8 +628,10 @@ int window_os_reserve(struct window *w, uintptr_t want, size_t size, size_t alig
  * frees none. */
 int window_os_release(struct window *w)
 {
-    DWORD err = os_virtual_free((void *)w->base, 0, MEM_RELEASE);
+    DWORD err;
 
+    assert_lock_held(LOCK_MAP);
+    err = os_virtual_free((void *)w->base, 0, MEM_RELEASE);
     if (err != 0)
         return os_to_plat(err) == PLAT_ENOMEM ? PLAT_ENOMEM : PLAT_EIO;
     return 0;
@@ -626,6 +640,8 @@ int window_os_release(struct window *w)
 /* The hook of common/awe_common.h: Windows has no mapping budget to count against. */
 void stats_os_fill(struct plat_stats *stats)
 {
+    assert_lock_held(LOCK_MAP);
+    assert_lock_held(LOCK_ALLOC);
     stats->vmas_in_use = 0;
     stats->vmas_peak = 0;
     stats->frames_allocated = g.held;

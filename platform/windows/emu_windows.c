@@ -18,6 +18,10 @@
  * and unmap) or in cross-thread coherence. Every call validates all of its entries before it
  * changes anything, as Windows does. It is armed and disarmed only while the process holds no
  * frame and no window (an OS cannot change under its frames).
+ *
+ * Not part of libawecache: built into awecache_testing, the test-only library that the tests
+ * link (platform/CMakeLists.txt). Arming it points os_windows.c's hook (os_emu) at the calls
+ * below.
  */
 #include "os_windows.h"
 
@@ -30,7 +34,6 @@
 #define EMU_PFN_BASE ((ULONG_PTR)0x1000) /* emulated PFNs: EMU_PFN_BASE + slot, never 0 */
 
 static struct {
-    atomic_bool on;
     SRWLOCK mu;            /* guards everything below */
     size_t page;           /* the system's page size */
     unsigned char **store; /* per slot: the frame's contents while unmapped; NULL: free */
@@ -42,22 +45,6 @@ static struct {
     } * regions; /* emulated MEM_PHYSICAL reservations */
     size_t nregions, regions_cap;
 } emu = {.mu = SRWLOCK_INIT};
-
-void plat_testing_emulate_awe(int on)
-{
-    SYSTEM_INFO si;
-
-    AcquireSRWLockExclusive(&emu.mu);
-    GetSystemInfo(&si);
-    emu.page = si.dwPageSize;
-    atomic_store(&emu.on, on != 0);
-    ReleaseSRWLockExclusive(&emu.mu);
-}
-
-bool os_emu_on(void)
-{
-    return atomic_load_explicit(&emu.on, memory_order_relaxed);
-}
 
 /* The slot of an emulated PFN that holds a frame, or SIZE_MAX. */
 static size_t slot_of(ULONG_PTR pfn)
@@ -98,7 +85,7 @@ static bool map_page(uintptr_t va, size_t k)
     return true;
 }
 
-DWORD emu_alloc_frames(ULONG_PTR *count, ULONG_PTR *pfns)
+static DWORD emu_alloc_frames(ULONG_PTR *count, ULONG_PTR *pfns)
 {
     ULONG_PTR got = 0;
 
@@ -134,7 +121,7 @@ DWORD emu_alloc_frames(ULONG_PTR *count, ULONG_PTR *pfns)
     return 0;
 }
 
-DWORD emu_free_frames(ULONG_PTR *count, ULONG_PTR *pfns)
+static DWORD emu_free_frames(ULONG_PTR *count, ULONG_PTR *pfns)
 {
     ULONG_PTR i;
     DWORD err = 0;
@@ -184,17 +171,17 @@ static DWORD map_pages(uintptr_t va, void **vas, ULONG_PTR count, const ULONG_PT
     return err;
 }
 
-DWORD emu_map(void *va, ULONG_PTR count, ULONG_PTR *pfns)
+static DWORD emu_map(void *va, ULONG_PTR count, ULONG_PTR *pfns)
 {
     return map_pages((uintptr_t)va & ~(emu.page - 1), NULL, count, pfns);
 }
 
-DWORD emu_map_scatter(void **vas, ULONG_PTR count, ULONG_PTR *pfns)
+static DWORD emu_map_scatter(void **vas, ULONG_PTR count, ULONG_PTR *pfns)
 {
     return map_pages(0, vas, count, pfns);
 }
 
-DWORD emu_reserve(void *addr, size_t size, void **out)
+static DWORD emu_reserve(void *addr, size_t size, void **out)
 {
     void *p = VirtualAlloc(addr, size, MEM_RESERVE, PAGE_NOACCESS);
     DWORD err = 0;
@@ -227,7 +214,7 @@ DWORD emu_reserve(void *addr, size_t size, void **out)
     return 0;
 }
 
-bool emu_release(void *addr, DWORD *err)
+static bool emu_release(void *addr, DWORD *err)
 {
     uintptr_t base = (uintptr_t)addr;
     size_t i;
@@ -248,4 +235,24 @@ bool emu_release(void *addr, DWORD *err)
         emu.regions[i] = emu.regions[--emu.nregions];
     ReleaseSRWLockExclusive(&emu.mu);
     return true;
+}
+
+static const struct os_emu emu_ops = {
+    .alloc_frames = emu_alloc_frames,
+    .free_frames = emu_free_frames,
+    .map = emu_map,
+    .map_scatter = emu_map_scatter,
+    .reserve = emu_reserve,
+    .release = emu_release,
+};
+
+void plat_testing_emulate_awe(int on)
+{
+    SYSTEM_INFO si;
+
+    AcquireSRWLockExclusive(&emu.mu);
+    GetSystemInfo(&si);
+    emu.page = si.dwPageSize;
+    atomic_store_explicit(&os_emu, on != 0 ? &emu_ops : NULL, memory_order_release);
+    ReleaseSRWLockExclusive(&emu.mu);
 }

@@ -1,6 +1,6 @@
 /*
- * platform/windows/io_windows.c: files for the page cache on Windows (platform/plat_io.h), and
- * the file mapping and cache dropping of plat_proc.h.
+ * platform/windows/io_windows.c: files for the page cache on Windows (platform/plat_io.h). The
+ * file mapping and cache dropping of plat_proc.h are filemap_windows.c's (awecache_platform_tool).
  *
  * Layout
  * ------
@@ -49,10 +49,11 @@
  *     written through that handle);
  *   - a file with a mapped view (plat_file_map) cannot be resized (PLAT_ELOCKED).
  */
+#include "io_windows.h"
+
 #include "common/io_common.h"
 #include "os_windows.h"
 #include "plat_io.h"
-#include "plat_proc.h"
 #include "plat_sync.h"
 
 #include <assert.h>
@@ -64,7 +65,7 @@
  * RESULT_PENDING, NO_ENTRY and struct io_prog: common/io_common.h */
 #define QUEUE_DEPTH 64u       /* transfers in flight per batch */
 #define LOCK_OFFSET OFF_LIMIT /* the byte the write lock covers */
-#define SHARE_ALL   (FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+/* SHARE_ALL: io_windows.h */
 
 struct io_slot {
     struct io_slot *next;       /* free list link */
@@ -75,16 +76,7 @@ struct io_slot {
     size_t prog_cap;            /* entries prog has room for */
 };
 
-struct plat_file {
-    HANDLE h;                   /* the file */
-    bool readonly;              /* PLAT_FILE_READONLY: no lock, no writes */
-    bool direct;                /* FILE_FLAG_NO_BUFFERING is on */
-    bool locked;                /* this handle holds the write lock */
-    unsigned depth;             /* transfers a batch keeps in flight */
-    size_t align;               /* direct ? the sector alignment : 1 */
-    plat_mutex_t mu;            /* guards free_slots */
-    struct io_slot *free_slots; /* slots no batch is using */
-};
+/* struct plat_file is io_windows.h's (filemap_windows.c reads it too). */
 
 /* The argument checks (io_check_args) are in common/io_common.c; plat_strerror, the one table of
  * texts, in common/errors.c (plat.h's PLAT_ERROR_MAP). */
@@ -531,82 +523,4 @@ int plat_file_sync(struct plat_file *f)
                    * access) */
     rc = os_to_plat(os_flush_file(f->h));
     return rc == PLAT_EINVAL ? PLAT_ENOTSUP : rc;
-}
-
-/* ---- Mapping through the OS page cache (plat_proc.h) ---------------------------------------- */
-
-/* Steps: 1. check len against the file's size (a mapping longer than the file would grow a
- * writable file); 2. make a file mapping object of the file's size and map a view of len bytes;
- * 3. close the mapping object (the view keeps it). */
-int plat_file_map(struct plat_file *f, uint64_t len, void **addr)
-{
-    uint64_t size;
-    HANDLE m;
-    void *p;
-    DWORD err;
-
-    if (f == NULL || addr == NULL)
-        return PLAT_EFAULT;
-    if (len == 0 || len > SIZE_MAX)
-        return PLAT_EINVAL;
-    /* Step 1 */
-    err = os_file_size(f->h, &size);
-    if (err != 0)
-        return os_to_plat(err);
-    if (size < len)
-        return PLAT_EINVAL;
-    /* Step 2: a view of a file is no frame or window: the plain calls, not the counted gate. */
-    m = CreateFileMappingW(f->h, NULL, f->readonly ? PAGE_READONLY : PAGE_READWRITE, 0, 0, NULL);
-    if (m == NULL)
-        return os_to_plat(GetLastError()) == PLAT_ENOMEM ? PLAT_ENOMEM : PLAT_EIO;
-    p = MapViewOfFile(m, f->readonly ? FILE_MAP_READ : FILE_MAP_READ | FILE_MAP_WRITE, 0, 0,
-                      (SIZE_T)len);
-    err = p == NULL ? GetLastError() : 0;
-    /* Step 3 */
-    CloseHandle(m);
-    if (p == NULL)
-        return os_to_plat(err) == PLAT_ENOMEM ? PLAT_ENOMEM : PLAT_EIO;
-    *addr = p;
-    return 0;
-}
-
-int plat_file_unmap(void *addr, uint64_t len)
-{
-    if (addr == NULL || len == 0 || len > SIZE_MAX || !UnmapViewOfFile(addr))
-        return PLAT_EINVAL;
-    return 0;
-}
-
-/* Steps:
- * 1. Write back the file's dirty pages (FlushFileBuffers), whoever dirtied them: through the
- *    handle when it is writable, else through a writable reopen of it (ReOpenFile) when the
- *    account may write the file; when it may not, nothing can be written back from here.
- * 2. Ask for the clean pages to go: open the file once more without buffering and close it
- *    again. NTFS flushes and purges a file's cached pages when a non-cached handle is opened and
- *    no view of the file is mapped; that is all an unprivileged process can do on Windows (the
- *    system-wide standby-list purge needs administrator rights). Best effort, not verified on
- *    Windows here: the next reads may still come from the cache, and its failure is ignored. */
-int plat_file_drop_cache(struct plat_file *f)
-{
-    HANDLE h2;
-    DWORD err;
-
-    if (f == NULL)
-        return PLAT_EFAULT;
-    /* Step 1 */
-    if (!f->readonly) {
-        err = os_flush_file(f->h);
-    } else {
-        h2 = ReOpenFile(f->h, GENERIC_READ | GENERIC_WRITE, SHARE_ALL, 0);
-        err = h2 == INVALID_HANDLE_VALUE ? 0 : os_flush_file(h2);
-        if (h2 != INVALID_HANDLE_VALUE)
-            CloseHandle(h2);
-    }
-    if (err != 0)
-        return os_to_plat(err) == PLAT_EFAULT ? PLAT_EFAULT : PLAT_EIO;
-    /* Step 2 */
-    h2 = ReOpenFile(f->h, GENERIC_READ, SHARE_ALL, FILE_FLAG_NO_BUFFERING);
-    if (h2 != INVALID_HANDLE_VALUE)
-        CloseHandle(h2);
-    return 0;
 }

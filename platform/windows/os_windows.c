@@ -1,28 +1,26 @@
 /*
- * platform/windows/os_windows.c: the OS-call gate of the Windows platform, fault injection, and
- * the one table from Win32 errors to the platform's codes.
+ * platform/windows/os_windows.c: the OS-call gate of the Windows platform and the one table from
+ * Win32 errors to the platform's codes.
  *
- * The counter and the armed failure are process-wide atomics, as on Linux: a gate check is one
- * atomic add and one load. A test arms a failure with an errno value (plat_testing.h speaks
- * errno, the language of the contract); the gate hands the call the Win32 error that Windows
- * gives for the same condition, so that the failure goes through the same table as a real one.
+ * Every counted call asks the gate first, and the AWE wrappers ask whether the AWE emulation is
+ * armed: two hooks the library never sets, one atomic load each. Fault injection and the
+ * emulation (plat_testing.h) are test scaffolding, not part of libawecache: testing_windows.c and
+ * emu_windows.c, built into the test-only library awecache_testing (platform/CMakeLists.txt), set
+ * them.
  */
 #include "os_windows.h"
 
 #include "plat_io.h"
-#include "plat_testing.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <stdatomic.h>
 
 #ifndef ERROR_DISK_QUOTA_EXCEEDED
 #define ERROR_DISK_QUOTA_EXCEEDED 1295L /* the SDK's winerror.h has it; mingw-w64's does not */
 #endif
 
-static atomic_uint_fast64_t gate_calls;   /* counted OS calls so far */
-static atomic_uint_fast64_t gate_fail_at; /* fail the call with this count; 0: disarmed */
-static atomic_ulong gate_fail_error;      /* the Win32 error an injected failure reports */
+_Atomic(os_gate_fn) os_gate_hook;
+const struct os_emu *_Atomic os_emu;
 
 /* ---- The error table ---------------------------------------------------------------------- */
 
@@ -104,58 +102,29 @@ int os_to_plat(DWORD err)
 
 DWORD os_gate(void)
 {
-    uint_fast64_t n = atomic_fetch_add_explicit(&gate_calls, 1, memory_order_relaxed) + 1;
-    uint_fast64_t at = atomic_load_explicit(&gate_fail_at, memory_order_relaxed);
+    os_gate_fn hook = atomic_load_explicit(&os_gate_hook, memory_order_acquire);
 
-    if (at != 0 && n == at &&
-        atomic_compare_exchange_strong_explicit(&gate_fail_at, &at, 0, memory_order_relaxed,
-                                                memory_order_relaxed))
-        return (DWORD)atomic_load_explicit(&gate_fail_error, memory_order_relaxed);
-    return 0;
+    return hook == NULL ? 0 : hook();
 }
 
-/* The Win32 error Windows reports for the condition an errno names (tests only). */
-static DWORD injected_error(int os_errno)
+/* The AWE emulation, when a test armed it; NULL: Windows' own AWE. */
+static const struct os_emu *emu_armed(void)
 {
-    switch (os_errno) {
-    case ENOMEM:
-        return ERROR_NOT_ENOUGH_MEMORY;
-    case ENOSPC:
-        return ERROR_DISK_FULL;
-    case EACCES:
-    case EPERM:
-        return ERROR_ACCESS_DENIED;
-    case EINVAL:
-        return ERROR_INVALID_PARAMETER;
-    default:
-        return ERROR_GEN_FAILURE; /* EIO and the rest: the device failed */
-    }
-}
-
-void plat_testing_fail_nth_os_call(uint64_t n, int os_errno)
-{
-    atomic_store_explicit(&gate_fail_error, (unsigned long)injected_error(os_errno),
-                          memory_order_relaxed);
-    atomic_store_explicit(&gate_fail_at, n == 0 ? 0 : atomic_load(&gate_calls) + n,
-                          memory_order_relaxed);
-}
-
-uint64_t plat_testing_os_calls(void)
-{
-    return atomic_load_explicit(&gate_calls, memory_order_relaxed);
+    return atomic_load_explicit(&os_emu, memory_order_acquire);
 }
 
 /* ---- AWE and virtual memory --------------------------------------------------------------- */
 
 DWORD os_alloc_frames(ULONG_PTR *count, ULONG_PTR *pfns, int node)
 {
+    const struct os_emu *emu = emu_armed();
     DWORD rc = os_gate();
     BOOL ok;
 
     if (rc != 0)
         return rc;
-    if (os_emu_on())
-        return emu_alloc_frames(count, pfns);
+    if (emu != NULL)
+        return emu->alloc_frames(count, pfns);
     ok = node < 0 ? AllocateUserPhysicalPages(GetCurrentProcess(), count, pfns)
                   : AllocateUserPhysicalPagesNuma(GetCurrentProcess(), count, pfns, (DWORD)node);
     return ok ? 0 : GetLastError();
@@ -163,48 +132,52 @@ DWORD os_alloc_frames(ULONG_PTR *count, ULONG_PTR *pfns, int node)
 
 DWORD os_free_frames(ULONG_PTR *count, ULONG_PTR *pfns)
 {
+    const struct os_emu *emu = emu_armed();
     DWORD rc = os_gate();
 
     if (rc != 0) {
         *count = 0;
         return rc;
     }
-    if (os_emu_on())
-        return emu_free_frames(count, pfns);
+    if (emu != NULL)
+        return emu->free_frames(count, pfns);
     return FreeUserPhysicalPages(GetCurrentProcess(), count, pfns) ? 0 : GetLastError();
 }
 
 DWORD os_map(void *va, ULONG_PTR count, ULONG_PTR *pfns)
 {
+    const struct os_emu *emu = emu_armed();
     DWORD rc = os_gate();
 
     if (rc != 0)
         return rc;
-    if (os_emu_on())
-        return emu_map(va, count, pfns);
+    if (emu != NULL)
+        return emu->map(va, count, pfns);
     return MapUserPhysicalPages(va, count, pfns) ? 0 : GetLastError();
 }
 
 DWORD os_map_scatter(void **vas, ULONG_PTR count, ULONG_PTR *pfns)
 {
+    const struct os_emu *emu = emu_armed();
     DWORD rc = os_gate();
 
     if (rc != 0)
         return rc;
-    if (os_emu_on())
-        return emu_map_scatter(vas, count, pfns);
+    if (emu != NULL)
+        return emu->map_scatter(vas, count, pfns);
     return MapUserPhysicalPagesScatter(vas, count, pfns) ? 0 : GetLastError();
 }
 
 DWORD os_virtual_alloc(void *addr, size_t size, DWORD type, DWORD prot, void **out)
 {
+    const struct os_emu *emu = emu_armed();
     DWORD rc = os_gate();
     void *p;
 
     if (rc != 0)
         return rc;
-    if ((type & MEM_PHYSICAL) != 0 && os_emu_on())
-        return emu_reserve(addr, size, out);
+    if ((type & MEM_PHYSICAL) != 0 && emu != NULL)
+        return emu->reserve(addr, size, out);
     p = VirtualAlloc(addr, size, type, prot);
     if (p == NULL)
         return GetLastError();
@@ -214,11 +187,12 @@ DWORD os_virtual_alloc(void *addr, size_t size, DWORD type, DWORD prot, void **o
 
 DWORD os_virtual_free(void *addr, size_t size, DWORD type)
 {
+    const struct os_emu *emu = emu_armed();
     DWORD rc = os_gate();
 
     if (rc != 0)
         return rc;
-    if (type == MEM_RELEASE && os_emu_on() && emu_release(addr, &rc))
+    if (type == MEM_RELEASE && emu != NULL && emu->release(addr, &rc))
         return rc;
     return VirtualFree(addr, size, type) ? 0 : GetLastError();
 }

@@ -17,6 +17,7 @@
 #endif
 #include <windows.h>
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,7 +26,8 @@
  * ERROR_SUCCESS, PLAT_EIO for any code the table does not name. */
 int os_to_plat(DWORD err);
 
-/* Counts one OS call: 0 to go ahead, or the Win32 error an armed test wants it to fail with. */
+/* Asks the gate about one OS call (os_gate_hook below): 0 to go ahead, or the Win32 error an
+ * armed test wants it to fail with. */
 DWORD os_gate(void);
 
 /* ---- AWE and virtual memory --------------------------------------------------------------- */
@@ -57,16 +59,28 @@ DWORD os_flush_file(HANDLE h);
 DWORD os_set_file_size(HANDLE h, uint64_t size);
 DWORD os_file_size(HANDLE h, uint64_t *size);
 
-/* ---- The AWE emulation (emu_windows.c; tests only, plat_testing_emulate_awe) ---------------
- * While armed, the AWE wrappers above call these instead of Windows (after the gate). */
-bool os_emu_on(void);
-DWORD emu_alloc_frames(ULONG_PTR *count, ULONG_PTR *pfns);
-DWORD emu_free_frames(ULONG_PTR *count, ULONG_PTR *pfns);
-DWORD emu_map(void *va, ULONG_PTR count, ULONG_PTR *pfns);
-DWORD emu_map_scatter(void **vas, ULONG_PTR count, ULONG_PTR *pfns);
-/* A MEM_PHYSICAL reservation. */
-DWORD emu_reserve(void *addr, size_t size, void **out);
-/* MEM_RELEASE of an emulated window: true (and *err) when addr was one, false otherwise. */
-bool emu_release(void *addr, DWORD *err);
+/* ---- Test hooks (plat_testing.h) ---------------------------------------------------------
+ * Both are NULL in the library: every call goes ahead, to Windows itself. Only the test-only
+ * library awecache_testing (testing_windows.c, emu_windows.c; platform/CMakeLists.txt) sets
+ * them. */
+
+/* The gate's hook: asked once per counted call; 0 to go ahead, or the Win32 error the call fails
+ * with. */
+typedef DWORD (*os_gate_fn)(void);
+extern _Atomic(os_gate_fn) os_gate_hook;
+
+/* The AWE emulation (plat_testing_emulate_awe): while it is armed, the AWE wrappers above call
+ * these instead of Windows (after the gate). */
+struct os_emu {
+    DWORD (*alloc_frames)(ULONG_PTR *count, ULONG_PTR *pfns);
+    DWORD (*free_frames)(ULONG_PTR *count, ULONG_PTR *pfns);
+    DWORD (*map)(void *va, ULONG_PTR count, ULONG_PTR *pfns);
+    DWORD (*map_scatter)(void **vas, ULONG_PTR count, ULONG_PTR *pfns);
+    /* A MEM_PHYSICAL reservation. */
+    DWORD (*reserve)(void *addr, size_t size, void **out);
+    /* MEM_RELEASE of an emulated window: true (and *err) when addr was one, false otherwise. */
+    bool (*release)(void *addr, DWORD *err);
+};
+extern const struct os_emu *_Atomic os_emu;
 
 #endif /* AWECACHE_PLATFORM_OS_WINDOWS_H */

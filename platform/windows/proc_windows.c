@@ -1,7 +1,8 @@
 /*
- * platform/windows/proc_windows.c: plat_proc.h on Windows: the terminal, sleeping, memory facts,
- * the process's usage and advice for a file mapping. The memory limit, which Windows cannot give
- * here, is memlimit_windows.c's (awecache_platform_tool, not libawecache).
+ * platform/windows/proc_windows.c: plat_proc.h on Windows: the terminal, the temporary folder,
+ * sleeping, memory facts and the process's usage. The file mapping is filemap_windows.c's, the
+ * memory limit, which Windows cannot give here, memlimit_windows.c's. Like them, built into
+ * awecache_platform_tool, not libawecache (platform/CMakeLists.txt).
  */
 #include "plat_proc.h"
 
@@ -96,14 +97,5 @@ int plat_proc_usage(uint64_t *rss, uint64_t *major_faults)
     }
     if (major_faults != NULL)
         *major_faults = UINT64_MAX; /* PageFaultCount mixes soft and hard faults */
-    return 0;
-}
-
-int plat_file_map_advise(void *addr, uint64_t len, int advice)
-{
-    /* Windows reads a view's pages on demand with its own clustering; no advice to give. */
-    if (addr == NULL || len == 0 ||
-        (advice != PLAT_MAP_NORMAL && advice != PLAT_MAP_RANDOM && advice != PLAT_MAP_SEQUENTIAL))
-        return PLAT_EINVAL;
     return 0;
 }

@@ -6,8 +6,9 @@
  * plat_mutex_t holds an SRWLOCK and the id of the thread that holds it. An SRW lock taken twice
  * by one thread deadlocks without a word, so the owner is kept (in every build: one store per
  * lock and unlock) and debug builds assert on a relock or a foreign unlock, as the Linux side's
- * error-checking mutexes do. plat_thread_t holds the thread's handle and the small block the new
- * thread writes its result into. WaitOnAddress needs Windows 8 (the Synchronization library).
+ * error-checking mutexes do; plat_mutex_held (debug builds) reads the same owner. plat_thread_t
+ * holds the thread's handle and the small block the new thread writes its result into.
+ * WaitOnAddress needs Windows 8 (the Synchronization library).
  */
 #include "plat_sync.h"
 
@@ -136,6 +137,15 @@ void plat_mutex_unlock(plat_mutex_t *m)
     atomic_store_explicit(&x->owner, 0, memory_order_relaxed); /* (held by another, or none) */
     ReleaseSRWLockExclusive(&x->lock);
 }
+
+#ifndef NDEBUG
+bool plat_mutex_held(const plat_mutex_t *m)
+{
+    const struct win_mutex *x = (const struct win_mutex *)(const void *)m->opaque;
+
+    return atomic_load_explicit(&x->owner, memory_order_relaxed) == GetCurrentThreadId();
+}
+#endif
 
 void plat_mutex_destroy(plat_mutex_t *m)
 {

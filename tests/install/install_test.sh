@@ -3,8 +3,9 @@
 #
 # 1. `cmake --install <build> --prefix <work>/prefix` into an empty scratch prefix.
 # 2. Checks the installed layout: header, shared library with its soname links, static library,
-#    awecache.pc, the find_package files; and that the shared library exports only awe_* (AWE)
-#    and awc_* (engine) names, and the static library's global names are awe_*, awc_*, plat_*.
+#    awecache.pc, the find_package files; and (symbols_test.sh) that both libraries' global names
+#    are exactly the public API the installed headers declare, and libawewin32.so's the
+#    Windows-compatible API's.
 # 3. Builds tests/install/consumer.c with `pkg-config --cflags --libs awecache` and runs it.
 # 4. Configures tests/install/consumer/ (find_package(awecache)), builds it against
 #    awecache::awecache and awecache::awecache_static, and runs both.
@@ -73,19 +74,17 @@ done
 [[ ${#soversion_files[@]} -ge 2 && -e ${soversion_files[0]} ]] ||
     fail "the soname links libawecache.so.N and libawecache.so.N.M.P are not both installed"
 [[ -L $prefix/$libdir/libawecache.so ]] || fail "libawecache.so is not a link to the soname"
-if command -v nm >/dev/null && [[ -e $prefix/$libdir/libawecache.so ]]; then
-    # Defined, exported code and data names; ELF bookkeeping names (_init, _fini...) aside.
-    leaked=$(nm -D --defined-only "$prefix/$libdir/libawecache.so" |
-        awk '$2 ~ /^[TDRBVW]$/ {print $3}' | grep -v -E '^(awe_|awc_|_init$|_fini$|_edata$|_end$|__bss_start$)' || true)
-    [[ -z $leaked ]] || fail "libawecache.so exports names outside awe_* and awc_*: $(echo "$leaked" | tr '\n' ' ')"
-    exported=$(nm -D --defined-only "$prefix/$libdir/libawecache.so" | awk '$2 == "T"' | wc -l)
-    echo "   libawecache.so exports $exported functions"
-    # The static library: global names only under the project's prefixes (the layers' internal
-    # functions are made local when it is pre-linked: awe/CMakeLists.txt).
-    leaked=$(nm -g --defined-only "$prefix/$libdir/libawecache.a" 2>/dev/null |
-        awk 'NF == 3 && $2 ~ /^[TDRBVW]$/ {print $3}' |
-        grep -v -E '^(awe_|awc_|plat_|__x86\.get_pc_thunk\.)' || true)
-    [[ -z $leaked ]] || fail "libawecache.a defines global names outside awe_*, awc_* and plat_*: $(echo "$leaked" | head -20 | tr '\n' ' ')"
+if [[ -e $prefix/$libdir/libawecache.so && -e $prefix/$libdir/libawecache.a ]]; then
+    # The global names: exactly the public API of the installed headers (symbols_test.sh).
+    compat=()
+    [[ -e $prefix/$libdir/libawewin32.so ]] &&
+        compat=("--compat-shared=$prefix/$libdir/libawewin32.so"
+            "$prefix/include/awecache/win32/windows.h")
+    rc=0
+    bash "$here/symbols_test.sh" "--static=$prefix/$libdir/libawecache.a" \
+        "--shared=$prefix/$libdir/libawecache.so" "$prefix/include/awecache/awe.h" \
+        "$prefix/include/awecache/awecache.h" ${compat[@]+"${compat[@]}"} || rc=$?
+    ((rc == 0 || rc == 77)) || fail "the installed libraries' global names are not the public API"
 fi
 echo "   awecache.pc:"
 sed 's/^/     /' "$prefix/$libdir/pkgconfig/awecache.pc"
