@@ -412,8 +412,10 @@ struct awc_kv_ref {
  * Errors: as awc_kv_get (no AWC_ERANGE), AWC_EBUSY, AWC_E2BIG, AWC_ENOMEM. */
 AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct awc_kv_ref *ref);
 
-/* Releases a reference taken by awc_kv_get_ref (once, by the thread that took it). Errors:
- * AWC_EINVAL (NULL, or not a live reference of this cache), AWC_ECLOSED. */
+/* Releases a reference taken by awc_kv_get_ref, once, by the thread that took it (a thread
+ * holding references may not write, and that count is the thread's own). Errors: AWC_EINVAL
+ * (NULL, not a live reference of this cache, or another thread's reference: it stays live, for
+ * its thread to release), AWC_ECLOSED. */
 AWC_API int awc_kv_release(awc_kv_t *kv, struct awc_kv_ref *ref);
 
 /* Removes the key. Errors: AWC_ENOTFOUND (it was not there), AWC_EINVAL, AWC_E2BIG (key size),

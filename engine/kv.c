@@ -25,6 +25,13 @@ static _Thread_local struct {
 } tls_refs[TLS_CACHES];
 static _Thread_local uint64_t tls_overflow;
 
+/* This thread, as a reference records it: the address of its own table (8-byte aligned, so bit
+ * 0 is free for tls_take's overflow flag). */
+static uint64_t tls_owner(void)
+{
+    return (uint64_t)(uintptr_t)tls_refs;
+}
+
 /* AWC_EDEADLK when this thread holds references into kv. */
 static int check_no_refs(const struct awc_kv *kv)
 {
@@ -771,7 +778,8 @@ AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct
     ref->priv_[REF_PAGES] = npages;
     ref->priv_[REF_HEAP] = frags != ref->inline_frags_;
     atomic_fetch_add_explicit(&kv->refs, 1, memory_order_acq_rel);
-    ref->priv_[REF_TLS] = tls_take(kv);
+    /* The taking thread (its count of references is thread-local) and the overflow flag. */
+    ref->priv_[REF_TLS] = tls_owner() | tls_take(kv);
     count(&kv->hits);
     free(pages);
     free(ptrs);
@@ -795,9 +803,14 @@ AWC_API int awc_kv_release(awc_kv_t *kv, struct awc_kv_ref *ref)
     if (ref == NULL || ref->priv_[REF_MAGIC] != KV_REF_MAGIC ||
         ref->priv_[REF_KV] != (uint64_t)(uintptr_t)kv)
         return AWC_EINVAL;
+    /* Only the thread that took it: the count of references that keeps this thread from writing
+     * (README 9.4) is that thread's own, which another thread cannot lower. The reference stays
+     * live, for its owner to release. */
+    if ((ref->priv_[REF_TLS] & ~UINT64_C(1)) != tls_owner())
+        return AWC_EINVAL;
     first = ref->priv_[REF_FIRST];
     npages = ref->priv_[REF_PAGES];
-    overflow = ref->priv_[REF_TLS];
+    overflow = ref->priv_[REF_TLS] & 1;
     unpin_range(kv, first, npages);
     if (ref->priv_[REF_HEAP])
         free((void *)(uintptr_t)ref->frags);

@@ -1055,6 +1055,20 @@ static void test_ref_window(void **state)
 
 /* A thread holding references into a cache may not write to it (AWC_EDEADLK), even where the
  * write would not touch the referenced pages; it may write to a cache it holds none in. */
+struct foreign_release {
+    awc_kv_t *kv;
+    struct awc_kv_ref *ref;
+    int rc;
+};
+
+static void *foreign_release_main(void *arg)
+{
+    struct foreign_release *f = arg;
+
+    f->rc = awc_kv_release(f->kv, f->ref);
+    return NULL;
+}
+
 static void test_ref_edeadlk(void **state)
 {
     char pa[1024], pb[1024], pc[1024];
@@ -1069,6 +1083,17 @@ static void test_ref_edeadlk(void **state)
     PUT(a, SK("x"), 1, 1, 30);
     PUT(b, SK("y"), 2, 1, 30);
     ET_EXPECT(ref_take(a, SK("x"), &ra), AWC_OK);
+    {
+        /* Another thread cannot release it (this thread's count of references is its own): the
+         * reference stays live and this thread still may not write. */
+        struct foreign_release f = {a, &ra, AWC_OK};
+        pthread_t th;
+
+        assert_int_equal(pthread_create(&th, NULL, foreign_release_main, &f), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        ET_EXPECT(f.rc, AWC_EINVAL);
+        assert_non_null(ra.value);
+    }
     ET_EXPECT(awc_kv_put(a, SK("other"), v, sizeof(v), 0), AWC_EDEADLK);
     ET_EXPECT(awc_kv_delete(a, SK("x")), AWC_EDEADLK);
     ET_EXPECT(awc_kv_delete(a, SK("absent")), AWC_EDEADLK);
