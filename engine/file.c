@@ -795,6 +795,17 @@ int file_read_pages(struct awc *c, const uint64_t *pages, void *const *addrs, si
 
 /* ---- Writes (README 5.4) ----------------------------------------------------------------- */
 
+/* Lets ck_mu go until the next write-back or flush ends (ck_wake), then takes it again: the
+ * caller then looks again at what it waits for. Caller holds ck_mu. */
+static void ck_wait(struct awc *c)
+{
+    uint32_t seen = atomic_load_explicit(&c->ck_wake, memory_order_acquire);
+
+    plat_mutex_unlock(&c->ck_mu);
+    wake_word_wait(&c->ck_wake, seen);
+    ck_lock(c);
+}
+
 /* Waits, holding ck_mu on return, until no flush is settling and no page of pages[] (those with
  * res[i] == AWC_OK) lies in a segment whose block another write-back is writing (README 5.4).
  * Caller holds ck_mu. */
@@ -803,17 +814,13 @@ static void ck_wait_turn(struct awc *c, const uint64_t *pages, const int *res, s
     plat_mutex_assert_held(&c->ck_mu);
     for (;;) {
         bool clear = !c->ck_syncing;
-        uint32_t seen;
 
         for (size_t i = 0; clear && i < n; i++)
             clear = res[i] != AWC_OK || pages[i] / SEG_PAGES >= c->nseg ||
                     (c->seg_flags[pages[i] / SEG_PAGES] & SEGF_BUSY) == 0;
         if (clear)
             return;
-        seen = atomic_load_explicit(&c->ck_wake, memory_order_acquire);
-        plat_mutex_unlock(&c->ck_mu);
-        wake_word_wait(&c->ck_wake, seen);
-        ck_lock(c);
+        ck_wait(c);
     }
 }
 
@@ -956,13 +963,8 @@ int file_sync(struct awc *c)
 
     ck_lock(c);
     c->ck_syncing = true;
-    while (c->ck_writers > 0) {
-        uint32_t seen = atomic_load_explicit(&c->ck_wake, memory_order_acquire);
-
-        plat_mutex_unlock(&c->ck_mu);
-        wake_word_wait(&c->ck_wake, seen);
-        ck_lock(c);
-    }
+    while (c->ck_writers > 0)
+        ck_wait(c);
     rc = ck_write_dirty(c);
     if (rc == AWC_OK)
         rc = eng_err(plat_file_sync(c->file));

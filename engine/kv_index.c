@@ -178,15 +178,11 @@ int kv_index_reserve(struct kv_index *x)
 
 int kv_index_add(struct kv_index *x, uint64_t hash, uint64_t pos)
 {
-    uint64_t slots = x->mask + 1;
+    int rc = kv_index_reserve(x);
 
-    assert_imu_held(x);
-    if ((x->used + 1) * 4 > slots * 3 && slots <= UINT64_MAX / 2) {
-        if (resize(x, slots * 2) != AWC_OK && (x->used + 1) * 8 > slots * 7)
-            return AWC_ENOMEM;
-    }
-    put_slot(x, hash, pos);
-    return AWC_OK;
+    if (rc == AWC_OK)
+        put_slot(x, hash, pos);
+    return rc;
 }
 
 static uint64_t find_slot(const struct kv_index *x, uint64_t hash, uint64_t pos)

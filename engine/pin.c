@@ -402,7 +402,8 @@ static void clean_ahead_end(struct batch *t, const int *rc)
 }
 
 /* The address buffer bi's data can be written from: its slot, or (copy mode, a buffer in no
- * slot) a copy of its frames in `bounce`; NULL if that copy failed. */
+ * slot) a copy of its frames in `bounce`; NULL if there is none (no bounce page, or the copy
+ * failed). */
 static void *clean_source(struct awc *c, uint32_t bi, char *bounce)
 {
     uint64_t s = st_load(&c->bufs[bi]);
@@ -416,14 +417,15 @@ static void *clean_source(struct awc *c, uint32_t bi, char *bounce)
 }
 
 /* Phase C: the dirty victims' old pages are written back from the slots that show them, with the
- * buffers cleaned ahead, one batched write. Returns the first victim's error (the buffers cleaned
- * ahead only stay dirty when theirs fail). */
+ * buffers cleaned ahead whose data has an address, one batched write. Returns the first
+ * victim's error (the buffers cleaned ahead only stay dirty when theirs fail, or when they were
+ * not written). */
 static int phase_c(struct batch *t)
 {
     struct awc *c = t->c;
-    size_t nr = 0, nv, unshown = 0, nx = 0;
-    char *bounce = NULL;
-    uint32_t xb[CLEAN_AHEAD];
+    size_t nr = 0, nv, unshown = 0, at[CLEAN_AHEAD];
+    uint64_t written = 0, ahead = 0;
+    char *bounce = NULL, *next;
     int xrc[CLEAN_AHEAD];
     int rc = AWC_OK;
 
@@ -439,37 +441,32 @@ static int phase_c(struct batch *t)
         unshown += (st_load(&c->bufs[t->xb[i]]) & ST_MAPPED) == 0;
     if (unshown > 0)
         bounce = plat_aligned_alloc(c->page_size, unshown * c->page_size);
-    /* The buffers cleaned ahead whose data has an address go in the batch; the others are given
-     * back dirty now. */
-    for (size_t i = 0, u = 0; i < t->nx; i++) {
-        uint32_t bi = t->xb[i];
-        bool shown = (st_load(&c->bufs[bi]) & ST_MAPPED) != 0;
-        void *from =
-            clean_source(c, bi, shown || bounce == NULL ? bounce : bounce + u * c->page_size);
+    next = bounce;
+    for (size_t i = 0; i < t->nx; i++) {
+        bool shown = (st_load(&c->bufs[t->xb[i]]) & ST_MAPPED) != 0;
+        void *from = clean_source(c, t->xb[i], shown ? NULL : next);
 
-        u += !shown;
-        if (from == NULL) {
-            buf_publish(&c->bufs[bi], st_load(&c->bufs[bi]) | ST_DIRTY);
-            continue;
+        if (!shown && next != NULL)
+            next += c->page_size;
+        at[i] = from != NULL ? nr : SIZE_MAX; /* its place in the batch, or none */
+        if (from != NULL) {
+            t->rpages[nr] = atomic_load_explicit(&c->bufs[t->xb[i]].page, memory_order_relaxed);
+            t->raddrs[nr++] = from;
         }
-        xb[nx++] = bi;
-        t->rpages[nr] = atomic_load_explicit(&c->bufs[bi].page, memory_order_relaxed);
-        t->raddrs[nr++] = from;
     }
-    memcpy(t->xb, xb, nx * sizeof(*xb));
-    t->nx = nx;
     if (nr > 0)
         file_write_pages(c, t->rpages, t->raddrs, nr, t->rrc);
-    for (size_t i = 0; i < nr; i++) {
-        if (i < nv && t->rrc[i] != AWC_OK && rc == AWC_OK)
+    for (size_t i = 0; i < nv; i++) {
+        if (t->rrc[i] != AWC_OK && rc == AWC_OK)
             rc = t->rrc[i];
-        if (i >= nv)
-            xrc[i - nv] = t->rrc[i];
-        if (t->rrc[i] == AWC_OK)
-            atomic_fetch_add_explicit(&c->writebacks, 1, memory_order_relaxed);
-        if (i >= nv && t->rrc[i] == AWC_OK)
-            atomic_fetch_add_explicit(&c->writebacks_ahead, 1, memory_order_relaxed);
+        written += t->rrc[i] == AWC_OK;
     }
+    for (size_t i = 0; i < t->nx; i++) {
+        xrc[i] = at[i] != SIZE_MAX ? t->rrc[at[i]] : AWC_EIO; /* not written: stays dirty */
+        ahead += xrc[i] == AWC_OK;
+    }
+    atomic_fetch_add_explicit(&c->writebacks, written + ahead, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->writebacks_ahead, ahead, memory_order_relaxed);
     clean_ahead_end(t, xrc);
     plat_aligned_free(bounce);
     return rc;
