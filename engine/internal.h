@@ -13,7 +13,7 @@
  *
  *   bufs[B]   descriptors: state word, page, content latch (section 2.3, 2.4)
  *   slots[S]  descriptors: buffer shown, reference bit (4.1)
- *   keys/vals page table: page -> buffer, lock-free lookups (2.5)
+ *   table     page table: page -> buffer, lock-free lookups (2.5)
  *   ck[]      checksum records, one per page of the file (5.2)
  */
 #ifndef AWECACHE_ENGINE_INTERNAL_H
@@ -117,11 +117,9 @@ struct awc {
     plat_mutex_t flush_mu; /* one flush at a time (owns the staging slots) */
     plat_mutex_t ck_mu;    /* checksum records; never held across I/O but a flush's */
 
-    /* Page table (README 2.5): keys hold page + 2 (0 empty, 1 deleted), vals the buffer. */
-    _Atomic uint64_t *keys;
-    _Atomic uint32_t *vals;
+    /* Page table (README 2.5): entries of table.c, written under mu, read without it. */
+    struct tent *table;
     uint64_t tmask; /* table size - 1 */
-    uint64_t tused; /* live + deleted entries (under mu) */
 
     uint64_t fill;       /* buffers never used yet: [fill, nbuf) (under mu) */
     uint64_t frame_hand; /* the frame CLOCK hand (under mu) */
