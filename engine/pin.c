@@ -6,8 +6,8 @@
  *   window miss  the page is in frames only: map its buffer into a slot (README 3.3);
  *   frame miss   the page is in no frame: take a buffer, map it, read the page (README 3.4).
  * Every pin, single or batched, that is not a hit goes through batch_pin, whose steps are
- * numbered in its comment. It holds the cache lock only to decide (phases A, D, F), never across
- * a map call or I/O; buffers in flight carry BUSY, and anyone who needs one waits on it.
+ * numbered in its comment. It holds the cache lock only to decide (phases A, then D and F), never
+ * across a map call or I/O; buffers in flight carry BUSY, and anyone who needs one waits on it.
  */
 #include "internal.h"
 
@@ -472,13 +472,13 @@ static int phase_c(struct batch *t)
     return rc;
 }
 
-/* Phase D (takes c->mu): the victims' old pages leave the table; occupants lose their slot (their
- * data is in their frames); slots record their new buffers. */
+/* Phase D (caller holds c->mu): the victims' old pages leave the table; occupants lose their slot
+ * (their data is in their frames); slots record their new buffers. */
 static void phase_d(struct batch *t)
 {
     struct awc *c = t->c;
 
-    plat_mutex_lock(&c->mu);
+    plat_mutex_assert_held(&c->mu);
     for (size_t i = 0; i < t->m; i++) {
         struct ent *x = &t->e[i];
 
@@ -498,8 +498,6 @@ static void phase_d(struct batch *t)
         c->slots[x->slot].reserved_by = 0;
         atomic_store_explicit(&c->slots[x->slot].ref, 0, memory_order_relaxed);
     }
-    wake_word_bump(&c->progress);
-    plat_mutex_unlock(&c->mu);
 }
 
 /* Phase E: one batched read of every frame miss into its slot, each verified (AWC_OVERWRITE:
@@ -526,15 +524,15 @@ static void phase_e(struct batch *t)
     }
 }
 
-/* Phase F (takes c->mu): each entry's buffer is published VALID, MAPPED and pinned; a page that
- * failed to read leaves the table and its buffer is free. Returns the first read error. */
+/* Phase F (caller holds c->mu): each entry's buffer is published VALID, MAPPED and pinned; a page
+ * that failed to read leaves the table and its buffer is free. Returns the first read error. */
 static int phase_f(struct batch *t)
 {
     struct awc *c = t->c;
     size_t nr = 0;
     int rc = AWC_OK;
 
-    plat_mutex_lock(&c->mu);
+    plat_mutex_assert_held(&c->mu);
     for (size_t i = 0; i < t->m; i++) {
         struct ent *x = &t->e[i];
         struct buf *b = &c->bufs[x->buf];
@@ -557,6 +555,19 @@ static int phase_f(struct batch *t)
         }
         t->bi[x->at] = x->buf;
     }
+    return rc;
+}
+
+/* Phases D and F in one hold of the cache lock, after the read (README 3.4): the old pages and
+ * the occupants stay BUSY through the read, and a miss takes the lock twice, not three times. */
+static int phase_df(struct batch *t)
+{
+    struct awc *c = t->c;
+    int rc;
+
+    plat_mutex_lock(&c->mu);
+    phase_d(t);
+    rc = phase_f(t);
     wake_word_bump(&c->progress);
     plat_mutex_unlock(&c->mu);
     return rc;
@@ -579,11 +590,11 @@ static int phase_f(struct batch *t)
  *     write, from their slots, with the buffers phase A took to clean ahead (README 4.2.7). On
  *     failure every victim keeps its old page; a read tries the batch once more, with clean
  *     victims only.
- *  5. Phase D, under the lock (phase_d): the victims' old pages leave the table; occupants lose
- *     their slot (they keep their data in frames); slots record their new buffers.
- *  6. Phase E, unlocked (phase_e): one batched read of every frame miss, each verified.
- *  7. Phase F, under the lock (phase_f): each entry's buffer is published VALID, MAPPED and
- *     pinned; a page that failed to read leaves the table and its buffer is free.
+ *  5. Phase E, unlocked (phase_e): one batched read of every frame miss, each verified.
+ *  6. Phases D and F, in one hold of the lock (phase_df): the victims' old pages leave the table;
+ *     occupants lose their slot (they keep their data in frames); slots record their new
+ *     buffers (phase_d); each entry's buffer is published VALID, MAPPED and pinned, and a page
+ *     that failed to read leaves the table and its buffer is free (phase_f).
  */
 static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *bi, bool no_read,
                      bool reader)
@@ -672,10 +683,9 @@ static int batch_pin(struct awc *c, const uint64_t *pages, size_t n, uint32_t *b
             goto out;
         }
 
-        /* Steps 5, 6 and 7 */
-        phase_d(&t);
+        /* Steps 5 and 6 */
         phase_e(&t);
-        rc = phase_f(&t);
+        rc = phase_df(&t);
         if (rc != AWC_OK)
             goto out;
     }
