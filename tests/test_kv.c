@@ -56,16 +56,21 @@
 
 #include <cmocka.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h> /* test_checkpoint_bad's version 1 meta pages */
+
 /* An item's header as the conservative log counts of the model take it: more than the 40 bytes
  * the header documents, so that the counts stay upper bounds regardless. */
 #define CONS_HDR 64u
 
-#define PS        ((size_t)4096)
-#define MIN_CAP   ((uint64_t)64 * PS) /* the smallest capacity the header allows */
-#define ITEM_HDR  48u                 /* bytes of header per item in the log */
-#define GOLD      UINT64_C(0x9e3779b97f4a7c15)
-#define START_MS  UINT64_C(1700000000000) /* the fake clock's start (a date in 2023) */
-#define KV_FRAMES 64u                     /* default frames (and window slots) of a test cache */
+#define PS              ((size_t)4096)
+#define MIN_CAP         ((uint64_t)64 * PS) /* the smallest capacity the header allows */
+#define ITEM_HDR        48u                 /* bytes of header per item in the log */
+#define GOLD            UINT64_C(0x9e3779b97f4a7c15)
+#define START_MS        UINT64_C(1700000000000) /* the fake clock's start (a date in 2023) */
+#define KV_META_PAGES_T 2u   /* the key-value file's meta pages, before the log's (engine/kv.h) */
+#define KV_CK_CHUNK_T   256u /* pages: the checkpoint areas alternate in chunks of this many */
+#define KV_FRAMES       64u  /* default frames (and window slots) of a test cache */
 
 /* ---- Helpers ----------------------------------------------------------------------------- */
 
@@ -1516,6 +1521,253 @@ static void test_warm_restart(void **state)
     et_unlink(p);
 }
 
+/* ---- Checkpoints (engine/README.md 9.7) --------------------------------------------------- */
+
+#define CK_N   3000u       /* items */
+#define CK_CAP (2048 * PS) /* bytes of log: CK_N items take about a third of it */
+
+/* Item i's value length at version v (0: deleted). */
+static size_t ck_len(unsigned i, uint64_t v)
+{
+    return (size_t)((i * 131u + v * 57u) % (i % 97 == 0 ? 3 * PS : 400u));
+}
+
+static size_t ck_key(char *b, unsigned i)
+{
+    return (size_t)snprintf(b, 32, "ck-key-%u", i);
+}
+
+/* Every item is exactly version ver[i] (0: not found). */
+static void ck_check(awc_kv_t *kv, const uint64_t *ver)
+{
+    char key[32];
+
+    for (unsigned i = 0; i < CK_N; i++) {
+        size_t kl = ck_key(key, i);
+
+        if (ver[i] == 0)
+            MISSING(kv, key, kl);
+        else
+            EXPECT(kv, key, kl, i, ver[i], ck_len(i, ver[i]));
+    }
+}
+
+/* Changes round r makes (one item in `step` put again, a few of them deleted): applied to kv
+ * when it is not NULL, and to ver[] always. */
+static void ck_change(awc_kv_t *kv, uint64_t *ver, unsigned r, unsigned step)
+{
+    char key[32];
+
+    for (unsigned i = r % step; i < CK_N; i += step) {
+        size_t kl = ck_key(key, i);
+
+        if (i % 20 == r % 20) {
+            if (kv != NULL)
+                ET_EXPECT(awc_kv_delete(kv, key, kl), ver[i] != 0 ? AWC_OK : AWC_ENOTFOUND);
+            ver[i] = 0;
+            continue;
+        }
+        ver[i] = r + 2;
+        if (kv != NULL)
+            PUT(kv, key, kl, i, ver[i], ck_len(i, ver[i]));
+    }
+}
+
+/* A new file with CK_N items (version 1), closed: its close took a checkpoint. */
+static void ck_make(const char *p, uint64_t *ver)
+{
+    struct awc_kv_config cfg = kcfg(p, CK_CAP, AWC_CREATE | AWC_EXCL);
+    char key[32];
+    awc_kv_t *kv;
+
+    et_unlink(p);
+    kv = kv_open_ok(&cfg);
+    for (unsigned i = 0; i < CK_N; i++) {
+        ver[i] = 1;
+        PUT(kv, key, ck_key(key, i), i, 1, ck_len(i, 1));
+    }
+    kv_close_ok(kv);
+}
+
+/* Opens the file, checks how its index was built and every item, and closes it. */
+static struct awc_kv_stats ck_reopen(const char *p, const uint64_t *ver, unsigned index,
+                                     unsigned rejected)
+{
+    struct awc_kv_config cfg = kcfg(p, 0, 0);
+    awc_kv_t *kv = kv_open_ok(&cfg);
+    struct awc_kv_stats st = kv_stats(kv);
+
+    assert_int_equal(st.open_index, index);
+    assert_int_equal(st.open_checkpoint_rejected, rejected);
+    ck_check(kv, ver);
+    kv_close_ok(kv);
+    return st;
+}
+
+/* The page cache under a key-value file, for changes that keep its pages' checksums valid. */
+static awc_t *ck_pages(const char *p)
+{
+    struct awc_config c = {p, PS, 64 * PS, 16 * PS, AWC_NO_DIRECT};
+    awc_t *cache = NULL;
+
+    ET_EXPECT(awc_open(&c, &cache), AWC_OK);
+    return cache;
+}
+
+/* Page `i` of checkpoint area `a` (engine/kv.h), and whether the file holds it. */
+static uint64_t ck_area_page(unsigned a, uint64_t i)
+{
+    return KV_META_PAGES_T + CK_CAP / PS + (2 * (i / KV_CK_CHUNK_T) + a) * KV_CK_CHUNK_T +
+           i % KV_CK_CHUNK_T;
+}
+
+/* A clean close, then reopens: the checkpoint is loaded (nothing scanned), twice (the second
+ * close, with nothing changed, keeps it); after changes and a close, again. */
+static void test_checkpoint_clean(void **state)
+{
+    char p[1024];
+    static uint64_t ver[CK_N];
+    struct awc_kv_config cfg;
+    struct awc_kv_stats st, st2;
+    awc_kv_t *kv;
+
+    (void)state;
+    ck_make(et_path(p, sizeof(p), "ck-clean"), ver);
+    st = ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
+    assert_int_equal(st.open_scanned, 0);
+    assert_int_equal(st.open_loaded, CK_N);
+    assert_int_equal(st.items, CK_N);
+    assert_int_equal(st.recovered, CK_N);
+    st2 = ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
+    assert_int_equal(st2.open_scanned, 0);
+    assert_int_equal(st2.bytes, st.bytes);
+    assert_int_equal(st2.index_slots, st.index_slots);
+    cfg = kcfg(p, 0, 0);
+    kv = kv_open_ok(&cfg);
+    for (unsigned r = 0; r < 3; r++)
+        ck_change(kv, ver, r, 3);
+    st = kv_stats(kv);
+    kv_close_ok(kv);
+    st2 = ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
+    assert_int_equal(st2.open_scanned, 0);
+    assert_int_equal(st2.items, st.items);
+    assert_int_equal(st2.bytes, st.bytes);
+    et_unlink(p);
+}
+
+/* A process that ends without closing (after a flush): the reopen loads the last checkpoint and
+ * scans only the log written after it. */
+static void test_checkpoint_crash(void **state)
+{
+    char p[1024];
+    static uint64_t ver[CK_N];
+    struct awc_kv_stats st;
+    int status;
+    pid_t pid;
+
+    (void)state;
+    ck_make(et_path(p, sizeof(p), "ck-crash"), ver);
+    fflush(stdout);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct awc_kv_config cfg = kcfg(p, 0, 0);
+        awc_kv_t *kv = NULL;
+
+        if (awc_kv_open(&cfg, &kv) != AWC_OK)
+            _exit(3);
+        ck_change(kv, ver, 0, 40); /* a log shorter than twice a checkpoint: none is taken */
+        _exit(awc_kv_flush(kv) == AWC_OK ? 0 : 4); /* no close: as a crash after the flush */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_change(NULL, ver, 0, 40);
+    st = ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
+    print_message("after the crash: %llu items from the checkpoint, %llu bytes of log scanned of "
+                  "%llu in use\n",
+                  (unsigned long long)st.open_loaded, (unsigned long long)st.open_scanned,
+                  (unsigned long long)st.log_used);
+    assert_int_equal(st.open_loaded, CK_N);
+    assert_true(st.open_scanned > 0);
+    assert_true(st.open_scanned < st.log_used / 2);
+    et_unlink(p);
+}
+
+enum { CK_FLIP_RAW, CK_FLIP_PAGES, CK_FOREIGN, CK_V1, CK_N_CASES };
+
+/* Each kind of bad checkpoint: the reopen scans (and says it could not use the checkpoint),
+ * every item exact; the close takes a new one, which the next reopen loads:
+ *   - a byte flipped on disk in each area's first page (the page fails its checksum);
+ *   - a byte changed through the page cache (the page is whole; the digest fails);
+ *   - the areas of another file of the same shape and contents (another file's id);
+ *   - the meta pages rewritten as version 1 (before checkpoints): no checkpoint named, the file
+ *     opens by scanning and is given checkpoints from then on. */
+static void test_checkpoint_bad(void **state)
+{
+    char p[1024], q[1024];
+    static uint64_t ver[CK_N], ver2[CK_N];
+
+    (void)state;
+    for (int kind = 0; kind < CK_N_CASES; kind++) {
+        struct awc_file_info info;
+        awc_t *c, *other = NULL;
+
+        ck_make(et_path(p, sizeof(p), "ck-bad"), ver);
+        if (kind == CK_FOREIGN)
+            ck_make(et_path(q, sizeof(q), "ck-other"), ver2);
+        ET_EXPECT(awc_get_file_info(p, &info), AWC_OK);
+        if (kind == CK_FLIP_RAW) {
+            for (unsigned a = 0; a < 2; a++)
+                if (ck_area_page(a, 0) < info.pages)
+                    et_flip_byte(p, awc_file_page_offset(&info, ck_area_page(a, 0)) + 300);
+        } else {
+            c = ck_pages(p);
+            if (kind == CK_FOREIGN)
+                other = ck_pages(q);
+            for (unsigned a = 0; a < 2 && kind != CK_V1; a++)
+                for (uint64_t i = 0; i < KV_CK_CHUNK_T && ck_area_page(a, i) < info.pages; i++) {
+                    uint64_t pg = ck_area_page(a, i);
+                    void *d, *src;
+
+                    ET_EXPECT(awc_pin(c, pg, AWC_EXCLUSIVE, &d), AWC_OK);
+                    if (kind == CK_FLIP_PAGES) {
+                        ((uint8_t *)d)[300] ^= 0x10;
+                    } else {
+                        ET_EXPECT(awc_pin(other, pg, AWC_SHARED, &src), AWC_OK);
+                        memcpy(d, src, PS);
+                        ET_EXPECT(awc_unpin(other, pg, 0), AWC_OK);
+                    }
+                    ET_EXPECT(awc_unpin(c, pg, 1), AWC_OK);
+                }
+            for (uint64_t pg = 0; pg < KV_META_PAGES_T && kind == CK_V1; pg++) {
+                uint8_t *b;
+                void *d;
+
+                ET_EXPECT(awc_pin(c, pg, AWC_EXCLUSIVE, &d), AWC_OK);
+                b = d;
+                if (b[8] == 2) { /* version 2: header as version 1's, its check at 64 */
+                    uint64_t check;
+
+                    b[8] = 1;
+                    memset(b + 64, 0, 64);
+                    check = XXH3_64bits(b, 64);
+                    for (int k = 0; k < 8; k++)
+                        b[64 + k] = (uint8_t)(check >> (8 * k));
+                }
+                ET_EXPECT(awc_unpin(c, pg, 1), AWC_OK);
+            }
+            ET_EXPECT(awc_close(c), AWC_OK);
+            if (other != NULL)
+                ET_EXPECT(awc_close(other), AWC_OK);
+        }
+        ck_reopen(p, ver, AWC_KV_INDEX_SCAN, kind != CK_V1);
+        ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
+        et_unlink(p);
+        if (kind == CK_FOREIGN)
+            et_unlink(q);
+    }
+}
+
 /* ---- Damage in the durable log ----------------------------------------------------------- */
 /*
  * A closed cache's file with one log page damaged (zeroed, or one byte flipped) before the meta
@@ -1578,10 +1830,34 @@ static bool dl_get(awc_kv_t *kv, unsigned i, const uint64_t *ver, const char *wh
     return true;
 }
 
+/* Zeroes the first page of each checkpoint area the file holds (past log_pages pages of log;
+ * engine/kv.h draws the areas, in chunks of 256 pages): the next open must scan the log. Returns
+ * how many it zeroed. */
+static unsigned zero_checkpoints(const char *p, uint64_t log_pages)
+{
+    static const uint8_t zeros[PS];
+    struct awc_file_info info;
+    unsigned n = 0;
+
+    ET_EXPECT(awc_get_file_info(p, &info), AWC_OK);
+    for (uint64_t a = 0; a < 2; a++) {
+        uint64_t page = KV_META_PAGES_T + log_pages + a * KV_CK_CHUNK_T;
+
+        if (page < info.pages) {
+            et_pwrite(p, zeros, PS, awc_file_page_offset(&info, page));
+            n++;
+        }
+    }
+    return n;
+}
+
 /* 400 keys put, 13 deleted, 200 put again; flushed and closed; then the page of the deletes'
  * tombstones zeroed (zero) or one byte of it flipped, and the file reopened twice (the second
- * time after new puts of the deleted keys). */
-static void damaged_log(bool zero)
+ * time after new puts of the deleted keys). With `ckpt` the first reopen loads the close's
+ * checkpoint and never meets the damage (no key but those on the damaged page is lost: the
+ * tombstones there are in no slot of the index); without, the checkpoints are zeroed too and the
+ * reopen scans the log (README 9.5 step 5: the items before the damage are dropped). */
+static void damaged_log(bool zero, bool ckpt)
 {
     char p[1024], key[16];
     const char *how = zero ? "zeroed tombstone page" : "flipped byte on the tombstone page";
@@ -1634,6 +1910,8 @@ static void damaged_log(bool zero)
     } else {
         et_flip_byte(p, awc_file_page_offset(&info, damaged) + PS / 2);
     }
+    if (!ckpt)
+        assert_true(zero_checkpoints(p, DL_PAGE) > 0);
 
     /* Reopen: no deleted key comes back, every other key is its latest value or not found, and
      * every key whose latest record lies after the damaged page is there. */
@@ -1652,11 +1930,17 @@ static void damaged_log(bool zero)
                          how, i, (unsigned long long)page_of[i], (unsigned long long)damaged);
         }
     }
-    print_message("%s (page %llu): %u of %u keys found (%u after the damage), %llu items "
+    print_message("%s (page %llu, %s): %u of %u keys found (%u after the damage), %llu items "
                   "dropped as damaged\n",
-                  how, (unsigned long long)damaged, found, DL_N, after,
-                  (unsigned long long)st.dropped_damaged);
-    assert_true(st.dropped_damaged > 0);
+                  how, (unsigned long long)damaged, ckpt ? "checkpoint" : "scan", found, DL_N,
+                  after, (unsigned long long)st.dropped_damaged);
+    assert_int_equal(st.open_index, ckpt ? AWC_KV_INDEX_CHECKPOINT : AWC_KV_INDEX_SCAN);
+    assert_int_equal(st.open_checkpoint_rejected, !ckpt);
+    if (ckpt)
+        assert_int_equal(st.dropped_damaged, 0);
+    else
+        assert_true(st.dropped_damaged > 0);
+    assert_true(!ckpt || found >= DL_N - DL_DEL - 8);
     assert_true(after > 100);
     assert_int_equal(st.items, found);
 
@@ -1682,13 +1966,15 @@ static void damaged_log(bool zero)
 static void test_damaged_log_zero(void **state)
 {
     (void)state;
-    damaged_log(true);
+    damaged_log(true, false);
+    damaged_log(true, true);
 }
 
 static void test_damaged_log_flip(void **state)
 {
     (void)state;
-    damaged_log(false);
+    damaged_log(false, false);
+    damaged_log(false, true);
 }
 
 /* The log ends on a damaged page: a closed cache whose last record is a value of several pages,
@@ -1832,10 +2118,9 @@ static void test_empty_files(void **state)
  * damage stays in the file: later reopens meet it again and must drop nothing more.
  */
 
-#define M_KEYS          300
-#define KV_META_PAGES_T 2u /* the key-value file's meta pages, before the log's (engine/kv.h) */
-#define M_BIG_VAL       (40 * 1024) /* the largest value */
-#define M_CAP           (128 * PS)
+#define M_KEYS    300
+#define M_BIG_VAL (40 * 1024) /* the largest value */
+#define M_CAP     (128 * PS)
 
 struct mkey {
     uint8_t *key;
@@ -2472,6 +2757,9 @@ int main(void)
         T(test_collisions),
         T(test_eviction),
         T(test_warm_restart),
+        T(test_checkpoint_clean),
+        T(test_checkpoint_crash),
+        T(test_checkpoint_bad),
         T(test_damaged_log_zero),
         T(test_damaged_log_flip),
         T(test_damaged_log_end),
