@@ -463,7 +463,7 @@ struct awc_kv_stats {
                                         * the open scanned the whole log instead */
     uint64_t open_loaded;              /* items the checkpoint gave (before the scan after it) */
     uint64_t open_scanned;             /* bytes of log the open scanned */
-    uint64_t checkpoints;              /* checkpoints this handle wrote */
+    uint64_t checkpoints;              /* checkpoints this handle wrote (durable, named) */
     uint64_t checkpoint_bytes;         /* the last one's size */
     struct awc_stats cache;            /* the page cache underneath */
 };

@@ -312,6 +312,10 @@ static int durable_point(struct awc_kv *kv, bool closing)
         return rc;
     kv->meta_seq = m.seq;
     kv->durable_tail = m.tail;
+    if (ck.seq != kv->ck.seq) {
+        atomic_fetch_add_explicit(&kv->checkpoints, 1, memory_order_relaxed);
+        atomic_store_explicit(&kv->ck_bytes, ck.bytes, memory_order_relaxed);
+    }
     kv->ck = ck;
     return AWC_OK;
 }

@@ -161,8 +161,8 @@ struct awc_kv {
     /* Counters (relaxed atomics). */
     _Atomic uint64_t hits, misses, puts, deletes, evictions, expired, reclaims, recovered;
     _Atomic uint64_t dropped_damaged; /* items the scan dropped for damage after them (9.5) */
-    _Atomic uint64_t checkpoints;     /* checkpoints written (9.7) */
-    _Atomic uint64_t ck_bytes;        /* the last checkpoint's bytes */
+    _Atomic uint64_t checkpoints;     /* checkpoints made durable and named (9.7) */
+    _Atomic uint64_t ck_bytes;        /* the last one's bytes */
 
     /* How the last open built its index (awc_kv_stats; written once, by the open). */
     unsigned open_index;   /* AWC_KV_INDEX_* */

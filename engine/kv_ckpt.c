@@ -160,10 +160,6 @@ int kv_ck_write(struct awc_kv *kv, struct kv_ck *ck)
         }
     }
     free(buf);
-    if (rc == AWC_OK) {
-        atomic_fetch_add_explicit(&kv->checkpoints, 1, memory_order_relaxed);
-        atomic_store_explicit(&kv->ck_bytes, len, memory_order_relaxed);
-    }
     return rc;
 }
 

@@ -1634,12 +1634,12 @@ static void test_checkpoint_clean(void **state)
     (void)state;
     ck_make(et_path(p, sizeof(p), "ck-clean"), ver);
     st = ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
-    assert_int_equal(st.open_scanned, 0);
+    assert_true(st.open_scanned < ITEM_HDR); /* at most a page's unused end */
     assert_int_equal(st.open_loaded, CK_N);
     assert_int_equal(st.items, CK_N);
     assert_int_equal(st.recovered, CK_N);
     st2 = ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
-    assert_int_equal(st2.open_scanned, 0);
+    assert_true(st2.open_scanned < ITEM_HDR);
     assert_int_equal(st2.bytes, st.bytes);
     assert_int_equal(st2.index_slots, st.index_slots);
     cfg = kcfg(p, 0, 0);
@@ -1649,7 +1649,7 @@ static void test_checkpoint_clean(void **state)
     st = kv_stats(kv);
     kv_close_ok(kv);
     st2 = ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
-    assert_int_equal(st2.open_scanned, 0);
+    assert_true(st2.open_scanned < ITEM_HDR);
     assert_int_equal(st2.items, st.items);
     assert_int_equal(st2.bytes, st.bytes);
     et_unlink(p);
@@ -2151,9 +2151,10 @@ enum {
 };
 /* Damage to the closed file before a reopen (m_damage), in AWC_KV_DAMAGE_PCT % of the reopens
  * (default 30). */
-enum { M_ZERO_PAGE, M_FLIP_BYTES, M_TRUNCATE, M_DROP_SEGMENT, M_DAMAGE_N };
+enum { M_ZERO_PAGE, M_FLIP_BYTES, M_TRUNCATE, M_DROP_SEGMENT, M_CHECKPOINT, M_DAMAGE_N };
 static const char *const damage_names[M_DAMAGE_N] = {"a page zeroed", "bytes flipped", "truncated",
-                                                     "last segment dropped"};
+                                                     "last segment dropped",
+                                                     "checkpoint bytes flipped"};
 
 static const char *const op_names[OP_N] = {"put",   "get",     "get_ref", "delete", "tick", "size",
                                            "short", "release", "flush",   "reopen", "stats"};
@@ -2181,7 +2182,12 @@ struct model {
     uint64_t op_index;
     /* damage between a close and the reopen (m_damage), before damage_pct % of the reopens */
     uint64_t damage_pct;
-    bool damaged;                       /* the file has been damaged since it was made */
+    bool damaged; /* the file has been damaged since it was made */
+    /* how the next open must build its index: AWC_KV_INDEX_CHECKPOINT after a clean close,
+     * AWC_KV_INDEX_SCAN after checkpoint damage (m_damage), UINT_MAX: either */
+    unsigned expect_index;
+    uint64_t ck_loads, ck_rejects;      /* opens that loaded a checkpoint; that could not use it */
+    unsigned ck_damaged_in;             /* the session opened over a damaged checkpoint */
     uint64_t damages[M_DAMAGE_N];       /* of each kind */
     uint64_t damage_lost, damage_sums;  /* keys lost to it; of them, reading back damaged */
     uint64_t damage_dropped, recreated; /* items the scans dropped; files no longer caches */
@@ -2289,6 +2295,18 @@ static int m_open(struct model *m)
     if (!m->damaged)
         assert_int_equal(m->st0.dropped_damaged, 0);
     m->damage_dropped += m->st0.dropped_damaged;
+    /* README 9.7: a clean close's checkpoint is loaded, nothing scanned; a damaged one is not
+     * used (the whole log is scanned) */
+    if (m->expect_index != UINT_MAX) {
+        assert_int_equal(m->st0.open_index, m->expect_index);
+        assert_int_equal(m->st0.open_checkpoint_rejected, m->expect_index == AWC_KV_INDEX_SCAN);
+        if (m->expect_index == AWC_KV_INDEX_CHECKPOINT)
+            assert_true(m->st0.open_scanned < ITEM_HDR); /* at most a page's unused end */
+        if (m->expect_index == AWC_KV_INDEX_SCAN)
+            m->ck_damaged_in = m->session;
+    }
+    m->ck_loads += m->st0.open_index == AWC_KV_INDEX_CHECKPOINT;
+    m->ck_rejects += m->st0.open_checkpoint_rejected;
     return AWC_OK;
 }
 
@@ -2323,7 +2341,9 @@ static void m_stats(struct model *m)
     assert_int_equal(st.capacity, M_CAP);
     assert_true(st.log_used <= st.capacity);
     if (!m->damaged) {
-        assert_int_equal(st.cache.checksum_failures, 0);
+        /* (a session opened over a damaged checkpoint met its pages) */
+        if (m->ck_damaged_in != m->session)
+            assert_int_equal(st.cache.checksum_failures, 0);
         assert_int_equal(st.dropped_damaged, 0);
     }
 }
@@ -2489,13 +2509,30 @@ static void m_damage(struct model *m)
     const char *path = m->cfg.path;
     uint64_t pages = KV_META_PAGES_T + M_CAP / PS, r = et_rand_below(&m->rng, 100), used;
     struct awc_file_info info;
-    int kind = r < 35 ? M_ZERO_PAGE : r < 70 ? M_FLIP_BYTES : r < 85 ? M_TRUNCATE : M_DROP_SEGMENT;
+    int kind = r < 20   ? M_CHECKPOINT
+               : r < 45 ? M_ZERO_PAGE
+               : r < 72 ? M_FLIP_BYTES
+               : r < 87 ? M_TRUNCATE
+                        : M_DROP_SEGMENT;
 
     ET_EXPECT(awc_get_file_info(path, &info), AWC_OK);
     used = awc_file_page_offset(&info, pages);
     assert_true(info.file_bytes >= used);
-    m->damaged = true;
     m->damages[kind]++;
+    if (kind == M_CHECKPOINT) {
+        /* A byte of each checkpoint area's first page (the close took one): the reopen must
+         * scan, and every get stays exact (nothing of the log is damaged). */
+        for (uint64_t a = 0; a < 2; a++) {
+            uint64_t page = pages + a * KV_CK_CHUNK_T;
+
+            if (page < info.pages)
+                et_flip_byte(path, awc_file_page_offset(&info, page) + et_rand_below(&m->rng, PS));
+        }
+        m->expect_index = AWC_KV_INDEX_SCAN;
+        return;
+    }
+    m->damaged = true;
+    m->expect_index = UINT_MAX;
     switch (kind) {
     case M_ZERO_PAGE: {
         static const uint8_t zeros[PS];
@@ -2557,6 +2594,7 @@ static void m_reopen(struct model *m)
     m_release(m);
     m_stats(m);
     kv_close_ok(m->kv);
+    m->expect_index = AWC_KV_INDEX_CHECKPOINT;
     if (damage)
         m_damage(m);
     m->cfg.capacity = et_rand_below(&m->rng, 2) ? M_CAP : 0;
@@ -2569,6 +2607,7 @@ static void m_reopen(struct model *m)
         m->cfg.capacity = M_CAP;
         m->cfg.flags |= AWC_CREATE | AWC_EXCL;
         m->damaged = false;
+        m->expect_index = AWC_KV_INDEX_NEW;
         for (size_t k = 0; k < M_KEYS; k++) {
             m->keys[k].present = false;
             m->keys[k].gone_in = 0;
@@ -2576,7 +2615,7 @@ static void m_reopen(struct model *m)
         m_open(m);
     }
     m->w += m->region + PS;
-    if (damage)
+    if (damage && m->expect_index != AWC_KV_INDEX_SCAN)
         m_reconcile(m);
 }
 
@@ -2704,16 +2743,20 @@ static void run_model(const char *name, unsigned flags, uint64_t nops)
                   (unsigned long long)st.reclaims, (unsigned long long)st.expired,
                   (unsigned long long)st.recovered, (unsigned long long)st.bytes);
     print_message(
-        "%s: damage before %llu reopens (%llu %s, %llu %s, %llu %s, %llu %s): %llu "
+        "%s: damage before %llu reopens (%llu %s, %llu %s, %llu %s, %llu %s, %llu %s): %llu "
         "keys lost (%llu read back damaged), %llu items dropped by the scans, %llu files "
-        "no longer a cache\n",
-        name, (unsigned long long)(m->damages[0] + m->damages[1] + m->damages[2] + m->damages[3]),
+        "no longer a cache; %llu opens loaded a checkpoint, %llu could not use one\n",
+        name,
+        (unsigned long long)(m->damages[0] + m->damages[1] + m->damages[2] + m->damages[3] +
+                             m->damages[4]),
         (unsigned long long)m->damages[0], damage_names[0], (unsigned long long)m->damages[1],
         damage_names[1], (unsigned long long)m->damages[2], damage_names[2],
-        (unsigned long long)m->damages[3], damage_names[3], (unsigned long long)m->damage_lost,
-        (unsigned long long)m->damage_sums, (unsigned long long)m->damage_dropped,
-        (unsigned long long)m->recreated);
+        (unsigned long long)m->damages[3], damage_names[3], (unsigned long long)m->damages[4],
+        damage_names[4], (unsigned long long)m->damage_lost, (unsigned long long)m->damage_sums,
+        (unsigned long long)m->damage_dropped, (unsigned long long)m->recreated,
+        (unsigned long long)m->ck_loads, (unsigned long long)m->ck_rejects);
     assert_true(m->found > 0);
+    assert_true(m->ck_loads > 0);
     for (size_t k = 0; k < M_KEYS; k++)
         free(m->keys[k].key);
     free(m->want);
