@@ -373,9 +373,10 @@ typedef struct awc_kv awc_kv_t;
  * AWC_ENOSPC (creating the file). On error nothing is left open or created. */
 AWC_API int awc_kv_open(const struct awc_kv_config *config, awc_kv_t **kv);
 
-/* Flushes and releases everything. References still held (by any thread): AWC_EBUSY and
- * nothing is closed. If the flush fails the cache is closed all the same and its error
- * returned. */
+/* Flushes, takes a checkpoint of the index (see Restart) and releases everything. References
+ * still held (by any thread): AWC_EBUSY and nothing is closed. If the flush or the checkpoint
+ * fails (AWC_ENOSPC: a full disk) the cache is closed all the same and the error returned; the
+ * next open then uses the older checkpoint, or reads the log. */
 AWC_API int awc_kv_close(awc_kv_t *kv);
 
 /* Stores value[0..value_len) under key[0..key_len), replacing any earlier value. ttl_ms > 0: the
@@ -453,7 +454,7 @@ struct awc_kv_stats {
     uint64_t log_used;        /* bytes of log in use (live, dead and padding) */
     uint64_t region_bytes;    /* the reclaim unit */
     uint64_t reclaims;        /* regions reclaimed */
-    uint64_t recovered;       /* items found by the last open's scan of the log */
+    uint64_t recovered;       /* items the last open found (its checkpoint's and scan's) */
     uint64_t dropped_damaged; /* items the last open's scan dropped because the log after them
                                * was damaged (see Damage above) */
     /* How the last open built its index (see Restart above). */

@@ -1156,7 +1156,11 @@ static uint64_t new_file_id(const struct awc_kv *kv)
  * index (not a checkpoint this code wrote). The opening thread only. */
 static bool ck_trim(struct awc_kv *kv, uint64_t from, uint64_t tail)
 {
-    uint64_t gone = kv_index_sweep(&kv->idx, tail), dropped = 0, qs, qe;
+    uint64_t gone, dropped = 0, qs, qe;
+
+    if (tail == from)
+        return true; /* nothing before it: every item is at or past `from` (kv_ck_load) */
+    gone = kv_index_sweep(&kv->idx, tail);
 
     region_span(kv, from, &qs, &qe);
     for (uint64_t x = qs; x < tail; x = qe) {

@@ -279,19 +279,24 @@ struct kv_meta {
 int kv_meta_read(struct awc_kv *kv, struct kv_meta *m, bool *found, bool *damaged);
 int kv_meta_write(struct awc_kv *kv, const struct kv_meta *m);
 
-/* Little-endian fields on the pages. */
+/* Little-endian fields on the pages (written out so that compilers make one load or store of
+ * each: a checkpoint decodes two per item). */
 static inline void kv_put64(uint8_t *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+    p[4] = (uint8_t)(v >> 32);
+    p[5] = (uint8_t)(v >> 40);
+    p[6] = (uint8_t)(v >> 48);
+    p[7] = (uint8_t)(v >> 56);
 }
 static inline uint64_t kv_get64(const uint8_t *p)
 {
-    uint64_t v = 0;
-
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+           (uint64_t)p[7] << 56;
 }
 
 /* ---- kv_ckpt.c (README 9.7) -------------------------------------------------------------- */

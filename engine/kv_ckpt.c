@@ -185,7 +185,20 @@ struct ck_load {
     uint64_t at;     /* the stream's bytes consumed */
     uint64_t region; /* the next region entry */
     uint64_t tail, head;
+    unsigned shift;    /* log2 of the page size */
+    uint64_t lap_page; /* the first page of the tail's lap (logical page number) */
 };
+
+/* kv_region_of for a position in [ld->tail, ld->tail + cap): one 32-bit division, not three
+ * 64-bit ones (it runs once per item). */
+static uint64_t load_region_of(const struct awc_kv *kv, const struct ck_load *ld, uint64_t pos)
+{
+    uint64_t phys = (pos >> ld->shift) - ld->lap_page;
+
+    if (phys >= kv->log_pages)
+        phys -= kv->log_pages;
+    return (uint32_t)phys / (uint32_t)kv->region_pages;
+}
 
 /* Takes one 16-byte entry at stream offset ld->at (past the header): a region's counters, then
  * an item's slot. False when it cannot be one this code wrote. */
@@ -204,9 +217,10 @@ static bool take_entry(struct awc_kv *kv, struct ck_load *ld, const uint8_t *e)
     }
     /* An item: a hash with its top bit, a record's start in the checkpoint's log. */
     if ((a & KV_HASH_SET) == 0 || b < ld->tail || b >= ld->head || b % KV_ALIGN != 0 ||
-        kv->ps - b % kv->ps < KV_HDR || !kv_index_load(&kv->idx, a, b))
+        kv->ps - (b & (kv->ps - 1)) < KV_HDR || !kv_index_load(&kv->idx, a, b))
         return false;
-    kv->regions[kv_region_of(kv, b)].items++;
+    assert(load_region_of(kv, ld, b) == kv_region_of(kv, b));
+    kv->regions[load_region_of(kv, ld, b)].items++;
     return true;
 }
 
@@ -257,7 +271,7 @@ static bool sum_regions(struct awc_kv *kv)
 bool kv_ck_load(struct awc_kv *kv, const struct kv_meta *m, uint64_t *ck_gen)
 {
     unsigned area = (unsigned)(m->ck.seq % 2);
-    struct ck_load ld = {0, 0, m->ck.tail, m->ck.head};
+    struct ck_load ld = {0, 0, m->ck.tail, m->ck.head, 0, 0};
     uint64_t slots, items, pages;
     XXH3_state_t st;
     bool ok = true;
@@ -268,6 +282,9 @@ bool kv_ck_load(struct awc_kv *kv, const struct kv_meta *m, uint64_t *ck_gen)
         m->ck.bytes > kv_ck_area_max(kv))
         return false;
     pages = (m->ck.bytes + kv->ps - 1) / kv->ps;
+    while (((size_t)1 << ld.shift) < kv->ps)
+        ld.shift++;
+    ld.lap_page = (m->ck.tail >> ld.shift) / kv->log_pages * kv->log_pages;
     XXH3_INITSTATE(&st);
     XXH3_64bits_reset_withSeed(&st, kv_ck_seed(m->file_id));
     for (uint64_t i = 0; i < pages && ok; i++) {
