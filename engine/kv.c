@@ -975,6 +975,74 @@ static uint64_t seal_damaged_page(struct awc_kv *kv, uint64_t pos)
     return round_up(pos, kv->ps);
 }
 
+/* After a checkpoint, the records the scan applies mostly replace items the checkpoint gave,
+ * whose records lie anywhere in the log and are read (their keys compared) one by one: a random
+ * read each. This reads them ahead, many at once (README 9.7.5): it walks the whole records from
+ * pos (up to `pages` pages on), finds the candidates the index holds for each key, and pins their
+ * pages in batches (one batched read for the misses), unpinning them at once so that they wait in
+ * frames. Only a hint: it stops at the first record it cannot read whole in one page, and errors
+ * are ignored. Returns where it stopped. The opening thread only. */
+#define AHEAD_PAGES 256u  /* pages of log read ahead at once */
+#define AHEAD_MAX   1024u /* candidate pages at most per call (and per batch) */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t read_ahead(struct awc_kv *kv, uint64_t pos, uint64_t end)
+{
+    uint64_t want[AHEAD_MAX], cand[KV_CANDIDATES];
+    size_t n = 0, batch = kv->slots / 4 < AHEAD_MAX ? (size_t)(kv->slots / 4) : AHEAD_MAX;
+    void *ptrs[AHEAD_MAX];
+
+    while (pos < end && n + KV_CANDIDATES <= AHEAD_MAX) {
+        uint64_t page = kv_page_of(kv, pos), cursor = 0, hash;
+        size_t off = (size_t)(pos % kv->ps), got;
+        struct kv_hdr h;
+        void *p;
+
+        if (kv->ps - off < KV_HDR) {
+            pos = round_up(pos, kv->ps);
+            continue;
+        }
+        if (awc_pin(kv->cache, page, AWC_SHARED, &p) != AWC_OK)
+            break;
+        if (!kv_hdr_decode((const uint8_t *)p + off, &h) || h.pos != pos ||
+            (h.magic != KV_REC_PAD && off + KV_HDR + h.key_len > kv->ps)) {
+            awc_unpin(kv->cache, page, 0);
+            break;
+        }
+        if (h.magic == KV_REC_PAD) {
+            awc_unpin(kv->cache, page, 0);
+            pos = round_up(pos + 1, kv->ps);
+            continue;
+        }
+        hash = kv_hash(kv, (const uint8_t *)p + off + KV_HDR, h.key_len);
+        awc_unpin(kv->cache, page, 0);
+        plat_mutex_lock(&kv->imu);
+        got = kv_index_find(&kv->idx, hash, &cursor, cand, KV_CANDIDATES);
+        plat_mutex_unlock(&kv->imu);
+        for (size_t i = 0; i < got; i++)
+            want[n++] = kv_page_of(kv, cand[i]);
+        pos += kv_rec_len(h.key_len, h.value_len);
+    }
+    qsort(want, n, sizeof(want[0]), cmp_u64);
+    for (size_t i = 0, m = 0; i <= n && batch > 0; i++) {
+        if (i < n && (m == 0 || want[m - 1] != want[i]))
+            want[m++] = want[i]; /* distinct, in order */
+        if (m == batch || (i == n && m > 0)) {
+            if (awc_pin_batch(kv->cache, want, m, AWC_SHARED, ptrs) == AWC_OK)
+                for (size_t j = 0; j < m; j++)
+                    awc_unpin(kv->cache, want[j], 0);
+            m = 0;
+        }
+    }
+    return pos;
+}
+
 /* Where the scan starts (README 9.5, 9.7.5): at the meta page's tail, or at the head of the
  * checkpoint loaded (the records before it are in the index already). */
 struct scan_from {
@@ -1011,6 +1079,7 @@ static int scan(struct awc_kv *kv, const struct scan_from *from, uint64_t durabl
                 uint64_t meta_gen, bool meta_damaged)
 {
     uint64_t pos = from->pos, tail = from->tail, last_gen = from->gen, now = now_ms(kv);
+    uint64_t ahead = pos; /* read_ahead has been as far as this (after a checkpoint) */
     int rc;
 
     while (pos - tail < kv->cap) {
@@ -1028,6 +1097,8 @@ static int scan(struct awc_kv *kv, const struct scan_from *from, uint64_t durabl
                                kv->log_pages - (pos / kv->ps % kv->log_pages) < 256
                                    ? kv->log_pages - (pos / kv->ps % kv->log_pages)
                                    : 256);
+        if (from->gen != 0 && pos >= ahead)
+            ahead = read_ahead(kv, pos, pos + AHEAD_PAGES * kv->ps);
         rc = kv_read_hdr(kv, pos, &h);
         if (rc != AWC_OK && rc != AWC_ENOTFOUND && rc != AWC_ECHECKSUM)
             return rc;
