@@ -1521,6 +1521,18 @@ static void test_warm_restart(void **state)
     et_unlink(p);
 }
 
+/* Puts version 1 of items 0 .. n-1 (key(i), len(i, 1) bytes) and records it in ver[]. */
+static void put_first(awc_kv_t *kv, uint64_t *ver, unsigned n, size_t (*key)(char *, unsigned),
+                      size_t (*len)(unsigned, uint64_t))
+{
+    char k[32];
+
+    for (unsigned i = 0; i < n; i++) {
+        ver[i] = 1;
+        PUT(kv, k, key(k, i), i, 1, len(i, 1));
+    }
+}
+
 /* ---- Checkpoints (engine/README.md 9.7) --------------------------------------------------- */
 
 #define CK_N   3000u       /* items */
@@ -1542,14 +1554,11 @@ static void ck_check(awc_kv_t *kv, const uint64_t *ver)
 {
     char key[32];
 
-    for (unsigned i = 0; i < CK_N; i++) {
-        size_t kl = ck_key(key, i);
-
-        if (ver[i] == 0)
-            MISSING(kv, key, kl);
+    for (unsigned i = 0; i < CK_N; i++)
+        if (ver[i] != 0)
+            EXPECT(kv, key, ck_key(key, i), i, ver[i], ck_len(i, ver[i]));
         else
-            EXPECT(kv, key, kl, i, ver[i], ck_len(i, ver[i]));
-    }
+            MISSING(kv, key, ck_key(key, i));
 }
 
 /* Changes round r makes (one item in `step` put again, a few of them deleted): applied to kv
@@ -1577,15 +1586,11 @@ static void ck_change(awc_kv_t *kv, uint64_t *ver, unsigned r, unsigned step)
 static void ck_make(const char *p, uint64_t *ver)
 {
     struct awc_kv_config cfg = kcfg(p, CK_CAP, AWC_CREATE | AWC_EXCL);
-    char key[32];
     awc_kv_t *kv;
 
     et_unlink(p);
     kv = kv_open_ok(&cfg);
-    for (unsigned i = 0; i < CK_N; i++) {
-        ver[i] = 1;
-        PUT(kv, key, ck_key(key, i), i, 1, ck_len(i, 1));
-    }
+    put_first(kv, ver, CK_N, ck_key, ck_len);
     kv_close_ok(kv);
 }
 
@@ -1873,10 +1878,7 @@ static void damaged_log(bool zero, bool ckpt)
 
     et_unlink(p);
     kv = kv_open_ok(&cfg);
-    for (unsigned i = 0; i < DL_N; i++) {
-        ver[i] = 1;
-        PUT(kv, key, dl_key(key, i), i, 1, dl_len(i, 1));
-    }
+    put_first(kv, ver, DL_N, dl_key, dl_len);
     for (unsigned j = 0; j < DL_DEL; j++) {
         unsigned i = 20 * j + 7;
 
