@@ -302,8 +302,20 @@ static inline uint64_t awc_file_page_offset(const struct awc_file_info *info, ui
  * After a crash (kill -9, power loss) at any point, reopening succeeds, every item whose put
  * was covered by a completed flush is there and intact (unless a later put or delete replaced
  * it), and later puts are there only if they and everything before them in the log reached the
- * disk whole. Reopening reads the log from its oldest region to find the items (a cold start
- * costs one sequential read of the used part of the file).
+ * disk whole.
+ *
+ * Restart. The index is checkpointed into the file (past the log, in two alternating areas,
+ * each with its own XXH3 digest) at close, and at flushes once the log written since the last
+ * checkpoint is twice the checkpoint's size (16 bytes per item): a reopen after a clean close
+ * loads it (about 16 bytes read per item) instead of reading the log; after a crash it loads the
+ * last whole checkpoint and reads only the log written after it. A checkpoint that is damaged,
+ * torn, of another file or version, or that no longer describes the log is not used: the reopen
+ * reads the whole log from its oldest region (one sequential read of the used part of the file),
+ * with the same result. awc_kv_get_stats says which the last open did (open_index). Taking a
+ * checkpoint holds a copy of the index in RAM meanwhile (16 bytes per item), and the file grows
+ * by up to twice the largest checkpoint. Files made before checkpoints (meta version 1) open by
+ * reading the log and take checkpoints from then on; older versions of the library refuse a file
+ * with checkpoints as AWC_EBADFILE.
  *
  * Damage (a page of the file that fails its checksum, is zeroed, or is cut off): the cache may
  * drop items, but a get never returns a value older than the latest put or delete of its key
@@ -361,9 +373,10 @@ typedef struct awc_kv awc_kv_t;
  * AWC_ENOSPC (creating the file). On error nothing is left open or created. */
 AWC_API int awc_kv_open(const struct awc_kv_config *config, awc_kv_t **kv);
 
-/* Flushes and releases everything. References still held (by any thread): AWC_EBUSY and
- * nothing is closed. If the flush fails the cache is closed all the same and its error
- * returned. */
+/* Flushes, takes a checkpoint of the index (see Restart) and releases everything. References
+ * still held (by any thread): AWC_EBUSY and nothing is closed. If the flush or the checkpoint
+ * fails (AWC_ENOSPC: a full disk) the cache is closed all the same and the error returned; the
+ * next open then uses the older checkpoint, or reads the log. */
 AWC_API int awc_kv_close(awc_kv_t *kv);
 
 /* Stores value[0..value_len) under key[0..key_len), replacing any earlier value. ttl_ms > 0: the
@@ -441,11 +454,25 @@ struct awc_kv_stats {
     uint64_t log_used;        /* bytes of log in use (live, dead and padding) */
     uint64_t region_bytes;    /* the reclaim unit */
     uint64_t reclaims;        /* regions reclaimed */
-    uint64_t recovered;       /* items found by the last open's scan of the log */
+    uint64_t recovered;       /* items the last open found (its checkpoint's and scan's) */
     uint64_t dropped_damaged; /* items the last open's scan dropped because the log after them
                                * was damaged (see Damage above) */
-    struct awc_stats cache;   /* the page cache underneath */
+    /* How the last open built its index (see Restart above). */
+    unsigned open_index;               /* AWC_KV_INDEX_NEW, _SCAN or _CHECKPOINT */
+    unsigned open_checkpoint_rejected; /* 1: the file named a checkpoint that could not be used
+                                        * (damaged, torn, stale, another file's or version's):
+                                        * the open scanned the whole log instead */
+    uint64_t open_loaded;              /* items the checkpoint gave (before the scan after it) */
+    uint64_t open_scanned;             /* bytes of log the open scanned */
+    uint64_t checkpoints;              /* checkpoints this handle wrote (durable, named) */
+    uint64_t checkpoint_bytes;         /* the last one's size */
+    struct awc_stats cache;            /* the page cache underneath */
 };
+
+/* awc_kv_stats.open_index: how the last open built its index. */
+#define AWC_KV_INDEX_NEW        0 /* a new cache: nothing to load */
+#define AWC_KV_INDEX_SCAN       1 /* scanned the whole log (no usable checkpoint) */
+#define AWC_KV_INDEX_CHECKPOINT 2 /* loaded a checkpoint and scanned only the log after it */
 
 /* Fills *stats. Errors: AWC_EINVAL (NULL), AWC_ECLOSED. */
 AWC_API int awc_kv_get_stats(awc_kv_t *kv, struct awc_kv_stats *stats);

@@ -138,6 +138,7 @@ static void account_add(struct awc_kv *kv, uint64_t pos, uint64_t bytes)
     r->bytes += bytes;
     kv->items++;
     kv->bytes += bytes;
+    kv->changes++;
 }
 
 static void account_drop(struct awc_kv *kv, uint64_t pos, uint64_t bytes)
@@ -148,6 +149,7 @@ static void account_drop(struct awc_kv *kv, uint64_t pos, uint64_t bytes)
     r->bytes -= bytes;
     kv->items--;
     kv->bytes -= bytes;
+    kv->changes++;
 }
 
 /* ---- Lookup ------------------------------------------------------------------------------ */
@@ -263,26 +265,37 @@ static void wmu_lock(struct awc_kv *kv)
     plat_mutex_lock(&kv->wmu);
 }
 
-/* The rule of durable_point, "caller holds wmu", asserted in debug builds, which awc_kv_open keeps
- * without the lock: its last durable point comes before any other thread can reach the cache (the
- * magic is set last). */
-static void assert_wmu_held_or_opening(const struct awc_kv *kv)
-{
-    if (kv->magic == KV_MAGIC)
-        plat_mutex_assert_held(&kv->wmu);
-}
-
-/* Writes a meta page with the current tail and head and makes it durable with everything
- * before it: the durable point. Caller holds wmu or is opening. */
-static int durable_point(struct awc_kv *kv)
+/* Steps of a durable point (README 9.5, 9.7.3):
+ * 1. awc_flush: every record so far reaches the disk.
+ * 2. When a checkpoint is due (kv_ck_due; at close, unless the newest still describes the log),
+ *    write one into the area the newest meta page does not name and flush it. Without memory
+ *    for it, the durable point goes on without one; any other failure is the durable point's
+ *    (the meta page is not written: the one on disk names the older checkpoint, untouched).
+ * 3. The next meta page with the tail, the head, this open's generation and the checkpoint,
+ *    then awc_flush again.
+ * Caller holds wmu or is opening. */
+static int durable_point(struct awc_kv *kv, bool closing)
 {
     struct kv_meta m;
+    struct kv_ck ck = kv->ck;
     int rc;
 
-    assert_wmu_held_or_opening(kv);
+    kv_assert_wmu_held_or_opening(kv);
+    /* Step 1 */
     rc = awc_flush(kv->cache);
     if (rc != AWC_OK)
         return rc;
+    /* Step 2 */
+    if (kv_ck_due(kv, closing)) {
+        rc = kv_ck_write(kv, &ck);
+        if (rc == AWC_OK)
+            rc = awc_flush(kv->cache);
+        if (rc == AWC_ENOMEM)
+            ck = kv->ck;
+        else if (rc != AWC_OK)
+            return rc;
+    }
+    /* Step 3 */
     m.page_size = (uint32_t)kv->ps;
     m.capacity = kv->cap;
     m.region_pages = kv->region_pages;
@@ -290,6 +303,8 @@ static int durable_point(struct awc_kv *kv)
     m.tail = load_tail(kv);
     m.head = kv->head;
     m.gen = kv->gen;
+    m.file_id = kv->file_id;
+    m.ck = ck;
     rc = kv_meta_write(kv, &m);
     if (rc == AWC_OK)
         rc = awc_flush(kv->cache);
@@ -297,6 +312,11 @@ static int durable_point(struct awc_kv *kv)
         return rc;
     kv->meta_seq = m.seq;
     kv->durable_tail = m.tail;
+    if (ck.seq != kv->ck.seq) {
+        atomic_fetch_add_explicit(&kv->checkpoints, 1, memory_order_relaxed);
+        atomic_store_explicit(&kv->ck_bytes, ck.bytes, memory_order_relaxed);
+    }
+    kv->ck = ck;
     return AWC_OK;
 }
 
@@ -321,6 +341,19 @@ static void note_start(struct awc_kv *kv, uint64_t pos)
     region_span(kv, pos, &rs, &re);
     if (g->first < rs || g->first >= re)
         g->first = pos;
+}
+
+/* Empties region g's counters (its items have left the index); returns how many it held.
+ * Caller holds imu, or is opening. */
+static uint64_t region_empty(struct awc_kv *kv, struct kv_region *g)
+{
+    uint64_t n = g->items;
+
+    kv->items -= g->items;
+    kv->bytes -= g->bytes;
+    g->items = 0;
+    g->bytes = 0;
+    return n;
 }
 
 /* Reclaims the region holding the tail (README 9.3 step 1). The tail moves to the first record
@@ -367,11 +400,7 @@ static void reclaim(struct awc_kv *kv)
         region_span(kv, x, &qs, &qe);
         if (x != rs && qe > new_tail && !to_head)
             break;
-        dropped += g->items;
-        kv->items -= g->items;
-        kv->bytes -= g->bytes;
-        g->items = 0;
-        g->bytes = 0;
+        dropped += region_empty(kv, g);
         x = qe;
     }
     plat_mutex_unlock(&kv->imu);
@@ -429,7 +458,7 @@ static int make_room(struct awc_kv *kv, uint64_t len, uint64_t *start)
     }
     /* Step 2 */
     if (end > kv->cap + kv->durable_tail) {
-        rc = durable_point(kv);
+        rc = durable_point(kv, false);
         if (rc != AWC_OK)
             return rc;
     }
@@ -600,7 +629,7 @@ AWC_API int awc_kv_flush(awc_kv_t *kv)
     wmu_lock(kv);
     rc = check_kv(kv);
     if (rc == AWC_OK)
-        rc = durable_point(kv);
+        rc = durable_point(kv, false);
     plat_mutex_unlock(&kv->wmu);
     return rc;
 }
@@ -866,6 +895,7 @@ static void scan_drop_all(struct awc_kv *kv)
     }
     kv->items = 0;
     kv->bytes = 0;
+    kv->changes++;
     plat_mutex_unlock(&kv->imu);
     atomic_fetch_add_explicit(&kv->dropped_damaged, gone, memory_order_relaxed);
 }
@@ -945,9 +975,85 @@ static uint64_t seal_damaged_page(struct awc_kv *kv, uint64_t pos)
     return round_up(pos, kv->ps);
 }
 
+/* After a checkpoint, the records the scan applies mostly replace items the checkpoint gave,
+ * whose records lie anywhere in the log and are read (their keys compared) one by one: a random
+ * read each. This reads them ahead, many at once (README 9.7.5): it walks the whole records from
+ * pos (up to `pages` pages on), finds the candidates the index holds for each key, and pins their
+ * pages in batches (one batched read for the misses), unpinning them at once so that they wait in
+ * frames. Only a hint: it stops at the first record it cannot read whole in one page, and errors
+ * are ignored. Returns where it stopped. The opening thread only. */
+#define AHEAD_PAGES 256u  /* pages of log read ahead at once */
+#define AHEAD_MAX   1024u /* candidate pages at most per call (and per batch) */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t read_ahead(struct awc_kv *kv, uint64_t pos, uint64_t end)
+{
+    uint64_t want[AHEAD_MAX], cand[KV_CANDIDATES];
+    size_t n = 0, batch = kv->slots / 4 < AHEAD_MAX ? (size_t)(kv->slots / 4) : AHEAD_MAX;
+    void *ptrs[AHEAD_MAX];
+
+    while (pos < end && n + KV_CANDIDATES <= AHEAD_MAX) {
+        uint64_t page = kv_page_of(kv, pos), cursor = 0, hash;
+        size_t off = (size_t)(pos % kv->ps), got;
+        struct kv_hdr h;
+        void *p;
+
+        if (kv->ps - off < KV_HDR) {
+            pos = round_up(pos, kv->ps);
+            continue;
+        }
+        if (awc_pin(kv->cache, page, AWC_SHARED, &p) != AWC_OK)
+            break;
+        if (!kv_hdr_decode((const uint8_t *)p + off, &h) || h.pos != pos ||
+            (h.magic != KV_REC_PAD && off + KV_HDR + h.key_len > kv->ps)) {
+            awc_unpin(kv->cache, page, 0);
+            break;
+        }
+        if (h.magic == KV_REC_PAD) {
+            awc_unpin(kv->cache, page, 0);
+            pos = round_up(pos + 1, kv->ps);
+            continue;
+        }
+        hash = kv_hash(kv, (const uint8_t *)p + off + KV_HDR, h.key_len);
+        awc_unpin(kv->cache, page, 0);
+        plat_mutex_lock(&kv->imu);
+        got = kv_index_find(&kv->idx, hash, &cursor, cand, KV_CANDIDATES);
+        plat_mutex_unlock(&kv->imu);
+        for (size_t i = 0; i < got; i++)
+            want[n++] = kv_page_of(kv, cand[i]);
+        pos += kv_rec_len(h.key_len, h.value_len);
+    }
+    qsort(want, n, sizeof(want[0]), cmp_u64);
+    for (size_t i = 0, m = 0; i <= n && batch > 0; i++) {
+        if (i < n && (m == 0 || want[m - 1] != want[i]))
+            want[m++] = want[i]; /* distinct, in order */
+        if (m == batch || (i == n && m > 0)) {
+            if (awc_pin_batch(kv->cache, want, m, AWC_SHARED, ptrs) == AWC_OK)
+                for (size_t j = 0; j < m; j++)
+                    awc_unpin(kv->cache, want[j], 0);
+            m = 0;
+        }
+    }
+    return pos;
+}
+
+/* Where the scan starts (README 9.5, 9.7.5): at the meta page's tail, or at the head of the
+ * checkpoint loaded (the records before it are in the index already). */
+struct scan_from {
+    uint64_t pos;  /* the first record to read */
+    uint64_t tail; /* the log's tail (the circle is measured from it) */
+    uint64_t gen;  /* the generation of the record before pos (0: none) */
+};
+
 /* Steps of the scan (README 9.5):
- * 1. From the meta page's tail, read record after record; skip to the next page where a page
- *    has no room for a header.
+ * 1. From `from` (the meta page's tail, or the checkpoint's head), read record after record; skip
+ * to the next page where a page has no room for a header.
  * 2. A record continues the log when its header is whole and at its own position on a page that
  *    reads back undamaged, and fits (scan_fits: generation, kind, lengths, circle, durable
  *    head).
@@ -969,10 +1075,11 @@ static uint64_t seal_damaged_page(struct awc_kv *kv, uint64_t pos)
  *    the next whole header at its own position in the pages after (resync), or from the
  *    durable head when there is none before it.
  * 6. Apply the record (a pad: go to the next page); the head is where the log ended. */
-static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_t meta_gen,
-                bool meta_damaged)
+static int scan(struct awc_kv *kv, const struct scan_from *from, uint64_t durable_head,
+                uint64_t meta_gen, bool meta_damaged)
 {
-    uint64_t pos = tail, last_gen = 0, now = now_ms(kv);
+    uint64_t pos = from->pos, tail = from->tail, last_gen = from->gen, now = now_ms(kv);
+    uint64_t ahead = pos; /* read_ahead has been as far as this (after a checkpoint) */
     int rc;
 
     while (pos - tail < kv->cap) {
@@ -990,6 +1097,8 @@ static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_
                                kv->log_pages - (pos / kv->ps % kv->log_pages) < 256
                                    ? kv->log_pages - (pos / kv->ps % kv->log_pages)
                                    : 256);
+        if (from->gen != 0 && pos >= ahead)
+            ahead = read_ahead(kv, pos, pos + AHEAD_PAGES * kv->ps);
         rc = kv_read_hdr(kv, pos, &h);
         if (rc != AWC_OK && rc != AWC_ENOTFOUND && rc != AWC_ECHECKSUM)
             return rc;
@@ -1044,6 +1153,7 @@ static int scan(struct awc_kv *kv, uint64_t tail, uint64_t durable_head, uint64_
         pos = next != UINT64_MAX ? next : durable_head;
     }
     kv->head = pos;
+    kv->open_scanned = pos - from->pos;
     atomic_store_explicit(&kv->recovered, kv->items, memory_order_relaxed);
     return AWC_OK;
 }
@@ -1098,6 +1208,79 @@ static bool holds_no_kv(const char *path)
     return rc == AWC_EBADFILE || (rc == AWC_OK && fi.pages == 0);
 }
 
+/* A new file's id (README 9.7.2): nonzero, and different for each file made (the clocks, this
+ * handle's address and a count, hashed). */
+static uint64_t new_file_id(const struct awc_kv *kv)
+{
+    static _Atomic uint64_t made;
+    uint64_t w[4] = {plat_clock_ns(), plat_realtime_ms(), (uint64_t)(uintptr_t)kv,
+                     atomic_fetch_add(&made, 1)};
+    uint64_t id = kv_sum(w[0], w, sizeof(w), NULL, 0);
+
+    return id != 0 ? id : 1;
+}
+
+/* After a checkpoint taken at tail `from` is loaded, the meta page's tail may be further on
+ * (regions reclaimed since): the items before it leave the index and the regions wholly behind
+ * it are emptied (README 9.7.5; the tail is always the first record of its region, or a
+ * region's start, so no region is cut in two). False when the counters do not agree with the
+ * index (not a checkpoint this code wrote). The opening thread only. */
+static bool ck_trim(struct awc_kv *kv, uint64_t from, uint64_t tail)
+{
+    uint64_t gone, dropped = 0, qs, qe;
+
+    if (tail == from)
+        return true; /* nothing before it: every item is at or past `from` (kv_ck_load) */
+    gone = kv_index_sweep(&kv->idx, tail);
+
+    region_span(kv, from, &qs, &qe);
+    for (uint64_t x = qs; x < tail; x = qe) {
+        struct kv_region *g = &kv->regions[kv_region_of(kv, x)];
+
+        region_span(kv, x, &qs, &qe);
+        if (qe > tail)
+            break;
+        dropped += region_empty(kv, g);
+    }
+    return dropped == gone;
+}
+
+/* Step 4 of awc_kv_open: the index from the checkpoint the meta page names and the log after it,
+ * or, when there is none or it cannot be used (README 9.7.4), from the whole log. */
+static int build_index(struct awc_kv *kv, const struct kv_meta *m, bool found, bool meta_damaged)
+{
+    struct scan_from from = {m->tail, m->tail, 0};
+    uint64_t ck_gen = 0;
+
+    kv->open_index = found ? AWC_KV_INDEX_SCAN : AWC_KV_INDEX_NEW;
+    if (found && m->ck.seq != 0) {
+        /* A damaged meta page: the durable head read may be an older one's; the whole log is
+         * scanned under 9.5's rules for it. */
+        bool ok = !meta_damaged && kv_ck_load(kv, m, &ck_gen);
+
+        if (ok && !ck_trim(kv, m->ck.tail, m->tail)) {
+            kv_index_free(&kv->idx);
+            ok = false;
+            if (kv_index_init(&kv->idx) != AWC_OK)
+                return AWC_ENOMEM;
+            for (uint64_t r = 0; r < kv->nregions; r++)
+                kv->regions[r] = (struct kv_region){0, 0, UINT64_MAX};
+            kv->items = kv->bytes = 0;
+        }
+        if (ok) {
+            kv->open_index = AWC_KV_INDEX_CHECKPOINT;
+            kv->open_loaded = kv->items;
+            kv->ck.changes = kv->changes;
+            from.pos = m->ck.head;
+            from.gen = ck_gen;
+        } else {
+            kv->ck_rejected = 1;
+            kv->ck = (struct kv_ck){0}; /* the next durable point that takes one starts anew */
+        }
+    }
+    return scan(kv, &from, m->head, m->gen, meta_damaged);
+}
+
 /* Steps of awc_kv_open:
  * 1. Check the configuration. An existing file that holds no key-value cache (holds_no_kv) is
  *    AWC_EBADFILE, untouched, unless AWC_CREATE and a capacity make a new cache of it (an
@@ -1106,8 +1289,10 @@ static bool holds_no_kv(const char *path)
  *    capacity, one holding no page: created by an open that crashed before its first durable
  *    point) is given an empty log; any other file is not ours (AWC_EBADFILE).
  * 3. Check the file's geometry against the configuration.
- * 4. Scan the log (scan), then a durable point with this open's generation, so that every
- *    record this open writes is younger than anything a crash left behind. */
+ * 4. Load the checkpoint the meta page names and scan the log after it, or scan the whole log
+ *    (build_index, README 9.7.4); then a durable point with this open's generation, so that
+ *    every record this open writes is younger than anything a crash left behind. A file of
+ *    version 1 (before checkpoints: no file id) is given an id here and scanned. */
 AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
 {
     struct awc_kv *kv;
@@ -1215,14 +1400,16 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
     atomic_store(&kv->tail, m.tail);
     kv->durable_tail = m.tail;
     kv->meta_seq = m.seq;
+    kv->file_id = m.file_id != 0 ? m.file_id : new_file_id(kv);
+    kv->ck = m.file_id != 0 ? m.ck : (struct kv_ck){0};
 
     /* Step 4 */
     kv->gen = m.gen + 1;
-    rc = scan(kv, m.tail, m.head, m.gen, meta_damaged);
+    rc = build_index(kv, &m, found, meta_damaged);
     if (rc != AWC_OK)
         goto fail;
     kv->wb_next = kv->head + kv->wb_every;
-    rc = durable_point(kv);
+    rc = durable_point(kv, false);
     if (rc != AWC_OK)
         goto fail;
     kv->magic = KV_MAGIC;
@@ -1259,7 +1446,7 @@ AWC_API int awc_kv_close(awc_kv_t *kv)
         return rc;
     }
     kv->magic = KV_DEAD;
-    rc = durable_point(kv);
+    rc = durable_point(kv, true);
     plat_mutex_unlock(&kv->wmu);
     rc2 = awc_close(kv->cache);
     if (rc == AWC_OK)
@@ -1303,5 +1490,11 @@ AWC_API int awc_kv_get_stats(awc_kv_t *kv, struct awc_kv_stats *s)
     s->reclaims = atomic_load_explicit(&kv->reclaims, memory_order_relaxed);
     s->recovered = atomic_load_explicit(&kv->recovered, memory_order_relaxed);
     s->dropped_damaged = atomic_load_explicit(&kv->dropped_damaged, memory_order_relaxed);
+    s->open_index = kv->open_index;
+    s->open_checkpoint_rejected = kv->ck_rejected;
+    s->open_loaded = kv->open_loaded;
+    s->open_scanned = kv->open_scanned;
+    s->checkpoints = atomic_load_explicit(&kv->checkpoints, memory_order_relaxed);
+    s->checkpoint_bytes = atomic_load_explicit(&kv->ck_bytes, memory_order_relaxed);
     return AWC_OK;
 }

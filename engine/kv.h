@@ -16,6 +16,17 @@
  * The log is cut into regions of R pages (R = max(1, N / 64)); when a put needs room, the region
  * that holds `tail` is reclaimed whole and `tail` moves to its end (9.3).
  *
+ * Past the log, two checkpoint areas A and B (9.7) of the index, interleaved in chunks of
+ * C = KV_CK_CHUNK pages so that each grows from the log's end without a hole:
+ *
+ *   pages 2+N ..        A0 (C pages) | B0 (C pages) | A1 | B1 | ...   area a's page i is page
+ *                       2 + N + (2 * (i / C) + a) * C + i % C
+ *
+ * A checkpoint is one byte stream over its area's pages: a 128-byte header (9.7.1), then one
+ * 16-byte entry per region {bytes, first}, then one per item {hash, pos} in table order. The
+ * meta page names the newest checkpoint (its sequence number, length and XXH3 digest, seeded
+ * with the file's id and the checkpoint version); checkpoint k is in area k % 2.
+ *
  * The index (9.4): an open-addressing table of 16-byte slots {hash, pos}: hash is the key's XXH3
  * with the top bit set (0 marks an empty slot), pos the item's logical position. Keys are not in
  * RAM: a lookup compares the key stored in the record on the page.
@@ -26,6 +37,7 @@
 #include "awecache.h"
 #include "plat_sync.h"
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -85,6 +97,25 @@ struct kv_region {
 
 /* ---- The cache --------------------------------------------------------------------------- */
 
+/* ---- Checkpoints (README 9.7) ------------------------------------------------------------- */
+
+#define KV_CK_CHUNK 256u /* pages: the areas alternate in chunks of this many */
+#define KV_CK_HDR   128u /* bytes of a checkpoint's header */
+#define KV_CK_ENTRY 16u  /* bytes of a region's or an item's entry */
+#define KV_CK_FACTOR                                                                               \
+    2u /* a checkpoint at a durable point once the log written since the last                      \
+        * one is this many times the checkpoint's size (9.7.3) */
+
+/* The checkpoint the newest meta page names (README 9.7): seq 0 is none. */
+struct kv_ck {
+    uint64_t seq;  /* its sequence number (area seq % 2) */
+    uint64_t head; /* the log's head and tail when it was taken */
+    uint64_t tail;
+    uint64_t bytes;   /* the length of its byte stream */
+    uint64_t sum;     /* its digest (kv_ck_seed) */
+    uint64_t changes; /* (RAM only) kv->changes when it was taken or loaded */
+};
+
 #define KV_MAGIC 0x4b564f50u /* "KVOP" while open */
 #define KV_DEAD  0x4b56434cu /* "KVCL" once closed */
 
@@ -108,6 +139,8 @@ struct awc_kv {
     uint64_t durable_tail; /* the tail the newest meta page on disk says */
     uint64_t meta_seq;     /* the newest meta page's sequence number */
     uint64_t gen;          /* this open's generation (README 9.5) */
+    uint64_t file_id;      /* the file's id (its meta pages; seeds the checkpoints' digest) */
+    struct kv_ck ck;       /* the checkpoint the newest meta page names (README 9.7) */
     uint64_t wb_every;     /* bytes of log between write-backs (README 9.3 step 5) */
     uint64_t wb_next;      /* the head position of the next write-back */
     uint8_t *wbuf;         /* a page: a record within a page is assembled here */
@@ -120,13 +153,32 @@ struct awc_kv {
     _Atomic uint64_t tail;     /* oldest logical position still in the log (written under both
                                 * locks; read under either, or atomically without) */
     uint64_t items, bytes;     /* sums over regions */
+    uint64_t changes;          /* items added or dropped (a checkpoint at close is due when the
+                                * newest does not hold them all: README 9.7.3) */
 
     _Atomic uint64_t refs; /* references (awc_kv_get_ref) held */
 
     /* Counters (relaxed atomics). */
     _Atomic uint64_t hits, misses, puts, deletes, evictions, expired, reclaims, recovered;
     _Atomic uint64_t dropped_damaged; /* items the scan dropped for damage after them (9.5) */
+    _Atomic uint64_t checkpoints;     /* checkpoints made durable and named (9.7) */
+    _Atomic uint64_t ck_bytes;        /* the last one's bytes */
+
+    /* How the last open built its index (awc_kv_stats; written once, by the open). */
+    unsigned open_index;   /* AWC_KV_INDEX_* */
+    unsigned ck_rejected;  /* 1: a checkpoint was named but not usable (9.7.4) */
+    uint64_t open_loaded;  /* items the checkpoint gave */
+    uint64_t open_scanned; /* bytes of log the scan read */
 };
+
+/* The rule of the functions that say "caller holds wmu or is opening", asserted in debug builds:
+ * awc_kv_open keeps it without the lock, since no other thread can reach the cache before it
+ * returns (the magic is set last). */
+static inline void kv_assert_wmu_held_or_opening(const struct awc_kv *kv)
+{
+    if (kv->magic == KV_MAGIC)
+        plat_mutex_assert_held(&kv->wmu);
+}
 
 /* ---- kv_index.c -------------------------------------------------------------------------- */
 
@@ -163,6 +215,15 @@ bool kv_index_remove(struct kv_index *x, uint64_t hash, uint64_t pos);
 /* Removes every slot whose pos is below `tail` (a region was reclaimed); returns how many.
  * Caller holds imu. */
 uint64_t kv_index_sweep(struct kv_index *x, uint64_t tail);
+
+/* Replaces the table with an empty one of `slots` slots (a power of two, at least KV_INDEX_MIN),
+ * for a checkpoint's entries (README 9.7.4). AWC_ENOMEM (the old table stays), AWC_EINVAL for a
+ * bad count. The opening thread only. */
+int kv_index_make(struct kv_index *x, uint64_t slots);
+
+/* Adds {hash, pos} from a checkpoint: false (nothing added) when the table would be more than
+ * 7/8 full or already holds that very slot. The opening thread only. */
+bool kv_index_load(struct kv_index *x, uint64_t hash, uint64_t pos);
 
 /* Memory from the library's allocator for the index (jemalloc where built with it). */
 void *kv_alloc(size_t size);
@@ -208,12 +269,61 @@ uint64_t kv_sum(uint64_t pos, const void *key, size_t key_len, const void *value
  * value into value[0..h->value_len) when value is not NULL. AWC_ECHECKSUM on a mismatch. */
 int kv_read_verify(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, void *value);
 
-/* The meta page (README 9.5). */
+/* The meta page (README 9.5, 9.7.2). A version 1 page (before checkpoints) reads back with
+ * file_id 0 and no checkpoint. */
 struct kv_meta {
-    uint64_t capacity, region_pages, seq, tail, head, gen;
+    uint64_t capacity, region_pages, seq, tail, head, gen, file_id;
+    struct kv_ck ck;
     uint32_t page_size;
 };
 int kv_meta_read(struct awc_kv *kv, struct kv_meta *m, bool *found, bool *damaged);
 int kv_meta_write(struct awc_kv *kv, const struct kv_meta *m);
+
+/* Little-endian fields on the pages (written out so that compilers make one load or store of
+ * each: a checkpoint decodes two per item). */
+static inline void kv_put64(uint8_t *p, uint64_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+    p[4] = (uint8_t)(v >> 32);
+    p[5] = (uint8_t)(v >> 40);
+    p[6] = (uint8_t)(v >> 48);
+    p[7] = (uint8_t)(v >> 56);
+}
+static inline uint64_t kv_get64(const uint8_t *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+           (uint64_t)p[7] << 56;
+}
+
+/* ---- kv_ckpt.c (README 9.7) -------------------------------------------------------------- */
+
+/* The bytes a checkpoint of `items` items takes, and the most an area may hold. */
+uint64_t kv_ck_bytes(const struct awc_kv *kv, uint64_t items);
+uint64_t kv_ck_area_max(const struct awc_kv *kv);
+
+/* Page i of area a (README 9.7.1). */
+uint64_t kv_ck_page(const struct awc_kv *kv, unsigned area, uint64_t i);
+
+/* Whether a durable point should take a checkpoint now (README 9.7.3; `closing`: at close, one
+ * is taken unless the newest still describes the log). Caller holds wmu or is opening. */
+bool kv_ck_due(struct awc_kv *kv, bool closing);
+
+/* Writes checkpoint kv->ck.seq + 1 of the index into its area and stores what names it in *ck
+ * (not yet durable: the caller flushes, then writes the meta page). Caller holds wmu or is
+ * opening. AWC_ENOMEM, or the page cache's error (AWC_ENOSPC...): nothing names it then. */
+int kv_ck_write(struct awc_kv *kv, struct kv_ck *ck);
+
+/* Loads the checkpoint the meta page m names into the (empty) index and region counters
+ * (README 9.7.4): true when it was whole and fits the log; false (index and counters empty
+ * again) when there is none or it cannot be used. The opening thread only. */
+bool kv_ck_load(struct awc_kv *kv, const struct kv_meta *m, uint64_t *ck_gen);
+
+/* For the fuzzers (fuzz_kv_raw): nonzero makes kv_ck_load take a checkpoint whose digest does
+ * not match, so that damaged bytes reach the checks after it. Never set in the library. */
+extern int kv_ck_fuzz_skip_digest;
 
 #endif /* AWECACHE_ENGINE_KV_H */

@@ -272,3 +272,34 @@ uint64_t kv_index_sweep(struct kv_index *x, uint64_t tail)
     maybe_shrink(x);
     return removed;
 }
+
+int kv_index_make(struct kv_index *x, uint64_t slots)
+{
+    struct kv_index old = *x;
+    int rc;
+
+    if (slots < KV_INDEX_MIN || (slots & (slots - 1)) != 0)
+        return AWC_EINVAL;
+    rc = table_make(x, slots);
+    if (rc != AWC_OK) {
+        *x = old;
+        return rc;
+    }
+    kv_free(old.t);
+    return AWC_OK;
+}
+
+bool kv_index_load(struct kv_index *x, uint64_t hash, uint64_t pos)
+{
+    uint64_t i = home(x, hash);
+
+    if ((x->used + 1) * 8 > (x->mask + 1) * 7)
+        return false;
+    for (; x->t[i].hash != 0; i = (i + 1) & x->mask)
+        if (x->t[i].hash == hash && x->t[i].pos == pos)
+            return false; /* the same slot twice: not a checkpoint this code wrote */
+    x->t[i].hash = hash;
+    x->t[i].pos = pos;
+    x->used++;
+    return true;
+}

@@ -18,7 +18,7 @@
 #include <xxhash.h>
 
 #define META_MAGIC   UINT64_C(0x314154454d564b41) /* "AKVMETA1" */
-#define META_VERSION 1u
+#define META_VERSION 2u                           /* 1: before checkpoints (README 9.7.7) */
 
 static void put16(uint8_t *p, uint32_t v)
 {
@@ -30,11 +30,6 @@ static void put32(uint8_t *p, uint32_t v)
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 static uint32_t get16(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8;
@@ -44,14 +39,6 @@ static uint32_t get32(const uint8_t *p)
     uint32_t v = 0;
 
     for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 7; i >= 0; i--)
         v = v << 8 | p[i];
     return v;
 }
@@ -73,10 +60,10 @@ void kv_hdr_encode(const struct kv_hdr *h, uint8_t *b)
     put16(b + 6, 0);
     put32(b + 8, h->value_len);
     put32(b + 12, 0);
-    put64(b + 16, h->pos);
-    put64(b + 24, h->expiry_ms);
-    put64(b + 32, h->gen);
-    put64(b + 40, h->sum);
+    kv_put64(b + 16, h->pos);
+    kv_put64(b + 24, h->expiry_ms);
+    kv_put64(b + 32, h->gen);
+    kv_put64(b + 40, h->sum);
     put32(b + 12, hdr_check(b));
 }
 
@@ -87,10 +74,10 @@ bool kv_hdr_decode(const uint8_t *b, struct kv_hdr *h)
     h->magic = get32(b);
     h->key_len = get16(b + 4);
     h->value_len = get32(b + 8);
-    h->pos = get64(b + 16);
-    h->expiry_ms = get64(b + 24);
-    h->gen = get64(b + 32);
-    h->sum = get64(b + 40);
+    h->pos = kv_get64(b + 16);
+    h->expiry_ms = kv_get64(b + 24);
+    h->gen = kv_get64(b + 32);
+    h->sum = kv_get64(b + 40);
     return true;
 }
 
@@ -240,11 +227,51 @@ int kv_read_verify(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, void
     return XXH3_64bits_digest(&a.st) == h->sum ? AWC_OK : AWC_ECHECKSUM;
 }
 
-/* ---- Meta pages (README 9.5) ------------------------------------------------------------- */
+/* ---- Meta pages (README 9.5, 9.7.2) ----------------------------------------------------- */
 
-/* Meta page layout: magic u64 | version u32 | page_size u32 | capacity u64 | region_pages u64 |
- * seq u64 | tail u64 | head u64 | gen u64 | check u64 (XXH3 of the 64 bytes before it). */
-#define META_BYTES 72u
+/* Meta page layout, version 2 (version 1, before checkpoints, ends at `gen` with its check at
+ * 64 and is still read: README 9.7.7):
+ *
+ *   0 magic u64 | 8 version u32 | 12 page_size u32 | 16 capacity u64 | 24 region_pages u64
+ *   32 seq u64 | 40 tail u64 | 48 head u64 | 56 gen u64 | 64 file_id u64
+ *   72 ck_seq u64 | 80 ck_head u64 | 88 ck_tail u64 | 96 ck_bytes u64 | 104 ck_sum u64
+ *   112 check u64 (XXH3 of the 112 bytes before it)
+ */
+#define META_BYTES 120u
+
+/* Decodes a meta page's first META_BYTES bytes: false when it is not a valid one. */
+static bool meta_decode(const uint8_t *b, struct kv_meta *m)
+{
+    uint32_t version = get32(b + 8);
+
+    if (kv_get64(b) != META_MAGIC)
+        return false;
+    if (version == 1) {
+        if (kv_get64(b + 64) != XXH3_64bits(b, 64))
+            return false;
+        m->file_id = 0;
+        memset(&m->ck, 0, sizeof(m->ck));
+    } else if (version == META_VERSION) {
+        if (kv_get64(b + 112) != XXH3_64bits(b, 112))
+            return false;
+        m->file_id = kv_get64(b + 64);
+        m->ck.seq = kv_get64(b + 72);
+        m->ck.head = kv_get64(b + 80);
+        m->ck.tail = kv_get64(b + 88);
+        m->ck.bytes = kv_get64(b + 96);
+        m->ck.sum = kv_get64(b + 104);
+    } else {
+        return false;
+    }
+    m->page_size = get32(b + 12);
+    m->capacity = kv_get64(b + 16);
+    m->region_pages = kv_get64(b + 24);
+    m->seq = kv_get64(b + 32);
+    m->tail = kv_get64(b + 40);
+    m->head = kv_get64(b + 48);
+    m->gen = kv_get64(b + 56);
+    return true;
+}
 
 int kv_meta_read(struct awc_kv *kv, struct kv_meta *m, bool *found, bool *damaged)
 {
@@ -252,6 +279,7 @@ int kv_meta_read(struct awc_kv *kv, struct kv_meta *m, bool *found, bool *damage
     *damaged = false;
     for (uint64_t page = 0; page < KV_META_PAGES; page++) {
         uint8_t b[META_BYTES];
+        struct kv_meta t;
         void *p;
         int rc = awc_pin(kv->cache, page, AWC_SHARED, &p);
 
@@ -263,19 +291,10 @@ int kv_meta_read(struct awc_kv *kv, struct kv_meta *m, bool *found, bool *damage
             return rc;
         memcpy(b, p, META_BYTES);
         awc_unpin(kv->cache, page, 0);
-        if (get64(b) != META_MAGIC || get32(b + 8) != META_VERSION ||
-            get64(b + 64) != XXH3_64bits(b, 64))
-            continue;
-        if (*found && get64(b + 32) <= m->seq)
+        if (!meta_decode(b, &t) || (*found && t.seq <= m->seq))
             continue;
         *found = true;
-        m->page_size = get32(b + 12);
-        m->capacity = get64(b + 16);
-        m->region_pages = get64(b + 24);
-        m->seq = get64(b + 32);
-        m->tail = get64(b + 40);
-        m->head = get64(b + 48);
-        m->gen = get64(b + 56);
+        *m = t;
     }
     return AWC_OK;
 }
@@ -287,16 +306,22 @@ int kv_meta_write(struct awc_kv *kv, const struct kv_meta *m)
     void *p;
     int rc;
 
-    put64(b, META_MAGIC);
+    kv_put64(b, META_MAGIC);
     put32(b + 8, META_VERSION);
     put32(b + 12, m->page_size);
-    put64(b + 16, m->capacity);
-    put64(b + 24, m->region_pages);
-    put64(b + 32, m->seq);
-    put64(b + 40, m->tail);
-    put64(b + 48, m->head);
-    put64(b + 56, m->gen);
-    put64(b + 64, XXH3_64bits(b, 64));
+    kv_put64(b + 16, m->capacity);
+    kv_put64(b + 24, m->region_pages);
+    kv_put64(b + 32, m->seq);
+    kv_put64(b + 40, m->tail);
+    kv_put64(b + 48, m->head);
+    kv_put64(b + 56, m->gen);
+    kv_put64(b + 64, m->file_id);
+    kv_put64(b + 72, m->ck.seq);
+    kv_put64(b + 80, m->ck.head);
+    kv_put64(b + 88, m->ck.tail);
+    kv_put64(b + 96, m->ck.bytes);
+    kv_put64(b + 104, m->ck.sum);
+    kv_put64(b + 112, XXH3_64bits(b, 112));
     /* Written whole: a damaged copy is simply replaced. */
     rc = awc_pin(kv->cache, page, AWC_OVERWRITE, &p);
     if (rc != AWC_OK)

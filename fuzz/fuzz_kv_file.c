@@ -13,6 +13,8 @@
  *    a deleted key, another key's). A key never put is AWC_ENOTFOUND.
  * 3. A new key is put and the cache closed (AWC_OK); the file reopens (AWC_OK), the new key reads
  *    back exactly, and 2 holds again.
+ * The close left a checkpoint of the index past the log (engine/README.md 9.7, pages 66 and 322):
+ * damage to it must make the open scan the log instead, with the same answers.
  */
 #include "fuzz_kv_value.h"
 

@@ -6,6 +6,8 @@
  * ENOSPC. On it: a flush that cannot write its new pages says AWC_ENOSPC and keeps them dirty;
  * pages already in frames stay readable, and so do flushed pages that must be read again (a miss
  * takes a clean frame while write-backs fail); once space is freed, a flush writes everything.
+ * The key-value cache on it: flushed items stay readable; a checkpoint of its index that needs
+ * more of the file fails with AWC_ENOSPC, and nothing half-written is trusted by the reopen.
  * Needs root (mount); skipped (77) with the reason otherwise.
  */
 #include "engine_util.h"
@@ -217,6 +219,102 @@ static void test_kv_full_disk(void **state)
     assert_int_equal(unlink(path), 0);
 }
 
+/* A key-value checkpoint (engine/README.md 9.7) that needs more of the file than the full disk
+ * gives: the durable point that takes it fails with AWC_ENOSPC (the put or close that made it
+ * says so), nothing names the half-written checkpoint, and once space is freed the reopen uses
+ * the older one (or the scan): every put acknowledged is there, exactly, and no refused one. */
+#define CKD_CAP  (128 * PS)
+#define CKD_KEYS 3000u
+
+static size_t ckd_key(char *b, unsigned id)
+{
+    return (size_t)snprintf(b, 32, "b%u", id);
+}
+
+static void test_kv_full_disk_checkpoint(void **state)
+{
+    char path[1024], filler[1024], key[32];
+    static bool acked[CKD_KEYS];
+    struct awc_kv_config cfg;
+    struct awc_kv_stats st;
+    awc_kv_t *kv = NULL;
+    uint8_t value[600], got[600];
+    unsigned refused = 0, found = 0;
+    size_t len;
+    int rc;
+
+    (void)state;
+    fresh_fs();
+    snprintf(path, sizeof(path), "%s/kv-ck.awc", mnt);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.path = path;
+    cfg.capacity = CKD_CAP;
+    cfg.frame_budget = 64 * PS;
+    cfg.window_budget = 16 * PS;
+    cfg.flags = AWC_CREATE | AWC_NO_DIRECT;
+    /* 1. The log written round more than once (every log page is in the file), few items: the
+     *    checkpoints so far are small. */
+    ET_EXPECT(awc_kv_open(&cfg, &kv), AWC_OK);
+    for (uint64_t i = 0; i < 1500; i++) {
+        snprintf(key, sizeof(key), "a%llu", (unsigned long long)(i % 100));
+        et_value_make(value, sizeof(value), i % 100, i / 100 + 1);
+        ET_EXPECT(awc_kv_put(kv, key, strlen(key), value, sizeof(value), 0), AWC_OK);
+    }
+    ET_EXPECT(awc_kv_close(kv), AWC_OK);
+    /* 2. The disk full; many small items: their checkpoint needs pages the file does not have. */
+    cfg.flags = AWC_NO_DIRECT;
+    ET_EXPECT(awc_kv_open(&cfg, &kv), AWC_OK);
+    fill_disk(filler, sizeof(filler));
+    for (unsigned id = 0; id < CKD_KEYS; id++) {
+        rc = awc_kv_put(kv, key, ckd_key(key, id), &id, sizeof(id), 0);
+        if (rc != AWC_OK) {
+            assert_int_equal(rc, AWC_ENOSPC);
+            refused++;
+        }
+        acked[id] = rc == AWC_OK;
+    }
+    ET_EXPECT(awc_kv_get_stats(kv, &st), AWC_OK);
+    rc = awc_kv_close(kv);
+    print_message("full disk, checkpoint: %u of %u puts refused, close %s, %llu checkpoints "
+                  "written\n",
+                  refused, CKD_KEYS, awc_err_name(rc), (unsigned long long)st.checkpoints);
+    assert_true(refused > 0);
+    assert_int_equal(rc, AWC_ENOSPC);
+    /* 3. Space again: the reopen trusts nothing half-written. */
+    assert_int_equal(unlink(filler), 0);
+    ET_EXPECT(awc_kv_open(&cfg, &kv), AWC_OK);
+    ET_EXPECT(awc_kv_get_stats(kv, &st), AWC_OK);
+    assert_int_equal(st.open_checkpoint_rejected, 0);
+    for (unsigned id = 0; id < CKD_KEYS; id++) {
+        unsigned v = UINT32_MAX;
+
+        rc = awc_kv_get(kv, key, ckd_key(key, id), &v, sizeof(v), &len);
+        if (!acked[id]) {
+            ET_EXPECT(rc, AWC_ENOTFOUND);
+            continue;
+        }
+        ET_EXPECT(rc, AWC_OK);
+        assert_true(len == sizeof(v) && v == id);
+        found++;
+    }
+    for (uint64_t i = 0; i < 100; i++) { /* older items: evicted, or their latest value */
+        uint64_t version = 0;
+
+        snprintf(key, sizeof(key), "a%llu", (unsigned long long)i);
+        rc = awc_kv_get(kv, key, strlen(key), got, sizeof(got), &len);
+        if (rc == AWC_ENOTFOUND)
+            continue;
+        ET_EXPECT(rc, AWC_OK);
+        assert_true(et_value_ok(got, len, i, &version) && version == 15);
+    }
+    print_message("full disk, checkpoint: the reopen %s; %u acknowledged puts found\n",
+                  st.open_index == AWC_KV_INDEX_CHECKPOINT ? "loaded the older checkpoint"
+                                                           : "scanned the log",
+                  found);
+    ET_EXPECT(awc_kv_close(kv), AWC_OK);
+    assert_int_equal(unlink(path), 0);
+}
+
 /* A mount namespace of our own with a small tmpfs in the scratch directory; false (and why in
  * `why`) where that cannot be had. */
 static bool mount_small_fs(char *why, size_t len)
@@ -247,6 +345,7 @@ int main(void)
         cmocka_unit_test_prestate(test_full_disk, (void *)&copy_mode),
         cmocka_unit_test_prestate(test_full_disk, (void *)&map_mode),
         cmocka_unit_test(test_kv_full_disk),
+        cmocka_unit_test(test_kv_full_disk_checkpoint),
     };
     char why[1200];
     int rc;

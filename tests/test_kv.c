@@ -56,16 +56,21 @@
 
 #include <cmocka.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h> /* test_checkpoint_bad's version 1 meta pages */
+
 /* An item's header as the conservative log counts of the model take it: more than the 40 bytes
  * the header documents, so that the counts stay upper bounds regardless. */
 #define CONS_HDR 64u
 
-#define PS        ((size_t)4096)
-#define MIN_CAP   ((uint64_t)64 * PS) /* the smallest capacity the header allows */
-#define ITEM_HDR  48u                 /* bytes of header per item in the log */
-#define GOLD      UINT64_C(0x9e3779b97f4a7c15)
-#define START_MS  UINT64_C(1700000000000) /* the fake clock's start (a date in 2023) */
-#define KV_FRAMES 64u                     /* default frames (and window slots) of a test cache */
+#define PS              ((size_t)4096)
+#define MIN_CAP         ((uint64_t)64 * PS) /* the smallest capacity the header allows */
+#define ITEM_HDR        48u                 /* bytes of header per item in the log */
+#define GOLD            UINT64_C(0x9e3779b97f4a7c15)
+#define START_MS        UINT64_C(1700000000000) /* the fake clock's start (a date in 2023) */
+#define KV_META_PAGES_T 2u   /* the key-value file's meta pages, before the log's (engine/kv.h) */
+#define KV_CK_CHUNK_T   256u /* pages: the checkpoint areas alternate in chunks of this many */
+#define KV_FRAMES       64u  /* default frames (and window slots) of a test cache */
 
 /* ---- Helpers ----------------------------------------------------------------------------- */
 
@@ -1516,6 +1521,258 @@ static void test_warm_restart(void **state)
     et_unlink(p);
 }
 
+/* Puts version 1 of items 0 .. n-1 (key(i), len(i, 1) bytes) and records it in ver[]. */
+static void put_first(awc_kv_t *kv, uint64_t *ver, unsigned n, size_t (*key)(char *, unsigned),
+                      size_t (*len)(unsigned, uint64_t))
+{
+    char k[32];
+
+    for (unsigned i = 0; i < n; i++) {
+        ver[i] = 1;
+        PUT(kv, k, key(k, i), i, 1, len(i, 1));
+    }
+}
+
+/* ---- Checkpoints (engine/README.md 9.7) --------------------------------------------------- */
+
+#define CK_N   3000u       /* items */
+#define CK_CAP (2048 * PS) /* bytes of log: CK_N items take about a third of it */
+
+/* Item i's value length at version v (0: deleted). */
+static size_t ck_len(unsigned i, uint64_t v)
+{
+    return (size_t)((i * 131u + v * 57u) % (i % 97 == 0 ? 3 * PS : 400u));
+}
+
+static size_t ck_key(char *b, unsigned i)
+{
+    return (size_t)snprintf(b, 32, "ck-key-%u", i);
+}
+
+/* Every item is exactly version ver[i] (0: not found). */
+static void ck_check(awc_kv_t *kv, const uint64_t *ver)
+{
+    char key[32];
+
+    for (unsigned i = 0; i < CK_N; i++)
+        if (ver[i] != 0)
+            EXPECT(kv, key, ck_key(key, i), i, ver[i], ck_len(i, ver[i]));
+        else
+            MISSING(kv, key, ck_key(key, i));
+}
+
+/* Changes round r makes (one item in `step` put again, a few of them deleted): applied to kv
+ * when it is not NULL, and to ver[] always. */
+static void ck_change(awc_kv_t *kv, uint64_t *ver, unsigned r, unsigned step)
+{
+    char key[32];
+
+    for (unsigned i = r % step; i < CK_N; i += step) {
+        size_t kl = ck_key(key, i);
+
+        if (i % 20 == r % 20) {
+            if (kv != NULL)
+                ET_EXPECT(awc_kv_delete(kv, key, kl), ver[i] != 0 ? AWC_OK : AWC_ENOTFOUND);
+            ver[i] = 0;
+            continue;
+        }
+        ver[i] = r + 2;
+        if (kv != NULL)
+            PUT(kv, key, kl, i, ver[i], ck_len(i, ver[i]));
+    }
+}
+
+/* A new file with CK_N items (version 1), closed: its close took a checkpoint. */
+static void ck_make(const char *p, uint64_t *ver)
+{
+    struct awc_kv_config cfg = kcfg(p, CK_CAP, AWC_CREATE | AWC_EXCL);
+    awc_kv_t *kv;
+
+    et_unlink(p);
+    kv = kv_open_ok(&cfg);
+    put_first(kv, ver, CK_N, ck_key, ck_len);
+    kv_close_ok(kv);
+}
+
+/* Opens the file, checks how its index was built and every item, and closes it. */
+static struct awc_kv_stats ck_reopen(const char *p, const uint64_t *ver, unsigned index,
+                                     unsigned rejected)
+{
+    struct awc_kv_config cfg = kcfg(p, 0, 0);
+    awc_kv_t *kv = kv_open_ok(&cfg);
+    struct awc_kv_stats st = kv_stats(kv);
+
+    assert_int_equal(st.open_index, index);
+    assert_int_equal(st.open_checkpoint_rejected, rejected);
+    ck_check(kv, ver);
+    kv_close_ok(kv);
+    return st;
+}
+
+/* The page cache under a key-value file, for changes that keep its pages' checksums valid. */
+static awc_t *ck_pages(const char *p)
+{
+    struct awc_config c = {p, PS, 64 * PS, 16 * PS, AWC_NO_DIRECT};
+    awc_t *cache = NULL;
+
+    ET_EXPECT(awc_open(&c, &cache), AWC_OK);
+    return cache;
+}
+
+/* Page `i` of checkpoint area `a` (engine/kv.h), and whether the file holds it. */
+static uint64_t ck_area_page(unsigned a, uint64_t i)
+{
+    return KV_META_PAGES_T + CK_CAP / PS + (2 * (i / KV_CK_CHUNK_T) + a) * KV_CK_CHUNK_T +
+           i % KV_CK_CHUNK_T;
+}
+
+/* A clean close, then reopens: the checkpoint is loaded (nothing scanned), twice (the second
+ * close, with nothing changed, keeps it); after changes and a close, again. */
+static void test_checkpoint_clean(void **state)
+{
+    char p[1024];
+    static uint64_t ver[CK_N];
+    struct awc_kv_config cfg;
+    struct awc_kv_stats st, st2;
+    awc_kv_t *kv;
+
+    (void)state;
+    ck_make(et_path(p, sizeof(p), "ck-clean"), ver);
+    st = ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
+    assert_true(st.open_scanned < ITEM_HDR); /* at most a page's unused end */
+    assert_int_equal(st.open_loaded, CK_N);
+    assert_int_equal(st.items, CK_N);
+    assert_int_equal(st.recovered, CK_N);
+    st2 = ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
+    assert_true(st2.open_scanned < ITEM_HDR);
+    assert_int_equal(st2.bytes, st.bytes);
+    assert_int_equal(st2.index_slots, st.index_slots);
+    cfg = kcfg(p, 0, 0);
+    kv = kv_open_ok(&cfg);
+    for (unsigned r = 0; r < 3; r++)
+        ck_change(kv, ver, r, 3);
+    st = kv_stats(kv);
+    kv_close_ok(kv);
+    st2 = ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
+    assert_true(st2.open_scanned < ITEM_HDR);
+    assert_int_equal(st2.items, st.items);
+    assert_int_equal(st2.bytes, st.bytes);
+    et_unlink(p);
+}
+
+/* A process that ends without closing (after a flush): the reopen loads the last checkpoint and
+ * scans only the log written after it. */
+static void test_checkpoint_crash(void **state)
+{
+    char p[1024];
+    static uint64_t ver[CK_N];
+    struct awc_kv_stats st;
+    int status;
+    pid_t pid;
+
+    (void)state;
+    ck_make(et_path(p, sizeof(p), "ck-crash"), ver);
+    fflush(stdout);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct awc_kv_config cfg = kcfg(p, 0, 0);
+        awc_kv_t *kv = NULL;
+
+        if (awc_kv_open(&cfg, &kv) != AWC_OK)
+            _exit(3);
+        ck_change(kv, ver, 0, 40); /* a log shorter than twice a checkpoint: none is taken */
+        _exit(awc_kv_flush(kv) == AWC_OK ? 0 : 4); /* no close: as a crash after the flush */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_change(NULL, ver, 0, 40);
+    st = ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
+    print_message("after the crash: %llu items from the checkpoint, %llu bytes of log scanned of "
+                  "%llu in use\n",
+                  (unsigned long long)st.open_loaded, (unsigned long long)st.open_scanned,
+                  (unsigned long long)st.log_used);
+    assert_int_equal(st.open_loaded, CK_N);
+    assert_true(st.open_scanned > 0);
+    assert_true(st.open_scanned < st.log_used / 2);
+    et_unlink(p);
+}
+
+enum { CK_FLIP_RAW, CK_FLIP_PAGES, CK_FOREIGN, CK_V1, CK_N_CASES };
+
+/* Each kind of bad checkpoint: the reopen scans (and says it could not use the checkpoint),
+ * every item exact; the close takes a new one, which the next reopen loads:
+ *   - a byte flipped on disk in each area's first page (the page fails its checksum);
+ *   - a byte changed through the page cache (the page is whole; the digest fails);
+ *   - the areas of another file of the same shape and contents (another file's id);
+ *   - the meta pages rewritten as version 1 (before checkpoints): no checkpoint named, the file
+ *     opens by scanning and is given checkpoints from then on. */
+static void test_checkpoint_bad(void **state)
+{
+    char p[1024], q[1024];
+    static uint64_t ver[CK_N], ver2[CK_N];
+
+    (void)state;
+    for (int kind = 0; kind < CK_N_CASES; kind++) {
+        struct awc_file_info info;
+        awc_t *c, *other = NULL;
+
+        ck_make(et_path(p, sizeof(p), "ck-bad"), ver);
+        if (kind == CK_FOREIGN)
+            ck_make(et_path(q, sizeof(q), "ck-other"), ver2);
+        ET_EXPECT(awc_get_file_info(p, &info), AWC_OK);
+        if (kind == CK_FLIP_RAW) {
+            for (unsigned a = 0; a < 2; a++)
+                if (ck_area_page(a, 0) < info.pages)
+                    et_flip_byte(p, awc_file_page_offset(&info, ck_area_page(a, 0)) + 300);
+        } else {
+            c = ck_pages(p);
+            if (kind == CK_FOREIGN)
+                other = ck_pages(q);
+            for (unsigned a = 0; a < 2 && kind != CK_V1; a++)
+                for (uint64_t i = 0; i < KV_CK_CHUNK_T && ck_area_page(a, i) < info.pages; i++) {
+                    uint64_t pg = ck_area_page(a, i);
+                    void *d, *src;
+
+                    ET_EXPECT(awc_pin(c, pg, AWC_EXCLUSIVE, &d), AWC_OK);
+                    if (kind == CK_FLIP_PAGES) {
+                        ((uint8_t *)d)[300] ^= 0x10;
+                    } else {
+                        ET_EXPECT(awc_pin(other, pg, AWC_SHARED, &src), AWC_OK);
+                        memcpy(d, src, PS);
+                        ET_EXPECT(awc_unpin(other, pg, 0), AWC_OK);
+                    }
+                    ET_EXPECT(awc_unpin(c, pg, 1), AWC_OK);
+                }
+            for (uint64_t pg = 0; pg < KV_META_PAGES_T && kind == CK_V1; pg++) {
+                uint8_t *b;
+                void *d;
+
+                ET_EXPECT(awc_pin(c, pg, AWC_EXCLUSIVE, &d), AWC_OK);
+                b = d;
+                if (b[8] == 2) { /* version 2: header as version 1's, its check at 64 */
+                    uint64_t check;
+
+                    b[8] = 1;
+                    memset(b + 64, 0, 64);
+                    check = XXH3_64bits(b, 64);
+                    for (int k = 0; k < 8; k++)
+                        b[64 + k] = (uint8_t)(check >> (8 * k));
+                }
+                ET_EXPECT(awc_unpin(c, pg, 1), AWC_OK);
+            }
+            ET_EXPECT(awc_close(c), AWC_OK);
+            if (other != NULL)
+                ET_EXPECT(awc_close(other), AWC_OK);
+        }
+        ck_reopen(p, ver, AWC_KV_INDEX_SCAN, kind != CK_V1);
+        ck_reopen(p, ver, AWC_KV_INDEX_CHECKPOINT, 0);
+        et_unlink(p);
+        if (kind == CK_FOREIGN)
+            et_unlink(q);
+    }
+}
+
 /* ---- Damage in the durable log ----------------------------------------------------------- */
 /*
  * A closed cache's file with one log page damaged (zeroed, or one byte flipped) before the meta
@@ -1578,10 +1835,34 @@ static bool dl_get(awc_kv_t *kv, unsigned i, const uint64_t *ver, const char *wh
     return true;
 }
 
+/* Zeroes the first page of each checkpoint area the file holds (past log_pages pages of log;
+ * engine/kv.h draws the areas, in chunks of 256 pages): the next open must scan the log. Returns
+ * how many it zeroed. */
+static unsigned zero_checkpoints(const char *p, uint64_t log_pages)
+{
+    static const uint8_t zeros[PS];
+    struct awc_file_info info;
+    unsigned n = 0;
+
+    ET_EXPECT(awc_get_file_info(p, &info), AWC_OK);
+    for (uint64_t a = 0; a < 2; a++) {
+        uint64_t page = KV_META_PAGES_T + log_pages + a * KV_CK_CHUNK_T;
+
+        if (page < info.pages) {
+            et_pwrite(p, zeros, PS, awc_file_page_offset(&info, page));
+            n++;
+        }
+    }
+    return n;
+}
+
 /* 400 keys put, 13 deleted, 200 put again; flushed and closed; then the page of the deletes'
  * tombstones zeroed (zero) or one byte of it flipped, and the file reopened twice (the second
- * time after new puts of the deleted keys). */
-static void damaged_log(bool zero)
+ * time after new puts of the deleted keys). With `ckpt` the first reopen loads the close's
+ * checkpoint and never meets the damage (no key but those on the damaged page is lost: the
+ * tombstones there are in no slot of the index); without, the checkpoints are zeroed too and the
+ * reopen scans the log (README 9.5 step 5: the items before the damage are dropped). */
+static void damaged_log(bool zero, bool ckpt)
 {
     char p[1024], key[16];
     const char *how = zero ? "zeroed tombstone page" : "flipped byte on the tombstone page";
@@ -1597,10 +1878,7 @@ static void damaged_log(bool zero)
 
     et_unlink(p);
     kv = kv_open_ok(&cfg);
-    for (unsigned i = 0; i < DL_N; i++) {
-        ver[i] = 1;
-        PUT(kv, key, dl_key(key, i), i, 1, dl_len(i, 1));
-    }
+    put_first(kv, ver, DL_N, dl_key, dl_len);
     for (unsigned j = 0; j < DL_DEL; j++) {
         unsigned i = 20 * j + 7;
 
@@ -1634,6 +1912,8 @@ static void damaged_log(bool zero)
     } else {
         et_flip_byte(p, awc_file_page_offset(&info, damaged) + PS / 2);
     }
+    if (!ckpt)
+        assert_true(zero_checkpoints(p, DL_PAGE) > 0);
 
     /* Reopen: no deleted key comes back, every other key is its latest value or not found, and
      * every key whose latest record lies after the damaged page is there. */
@@ -1652,11 +1932,17 @@ static void damaged_log(bool zero)
                          how, i, (unsigned long long)page_of[i], (unsigned long long)damaged);
         }
     }
-    print_message("%s (page %llu): %u of %u keys found (%u after the damage), %llu items "
+    print_message("%s (page %llu, %s): %u of %u keys found (%u after the damage), %llu items "
                   "dropped as damaged\n",
-                  how, (unsigned long long)damaged, found, DL_N, after,
-                  (unsigned long long)st.dropped_damaged);
-    assert_true(st.dropped_damaged > 0);
+                  how, (unsigned long long)damaged, ckpt ? "checkpoint" : "scan", found, DL_N,
+                  after, (unsigned long long)st.dropped_damaged);
+    assert_int_equal(st.open_index, ckpt ? AWC_KV_INDEX_CHECKPOINT : AWC_KV_INDEX_SCAN);
+    assert_int_equal(st.open_checkpoint_rejected, !ckpt);
+    if (ckpt)
+        assert_int_equal(st.dropped_damaged, 0);
+    else
+        assert_true(st.dropped_damaged > 0);
+    assert_true(!ckpt || found >= DL_N - DL_DEL - 8);
     assert_true(after > 100);
     assert_int_equal(st.items, found);
 
@@ -1682,13 +1968,15 @@ static void damaged_log(bool zero)
 static void test_damaged_log_zero(void **state)
 {
     (void)state;
-    damaged_log(true);
+    damaged_log(true, false);
+    damaged_log(true, true);
 }
 
 static void test_damaged_log_flip(void **state)
 {
     (void)state;
-    damaged_log(false);
+    damaged_log(false, false);
+    damaged_log(false, true);
 }
 
 /* The log ends on a damaged page: a closed cache whose last record is a value of several pages,
@@ -1832,10 +2120,9 @@ static void test_empty_files(void **state)
  * damage stays in the file: later reopens meet it again and must drop nothing more.
  */
 
-#define M_KEYS          300
-#define KV_META_PAGES_T 2u /* the key-value file's meta pages, before the log's (engine/kv.h) */
-#define M_BIG_VAL       (40 * 1024) /* the largest value */
-#define M_CAP           (128 * PS)
+#define M_KEYS    300
+#define M_BIG_VAL (40 * 1024) /* the largest value */
+#define M_CAP     (128 * PS)
 
 struct mkey {
     uint8_t *key;
@@ -1866,9 +2153,10 @@ enum {
 };
 /* Damage to the closed file before a reopen (m_damage), in AWC_KV_DAMAGE_PCT % of the reopens
  * (default 30). */
-enum { M_ZERO_PAGE, M_FLIP_BYTES, M_TRUNCATE, M_DROP_SEGMENT, M_DAMAGE_N };
+enum { M_ZERO_PAGE, M_FLIP_BYTES, M_TRUNCATE, M_DROP_SEGMENT, M_CHECKPOINT, M_DAMAGE_N };
 static const char *const damage_names[M_DAMAGE_N] = {"a page zeroed", "bytes flipped", "truncated",
-                                                     "last segment dropped"};
+                                                     "last segment dropped",
+                                                     "checkpoint bytes flipped"};
 
 static const char *const op_names[OP_N] = {"put",   "get",     "get_ref", "delete", "tick", "size",
                                            "short", "release", "flush",   "reopen", "stats"};
@@ -1896,7 +2184,12 @@ struct model {
     uint64_t op_index;
     /* damage between a close and the reopen (m_damage), before damage_pct % of the reopens */
     uint64_t damage_pct;
-    bool damaged;                       /* the file has been damaged since it was made */
+    bool damaged; /* the file has been damaged since it was made */
+    /* how the next open must build its index: AWC_KV_INDEX_CHECKPOINT after a clean close,
+     * AWC_KV_INDEX_SCAN after checkpoint damage (m_damage), UINT_MAX: either */
+    unsigned expect_index;
+    uint64_t ck_loads, ck_rejects;      /* opens that loaded a checkpoint; that could not use it */
+    unsigned ck_damaged_in;             /* the session opened over a damaged checkpoint */
     uint64_t damages[M_DAMAGE_N];       /* of each kind */
     uint64_t damage_lost, damage_sums;  /* keys lost to it; of them, reading back damaged */
     uint64_t damage_dropped, recreated; /* items the scans dropped; files no longer caches */
@@ -2004,6 +2297,18 @@ static int m_open(struct model *m)
     if (!m->damaged)
         assert_int_equal(m->st0.dropped_damaged, 0);
     m->damage_dropped += m->st0.dropped_damaged;
+    /* README 9.7: a clean close's checkpoint is loaded, nothing scanned; a damaged one is not
+     * used (the whole log is scanned) */
+    if (m->expect_index != UINT_MAX) {
+        assert_int_equal(m->st0.open_index, m->expect_index);
+        assert_int_equal(m->st0.open_checkpoint_rejected, m->expect_index == AWC_KV_INDEX_SCAN);
+        if (m->expect_index == AWC_KV_INDEX_CHECKPOINT)
+            assert_true(m->st0.open_scanned < ITEM_HDR); /* at most a page's unused end */
+        if (m->expect_index == AWC_KV_INDEX_SCAN)
+            m->ck_damaged_in = m->session;
+    }
+    m->ck_loads += m->st0.open_index == AWC_KV_INDEX_CHECKPOINT;
+    m->ck_rejects += m->st0.open_checkpoint_rejected;
     return AWC_OK;
 }
 
@@ -2038,7 +2343,9 @@ static void m_stats(struct model *m)
     assert_int_equal(st.capacity, M_CAP);
     assert_true(st.log_used <= st.capacity);
     if (!m->damaged) {
-        assert_int_equal(st.cache.checksum_failures, 0);
+        /* (a session opened over a damaged checkpoint met its pages) */
+        if (m->ck_damaged_in != m->session)
+            assert_int_equal(st.cache.checksum_failures, 0);
         assert_int_equal(st.dropped_damaged, 0);
     }
 }
@@ -2204,13 +2511,30 @@ static void m_damage(struct model *m)
     const char *path = m->cfg.path;
     uint64_t pages = KV_META_PAGES_T + M_CAP / PS, r = et_rand_below(&m->rng, 100), used;
     struct awc_file_info info;
-    int kind = r < 35 ? M_ZERO_PAGE : r < 70 ? M_FLIP_BYTES : r < 85 ? M_TRUNCATE : M_DROP_SEGMENT;
+    int kind = r < 20   ? M_CHECKPOINT
+               : r < 45 ? M_ZERO_PAGE
+               : r < 72 ? M_FLIP_BYTES
+               : r < 87 ? M_TRUNCATE
+                        : M_DROP_SEGMENT;
 
     ET_EXPECT(awc_get_file_info(path, &info), AWC_OK);
     used = awc_file_page_offset(&info, pages);
     assert_true(info.file_bytes >= used);
-    m->damaged = true;
     m->damages[kind]++;
+    if (kind == M_CHECKPOINT) {
+        /* A byte of each checkpoint area's first page (the close took one): the reopen must
+         * scan, and every get stays exact (nothing of the log is damaged). */
+        for (uint64_t a = 0; a < 2; a++) {
+            uint64_t page = pages + a * KV_CK_CHUNK_T;
+
+            if (page < info.pages)
+                et_flip_byte(path, awc_file_page_offset(&info, page) + et_rand_below(&m->rng, PS));
+        }
+        m->expect_index = AWC_KV_INDEX_SCAN;
+        return;
+    }
+    m->damaged = true;
+    m->expect_index = UINT_MAX;
     switch (kind) {
     case M_ZERO_PAGE: {
         static const uint8_t zeros[PS];
@@ -2272,6 +2596,7 @@ static void m_reopen(struct model *m)
     m_release(m);
     m_stats(m);
     kv_close_ok(m->kv);
+    m->expect_index = AWC_KV_INDEX_CHECKPOINT;
     if (damage)
         m_damage(m);
     m->cfg.capacity = et_rand_below(&m->rng, 2) ? M_CAP : 0;
@@ -2284,6 +2609,7 @@ static void m_reopen(struct model *m)
         m->cfg.capacity = M_CAP;
         m->cfg.flags |= AWC_CREATE | AWC_EXCL;
         m->damaged = false;
+        m->expect_index = AWC_KV_INDEX_NEW;
         for (size_t k = 0; k < M_KEYS; k++) {
             m->keys[k].present = false;
             m->keys[k].gone_in = 0;
@@ -2291,7 +2617,7 @@ static void m_reopen(struct model *m)
         m_open(m);
     }
     m->w += m->region + PS;
-    if (damage)
+    if (damage && m->expect_index != AWC_KV_INDEX_SCAN)
         m_reconcile(m);
 }
 
@@ -2419,16 +2745,20 @@ static void run_model(const char *name, unsigned flags, uint64_t nops)
                   (unsigned long long)st.reclaims, (unsigned long long)st.expired,
                   (unsigned long long)st.recovered, (unsigned long long)st.bytes);
     print_message(
-        "%s: damage before %llu reopens (%llu %s, %llu %s, %llu %s, %llu %s): %llu "
+        "%s: damage before %llu reopens (%llu %s, %llu %s, %llu %s, %llu %s, %llu %s): %llu "
         "keys lost (%llu read back damaged), %llu items dropped by the scans, %llu files "
-        "no longer a cache\n",
-        name, (unsigned long long)(m->damages[0] + m->damages[1] + m->damages[2] + m->damages[3]),
+        "no longer a cache; %llu opens loaded a checkpoint, %llu could not use one\n",
+        name,
+        (unsigned long long)(m->damages[0] + m->damages[1] + m->damages[2] + m->damages[3] +
+                             m->damages[4]),
         (unsigned long long)m->damages[0], damage_names[0], (unsigned long long)m->damages[1],
         damage_names[1], (unsigned long long)m->damages[2], damage_names[2],
-        (unsigned long long)m->damages[3], damage_names[3], (unsigned long long)m->damage_lost,
-        (unsigned long long)m->damage_sums, (unsigned long long)m->damage_dropped,
-        (unsigned long long)m->recreated);
+        (unsigned long long)m->damages[3], damage_names[3], (unsigned long long)m->damages[4],
+        damage_names[4], (unsigned long long)m->damage_lost, (unsigned long long)m->damage_sums,
+        (unsigned long long)m->damage_dropped, (unsigned long long)m->recreated,
+        (unsigned long long)m->ck_loads, (unsigned long long)m->ck_rejects);
     assert_true(m->found > 0);
+    assert_true(m->ck_loads > 0);
     for (size_t k = 0; k < M_KEYS; k++)
         free(m->keys[k].key);
     free(m->want);
@@ -2472,6 +2802,9 @@ int main(void)
         T(test_collisions),
         T(test_eviction),
         T(test_warm_restart),
+        T(test_checkpoint_clean),
+        T(test_checkpoint_crash),
+        T(test_checkpoint_bad),
         T(test_damaged_log_zero),
         T(test_damaged_log_flip),
         T(test_damaged_log_end),

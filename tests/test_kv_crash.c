@@ -24,6 +24,12 @@
  * was written), so eviction never excuses a missing item. The next round starts from what the
  * parent read back.
  *
+ * The child's flushes and closes take checkpoints of the index (engine/README.md 9.7: at a flush
+ * once the log written since the last is twice a checkpoint's size, which with 256 keys is most
+ * flushes), so kills land before, during and after checkpoint writes; each reopen loads the last
+ * whole one (never a torn one: the meta page names only one flushed whole) and scans the log
+ * after it, and the checks above hold the same.
+ *
  * test_damage: a byte of a closed cache's file is flipped inside one item's value (or just
  * before it, or in one of the first two pages of the data area); the file must reopen, every get
  * must return the exact value, AWC_ECHECKSUM (after which the item is gone: AWC_ENOTFOUND) or
@@ -317,6 +323,8 @@ struct verdict {
     uint64_t p_min, p_max; /* the prefix lengths that explain the file */
     uint64_t keys_touched; /* keys with operations after the flush */
     uint64_t present;      /* keys with a value */
+    bool ck_loaded;        /* the reopen loaded a checkpoint (and scanned the log after it) */
+    uint64_t scanned;      /* bytes of log the reopen scanned */
 };
 
 /* Reopens the file after the kill, reads every key and checks it against the operation log;
@@ -352,6 +360,11 @@ static struct verdict verify_file(int round)
     kv_keep(kv);
     ET_EXPECT(awc_kv_get_stats(kv, &st), AWC_OK);
     assert_int_equal(st.evictions, 0);
+    /* the child's checkpoints (README 9.7), whole or cut by the kill, are never rejected: the
+     * meta page names only one that was flushed whole */
+    assert_int_equal(st.open_checkpoint_rejected, 0);
+    v.ck_loaded = st.open_index == AWC_KV_INDEX_CHECKPOINT;
+    v.scanned = st.open_scanned;
 
     /* 1. Read every key; a value must be authentic. */
     for (uint32_t k = 0; k < NKEYS; k++) {
@@ -448,7 +461,7 @@ static void test_kill_rounds(void **state)
 {
     uint64_t rounds = et_env_u64("AWC_KV_CRASH_ROUNDS", 8);
     uint64_t seed = et_env_u64("AWC_KV_CRASH_SEED", et_now_ns() | 1), rng = seed;
-    uint64_t kills_before_open = 0, files = 0, beyond = 0;
+    uint64_t kills_before_open = 0, files = 0, beyond = 0, ck_loads = 0;
 
     (void)state;
     print_message("%llu rounds, seed %llu (AWC_KV_CRASH_SEED to repeat)\n",
@@ -491,14 +504,16 @@ static void test_kill_rounds(void **state)
         kills_before_open += atomic_load(&shm->opened) == 0;
         v = verify_file((int)round);
         beyond += v.p_max - v.lo;
-        print_message("round %llu%s: killed after %u ms, %llu operations (%llu after the last "
-                      "flush, on %llu keys); the file holds the first %llu..%llu of them, %llu "
-                      "keys with values\n",
-                      (unsigned long long)round, create ? " (new file)" : "", delay,
-                      (unsigned long long)(atomic_load(&shm->total) - t0),
-                      (unsigned long long)(v.hi - v.lo), (unsigned long long)v.keys_touched,
-                      (unsigned long long)v.p_min, (unsigned long long)v.p_max,
-                      (unsigned long long)v.present);
+        ck_loads += v.ck_loaded;
+        print_message(
+            "round %llu%s: killed after %u ms, %llu operations (%llu after the last "
+            "flush, on %llu keys); the file holds the first %llu..%llu of them, %llu "
+            "keys with values; the reopen %s and scanned %llu bytes of log\n",
+            (unsigned long long)round, create ? " (new file)" : "", delay,
+            (unsigned long long)(atomic_load(&shm->total) - t0), (unsigned long long)(v.hi - v.lo),
+            (unsigned long long)v.keys_touched, (unsigned long long)v.p_min,
+            (unsigned long long)v.p_max, (unsigned long long)v.present,
+            v.ck_loaded ? "loaded a checkpoint" : "had none", (unsigned long long)v.scanned);
     }
     print_message("total: %llu operations, %llu flushes, %llu files, %llu kills before the "
                   "child's open returned, %llu operations recovered beyond the last flush\n",
@@ -506,6 +521,10 @@ static void test_kill_rounds(void **state)
                   (unsigned long long)atomic_load(&shm->flushes), (unsigned long long)files,
                   (unsigned long long)kills_before_open, (unsigned long long)beyond);
     assert_true(atomic_load(&shm->total) > 0);
+    print_message("%llu of %llu reopens loaded a checkpoint\n", (unsigned long long)ck_loads,
+                  (unsigned long long)rounds);
+    if (rounds >= 4)
+        assert_true(ck_loads > 0);
     et_unlink(path);
     if (lingering > 0)
         fail_msg("in %u of %llu rounds the reopen right after the killed child was reaped "

@@ -113,6 +113,9 @@ static const struct cli_opt bench_opts_table[] = {
     {"no-direct", BENCH_OPT_NO_DIRECT, NULL, "awecache uses buffered I/O, not O_DIRECT"},
     {"kv", OPT_KV, NULL,
      "the key-value benchmark instead (awecache vs RocksDB and LMDB): see --kv --help"},
+    {"kv-reopen", OPT_KV, NULL,
+     "the key-value cache's reopen time against its item count instead (clean, after a crash, "
+     "without a checkpoint): see --kv-reopen --help"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -1344,6 +1347,8 @@ int cmd_bench(int argc, char **argv)
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--kv") == 0)
             return cmd_bench_kv(argc, argv);
+        if (strcmp(argv[i], "--kv-reopen") == 0)
+            return cmd_bench_kv_reopen(argc, argv);
     }
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)

@@ -29,6 +29,8 @@
 
 /* The command (dispatched from cmd_bench when --kv is among its arguments). */
 int cmd_bench_kv(int argc, char **argv);
+/* `--kv-reopen`: the key-value cache's reopen time against its item count (bench_kv_reopen.c). */
+int cmd_bench_kv_reopen(int argc, char **argv);
 
 /* ---- Items ------------------------------------------------------------------------------- */
 
