@@ -401,6 +401,21 @@ AWC_API int awc_kv_put(awc_kv_t *kv, const void *key, size_t key_len, const void
 AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf, size_t buf_len,
                        size_t *value_len);
 
+/* Gets n items at once, each as awc_kv_get would get it: item i's key is keys[i] (key_lens[i]
+ * bytes), its value goes to bufs[i] (buf_lens[i] bytes); results[i] becomes what that call
+ * would return (AWC_OK, AWC_ENOTFOUND, AWC_ERANGE, AWC_E2BIG, ...) and value_lens[i] the value's
+ * length (0 when there is none). The items go in rounds of up to 64 (fewer with a window of
+ * under 128 slots): a round pins the pages where its records start in one batch (one map call
+ * and one batched read for the pages not in frames: awc_pin_batch) and the later pages of the
+ * records that go on past their first page in one more. An item whose key shares its hash with
+ * another item's, or whose record does not fit beside the round's in the window, is read as by
+ * awc_kv_get. The same key may appear more than once. Returns AWC_OK when every item has its
+ * result (n 0 included); otherwise no item was looked up: AWC_EINVAL (a NULL array with n > 0),
+ * AWC_ECLOSED. */
+AWC_API int awc_kv_get_batch(awc_kv_t *kv, size_t n, const void *const *keys,
+                             const size_t *key_lens, void *const *bufs, const size_t *buf_lens,
+                             size_t *value_lens, int *results);
+
 /* A pinned value: its bytes stay in place, readable, until awc_kv_release. They are in
  * `nfrags` pieces frags[0..nfrags) in order (one piece per page the value touches: a value
  * within one page is one piece; `value` then points at it, else it is NULL). The struct must

@@ -162,8 +162,8 @@ struct found {
 
 /* Checks the candidate record at pos against the key: AWC_OK and *f when it is the key's item,
  * AWC_ENOTFOUND when it is not (another key, or overwritten since the index named it). When
- * `keep` is not NULL and the whole record lies in one page, that page stays pinned (shared) and
- * *keep points at the record's first byte: the caller unpins kv_page_of(pos). */
+ * `keep` is not NULL and the record's header and key lie in one page, that page stays pinned
+ * (shared) and *keep points at the record's first byte: the caller unpins kv_page_of(pos). */
 static int check_candidate(struct awc_kv *kv, uint64_t pos, const void *key, size_t key_len,
                            struct found *f, const uint8_t **keep)
 {
@@ -188,7 +188,7 @@ static int check_candidate(struct awc_kv *kv, uint64_t pos, const void *key, siz
             return AWC_ENOTFOUND;
         }
         f->pos = pos;
-        if (keep != NULL && kv->ps - off >= KV_HDR + key_len + f->h.value_len) {
+        if (keep != NULL) {
             *keep = rec;
             return AWC_OK;
         }
@@ -658,6 +658,97 @@ static int find_live(struct awc_kv *kv, uint64_t hash, const void *key, size_t k
     return AWC_OK;
 }
 
+/* The log pages the record f touches. */
+static uint64_t rec_pages(const struct awc_kv *kv, const struct found *f)
+{
+    return (f->pos + KV_HDR + f->h.key_len + f->h.value_len - 1) / kv->ps - f->pos / kv->ps + 1;
+}
+
+static void unpin_pages(struct awc_kv *kv, const uint64_t *pages, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        awc_unpin(kv->cache, pages[i], 0);
+}
+
+/* Pins the n pages of the record f once each (README 9.4): pages[i] and ptrs[i] become the
+ * cache page and bytes of its i-th page. When `rec` is not NULL the lookup kept the first page
+ * pinned (rec points into it) and one batch pins the others; else one batch pins them all and
+ * the header is checked again at its place (AWC_ENOTFOUND: rewritten since the lookup). On
+ * error nothing is pinned (the kept page is unpinned too). n <= the window's slots. */
+static int pin_record(struct awc_kv *kv, const struct found *f, const uint8_t *rec, uint64_t *pages,
+                      void **ptrs, size_t n)
+{
+    uint64_t first = f->pos / kv->ps;
+    struct kv_hdr h2;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        pages[i] = kv_page_of(kv, (first + i) * kv->ps);
+    if (rec != NULL) {
+        ptrs[0] = (void *)(uintptr_t)(rec - f->pos % kv->ps);
+        rc = n > 1 ? awc_pin_batch(kv->cache, pages + 1, n - 1, AWC_SHARED, ptrs + 1) : AWC_OK;
+        if (rc != AWC_OK)
+            awc_unpin(kv->cache, pages[0], 0);
+        return rc;
+    }
+    rc = awc_pin_batch(kv->cache, pages, n, AWC_SHARED, ptrs);
+    if (rc != AWC_OK)
+        return rc;
+    if (!kv_hdr_decode((const uint8_t *)ptrs[0] + f->pos % kv->ps, &h2) || h2.pos != f->pos ||
+        h2.sum != f->h.sum) {
+        unpin_pages(kv, pages, n);
+        return AWC_ENOTFOUND;
+    }
+    return AWC_OK;
+}
+
+/* A record's pages pinned by pin_record, for kv_verify_pinned. */
+struct run {
+    uint64_t first; /* the record's first logical page */
+    void **ptrs;
+};
+
+static const uint8_t *run_page(void *arg, uint64_t lp)
+{
+    const struct run *r = arg;
+
+    return r->ptrs[lp - r->first];
+}
+
+/* Step 4 of a get for a record on more than one page (or whose header the lookup did not keep
+ * pinned, rec NULL): pins each page once (pin_record), then hashes and copies the value from
+ * the pinned pages. A record with more pages than the window has slots, or whose batch cannot
+ * be pinned, is read page by page (kv_read_verify), which reports a page's error as its own. */
+static int get_pages(struct awc_kv *kv, const struct found *f, const uint8_t *rec, void *buf)
+{
+    uint64_t page_in[8], *pages = page_in, n = rec_pages(kv, f);
+    void *ptr_in[8], **ptrs = ptr_in;
+    int rc = AWC_EBUSY;
+
+    if (n > 8 && n <= kv->slots) {
+        pages = malloc((size_t)n * sizeof(*pages));
+        ptrs = malloc((size_t)n * sizeof(*ptrs));
+    }
+    if (n <= kv->slots && pages != NULL && ptrs != NULL) {
+        rc = pin_record(kv, f, rec, pages, ptrs, (size_t)n);
+    } else if (rec != NULL) {
+        awc_unpin(kv->cache, kv_page_of(kv, f->pos), 0);
+    }
+    if (rc == AWC_OK) {
+        struct run r = {f->pos / kv->ps, ptrs};
+
+        rc = kv_verify_pinned(kv, f->pos, &f->h, run_page, &r, buf);
+        unpin_pages(kv, pages, (size_t)n);
+    } else if (rc != AWC_ENOTFOUND) {
+        rc = kv_read_verify(kv, f->pos, &f->h, buf);
+    }
+    if (pages != page_in)
+        free(pages);
+    if (ptrs != ptr_in)
+        free(ptrs);
+    return rc;
+}
+
 /* Steps of a get (README 9.4):
  * 1. Check the arguments; hash the key.
  * 2. Find the key's record (lookup). None: a miss.
@@ -692,7 +783,7 @@ AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf,
     }
     /* Step 4. The record in one page still pinned: nobody can have changed it since the
      * header was read, so a mismatch is damage. */
-    if (rec != NULL) {
+    if (rec != NULL && rec_pages(kv, &f) == 1) {
         const uint8_t *v = rec + KV_HDR + f.h.key_len;
 
         rc = kv_sum(f.pos, rec + KV_HDR, f.h.key_len, v, f.h.value_len) == f.h.sum ? AWC_OK
@@ -701,8 +792,8 @@ AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf,
             memcpy(buf, v, f.h.value_len);
         awc_unpin(kv->cache, kv_page_of(kv, f.pos), 0);
     } else {
-        rc = kv_read_verify(kv, f.pos, &f.h, buf);
-        if (rc == AWC_ECHECKSUM && f.pos < load_tail(kv)) {
+        rc = get_pages(kv, &f, rec, buf);
+        if ((rc == AWC_ECHECKSUM && f.pos < load_tail(kv)) || rc == AWC_ENOTFOUND) {
             count(&kv->misses);
             return AWC_ENOTFOUND;
         }
@@ -724,54 +815,55 @@ static void unpin_range(struct awc_kv *kv, uint64_t first, uint64_t n)
 }
 
 /* Steps of a get_ref: 1-3 as awc_kv_get; then
- * 4. Pin every page of the record at once (shared; one batch), check that it is still the same
- *    record (header at its position) and its sum, in place.
+ * 4. Pin every page of the record once (shared; the lookup's page kept and one batch for the
+ *    rest: pin_record), check its sum in place on the pinned pages.
  * 5. Describe the value's pieces; count the reference (in all, for close, and per thread, for
  *    the holder's writes: README 9.4). */
 AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct awc_kv_ref *ref)
 {
     int rc = check_call(kv, key, key_len);
     uint64_t hash, first, npages, *pages = NULL;
+    const uint8_t *rec;
     void **ptrs = NULL;
-    struct awc_kv_frag *frags;
+    struct awc_kv_frag *frags = NULL;
     struct found f;
-    struct kv_hdr h2;
 
     if (rc != AWC_OK)
         return rc;
     if (ref == NULL)
         return AWC_EINVAL;
     memset(ref, 0, sizeof(*ref));
+    frags = ref->inline_frags_;
     hash = kv_hash(kv, key, key_len);
-    rc = find_live(kv, hash, key, key_len, &f, NULL);
+    rc = find_live(kv, hash, key, key_len, &f, &rec);
     if (rc != AWC_OK)
         return rc;
     /* Step 4 */
     first = f.pos / kv->ps;
-    npages = (f.pos + KV_HDR + f.h.key_len + f.h.value_len - 1) / kv->ps - first + 1;
-    if (npages > kv->slots)
-        return AWC_E2BIG;
+    npages = rec_pages(kv, &f);
+    if (npages > kv->slots) {
+        rc = AWC_E2BIG;
+        goto unkeep;
+    }
     pages = malloc((size_t)npages * sizeof(*pages));
     ptrs = malloc((size_t)npages * sizeof(*ptrs));
-    frags = npages > 2 ? malloc((size_t)npages * sizeof(*frags)) : ref->inline_frags_;
+    if (npages > 2)
+        frags = malloc((size_t)npages * sizeof(*frags));
     if (pages == NULL || ptrs == NULL || frags == NULL) {
         rc = AWC_ENOMEM;
-        goto fail;
+        goto unkeep;
     }
-    for (uint64_t i = 0; i < npages; i++)
-        pages[i] = kv_page_of(kv, (first + i) * kv->ps);
-    rc = awc_pin_batch(kv->cache, pages, (size_t)npages, AWC_SHARED, ptrs);
+    rc = pin_record(kv, &f, rec, pages, ptrs, (size_t)npages);
+    if (rc == AWC_ENOTFOUND)
+        count(&kv->misses); /* rewritten since the lookup */
     if (rc != AWC_OK)
         goto fail;
-    if (!kv_hdr_decode((const uint8_t *)ptrs[0] + f.pos % kv->ps, &h2) || h2.pos != f.pos ||
-        h2.sum != f.h.sum) {
-        unpin_range(kv, first, npages);
-        rc = AWC_ENOTFOUND; /* rewritten since the lookup */
-        count(&kv->misses);
-        goto fail;
-    }
     /* The sum, on the pinned pages (nobody can change them now). */
-    rc = kv_read_verify(kv, f.pos, &f.h, NULL);
+    {
+        struct run r = {first, ptrs};
+
+        rc = kv_verify_pinned(kv, f.pos, &f.h, run_page, &r, NULL);
+    }
     if (rc != AWC_OK) {
         unpin_range(kv, first, npages);
         if (rc == AWC_ECHECKSUM)
@@ -813,6 +905,9 @@ AWC_API int awc_kv_get_ref(awc_kv_t *kv, const void *key, size_t key_len, struct
     free(pages);
     free(ptrs);
     return AWC_OK;
+unkeep:
+    if (rec != NULL)
+        awc_unpin(kv->cache, kv_page_of(kv, f.pos), 0);
 fail:
     if (frags != ref->inline_frags_)
         free(frags);
@@ -846,6 +941,279 @@ AWC_API int awc_kv_release(awc_kv_t *kv, struct awc_kv_ref *ref)
     memset(ref, 0, sizeof(*ref));
     atomic_fetch_sub_explicit(&kv->refs, 1, memory_order_acq_rel);
     tls_give(kv, overflow);
+    return AWC_OK;
+}
+
+/* ---- Batched gets (README 9.4.1) -------------------------------------------------------- */
+
+#define GB_ROUND 64u /* items looked up per round (fewer when the window is small) */
+
+/* What a batched get knows of one item. */
+enum gb_state { GB_ALONE, GB_MISS, GB_CAND, GB_MORE, GB_EXPIRED, GB_RANGE, GB_DONE };
+
+struct gb_item {
+    size_t i;            /* the item's index in the call */
+    enum gb_state state; /* GB_ALONE: read as by awc_kv_get after the round */
+    int rc;              /* GB_DONE: the sum's verdict (AWC_OK or AWC_ECHECKSUM) */
+    uint64_t hash;
+    struct found f;
+};
+
+/* The pages a round holds pinned: sorted, distinct cache page numbers with their bytes. */
+struct gb_pins {
+    const struct awc_kv *kv;
+    uint64_t page[2][GB_ROUND * 2];
+    void *ptr[2][GB_ROUND * 2];
+    size_t n[2];
+};
+
+/* qsort's and bsearch's order of uint64_t. */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Sorts page[0..n) and drops repeats and the pages `other` holds; returns how many remain. */
+static size_t gb_distinct(uint64_t *page, size_t n, const uint64_t *other, size_t n_other)
+{
+    size_t m = 0;
+
+    if (n > 1)
+        qsort(page, n, sizeof(*page), cmp_u64);
+    for (size_t i = 0; i < n; i++)
+        if ((m == 0 || page[m - 1] != page[i]) &&
+            (n_other == 0 || bsearch(&page[i], other, n_other, sizeof(*other), cmp_u64) == NULL))
+            page[m++] = page[i];
+    return m;
+}
+
+/* The bytes of log page lp, pinned in one of the round's two batches. */
+static const uint8_t *gb_page(void *arg, uint64_t lp)
+{
+    const struct gb_pins *p = arg;
+    uint64_t page = kv_page_of(p->kv, lp * p->kv->ps);
+
+    for (int b = 0; b < 2; b++) {
+        const uint64_t *at =
+            p->n[b] > 0 ? bsearch(&page, p->page[b], p->n[b], sizeof(page), cmp_u64) : NULL;
+
+        if (at != NULL)
+            return p->ptr[b][at - p->page[b]];
+    }
+    assert(!"a batched get's page is not pinned");
+    return NULL;
+}
+
+/* Step 1 of a round: each item's candidates, under imu once for the round. An item with no
+ * candidate past the tail is a miss; one with more than one, or whose header and key do not lie
+ * in one page, is left to awc_kv_get (GB_ALONE). */
+static void gb_candidates(struct awc_kv *kv, struct gb_item *it, size_t n)
+{
+    uint64_t tail = load_tail(kv);
+
+    plat_mutex_lock(&kv->imu);
+    for (size_t j = 0; j < n; j++) {
+        uint64_t cursor = 0, cand[2];
+        size_t m = kv_index_find(&kv->idx, it[j].hash, &cursor, cand, 2);
+
+        it[j].state = m == 0 ? GB_MISS : m == 1 && cursor == UINT64_MAX ? GB_CAND : GB_ALONE;
+        if (it[j].state == GB_CAND && cand[0] < tail)
+            it[j].state = GB_MISS;
+        it[j].f.pos = cand[0];
+    }
+    plat_mutex_unlock(&kv->imu);
+}
+
+/* Step 3 for one item: its header and key checked on the pinned page; a record wholly in that
+ * page is hashed and copied at once (GB_DONE), one that goes on is GB_MORE. */
+static void gb_check(struct awc_kv *kv, struct gb_item *x, const uint8_t *rec, const void *key,
+                     size_t key_len, void *buf, size_t buf_len, uint64_t now)
+{
+    struct kv_hdr *h = &x->f.h;
+
+    if (!kv_hdr_decode(rec, h) || h->pos != x->f.pos || h->magic != KV_REC_ITEM ||
+        h->key_len != key_len || memcmp(rec + KV_HDR, key, key_len) != 0) {
+        x->state = GB_MISS;
+    } else if (expired(h, now)) {
+        x->state = GB_EXPIRED;
+    } else if (buf_len < h->value_len) {
+        x->state = GB_RANGE;
+    } else if (rec_pages(kv, &x->f) > 1) {
+        x->state = GB_MORE;
+    } else {
+        const uint8_t *v = rec + KV_HDR + key_len;
+
+        x->state = GB_DONE;
+        x->rc = kv_sum(x->f.pos, rec + KV_HDR, key_len, v, h->value_len) == h->sum ? AWC_OK
+                                                                                   : AWC_ECHECKSUM;
+        if (x->rc == AWC_OK && h->value_len > 0)
+            memcpy(buf, v, h->value_len);
+    }
+}
+
+/* Step 4: the later pages of the GB_MORE records in one more batch (records whose pages would
+ * not fit the window go alone, as do all of them when the batch fails), each record then hashed
+ * and copied from the pinned pages. */
+static void gb_more(struct awc_kv *kv, struct gb_item *it, size_t n, struct gb_pins *p,
+                    void *const *bufs)
+{
+    size_t m = 0;
+    bool ok;
+
+    for (size_t j = 0; j < n; j++) {
+        uint64_t first = it[j].f.pos / kv->ps, pages = rec_pages(kv, &it[j].f);
+
+        if (it[j].state != GB_MORE)
+            continue;
+        if (pages - 1 > GB_ROUND * 2 - m || p->n[0] + m + pages - 1 > kv->slots) {
+            it[j].state = GB_ALONE;
+            continue;
+        }
+        for (uint64_t k = 1; k < pages; k++)
+            p->page[1][m++] = kv_page_of(kv, (first + k) * kv->ps);
+    }
+    m = gb_distinct(p->page[1], m, p->page[0], p->n[0]);
+    ok = m == 0 || awc_pin_batch(kv->cache, p->page[1], m, AWC_SHARED, p->ptr[1]) == AWC_OK;
+    p->n[1] = ok ? m : 0;
+    for (size_t j = 0; j < n; j++) {
+        if (it[j].state != GB_MORE)
+            continue;
+        it[j].state = ok ? GB_DONE : GB_ALONE;
+        if (ok)
+            it[j].rc = kv_verify_pinned(kv, it[j].f.pos, &it[j].f.h, gb_page, p, bufs[it[j].i]);
+    }
+}
+
+/* Step 6 for one item: its result and counters, as awc_kv_get would give them. */
+static int gb_finish(struct awc_kv *kv, const struct gb_item *x, const void *key, size_t key_len,
+                     void *buf, size_t buf_len, size_t *value_len)
+{
+    switch (x->state) {
+    case GB_ALONE:
+        return awc_kv_get(kv, key, key_len, buf, buf_len, value_len);
+    case GB_EXPIRED:
+        drop_item(kv, x->hash, x->f.pos, (uint64_t)x->f.h.key_len + x->f.h.value_len);
+        count(&kv->expired);
+        count(&kv->misses);
+        return AWC_ENOTFOUND;
+    case GB_RANGE:
+        *value_len = x->f.h.value_len;
+        count(&kv->hits);
+        return AWC_ERANGE;
+    case GB_DONE:
+        if (x->rc == AWC_OK) {
+            *value_len = x->f.h.value_len;
+            count(&kv->hits);
+            return AWC_OK;
+        }
+        if (x->f.pos >= load_tail(kv)) {
+            drop_item(kv, x->hash, x->f.pos, (uint64_t)x->f.h.key_len + x->f.h.value_len);
+            return AWC_ECHECKSUM;
+        }
+        break; /* reclaimed and rewritten under the read: a miss */
+    default:
+        break;
+    }
+    count(&kv->misses);
+    return AWC_ENOTFOUND;
+}
+
+/* One round of a batched get over it[0..n) (README 9.4.1):
+ * 1. Each item's candidate, under imu once (gb_candidates).
+ * 2. The pages where the candidates' records start, distinct, pinned in one batch (one map call
+ *    and one read for those not in frames). If it fails, every item goes alone.
+ * 3. Each record's header and key checked on its page; one within its page is done at once
+ *    (gb_check).
+ * 4. The later pages of the others in one more batch (gb_more).
+ * 5. Every page unpinned.
+ * 6. Each item's result (gb_finish); the items left alone are read as by awc_kv_get. */
+static void gb_round(struct awc_kv *kv, struct gb_item *it, size_t n, const void *const *keys,
+                     const size_t *key_lens, void *const *bufs, const size_t *buf_lens,
+                     size_t *value_lens, int *results)
+{
+    struct gb_pins p = {.kv = kv};
+    uint64_t now = now_ms(kv);
+    size_t m = 0;
+
+    /* Step 1 */
+    gb_candidates(kv, it, n);
+    /* Step 2 */
+    for (size_t j = 0; j < n; j++) {
+        size_t off = (size_t)(it[j].f.pos % kv->ps);
+
+        if (it[j].state == GB_CAND && kv->ps - off < KV_HDR + key_lens[it[j].i])
+            it[j].state = GB_ALONE;
+        if (it[j].state == GB_CAND)
+            p.page[0][m++] = kv_page_of(kv, it[j].f.pos);
+    }
+    m = gb_distinct(p.page[0], m, NULL, 0);
+    if (m > 0 && awc_pin_batch(kv->cache, p.page[0], m, AWC_SHARED, p.ptr[0]) != AWC_OK) {
+        for (size_t j = 0; j < n; j++)
+            if (it[j].state == GB_CAND)
+                it[j].state = GB_ALONE;
+        m = 0;
+    }
+    p.n[0] = m;
+    /* Step 3 */
+    for (size_t j = 0; j < n; j++) {
+        size_t i = it[j].i;
+
+        if (it[j].state == GB_CAND)
+            gb_check(kv, &it[j], gb_page(&p, it[j].f.pos / kv->ps) + it[j].f.pos % kv->ps, keys[i],
+                     key_lens[i], bufs[i], buf_lens[i], now);
+    }
+    /* Steps 4, 5 */
+    gb_more(kv, it, n, &p, bufs);
+    unpin_pages(kv, p.page[1], p.n[1]);
+    unpin_pages(kv, p.page[0], p.n[0]);
+    /* Step 6 */
+    for (size_t j = 0; j < n; j++) {
+        size_t i = it[j].i;
+
+        results[i] =
+            gb_finish(kv, &it[j], keys[i], key_lens[i], bufs[i], buf_lens[i], &value_lens[i]);
+    }
+}
+
+AWC_API int awc_kv_get_batch(awc_kv_t *kv, size_t n, const void *const *keys,
+                             const size_t *key_lens, void *const *bufs, const size_t *buf_lens,
+                             size_t *value_lens, int *results)
+{
+    struct gb_item it[GB_ROUND];
+    size_t round, at = 0;
+    int rc = check_kv(kv);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (n > 0 && (keys == NULL || key_lens == NULL || bufs == NULL || buf_lens == NULL ||
+                  value_lens == NULL || results == NULL))
+        return AWC_EINVAL;
+    round = kv->slots / 2 < GB_ROUND ? (size_t)(kv->slots / 2) : GB_ROUND;
+    while (at < n) {
+        size_t m = 0;
+
+        while (at < n && (m < round || round == 0)) {
+            size_t i = at++;
+
+            value_lens[i] = 0;
+            results[i] = check_key(keys[i], key_lens[i]);
+            if (results[i] == AWC_OK && bufs[i] == NULL && buf_lens[i] > 0)
+                results[i] = AWC_EINVAL;
+            if (results[i] != AWC_OK)
+                continue;
+            if (round == 0) {
+                results[i] =
+                    awc_kv_get(kv, keys[i], key_lens[i], bufs[i], buf_lens[i], &value_lens[i]);
+                continue;
+            }
+            it[m].i = i;
+            it[m].hash = kv_hash(kv, keys[i], key_lens[i]);
+            m++;
+        }
+        gb_round(kv, it, m, keys, key_lens, bufs, buf_lens, value_lens, results);
+    }
     return AWC_OK;
 }
 
@@ -984,13 +1352,6 @@ static uint64_t seal_damaged_page(struct awc_kv *kv, uint64_t pos)
  * are ignored. Returns where it stopped. The opening thread only. */
 #define AHEAD_PAGES 256u  /* pages of log read ahead at once */
 #define AHEAD_MAX   1024u /* candidate pages at most per call (and per batch) */
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
 
 static uint64_t read_ahead(struct awc_kv *kv, uint64_t pos, uint64_t end)
 {

@@ -269,6 +269,11 @@ uint64_t kv_sum(uint64_t pos, const void *key, size_t key_len, const void *value
  * value into value[0..h->value_len) when value is not NULL. AWC_ECHECKSUM on a mismatch. */
 int kv_read_verify(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, void *value);
 
+/* As kv_read_verify, over the record's pages that the caller holds pinned: page_at(arg, lp)
+ * returns the bytes of the log's logical page lp (positions lp * page size onwards). */
+int kv_verify_pinned(const struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h,
+                     const uint8_t *(*page_at)(void *arg, uint64_t lp), void *arg, void *value);
+
 /* The meta page (README 9.5, 9.7.2). A version 1 page (before checkpoints) reads back with
  * file_id 0 and no checkpoint. */
 struct kv_meta {

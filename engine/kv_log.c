@@ -227,6 +227,31 @@ int kv_read_verify(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, void
     return XXH3_64bits_digest(&a.st) == h->sum ? AWC_OK : AWC_ECHECKSUM;
 }
 
+/* As kv_read_verify, over pages the caller holds pinned: page_at(arg, lp) gives the bytes of
+ * the log's logical page lp (README 9.4). */
+int kv_verify_pinned(const struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h,
+                     const uint8_t *(*page_at)(void *arg, uint64_t lp), void *arg, void *value)
+{
+    uint64_t at = pos + KV_HDR;
+    size_t len = (size_t)h->key_len + h->value_len, done = 0;
+    struct sum_arg a;
+
+    XXH3_INITSTATE(&a.st);
+    XXH3_64bits_reset_withSeed(&a.st, pos);
+    a.value = value;
+    a.key_len = h->key_len;
+    while (done < len) {
+        size_t off = (size_t)(at % kv->ps), n = kv->ps - off;
+
+        if (n > len - done)
+            n = len - done;
+        sum_piece((void *)(uintptr_t)(page_at(arg, at / kv->ps) + off), n, done, &a);
+        at += n;
+        done += n;
+    }
+    return XXH3_64bits_digest(&a.st) == h->sum ? AWC_OK : AWC_ECHECKSUM;
+}
+
 /* ---- Meta pages (README 9.5, 9.7.2) ----------------------------------------------------- */
 
 /* Meta page layout, version 2 (version 1, before checkpoints, ends at `gen` with its check at

@@ -1378,6 +1378,120 @@ static void test_collisions(void **state)
     et_unlink(p);
 }
 
+/* ---- Batched gets ----------------------------------------------------------------------- */
+
+/* Gets keys[0..n) with one awc_kv_get_batch and each with awc_kv_get (buffers of cap bytes):
+ * every result, length and value must agree. */
+static void batch_vs_single(awc_kv_t *kv, size_t n, const void *const *keys, const size_t *klens,
+                            size_t cap)
+{
+    uint8_t **bufs = xmalloc(n * sizeof(*bufs)), *one = xmalloc(cap + 1);
+    size_t *caps = xmalloc(n * sizeof(*caps)), *lens = xmalloc(n * sizeof(*lens));
+    int *results = xmalloc(n * sizeof(*results));
+
+    for (size_t j = 0; j < n; j++) {
+        bufs[j] = xmalloc(cap + 1);
+        caps[j] = cap;
+    }
+    ET_EXPECT(awc_kv_get_batch(kv, n, keys, klens, (void *const *)bufs, caps, lens, results),
+              AWC_OK);
+    for (size_t j = 0; j < n; j++) {
+        size_t len = 0;
+        int rc = awc_kv_get(kv, keys[j], klens[j], one, cap, &len);
+
+        if (rc != results[j] || (rc == AWC_OK || rc == AWC_ERANGE ? len : 0) != lens[j] ||
+            (rc == AWC_OK && memcmp(one, bufs[j], len) != 0))
+            fail_msg("item %zu of %zu: batched get %d (%zu bytes), single get %d (%zu bytes)%s", j,
+                     n, results[j], lens[j], rc, len,
+                     rc == AWC_OK && len == lens[j] ? ", other bytes" : "");
+        free(bufs[j]);
+    }
+    free(bufs);
+    free(one);
+    free(caps);
+    free(lens);
+    free(results);
+}
+
+/* Key i of the batched get test. */
+static size_t gb_key(char *b, unsigned i)
+{
+    return (size_t)snprintf(b, 32, "batch-%u", i);
+}
+
+#define GB_N 700u
+
+/* A batched get answers as single gets do: values of 0 to 3 pages (records on one page and on
+ * several), deleted and never-put keys, repeats, short buffers, a window of a few slots, keys
+ * that share hashes; and its bad input. */
+static void test_get_batch(void **state)
+{
+    static char keyb[GB_N + 40][32];
+    const void *keys[GB_N + 40];
+    size_t klens[GB_N + 40], len = 0, caps[2] = {PS, PS};
+    char p[1024];
+    void *bufs[2];
+    int results[2];
+    awc_kv_t *kv;
+
+    (void)state;
+    et_path(p, sizeof(p), "gbatch");
+    for (unsigned i = 0; i < GB_N + 40; i++) {
+        /* the last 40: 20 never put, then 20 repeats of earlier keys */
+        klens[i] = gb_key(keyb[i], i < GB_N + 20 ? i : (i * 37) % GB_N);
+        keys[i] = keyb[i];
+    }
+    for (int round = 0; round < 3; round++) {
+        /* 0: the default window; 1: a window of 4 slots; 2: every key shares its hash with
+         * many others */
+        struct awc_kv_config cfg =
+            kcfg(p, 2048 * PS, AWC_CREATE | AWC_EXCL | (round == 2 ? AWC_KV_WEAK_HASH : 0));
+
+        if (round == 1)
+            cfg.window_budget = 4 * PS;
+        et_unlink(p);
+        kv = kv_open_ok(&cfg);
+        for (unsigned i = 0; i < GB_N; i++)
+            PUT(kv, keyb[i], klens[i], i, 1, (size_t)(i * 131u % (3 * PS)));
+        for (unsigned i = 0; i < GB_N; i += 9)
+            ET_EXPECT(awc_kv_delete(kv, keyb[i], klens[i]), AWC_OK);
+        batch_vs_single(kv, GB_N + 40, keys, klens, 3 * PS);
+        batch_vs_single(kv, GB_N + 40, keys, klens, PS / 2); /* some AWC_ERANGE */
+        batch_vs_single(kv, 1, keys + 5, klens + 5, 3 * PS);
+        kv_close_ok(kv);
+    }
+    /* Bad input: per item, and for the call. */
+    {
+        struct awc_kv_config cfg = kcfg(p, 2048 * PS, 0);
+        uint8_t b0[PS];
+        size_t lens[2] = {7, 7}, big = AWC_KV_MAX_KEY + 1;
+        const void *bad_keys[2] = {keys[1], keys[2]};
+        size_t bad_klens[2] = {big, klens[2]};
+
+        kv = kv_open_ok(&cfg);
+        bufs[0] = b0;
+        bufs[1] = NULL;
+        ET_EXPECT(awc_kv_get_batch(kv, 2, bad_keys, bad_klens, bufs, caps, lens, results), AWC_OK);
+        assert_int_equal(results[0], AWC_E2BIG);
+        assert_int_equal(results[1], AWC_EINVAL); /* NULL buffer of PS bytes */
+        assert_int_equal(lens[0], 0);
+        bad_klens[0] = 0;
+        caps[1] = 0;
+        ET_EXPECT(awc_kv_get_batch(kv, 2, bad_keys, bad_klens, bufs, caps, lens, results), AWC_OK);
+        assert_int_equal(results[0], AWC_EINVAL); /* empty key */
+        assert_int_equal(results[1], AWC_ERANGE); /* size only: the value does not fit 0 bytes */
+        assert_int_equal(lens[1], (size_t)(2 * 131u % (3 * PS)));
+        ET_EXPECT(awc_kv_get_batch(kv, 0, NULL, NULL, NULL, NULL, NULL, NULL), AWC_OK);
+        ET_EXPECT(awc_kv_get_batch(kv, 1, NULL, klens, bufs, caps, lens, results), AWC_EINVAL);
+        ET_EXPECT(awc_kv_get_batch(kv, 1, keys, klens, bufs, caps, lens, NULL), AWC_EINVAL);
+        ET_EXPECT(awc_kv_get_batch(NULL, 1, keys, klens, bufs, caps, lens, results), AWC_EINVAL);
+        kv_close_ok(kv);
+        ET_EXPECT(awc_kv_get_batch(kv, 1, keys, klens, bufs, caps, lens, results), AWC_ECLOSED);
+        (void)len;
+    }
+    et_unlink(p);
+}
+
 /* ---- Eviction and restart ---------------------------------------------------------------- */
 
 static void test_eviction(void **state)
@@ -2426,22 +2540,15 @@ static void m_delete(struct model *m, size_t k)
     m->w += m_cons(e->klen, 0);
 }
 
-static void m_get(struct model *m, size_t k, int op)
+/* Checks one get's answer (rc, the value's length len in a buffer of cap bytes, its bytes in
+ * m->got) against the model; op as m_get's. */
+static void m_get_result(struct model *m, size_t k, int op, int rc, size_t len, size_t cap,
+                         const char *how)
 {
     struct mkey *e = &m->keys[k];
-    size_t len = SIZE_MAX, cap = M_BIG_VAL + 16;
-    void *buf = m->got;
     bool must, may;
-    int rc;
 
-    if (op == OP_SIZE) {
-        buf = NULL;
-        cap = 0;
-    } else if (op == OP_SHORT) {
-        cap = e->vlen > 0 ? e->vlen - 1 : 0;
-    }
     m_allow(m, e, &must, &may);
-    rc = awc_kv_get(m->kv, e->key, e->klen, buf, cap, &len);
     if (rc == AWC_ENOTFOUND) {
         m_check_missing(m, k, op_names[op]);
         return;
@@ -2451,17 +2558,65 @@ static void m_get(struct model *m, size_t k, int op)
         return;
     }
     if (rc != AWC_OK)
-        M_FAIL(m, k, "awc_kv_get (%s, buffer of %zu bytes) returned %d (%s), value_len %zu",
+        M_FAIL(m, k, "%s (%s, buffer of %zu bytes) returned %d (%s), value_len %zu", how,
                op_names[op], cap, rc, awc_strerror(rc), len);
     if (op != OP_GET && len > cap)
-        M_FAIL(m, k, "awc_kv_get returned AWC_OK with %zu bytes in a buffer of %zu", len, cap);
+        M_FAIL(m, k, "%s returned AWC_OK with %zu bytes in a buffer of %zu", how, len, cap);
     if (op != OP_GET) {
         if (!may || len != e->vlen)
-            M_FAIL(m, k, "awc_kv_get (%s) returned AWC_OK for %zu bytes", op_names[op], len);
+            M_FAIL(m, k, "%s (%s) returned AWC_OK for %zu bytes", how, op_names[op], len);
         m->found++;
         return;
     }
-    m_check_found(m, k, len, "get");
+    m_check_found(m, k, len, how);
+}
+
+static void m_get(struct model *m, size_t k, int op)
+{
+    struct mkey *e = &m->keys[k];
+    size_t len = SIZE_MAX, cap = M_BIG_VAL + 16;
+    void *buf = m->got;
+    int rc;
+
+    if (op == OP_SIZE) {
+        buf = NULL;
+        cap = 0;
+    } else if (op == OP_SHORT) {
+        cap = e->vlen > 0 ? e->vlen - 1 : 0;
+    }
+    rc = awc_kv_get(m->kv, e->key, e->klen, buf, cap, &len);
+    m_get_result(m, k, op, rc, len, cap, "awc_kv_get");
+}
+
+/* A batched get (awc_kv_get_batch) of k and up to 11 other keys (repeats possible), each
+ * answer checked as a single get's: full buffers, or (one in four) buffers one byte short. */
+#define M_BATCH 12
+static void m_get_batch(struct model *m, size_t k)
+{
+    static uint8_t *bufs[M_BATCH];
+    const void *keys[M_BATCH];
+    size_t klens[M_BATCH], caps[M_BATCH], lens[M_BATCH], at[M_BATCH];
+    size_t n = 1 + (size_t)et_rand_below(&m->rng, M_BATCH);
+    bool short_bufs = et_rand_below(&m->rng, 4) == 0;
+    int results[M_BATCH], rc;
+
+    for (size_t j = 0; j < n; j++) {
+        at[j] = j == 0 ? k : (size_t)et_rand_below(&m->rng, M_KEYS);
+        if (bufs[j] == NULL)
+            bufs[j] = xmalloc(M_BIG_VAL + 16);
+        keys[j] = m->keys[at[j]].key;
+        klens[j] = m->keys[at[j]].klen;
+        caps[j] = short_bufs && m->keys[at[j]].vlen > 0 ? m->keys[at[j]].vlen - 1 : M_BIG_VAL + 16;
+    }
+    rc = awc_kv_get_batch(m->kv, n, keys, klens, (void *const *)bufs, caps, lens, results);
+    if (rc != AWC_OK)
+        M_FAIL(m, k, "awc_kv_get_batch of %zu keys returned %d (%s)", n, rc, awc_strerror(rc));
+    for (size_t j = 0; j < n; j++) {
+        if (results[j] == AWC_OK)
+            memcpy(m->got, bufs[j], lens[j]);
+        m_get_result(m, at[j], short_bufs ? OP_SHORT : OP_GET, results[j], lens[j], caps[j],
+                     "awc_kv_get_batch");
+    }
 }
 
 static void m_get_ref(struct model *m, size_t k)
@@ -2693,6 +2848,11 @@ static void run_model(const char *name, unsigned flags, uint64_t nops)
             m_put(m, k);
             break;
         case OP_GET:
+            if (et_rand(&m->rng) & 1) {
+                m_get_batch(m, k);
+                break;
+            }
+            /* fall through */
         case OP_SIZE:
         case OP_SHORT:
             m_get(m, k, op);
@@ -2800,6 +2960,7 @@ int main(void)
         T(test_ttl),
         T(test_ttl_real_clock),
         T(test_collisions),
+        T(test_get_batch),
         T(test_eviction),
         T(test_warm_restart),
         T(test_checkpoint_clean),
