@@ -221,6 +221,7 @@ enum opt_id {
     OPT_DURATION,
     OPT_TTL,
     OPT_DIR,
+    OPT_BATCH,
 };
 
 static const struct cli_opt kv_opts_table[] = {
@@ -254,6 +255,9 @@ static const struct cli_opt kv_opts_table[] = {
      "awecache's items expire T after their put (default: never; the other sides ignore it)"},
     {"dir", OPT_DIR, "DIR",
      "where the stores go, as awecache-kv-<random>.<side> (default $TMPDIR or /var/tmp)"},
+    {"batch", OPT_BATCH, "N",
+     "gets handed to a side at once, up to 256: awecache's awc_kv_get_batch, RocksDB's "
+     "MultiGet, LMDB one by one (default 1)"},
     {"keep", BENCH_OPT_KEEP, NULL, "keep the stores (default: removed at the end)"},
     {"compare", BENCH_OPT_COMPARE, NULL,
      "also run RocksDB and LMDB (where built in) after awecache"},
@@ -270,6 +274,7 @@ struct kv_opts {
     uint64_t value_max;    /* bytes */
     uint64_t ttl_ns;       /* --ttl (0: none) */
     const char *dir;       /* --dir, or NULL */
+    uint64_t batch;        /* --batch (1: one get at a time) */
 };
 
 /* A size that must be more than 0 (--data-size, --window): 0, or -1 with a message. */
@@ -357,6 +362,8 @@ static int kv_option(int id, const char *arg, void *ctx)
             return -1;
         }
         return 0;
+    case OPT_BATCH:
+        return bench_opt_count("batch", arg, 1, KV_BATCH_MAX, &o->batch);
     case OPT_DIR:
         if (arg[0] == '\0') {
             cli_error(CMD, "--dir: an empty path");
@@ -378,6 +385,7 @@ static int parse_args(int argc, char **argv, struct kv_opts *o)
     bench_common_init(&o->c);
     o->c.data_size = 1ull << 30;
     o->c.frames = 256ull << 20;
+    o->batch = 1;
     o->c.duration_ns = 10ull * 1000000000ull;
     o->value_min = 100;
     o->value_max = 4096;
@@ -547,24 +555,73 @@ static void adapter_begin(void *state)
         run->side->begin(run->st);
 }
 
+/* Gets items ids[0..n) from thread t with one get_batch call, each checked as get_item does. */
+static int get_items(struct kv_run *run, unsigned t, const uint64_t *ids, size_t n, uint64_t *sink,
+                     char *err, size_t errlen)
+{
+    char keyb[KV_BATCH_MAX][KV_KEY_LEN + 1];
+    const char *keys[KV_BATCH_MAX];
+    struct kv_check c[KV_BATCH_MAX];
+    uint64_t v0[KV_BATCH_MAX];
+    int found[KV_BATCH_MAX];
+
+    for (size_t i = 0; i < n; i++) {
+        kv_key(ids[i], keyb[i]);
+        keys[i] = keyb[i];
+        v0[i] = atomic_load_explicit(&run->ver[ids[i]], memory_order_acquire);
+        kv_check_begin(&c[i], run->items, ids[i]);
+    }
+    if (run->side->get_batch(run->st, t, n, keys, KV_KEY_LEN, c, found, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v1, version = 0;
+
+        if (!found[i]) {
+            run->th[t].missing++;
+            continue;
+        }
+        if (kv_check_end(&c[i], &version, err, errlen) != 0)
+            return -1;
+        v1 = atomic_load_explicit(&run->ver[ids[i]], memory_order_acquire);
+        if (version < v0[i] || version > v1 + 1) {
+            snprintf(err, errlen,
+                     "get %s returned version %llu; a completed put wrote version %llu", keys[i],
+                     (unsigned long long)version, (unsigned long long)v0[i]);
+            return -1;
+        }
+        run->th[t].found++;
+        *sink += version;
+    }
+    return 0;
+}
+
+/* Serves ops[0..n): puts one by one; gets one by one, or with --batch each run of consecutive
+ * gets (up to KV_BATCH_MAX) in one get_batch call where the side has one. */
 static int adapter_serve(void *state, unsigned thread, const uint64_t *pages, const uint8_t *writes,
                          size_t n, uint64_t *sink, char *err, size_t errlen)
 {
     struct kv_run *run = state;
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
+        size_t m = 1;
         int rc;
 
         if (stopping()) {
             snprintf(err, errlen, "interrupted");
             return -1;
         }
-        if (writes[i])
+        if (writes[i]) {
             rc = put_item(run, thread, pages[i], false, err, errlen);
-        else
+        } else if (run->side->get_batch == NULL || n == 1) {
             rc = get_item(run, thread, pages[i], sink, err, errlen);
+        } else {
+            while (i + m < n && !writes[i + m] && m < KV_BATCH_MAX)
+                m++;
+            rc = get_items(run, thread, pages + i, m, sink, err, errlen);
+        }
         if (rc != 0)
             return -1;
+        i += m;
     }
     return 0;
 }
@@ -857,13 +914,13 @@ static void config_line(const struct kv_opts *o, const struct kv_items *it, uint
         snprintf(ttl, sizeof(ttl), ", ttl %g s (awecache)", (double)o->ttl_ns / 1e9);
     if (snprintf(buf, len,
                  "items %s (keys %u B, values %s%s%s: %s with the keys), RAM budget %s, window "
-                 "%s, page %s, dist %s, reads %g%%, threads %llu, warm-up %llu ops, %s%s, "
-                 "stores %s.*",
+                 "%s, page %s, dist %s, reads %g%%, threads %llu, batch %llu, warm-up %llu ops, "
+                 "%s%s, stores %s.*",
                  n, KV_KEY_LEN, vmin, it->value_min != it->value_max ? " to " : "",
                  it->value_min != it->value_max ? vmax : "", data, fr, win, pg,
                  dist_name(o, dist, sizeof(dist)), o->c.wl.read_ratio * 100.0,
-                 (unsigned long long)o->c.threads, (unsigned long long)o->c.warmup, limit, ttl,
-                 base) < 0)
+                 (unsigned long long)o->c.threads, (unsigned long long)o->batch,
+                 (unsigned long long)o->c.warmup, limit, ttl, base) < 0)
         buf[0] = '\0';
 }
 
@@ -954,6 +1011,7 @@ static void print_json(const struct kv_opts *o, const struct kv_items *it, uint6
     cli_json_str(&j, "dist", dist_name(o, dist, sizeof(dist)));
     cli_json_real(&j, "reads", o->c.wl.read_ratio);
     cli_json_u64(&j, "threads", o->c.threads);
+    cli_json_u64(&j, "batch", o->batch);
     cli_json_real(&j, "duration_s", (double)o->c.duration_ns / 1e9);
     cli_json_u64(&j, "ops", o->c.ops);
     cli_json_u64(&j, "warmup_ops", o->c.warmup);
@@ -1186,7 +1244,7 @@ int cmd_bench_kv(int argc, char **argv)
     run->base.frame_budget = o.c.frames;
     run->base.window_budget = o.c.window;
     run->base.threads = (unsigned)o.c.threads;
-    run->base.batch = 1;
+    run->base.batch = o.batch;
     run->base.duration_ns = o.c.duration_ns;
     run->base.ops = o.c.ops;
     run->base.warmup_ops = o.c.warmup;

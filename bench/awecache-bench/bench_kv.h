@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #define KV_KEY_LEN    18u        /* "kv" + 16 hex digits */
+#define KV_BATCH_MAX  256u       /* gets handed to a side at once, at most (--batch) */
 #define KV_VALUE_HEAD 16u        /* the value's id and version words */
 #define KV_UNKNOWN    UINT64_MAX /* a figure a side cannot know ("-" in the table) */
 
@@ -112,6 +113,11 @@ struct kv_side {
      * order) and returns 1; not found: 0; failure: -1 with err. */
     int (*get)(void *state, unsigned thread, const void *key, size_t key_len, struct kv_check *c,
                char *err, size_t errlen);
+    /* Looks keys[0..n) (each key_len bytes) up at once, as n calls of get would: found[i] 1 or
+     * 0, a found value's bytes handed to c[i]. 0, or -1 with err. NULL: the harness calls get
+     * n times (--batch N hands a side up to N gets at once). */
+    int (*get_batch)(void *state, unsigned thread, size_t n, const char *const *keys,
+                     size_t key_len, struct kv_check *c, int *found, char *err, size_t errlen);
     /* After the load: makes everything durable and lets background work settle. 0 or -1. */
     int (*sync)(void *state, char *err, size_t errlen);
     /* Between the load and the warm-up (memory limits are entered here), from the thread that

@@ -41,6 +41,7 @@ struct side_state {
     awc_kv_t *kv;
     const struct kv_config *cfg;
     uint8_t **bufs;           /* [threads + 1]: a value's copy when it cannot be pinned */
+    uint8_t **batch_bufs;     /* [threads + 1]: KV_BATCH_MAX values' room, made at first use */
     uint64_t frames;          /* the frame budget it opened with */
     struct awc_kv_stats base; /* statistics at begin */
     char why_smaller[96];     /* a note on the window, if it had to shrink */
@@ -73,6 +74,11 @@ static void side_free(struct side_state *s)
             free(s->bufs[t]);
         free(s->bufs);
     }
+    if (s->batch_bufs != NULL) {
+        for (unsigned t = 0; t <= s->cfg->threads; t++)
+            free(s->batch_bufs[t]);
+        free(s->batch_bufs);
+    }
     free(s);
 }
 
@@ -93,11 +99,12 @@ static int side_open(void **state, const struct kv_config *cfg, char *drop_path,
     }
     s->cfg = cfg;
     s->bufs = calloc((size_t)cfg->threads + 1, sizeof(*s->bufs));
+    s->batch_bufs = calloc((size_t)cfg->threads + 1, sizeof(*s->batch_bufs));
     for (unsigned t = 0; s->bufs != NULL && t <= cfg->threads; t++) {
         if ((s->bufs[t] = malloc(cfg->items->value_max)) == NULL)
             break;
     }
-    if (s->bufs == NULL || s->bufs[cfg->threads] == NULL) {
+    if (s->bufs == NULL || s->bufs[cfg->threads] == NULL || s->batch_bufs == NULL) {
         snprintf(err, errlen, "out of memory");
         side_free(s);
         return -1;
@@ -196,6 +203,44 @@ static int side_get(void *state, unsigned thread, const void *key, size_t key_le
     return -1;
 }
 
+/* awc_kv_get_batch into the thread's batch buffers (one value's room each). */
+static int side_get_batch(void *state, unsigned thread, size_t n, const char *const *keys,
+                          size_t key_len, struct kv_check *c, int *found, char *err, size_t errlen)
+{
+    struct side_state *s = state;
+    size_t vmax = s->cfg->items->value_max, klens[KV_BATCH_MAX], caps[KV_BATCH_MAX];
+    size_t lens[KV_BATCH_MAX];
+    void *bufs[KV_BATCH_MAX];
+    int results[KV_BATCH_MAX], rc;
+
+    if (s->batch_bufs[thread] == NULL &&
+        (s->batch_bufs[thread] = malloc(KV_BATCH_MAX * vmax)) == NULL) {
+        snprintf(err, errlen, "out of memory for %u values", KV_BATCH_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        klens[i] = key_len;
+        caps[i] = vmax;
+        bufs[i] = s->batch_bufs[thread] + i * vmax;
+    }
+    rc = awc_kv_get_batch(s->kv, n, (const void *const *)keys, klens, bufs, caps, lens, results);
+    if (rc != AWC_OK) {
+        snprintf(err, errlen, "awc_kv_get_batch of %zu keys: %s", n, awc_strerror(rc));
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        found[i] = results[i] == AWC_OK;
+        if (found[i])
+            kv_check_piece(&c[i], bufs[i], lens[i]);
+        else if (results[i] != AWC_ENOTFOUND) {
+            snprintf(err, errlen, "awc_kv_get_batch %.*s: %s", (int)key_len, keys[i],
+                     awc_strerror(results[i]));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int side_sync(void *state, char *err, size_t errlen)
 {
     struct side_state *s = state;
@@ -273,6 +318,7 @@ const struct kv_side kv_side_awecache = {
     .open = side_open,
     .put = side_put,
     .get = side_get,
+    .get_batch = side_get_batch,
     .sync = side_sync,
     .start = NULL,
     .begin = side_begin,

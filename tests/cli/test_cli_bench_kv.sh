@@ -12,9 +12,9 @@
 #
 # (a) a plain run: exit 0, the configuration line, a table with every column and an awecache
 #     row at 1.00x, no store left in $TMPDIR;
-# (b) --compare --json: one result per side, awecache, rocksdb and lmdb in that order; a side
-#     built in ran (ok, ops_per_s > 0, found_ratio 1: every value checked), one not built says
-#     "not built"; the table of --compare has a row per side;
+# (b) --compare --json --batch 8: one result per side, awecache, rocksdb and lmdb in that
+#     order; a side built in ran with its batched gets (ok, ops_per_s > 0, found_ratio 1: every
+#     value checked), one not built says "not built"; the table of --compare has a row per side;
 # (c) --csv: a header and one row; --dist uniform; --value-size with one size;
 # (d) --ttl 1ms: awecache's items expire, so most gets miss (found_ratio below 0.5);
 # (e) --keep --dir: the stores are kept where --dir says;
@@ -84,8 +84,8 @@ expect_no_stores "(a)"
 
 # ---- (b) --compare ------------------------------------------------------------------------------
 
-step "(b) --compare --json"
-expect_ok "${SMALL[@]}" --quiet --compare --json
+step "(b) --compare --json --batch 8"
+expect_ok "${SMALL[@]}" --quiet --compare --json --batch 8
 RESULTS=$(json_results)
 [ "$(echo "$RESULTS" | awk '{ printf "%s ", $1 }')" = "awecache rocksdb lmdb " ] ||
     fail "(b) expected results for awecache, rocksdb, lmdb (got: $RESULTS)"
@@ -172,6 +172,8 @@ expect_bad "--frames 1000T" "${SMALL[@]}" --frames 1000T
 expect_bad "--window > --frames" "${SMALL[@]}" --window 4M
 expect_bad "--page-size 3K" "${SMALL[@]}" --page-size 3K
 expect_bad "--threads 0" "${SMALL[@]}" --threads 0
+expect_bad "--batch 0" "${SMALL[@]}" --batch 0
+expect_bad "--batch 257" "${SMALL[@]}" --batch 257
 expect_bad "--duration 0" "${SMALL[@]}" --duration 0
 expect_bad "--ttl 0" "${SMALL[@]}" --ttl 0
 expect_bad "--json --csv" "${SMALL[@]}" --json --csv
