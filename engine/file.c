@@ -855,26 +855,59 @@ static void ck_wait_turn(struct awc *c, const uint64_t *pages, const int *res, s
  *    whose write failed keeps its new record, with `prev` trusted (as after a crash): the disk's
  *    block says the same, and either version may be what the device holds.
  * prc[i] (if not NULL) gets each page's result; the return value is the first error. */
+/* A page of a write-back and its place in the caller's arrays, for the order by page. */
+struct wpage {
+    uint64_t page;
+    size_t i;
+};
+
+static int wpage_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct wpage *)a)->page, y = ((const struct wpage *)b)->page;
+
+    return (x > y) - (x < y);
+}
+
+/* Fills ord[0..n) with the pages in increasing order (README 5.4: a run of pages that follow
+ * one another in the file goes as one transfer). */
+static void order_pages(const uint64_t *pages, size_t n, struct wpage *ord)
+{
+    bool sorted = true;
+
+    for (size_t i = 0; i < n; i++) {
+        ord[i].page = pages[i];
+        ord[i].i = i;
+        sorted = sorted && (i == 0 || pages[i - 1] < pages[i]);
+    }
+    if (!sorted)
+        qsort(ord, n, sizeof(*ord), wpage_cmp);
+}
+
 int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, size_t n, int *prc)
 {
     struct plat_io io_small[IO_SMALL];
     uint64_t h_small[IO_SMALL];
     int res_small[IO_SMALL];
+    struct wpage ord_small[IO_SMALL];
     bool small = n <= IO_SMALL;
     struct plat_io *io = small ? io_small : malloc(n * sizeof(*io));
     uint64_t *h = small ? h_small : malloc(n * sizeof(*h)), need = 0, whole;
     int *res = small ? res_small : malloc(n * sizeof(*res));
+    struct wpage *ord = small ? ord_small : malloc(n * sizeof(*ord));
     int rc = AWC_OK, grow_rc;
-    size_t i, nio = 0;
+    size_t i, k, nio = 0;
     bool taken = false;
     struct ckw w;
 
-    if (io == NULL || h == NULL || res == NULL) {
+    if (io == NULL || h == NULL || res == NULL || ord == NULL) {
         for (i = 0; prc != NULL && i < n; i++)
             prc[i] = AWC_ENOMEM;
-        free(io);
-        free(h);
-        free(res);
+        if (!small) {
+            free(io);
+            free(h);
+            free(res);
+            free(ord);
+        }
         return AWC_ENOMEM;
     }
     /* Step 1 */
@@ -884,22 +917,24 @@ int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, s
             need = pages[i] / SEG_PAGES + 1;
         res[i] = pages[i] > c->fs_max_page ? AWC_EFBIG : AWC_OK;
     }
+    order_pages(pages, n, ord);
 
     /* Step 2 */
     ck_lock(c);
     ck_wait_turn(c, pages, res, n);
     whole = c->file_bytes >= DATA_BASE ? (c->file_bytes - DATA_BASE) / c->seg_bytes : 0;
     grow_rc = need > whole ? file_grow(c, need) : AWC_OK;
-    for (i = 0; i < n; i++) {
-        struct ckrec *k;
+    for (k = 0; k < n; k++) {
+        struct ckrec *r;
 
+        i = ord[k].i;
         if (res[i] == AWC_OK && grow_rc != AWC_OK && pages[i] / SEG_PAGES >= whole)
             res[i] = grow_rc;
         if (res[i] != AWC_OK)
             continue;
-        k = &c->ck[pages[i]];
-        k->prev = k->cur == CK_LOST ? h[i] : k->cur;
-        k->cur = h[i];
+        r = &c->ck[pages[i]];
+        r->prev = r->cur == CK_LOST ? h[i] : r->cur;
+        r->cur = h[i];
         c->ck_flags[pages[i]] = 0;
         seg_mark_dirty(c, pages[i] / SEG_PAGES);
         c->seg_flags[pages[i] / SEG_PAGES] |= SEGF_UNSETTLED;
@@ -930,7 +965,8 @@ int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, s
         c->ck_writers--;
     }
     nio = 0;
-    for (i = 0; i < n; i++) {
+    for (k = 0; k < n; k++) {
+        i = ord[k].i;
         if (res[i] != AWC_OK)
             continue;
         res[i] = rc != AWC_OK ? rc : eng_err(io[nio].result);
@@ -957,6 +993,7 @@ int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, s
         free(io);
         free(h);
         free(res);
+        free(ord);
     }
     return rc;
 }

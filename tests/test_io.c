@@ -568,6 +568,96 @@ static void test_batches(void **state)
     }
 }
 
+/* Entries that follow one another in the file go as vectored transfers (platform/README.md,
+ * files 3); what each entry moves is as without them: runs of 1 to 300 entries with gaps, the
+ * buffers scattered in memory; a read run that crosses the end of the file (the entries past it
+ * read zeros); a run broken by an entry that fails its checks (it fails alone). On io_uring,
+ * 256 contiguous entries take one submission round. */
+static void test_batch_runs(void **state)
+{
+    const struct place *p = place_of(state);
+    enum { N = 1500, EOF_PAGES = 10 };
+    char a[PATH_MAX];
+    uint64_t rng = 0x7e57u;
+
+    path_of(p, "runs", a);
+    for (size_t m = 0; m < NMODES; m++) {
+        struct plat_io *io = malloc(N * sizeof(*io));
+        size_t *perm = malloc(N * sizeof(*perm));
+        char *wb = abuf(N * PG), *rb = abuf(N * PG);
+        uint64_t off = 0, calls;
+        struct plat_file *f;
+
+        if (!mode_usable(&modes[m]))
+            continue;
+        assert_non_null(io);
+        assert_non_null(perm);
+        /* Entry i's buffer is page perm[i] of wb: neighbours in the file are not in memory. */
+        for (size_t i = 0; i < N; i++)
+            perm[i] = i;
+        for (size_t i = N - 1; i > 0; i--) {
+            size_t j = (size_t)(tu_rand(&rng) % (i + 1)), t = perm[i];
+
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        f = open_ok(a, PLAT_FILE_CREATE | PLAT_FILE_EXCL | modes[m].flags);
+        for (size_t i = 0; i < N; i++) {
+            if (tu_rand(&rng) % 100 == 0)
+                off += (1 + tu_rand(&rng) % 3) * PG; /* a gap ends a run */
+            fill_pages(wb + perm[i] * PG, PG, 7000 + off / PG);
+            io[i] = (struct plat_io){wb + perm[i] * PG, PG, off, 99};
+            off += PG;
+        }
+        EXPECT(plat_file_write_batch(f, io, N), 0);
+        memset(rb, GARBL, N * PG);
+        for (size_t i = 0; i < N; i++)
+            io[i].buf = rb + perm[i] * PG;
+        EXPECT(plat_file_read_batch(f, io, N), 0);
+        for (size_t i = 0; i < N; i++) {
+            assert_int_equal(io[i].result, 0);
+            if (!check_pages(rb + perm[i] * PG, PG, 7000 + io[i].off / PG))
+                fail_msg("%s: entry %zu (offset %llu) reads wrong data", modes[m].name, i,
+                         (unsigned long long)io[i].off);
+        }
+        /* 256 contiguous entries: one round on io_uring. */
+        for (size_t i = 0; i < 256; i++)
+            io[i] = (struct plat_io){rb + perm[i] * PG, PG, i * PG, 99};
+        calls = plat_testing_os_calls();
+        EXPECT(plat_file_read_batch(f, io, 256), 0);
+        if (modes[m].uring)
+            assert_int_equal(plat_testing_os_calls() - calls, 1);
+        /* A run across the end of the file: pages 4 .. 19 of a file of 10. */
+        EXPECT(plat_file_resize(f, EOF_PAGES * PG), 0);
+        fill_pages(wb, EOF_PAGES * PG, 9000);
+        EXPECT(plat_file_write(f, wb, EOF_PAGES * PG, 0), 0);
+        memset(rb, GARBL, N * PG);
+        for (size_t i = 0; i < 16; i++)
+            io[i] = (struct plat_io){rb + i * PG, PG, (4 + i) * PG, 99};
+        EXPECT(plat_file_read_batch(f, io, 16), 0);
+        for (size_t i = 0; i < 16; i++) {
+            assert_int_equal(io[i].result, 0);
+            if (4 + i < EOF_PAGES)
+                assert_true(check_pages(rb + i * PG, PG, 9000 + 4 + i));
+            else
+                for (size_t b = 0; b < PG; b++)
+                    assert_int_equal(rb[i * PG + b], 0);
+        }
+        /* A run broken by a NULL buffer: that entry fails alone. */
+        for (size_t i = 0; i < 8; i++)
+            io[i] = (struct plat_io){i == 3 ? NULL : rb + i * PG, PG, i * PG, 99};
+        EXPECT(plat_file_write_batch(f, io, 8), PLAT_EFAULT);
+        for (size_t i = 0; i < 8; i++)
+            EXPECT(io[i].result, i == 3 ? PLAT_EFAULT : 0);
+        EXPECT(plat_file_close(f), 0);
+        assert_int_equal(unlink(a), 0);
+        free(io);
+        free(perm);
+        free(wb);
+        free(rb);
+    }
+}
+
 /* Entries fail on their own: a bad offset, one past what the file system allows, a NULL
  * buffer, a misaligned one (direct I/O); every other entry succeeds. */
 static void test_batch_mixed_failures(void **state)
@@ -924,10 +1014,11 @@ static void test_fault_injection(void **state)
         EXPECT(plat_file_write_batch(f, io, N), 0);
         disarm();
 
-        /* BIG > queue depth: the second round fails; the first round's entries complete. */
+        /* BIG > queue depth: the second round fails; the first round's entries complete. The
+         * offsets go down, so that no two entries make one vectored transfer. */
         memset(rb, GARBL, BIG * PG);
         for (size_t i = 0; i < BIG; i++)
-            io[i] = (struct plat_io){rb + i * PG, PG, i * PG, 99};
+            io[i] = (struct plat_io){rb + i * PG, PG, (BIG - 1 - i) * PG, 99};
         arm(2, EIO);
         EXPECT(plat_file_read_batch(f, io, BIG), PLAT_EIO);
         disarm();
@@ -937,7 +1028,7 @@ static void test_fault_injection(void **state)
             for (size_t i = 0; i < BIG; i++) {
                 if (io[i].result == 0) {
                     ok++;
-                    assert_true(check_pages(rb + i * PG, PG, 3000 + i));
+                    assert_true(check_pages(rb + i * PG, PG, 3000 + (BIG - 1 - i)));
                 } else {
                     EXPECT(io[i].result, PLAT_EIO);
                     failed++;
@@ -1031,10 +1122,9 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        BOTH(test_open_errors),          BOTH(test_lock),
-        BOTH(test_resize_read_write),    BOTH(test_batches),
-        BOTH(test_batch_mixed_failures), BOTH(test_threads),
-        BOTH(test_awe_window),           BOTH(test_fault_injection),
+        BOTH(test_open_errors), BOTH(test_lock),       BOTH(test_resize_read_write),
+        BOTH(test_batches),     BOTH(test_batch_runs), BOTH(test_batch_mixed_failures),
+        BOTH(test_threads),     BOTH(test_awe_window), BOTH(test_fault_injection),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -31,6 +31,8 @@
 struct io_prog {
     size_t done; /* bytes of the entry moved so far */
     size_t next; /* next entry on the redo list (NO_ENTRY ends it) */
+    size_t run;  /* Linux: entries one vectored transfer started here carries (0 or 1: alone) */
+    bool solo;   /* Linux: the entry goes on alone (it was continued or redone) */
 };
 
 /* Where a batch stands in choosing its next entry. */

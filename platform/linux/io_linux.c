@@ -64,6 +64,7 @@
 #endif
 
 #define QUEUE_DEPTH 128u /* io_uring entries: transfers in flight per batch */
+#define RUN_MAX     256u /* entries one vectored transfer carries at most (IOV_MAX is 1024) */
 /* MAX_OP_BYTES, the alignments, OFF_LIMIT, RESULT_PENDING, NO_ENTRY: common/io_common.h */
 
 /* struct plat_file is io_linux.h's (filemap_linux.c reads it too). */
@@ -164,7 +165,8 @@ struct ring_slot {
     struct io_uring ring;   /* QUEUE_DEPTH entries */
     struct ring_slot *next; /* free list link */
     struct io_prog *prog;   /* one per entry of the running batch */
-    size_t prog_cap;        /* entries prog has room for */
+    struct iovec *iov;      /* one per entry: the pieces of vectored transfers */
+    size_t prog_cap;        /* entries prog and iov have room for */
     bool fixed;             /* the file is registered as fixed file 0 */
     bool broken;            /* the kernel failed the ring: free it, never reuse it */
 };
@@ -173,6 +175,7 @@ static void ring_free(struct ring_slot *s)
 {
     io_uring_queue_exit(&s->ring);
     free(s->prog);
+    free(s->iov);
     free(s);
 }
 
@@ -287,17 +290,55 @@ static void stop_batch(struct batch *b, int err)
         b->q.ios[i].result = b->stop;
 }
 
+/* How many entries, from i on, one vectored transfer can carry (platform/README.md, files 3): i
+ * itself, fresh (it came from the cursor, nothing moved yet), then the entries after it that were
+ * never started, each beginning in the file where the one before ends; at most RUN_MAX entries and
+ * MAX_OP_BYTES bytes. 1: i goes alone. */
+static size_t run_length(const struct batch *b, size_t i)
+{
+    const struct plat_io *ios = b->q.ios;
+    size_t k = i + 1, bytes = ios[i].len;
+
+    if (b->s->prog[i].solo || b->s->prog[i].done != 0 || b->q.cursor != i + 1)
+        return 1;
+    while (k < b->q.n && k - i < RUN_MAX && ios[k].result == RESULT_PENDING &&
+           ios[k].off == ios[k - 1].off + ios[k - 1].len && ios[k].len <= MAX_OP_BYTES - bytes) {
+        bytes += ios[k].len;
+        k++;
+    }
+    return k - i;
+}
+
+/* Queues entries i .. i + r - 1 as one vectored transfer (r > 1): they leave the cursor. */
+static void queue_run(struct batch *b, size_t i, size_t r, struct io_uring_sqe *sqe, int fd)
+{
+    struct iovec *iov = b->s->iov + i;
+
+    for (size_t k = 0; k < r; k++) {
+        iov[k].iov_base = b->q.ios[i + k].buf;
+        iov[k].iov_len = b->q.ios[i + k].len;
+    }
+    if (b->write)
+        io_uring_prep_writev(sqe, fd, iov, (unsigned)r, b->q.ios[i].off);
+    else
+        io_uring_prep_readv(sqe, fd, iov, (unsigned)r, b->q.ios[i].off);
+    b->s->prog[i].run = r;
+    b->q.cursor = i + r;
+}
+
 static void queue_entry(struct batch *b, size_t i)
 {
     struct plat_io *io = &b->q.ios[i];
-    size_t done = b->s->prog[i].done;
+    size_t done = b->s->prog[i].done, r = run_length(b, i);
     size_t left = io->len - done;
     unsigned chunk = (unsigned)(left < MAX_OP_BYTES ? left : MAX_OP_BYTES);
     struct io_uring_sqe *sqe = io_uring_get_sqe(&b->s->ring);
     int fd = b->s->fixed ? 0 : b->f->fd;
 
     assert(sqe != NULL); /* inflight < QUEUE_DEPTH, and the SQ holds only in-flight entries */
-    if (b->write)
+    if (r > 1)
+        queue_run(b, i, r, sqe, fd);
+    else if (b->write)
         io_uring_prep_write(sqe, fd, (char *)io->buf + done, chunk, io->off + done);
     else
         io_uring_prep_read(sqe, fd, (char *)io->buf + done, chunk, io->off + done);
@@ -307,15 +348,39 @@ static void queue_entry(struct batch *b, size_t i)
     b->inflight++;
 }
 
-/* Finishes entry i, or puts it on the redo list. */
+/* Finishes entry i, or puts it on the redo list (it goes on alone). */
 static void redo_entry(struct batch *b, size_t i)
 {
     if (b->stop != 0) {
         b->q.ios[i].result = b->stop;
         return;
     }
+    b->s->prog[i].solo = true;
     b->s->prog[i].next = b->q.redo;
     b->q.redo = i;
+}
+
+/* A vectored transfer of the run starting at i ended with res: the entries it moved whole are
+ * done; each of the others goes on alone from what it moved (platform/README.md, files 3), so that
+ * an error, a short transfer or the end of the file lands on the entry it belongs to. */
+static void complete_run(struct batch *b, size_t i, int res)
+{
+    size_t r = b->s->prog[i].run, left = res > 0 ? (size_t)res : 0;
+
+    b->inflight--;
+    for (size_t k = i; k < i + r; k++) {
+        struct plat_io *io = &b->q.ios[k];
+        size_t take = left < io->len ? left : io->len;
+
+        assert(io->result == RESULT_PENDING);
+        b->s->prog[k].run = 0;
+        b->s->prog[k].done = take;
+        left -= take;
+        if (take == io->len)
+            io->result = 0;
+        else
+            redo_entry(b, k);
+    }
 }
 
 static void complete_entry(struct batch *b, size_t i, int res)
@@ -324,6 +389,10 @@ static void complete_entry(struct batch *b, size_t i, int res)
     struct io_prog *pg = &b->s->prog[i];
 
     assert(i < b->q.n && io->result == RESULT_PENDING && b->inflight > 0);
+    if (pg->run > 1) {
+        complete_run(b, i, res);
+        return;
+    }
     b->inflight--;
     if (res == -EINTR || res == -EAGAIN) {
         redo_entry(b, i);
@@ -401,14 +470,20 @@ static bool uring_run(struct plat_file *f, struct ring_slot *s, struct plat_io *
 
     if (s->prog_cap < n) {
         struct io_prog *p = realloc(s->prog, n * sizeof(*p));
+        struct iovec *v = p != NULL ? realloc(s->iov, n * sizeof(*v)) : NULL;
 
-        if (p == NULL)
+        if (p != NULL)
+            s->prog = p;
+        if (v == NULL)
             return false;
-        s->prog = p;
+        s->iov = v;
         s->prog_cap = n;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         s->prog[i].done = 0;
+        s->prog[i].run = 0;
+        s->prog[i].solo = false;
+    }
 
     for (;;) {
         int rc;
