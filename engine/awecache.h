@@ -345,10 +345,10 @@ static inline uint64_t awc_file_page_offset(const struct awc_file_info *info, ui
 
 struct awc_kv_config {
     const char *path;       /* the backing file */
-    uint64_t capacity;      /* bytes of log, at least 64 pages (rounded down to whole pages); the
-                             * file grows as the log is written, to about 0.4 % more than this.
-                             * 0 when opening an existing file: the file's. Otherwise it must
-                             * equal the file's (AWC_EINVAL) */
+    uint64_t capacity;      /* bytes of log, 64 pages to 4 TiB (else AWC_EINVAL), rounded
+                             * down to whole pages; the file grows as the log is written, to
+                             * about 0.4 % more than this. 0 when opening an existing file: the
+                             * file's. Otherwise it must equal the file's (AWC_EINVAL) */
     size_t page_size;       /* as struct awc_config; 0: 4096 */
     uint64_t frame_budget;  /* as struct awc_config: RAM for cached pages */
     uint64_t window_budget; /* as struct awc_config; 0: min(frame_budget, 64 MiB) */

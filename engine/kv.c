@@ -1678,7 +1678,8 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
     kv->flags = cfg->flags;
     kv->clock_ms = cfg->clock_ms;
     kv->clock_arg = cfg->clock_arg;
-    if (cfg->capacity != 0 && cfg->capacity / kv->ps < KV_MIN_PAGES) {
+    if (cfg->capacity != 0 &&
+        (cfg->capacity / kv->ps < KV_MIN_PAGES || cfg->capacity > KV_INDEX_SPAN)) {
         free(kv);
         return AWC_EINVAL;
     }
@@ -1738,7 +1739,7 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
     /* Step 3 */
     if (m.page_size != kv->ps || m.capacity % kv->ps != 0 || m.capacity / kv->ps < KV_MIN_PAGES ||
         m.region_pages == 0 || m.region_pages > m.capacity / kv->ps || m.tail > m.head ||
-        m.head - m.tail > m.capacity) {
+        m.head - m.tail > m.capacity || m.capacity > KV_INDEX_SPAN) {
         rc = found ? AWC_EBADFILE : AWC_EINVAL;
         goto fail;
     }

@@ -71,20 +71,22 @@ static inline uint64_t kv_rec_len(uint32_t key_len, uint64_t value_len)
 
 /* ---- The index (README 9.4) -------------------------------------------------------------- */
 
-struct kv_slot {
-    uint64_t hash; /* the key's hash | KV_HASH_SET; 0: empty */
-    uint64_t pos;  /* the item's logical position */
-};
+/* A slot is KV_SLOT_BYTES bytes, unaligned (README 9.4): the key's tag (the hash's low 40 bits
+ * with bit 39 set; 0: empty) and the item's position / KV_ALIGN modulo 2^40 (the rest comes from
+ * `top`, which no position in the index is more than KV_INDEX_SPAN below). */
+#define KV_SLOT_BYTES 10u
+#define KV_INDEX_SPAN (UINT64_C(1) << 42) /* bytes: a log of up to this capacity can be indexed */
 
 #define KV_HASH_SET   (UINT64_C(1) << 63)
 #define KV_INDEX_MIN  1024u /* slots: the table never shrinks below this */
 #define KV_CANDIDATES 16u   /* candidates a lookup returns at once (more: it is called again) */
 
 struct kv_index {
-    struct kv_slot *t; /* 2^k slots */
-    uint64_t mask;     /* slots - 1 */
-    uint64_t used;     /* slots holding an item */
-    uint64_t bytes;    /* the table's allocation (as the allocator reports it) */
+    uint8_t *t;     /* 2^k slots of KV_SLOT_BYTES */
+    uint64_t mask;  /* slots - 1 */
+    uint64_t used;  /* slots holding an item */
+    uint64_t bytes; /* the table's allocation (as the allocator reports it) */
+    uint64_t top;   /* the highest position ever put in (positions decode relative to it) */
 };
 
 /* Per region counters (README 9.3). */
@@ -195,20 +197,21 @@ void kv_index_free(struct kv_index *x);
 size_t kv_index_find(const struct kv_index *x, uint64_t hash, uint64_t *cursor, uint64_t *pos,
                      size_t max);
 
-/* Makes sure that the next kv_index_add succeeds (growing the table now if it is 3/4 full):
- * AWC_ENOMEM if it would not. Removals meanwhile keep it so (a table halves only below 3/16
+/* Makes sure that the next kv_index_add succeeds (growing the table now if it is 7/8 full):
+ * AWC_ENOMEM if it would not. Removals meanwhile keep it so (a table halves only below 7/32
  * full). Caller holds imu. */
 int kv_index_reserve(struct kv_index *x);
 
-/* Adds {hash, pos} (growing the table at 3/4 full; if growing fails the slot is added all the
- * same, the table being never more than 7/8 full: AWC_ENOMEM past that). Caller holds imu. */
+/* Adds {hash, pos} (growing the table at 7/8 full; if growing fails the slot is added all the
+ * same, the table being never more than 31/32 full: AWC_ENOMEM past that). pos must be at most
+ * KV_INDEX_SPAN below every position the index held. Caller holds imu. */
 int kv_index_add(struct kv_index *x, uint64_t hash, uint64_t pos);
 
 /* Changes the slot {hash, old_pos} to {hash, new_pos}; false if there is no such slot. Caller
  * holds imu. */
 bool kv_index_move(struct kv_index *x, uint64_t hash, uint64_t old_pos, uint64_t new_pos);
 
-/* Removes the slot {hash, pos}; false if there is none. May halve the table below 3/16 full.
+/* Removes the slot {hash, pos}; false if there is none. May halve the table below 7/32 full.
  * Caller holds imu. */
 bool kv_index_remove(struct kv_index *x, uint64_t hash, uint64_t pos);
 
@@ -222,8 +225,12 @@ uint64_t kv_index_sweep(struct kv_index *x, uint64_t tail);
 int kv_index_make(struct kv_index *x, uint64_t slots);
 
 /* Adds {hash, pos} from a checkpoint: false (nothing added) when the table would be more than
- * 7/8 full or already holds that very slot. The opening thread only. */
+ * 31/32 full or already holds that very slot. The opening thread only. */
 bool kv_index_load(struct kv_index *x, uint64_t hash, uint64_t pos);
+
+/* Slot i of the table: false when it is empty, else its hash (the tag with KV_HASH_SET: what
+ * kv_index_load takes back) and position. Caller holds imu. */
+bool kv_index_slot(const struct kv_index *x, uint64_t i, uint64_t *hash, uint64_t *pos);
 
 /* Memory from the library's allocator for the index (jemalloc where built with it). */
 void *kv_alloc(size_t size);

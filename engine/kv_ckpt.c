@@ -9,7 +9,8 @@
  *   72 nregions u64 | 80 slots u64 | 88 items u64 | 96 hash u64 (AWC_KV_WEAK_HASH or 0: the
  *   index's hashes are of this kind) | 104 .. 128 zero
  *   128: nregions entries {bytes u64, first u64}   (README 9.3's region counters)
- *   then items entries {hash u64, pos u64}          (the index's slots, in table order)
+ *   then items entries {hash u64, pos u64}          (the index's slots, in table order: each
+ *                                                    hash is its slot's tag | bit 63)
  *
  * Every entry is 16 bytes and a page a multiple of 16, so none straddles two pages. The meta page
  * names the checkpoint with its digest: XXH3 of the stream, seeded with the file's id and the
@@ -25,7 +26,7 @@
 #include <xxhash.h>
 
 #define CK_MAGIC   UINT64_C(0x3154504b43564b41) /* "AKVCKPT1" */
-#define CK_VERSION 1u
+#define CK_VERSION 2u /* 2: hashes are the index's 40-bit tags (README 9.7.7) */
 
 int kv_ck_fuzz_skip_digest;
 
@@ -94,11 +95,11 @@ static uint64_t snapshot(struct awc_kv *kv, uint64_t seq, uint8_t *b)
         kv_put64(e, kv->regions[r].bytes);
         kv_put64(e + 8, kv->regions[r].first);
     }
-    for (uint64_t i = 0, left = x->used; i <= x->mask && left > 0; i++) {
-        if (x->t[i].hash == 0)
+    for (uint64_t i = 0, left = x->used, hash, pos; i <= x->mask && left > 0; i++) {
+        if (!kv_index_slot(x, i, &hash, &pos))
             continue;
-        kv_put64(e, x->t[i].hash);
-        kv_put64(e + 8, x->t[i].pos);
+        kv_put64(e, hash);
+        kv_put64(e + 8, pos);
         e += KV_CK_ENTRY;
         left--;
     }
@@ -230,7 +231,7 @@ static void load_undo(struct awc_kv *kv)
     struct kv_index *x = &kv->idx;
 
     if (kv_index_make(x, KV_INDEX_MIN) != AWC_OK) { /* no memory: the table as it is, emptied */
-        memset(x->t, 0, (size_t)(x->mask + 1) * sizeof(*x->t));
+        memset(x->t, 0, (size_t)(x->mask + 1) * KV_SLOT_BYTES);
         x->used = 0;
     }
     for (uint64_t r = 0; r < kv->nregions; r++) {

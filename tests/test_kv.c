@@ -718,6 +718,53 @@ static void test_closed_handle(void **state)
     et_unlink(q);
 }
 
+/* ---- Index memory (engine/README.md 9.4) ------------------------------------------------- */
+
+/* As items are added, the index holds at most 24 bytes per item (10-byte slots, the table
+ * doubling at 7/8 full), besides its region counters (at most 4 KiB here); the checkpoint of a
+ * close brings the same table back. */
+static void test_index_memory(void **state)
+{
+    char p[1024], key[32];
+    struct awc_kv_config cfg =
+        kcfg(et_path(p, sizeof(p), "imem"), 8192 * PS, AWC_CREATE | AWC_EXCL);
+    struct awc_kv_stats st;
+    double worst = 0;
+    awc_kv_t *kv;
+
+    (void)state;
+    et_unlink(p);
+    kv = kv_open_ok(&cfg);
+    for (unsigned i = 0; i < 60000; i++) {
+        PUT(kv, key, (size_t)snprintf(key, sizeof(key), "imem-%u", i), i, 1, 8);
+        if (i >= 2000 && i % 97 == 0) {
+            st = kv_stats(kv);
+            assert_int_equal(st.items, i + 1);
+            if (st.index_bytes > 24 * st.items + 4096)
+                fail_msg("%llu items: %llu bytes of index", (unsigned long long)st.items,
+                         (unsigned long long)st.index_bytes);
+            if ((double)(st.index_bytes - 4096) / (double)st.items > worst)
+                worst = (double)(st.index_bytes - 4096) / (double)st.items;
+        }
+    }
+    st = kv_stats(kv);
+    print_message("index: %llu bytes for %llu items (%.1f per item; at most %.1f past 2,000 items, "
+                  "less the region counters)\n",
+                  (unsigned long long)st.index_bytes, (unsigned long long)st.items,
+                  (double)st.index_bytes / (double)st.items, worst);
+    kv_close_ok(kv);
+    cfg.flags = 0;
+    kv = kv_open_ok(&cfg);
+    assert_int_equal(kv_stats(kv).index_bytes, st.index_bytes);
+    assert_int_equal(kv_stats(kv).items, st.items);
+    kv_close_ok(kv);
+    et_unlink(p);
+    /* A log larger than the index can address: refused. */
+    cfg = kcfg(p, (UINT64_C(4) << 40) + PS, AWC_CREATE | AWC_EXCL);
+    ET_EXPECT(awc_kv_open(&cfg, &kv), AWC_EINVAL);
+    assert_int_equal(access(p, F_OK), -1);
+}
+
 /* ---- Sizes ------------------------------------------------------------------------------- */
 
 static void test_sizes(void **state)
@@ -2951,6 +2998,7 @@ int main(void)
         T(test_open_errors),
         T(test_closed_handle),
         T(test_sizes),
+        T(test_index_memory),
         T(test_capacity_limit),
         T(test_huge_value),
         T(test_get_ref),

@@ -52,9 +52,9 @@ static uint64_t index_estimate(uint64_t n)
 {
     uint64_t slots = 1024;
 
-    while (n > slots / 4 * 3)
+    while (n > slots / 8 * 7)
         slots *= 2;
-    return slots * 16 + 64 * 24;
+    return slots * 10 + 64 * 24;
 }
 
 /* The page cache's checksum table once the log has filled a file of `capacity` bytes: the
