@@ -394,8 +394,9 @@ AWC_API int awc_kv_put(awc_kv_t *kv, const void *key, size_t key_len, const void
  * buf may be NULL when buf_len is 0 (to ask for the size).
  * Errors: AWC_ENOTFOUND (no such key, or expired), AWC_ERANGE (buf_len < the value's length:
  * *value_len says how much is needed, buf is unspecified), AWC_EINVAL (NULL arguments, key_len
- * 0), AWC_E2BIG (key over AWC_KV_MAX_KEY), AWC_EIO, AWC_ECLOSED. A value that reads back
- * corrupted is reported as AWC_ECHECKSUM and the item is dropped. On a full disk gets go on from
+ * 0), AWC_E2BIG (key over AWC_KV_MAX_KEY), AWC_EIO, AWC_ECLOSED. An item that reads back
+ * corrupted (its value, or its header no longer there) is reported as AWC_ECHECKSUM and is
+ * dropped. On a full disk gets go on from
  * the pages in frames; a get that must read a page when every unpinned frame holds a dirty page
  * that cannot be written returns that write's error (AWC_ENOSPC, AWC_EIO), the item untouched. */
 AWC_API int awc_kv_get(awc_kv_t *kv, const void *key, size_t key_len, void *buf, size_t buf_len,

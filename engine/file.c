@@ -105,7 +105,11 @@ static uint64_t seg_offset(const struct awc *c, uint64_t seg)
  * written, CK_LOST: unknown). */
 static uint64_t page_sum(const void *p, size_t n)
 {
+#ifdef AWECACHE_AVX2_HASH
+    uint64_t h = __builtin_cpu_supports("avx2") ? eng_xxh3_avx2(p, n) : XXH3_64bits(p, n);
+#else
     uint64_t h = XXH3_64bits(p, n);
+#endif
 
     return h == 0 || h == CK_LOST ? h ^ 1 : h;
 }

@@ -244,4 +244,9 @@ static inline bool eng_size_mul(uint64_t n, uint64_t each, size_t *bytes)
     return true;
 }
 
+#ifdef AWECACHE_AVX2_HASH
+/* XXH3-64 of p[0..n) computed with AVX2 (hash_avx2.c); only where the processor has AVX2. */
+uint64_t eng_xxh3_avx2(const void *p, size_t n);
+#endif
+
 #endif /* AWECACHE_ENGINE_INTERNAL_H */

@@ -161,7 +161,9 @@ struct found {
 };
 
 /* Checks the candidate record at pos against the key: AWC_OK and *f when it is the key's item,
- * AWC_ENOTFOUND when it is not (another key, or overwritten since the index named it). When
+ * AWC_ENOTFOUND when it is another key's (or not an item), AWC_ECHECKSUM when the bytes at pos
+ * are not the header of a record at pos (damaged, unless the tail has passed pos meanwhile: the
+ * caller looks again) or a page read back damaged. When
  * `keep` is not NULL and the record's header and key lie in one page, that page stays pinned
  * (shared) and *keep points at the record's first byte: the caller unpins kv_page_of(pos). */
 static int check_candidate(struct awc_kv *kv, uint64_t pos, const void *key, size_t key_len,
@@ -182,8 +184,12 @@ static int check_candidate(struct awc_kv *kv, uint64_t pos, const void *key, siz
         if (rc != AWC_OK)
             return rc;
         rec = (const uint8_t *)p + off;
-        if (!kv_hdr_decode(rec, &f->h) || f->h.pos != pos || f->h.magic != KV_REC_ITEM ||
-            f->h.key_len != key_len || memcmp(rec + KV_HDR, key, key_len) != 0) {
+        if (!kv_hdr_decode(rec, &f->h) || f->h.pos != pos) {
+            awc_unpin(kv->cache, page, 0);
+            return AWC_ECHECKSUM;
+        }
+        if (f->h.magic != KV_REC_ITEM || f->h.key_len != key_len ||
+            memcmp(rec + KV_HDR, key, key_len) != 0) {
             awc_unpin(kv->cache, page, 0);
             return AWC_ENOTFOUND;
         }
@@ -197,7 +203,7 @@ static int check_candidate(struct awc_kv *kv, uint64_t pos, const void *key, siz
     }
     rc = kv_read_hdr(kv, pos, &f->h);
     if (rc != AWC_OK)
-        return rc;
+        return rc == AWC_ENOTFOUND ? AWC_ECHECKSUM : rc;
     if (f->h.magic != KV_REC_ITEM)
         return AWC_ENOTFOUND;
     rc = kv_key_equal(kv, pos, &f->h, key, key_len, &equal);
@@ -243,8 +249,12 @@ static int lookup(struct awc_kv *kv, uint64_t hash, const void *key, size_t key_
             if (cand[i] < load_tail(kv))
                 continue; /* reclaimed meanwhile */
             rc = check_candidate(kv, cand[i], key, key_len, f, keep);
+            if (rc == AWC_ECHECKSUM && cand[i] < load_tail(kv))
+                continue; /* reclaimed and rewritten under the read */
             if (rc == AWC_ECHECKSUM) {
-                /* Its header or key is on a damaged page: whichever key it was, it is gone. */
+                /* No record's header at its place, or its header or key on a damaged page:
+                 * whichever key it was, it is gone (an index entry no get could ever use would
+                 * otherwise stay counted until its region is reclaimed). */
                 drop_item(kv, hash, cand[i], 0);
                 damaged = true;
                 continue;
@@ -1033,8 +1043,10 @@ static void gb_check(struct awc_kv *kv, struct gb_item *x, const uint8_t *rec, c
 {
     struct kv_hdr *h = &x->f.h;
 
-    if (!kv_hdr_decode(rec, h) || h->pos != x->f.pos || h->magic != KV_REC_ITEM ||
-        h->key_len != key_len || memcmp(rec + KV_HDR, key, key_len) != 0) {
+    if (!kv_hdr_decode(rec, h) || h->pos != x->f.pos) {
+        x->state = GB_ALONE; /* damaged, or rewritten: awc_kv_get tells which */
+    } else if (h->magic != KV_REC_ITEM || h->key_len != key_len ||
+               memcmp(rec + KV_HDR, key, key_len) != 0) {
         x->state = GB_MISS;
     } else if (expired(h, now)) {
         x->state = GB_EXPIRED;
