@@ -59,7 +59,7 @@ static uint64_t index_estimate(uint64_t n)
 /* The page cache's checksum table once the log has filled a file of `capacity` bytes: the
  * engine keeps 17 bytes per page of the file (a record of two XXH3 sums and a flag, awc_stats'
  * checksum_bytes), in segments of 256 pages. */
-static uint64_t checksum_estimate(uint64_t capacity, uint64_t page)
+uint64_t kv_awc_checksum_estimate(uint64_t capacity, uint64_t page)
 {
     uint64_t pages = capacity / page + capacity / page / 200 + 256; /* the file is ~0.4 % more */
 
@@ -112,7 +112,7 @@ static int side_open(void **state, const struct kv_config *cfg, char *drop_path,
         kc.capacity = 64 * page;
     /* Step 2 */
     index = index_estimate(cfg->items->n);
-    checksums = checksum_estimate(kc.capacity, page);
+    checksums = kv_awc_checksum_estimate(kc.capacity, page);
     frames = cfg->ram_budget > index + checksums
                  ? (cfg->ram_budget - index - checksums) / page * page
                  : 0;

@@ -334,29 +334,72 @@ static void side_begin(void *state)
     s->faults0 = kv_proc_major_faults();
 }
 
+/* A scan: the thread's read transaction renewed, a cursor at the first key >= key
+ * (MDB_SET_RANGE), then MDB_NEXT until n items were handed over. */
+static long side_scan(void *state, unsigned thread, const void *key, size_t key_len, unsigned n,
+                      kv_visit_fn visit, void *ctx, char *err, size_t errlen)
+{
+    struct side_state *s = state;
+    MDB_val k = {key_len, (void *)key}, v;
+    MDB_txn *txn = s->readers[thread];
+    MDB_cursor *cur = NULL;
+    long got = 0;
+    int rc = mdb_txn_renew(txn);
+
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, s->dbi, &cur);
+    if (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        while (rc == 0 && (unsigned long)got < n) {
+            got++;
+            if (visit(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size) != 0)
+                break;
+            if ((unsigned long)got < n)
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_reset(txn);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        snprintf(err, errlen, "mdb_cursor_get from %.*s: %s", (int)key_len, (const char *)key,
+                 mdb_strerror(rc));
+        return -1;
+    }
+    return got;
+}
+
+/* The counters since begin, the sizes, the cgroup's peak so far and the note. */
+static void side_stats(void *state, struct kv_side_stats *out)
+{
+    struct side_state *s = state;
+    uint64_t faults = kv_proc_major_faults();
+    MDB_stat ms;
+    MDB_envinfo ei;
+
+    out->misses = faults != KV_UNKNOWN && s->faults0 != KV_UNKNOWN && faults >= s->faults0
+                      ? faults - s->faults0
+                      : KV_UNKNOWN;
+    out->hits = KV_UNKNOWN; /* misses per operation */
+    if (mdb_env_stat(s->env, &ms) == 0)
+        out->meta_bytes = (uint64_t)ms.ms_branch_pages * ms.ms_psize;
+    if (mdb_env_info(s->env, &ei) == 0 && mdb_env_stat(s->env, &ms) == 0)
+        out->disk_bytes = ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize;
+    out->mem_bytes = s->limit != NULL ? plat_memlimit_peak(s->limit) : KV_UNKNOWN;
+    if (out->mem_bytes == 0)
+        out->mem_bytes = KV_UNKNOWN;
+    snprintf(out->note, sizeof(out->note), "%s; a transaction per put", s->note);
+}
+
 /* Steps: 1. the counters and sizes; 2. close the environment; 3. the cgroup's peak, and leave
  * it. */
 static int side_close(void *state, struct kv_side_stats *out, char *err, size_t errlen)
 {
     struct side_state *s = state;
-    uint64_t faults = kv_proc_major_faults(), peak = 0;
-    MDB_stat ms;
-    MDB_envinfo ei;
-    char note[160];
     int ret = 0;
 
     /* Step 1 */
-    if (out != NULL) {
-        out->misses = faults != KV_UNKNOWN && s->faults0 != KV_UNKNOWN && faults >= s->faults0
-                          ? faults - s->faults0
-                          : KV_UNKNOWN;
-        out->hits = KV_UNKNOWN; /* misses per operation */
-        if (mdb_env_stat(s->env, &ms) == 0)
-            out->meta_bytes = (uint64_t)ms.ms_branch_pages * ms.ms_psize;
-        if (mdb_env_info(s->env, &ei) == 0 && mdb_env_stat(s->env, &ms) == 0)
-            out->disk_bytes = ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize;
-    }
-    snprintf(note, sizeof(note), "%s", s->note);
+    if (out != NULL)
+        side_stats(s, out);
     /* Step 2 */
     {
         struct plat_memlimit *limit = s->limit;
@@ -365,10 +408,8 @@ static int side_close(void *state, struct kv_side_stats *out, char *err, size_t 
         side_release(s);
         /* Step 3 */
         if (limit != NULL) {
-            int rc;
+            int rc = plat_memlimit_leave(limit);
 
-            peak = plat_memlimit_peak(limit);
-            rc = plat_memlimit_leave(limit);
             if (rc != 0) {
                 snprintf(err, errlen,
                          "cannot leave the memory cgroup (%s): the rest of the run stays limited",
@@ -376,10 +417,6 @@ static int side_close(void *state, struct kv_side_stats *out, char *err, size_t 
                 ret = -1;
             }
         }
-    }
-    if (out != NULL) {
-        out->mem_bytes = peak != 0 ? peak : KV_UNKNOWN;
-        snprintf(out->note, sizeof(out->note), "%s; a transaction per put", note);
     }
     return ret;
 }
@@ -403,6 +440,8 @@ const struct kv_side kv_side_lmdb = {
     .sync = side_sync,
     .start = side_start,
     .begin = side_begin,
+    .scan = side_scan,
+    .stats = side_stats,
     .close = side_close,
     .destroy = side_destroy,
 };

@@ -376,7 +376,7 @@ static void drive_measured(struct run *run, struct worker *ws, unsigned n, uint6
 /*
  * Steps:
  *  1. Drop the OS page cache's copy of the data file, so that no side profits from pages an
- *     earlier side left there.
+ *     earlier side left there (not with cfg->keep_os_cache: a later part of one side's run).
  *  2. Open the side.
  *  3. Start the workers, each with its own generator; they hand the side batches of distinct
  *     pages.
@@ -431,7 +431,7 @@ int bench_run(const struct bench_side *side, const struct bench_config *cfg, str
     }
 
     /* Step 1 */
-    if (drop_os_cache(cfg->path, err, sizeof(err)) != 0) {
+    if (!cfg->keep_os_cache && drop_os_cache(cfg->path, err, sizeof(err)) != 0) {
         rc = fail_result(r, err);
         goto out_wl;
     }
