@@ -64,6 +64,7 @@ enum opt_id {
     OPT_SWEEP,
     OPT_OUT,
     OPT_KV,
+    OPT_BTREE,
     OPT_MEDIUM,
     OPT_REPEAT,
 };
@@ -114,6 +115,8 @@ static const struct cli_opt bench_opts_table[] = {
     {"no-direct", BENCH_OPT_NO_DIRECT, NULL, "awecache uses buffered I/O, not O_DIRECT"},
     {"kv", OPT_KV, NULL,
      "the key-value benchmark instead (awecache vs RocksDB and LMDB): see --kv --help"},
+    {"btree", OPT_BTREE, NULL,
+     "the B+-tree benchmark instead (awecache's B+-tree vs LMDB and RocksDB): see --btree --help"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -1377,10 +1380,13 @@ int cmd_bench(int argc, char **argv)
     int status = CLI_EXIT_OK;
     int rc;
 
-    /* Step 1 (--kv anywhere before "--": the key-value benchmark, bench_kv.c) */
+    /* Step 1 (--kv or --btree anywhere before "--": the key-value benchmark, bench_kv.c, or the
+     * B+-tree one, bench_bt.c) */
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--kv") == 0)
             return cmd_bench_kv(argc, argv);
+        if (strcmp(argv[i], "--btree") == 0)
+            return cmd_bench_bt(argc, argv);
     }
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)

@@ -23,9 +23,11 @@
 #include <stdio.h>
 
 /* The page benchmark (bench.c): `awecache-bench [OPTIONS]`, argv[0] the program's name; with
- * --kv among the arguments, the key-value benchmark (cmd_bench_kv, bench_kv.h) instead. Returns
- * an exit status (CLI_EXIT_*, cli.h). */
+ * --kv among the arguments, the key-value benchmark (cmd_bench_kv, bench_kv.h) instead, with
+ * --btree the B+-tree one (cmd_bench_bt, bench_bt.c). Returns an exit status (CLI_EXIT_*, cli.h).
+ */
 int cmd_bench(int argc, char **argv);
+int cmd_bench_bt(int argc, char **argv);
 
 /* ---- Workloads --------------------------------------------------------------------------- */
 

@@ -214,21 +214,17 @@ uint64_t kv_proc_major_faults(void)
 /* ---- Options ----------------------------------------------------------------------------- */
 
 enum opt_id {
-    OPT_KV = BENCH_OPT_COMMON_END,
-    OPT_ITEMS,
-    OPT_VALUE_SIZE,
+    OPT_KV = KV_OPT_END,
     OPT_DIST,
-    OPT_DURATION,
     OPT_TTL,
-    OPT_DIR,
 };
 
 static const struct cli_opt kv_opts_table[] = {
     {"kv", OPT_KV, NULL, "the key-value benchmark (this help)"},
-    {"items", OPT_ITEMS, "N", "items to load (default: as many as --data-size holds)"},
+    {"items", KV_OPT_ITEMS, "N", "items to load (default: as many as --data-size holds)"},
     {"data-size", BENCH_OPT_DATA_SIZE, "SIZE",
      "bytes of values to load (default 1G): items = SIZE / the mean value size"},
-    {"value-size", OPT_VALUE_SIZE, "MIN-MAX",
+    {"value-size", KV_OPT_VALUE_SIZE, "MIN-MAX",
      "value sizes, uniform by key, each from 16 B to 64M (default 100-4096; one size: fixed)"},
     {"frames", BENCH_OPT_FRAMES, "SIZE",
      "the RAM budget, every side's: awecache's frames + index, RocksDB's block cache + "
@@ -242,7 +238,7 @@ static const struct cli_opt kv_opts_table[] = {
      "fraction (0.9) or percent (90%) of operations that are gets; the rest put a new "
      "version (default 0.9)"},
     {"threads", BENCH_OPT_THREADS, "N", "threads issuing operations (default: the processors)"},
-    {"duration", OPT_DURATION, "T", "measure for T per side: 500ms, 10s, 2m (default 10s)"},
+    {"duration", KV_OPT_DURATION, "T", "measure for T per side: 500ms, 10s, 2m (default 10s)"},
     {"ops", BENCH_OPT_OPS, "N",
      "measure N operations per side (given alone: no time limit; with --duration: whichever "
      "comes first)"},
@@ -252,7 +248,7 @@ static const struct cli_opt kv_opts_table[] = {
     {"seed", BENCH_OPT_SEED, "N", "seed of the values and the workload (default 1)"},
     {"ttl", OPT_TTL, "T",
      "awecache's items expire T after their put (default: never; the other sides ignore it)"},
-    {"dir", OPT_DIR, "DIR",
+    {"dir", KV_OPT_DIR, "DIR",
      "where the stores go, as awecache-kv-<random>.<side> (default $TMPDIR or /var/tmp)"},
     {"keep", BENCH_OPT_KEEP, NULL, "keep the stores (default: removed at the end)"},
     {"compare", BENCH_OPT_COMPARE, NULL,
@@ -265,11 +261,8 @@ static const struct cli_opt kv_opts_table[] = {
 
 struct kv_opts {
     struct bench_common c; /* what bench takes too (window 0: the side's default) */
-    uint64_t items;        /* --items (0: from c.data_size) */
-    uint64_t value_min;    /* bytes */
-    uint64_t value_max;    /* bytes */
+    struct kv_common k;    /* what --btree takes too */
     uint64_t ttl_ns;       /* --ttl (0: none) */
-    const char *dir;       /* --dir, or NULL */
 };
 
 /* A size that must be more than 0 (--data-size, --window): 0, or -1 with a message. */
@@ -310,9 +303,52 @@ bad:
     return -1;
 }
 
-/* Takes one of --kv's own options into the struct kv_opts at ctx (bench_parse's `own`),
- * and checks further what --data-size, --window and --page-size take: 0, -1 for a wrong value
- * (message printed), or 1 when id is not one of them. */
+int kv_common_option(int id, const char *arg, struct bench_common *c, struct kv_common *k,
+                     uint64_t value_largest)
+{
+    switch (id) {
+    case KV_OPT_ITEMS:
+        return bench_opt_count("items", arg, 1, 1ull << 40, &k->items);
+    case BENCH_OPT_DATA_SIZE:
+        if (bench_common_option(id, arg, c) != 0)
+            return -1;
+        return more_than_0("data-size", arg, c->data_size);
+    case BENCH_OPT_WINDOW:
+        if (bench_common_option(id, arg, c) != 0)
+            return -1;
+        return more_than_0("window", arg, c->window);
+    case BENCH_OPT_PAGE_SIZE:
+        if (bench_common_option(id, arg, c) != 0)
+            return -1;
+        if (!cli_page_size_ok(c->page_size)) {
+            cli_error(CMD, "--page-size %s: must be a power of two from 4 KiB to 2 MiB", arg);
+            return -1;
+        }
+        return 0;
+    case KV_OPT_VALUE_SIZE:
+        return kv_parse_value_size(arg, value_largest, &k->value_min, &k->value_max);
+    case KV_OPT_DURATION:
+        if (cli_parse_duration(arg, &c->duration_ns) != 0 || c->duration_ns == 0) {
+            cli_error(CMD, "--duration %s: not a duration above 0 (500ms, 10s, 2m)", arg);
+            return -1;
+        }
+        c->duration_given = true;
+        return 0;
+    case KV_OPT_DIR:
+        if (arg[0] == '\0') {
+            cli_error(CMD, "--dir: an empty path");
+            return -1;
+        }
+        k->dir = arg;
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+/* Takes one of --kv's own options into the struct kv_opts at ctx (bench_parse's `own`), and
+ * those it shares with --btree: 0, -1 for a wrong value (message printed), or 1 when id is not
+ * one of them. */
 static int kv_option(int id, const char *arg, void *ctx)
 {
     struct kv_opts *o = ctx;
@@ -320,50 +356,16 @@ static int kv_option(int id, const char *arg, void *ctx)
     switch (id) {
     case OPT_KV:
         return 0;
-    case OPT_ITEMS:
-        return bench_opt_count("items", arg, 1, 1ull << 40, &o->items);
-    case BENCH_OPT_DATA_SIZE:
-        if (bench_common_option(id, arg, &o->c) != 0)
-            return -1;
-        return more_than_0("data-size", arg, o->c.data_size);
-    case BENCH_OPT_WINDOW:
-        if (bench_common_option(id, arg, &o->c) != 0)
-            return -1;
-        return more_than_0("window", arg, o->c.window);
-    case BENCH_OPT_PAGE_SIZE:
-        if (bench_common_option(id, arg, &o->c) != 0)
-            return -1;
-        if (!cli_page_size_ok(o->c.page_size)) {
-            cli_error(CMD, "--page-size %s: must be a power of two from 4 KiB to 2 MiB", arg);
-            return -1;
-        }
-        return 0;
-    case OPT_VALUE_SIZE:
-        return kv_parse_value_size(arg, AWC_KV_MAX_VALUE, &o->value_min, &o->value_max);
     case OPT_DIST:
         return bench_parse_dist(arg, &o->c.wl, NULL);
-    case OPT_DURATION:
-        if (cli_parse_duration(arg, &o->c.duration_ns) != 0 || o->c.duration_ns == 0) {
-            cli_error(CMD, "--duration %s: not a duration above 0 (500ms, 10s, 2m)", arg);
-            return -1;
-        }
-        o->c.duration_given = true;
-        return 0;
     case OPT_TTL:
         if (cli_parse_duration(arg, &o->ttl_ns) != 0 || o->ttl_ns < 1000000u) {
             cli_error(CMD, "--ttl %s: not a duration of 1 ms or more (500ms, 30s, 1h)", arg);
             return -1;
         }
         return 0;
-    case OPT_DIR:
-        if (arg[0] == '\0') {
-            cli_error(CMD, "--dir: an empty path");
-            return -1;
-        }
-        o->dir = arg;
-        return 0;
     default:
-        return 1;
+        return kv_common_option(id, arg, &o->c, &o->k, AWC_KV_MAX_VALUE);
     }
 }
 
@@ -377,8 +379,8 @@ static int parse_args(int argc, char **argv, struct kv_opts *o)
     o->c.data_size = 1ull << 30;
     o->c.frames = 256ull << 20;
     o->c.duration_ns = 10ull * 1000000000ull;
-    o->value_min = 100;
-    o->value_max = 4096;
+    o->k.value_min = 100;
+    o->k.value_max = 4096;
 
     cli_parser_init(&p, CMD, "awecache-bench --kv [OPTIONS]",
                     "Loads items (keys and values) into awecache's key-value cache and measures "
@@ -783,11 +785,6 @@ struct kv_run *kv_run_new(const struct kv_items *items, unsigned threads)
     return run;
 }
 
-struct kv_config *kv_run_side_config(struct kv_run *run)
-{
-    return &run->kc;
-}
-
 struct bench_config *kv_run_harness_config(struct kv_run *run)
 {
     return &run->base;
@@ -973,8 +970,7 @@ static double row_load_rate(const struct kv_row *w)
     return w->load_s > 0 ? (double)w->load_items / w->load_s : NAN;
 }
 
-/* a / b of two rates, or NAN. */
-static double ratio(double a, double b)
+double kv_ratio(double a, double b)
 {
     return isfinite(a) && isfinite(b) && b > 0 ? a / b : NAN;
 }
@@ -991,30 +987,19 @@ static const char *dist_name(const struct kv_opts *o, char *buf, size_t len)
 static void config_line(const struct kv_opts *o, const struct kv_items *it, uint64_t data_bytes,
                         const char *base, char *buf, size_t len)
 {
-    char n[32], vmin[32], vmax[32], data[32], fr[32], win[32], pg[32], dist[48], limit[96];
-    char ttl[48] = "";
+    struct kv_config_text t;
+    char dist[48], ttl[48] = "";
 
-    cli_fmt_si((double)it->n, n, sizeof(n));
-    cli_fmt_size(it->value_min, vmin, sizeof(vmin));
-    cli_fmt_size(it->value_max, vmax, sizeof(vmax));
-    cli_fmt_size(data_bytes, data, sizeof(data));
-    cli_fmt_size(o->c.frames, fr, sizeof(fr));
-    if (o->c.window != 0)
-        cli_fmt_size(o->c.window, win, sizeof(win));
-    else
-        snprintf(win, sizeof(win), "default");
-    cli_fmt_size(o->c.page_size, pg, sizeof(pg));
-    bench_limit_text(limit, sizeof(limit), o->c.duration_ns, o->c.ops);
+    kv_config_text(&t, it, data_bytes, &o->c);
     if (o->ttl_ns != 0)
         snprintf(ttl, sizeof(ttl), ", ttl %g s (awecache)", (double)o->ttl_ns / 1e9);
     if (snprintf(buf, len,
-                 "items %s (keys %u B, values %s%s%s: %s with the keys), RAM budget %s, window "
-                 "%s, page %s, dist %s, reads %g%%, threads %llu, warm-up %llu ops, %s%s, "
-                 "stores %s.*",
-                 n, KV_KEY_LEN, vmin, it->value_min != it->value_max ? " to " : "",
-                 it->value_min != it->value_max ? vmax : "", data, fr, win, pg,
+                 "items %s (keys %u B, values %s: %s with the keys), RAM budget %s, window %s, "
+                 "page %s, dist %s, reads %g%%, threads %llu, warm-up %llu ops, %s%s, stores "
+                 "%s.*",
+                 t.n, KV_KEY_LEN, t.values, t.data, t.frames, t.window, t.page,
                  dist_name(o, dist, sizeof(dist)), o->c.wl.read_ratio * 100.0,
-                 (unsigned long long)o->c.threads, (unsigned long long)o->c.warmup, limit, ttl,
+                 (unsigned long long)o->c.threads, (unsigned long long)o->c.warmup, t.limit, ttl,
                  base) < 0)
         buf[0] = '\0';
 }
@@ -1064,7 +1049,7 @@ static int print_table(const struct kv_row *rows, size_t nrows, uint64_t items)
                 c[8] = cli_fmt_size(w->ss.mem_bytes, t[8], CELL_LEN);
             if (w->rss_delta != KV_UNKNOWN)
                 c[9] = cli_fmt_size(w->rss_delta, t[9], CELL_LEN);
-            if (awc != NULL && isfinite(v = ratio(awc->r.ops_per_s, w->r.ops_per_s))) {
+            if (awc != NULL && isfinite(v = kv_ratio(awc->r.ops_per_s, w->r.ops_per_s))) {
                 snprintf(t[10], CELL_LEN, v >= 0.1 ? "%.2fx" : "%.2gx", v);
                 c[10] = t[10];
             }
@@ -1093,16 +1078,7 @@ static void print_json(const struct kv_opts *o, const struct kv_items *it, uint6
     cli_json_init(&j, stdout);
     cli_json_begin_object(&j, NULL);
     cli_json_begin_object(&j, "config");
-    cli_json_str(&j, "mode", "kv");
-    cli_json_str(&j, "stores", base);
-    cli_json_u64(&j, "items", it->n);
-    cli_json_u64(&j, "key_bytes", KV_KEY_LEN);
-    cli_json_u64(&j, "value_min", it->value_min);
-    cli_json_u64(&j, "value_max", it->value_max);
-    cli_json_u64(&j, "data_bytes", data_bytes);
-    cli_json_u64(&j, "ram_budget", o->c.frames);
-    cli_json_u64(&j, "window", o->c.window);
-    cli_json_u64(&j, "page_size", o->c.page_size);
+    kv_json_config(&j, "kv", base, it, data_bytes, &o->c);
     cli_json_str(&j, "dist", dist_name(o, dist, sizeof(dist)));
     cli_json_real(&j, "reads", o->c.wl.read_ratio);
     cli_json_u64(&j, "threads", o->c.threads);
@@ -1144,9 +1120,10 @@ static void print_json(const struct kv_opts *o, const struct kv_items *it, uint6
         bench_json_u64_or_null(&j, "rss_delta_bytes", w->rss_delta);
         bench_json_u64_or_null(&j, "disk_bytes", w->ss.disk_bytes);
         cli_json_real(&j, "ratio_vs_awecache",
-                      awc != NULL && w->ok ? ratio(awc->r.ops_per_s, w->r.ops_per_s) : (double)NAN);
+                      awc != NULL && w->ok ? kv_ratio(awc->r.ops_per_s, w->r.ops_per_s)
+                                           : (double)NAN);
         cli_json_real(&j, "load_ratio_vs_awecache",
-                      awc != NULL && w->ok ? ratio(row_load_rate(awc), row_load_rate(w))
+                      awc != NULL && w->ok ? kv_ratio(row_load_rate(awc), row_load_rate(w))
                                            : (double)NAN);
         cli_json_str(&j, "note", !w->built ? w->error : (w->ss.note[0] ? w->ss.note : NULL));
         cli_json_end_object(&j);
@@ -1193,9 +1170,9 @@ static void print_csv(const struct kv_row *rows, size_t nrows, uint64_t items)
         bench_csv_u64(stdout, w->ss.mem_bytes);
         bench_csv_u64(stdout, w->rss_delta);
         bench_csv_u64(stdout, w->ss.disk_bytes);
-        bench_csv_real(stdout,
-                       awc != NULL && w->ok ? ratio(awc->r.ops_per_s, w->r.ops_per_s) : (double)NAN,
-                       4);
+        bench_csv_real(
+            stdout, awc != NULL && w->ok ? kv_ratio(awc->r.ops_per_s, w->r.ops_per_s) : (double)NAN,
+            4);
         fputc(',', stdout);
         bench_csv_str(stdout, !w->built ? w->error : (w->ss.note[0] ? w->ss.note : NULL));
         fputc('\n', stdout);
@@ -1204,6 +1181,94 @@ static void print_csv(const struct kv_row *rows, size_t nrows, uint64_t items)
 
 /* ---- The command ----------------------------------------------------------------------------
  */
+
+int kv_check_common(const struct bench_common *c, const struct kv_common *k, struct kv_items *it)
+{
+    char b1[32], b2[32], b3[32];
+
+    if (k->items != 0 && c->data_size_given) {
+        cli_error(CMD, "--items and --data-size: give one of them");
+        return -1;
+    }
+    if (bench_check_frames_page(c->frames, c->page_size) != 0)
+        return -1;
+    if (c->window != 0 && (c->window < c->page_size || c->window > c->frames)) {
+        cli_error(CMD, "--window %s: must be from one page (%s) to --frames (%s)",
+                  cli_fmt_size(c->window, b1, sizeof(b1)),
+                  cli_fmt_size(c->page_size, b2, sizeof(b2)),
+                  cli_fmt_size(c->frames, b3, sizeof(b3)));
+        return -1;
+    }
+    if (bench_check_ram(c->frames) != 0)
+        return -1;
+    it->value_min = (uint32_t)k->value_min;
+    it->value_max = (uint32_t)k->value_max;
+    it->seed = c->wl.seed;
+    return 0;
+}
+
+uint64_t kv_data_bytes(const struct kv_items *it)
+{
+    uint64_t bytes = it->n * KV_KEY_LEN;
+
+    for (uint64_t id = 0; id < it->n; id++)
+        bytes += kv_value_len(it, id);
+    return bytes;
+}
+
+void kv_run_configure(struct kv_run *run, uint64_t data_bytes, const struct bench_common *c)
+{
+    run->kc.items = run->items;
+    run->kc.data_bytes = data_bytes;
+    run->kc.ram_budget = c->frames;
+    run->kc.window = c->window;
+    run->kc.page_size = (size_t)c->page_size;
+    run->kc.awc_flags = c->no_direct ? AWC_NO_DIRECT : 0;
+    run->base.pages = run->items->n;
+    run->base.page_size = (size_t)c->page_size;
+    run->base.frame_budget = c->frames;
+    run->base.window_budget = c->window;
+    run->base.batch = 1;
+    run->base.duration_ns = c->duration_ns;
+    run->base.ops = c->ops;
+}
+
+void kv_config_text(struct kv_config_text *t, const struct kv_items *it, uint64_t data_bytes,
+                    const struct bench_common *c)
+{
+    char lo[32], hi[32];
+
+    cli_fmt_si((double)it->n, t->n, sizeof(t->n));
+    cli_fmt_size(it->value_min, lo, sizeof(lo));
+    cli_fmt_size(it->value_max, hi, sizeof(hi));
+    if (it->value_min == it->value_max)
+        snprintf(t->values, sizeof(t->values), "%s", lo);
+    else
+        snprintf(t->values, sizeof(t->values), "%s to %s", lo, hi);
+    cli_fmt_size(data_bytes, t->data, sizeof(t->data));
+    cli_fmt_size(c->frames, t->frames, sizeof(t->frames));
+    if (c->window != 0)
+        cli_fmt_size(c->window, t->window, sizeof(t->window));
+    else
+        snprintf(t->window, sizeof(t->window), "default");
+    cli_fmt_size(c->page_size, t->page, sizeof(t->page));
+    bench_limit_text(t->limit, sizeof(t->limit), c->duration_ns, c->ops);
+}
+
+void kv_json_config(struct cli_json *j, const char *mode, const char *base,
+                    const struct kv_items *it, uint64_t data_bytes, const struct bench_common *c)
+{
+    cli_json_str(j, "mode", mode);
+    cli_json_str(j, "stores", base);
+    cli_json_u64(j, "items", it->n);
+    cli_json_u64(j, "key_bytes", KV_KEY_LEN);
+    cli_json_u64(j, "value_min", it->value_min);
+    cli_json_u64(j, "value_max", it->value_max);
+    cli_json_u64(j, "data_bytes", data_bytes);
+    cli_json_u64(j, "ram_budget", c->frames);
+    cli_json_u64(j, "window", c->window);
+    cli_json_u64(j, "page_size", c->page_size);
+}
 
 int kv_pick_base(const char *dir_opt, const char *prefix, char *base, size_t len)
 {
@@ -1267,8 +1332,8 @@ int cmd_bench_kv(int argc, char **argv)
     struct kv_row rows[NSIDES];
     struct kv_signals sig = {SIG_ERR, SIG_ERR};
     struct kv_run *run = NULL;
-    char base[KV_PATH_LEN], b1[32], b2[32], b3[32];
-    uint64_t data_bytes = 0, value_bytes = 0;
+    char base[KV_PATH_LEN], b1[32], b2[32];
+    uint64_t data_bytes = 0;
     size_t nrows = 0;
     int status = CLI_EXIT_OK, rc;
 
@@ -1276,25 +1341,9 @@ int cmd_bench_kv(int argc, char **argv)
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    if (o.items != 0 && o.c.data_size_given) {
-        cli_error(CMD, "--items and --data-size: give one of them");
+    if (kv_check_common(&o.c, &o.k, &it) != 0)
         return CLI_EXIT_USAGE;
-    }
-    if (bench_check_frames_page(o.c.frames, o.c.page_size) != 0)
-        return CLI_EXIT_USAGE;
-    if (o.c.window != 0 && (o.c.window < o.c.page_size || o.c.window > o.c.frames)) {
-        cli_error(CMD, "--window %s: must be from one page (%s) to --frames (%s)",
-                  cli_fmt_size(o.c.window, b1, sizeof(b1)),
-                  cli_fmt_size(o.c.page_size, b2, sizeof(b2)),
-                  cli_fmt_size(o.c.frames, b3, sizeof(b3)));
-        return CLI_EXIT_USAGE;
-    }
-    if (bench_check_ram(o.c.frames) != 0)
-        return CLI_EXIT_USAGE;
-    it.value_min = (uint32_t)o.value_min;
-    it.value_max = (uint32_t)o.value_max;
-    it.seed = o.c.wl.seed;
-    it.n = o.items != 0 ? o.items : o.c.data_size / ((o.value_min + o.value_max) / 2);
+    it.n = o.k.items != 0 ? o.k.items : o.c.data_size / ((o.k.value_min + o.k.value_max) / 2);
     if (it.n == 0) {
         cli_error(CMD, "--data-size %s holds no value of the mean size; give more",
                   cli_fmt_size(o.c.data_size, b1, sizeof(b1)));
@@ -1304,15 +1353,13 @@ int cmd_bench_kv(int argc, char **argv)
         cli_error(CMD, "%llu items: at most %u", (unsigned long long)it.n, UINT32_MAX);
         return CLI_EXIT_USAGE;
     }
-    for (uint64_t id = 0; id < it.n; id++)
-        value_bytes += kv_value_len(&it, id);
-    data_bytes = value_bytes + it.n * KV_KEY_LEN;
+    data_bytes = kv_data_bytes(&it);
     if (!o.c.warmup_given) {
-        uint64_t held = o.c.frames / ((o.value_min + o.value_max) / 2 + KV_KEY_LEN);
+        uint64_t held = o.c.frames / ((o.k.value_min + o.k.value_max) / 2 + KV_KEY_LEN);
 
         o.c.warmup = held < 200000 ? held : 200000;
     }
-    if (kv_pick_base(o.dir, "awecache-kv", base, sizeof(base)) != 0)
+    if (kv_pick_base(o.k.dir, "awecache-kv", base, sizeof(base)) != 0)
         return CLI_EXIT_FAIL;
     if (o.c.frames >= data_bytes)
         cli_note(CMD, "the data (%s) fits in the RAM budget (%s): every side can cache it all",
@@ -1324,21 +1371,9 @@ int cmd_bench_kv(int argc, char **argv)
         cli_error(CMD, "out of memory for %llu items' versions", (unsigned long long)it.n);
         return CLI_EXIT_FAIL;
     }
-    run->kc.items = &it;
-    run->kc.data_bytes = data_bytes;
-    run->kc.ram_budget = o.c.frames;
-    run->kc.window = o.c.window;
-    run->kc.page_size = (size_t)o.c.page_size;
+    kv_run_configure(run, data_bytes, &o.c);
     run->kc.ttl_ms = o.ttl_ns / 1000000u;
-    run->kc.awc_flags = o.c.no_direct ? AWC_NO_DIRECT : 0;
-    run->base.pages = it.n;
-    run->base.page_size = (size_t)o.c.page_size;
-    run->base.frame_budget = o.c.frames;
-    run->base.window_budget = o.c.window;
     run->base.threads = (unsigned)o.c.threads;
-    run->base.batch = 1;
-    run->base.duration_ns = o.c.duration_ns;
-    run->base.ops = o.c.ops;
     run->base.warmup_ops = o.c.warmup;
     run->base.wl = o.c.wl;
     run->base.wl.pages = it.n;

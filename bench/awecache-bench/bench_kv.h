@@ -19,6 +19,8 @@
 #ifndef AWECACHE_BENCH_BENCH_KV_H
 #define AWECACHE_BENCH_BENCH_KV_H
 
+#include "bench.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -143,22 +145,67 @@ struct kv_side {
 extern const struct kv_side kv_side_awecache; /* bench_kv_awecache.c */
 extern const struct kv_side kv_side_rocksdb;  /* bench_kv_rocksdb.c */
 extern const struct kv_side kv_side_lmdb;     /* bench_kv_lmdb.c */
+/* --btree's awecache side: the B+-tree (bench_bt_awecache.c); RocksDB and LMDB are the two above,
+ * with their scan and stats. */
+extern const struct kv_side bt_side_awecache;
+
+/* ---- What --kv and --btree share (bench_kv.c) ------------------------------------------------ */
+
+/* The options both take alike beyond bench.h's common ones; a command numbers its own from
+ * KV_OPT_END. */
+enum kv_common_opt {
+    KV_OPT_ITEMS = BENCH_OPT_COMMON_END,
+    KV_OPT_VALUE_SIZE,
+    KV_OPT_DURATION,
+    KV_OPT_DIR,
+    KV_OPT_END,
+};
+
+/* Their values. */
+struct kv_common {
+    uint64_t items;     /* --items (0: from --data-size) */
+    uint64_t value_min; /* --value-size, bytes */
+    uint64_t value_max;
+    const char *dir; /* --dir, or NULL */
+};
+
+/* Takes option id (a kv_common_opt, or --data-size, --window or --page-size with the checks
+ * both commands make: above 0, a page size of 4 KiB to 2 MiB) with values of at most
+ * value_largest bytes: 0, -1 for a wrong value (message printed), or 1 when id is not one of
+ * them. */
+int kv_common_option(int id, const char *arg, struct bench_common *c, struct kv_common *k,
+                     uint64_t value_largest);
+/* After parsing: not --items with --data-size, frames of at least a page, the window from a
+ * page to the frames, the frames within the RAM; sets it's value sizes and seed (not n). 0, or
+ * -1 (message printed: a usage error). */
+int kv_check_common(const struct bench_common *c, const struct kv_common *k, struct kv_items *it);
+/* The items' keys and values, bytes. */
+uint64_t kv_data_bytes(const struct kv_items *it);
+/* The run's sizes as the configuration lines write them. */
+struct kv_config_text {
+    char n[32], values[72], data[32], frames[32], window[32], page[32], limit[96];
+};
+void kv_config_text(struct kv_config_text *t, const struct kv_items *it, uint64_t data_bytes,
+                    const struct bench_common *c);
+/* The JSON configuration's fields both write: mode, stores, items, key_bytes, value_min,
+ * value_max, data_bytes, ram_budget, window, page_size. */
+void kv_json_config(struct cli_json *j, const char *mode, const char *base,
+                    const struct kv_items *it, uint64_t data_bytes, const struct bench_common *c);
+/* a / b of two rates, or NAN. */
+double kv_ratio(double a, double b);
 
 /* ---- Runs: a side's store driven by the harness (bench_kv.c; --btree's driver uses them) ---- */
 
 #define KV_SCAN_LEN 100u /* items per scan (KV_READS_SCAN) */
 
 struct kv_run;
-struct bench_config;
-struct bench_result;
 
 /* A run of the items with `threads` workers (and the load, as thread `threads`); the items stay
  * the caller's. NULL: out of memory. kv_run_free releases it (after kv_run_close). */
 struct kv_run *kv_run_new(const struct kv_items *items, unsigned threads);
 void kv_run_free(struct kv_run *run);
-/* The side's configuration (path and threads set by the run) and the harness's (the
- * workload's shape: threads at most kv_run_new's), for the caller to fill. */
-struct kv_config *kv_run_side_config(struct kv_run *run);
+/* The harness's configuration (kv_run_configure sets most of it), for the caller to set the
+ * workload's shape: threads (at most kv_run_new's), warm-up, workload. */
 struct bench_config *kv_run_harness_config(struct kv_run *run);
 /* Creates the side's store at path (which must not exist). 0, or -1 with err (the store
  * removed). */
@@ -180,6 +227,10 @@ enum kv_reads { KV_READS_GET, KV_READS_SCAN };
  * made. Returns 0, or -1 with r->error. */
 int kv_run_measure(struct kv_run *run, enum kv_reads reads, struct bench_result *r,
                    struct kv_side_stats *ss, uint64_t *rss_delta);
+/* Sets the side's and the harness's configuration from c: the items, their bytes, the budgets,
+ * the page, batch 1, the run's limits (the threads, the warm-up and the workload are the
+ * caller's). */
+void kv_run_configure(struct kv_run *run, uint64_t data_bytes, const struct bench_common *c);
 /* Closes the side (if open) and removes its store, unless keep (then a note says where). */
 void kv_run_close(struct kv_run *run, bool keep);
 
@@ -202,6 +253,12 @@ int kv_pick_base(const char *dir_opt, const char *prefix, char *base, size_t len
  * (major faults) 1 - misses per operation, at least 0. NAN when unknown. */
 double kv_hit_ratio(const struct kv_side_stats *ss, uint64_t ops);
 
+/* The awecache sides' failures (bench_kv_awecache.c): 0 for AWC_OK, else -1 with err = "CALL
+ * KEY: what awc_strerror says" ("CALL: ..." when key is NULL). */
+int kv_awc_result(int rc, const char *call, const void *key, size_t key_len, char *err,
+                  size_t errlen);
+/* Removes an awecache side's store (its file). */
+void kv_awc_destroy(const char *path);
 /* The awecache page cache's checksum table for a file of `bytes` bytes of pages of `page`
  * bytes (17 bytes per page in segments of 256 pages; bench_kv_awecache.c). */
 uint64_t kv_awc_checksum_estimate(uint64_t bytes, uint64_t page);
