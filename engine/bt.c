@@ -93,10 +93,20 @@ void bt_epoch_lock(struct awc_bt *bt)
     uint32_t v;
 
     plat_mutex_assert_held(&bt->fmu); /* one writer at a time: the flush lock orders them */
-    atomic_fetch_or_explicit(&bt->epoch_lock, BT_EL_WAIT, memory_order_relaxed);
-    while (((v = atomic_load_explicit(&bt->epoch_lock, memory_order_acquire)) & BT_EL_READERS) != 0)
-        plat_wait(&bt->epoch_lock, v);
-    atomic_store_explicit(&bt->epoch_lock, BT_EL_WRITER, memory_order_relaxed);
+    v = atomic_fetch_or_explicit(&bt->epoch_lock, BT_EL_WAIT, memory_order_relaxed) | BT_EL_WAIT;
+    /* A compare-exchange, not a store: a thread holding references of another tree passes WAIT
+     * (bt_epoch_enter counts references of every tree) and may enter after the count was seen
+     * at 0. */
+    for (;;) {
+        if ((v & BT_EL_READERS) != 0) {
+            plat_wait(&bt->epoch_lock, v);
+            v = atomic_load_explicit(&bt->epoch_lock, memory_order_relaxed);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&bt->epoch_lock, &v, BT_EL_WRITER,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return;
+    }
 }
 
 void bt_epoch_unlock(struct awc_bt *bt)

@@ -14,6 +14,8 @@
  *   without AWC_CREATE, a node page flipped on disk (AWC_ECHECKSUM) and a node page rewritten
  *   with a valid checksum but garbage (AWC_EBADFILE): a clear error, never a crash or a wrong
  *   value.
+ * - test_tool_check: `awecache check --btree` (AWC_BT_TOOL) passes a good tree and fails a
+ *   damaged or malformed one (exit 1).
  * - test_model_tiny, test_model_4k, test_model_16k: a random mix of puts, overwrites, deletes,
  *   gets and cursor walks in both directions against a sorted in-memory model, with flushes,
  *   reopens and awc_bt_check along the way; tiny nodes (512 bytes of a 4 KiB page: trees five
@@ -658,6 +660,55 @@ static void test_corrupt_page(void **state)
     m_free(&m);
 }
 
+/* Runs `TOOL check --btree path [--json]` with its output on /dev/null; returns its exit status
+ * (-1: it did not exit). */
+static int run_tool_check(const char *tool, const char *path)
+{
+    int status;
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (freopen("/dev/null", "w", stdout) == NULL || freopen("/dev/null", "w", stderr) == NULL)
+            _exit(126);
+        execl(tool, tool, "check", "--btree", "--quiet", path, (char *)NULL);
+        _exit(127);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* `awecache check --btree` (AWC_BT_TOOL: the tool, set by ctest): 0 for a good tree, 1 for one
+ * with a damaged leaf or a malformed node. */
+static void test_tool_check(void **state)
+{
+    const char *tool = getenv("AWC_BT_TOOL");
+    char path[512];
+    struct awc_config pc = et_cfg(et_path(path, sizeof(path), "tool"), 4096, 64, 64, 0);
+    struct model m = {0};
+    uint64_t leaf;
+    awc_t *c;
+    uint8_t *p;
+
+    (void)state;
+    if (tool == NULL || tool[0] == '\0')
+        skip(); /* run outside ctest without AWC_BT_TOOL */
+    leaf = make_tree_find_leaf(path, &m);
+    assert_int_equal(run_tool_check(tool, path), 0);
+    et_flip_byte(path, et_page_offset(4096, leaf) + 100);
+    assert_int_equal(run_tool_check(tool, path), 1);
+    m_free(&m);
+    leaf = make_tree_find_leaf(path, &m);
+    c = et_open(&pc);
+    EXPECT(AWC_OK, awc_pin(c, leaf, AWC_EXCLUSIVE, (void **)&p));
+    memset(p + 40, 0xff, 8);
+    EXPECT(AWC_OK, awc_unpin(c, leaf, 1));
+    et_close(c);
+    assert_int_equal(run_tool_check(tool, path), 1);
+    m_free(&m);
+}
+
 /* ---- The model test ---------------------------------------------------------------------- */
 
 /* A key of the run: drawn from `keys` ids, of a length 1 to max_key derived from the id (so the
@@ -1102,7 +1153,8 @@ int main(void)
         cmocka_unit_test(test_basic),         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_closed_handle), cmocka_unit_test(test_key_limits),
         cmocka_unit_test(test_refs),          cmocka_unit_test(test_not_a_tree),
-        cmocka_unit_test(test_corrupt_page),  cmocka_unit_test(test_model_tiny),
+        cmocka_unit_test(test_corrupt_page),  cmocka_unit_test(test_tool_check),
+        cmocka_unit_test(test_model_tiny),
         cmocka_unit_test(test_model_4k),      cmocka_unit_test(test_model_16k),
         cmocka_unit_test(test_crash),         cmocka_unit_test(test_threads),
     };
