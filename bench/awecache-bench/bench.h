@@ -135,6 +135,10 @@ extern const struct bench_side bench_side_direct;   /* bench_baselines.c: raw O_
  * a volatile store, so that it happens). Returns the XOR of the words read. */
 uint64_t bench_touch(void *page, size_t page_size, bool write);
 
+/* Writes back and drops the OS page cache's copy of the file at path (step 1 of bench_run). 0, or
+ * -1 with err. */
+int bench_drop_os_cache(const char *path, char *err, size_t errlen);
+
 /* Runs `side` on cfg with threads and a progress display labelled with the side's name, and
  * fills *r (r->ok false with r->error on failure). Returns 0 or -1. */
 int bench_run(const struct bench_side *side, const struct bench_config *cfg,

@@ -6,9 +6,11 @@
  * budget is enforced as for the mmap baseline of `awecache-bench --compare`: by a memory cgroup
  * of the budget (plat_memlimit_enter) that the process enters before the store is created, so
  * that every page of the file the side brings into memory is charged to it. The load runs in one
- * cgroup; between the load and the warm-up the process leaves it (the harness has dropped the
- * file's cached pages by then) and enters a fresh one, whose peak ("RAM used") then covers the
- * warm-up and the measured part. Where no cgroup can be made (not root, no memory controller),
+ * cgroup; between the load and the warm-up the side closes the environment (a page its map
+ * holds cannot be dropped, and would stay in memory charged to no limit once the load's cgroup
+ * is gone), drops the file's cached pages, leaves the cgroup, enters a fresh one and opens the
+ * environment again, so that the fresh cgroup's peak ("RAM used") covers every page the warm-up
+ * and the measured part use. Where no cgroup can be made (not root, no memory controller),
  * in a ThreadSanitizer build (its shadow memory would be charged to the limit) or for a budget
  * too small to hold the process's own memory as well, the side runs without the limit and the
  * note says "RAM budget NOT enforced" and why.
@@ -163,13 +165,47 @@ static int lmdb_fail(struct side_state *s, int rc, const char *what, char *err, 
     return -1;
 }
 
+/* Opens (creates, the first time) the environment and its database. 0, or an LMDB error with
+ * *what naming the step. */
+static int env_open(struct side_state *s, const char **what)
+{
+    MDB_txn *txn;
+    int rc;
+
+    *what = "mdb_env_create";
+    rc = mdb_env_create(&s->env);
+    if (rc != 0) {
+        s->env = NULL;
+        return rc;
+    }
+    *what = "mdb_env_set";
+    if ((rc = mdb_env_set_mapsize(s->env, (size_t)map_size(s->cfg))) != 0 ||
+        (rc = mdb_env_set_maxreaders(s->env, s->cfg->threads + 2)) != 0)
+        return rc;
+    *what = "cannot create";
+    rc = mdb_env_open(s->env, s->cfg->path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC,
+                      0644);
+    if (rc != 0)
+        return rc;
+    *what = "cannot open the database of";
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+    }
+    return rc;
+}
+
 /* Steps: 1. enter the load's memory limit; 2. create the environment and the database. */
 static int side_open(void **state, const struct kv_config *cfg, char *drop_path, size_t drop_len,
                      char *err, size_t errlen)
 {
     struct side_state *s = calloc(1, sizeof(*s));
     uint64_t map = map_size(cfg);
-    MDB_txn *txn;
+    const char *what;
     int rc;
 
     if (s == NULL) {
@@ -189,26 +225,9 @@ static int side_open(void **state, const struct kv_config *cfg, char *drop_path,
         return -1;
     }
     /* Step 2 */
-    rc = mdb_env_create(&s->env);
+    rc = env_open(s, &what);
     if (rc != 0)
-        return lmdb_fail(s, rc, "mdb_env_create", err, errlen);
-    if ((rc = mdb_env_set_mapsize(s->env, (size_t)map)) != 0 ||
-        (rc = mdb_env_set_maxreaders(s->env, cfg->threads + 2)) != 0)
-        return lmdb_fail(s, rc, "mdb_env_set", err, errlen);
-    rc = mdb_env_open(s->env, cfg->path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC,
-                      0644);
-    if (rc != 0)
-        return lmdb_fail(s, rc, "cannot create", err, errlen);
-    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc == 0) {
-        rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
-        if (rc == 0)
-            rc = mdb_txn_commit(txn);
-        else
-            mdb_txn_abort(txn);
-    }
-    if (rc != 0)
-        return lmdb_fail(s, rc, "cannot open the database of", err, errlen);
+        return lmdb_fail(s, rc, what, err, errlen);
     snprintf(drop_path, drop_len, "%s", cfg->path);
     *state = s;
     return 0;
@@ -297,19 +316,32 @@ static int side_sync(void *state, char *err, size_t errlen)
     return 0;
 }
 
-/* Steps: 1. leave the load's limit and enter a fresh one (its peak covers the run); 2. the
- * workers' read transactions, made and reset. */
+/* Steps: 1. close the environment (synced by side_sync) and drop the file's cached pages (file
+ * comment); 2. leave the load's limit and enter a fresh one (its peak covers the run); 3. open
+ * the environment again; 4. the workers' read transactions, made and reset. */
 static int side_start(void *state, char *err, size_t errlen)
 {
     struct side_state *s = state;
+    const char *what;
     int rc;
 
     /* Step 1 */
+    mdb_env_close(s->env);
+    s->env = NULL;
+    if (bench_drop_os_cache(s->cfg->path, err, errlen) != 0)
+        return -1;
+    /* Step 2 */
     if (s->limit != NULL) {
         if (limit_leave(s, err, errlen) != 0 || limit_enter(s, map_size(s->cfg), err, errlen) != 0)
             return -1;
     }
-    /* Step 2 */
+    /* Step 3 */
+    rc = env_open(s, &what);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s %s: %s", what, s->cfg->path, mdb_strerror(rc));
+        return -1;
+    }
+    /* Step 4 */
     s->readers = calloc(s->cfg->threads, sizeof(*s->readers));
     if (s->readers == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -294,8 +294,7 @@ static int fail_result(struct bench_result *r, const char *msg)
     return -1;
 }
 
-/* Step 1: writes back and drops the OS page cache's copy of the data file. */
-static int drop_os_cache(const char *path, char *err, size_t errlen)
+int bench_drop_os_cache(const char *path, char *err, size_t errlen)
 {
     struct plat_file *f;
     int rc = plat_file_open(path, PLAT_FILE_READONLY, &f);
@@ -431,7 +430,7 @@ int bench_run(const struct bench_side *side, const struct bench_config *cfg, str
     }
 
     /* Step 1 */
-    if (!cfg->keep_os_cache && drop_os_cache(cfg->path, err, sizeof(err)) != 0) {
+    if (!cfg->keep_os_cache && bench_drop_os_cache(cfg->path, err, sizeof(err)) != 0) {
         rc = fail_result(r, err);
         goto out_wl;
     }
