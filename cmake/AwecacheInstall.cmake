@@ -38,6 +38,7 @@ endforeach()
 
 # 1. The header and the two libraries, into the export set.
 install(FILES ${PROJECT_SOURCE_DIR}/awe/awe.h ${PROJECT_SOURCE_DIR}/engine/awecache.h
+              ${PROJECT_SOURCE_DIR}/engine/awecache_bt.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/awecache)
 install(TARGETS awecache awecache_static
         EXPORT awecacheTargets

@@ -41,6 +41,7 @@
 #include "plat_ramdisk.h"
 #include "plat_sync.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,8 +53,8 @@
 #define THREADS_MAX    4096u
 #define BATCH_MAX      65536u
 #define UNKNOWN        UINT64_MAX /* a counter a side cannot know */
-#define REPEAT_MAX     100u       /* --repeat's most */
-#define DIRECT_WARMUP  10000u     /* the direct side's default warm-up: it has no cache to fill */
+#define REPEAT_MAX     BENCH_REPEAT_MAX
+#define DIRECT_WARMUP  10000u /* the direct side's default warm-up: it has no cache to fill */
 
 enum opt_id {
     OPT_FILE = BENCH_OPT_COMMON_END,
@@ -63,6 +64,7 @@ enum opt_id {
     OPT_SWEEP,
     OPT_OUT,
     OPT_KV,
+    OPT_BTREE,
     OPT_MEDIUM,
     OPT_REPEAT,
 };
@@ -116,6 +118,8 @@ static const struct cli_opt bench_opts_table[] = {
     {"kv-reopen", OPT_KV, NULL,
      "the key-value cache's reopen time against its item count instead (clean, after a crash, "
      "without a checkpoint): see --kv-reopen --help"},
+    {"btree", OPT_BTREE, NULL,
+     "the B+-tree benchmark instead (awecache's B+-tree vs LMDB and RocksDB): see --btree --help"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -135,11 +139,8 @@ struct bench_opts {
     uint64_t sweep_values[SWEEP_MAX]; /* --sweep's values, ascending */
     size_t nsweep;                    /* how many */
     const char *out;                  /* --out, or NULL */
-    bool medium_ram;                  /* --medium ram was asked for */
     uint64_t repeat;                  /* --repeat: runs of every side, interleaved (>= 1) */
-    struct plat_ramdisk *rd;          /* the RAM disk the data lives on, or NULL (the disk) */
-    char medium[192];                 /* the medium used, for reports: "disk", "ram: ext4 on.."*/
-    char medium_note[256];            /* why --medium ram fell back to the disk, or "" */
+    struct bench_medium m;            /* --medium, and the RAM disk the data lives on */
 };
 
 /* One data file the run uses. */
@@ -164,6 +165,93 @@ struct run_row {
 };
 
 /* ---- Shared with --kv (bench.h) -------------------------------------------------------------- */
+
+/* --medium's argument into m->ram_asked. 0, or -1 with a message. */
+int bench_parse_medium(const char *arg, struct bench_medium *m)
+{
+    if (strcmp(arg, "disk") == 0 || strcmp(arg, "ram") == 0) {
+        m->ram_asked = arg[0] == 'r';
+        return 0;
+    }
+    cli_error(CMD, "--medium %s: expected disk or ram", arg);
+    return -1;
+}
+
+/* With --medium ram, makes the RAM disk that files of files_bytes in all will live on: ext4 adds
+ * its journal (64 MiB at most below 16 GiB) and its tables, 1/32 more and 96 MiB. Where the RAM
+ * disk cannot be had (not root, no loop devices, no mkfs.ext4, not enough RAM for it and the
+ * frames), one note says why and that the run uses the disk, and m->note keeps the reason. */
+void bench_medium_open(struct bench_medium *m, uint64_t files_bytes, uint64_t frames)
+{
+    uint64_t bytes = files_bytes + files_bytes / 32 + (96ull << 20), avail = 0;
+    char why[256] = "", tmp[BENCH_PATH_LEN], b1[32], b2[32], b3[32];
+
+    m->rd = NULL;
+    m->note[0] = '\0';
+    snprintf(m->text, sizeof(m->text), "disk");
+    if (!m->ram_asked)
+        return;
+    if (plat_mem_info(NULL, &avail, NULL) == 0 && bytes + frames > avail) {
+        snprintf(why, sizeof(why),
+                 "a RAM disk of %s and frames of %s need more than the %s of RAM available",
+                 cli_fmt_size(bytes, b1, sizeof(b1)), cli_fmt_size(frames, b2, sizeof(b2)),
+                 cli_fmt_size(avail, b3, sizeof(b3)));
+    } else if (plat_ramdisk_create(bytes, &m->rd, why, sizeof(why)) == 0) {
+        snprintf(m->text, sizeof(m->text), "ram (%s)", plat_ramdisk_describe(m->rd));
+        return;
+    }
+    m->rd = NULL;
+    if (why[0] == '\0')
+        snprintf(why, sizeof(why), "the RAM disk could not be made");
+    if (plat_temp_dir(tmp, sizeof(tmp)) != 0)
+        snprintf(tmp, sizeof(tmp), "the temporary directory");
+    snprintf(m->note, sizeof(m->note), "%s", why);
+    snprintf(m->text, sizeof(m->text), "disk (--medium ram: %s)", why);
+    cli_note(CMD, "--medium ram: %s; this run uses the disk (%s) instead", why, tmp);
+}
+
+const char *bench_medium_dir(const struct bench_medium *m)
+{
+    return m->rd != NULL ? plat_ramdisk_dir(m->rd) : NULL;
+}
+
+void bench_medium_json(struct cli_json *j, const struct bench_medium *m)
+{
+    cli_json_str(j, "medium", m->rd != NULL ? "ram" : "disk");
+    cli_json_str(j, "medium_requested", m->ram_asked ? "ram" : "disk");
+    cli_json_str(j, "medium_detail",
+                 m->rd != NULL ? plat_ramdisk_describe(m->rd) : (m->note[0] ? m->note : NULL));
+}
+
+void bench_medium_close(struct bench_medium *m)
+{
+    if (m->rd != NULL && plat_ramdisk_destroy(m->rd) != 0)
+        cli_note(CMD, "the RAM disk is still held by the kernel; it goes when this process ends");
+    m->rd = NULL;
+}
+
+double bench_median(const double *v, size_t n, double *lo, double *hi, size_t *mid)
+{
+    double sorted[BENCH_REPEAT_MAX] = {0};
+
+    assert(n >= 1 && n <= BENCH_REPEAT_MAX);
+    for (size_t i = 0; i < n; i++) {
+        sorted[i] = v[i];
+        for (size_t k = i; k > 0 && sorted[k - 1] > sorted[k]; k--) {
+            double t = sorted[k];
+            sorted[k] = sorted[k - 1];
+            sorted[k - 1] = t;
+        }
+    }
+    *lo = sorted[0];
+    *hi = sorted[n - 1];
+    *mid = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == sorted[(n - 1) / 2])
+            *mid = i;
+    }
+    return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
+}
 
 bool bench_file_exists(const char *path)
 {
@@ -562,12 +650,7 @@ static int bench_option(int id, const char *arg, void *ctx)
         o->out = arg;
         return 0;
     case OPT_MEDIUM:
-        if (strcmp(arg, "disk") == 0 || strcmp(arg, "ram") == 0) {
-            o->medium_ram = arg[0] == 'r';
-            return 0;
-        }
-        cli_error(CMD, "--medium %s: expected disk or ram", arg);
-        return -1;
+        return bench_parse_medium(arg, &o->m);
     case OPT_REPEAT:
         return bench_opt_count("repeat", arg, 1, REPEAT_MAX, &o->repeat);
     default:
@@ -690,8 +773,8 @@ static int default_path(char *buf, size_t len, const struct bench_opts *o)
     uint64_t x = plat_clock_ns() ^ ((uint64_t)(uintptr_t)buf << 16);
     size_t dlen;
 
-    if (o->rd != NULL) {
-        snprintf(dir, sizeof(dir), "%s", plat_ramdisk_dir(o->rd));
+    if (o->m.rd != NULL) {
+        snprintf(dir, sizeof(dir), "%s", plat_ramdisk_dir(o->m.rd));
     } else if (plat_temp_dir(dir, sizeof(dir)) != 0) {
         cli_error(CMD, "no temporary directory (set TMPDIR, or give --file)");
         return -1;
@@ -751,7 +834,6 @@ struct job {
 static void fold_runs(struct run_row *row, const struct bench_result *res, size_t n, uint64_t value,
                       size_t page_size)
 {
-    double sorted[REPEAT_MAX] = {0};
     size_t mid = 0;
     double median;
 
@@ -764,61 +846,23 @@ static void fold_runs(struct run_row *row, const struct bench_result *res, size_
             row->r = res[i];
             return;
         }
-        row->ops_each[i] = sorted[i] = res[i].ops_per_s;
-        for (size_t k = i; k > 0 && sorted[k - 1] > sorted[k]; k--) {
-            double t = sorted[k];
-            sorted[k] = sorted[k - 1];
-            sorted[k - 1] = t;
-        }
+        row->ops_each[i] = res[i].ops_per_s;
     }
     row->runs = (unsigned)n;
-    row->ops_min = sorted[0];
-    row->ops_max = sorted[n - 1];
-    median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
-    for (size_t i = 0; i < n; i++) {
-        if (res[i].ops_per_s == sorted[(n - 1) / 2])
-            mid = i;
-    }
+    median = bench_median(row->ops_each, n, &row->ops_min, &row->ops_max, &mid);
     row->r = res[mid];
     row->r.ops_per_s = median;
     row->r.mib_per_s = median * (double)page_size / (1024.0 * 1024.0);
 }
 
-/*
- * Step 2's medium. With --medium ram, makes the RAM disk that the nfiles data files will live
- * on, sized to them: an awecache file holds its pages and their checksums (1/32 of the pages'
- * bytes at 4 KiB pages, less at larger ones): a sixteenth more and 2 MiB cover that and the
- * rounding to whole pages; ext4 adds its journal (64 MiB at most below 16 GiB) and its tables:
- * 1/32 more and 96 MiB. Where the RAM disk cannot be had (not root, no loop devices, no
- * mkfs.ext4, not enough RAM for it and the frames), one note says why and that the run uses the
- * disk, and o->medium_note keeps the reason. Sets o->medium (what the reports say) either way.
- */
+/* Step 2's medium for nfiles data files of the data set's size: an awecache file holds its
+ * pages and their checksums (1/32 of the pages' bytes at 4 KiB pages, less at larger ones): a
+ * sixteenth more and 2 MiB cover that and the rounding to whole pages (bench_medium_open adds
+ * ext4's share). */
 static void open_medium(struct bench_opts *o, size_t nfiles)
 {
-    uint64_t bytes, avail = 0;
-    char why[256] = "", tmp[BENCH_PATH_LEN], b1[32], b2[32], b3[32];
-
-    snprintf(o->medium, sizeof(o->medium), "disk");
-    if (!o->medium_ram)
-        return;
-    bytes = (o->c.data_size + o->c.data_size / 16 + (2ull << 20)) * nfiles;
-    bytes += bytes / 32 + (96ull << 20);
-    if (plat_mem_info(NULL, &avail, NULL) == 0 && bytes + o->c.frames > avail) {
-        snprintf(why, sizeof(why),
-                 "a RAM disk of %s and frames of %s need more than the %s of RAM available",
-                 cli_fmt_size(bytes, b1, sizeof(b1)), cli_fmt_size(o->c.frames, b2, sizeof(b2)),
-                 cli_fmt_size(avail, b3, sizeof(b3)));
-    } else if (plat_ramdisk_create(bytes, &o->rd, why, sizeof(why)) == 0) {
-        snprintf(o->medium, sizeof(o->medium), "ram (%s)", plat_ramdisk_describe(o->rd));
-        return;
-    }
-    if (why[0] == '\0')
-        snprintf(why, sizeof(why), "the RAM disk could not be made");
-    if (plat_temp_dir(tmp, sizeof(tmp)) != 0)
-        snprintf(tmp, sizeof(tmp), "the temporary directory");
-    snprintf(o->medium_note, sizeof(o->medium_note), "%s", why);
-    snprintf(o->medium, sizeof(o->medium), "disk (--medium ram: %s)", why);
-    cli_note(CMD, "--medium ram: %s; this run uses the disk (%s) instead", why, tmp);
+    bench_medium_open(&o->m, (o->c.data_size + o->c.data_size / 16 + (2ull << 20)) * nfiles,
+                      o->c.frames);
 }
 
 /* ---- Step 5: reports ------------------------------------------------------------------------- */
@@ -854,7 +898,7 @@ static void config_line(const struct bench_opts *o, const struct data_set *ds, c
     if (snprintf(buf, len,
                  "medium %s; data %s (%s%s), page %s, frames %s, window %s, dist %s, reads %g%%, "
                  "threads %llu, batch %llu, %s%s%s%s",
-                 o->medium, data, ds->path, o->sweep == SWEEP_PAGE ? ", a file per page size" : "",
+                 o->m.text, data, ds->path, o->sweep == SWEEP_PAGE ? ", a file per page size" : "",
                  page, frames, window, dist, o->c.wl.read_ratio * 100.0,
                  (unsigned long long)o->c.threads, (unsigned long long)o->batch, limit, rep,
                  sweep[0] ? ", sweep " : "", sweep) < 0)
@@ -889,11 +933,7 @@ static void print_json(const struct bench_opts *o, const struct data_set *ds,
     cli_json_u64(&j, "seed", o->c.wl.seed);
     cli_json_bool(&j, "direct", !o->c.no_direct);
     cli_json_bool(&j, "compare", o->c.compare);
-    cli_json_str(&j, "medium", o->rd != NULL ? "ram" : "disk");
-    cli_json_str(&j, "medium_requested", o->medium_ram ? "ram" : "disk");
-    cli_json_str(&j, "medium_detail",
-                 o->rd != NULL ? plat_ramdisk_describe(o->rd)
-                               : (o->medium_note[0] ? o->medium_note : NULL));
+    bench_medium_json(&j, &o->m);
     cli_json_u64(&j, "repeat", o->repeat);
     if (o->sweep != SWEEP_NONE) {
         cli_json_begin_object(&j, "sweep");
@@ -958,7 +998,7 @@ static void csv_repeat_fields(FILE *f, const struct bench_opts *o, const struct 
     bench_csv_real(f, row->r.ok ? row->ops_max : (double)NAN, 3);
     bench_csv_u64(f, row->runs);
     fputc(',', f);
-    fputs(o->rd != NULL ? "ram" : "disk", f);
+    fputs(o->m.rd != NULL ? "ram" : "disk", f);
 }
 
 /* The plain run's CSV: a header and one row per side. ops_per_s is the median of --repeat's
@@ -1050,7 +1090,7 @@ static const char *si_unit(const char *s)
 
 /* "57.8 k (55.1-60.2)": the median as cli_fmt_si wrote it, then min-max, without their unit
  * when both have the median's ("57.8 k (995-1.02 k)" where they do not). */
-static void fmt_range(char *buf, size_t len, const char *median, double lo, double hi)
+void bench_fmt_range(char *buf, size_t len, const char *median, double lo, double hi)
 {
     char a[32], b[32];
 
@@ -1097,7 +1137,7 @@ static int print_table(const struct bench_opts *o, const struct run_row *rows, s
             char si[32];
             cli_fmt_si(r->ops_per_s, si, sizeof(si));
             if (o->repeat > 1)
-                fmt_range(t[k], CELL_LEN, si, rows[i].ops_min, rows[i].ops_max);
+                bench_fmt_range(t[k], CELL_LEN, si, rows[i].ops_min, rows[i].ops_max);
             else
                 snprintf(t[k], CELL_LEN, "%s", si);
             c[k] = t[k];
@@ -1343,12 +1383,15 @@ int cmd_bench(int argc, char **argv)
     int status = CLI_EXIT_OK;
     int rc;
 
-    /* Step 1 (--kv anywhere before "--": the key-value benchmark, bench_kv.c) */
+    /* Step 1 (--kv or --btree anywhere before "--": the key-value benchmark, bench_kv.c, or the
+     * B+-tree one, bench_bt.c) */
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--kv") == 0)
             return cmd_bench_kv(argc, argv);
         if (strcmp(argv[i], "--kv-reopen") == 0)
             return cmd_bench_kv_reopen(argc, argv);
+        if (strcmp(argv[i], "--btree") == 0)
+            return cmd_bench_bt(argc, argv);
     }
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)
@@ -1373,7 +1416,7 @@ int cmd_bench(int argc, char **argv)
     }
     if (bench_check_ram(o.c.frames) != 0)
         return CLI_EXIT_USAGE;
-    if (o.medium_ram && (o.file != NULL || o.c.keep)) {
+    if (o.m.ram_asked && (o.file != NULL || o.c.keep)) {
         cli_error(CMD,
                   "--medium ram with %s: the RAM disk's data file is made afresh for the run and "
                   "is gone at its end; leave out %s",
@@ -1656,8 +1699,7 @@ int cmd_bench(int argc, char **argv)
     }
 
 out:
-    if (o.rd != NULL && plat_ramdisk_destroy(o.rd) != 0)
-        cli_note(CMD, "the RAM disk is still held by the kernel; it goes when this process ends");
+    bench_medium_close(&o.m);
     free(o.trace);
     free(sets);
     free(rows);

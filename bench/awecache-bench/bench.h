@@ -23,9 +23,11 @@
 #include <stdio.h>
 
 /* The page benchmark (bench.c): `awecache-bench [OPTIONS]`, argv[0] the program's name; with
- * --kv among the arguments, the key-value benchmark (cmd_bench_kv, bench_kv.h) instead. Returns
- * an exit status (CLI_EXIT_*, cli.h). */
+ * --kv among the arguments, the key-value benchmark (cmd_bench_kv, bench_kv.h) instead, with
+ * --btree the B+-tree one (cmd_bench_bt, bench_bt.c). Returns an exit status (CLI_EXIT_*, cli.h).
+ */
 int cmd_bench(int argc, char **argv);
+int cmd_bench_bt(int argc, char **argv);
 
 /* ---- Workloads --------------------------------------------------------------------------- */
 
@@ -85,6 +87,8 @@ struct bench_config {
     uint64_t ops;         /* stop after this many operations in all (0: no count limit) */
     uint64_t warmup_ops;  /* operations run before the measured part, not counted (0: none) */
     unsigned awc_flags;   /* extra AWC_* open flags for the awecache side */
+    bool keep_os_cache;   /* leave the OS page cache of path as it is (step 1 of bench_run):
+                           * a later part of a run on a store kept open (--btree) */
 };
 
 /* What a run measured. Counters a side cannot know are UINT64_MAX ("-" in tables). */
@@ -130,6 +134,10 @@ extern const struct bench_side bench_side_direct;   /* bench_baselines.c: raw O_
 /* Reads one word per 64 bytes of the page; for a write stores word 1 back unchanged (through
  * a volatile store, so that it happens). Returns the XOR of the words read. */
 uint64_t bench_touch(void *page, size_t page_size, bool write);
+
+/* Writes back and drops the OS page cache's copy of the file at path (step 1 of bench_run). 0, or
+ * -1 with err. */
+int bench_drop_os_cache(const char *path, char *err, size_t errlen);
 
 /* Runs `side` on cfg with threads and a progress display labelled with the side's name, and
  * fills *r (r->ok false with r->error on failure). Returns 0 or -1. */
@@ -210,11 +218,43 @@ void bench_limit_text(char *buf, size_t len, uint64_t duration_ns, uint64_t ops)
 /* True when path can be opened for reading. */
 bool bench_file_exists(const char *path);
 
+/* The medium of a run's data (--medium disk|ram): with ram, ext4 on a RAM disk made for the run
+ * (plat_ramdisk.h; README.md says how), else the disk. */
+struct plat_ramdisk;
+struct bench_medium {
+    bool ram_asked;          /* --medium ram was asked for */
+    struct plat_ramdisk *rd; /* the RAM disk the data lives on, or NULL (the disk) */
+    char text[192];          /* the medium used, for reports: "disk", "ram (ext4 on ...)" */
+    char note[256];          /* why --medium ram fell back to the disk, or "" */
+};
+/* --medium's argument into m->ram_asked: 0, or -1 (message printed). */
+int bench_parse_medium(const char *arg, struct bench_medium *m);
+/* Opens the medium for files of files_bytes in all beside frames of RAM: with ram_asked the RAM
+ * disk, else (or where it cannot be had: a note says why) the disk. Sets m->text either way.
+ * The process must have one thread yet (plat_ramdisk_create). */
+void bench_medium_open(struct bench_medium *m, uint64_t files_bytes, uint64_t frames);
+/* The RAM disk's directory, or NULL for the disk. */
+const char *bench_medium_dir(const struct bench_medium *m);
+/* The medium's JSON fields: medium, medium_requested, medium_detail. */
+struct cli_json;
+void bench_medium_json(struct cli_json *j, const struct bench_medium *m);
+/* Lets go of the RAM disk, if any (a note if the kernel still holds it). */
+void bench_medium_close(struct bench_medium *m);
+
+/* --repeat: at most this many runs of each side. */
+#define BENCH_REPEAT_MAX 100u
+/* The median of v[0..n) (1 <= n <= BENCH_REPEAT_MAX; of an even count the mean of the middle
+ * two), with the lowest in *lo, the highest in *hi and in *mid the index of the value that is
+ * the (lower) middle one. */
+double bench_median(const double *v, size_t n, double *lo, double *hi, size_t *mid);
+/* "57.8 k (55.1-60.2)": a median as cli_fmt_si wrote it, then lo-hi, without their unit when
+ * both have the median's. */
+void bench_fmt_range(char *buf, size_t len, const char *median, double lo, double hi);
+
 /* Output fields: a JSON number, null for UINT64_MAX (unknown); CSV fields, each but
  * bench_csv_str after a comma: a string quoted when it holds a comma, a quote or a line break
  * (NULL: empty), a number (empty when UINT64_MAX), a real with `decimals` (empty when not finite).
  */
-struct cli_json;
 void bench_json_u64_or_null(struct cli_json *j, const char *key, uint64_t v);
 void bench_csv_str(FILE *f, const char *s);
 void bench_csv_u64(FILE *f, uint64_t v);

@@ -214,22 +214,18 @@ uint64_t kv_proc_major_faults(void)
 /* ---- Options ----------------------------------------------------------------------------- */
 
 enum opt_id {
-    OPT_KV = BENCH_OPT_COMMON_END,
-    OPT_ITEMS,
-    OPT_VALUE_SIZE,
+    OPT_KV = KV_OPT_END,
     OPT_DIST,
-    OPT_DURATION,
     OPT_TTL,
-    OPT_DIR,
     OPT_BATCH,
 };
 
 static const struct cli_opt kv_opts_table[] = {
     {"kv", OPT_KV, NULL, "the key-value benchmark (this help)"},
-    {"items", OPT_ITEMS, "N", "items to load (default: as many as --data-size holds)"},
+    {"items", KV_OPT_ITEMS, "N", "items to load (default: as many as --data-size holds)"},
     {"data-size", BENCH_OPT_DATA_SIZE, "SIZE",
      "bytes of values to load (default 1G): items = SIZE / the mean value size"},
-    {"value-size", OPT_VALUE_SIZE, "MIN-MAX",
+    {"value-size", KV_OPT_VALUE_SIZE, "MIN-MAX",
      "value sizes, uniform by key, each from 16 B to 64M (default 100-4096; one size: fixed)"},
     {"frames", BENCH_OPT_FRAMES, "SIZE",
      "the RAM budget, every side's: awecache's frames + index, RocksDB's block cache + "
@@ -243,7 +239,7 @@ static const struct cli_opt kv_opts_table[] = {
      "fraction (0.9) or percent (90%) of operations that are gets; the rest put a new "
      "version (default 0.9)"},
     {"threads", BENCH_OPT_THREADS, "N", "threads issuing operations (default: the processors)"},
-    {"duration", OPT_DURATION, "T", "measure for T per side: 500ms, 10s, 2m (default 10s)"},
+    {"duration", KV_OPT_DURATION, "T", "measure for T per side: 500ms, 10s, 2m (default 10s)"},
     {"ops", BENCH_OPT_OPS, "N",
      "measure N operations per side (given alone: no time limit; with --duration: whichever "
      "comes first)"},
@@ -253,7 +249,7 @@ static const struct cli_opt kv_opts_table[] = {
     {"seed", BENCH_OPT_SEED, "N", "seed of the values and the workload (default 1)"},
     {"ttl", OPT_TTL, "T",
      "awecache's items expire T after their put (default: never; the other sides ignore it)"},
-    {"dir", OPT_DIR, "DIR",
+    {"dir", KV_OPT_DIR, "DIR",
      "where the stores go, as awecache-kv-<random>.<side> (default $TMPDIR or /var/tmp)"},
     {"batch", OPT_BATCH, "N",
      "gets handed to a side at once, up to 256: awecache's awc_kv_get_batch, RocksDB's "
@@ -269,11 +265,8 @@ static const struct cli_opt kv_opts_table[] = {
 
 struct kv_opts {
     struct bench_common c; /* what bench takes too (window 0: the side's default) */
-    uint64_t items;        /* --items (0: from c.data_size) */
-    uint64_t value_min;    /* bytes */
-    uint64_t value_max;    /* bytes */
+    struct kv_common k;    /* what --btree takes too */
     uint64_t ttl_ns;       /* --ttl (0: none) */
-    const char *dir;       /* --dir, or NULL */
     uint64_t batch;        /* --batch (1: one get at a time) */
 };
 
@@ -287,28 +280,26 @@ static int more_than_0(const char *name, const char *arg, uint64_t v)
     return 0;
 }
 
-/* --value-size MIN-MAX (or one size). -1 with a message on error. */
-static int parse_value_size(const char *s, struct kv_opts *o)
+int kv_parse_value_size(const char *s, uint64_t largest, uint64_t *min, uint64_t *max)
 {
     const char *dash = strchr(s, '-');
-    char lo[64];
+    char lo[64], b[32];
 
     if (dash == NULL) {
-        if (cli_parse_size(s, &o->value_min) != 0)
+        if (cli_parse_size(s, min) != 0)
             goto bad;
-        o->value_max = o->value_min;
+        *max = *min;
     } else {
         if ((size_t)(dash - s) >= sizeof(lo))
             goto bad;
         memcpy(lo, s, (size_t)(dash - s));
         lo[dash - s] = '\0';
-        if (cli_parse_size(lo, &o->value_min) != 0 || cli_parse_size(dash + 1, &o->value_max) != 0)
+        if (cli_parse_size(lo, min) != 0 || cli_parse_size(dash + 1, max) != 0)
             goto bad;
     }
-    if (o->value_min < KV_VALUE_HEAD || o->value_max > AWC_KV_MAX_VALUE ||
-        o->value_min > o->value_max) {
-        cli_error(CMD, "--value-size %s: sizes must be from %u B to 64 MiB, MIN <= MAX", s,
-                  KV_VALUE_HEAD);
+    if (*min < KV_VALUE_HEAD || *max > largest || *min > *max) {
+        cli_error(CMD, "--value-size %s: sizes must be from %u B to %s, MIN <= MAX", s,
+                  KV_VALUE_HEAD, cli_fmt_size(largest, b, sizeof(b)));
         return -1;
     }
     return 0;
@@ -317,9 +308,52 @@ bad:
     return -1;
 }
 
-/* Takes one of --kv's own options into the struct kv_opts at ctx (bench_parse's `own`),
- * and checks further what --data-size, --window and --page-size take: 0, -1 for a wrong value
- * (message printed), or 1 when id is not one of them. */
+int kv_common_option(int id, const char *arg, struct bench_common *c, struct kv_common *k,
+                     uint64_t value_largest)
+{
+    switch (id) {
+    case KV_OPT_ITEMS:
+        return bench_opt_count("items", arg, 1, 1ull << 40, &k->items);
+    case BENCH_OPT_DATA_SIZE:
+        if (bench_common_option(id, arg, c) != 0)
+            return -1;
+        return more_than_0("data-size", arg, c->data_size);
+    case BENCH_OPT_WINDOW:
+        if (bench_common_option(id, arg, c) != 0)
+            return -1;
+        return more_than_0("window", arg, c->window);
+    case BENCH_OPT_PAGE_SIZE:
+        if (bench_common_option(id, arg, c) != 0)
+            return -1;
+        if (!cli_page_size_ok(c->page_size)) {
+            cli_error(CMD, "--page-size %s: must be a power of two from 4 KiB to 2 MiB", arg);
+            return -1;
+        }
+        return 0;
+    case KV_OPT_VALUE_SIZE:
+        return kv_parse_value_size(arg, value_largest, &k->value_min, &k->value_max);
+    case KV_OPT_DURATION:
+        if (cli_parse_duration(arg, &c->duration_ns) != 0 || c->duration_ns == 0) {
+            cli_error(CMD, "--duration %s: not a duration above 0 (500ms, 10s, 2m)", arg);
+            return -1;
+        }
+        c->duration_given = true;
+        return 0;
+    case KV_OPT_DIR:
+        if (arg[0] == '\0') {
+            cli_error(CMD, "--dir: an empty path");
+            return -1;
+        }
+        k->dir = arg;
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+/* Takes one of --kv's own options into the struct kv_opts at ctx (bench_parse's `own`), and
+ * those it shares with --btree: 0, -1 for a wrong value (message printed), or 1 when id is not
+ * one of them. */
 static int kv_option(int id, const char *arg, void *ctx)
 {
     struct kv_opts *o = ctx;
@@ -327,35 +361,8 @@ static int kv_option(int id, const char *arg, void *ctx)
     switch (id) {
     case OPT_KV:
         return 0;
-    case OPT_ITEMS:
-        return bench_opt_count("items", arg, 1, 1ull << 40, &o->items);
-    case BENCH_OPT_DATA_SIZE:
-        if (bench_common_option(id, arg, &o->c) != 0)
-            return -1;
-        return more_than_0("data-size", arg, o->c.data_size);
-    case BENCH_OPT_WINDOW:
-        if (bench_common_option(id, arg, &o->c) != 0)
-            return -1;
-        return more_than_0("window", arg, o->c.window);
-    case BENCH_OPT_PAGE_SIZE:
-        if (bench_common_option(id, arg, &o->c) != 0)
-            return -1;
-        if (!cli_page_size_ok(o->c.page_size)) {
-            cli_error(CMD, "--page-size %s: must be a power of two from 4 KiB to 2 MiB", arg);
-            return -1;
-        }
-        return 0;
-    case OPT_VALUE_SIZE:
-        return parse_value_size(arg, o);
     case OPT_DIST:
         return bench_parse_dist(arg, &o->c.wl, NULL);
-    case OPT_DURATION:
-        if (cli_parse_duration(arg, &o->c.duration_ns) != 0 || o->c.duration_ns == 0) {
-            cli_error(CMD, "--duration %s: not a duration above 0 (500ms, 10s, 2m)", arg);
-            return -1;
-        }
-        o->c.duration_given = true;
-        return 0;
     case OPT_TTL:
         if (cli_parse_duration(arg, &o->ttl_ns) != 0 || o->ttl_ns < 1000000u) {
             cli_error(CMD, "--ttl %s: not a duration of 1 ms or more (500ms, 30s, 1h)", arg);
@@ -364,15 +371,8 @@ static int kv_option(int id, const char *arg, void *ctx)
         return 0;
     case OPT_BATCH:
         return bench_opt_count("batch", arg, 1, KV_BATCH_MAX, &o->batch);
-    case OPT_DIR:
-        if (arg[0] == '\0') {
-            cli_error(CMD, "--dir: an empty path");
-            return -1;
-        }
-        o->dir = arg;
-        return 0;
     default:
-        return 1;
+        return kv_common_option(id, arg, &o->c, &o->k, AWC_KV_MAX_VALUE);
     }
 }
 
@@ -387,8 +387,8 @@ static int parse_args(int argc, char **argv, struct kv_opts *o)
     o->c.frames = 256ull << 20;
     o->batch = 1;
     o->c.duration_ns = 10ull * 1000000000ull;
-    o->value_min = 100;
-    o->value_max = 4096;
+    o->k.value_min = 100;
+    o->k.value_max = 4096;
 
     cli_parser_init(&p, CMD, "awecache-bench --kv [OPTIONS]",
                     "Loads items (keys and values) into awecache's key-value cache and measures "
@@ -405,7 +405,7 @@ static int parse_args(int argc, char **argv, struct kv_opts *o)
  * it), since the worker threads read it while the handler runs on any thread. */
 static atomic_int kv_stop;
 
-static bool stopping(void)
+bool kv_stopping(void)
 {
     return atomic_load_explicit(&kv_stop, memory_order_relaxed) != 0;
 }
@@ -417,12 +417,7 @@ static void kv_on_signal(int sig)
 }
 
 /* The handlers replaced while the command runs; signals that were ignored stay ignored. */
-struct kv_signals {
-    void (*old_int)(int);
-    void (*old_term)(int);
-};
-
-static void signals_install(struct kv_signals *s)
+void kv_signals_install(struct kv_signals *s)
 {
     atomic_store_explicit(&kv_stop, 0, memory_order_relaxed);
     s->old_int = signal(SIGINT, kv_on_signal);
@@ -433,7 +428,7 @@ static void signals_install(struct kv_signals *s)
         signal(SIGTERM, SIG_IGN);
 }
 
-static void signals_restore(const struct kv_signals *s)
+void kv_signals_restore(const struct kv_signals *s)
 {
     if (s->old_int != SIG_ERR)
         signal(SIGINT, s->old_int);
@@ -457,13 +452,18 @@ struct kv_run {
     const struct kv_side *side;
     struct kv_config kc; /* the side's configuration */
     const struct kv_items *items;
-    void *st;                /* the side's state while open, else NULL */
-    _Atomic uint32_t *ver;   /* [items]: the version of the last completed put of each item */
-    plat_mutex_t *locks;     /* [KV_LOCKS]: a put holds its item's stripe */
-    struct kv_thread *th;    /* [threads + 1]: the last one is the load's */
-    struct kv_side_stats ss; /* what the side reported at close */
-    uint64_t rss_open;       /* the process's RSS before the side was opened */
-    uint64_t rss_close;      /* and before it was closed */
+    void *st;                    /* the side's state while open, else NULL */
+    _Atomic uint32_t *ver;       /* [items]: the version of the last completed put of each item */
+    plat_mutex_t *locks;         /* [KV_LOCKS]: a put holds its item's stripe */
+    struct kv_thread *th;        /* [threads + 1]: the last one is the load's */
+    struct kv_side_stats ss;     /* what the side reported at close (or its stats) */
+    uint64_t rss_open;           /* the process's RSS before the side was opened */
+    uint64_t rss_close;          /* and before it was closed (or at the end of a measured part) */
+    bool hold;                   /* kv_run_measure: the harness leaves the side open (--btree) */
+    bool started;                /* the side's start ran */
+    enum kv_reads reads;         /* what the harness's reads are */
+    char path[KV_PATH_LEN + 32]; /* the store */
+    char drop[KV_PATH_LEN + 64]; /* the store's file whose OS-cached pages are dropped */
 };
 
 static plat_mutex_t *item_lock(struct kv_run *run, uint64_t id)
@@ -517,6 +517,10 @@ static int get_item(struct kv_run *run, unsigned t, uint64_t id, uint64_t *sink,
     rc = run->side->get(run->st, t, key, KV_KEY_LEN, &c, err, errlen);
     if (rc < 0)
         return -1;
+    if (rc == 0 && run->hold) {
+        snprintf(err, errlen, "get %s: not found, yet every item was loaded", key);
+        return -1;
+    }
     if (rc == 0) {
         run->th[t].missing++;
         return 0;
@@ -534,13 +538,82 @@ static int get_item(struct kv_run *run, unsigned t, uint64_t id, uint64_t *sink,
     return 0;
 }
 
+/* What a scan's visitor checks against: the item it expects next. */
+struct scan_check {
+    struct kv_run *run;
+    uint64_t next;  /* the item expected next */
+    uint64_t *sink; /* what was read */
+    char *err;      /* where a fault is described */
+    size_t errlen;
+    bool bad; /* a fault was found */
+};
+
+/* A scan's item: its key must be the next item's, its value that item's, whole, of a version no
+ * newer than one in flight (a scan may see a snapshot older than the last completed put). */
+static int scan_visit(void *ctx, const void *key, size_t key_len, const void *value,
+                      size_t value_len)
+{
+    struct scan_check *sc = ctx;
+    char want[KV_KEY_LEN + 1];
+    struct kv_check c;
+    uint64_t version = 0, v1;
+
+    kv_key(sc->next, want);
+    if (key_len != KV_KEY_LEN || memcmp(key, want, KV_KEY_LEN) != 0) {
+        snprintf(sc->err, sc->errlen, "a scan found the key %.*s where %s comes next",
+                 (int)(key_len < 64 ? key_len : 64), (const char *)key, want);
+        sc->bad = true;
+        return 1;
+    }
+    kv_check_begin(&c, sc->run->items, sc->next);
+    kv_check_piece(&c, value, value_len);
+    if (kv_check_end(&c, &version, sc->err, sc->errlen) != 0) {
+        sc->bad = true;
+        return 1;
+    }
+    v1 = atomic_load_explicit(&sc->run->ver[sc->next], memory_order_acquire);
+    if (version == 0 || version > v1 + 1) {
+        snprintf(sc->err, sc->errlen, "a scan found %s at version %llu; no put wrote it", want,
+                 (unsigned long long)version);
+        sc->bad = true;
+        return 1;
+    }
+    *sc->sink += version;
+    sc->next++;
+    return 0;
+}
+
+/* Scans KV_SCAN_LEN items (fewer near the end) from item id from thread t, and checks that
+ * they are the items that follow, in order, each value whole. */
+static int scan_items(struct kv_run *run, unsigned t, uint64_t id, uint64_t *sink, char *err,
+                      size_t errlen)
+{
+    char key[KV_KEY_LEN + 1];
+    uint64_t left = run->items->n - id;
+    unsigned want = left < KV_SCAN_LEN ? (unsigned)left : KV_SCAN_LEN;
+    struct scan_check sc = {run, id, sink, err, errlen, false};
+    long got;
+
+    kv_key(id, key);
+    got = run->side->scan(run->st, t, key, KV_KEY_LEN, want, scan_visit, &sc, err, errlen);
+    if (got < 0 || sc.bad)
+        return -1;
+    if ((unsigned long)got != want) {
+        snprintf(err, errlen, "a scan from %s found %ld items; %u follow it", key, got, want);
+        return -1;
+    }
+    run->th[t].found += (uint64_t)got;
+    return 0;
+}
+
 /* The adapter: the side as bench_run drives it. */
 static int adapter_open(void **state, const struct bench_config *cfg, char *err, size_t errlen)
 {
     struct kv_run *run = (struct kv_run *)cfg; /* base is the first member */
 
-    if (run->side->start != NULL && run->side->start(run->st, err, errlen) != 0)
+    if (!run->started && run->side->start != NULL && run->side->start(run->st, err, errlen) != 0)
         return -1;
+    run->started = true;
     *state = run;
     return 0;
 }
@@ -606,12 +679,14 @@ static int adapter_serve(void *state, unsigned thread, const uint64_t *pages, co
         size_t m = 1;
         int rc;
 
-        if (stopping()) {
+        if (kv_stopping()) {
             snprintf(err, errlen, "interrupted");
             return -1;
         }
         if (writes[i]) {
             rc = put_item(run, thread, pages[i], false, err, errlen);
+        } else if (run->reads == KV_READS_SCAN) {
+            rc = scan_items(run, thread, pages[i], sink, err, errlen);
         } else if (run->side->get_batch == NULL || n == 1) {
             rc = get_item(run, thread, pages[i], sink, err, errlen);
         } else {
@@ -629,11 +704,15 @@ static int adapter_serve(void *state, unsigned thread, const uint64_t *pages, co
 static int adapter_close(void *state, struct bench_result *r, char *err, size_t errlen)
 {
     struct kv_run *run = state;
-    int rc;
+    int rc = 0;
 
     run->rss_close = kv_proc_rss();
-    rc = run->side->close(run->st, &run->ss, err, errlen);
-    run->st = NULL;
+    if (!run->hold) {
+        rc = run->side->close(run->st, &run->ss, err, errlen);
+        run->st = NULL;
+    } else if (run->side->stats != NULL) {
+        run->side->stats(run->st, &run->ss);
+    }
     r->hits = run->ss.hits;
     r->misses = run->ss.misses;
     r->mem_bytes = run->ss.mem_bytes;
@@ -663,9 +742,10 @@ struct kv_row {
     uint64_t rss_delta;      /* RSS at close - RSS before open (KV_UNKNOWN) */
 };
 
-/* Loads every item (version 1) from the calling thread, as thread cfg->threads, then syncs.
- * Returns 0 or -1 with err. */
-static int load_items(struct kv_run *run, struct kv_row *row, char *err, size_t errlen)
+/* Loads every item (version 1) from the calling thread, as thread cfg->threads, in order's
+ * order (NULL: key order), then syncs. Returns 0 or -1 with err. */
+int kv_run_load(struct kv_run *run, const uint32_t *order, double *seconds, char *err,
+                size_t errlen)
 {
     struct cli_progress prog;
     char label[64];
@@ -674,32 +754,33 @@ static int load_items(struct kv_run *run, struct kv_row *row, char *err, size_t 
 
     snprintf(label, sizeof(label), "load %s", run->side->name);
     cli_progress_start(&prog, label, n, "items");
-    for (uint64_t id = 0; id < n; id++) {
-        if (stopping()) {
-            cli_progress_end(&prog, id);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t id = order != NULL ? order[i] : i;
+
+        if (kv_stopping()) {
+            cli_progress_end(&prog, i);
             snprintf(err, errlen, "interrupted");
             return -1;
         }
         atomic_store_explicit(&run->ver[id], 0, memory_order_relaxed);
         if (put_item(run, t, id, true, err, errlen) != 0) {
-            cli_progress_end(&prog, id);
+            cli_progress_end(&prog, i);
             return -1;
         }
-        if ((id & 1023) == 0)
-            cli_progress_update(&prog, id);
+        if ((i & 1023) == 0)
+            cli_progress_update(&prog, i);
     }
     if (run->side->sync(run->st, err, errlen) != 0) {
         cli_progress_end(&prog, n);
         return -1;
     }
     cli_progress_end(&prog, n);
-    row->load_items = n;
-    row->load_s = (double)(plat_clock_ns() - t0) / 1e9;
+    *seconds = (double)(plat_clock_ns() - t0) / 1e9;
     return 0;
 }
 
-/* Frees what run_new allocated. */
-static void run_free(struct kv_run *run)
+/* Frees what kv_run_new allocated. */
+void kv_run_free(struct kv_run *run)
 {
     if (run == NULL)
         return;
@@ -718,7 +799,7 @@ static void run_free(struct kv_run *run)
 }
 
 /* Allocates a run's shared arrays (outside any memory limit a side enters later). */
-static struct kv_run *run_new(const struct kv_items *items, unsigned threads)
+struct kv_run *kv_run_new(const struct kv_items *items, unsigned threads)
 {
     struct kv_run *run = calloc(1, sizeof(*run));
     size_t thbytes = ((size_t)threads + 1) * sizeof(struct kv_thread);
@@ -736,7 +817,7 @@ static struct kv_run *run_new(const struct kv_items *items, unsigned threads)
     if (run->ver == NULL || run->locks == NULL || run->th == NULL) {
         free(run->locks);
         run->locks = NULL;
-        run_free(run);
+        kv_run_free(run);
         return NULL;
     }
     for (uint64_t id = 0; id < items->n; id++)
@@ -747,95 +828,158 @@ static struct kv_run *run_new(const struct kv_items *items, unsigned threads)
                 plat_mutex_destroy(&run->locks[k]);
             free(run->locks);
             run->locks = NULL;
-            run_free(run);
+            kv_run_free(run);
             return NULL;
         }
     }
     for (unsigned t = 0; t <= threads; t++) {
         run->th[t].buf = malloc(items->value_max);
         if (run->th[t].buf == NULL) {
-            run_free(run);
+            kv_run_free(run);
             return NULL;
         }
     }
     return run;
 }
 
+struct bench_config *kv_run_harness_config(struct kv_run *run)
+{
+    return &run->base;
+}
+
+/* Steps: 1. note the process's RSS; 2. create the store, which must name a file to drop. */
+int kv_run_open(struct kv_run *run, const struct kv_side *side, const char *path, char *err,
+                size_t errlen)
+{
+    snprintf(run->path, sizeof(run->path), "%s", path);
+    run->drop[0] = '\0';
+    run->side = side;
+    run->kc.path = run->path;
+    run->started = false;
+    memset(&run->ss, 0, sizeof(run->ss));
+    run->ss.hits = run->ss.misses = run->ss.meta_bytes = KV_UNKNOWN;
+    run->ss.mem_bytes = run->ss.disk_bytes = KV_UNKNOWN;
+    /* Step 1 */
+    run->rss_open = kv_proc_rss();
+    run->rss_close = KV_UNKNOWN;
+    /* Step 2 */
+    err[0] = '\0';
+    if (side->open(&run->st, &run->kc, run->drop, sizeof(run->drop), err, errlen) != 0) {
+        run->st = NULL;
+        if (err[0] == '\0')
+            snprintf(err, errlen, "cannot create the store");
+        side->destroy(run->path);
+        return -1;
+    }
+    if (run->drop[0] == '\0') {
+        snprintf(err, errlen, "the side named no file of its store");
+        kv_run_close(run, false);
+        return -1;
+    }
+    run->base.path = run->drop;
+    return 0;
+}
+
+/* RSS at the last close or measured part less before the open (KV_UNKNOWN). */
+static uint64_t rss_delta(const struct kv_run *run)
+{
+    if (run->rss_open == KV_UNKNOWN || run->rss_close == KV_UNKNOWN)
+        return KV_UNKNOWN;
+    return run->rss_close > run->rss_open ? run->rss_close - run->rss_open : 0;
+}
+
+/* The harness through the adapter (the first time it drops the OS cache of the store's file and
+ * enters the side's start; it warms up, measures, and closes the side unless run->hold). */
+static int measure(struct kv_run *run, struct bench_result *r)
+{
+    struct bench_side adapter = kv_adapter;
+
+    adapter.name = run->side->name;
+    run->base.keep_os_cache = run->started;
+    if (bench_run(&adapter, &run->base, r) != 0 || !r->ok) {
+        r->ok = false;
+        if (r->error[0] == '\0')
+            snprintf(r->error, sizeof(r->error), "the run failed");
+        return -1;
+    }
+    return 0;
+}
+
+int kv_run_measure(struct kv_run *run, enum kv_reads reads, struct bench_result *r,
+                   struct kv_side_stats *ss, uint64_t *rss_delta_out)
+{
+    int rc;
+
+    run->hold = true;
+    run->reads = reads;
+    rc = measure(run, r);
+    *ss = run->ss;
+    *rss_delta_out = rss_delta(run);
+    return rc;
+}
+
+void kv_run_close(struct kv_run *run, bool keep)
+{
+    struct kv_side_stats ignored;
+    char err[200];
+
+    if (run->st != NULL) {
+        run->rss_close = kv_proc_rss();
+        run->side->close(run->st, &ignored, err, sizeof(err));
+        run->st = NULL;
+    }
+    if (keep)
+        cli_note(CMD, "kept the %s store %s", run->side->name, run->path);
+    else
+        run->side->destroy(run->path);
+}
+
 /*
  * Runs one side into row (steps 2a-2d of the file comment):
- *   1. Create the store; note the process's RSS first.
- *   2. Load and sync (load_items).
- *   3. bench_run through the adapter: it drops the OS cache of the store's file, enters the
- *      side's start (memory limits), warms up, measures, and closes the side.
+ *   1. Create the store (kv_run_open).
+ *   2. Load and sync (kv_run_load).
+ *   3. The harness, which closes the side at its end (measure).
  *   4. Close the side if the harness did not; remove the store unless keep.
  * Returns true when the side ran and every check passed.
  */
 static bool run_one(const struct kv_side *side, struct kv_run *run, const char *base, bool keep,
                     struct kv_row *row)
 {
-    char path[KV_PATH_LEN + 32], drop[KV_PATH_LEN + 64] = "", err[200] = "";
-    struct kv_side_stats ignored;
+    char path[KV_PATH_LEN + 32], err[200] = "";
     bool ok = false;
 
     row->side = side->name;
     row->built = true;
     snprintf(path, sizeof(path), "%s%s", base, side->suffix);
-    run->side = side;
-    run->kc.path = path;
-    memset(&run->ss, 0, sizeof(run->ss));
-    run->ss.hits = run->ss.misses = run->ss.meta_bytes = KV_UNKNOWN;
-    run->ss.mem_bytes = run->ss.disk_bytes = KV_UNKNOWN;
-
+    snprintf(row->r.side, sizeof(row->r.side), "%s", side->name);
     /* Step 1 */
-    run->rss_open = kv_proc_rss();
-    if (side->open(&run->st, &run->kc, drop, sizeof(drop), err, sizeof(err)) != 0) {
-        run->st = NULL;
-        snprintf(row->error, sizeof(row->error), "%s", err[0] ? err : "cannot create the store");
-        side->destroy(path);
+    if (kv_run_open(run, side, path, err, sizeof(err)) != 0) {
+        snprintf(row->error, sizeof(row->error), "%s", err);
         return false;
     }
     /* Step 2 */
-    if (load_items(run, row, err, sizeof(err)) != 0) {
+    if (kv_run_load(run, NULL, &row->load_s, err, sizeof(err)) != 0) {
         snprintf(row->error, sizeof(row->error), "load: %s", err[0] ? err : "failed");
         goto out;
     }
+    row->load_items = run->items->n;
     /* Step 3 */
-    run->base.path = drop;
-    snprintf(row->r.side, sizeof(row->r.side), "%s", side->name);
-    if (drop[0] == '\0') {
-        snprintf(row->error, sizeof(row->error), "the side named no file of its store");
+    run->hold = false;
+    run->reads = KV_READS_GET;
+    if (measure(run, &row->r) != 0) {
+        snprintf(row->error, sizeof(row->error), "%s", row->r.error);
         goto out;
-    }
-    {
-        struct bench_side adapter = kv_adapter;
-
-        adapter.name = side->name;
-        if (bench_run(&adapter, &run->base, &row->r) != 0 || !row->r.ok) {
-            snprintf(row->error, sizeof(row->error), "%s",
-                     row->r.error[0] ? row->r.error : "the run failed");
-            goto out;
-        }
     }
     ok = true;
 out:
     /* Step 4 */
-    if (run->st != NULL) {
-        run->rss_close = kv_proc_rss();
-        side->close(run->st, &ignored, err, sizeof(err));
-        run->st = NULL;
-    }
+    kv_run_close(run, keep);
     row->ss = run->ss;
-    row->rss_delta = KV_UNKNOWN;
-    if (run->rss_open != KV_UNKNOWN && run->rss_close != KV_UNKNOWN)
-        row->rss_delta = run->rss_close > run->rss_open ? run->rss_close - run->rss_open : 0;
+    row->rss_delta = rss_delta(run);
     for (unsigned t = 0; t < run->kc.threads; t++) {
         row->found += run->th[t].found;
         row->missing += run->th[t].missing;
     }
-    if (keep)
-        cli_note(CMD, "kept the %s store %s", side->name, path);
-    else
-        side->destroy(path);
     row->ok = ok;
     return ok;
 }
@@ -849,15 +993,20 @@ static double per_s(uint64_t n, double s)
 
 /* The side's RAM hit ratio: hits / (hits + misses), or with misses alone known (faults) 1 -
  * misses per operation, at least 0. NAN when unknown. */
-static double row_hit_ratio(const struct kv_row *w)
+double kv_hit_ratio(const struct kv_side_stats *ss, uint64_t ops)
 {
-    uint64_t h = w->ss.hits, m = w->ss.misses;
+    uint64_t h = ss->hits, m = ss->misses;
 
-    if (!w->ok || m == KV_UNKNOWN)
+    if (m == KV_UNKNOWN)
         return NAN;
     if (h == KV_UNKNOWN)
-        return w->r.ops == 0 ? NAN : (m >= w->r.ops ? 0.0 : 1.0 - (double)m / (double)w->r.ops);
+        return ops == 0 ? NAN : (m >= ops ? 0.0 : 1.0 - (double)m / (double)ops);
     return h + m == 0 ? NAN : (double)h / (double)(h + m);
+}
+
+static double row_hit_ratio(const struct kv_row *w)
+{
+    return w->ok ? kv_hit_ratio(&w->ss, w->r.ops) : NAN;
 }
 
 static double row_found_ratio(const struct kv_row *w)
@@ -878,8 +1027,7 @@ static double row_load_rate(const struct kv_row *w)
     return w->load_s > 0 ? (double)w->load_items / w->load_s : NAN;
 }
 
-/* a / b of two rates, or NAN. */
-static double ratio(double a, double b)
+double kv_ratio(double a, double b)
 {
     return isfinite(a) && isfinite(b) && b > 0 ? a / b : NAN;
 }
@@ -896,31 +1044,20 @@ static const char *dist_name(const struct kv_opts *o, char *buf, size_t len)
 static void config_line(const struct kv_opts *o, const struct kv_items *it, uint64_t data_bytes,
                         const char *base, char *buf, size_t len)
 {
-    char n[32], vmin[32], vmax[32], data[32], fr[32], win[32], pg[32], dist[48], limit[96];
-    char ttl[48] = "";
+    struct kv_config_text t;
+    char dist[48], ttl[48] = "";
 
-    cli_fmt_si((double)it->n, n, sizeof(n));
-    cli_fmt_size(it->value_min, vmin, sizeof(vmin));
-    cli_fmt_size(it->value_max, vmax, sizeof(vmax));
-    cli_fmt_size(data_bytes, data, sizeof(data));
-    cli_fmt_size(o->c.frames, fr, sizeof(fr));
-    if (o->c.window != 0)
-        cli_fmt_size(o->c.window, win, sizeof(win));
-    else
-        snprintf(win, sizeof(win), "default");
-    cli_fmt_size(o->c.page_size, pg, sizeof(pg));
-    bench_limit_text(limit, sizeof(limit), o->c.duration_ns, o->c.ops);
+    kv_config_text(&t, it, data_bytes, &o->c);
     if (o->ttl_ns != 0)
         snprintf(ttl, sizeof(ttl), ", ttl %g s (awecache)", (double)o->ttl_ns / 1e9);
     if (snprintf(buf, len,
-                 "items %s (keys %u B, values %s%s%s: %s with the keys), RAM budget %s, window "
-                 "%s, page %s, dist %s, reads %g%%, threads %llu, batch %llu, warm-up %llu ops, "
-                 "%s%s, stores %s.*",
-                 n, KV_KEY_LEN, vmin, it->value_min != it->value_max ? " to " : "",
-                 it->value_min != it->value_max ? vmax : "", data, fr, win, pg,
+                 "items %s (keys %u B, values %s: %s with the keys), RAM budget %s, window %s, "
+                 "page %s, dist %s, reads %g%%, threads %llu, batch %llu, warm-up %llu ops, %s%s, "
+                 "stores %s.*",
+                 t.n, KV_KEY_LEN, t.values, t.data, t.frames, t.window, t.page,
                  dist_name(o, dist, sizeof(dist)), o->c.wl.read_ratio * 100.0,
                  (unsigned long long)o->c.threads, (unsigned long long)o->batch,
-                 (unsigned long long)o->c.warmup, limit, ttl, base) < 0)
+                 (unsigned long long)o->c.warmup, t.limit, ttl, base) < 0)
         buf[0] = '\0';
 }
 
@@ -969,7 +1106,7 @@ static int print_table(const struct kv_row *rows, size_t nrows, uint64_t items)
                 c[8] = cli_fmt_size(w->ss.mem_bytes, t[8], CELL_LEN);
             if (w->rss_delta != KV_UNKNOWN)
                 c[9] = cli_fmt_size(w->rss_delta, t[9], CELL_LEN);
-            if (awc != NULL && isfinite(v = ratio(awc->r.ops_per_s, w->r.ops_per_s))) {
+            if (awc != NULL && isfinite(v = kv_ratio(awc->r.ops_per_s, w->r.ops_per_s))) {
                 snprintf(t[10], CELL_LEN, v >= 0.1 ? "%.2fx" : "%.2gx", v);
                 c[10] = t[10];
             }
@@ -998,16 +1135,7 @@ static void print_json(const struct kv_opts *o, const struct kv_items *it, uint6
     cli_json_init(&j, stdout);
     cli_json_begin_object(&j, NULL);
     cli_json_begin_object(&j, "config");
-    cli_json_str(&j, "mode", "kv");
-    cli_json_str(&j, "stores", base);
-    cli_json_u64(&j, "items", it->n);
-    cli_json_u64(&j, "key_bytes", KV_KEY_LEN);
-    cli_json_u64(&j, "value_min", it->value_min);
-    cli_json_u64(&j, "value_max", it->value_max);
-    cli_json_u64(&j, "data_bytes", data_bytes);
-    cli_json_u64(&j, "ram_budget", o->c.frames);
-    cli_json_u64(&j, "window", o->c.window);
-    cli_json_u64(&j, "page_size", o->c.page_size);
+    kv_json_config(&j, "kv", base, it, data_bytes, &o->c);
     cli_json_str(&j, "dist", dist_name(o, dist, sizeof(dist)));
     cli_json_real(&j, "reads", o->c.wl.read_ratio);
     cli_json_u64(&j, "threads", o->c.threads);
@@ -1050,9 +1178,10 @@ static void print_json(const struct kv_opts *o, const struct kv_items *it, uint6
         bench_json_u64_or_null(&j, "rss_delta_bytes", w->rss_delta);
         bench_json_u64_or_null(&j, "disk_bytes", w->ss.disk_bytes);
         cli_json_real(&j, "ratio_vs_awecache",
-                      awc != NULL && w->ok ? ratio(awc->r.ops_per_s, w->r.ops_per_s) : (double)NAN);
+                      awc != NULL && w->ok ? kv_ratio(awc->r.ops_per_s, w->r.ops_per_s)
+                                           : (double)NAN);
         cli_json_real(&j, "load_ratio_vs_awecache",
-                      awc != NULL && w->ok ? ratio(row_load_rate(awc), row_load_rate(w))
+                      awc != NULL && w->ok ? kv_ratio(row_load_rate(awc), row_load_rate(w))
                                            : (double)NAN);
         cli_json_str(&j, "note", !w->built ? w->error : (w->ss.note[0] ? w->ss.note : NULL));
         cli_json_end_object(&j);
@@ -1099,9 +1228,9 @@ static void print_csv(const struct kv_row *rows, size_t nrows, uint64_t items)
         bench_csv_u64(stdout, w->ss.mem_bytes);
         bench_csv_u64(stdout, w->rss_delta);
         bench_csv_u64(stdout, w->ss.disk_bytes);
-        bench_csv_real(stdout,
-                       awc != NULL && w->ok ? ratio(awc->r.ops_per_s, w->r.ops_per_s) : (double)NAN,
-                       4);
+        bench_csv_real(
+            stdout, awc != NULL && w->ok ? kv_ratio(awc->r.ops_per_s, w->r.ops_per_s) : (double)NAN,
+            4);
         fputc(',', stdout);
         bench_csv_str(stdout, !w->built ? w->error : (w->ss.note[0] ? w->ss.note : NULL));
         fputc('\n', stdout);
@@ -1111,9 +1240,95 @@ static void print_csv(const struct kv_row *rows, size_t nrows, uint64_t items)
 /* ---- The command ----------------------------------------------------------------------------
  */
 
-/* Picks a new base DIR/awecache-kv-<random> none of whose stores exists, and checks that DIR
- * takes a file. Returns 0 or -1 (message printed). */
-static int pick_base(const char *dir_opt, char *base, size_t len)
+int kv_check_common(const struct bench_common *c, const struct kv_common *k, struct kv_items *it)
+{
+    char b1[32], b2[32], b3[32];
+
+    if (k->items != 0 && c->data_size_given) {
+        cli_error(CMD, "--items and --data-size: give one of them");
+        return -1;
+    }
+    if (bench_check_frames_page(c->frames, c->page_size) != 0)
+        return -1;
+    if (c->window != 0 && (c->window < c->page_size || c->window > c->frames)) {
+        cli_error(CMD, "--window %s: must be from one page (%s) to --frames (%s)",
+                  cli_fmt_size(c->window, b1, sizeof(b1)),
+                  cli_fmt_size(c->page_size, b2, sizeof(b2)),
+                  cli_fmt_size(c->frames, b3, sizeof(b3)));
+        return -1;
+    }
+    if (bench_check_ram(c->frames) != 0)
+        return -1;
+    it->value_min = (uint32_t)k->value_min;
+    it->value_max = (uint32_t)k->value_max;
+    it->seed = c->wl.seed;
+    return 0;
+}
+
+uint64_t kv_data_bytes(const struct kv_items *it)
+{
+    uint64_t bytes = it->n * KV_KEY_LEN;
+
+    for (uint64_t id = 0; id < it->n; id++)
+        bytes += kv_value_len(it, id);
+    return bytes;
+}
+
+void kv_run_configure(struct kv_run *run, uint64_t data_bytes, const struct bench_common *c)
+{
+    run->kc.items = run->items;
+    run->kc.data_bytes = data_bytes;
+    run->kc.ram_budget = c->frames;
+    run->kc.window = c->window;
+    run->kc.page_size = (size_t)c->page_size;
+    run->kc.awc_flags = c->no_direct ? AWC_NO_DIRECT : 0;
+    run->base.pages = run->items->n;
+    run->base.page_size = (size_t)c->page_size;
+    run->base.frame_budget = c->frames;
+    run->base.window_budget = c->window;
+    run->base.batch = 1;
+    run->base.duration_ns = c->duration_ns;
+    run->base.ops = c->ops;
+}
+
+void kv_config_text(struct kv_config_text *t, const struct kv_items *it, uint64_t data_bytes,
+                    const struct bench_common *c)
+{
+    char lo[32], hi[32];
+
+    cli_fmt_si((double)it->n, t->n, sizeof(t->n));
+    cli_fmt_size(it->value_min, lo, sizeof(lo));
+    cli_fmt_size(it->value_max, hi, sizeof(hi));
+    if (it->value_min == it->value_max)
+        snprintf(t->values, sizeof(t->values), "%s", lo);
+    else
+        snprintf(t->values, sizeof(t->values), "%s to %s", lo, hi);
+    cli_fmt_size(data_bytes, t->data, sizeof(t->data));
+    cli_fmt_size(c->frames, t->frames, sizeof(t->frames));
+    if (c->window != 0)
+        cli_fmt_size(c->window, t->window, sizeof(t->window));
+    else
+        snprintf(t->window, sizeof(t->window), "default");
+    cli_fmt_size(c->page_size, t->page, sizeof(t->page));
+    bench_limit_text(t->limit, sizeof(t->limit), c->duration_ns, c->ops);
+}
+
+void kv_json_config(struct cli_json *j, const char *mode, const char *base,
+                    const struct kv_items *it, uint64_t data_bytes, const struct bench_common *c)
+{
+    cli_json_str(j, "mode", mode);
+    cli_json_str(j, "stores", base);
+    cli_json_u64(j, "items", it->n);
+    cli_json_u64(j, "key_bytes", KV_KEY_LEN);
+    cli_json_u64(j, "value_min", it->value_min);
+    cli_json_u64(j, "value_max", it->value_max);
+    cli_json_u64(j, "data_bytes", data_bytes);
+    cli_json_u64(j, "ram_budget", c->frames);
+    cli_json_u64(j, "window", c->window);
+    cli_json_u64(j, "page_size", c->page_size);
+}
+
+int kv_pick_base(const char *dir_opt, const char *prefix, char *base, size_t len)
 {
     static const char *const suffixes[] = {".awc", ".rocksdb", ".lmdb", ".lmdb-lock", ".probe"};
     char dir[KV_PATH_LEN - 64];
@@ -1134,7 +1349,7 @@ static int pick_base(const char *dir_opt, char *base, size_t len)
         char p[KV_PATH_LEN + 32];
 
         x = cli_mix64(x);
-        snprintf(base, len, "%s/awecache-kv-%08x", dir, (unsigned)(x >> 32));
+        snprintf(base, len, "%s/%s-%08x", dir, prefix, (unsigned)(x >> 32));
         for (size_t k = 0; k < sizeof(suffixes) / sizeof(suffixes[0]) && !taken; k++) {
             snprintf(p, sizeof(p), "%s%s", base, suffixes[k]);
             taken = bench_file_exists(p);
@@ -1175,8 +1390,8 @@ int cmd_bench_kv(int argc, char **argv)
     struct kv_row rows[NSIDES];
     struct kv_signals sig = {SIG_ERR, SIG_ERR};
     struct kv_run *run = NULL;
-    char base[KV_PATH_LEN], b1[32], b2[32], b3[32];
-    uint64_t data_bytes = 0, value_bytes = 0;
+    char base[KV_PATH_LEN], b1[32], b2[32];
+    uint64_t data_bytes = 0;
     size_t nrows = 0;
     int status = CLI_EXIT_OK, rc;
 
@@ -1184,25 +1399,9 @@ int cmd_bench_kv(int argc, char **argv)
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    if (o.items != 0 && o.c.data_size_given) {
-        cli_error(CMD, "--items and --data-size: give one of them");
+    if (kv_check_common(&o.c, &o.k, &it) != 0)
         return CLI_EXIT_USAGE;
-    }
-    if (bench_check_frames_page(o.c.frames, o.c.page_size) != 0)
-        return CLI_EXIT_USAGE;
-    if (o.c.window != 0 && (o.c.window < o.c.page_size || o.c.window > o.c.frames)) {
-        cli_error(CMD, "--window %s: must be from one page (%s) to --frames (%s)",
-                  cli_fmt_size(o.c.window, b1, sizeof(b1)),
-                  cli_fmt_size(o.c.page_size, b2, sizeof(b2)),
-                  cli_fmt_size(o.c.frames, b3, sizeof(b3)));
-        return CLI_EXIT_USAGE;
-    }
-    if (bench_check_ram(o.c.frames) != 0)
-        return CLI_EXIT_USAGE;
-    it.value_min = (uint32_t)o.value_min;
-    it.value_max = (uint32_t)o.value_max;
-    it.seed = o.c.wl.seed;
-    it.n = o.items != 0 ? o.items : o.c.data_size / ((o.value_min + o.value_max) / 2);
+    it.n = o.k.items != 0 ? o.k.items : o.c.data_size / ((o.k.value_min + o.k.value_max) / 2);
     if (it.n == 0) {
         cli_error(CMD, "--data-size %s holds no value of the mean size; give more",
                   cli_fmt_size(o.c.data_size, b1, sizeof(b1)));
@@ -1212,54 +1411,41 @@ int cmd_bench_kv(int argc, char **argv)
         cli_error(CMD, "%llu items: at most %u", (unsigned long long)it.n, UINT32_MAX);
         return CLI_EXIT_USAGE;
     }
-    for (uint64_t id = 0; id < it.n; id++)
-        value_bytes += kv_value_len(&it, id);
-    data_bytes = value_bytes + it.n * KV_KEY_LEN;
+    data_bytes = kv_data_bytes(&it);
     if (!o.c.warmup_given) {
-        uint64_t held = o.c.frames / ((o.value_min + o.value_max) / 2 + KV_KEY_LEN);
+        uint64_t held = o.c.frames / ((o.k.value_min + o.k.value_max) / 2 + KV_KEY_LEN);
 
         o.c.warmup = held < 200000 ? held : 200000;
     }
-    if (pick_base(o.dir, base, sizeof(base)) != 0)
+    if (kv_pick_base(o.k.dir, "awecache-kv", base, sizeof(base)) != 0)
         return CLI_EXIT_FAIL;
     if (o.c.frames >= data_bytes)
         cli_note(CMD, "the data (%s) fits in the RAM budget (%s): every side can cache it all",
                  cli_fmt_size(data_bytes, b1, sizeof(b1)),
                  cli_fmt_size(o.c.frames, b2, sizeof(b2)));
 
-    run = run_new(&it, (unsigned)o.c.threads);
+    run = kv_run_new(&it, (unsigned)o.c.threads);
     if (run == NULL) {
         cli_error(CMD, "out of memory for %llu items' versions", (unsigned long long)it.n);
         return CLI_EXIT_FAIL;
     }
-    run->kc.items = &it;
-    run->kc.data_bytes = data_bytes;
-    run->kc.ram_budget = o.c.frames;
-    run->kc.window = o.c.window;
-    run->kc.page_size = (size_t)o.c.page_size;
+    kv_run_configure(run, data_bytes, &o.c);
     run->kc.ttl_ms = o.ttl_ns / 1000000u;
-    run->kc.awc_flags = o.c.no_direct ? AWC_NO_DIRECT : 0;
-    run->base.pages = it.n;
-    run->base.page_size = (size_t)o.c.page_size;
-    run->base.frame_budget = o.c.frames;
-    run->base.window_budget = o.c.window;
     run->base.threads = (unsigned)o.c.threads;
     run->base.batch = o.batch;
-    run->base.duration_ns = o.c.duration_ns;
-    run->base.ops = o.c.ops;
     run->base.warmup_ops = o.c.warmup;
     run->base.wl = o.c.wl;
     run->base.wl.pages = it.n;
     if (bench_workload_prepare(&run->base.wl) != 0) {
         cli_error(CMD, "out of memory for the workload");
-        run_free(run);
+        kv_run_free(run);
         return CLI_EXIT_FAIL;
     }
 
     /* Step 2 */
-    signals_install(&sig);
+    kv_signals_install(&sig);
     memset(rows, 0, sizeof(rows));
-    for (size_t s = 0; s < NSIDES && !stopping(); s++) {
+    for (size_t s = 0; s < NSIDES && !kv_stopping(); s++) {
         struct kv_row *row = &rows[nrows];
 
         if (s > 0 && !o.c.compare)
@@ -1276,7 +1462,7 @@ int cmd_bench_kv(int argc, char **argv)
             status = CLI_EXIT_FAIL;
         }
     }
-    signals_restore(&sig);
+    kv_signals_restore(&sig);
 
     /* Step 3 */
     if (o.c.json) {
@@ -1293,6 +1479,6 @@ int cmd_bench_kv(int argc, char **argv)
     }
     fflush(stdout);
     bench_workload_free(&run->base.wl);
-    run_free(run);
+    kv_run_free(run);
     return status;
 }

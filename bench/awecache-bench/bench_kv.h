@@ -19,6 +19,8 @@
 #ifndef AWECACHE_BENCH_BENCH_KV_H
 #define AWECACHE_BENCH_BENCH_KV_H
 
+#include "bench.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,7 +70,15 @@ void kv_check_piece(struct kv_check *c, const void *data, size_t len);
  * length, the id, the byte that differs). */
 int kv_check_end(struct kv_check *c, uint64_t *version, char *err, size_t errlen);
 
+/* --value-size MIN-MAX (or one size) into *min and *max, each from KV_VALUE_HEAD to largest
+ * bytes. 0, or -1 with a message. */
+int kv_parse_value_size(const char *s, uint64_t largest, uint64_t *min, uint64_t *max);
+
 /* ---- Sides ------------------------------------------------------------------------------- */
+
+/* What a scan hands each item it passes to (kv_side.scan): 0 to go on, nonzero to stop. */
+typedef int (*kv_visit_fn)(void *ctx, const void *key, size_t key_len, const void *value,
+                           size_t value_len);
 
 /* What a side is given: the store to create and the run's budgets. */
 struct kv_config {
@@ -125,6 +135,14 @@ struct kv_side {
     int (*start)(void *state, char *err, size_t errlen);
     /* Between the warm-up and the measured part: counters start afresh. NULL: nothing. */
     void (*begin)(void *state);
+    /* --btree's (NULL: the side is in --kv only): from thread `thread`, positions at the first
+     * key >= key and hands up to n items, in key order, to visit (stopping where it returns
+     * nonzero). Returns the items handed over (0 .. n), or -1 with err. */
+    long (*scan)(void *state, unsigned thread, const void *key, size_t key_len, unsigned n,
+                 kv_visit_fn visit, void *ctx, char *err, size_t errlen);
+    /* --btree's: what close would report (the counters since begin, the memory now) into st,
+     * the store staying open. NULL: nothing known. */
+    void (*stats)(void *state, struct kv_side_stats *st);
     /* Ends the run and releases everything (the store stays on disk); st may be NULL (a failed
      * run cleaning up). 0, or -1 with err. */
     int (*close)(void *state, struct kv_side_stats *st, char *err, size_t errlen);
@@ -135,6 +153,123 @@ struct kv_side {
 extern const struct kv_side kv_side_awecache; /* bench_kv_awecache.c */
 extern const struct kv_side kv_side_rocksdb;  /* bench_kv_rocksdb.c */
 extern const struct kv_side kv_side_lmdb;     /* bench_kv_lmdb.c */
+/* --btree's awecache side: the B+-tree (bench_bt_awecache.c); RocksDB and LMDB are the two above,
+ * with their scan and stats. */
+extern const struct kv_side bt_side_awecache;
+
+/* ---- What --kv and --btree share (bench_kv.c) ------------------------------------------------ */
+
+/* The options both take alike beyond bench.h's common ones; a command numbers its own from
+ * KV_OPT_END. */
+enum kv_common_opt {
+    KV_OPT_ITEMS = BENCH_OPT_COMMON_END,
+    KV_OPT_VALUE_SIZE,
+    KV_OPT_DURATION,
+    KV_OPT_DIR,
+    KV_OPT_END,
+};
+
+/* Their values. */
+struct kv_common {
+    uint64_t items;     /* --items (0: from --data-size) */
+    uint64_t value_min; /* --value-size, bytes */
+    uint64_t value_max;
+    const char *dir; /* --dir, or NULL */
+};
+
+/* Takes option id (a kv_common_opt, or --data-size, --window or --page-size with the checks
+ * both commands make: above 0, a page size of 4 KiB to 2 MiB) with values of at most
+ * value_largest bytes: 0, -1 for a wrong value (message printed), or 1 when id is not one of
+ * them. */
+int kv_common_option(int id, const char *arg, struct bench_common *c, struct kv_common *k,
+                     uint64_t value_largest);
+/* After parsing: not --items with --data-size, frames of at least a page, the window from a
+ * page to the frames, the frames within the RAM; sets it's value sizes and seed (not n). 0, or
+ * -1 (message printed: a usage error). */
+int kv_check_common(const struct bench_common *c, const struct kv_common *k, struct kv_items *it);
+/* The items' keys and values, bytes. */
+uint64_t kv_data_bytes(const struct kv_items *it);
+/* The run's sizes as the configuration lines write them. */
+struct kv_config_text {
+    char n[32], values[72], data[32], frames[32], window[32], page[32], limit[96];
+};
+void kv_config_text(struct kv_config_text *t, const struct kv_items *it, uint64_t data_bytes,
+                    const struct bench_common *c);
+/* The JSON configuration's fields both write: mode, stores, items, key_bytes, value_min,
+ * value_max, data_bytes, ram_budget, window, page_size. */
+void kv_json_config(struct cli_json *j, const char *mode, const char *base,
+                    const struct kv_items *it, uint64_t data_bytes, const struct bench_common *c);
+/* a / b of two rates, or NAN. */
+double kv_ratio(double a, double b);
+
+/* ---- Runs: a side's store driven by the harness (bench_kv.c; --btree's driver uses them) ---- */
+
+#define KV_SCAN_LEN 100u /* items per scan (KV_READS_SCAN) */
+
+struct kv_run;
+
+/* A run of the items with `threads` workers (and the load, as thread `threads`); the items stay
+ * the caller's. NULL: out of memory. kv_run_free releases it (after kv_run_close). */
+struct kv_run *kv_run_new(const struct kv_items *items, unsigned threads);
+void kv_run_free(struct kv_run *run);
+/* The harness's configuration (kv_run_configure sets most of it), for the caller to set the
+ * workload's shape: threads (at most kv_run_new's), warm-up, workload. */
+struct bench_config *kv_run_harness_config(struct kv_run *run);
+/* Creates the side's store at path (which must not exist). 0, or -1 with err (the store
+ * removed). */
+int kv_run_open(struct kv_run *run, const struct kv_side *side, const char *path, char *err,
+                size_t errlen);
+/* Puts version 1 of every item from the calling thread, in the order order[0 .. items) (NULL:
+ * key order), then makes the store durable (the side's sync); *seconds is the time of both.
+ * 0, or -1 with err ("interrupted" after SIGINT or SIGTERM). */
+int kv_run_load(struct kv_run *run, const uint32_t *order, double *seconds, char *err,
+                size_t errlen);
+
+/* What the harness's reads are: gets of an item, or scans of KV_SCAN_LEN items from it. */
+enum kv_reads { KV_READS_GET, KV_READS_SCAN };
+
+/* Runs the harness (bench_run) on the open, loaded store: warm-up, then the measured part; a
+ * read is a get or a scan, each item checked byte for byte, and every item must be found; a
+ * write puts the item's next version. The store stays open: its figures are the side's stats
+ * (ss, KV_UNKNOWN where it has none), *rss_delta the process's RSS now less before the store was
+ * made. Returns 0, or -1 with r->error. */
+int kv_run_measure(struct kv_run *run, enum kv_reads reads, struct bench_result *r,
+                   struct kv_side_stats *ss, uint64_t *rss_delta);
+/* Sets the side's and the harness's configuration from c: the items, their bytes, the budgets,
+ * the page, batch 1, the run's limits (the threads, the warm-up and the workload are the
+ * caller's). */
+void kv_run_configure(struct kv_run *run, uint64_t data_bytes, const struct bench_common *c);
+/* Closes the side (if open) and removes its store, unless keep (then a note says where). */
+void kv_run_close(struct kv_run *run, bool keep);
+
+/* SIGINT and SIGTERM stop a run (at the next operation, or the load's next item) while
+ * installed; kv_stopping says whether one came. */
+struct kv_signals {
+    void (*old_int)(int);
+    void (*old_term)(int);
+};
+void kv_signals_install(struct kv_signals *s);
+void kv_signals_restore(const struct kv_signals *s);
+bool kv_stopping(void);
+
+/* Picks a new base DIR/PREFIX-<random> none of whose stores (base + any side's suffix) exists,
+ * DIR being dir_opt or (NULL) the temporary directory, and checks that DIR takes a file. Returns
+ * 0 or -1 (message printed: --dir's when dir_opt was given). */
+int kv_pick_base(const char *dir_opt, const char *prefix, char *base, size_t len);
+
+/* A side's RAM hit ratio over ops operations: hits / (hits + misses), or with misses alone known
+ * (major faults) 1 - misses per operation, at least 0. NAN when unknown. */
+double kv_hit_ratio(const struct kv_side_stats *ss, uint64_t ops);
+
+/* The awecache sides' failures (bench_kv_awecache.c): 0 for AWC_OK, else -1 with err = "CALL
+ * KEY: what awc_strerror says" ("CALL: ..." when key is NULL). */
+int kv_awc_result(int rc, const char *call, const void *key, size_t key_len, char *err,
+                  size_t errlen);
+/* Removes an awecache side's store (its file). */
+void kv_awc_destroy(const char *path);
+/* The awecache page cache's checksum table for a file of `bytes` bytes of pages of `page`
+ * bytes (17 bytes per page in segments of 256 pages; bench_kv_awecache.c). */
+uint64_t kv_awc_checksum_estimate(uint64_t bytes, uint64_t page);
 
 /* The process's resident memory in bytes, and its major page faults so far (Linux: from
  * /proc/self; elsewhere KV_UNKNOWN). */

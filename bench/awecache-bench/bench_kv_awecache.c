@@ -60,7 +60,7 @@ static uint64_t index_estimate(uint64_t n)
 /* The page cache's checksum table once the log has filled a file of `capacity` bytes: the
  * engine keeps 17 bytes per page of the file (a record of two XXH3 sums and a flag, awc_stats'
  * checksum_bytes), in segments of 256 pages. */
-static uint64_t checksum_estimate(uint64_t capacity, uint64_t page)
+uint64_t kv_awc_checksum_estimate(uint64_t capacity, uint64_t page)
 {
     uint64_t pages = capacity / page + capacity / page / 200 + 256; /* the file is ~0.4 % more */
 
@@ -119,7 +119,7 @@ static int side_open(void **state, const struct kv_config *cfg, char *drop_path,
         kc.capacity = 64 * page;
     /* Step 2 */
     index = index_estimate(cfg->items->n);
-    checksums = checksum_estimate(kc.capacity, page);
+    checksums = kv_awc_checksum_estimate(kc.capacity, page);
     frames = cfg->ram_budget > index + checksums
                  ? (cfg->ram_budget - index - checksums) / page * page
                  : 0;
@@ -154,19 +154,27 @@ static int side_open(void **state, const struct kv_config *cfg, char *drop_path,
     return 0;
 }
 
+int kv_awc_result(int rc, const char *call, const void *key, size_t key_len, char *err,
+                  size_t errlen)
+{
+    if (rc == AWC_OK)
+        return 0;
+    if (key != NULL)
+        snprintf(err, errlen, "%s %.*s: %s", call, (int)key_len, (const char *)key,
+                 awc_strerror(rc));
+    else
+        snprintf(err, errlen, "%s: %s", call, awc_strerror(rc));
+    return -1;
+}
+
 static int side_put(void *state, unsigned thread, const void *key, size_t key_len,
                     const void *value, size_t value_len, char *err, size_t errlen)
 {
     struct side_state *s = state;
-    int rc = awc_kv_put(s->kv, key, key_len, value, value_len, s->cfg->ttl_ms);
 
     (void)thread;
-    if (rc != AWC_OK) {
-        snprintf(err, errlen, "awc_kv_put %.*s: %s", (int)key_len, (const char *)key,
-                 awc_strerror(rc));
-        return -1;
-    }
-    return 0;
+    return kv_awc_result(awc_kv_put(s->kv, key, key_len, value, value_len, s->cfg->ttl_ms),
+                         "awc_kv_put", key, key_len, err, errlen);
 }
 
 static int side_get(void *state, unsigned thread, const void *key, size_t key_len,
@@ -181,12 +189,7 @@ static int side_get(void *state, unsigned thread, const void *key, size_t key_le
         for (size_t i = 0; i < ref.nfrags; i++)
             kv_check_piece(c, ref.frags[i].data, ref.frags[i].len);
         rc = awc_kv_release(s->kv, &ref);
-        if (rc != AWC_OK) {
-            snprintf(err, errlen, "awc_kv_release %.*s: %s", (int)key_len, (const char *)key,
-                     awc_strerror(rc));
-            return -1;
-        }
-        return 1;
+        return kv_awc_result(rc, "awc_kv_release", key, key_len, err, errlen) == 0 ? 1 : -1;
     }
     if (rc == AWC_ENOTFOUND)
         return 0;
@@ -199,8 +202,7 @@ static int side_get(void *state, unsigned thread, const void *key, size_t key_le
         if (rc == AWC_ENOTFOUND)
             return 0;
     }
-    snprintf(err, errlen, "awc_kv_get %.*s: %s", (int)key_len, (const char *)key, awc_strerror(rc));
-    return -1;
+    return kv_awc_result(rc, "awc_kv_get", key, key_len, err, errlen);
 }
 
 /* awc_kv_get_batch into the thread's batch buffers (one value's room each). */
@@ -244,13 +246,8 @@ static int side_get_batch(void *state, unsigned thread, size_t n, const char *co
 static int side_sync(void *state, char *err, size_t errlen)
 {
     struct side_state *s = state;
-    int rc = awc_kv_flush(s->kv);
 
-    if (rc != AWC_OK) {
-        snprintf(err, errlen, "awc_kv_flush: %s", awc_strerror(rc));
-        return -1;
-    }
-    return 0;
+    return kv_awc_result(awc_kv_flush(s->kv), "awc_kv_flush", NULL, 0, err, errlen);
 }
 
 static void side_begin(void *state)
@@ -268,7 +265,7 @@ static int side_close(void *state, struct kv_side_stats *out, char *err, size_t 
     struct side_state *s = state;
     struct awc_kv_stats st;
     char b1[32], b2[32], b3[32];
-    int rc, ret = 0;
+    int rc;
 
     /* Step 1 */
     rc = awc_kv_get_stats(s->kv, &st);
@@ -298,15 +295,11 @@ static int side_close(void *state, struct kv_side_stats *out, char *err, size_t 
         rc = awc_kv_close(s->kv);
     else
         awc_kv_close(s->kv);
-    if (rc != AWC_OK) {
-        snprintf(err, errlen, "awc_kv_close: %s", awc_strerror(rc));
-        ret = -1;
-    }
     side_free(s);
-    return ret;
+    return kv_awc_result(rc, "awc_kv_close", NULL, 0, err, errlen);
 }
 
-static void side_destroy(const char *path)
+void kv_awc_destroy(const char *path)
 {
     remove(path);
 }
@@ -323,5 +316,5 @@ const struct kv_side kv_side_awecache = {
     .start = NULL,
     .begin = side_begin,
     .close = side_close,
-    .destroy = side_destroy,
+    .destroy = kv_awc_destroy,
 };

@@ -6,9 +6,11 @@
  * budget is enforced as for the mmap baseline of `awecache-bench --compare`: by a memory cgroup
  * of the budget (plat_memlimit_enter) that the process enters before the store is created, so
  * that every page of the file the side brings into memory is charged to it. The load runs in one
- * cgroup; between the load and the warm-up the process leaves it (the harness has dropped the
- * file's cached pages by then) and enters a fresh one, whose peak ("RAM used") then covers the
- * warm-up and the measured part. Where no cgroup can be made (not root, no memory controller),
+ * cgroup; between the load and the warm-up the side closes the environment (a page its map
+ * holds cannot be dropped, and would stay in memory charged to no limit once the load's cgroup
+ * is gone), drops the file's cached pages, leaves the cgroup, enters a fresh one and opens the
+ * environment again, so that the fresh cgroup's peak ("RAM used") covers every page the warm-up
+ * and the measured part use. Where no cgroup can be made (not root, no memory controller),
  * in a ThreadSanitizer build (its shadow memory would be charged to the limit) or for a budget
  * too small to hold the process's own memory as well, the side runs without the limit and the
  * note says "RAM budget NOT enforced" and why.
@@ -163,13 +165,47 @@ static int lmdb_fail(struct side_state *s, int rc, const char *what, char *err, 
     return -1;
 }
 
+/* Opens (creates, the first time) the environment and its database. 0, or an LMDB error with
+ * *what naming the step. */
+static int env_open(struct side_state *s, const char **what)
+{
+    MDB_txn *txn;
+    int rc;
+
+    *what = "mdb_env_create";
+    rc = mdb_env_create(&s->env);
+    if (rc != 0) {
+        s->env = NULL;
+        return rc;
+    }
+    *what = "mdb_env_set";
+    if ((rc = mdb_env_set_mapsize(s->env, (size_t)map_size(s->cfg))) != 0 ||
+        (rc = mdb_env_set_maxreaders(s->env, s->cfg->threads + 2)) != 0)
+        return rc;
+    *what = "cannot create";
+    rc = mdb_env_open(s->env, s->cfg->path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC,
+                      0644);
+    if (rc != 0)
+        return rc;
+    *what = "cannot open the database of";
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+    }
+    return rc;
+}
+
 /* Steps: 1. enter the load's memory limit; 2. create the environment and the database. */
 static int side_open(void **state, const struct kv_config *cfg, char *drop_path, size_t drop_len,
                      char *err, size_t errlen)
 {
     struct side_state *s = calloc(1, sizeof(*s));
     uint64_t map = map_size(cfg);
-    MDB_txn *txn;
+    const char *what;
     int rc;
 
     if (s == NULL) {
@@ -189,26 +225,9 @@ static int side_open(void **state, const struct kv_config *cfg, char *drop_path,
         return -1;
     }
     /* Step 2 */
-    rc = mdb_env_create(&s->env);
+    rc = env_open(s, &what);
     if (rc != 0)
-        return lmdb_fail(s, rc, "mdb_env_create", err, errlen);
-    if ((rc = mdb_env_set_mapsize(s->env, (size_t)map)) != 0 ||
-        (rc = mdb_env_set_maxreaders(s->env, cfg->threads + 2)) != 0)
-        return lmdb_fail(s, rc, "mdb_env_set", err, errlen);
-    rc = mdb_env_open(s->env, cfg->path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC,
-                      0644);
-    if (rc != 0)
-        return lmdb_fail(s, rc, "cannot create", err, errlen);
-    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc == 0) {
-        rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
-        if (rc == 0)
-            rc = mdb_txn_commit(txn);
-        else
-            mdb_txn_abort(txn);
-    }
-    if (rc != 0)
-        return lmdb_fail(s, rc, "cannot open the database of", err, errlen);
+        return lmdb_fail(s, rc, what, err, errlen);
     snprintf(drop_path, drop_len, "%s", cfg->path);
     *state = s;
     return 0;
@@ -297,19 +316,32 @@ static int side_sync(void *state, char *err, size_t errlen)
     return 0;
 }
 
-/* Steps: 1. leave the load's limit and enter a fresh one (its peak covers the run); 2. the
- * workers' read transactions, made and reset. */
+/* Steps: 1. close the environment (synced by side_sync) and drop the file's cached pages (file
+ * comment); 2. leave the load's limit and enter a fresh one (its peak covers the run); 3. open
+ * the environment again; 4. the workers' read transactions, made and reset. */
 static int side_start(void *state, char *err, size_t errlen)
 {
     struct side_state *s = state;
+    const char *what;
     int rc;
 
     /* Step 1 */
+    mdb_env_close(s->env);
+    s->env = NULL;
+    if (bench_drop_os_cache(s->cfg->path, err, errlen) != 0)
+        return -1;
+    /* Step 2 */
     if (s->limit != NULL) {
         if (limit_leave(s, err, errlen) != 0 || limit_enter(s, map_size(s->cfg), err, errlen) != 0)
             return -1;
     }
-    /* Step 2 */
+    /* Step 3 */
+    rc = env_open(s, &what);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s %s: %s", what, s->cfg->path, mdb_strerror(rc));
+        return -1;
+    }
+    /* Step 4 */
     s->readers = calloc(s->cfg->threads, sizeof(*s->readers));
     if (s->readers == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -334,29 +366,72 @@ static void side_begin(void *state)
     s->faults0 = kv_proc_major_faults();
 }
 
+/* A scan: the thread's read transaction renewed, a cursor at the first key >= key
+ * (MDB_SET_RANGE), then MDB_NEXT until n items were handed over. */
+static long side_scan(void *state, unsigned thread, const void *key, size_t key_len, unsigned n,
+                      kv_visit_fn visit, void *ctx, char *err, size_t errlen)
+{
+    struct side_state *s = state;
+    MDB_val k = {key_len, (void *)key}, v;
+    MDB_txn *txn = s->readers[thread];
+    MDB_cursor *cur = NULL;
+    long got = 0;
+    int rc = mdb_txn_renew(txn);
+
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, s->dbi, &cur);
+    if (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        while (rc == 0 && (unsigned long)got < n) {
+            got++;
+            if (visit(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size) != 0)
+                break;
+            if ((unsigned long)got < n)
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_reset(txn);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        snprintf(err, errlen, "mdb_cursor_get from %.*s: %s", (int)key_len, (const char *)key,
+                 mdb_strerror(rc));
+        return -1;
+    }
+    return got;
+}
+
+/* The counters since begin, the sizes, the cgroup's peak so far and the note. */
+static void side_stats(void *state, struct kv_side_stats *out)
+{
+    struct side_state *s = state;
+    uint64_t faults = kv_proc_major_faults();
+    MDB_stat ms;
+    MDB_envinfo ei;
+
+    out->misses = faults != KV_UNKNOWN && s->faults0 != KV_UNKNOWN && faults >= s->faults0
+                      ? faults - s->faults0
+                      : KV_UNKNOWN;
+    out->hits = KV_UNKNOWN; /* misses per operation */
+    if (mdb_env_stat(s->env, &ms) == 0)
+        out->meta_bytes = (uint64_t)ms.ms_branch_pages * ms.ms_psize;
+    if (mdb_env_info(s->env, &ei) == 0 && mdb_env_stat(s->env, &ms) == 0)
+        out->disk_bytes = ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize;
+    out->mem_bytes = s->limit != NULL ? plat_memlimit_peak(s->limit) : KV_UNKNOWN;
+    if (out->mem_bytes == 0)
+        out->mem_bytes = KV_UNKNOWN;
+    snprintf(out->note, sizeof(out->note), "%s; a transaction per put", s->note);
+}
+
 /* Steps: 1. the counters and sizes; 2. close the environment; 3. the cgroup's peak, and leave
  * it. */
 static int side_close(void *state, struct kv_side_stats *out, char *err, size_t errlen)
 {
     struct side_state *s = state;
-    uint64_t faults = kv_proc_major_faults(), peak = 0;
-    MDB_stat ms;
-    MDB_envinfo ei;
-    char note[160];
     int ret = 0;
 
     /* Step 1 */
-    if (out != NULL) {
-        out->misses = faults != KV_UNKNOWN && s->faults0 != KV_UNKNOWN && faults >= s->faults0
-                          ? faults - s->faults0
-                          : KV_UNKNOWN;
-        out->hits = KV_UNKNOWN; /* misses per operation */
-        if (mdb_env_stat(s->env, &ms) == 0)
-            out->meta_bytes = (uint64_t)ms.ms_branch_pages * ms.ms_psize;
-        if (mdb_env_info(s->env, &ei) == 0 && mdb_env_stat(s->env, &ms) == 0)
-            out->disk_bytes = ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize;
-    }
-    snprintf(note, sizeof(note), "%s", s->note);
+    if (out != NULL)
+        side_stats(s, out);
     /* Step 2 */
     {
         struct plat_memlimit *limit = s->limit;
@@ -365,10 +440,8 @@ static int side_close(void *state, struct kv_side_stats *out, char *err, size_t 
         side_release(s);
         /* Step 3 */
         if (limit != NULL) {
-            int rc;
+            int rc = plat_memlimit_leave(limit);
 
-            peak = plat_memlimit_peak(limit);
-            rc = plat_memlimit_leave(limit);
             if (rc != 0) {
                 snprintf(err, errlen,
                          "cannot leave the memory cgroup (%s): the rest of the run stays limited",
@@ -376,10 +449,6 @@ static int side_close(void *state, struct kv_side_stats *out, char *err, size_t 
                 ret = -1;
             }
         }
-    }
-    if (out != NULL) {
-        out->mem_bytes = peak != 0 ? peak : KV_UNKNOWN;
-        snprintf(out->note, sizeof(out->note), "%s; a transaction per put", note);
     }
     return ret;
 }
@@ -403,6 +472,8 @@ const struct kv_side kv_side_lmdb = {
     .sync = side_sync,
     .start = side_start,
     .begin = side_begin,
+    .scan = side_scan,
+    .stats = side_stats,
     .close = side_close,
     .destroy = side_destroy,
 };

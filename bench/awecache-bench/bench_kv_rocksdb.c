@@ -301,17 +301,47 @@ static void side_begin(void *state)
     read_tickers(s, s->base);
 }
 
-/* Steps: 1. the counters, memory and sizes; 2. close. */
-static int side_close(void *state, struct kv_side_stats *out, char *err, size_t errlen)
+/* A scan: an iterator, Seek to the first key >= key, then Next until n items were handed over. */
+static long side_scan(void *state, unsigned thread, const void *key, size_t key_len, unsigned n,
+                      kv_visit_fn visit, void *ctx, char *err, size_t errlen)
+{
+    struct side_state *s = state;
+    rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ro);
+    long got = 0;
+    char *e = NULL;
+
+    (void)thread;
+    if (it == NULL) {
+        snprintf(err, errlen, "rocksdb_create_iterator: out of memory");
+        return -1;
+    }
+    for (rocksdb_iter_seek(it, key, key_len); (unsigned long)got < n && rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = rocksdb_iter_key(it, &klen), *v = rocksdb_iter_value(it, &vlen);
+
+        got++;
+        if (visit(ctx, k, klen, v, vlen) != 0)
+            break;
+    }
+    rocksdb_iter_get_error(it, &e);
+    rocksdb_iter_destroy(it);
+    if (e != NULL) {
+        snprintf(err, errlen, "rocksdb iterator from %.*s: %s", (int)key_len, (const char *)key, e);
+        rocksdb_free(e);
+        return -1;
+    }
+    return got;
+}
+
+/* The counters since begin, the memory and the sizes. */
+static void side_stats(void *state, struct kv_side_stats *out)
 {
     struct side_state *s = state;
     uint64_t now[4], d[4], readers, memtables, idx, filt;
     char *props;
     char b1[32], b2[32];
 
-    (void)err;
-    (void)errlen;
-    /* Step 1 */
     read_tickers(s, now);
     for (int i = 0; i < 4; i++)
         d[i] = now[i] - s->base[i];
@@ -321,23 +351,30 @@ static int side_close(void *state, struct kv_side_stats *out, char *err, size_t 
     idx = table_prop(props, "index block size");
     filt = table_prop(props, "filter block size");
     rocksdb_free(props);
-    if (out != NULL) {
-        out->hits = d[0];
-        out->misses = d[1];
-        out->meta_bytes = idx != KV_UNKNOWN && filt != KV_UNKNOWN ? idx + filt : KV_UNKNOWN;
-        out->mem_bytes = rocksdb_cache_get_usage(s->cache) + (readers != KV_UNKNOWN ? readers : 0) +
-                         (memtables != KV_UNKNOWN ? memtables : 0);
-        out->disk_bytes = prop_u64(s, "rocksdb.total-sst-files-size");
-        snprintf(out->note, sizeof(out->note),
-                 "block cache %s + memtable %s; all blocks %.1f%% hit; %s",
-                 cli_fmt_size(s->cache_bytes, b1, sizeof(b1)),
-                 cli_fmt_size(s->write_buffer, b2, sizeof(b2)),
-                 d[2] + d[3] > 0 ? 100.0 * (double)d[2] / (double)(d[2] + d[3]) : 0.0,
-                 s->direct ? "direct I/O"
-                           : "no direct I/O here: the OS page cache adds RAM beyond the budget");
-    }
+    out->hits = d[0];
+    out->misses = d[1];
+    out->meta_bytes = idx != KV_UNKNOWN && filt != KV_UNKNOWN ? idx + filt : KV_UNKNOWN;
+    out->mem_bytes = rocksdb_cache_get_usage(s->cache) + (readers != KV_UNKNOWN ? readers : 0) +
+                     (memtables != KV_UNKNOWN ? memtables : 0);
+    out->disk_bytes = prop_u64(s, "rocksdb.total-sst-files-size");
+    snprintf(
+        out->note, sizeof(out->note), "block cache %s + memtable %s; all blocks %.1f%% hit; %s",
+        cli_fmt_size(s->cache_bytes, b1, sizeof(b1)), cli_fmt_size(s->write_buffer, b2, sizeof(b2)),
+        d[2] + d[3] > 0 ? 100.0 * (double)d[2] / (double)(d[2] + d[3]) : 0.0,
+        s->direct ? "direct I/O"
+                  : "no direct I/O here: the OS page cache adds RAM beyond the budget");
+}
+
+/* Steps: 1. the counters, memory and sizes; 2. close. */
+static int side_close(void *state, struct kv_side_stats *out, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    /* Step 1 */
+    if (out != NULL)
+        side_stats(state, out);
     /* Step 2 */
-    side_release(s);
+    side_release(state);
     return 0;
 }
 
@@ -365,6 +402,8 @@ const struct kv_side kv_side_rocksdb = {
     .sync = side_sync,
     .start = NULL,
     .begin = side_begin,
+    .scan = side_scan,
+    .stats = side_stats,
     .close = side_close,
     .destroy = side_destroy,
 };

@@ -294,8 +294,7 @@ static int fail_result(struct bench_result *r, const char *msg)
     return -1;
 }
 
-/* Step 1: writes back and drops the OS page cache's copy of the data file. */
-static int drop_os_cache(const char *path, char *err, size_t errlen)
+int bench_drop_os_cache(const char *path, char *err, size_t errlen)
 {
     struct plat_file *f;
     int rc = plat_file_open(path, PLAT_FILE_READONLY, &f);
@@ -376,7 +375,7 @@ static void drive_measured(struct run *run, struct worker *ws, unsigned n, uint6
 /*
  * Steps:
  *  1. Drop the OS page cache's copy of the data file, so that no side profits from pages an
- *     earlier side left there.
+ *     earlier side left there (not with cfg->keep_os_cache: a later part of one side's run).
  *  2. Open the side.
  *  3. Start the workers, each with its own generator; they hand the side batches of distinct
  *     pages.
@@ -431,7 +430,7 @@ int bench_run(const struct bench_side *side, const struct bench_config *cfg, str
     }
 
     /* Step 1 */
-    if (drop_os_cache(cfg->path, err, sizeof(err)) != 0) {
+    if (!cfg->keep_os_cache && bench_drop_os_cache(cfg->path, err, sizeof(err)) != 0) {
         rc = fail_result(r, err);
         goto out_wl;
     }

@@ -2,8 +2,8 @@
 # tests/cli/lib.sh: what the shell tests of the awecache tool and awecache-bench share; sourced
 # after `set -u` by a test script called as `bash <script> TOOL ROOT TMPDIR` (tests/CMakeLists.txt;
 # TOOL is the program under test). Sets TOOL, ROOT, WORK (a fresh scratch directory), OUT and
-# ERR (the last run's stdout and stderr) and RC (its exit status), and defines step, fail, run
-# and expect_ok.
+# ERR (the last run's stdout and stderr) and RC (its exit status), and defines step, fail, run,
+# expect_ok, expect_none_left, expect_bad and expect_sigterm.
 
 cli_name=$(basename "$0")
 TOOL=${1:?usage: $cli_name TOOL ROOT TMPDIR}
@@ -43,4 +43,44 @@ run() {
 expect_ok() {
     run "$@"
     [ "$RC" -eq 0 ] || fail "$(basename "$TOOL") $*: expected exit 0, got $RC"
+}
+
+# LEFT: a name pattern (find -name) of what the tool's runs must not leave in $WORK (data files,
+# stores), for the script to set; empty: nothing is checked.
+LEFT=
+
+# expect_none_left WHAT: nothing named $LEFT is left in $WORK.
+expect_none_left() {
+    local left
+    [ -n "$LEFT" ] || return 0
+    left=$(find "$WORK" -maxdepth 1 -name "$LEFT" -print)
+    [ -z "$left" ] || fail "$1: left behind: $left"
+}
+
+# expect_bad WHAT ARGS...: exit 1 or 2, exactly one line on stderr, nothing named $LEFT left.
+expect_bad() {
+    local what=$1
+    shift
+    run "$@"
+    [ "$RC" -eq 1 ] || [ "$RC" -eq 2 ] || fail "$what: expected exit 1 or 2, got $RC"
+    [ "$(wc -l <"$ERR")" -eq 1 ] || fail "$what: expected exactly one line on stderr"
+    expect_none_left "$what"
+}
+
+# expect_sigterm WHAT ARGS...: the tool, run with ARGS in the background, gets SIGTERM after 1.5
+# s: exit 1, one line on stderr saying "interrupted", nothing named $LEFT left.
+expect_sigterm() {
+    local what=$1 pid
+    shift
+    TMPDIR="$WORK" "$TOOL" "$@" >"$OUT" 2>"$ERR" &
+    pid=$!
+    sleep 1.5
+    kill -TERM "$pid"
+    wait "$pid"
+    RC=$?
+    [ "$RC" -eq 1 ] || fail "$what: expected exit 1 after SIGTERM, got $RC"
+    if [ "$(wc -l <"$ERR")" -ne 1 ] || ! grep -q interrupted "$ERR"; then
+        fail "$what: expected one line on stderr saying 'interrupted'"
+    fi
+    expect_none_left "$what"
 }

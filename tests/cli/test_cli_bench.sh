@@ -40,17 +40,8 @@ DATA="$WORK/data.dat"
 # The run every check starts from: small, short, with a warm-up of a few hundred operations.
 SMALL=(--data-size 32M --frames 8M --window 1M --threads 2 --duration 1s --warmup 300)
 
-# default_files: the default data files (awecache-bench-*.dat*) in $WORK, one per line.
-default_files() {
-    find "$WORK" -maxdepth 1 -name 'awecache-bench-*' -print
-}
-
-# expect_no_default_files WHAT: no default data file is left in $WORK.
-expect_no_default_files() {
-    local left
-    left=$(default_files)
-    [ -z "$left" ] || fail "$1: data file(s) left behind: $left"
-}
+# The default data files (awecache-bench-*.dat*): none may be left in $WORK.
+LEFT='awecache-bench-*'
 
 # expect_table_row SIDE: stdout has a table row for SIDE (its name first, then a number).
 expect_table_row() {
@@ -64,16 +55,6 @@ json_side_ops() {
         awk '$1 == "S" { side = $2 } $1 == "O" { print side, $2 }'
 }
 
-# expect_bad WHAT ARGS...: exit 1 or 2, exactly one line on stderr, no data file left behind.
-expect_bad() {
-    local what=$1
-    shift
-    run "$@"
-    [ "$RC" -eq 1 ] || [ "$RC" -eq 2 ] || fail "$what: expected exit 1 or 2, got $RC"
-    [ "$(wc -l <"$ERR")" -eq 1 ] || fail "$what: expected exactly one line on stderr"
-    expect_no_default_files "$what"
-}
-
 # ---- (a) a plain run with the default data file ----------------------------------------------
 
 step "(a) plain run, default data file"
@@ -85,7 +66,7 @@ done
 expect_table_row awecache
 grep -Eq '^awecache .* 1\.00x' "$OUT" || fail "(a) expected awecache at 1.00x of itself"
 grep -q 'frames' "$OUT" || fail "(a) expected the configuration line before the table"
-expect_no_default_files "(a) the default data file"
+expect_none_left "(a) the default data file"
 
 # ---- (b) --file: made once, kept --------------------------------------------------------------
 
@@ -349,7 +330,7 @@ else
     done
 fi
 
-expect_no_default_files "the end"
+expect_none_left "the end"
 echo "PASS"
 rm -rf "$WORK"
 exit 0

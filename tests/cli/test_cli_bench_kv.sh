@@ -29,26 +29,7 @@ set -u
 SMALL=(--kv --data-size 4M --frames 2M --threads 2 --duration 1s --warmup 200)
 BUILT=",${AWC_KV_BUILT:-},"
 
-# stores: the stores (awecache-kv-*) in $WORK, one per line.
-stores() {
-    find "$WORK" -maxdepth 1 -name 'awecache-kv-*' -print
-}
-
-expect_no_stores() {
-    local left
-    left=$(stores)
-    [ -z "$left" ] || fail "$1: store(s) left behind: $left"
-}
-
-# expect_bad WHAT ARGS...: exit 1 or 2, exactly one line on stderr, no store left behind.
-expect_bad() {
-    local what=$1
-    shift
-    run "$@"
-    [ "$RC" -eq 1 ] || [ "$RC" -eq 2 ] || fail "$what: expected exit 1 or 2, got $RC"
-    [ "$(wc -l <"$ERR")" -eq 1 ] || fail "$what: expected exactly one line on stderr"
-    expect_no_stores "$what"
-}
+LEFT='awecache-kv-*'
 
 # json_results: "side built ok ops_per_s found_ratio" for each result of the JSON on stdout.
 json_results() {
@@ -80,7 +61,7 @@ for col in 'load/s' 'ops/s' 'gets/s' 'puts/s' 'found' 'RAM hit' 'meta B/item' 'R
 done
 grep -Eq '^awecache +[0-9].* 100\.0% .* 1\.00x' "$OUT" ||
     fail "(a) expected an awecache row, every get found, at 1.00x of itself"
-expect_no_stores "(a)"
+expect_none_left "(a)"
 
 # ---- (b) --compare ------------------------------------------------------------------------------
 
@@ -102,14 +83,14 @@ for side in awecache rocksdb lmdb; do
         grep -q "\"note\": *\"not built" "$OUT" || fail "(b) expected $side to say 'not built'"
     fi
 done
-expect_no_stores "(b)"
+expect_none_left "(b)"
 
 step "(b) --compare table"
 expect_ok "${SMALL[@]}" --quiet --compare --duration 500ms
 for side in awecache rocksdb lmdb; do
     grep -Eq "^$side +([0-9]|- .*not built)" "$OUT" || fail "(b) expected a table row for $side"
 done
-expect_no_stores "(b) table"
+expect_none_left "(b) table"
 
 # ---- (c) --csv and the options ------------------------------------------------------------------
 
@@ -135,23 +116,13 @@ mkdir -p "$WORK/kept"
 expect_ok "${SMALL[@]}" --quiet --keep --dir "$WORK/kept" --duration 500ms
 [ -n "$(find "$WORK/kept" -maxdepth 1 -name 'awecache-kv-*.awc')" ] ||
     fail "(e) expected the awecache store kept in $WORK/kept"
-expect_no_stores "(e) nothing in \$TMPDIR itself"
+expect_none_left "(e) nothing in \$TMPDIR itself"
 rm -rf "$WORK/kept"
 
 # ---- (f) SIGTERM --------------------------------------------------------------------------------
 
 step "(f) SIGTERM during a run"
-TMPDIR="$WORK" "$TOOL" "${SMALL[@]}" --quiet --duration 60s >"$OUT" 2>"$ERR" &
-PID=$!
-sleep 1.5
-kill -TERM "$PID"
-wait "$PID"
-RC=$?
-[ "$RC" -eq 1 ] || fail "(f) expected exit 1 after SIGTERM, got $RC"
-if [ "$(wc -l <"$ERR")" -ne 1 ] || ! grep -q interrupted "$ERR"; then
-    fail "(f) expected one line on stderr saying 'interrupted'"
-fi
-expect_no_stores "(f)"
+expect_sigterm "(f)" "${SMALL[@]}" --quiet --duration 60s
 
 # ---- (g) bad input ------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 # (a) create files of 4 KiB pages (8 MiB, with the default and a small frame budget, and 1.5 MiB
 #     to round a fractional size) and of 64 KiB pages; check finds every page ok;
 # (b) one byte flipped in page 3's data: check exits 1, names page 3, counts 1 checksum failure;
+#     check --btree on a data file: exit 1, one line, not a tree (test_bt checks real trees);
 # (c) both superblocks overwritten: check fails with one line saying it is not an awecache file;
 # (d) create on an existing file: fails, the file's bytes unchanged;
 # (e) bad input: exit 2 and exactly one line on stderr for sizes and flags, exit 1 and one line
@@ -141,6 +142,11 @@ has "$OUT" '"checksum_failures": 1782' "check --json on a truncated file"
 has "$OUT" '"ok": 266' "check --json on a truncated file: the pages before the cut"
 [ "$(stat -c %s "$CUT")" -eq $((8192 + 1048576 + 4096 + 11 * 4096)) ] ||
     fail "check changed the truncated file's size"
+
+step "check --btree on a data file that is not a tree: exit 1, one line; with --checksums-only: 2"
+expect_fail 1 check "$F4" --btree
+has "$ERR" "not a B\+-tree" "check --btree on a data file"
+expect_fail 2 check "$F4" --btree --checksums-only
 
 # ---- (c) corrupt superblocks --------------------------------------------------------------
 

@@ -83,7 +83,8 @@ if [[ -e $prefix/$libdir/libawecache.so && -e $prefix/$libdir/libawecache.a ]]; 
     rc=0
     bash "$here/symbols_test.sh" "--static=$prefix/$libdir/libawecache.a" \
         "--shared=$prefix/$libdir/libawecache.so" "$prefix/include/awecache/awe.h" \
-        "$prefix/include/awecache/awecache.h" ${compat[@]+"${compat[@]}"} || rc=$?
+        "$prefix/include/awecache/awecache.h" "$prefix/include/awecache/awecache_bt.h" \
+        ${compat[@]+"${compat[@]}"} || rc=$?
     ((rc == 0 || rc == 77)) || fail "the installed libraries' global names are not the public API"
 fi
 echo "   awecache.pc:"

@@ -13,8 +13,15 @@
  * Pages are read in batches as large as the window (one awc_pin_batch each); a batch in which
  * one page fails its checksum fails as a whole, so its pages are then pinned one at a time to
  * find the bad ones.
+ *
+ * `awecache check --btree FILE` checks a B+-tree (awecache_bt.h) instead: it opens the tree
+ * read-only and runs awc_bt_check (engine/README.md 11.7: every node well formed, keys in order
+ * within and across nodes, parent and child bounds, every leaf at one depth, no page reached
+ * twice nor free, the key count, every page's checksum), then prints the tree's shape from
+ * awc_bt_get_stats. The exit status is 0 only when the check passes.
  */
 #include "awecache.h"
+#include "awecache_bt.h"
 #include "cli.h"
 #include "datafile.h"
 #include "plat_proc.h"
@@ -30,11 +37,12 @@
 #define CHECK_MAX_BATCH      1024u          /* pages pinned per batch at most */
 #define CHECK_BAD_LISTED     10u            /* bad page numbers reported */
 
-enum { OPT_FRAMES = 1, OPT_CHECKSUMS_ONLY, OPT_JSON };
+enum { OPT_FRAMES = 1, OPT_CHECKSUMS_ONLY, OPT_BTREE, OPT_JSON };
 
 static const struct cli_opt check_opts[] = {
     {"frames", OPT_FRAMES, "SIZE", "RAM for the cache while reading (default min(256M, FILE))"},
     {"checksums-only", OPT_CHECKSUMS_ONLY, NULL, "verify checksums only, not the page pattern"},
+    {"btree", OPT_BTREE, NULL, "check a B+-tree file's structure (awc_bt_check) instead"},
     {"json", OPT_JSON, NULL, "print the result as one JSON object"},
     {NULL, 0, NULL, NULL},
 };
@@ -167,6 +175,85 @@ static void print_json(const char *path, const struct check_result *r, size_t pa
     cli_json_finish(&j);
 }
 
+/* --btree: opens the tree read-only, checks it, prints the verdict and the tree's shape. */
+static int check_btree(const char *path, const struct awc_file_info *fi, uint64_t frames,
+                       bool json)
+{
+    struct awc_bt_config cfg = {.path = path, .page_size = fi->page_size, .frame_budget = frames,
+                                .flags = AWC_READONLY};
+    struct awc_bt_stats st = {0};
+    char msg[256] = "", c[7][32];
+    const char *cells[7];
+    static const char *const header[] = {"keys",  "height", "nodes",     "leaves",
+                                         "inner", "leaf fill %", "generation"};
+    uint64_t t0 = plat_clock_ns();
+    awc_bt_t *bt = NULL;
+    int rc = awc_bt_open(&cfg, &bt), rc_stats = AWC_EINVAL;
+
+    if (rc == AWC_EBADFILE) {
+        cli_error("check", "%s: not a B+-tree (no valid tree meta page, or a malformed node)", path);
+        return CLI_EXIT_FAIL;
+    }
+    if (rc == AWC_ELOCKED) {
+        cli_error("check", "%s: another process has it open for writing", path);
+        return CLI_EXIT_FAIL;
+    }
+    if (rc != AWC_OK) {
+        cli_error("check", "%s: cannot open the tree: %s", path, awc_strerror(rc));
+        return CLI_EXIT_FAIL;
+    }
+    rc = awc_bt_check(bt, msg, sizeof(msg));
+    if (rc == AWC_OK)
+        rc_stats = awc_bt_get_stats(bt, &st);
+    awc_bt_close(bt);
+    if (json) {
+        struct cli_json j;
+
+        cli_json_init(&j, stdout);
+        cli_json_begin_object(&j, NULL);
+        cli_json_str(&j, "file", path);
+        cli_json_u64(&j, "page_size", fi->page_size);
+        cli_json_str(&j, "error", rc == AWC_OK ? NULL : awc_err_name(rc));
+        cli_json_str(&j, "fault", rc == AWC_OK || msg[0] == '\0' ? NULL : msg);
+        if (rc_stats == AWC_OK) {
+            cli_json_u64(&j, "keys", st.count);
+            cli_json_u64(&j, "height", st.height);
+            cli_json_u64(&j, "nodes", st.pages);
+            cli_json_u64(&j, "leaves", st.pages_by_level[0]);
+            cli_json_u64(&j, "node_bytes", st.node_bytes);
+            cli_json_u64(&j, "leaf_fill_pct", st.leaf_fill_pct);
+            cli_json_u64(&j, "inner_fill_pct", st.inner_fill_pct);
+            cli_json_u64(&j, "free_pages", st.free_pages);
+            cli_json_u64(&j, "file_pages", st.file_pages);
+            cli_json_u64(&j, "generation", st.generation);
+        }
+        cli_json_real(&j, "seconds", (double)(plat_clock_ns() - t0) / 1e9);
+        cli_json_bool(&j, "passed", rc == AWC_OK);
+        cli_json_end_object(&j);
+        cli_json_finish(&j);
+        return rc == AWC_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    }
+    printf("%s (B+-tree, %zu-byte pages)\n", path, fi->page_size);
+    if (rc_stats == AWC_OK) {
+        snprintf(c[0], sizeof(c[0]), "%" PRIu64, st.count);
+        snprintf(c[1], sizeof(c[1]), "%" PRIu32, st.height);
+        snprintf(c[2], sizeof(c[2]), "%" PRIu64, st.pages);
+        snprintf(c[3], sizeof(c[3]), "%" PRIu64, st.pages_by_level[0]);
+        snprintf(c[4], sizeof(c[4]), "%" PRIu64, st.pages - st.pages_by_level[0]);
+        snprintf(c[5], sizeof(c[5]), "%" PRIu64, st.leaf_fill_pct);
+        snprintf(c[6], sizeof(c[6]), "%" PRIu64, st.generation);
+        for (int i = 0; i < 7; i++)
+            cells[i] = c[i];
+        cli_table_print(stdout, 7, header, cells, 1);
+    }
+    if (rc == AWC_ECHECKSUM)
+        printf("damaged: a tree page failed its checksum%s%s\n", msg[0] ? ": " : "", msg);
+    else if (rc != AWC_OK)
+        printf("fault (%s): %s\n", awc_err_name(rc), msg[0] ? msg : awc_strerror(rc));
+    printf("result: %s\n", rc == AWC_OK ? "OK" : "BAD");
+    return rc == AWC_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
 /*
  * Steps:
  *   1. Parse the options and the one FILE.
@@ -174,6 +261,7 @@ static void print_json(const char *path, const struct check_result *r, size_t pa
  *   3. Work out the budgets: frames min(256 MiB, the file) unless given (a whole number of
  *      pages, at least one, at most the RAM available), the window min(frames, 64 MiB); open the
  *      cache read-only.
+ *      With --btree, check_btree does the rest.
  *   4. For each batch of up to min(slots, 1024) pages: pin shared; on a checksum failure pin its
  *      pages one by one; classify each readable page; unpin; show progress.
  *   5. Close, print the summary, exit 0 only if nothing was bad.
@@ -189,7 +277,7 @@ int cmd_check(int argc, char **argv)
     const char *arg = NULL, *path = NULL;
     uint64_t frames = 0, avail = 0, *pages = NULL, done = 0;
     void **ptrs = NULL;
-    bool checksums_only = false, json = false;
+    bool checksums_only = false, json = false, btree = false;
     awc_t *cache = NULL;
     size_t batch;
     int id, rc;
@@ -199,7 +287,8 @@ int cmd_check(int argc, char **argv)
                     "Reads every page of the awecache file FILE (made by `awecache create`), "
                     "verifying its checksum and its pattern, and reports the pages that are ok, "
                     "never written (zeros), mismatched or corrupt. Exits 0 only if no page failed "
-                    "its checksum or its pattern.",
+                    "its checksum or its pattern. With --btree, FILE is a B+-tree (awc_bt_*): "
+                    "its structure and every tree page's checksum are checked instead.",
                     check_opts, argc, argv);
     while ((id = cli_next(&p, &arg)) != CLI_NEXT_END) {
         switch (id) {
@@ -220,6 +309,9 @@ int cmd_check(int argc, char **argv)
         case OPT_CHECKSUMS_ONLY:
             checksums_only = true;
             break;
+        case OPT_BTREE:
+            btree = true;
+            break;
         case OPT_JSON:
             json = true;
             break;
@@ -229,6 +321,10 @@ int cmd_check(int argc, char **argv)
     }
     if (path == NULL) {
         cli_error("check", "missing FILE (see awecache check --help)");
+        return CLI_EXIT_USAGE;
+    }
+    if (btree && checksums_only) {
+        cli_error("check", "--btree and --checksums-only do not go together");
         return CLI_EXIT_USAGE;
     }
 
@@ -263,6 +359,8 @@ int cmd_check(int argc, char **argv)
     frames -= frames % fi.page_size;
     if (frames < fi.page_size)
         frames = fi.page_size;
+    if (btree) /* a tree's call pins up to 2 * height + 3 pages: room for a deep one */
+        return check_btree(path, &fi, frames < 64 * fi.page_size ? 64 * fi.page_size : frames, json);
     memset(&cfg, 0, sizeof(cfg));
     cfg.path = path;
     cfg.page_size = fi.page_size;

@@ -1,0 +1,1009 @@
+/*
+ * engine/bt.c: the B+-tree's API (awecache_bt.h): the epoch lock, the page allocator, the
+ * descents (shared for reads, optimistic and pessimistic for writes), put, delete, gets,
+ * references and cursors. bt_file.c holds open, flush, close and the meta pages; bt_node.c the
+ * node layout; bt_walk.c the whole-tree walk. README section 11 is the design; its step numbers
+ * are quoted in the functions below.
+ */
+#include "bt.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* References this thread holds, in any tree (README 11.4.5): a thread holding one may not write
+ * nor flush, and takes the epoch lock shared even while a flush waits (it holds it already). */
+static _Thread_local uint64_t tls_bt_refs;
+
+#define REF_MAGIC UINT64_C(0x4645525f54424341) /* "ACBT_REF" */
+
+/* ---- Checks ------------------------------------------------------------------------------ */
+
+int bt_check_handle(const struct awc_bt *bt)
+{
+    if (bt == NULL)
+        return AWC_EINVAL;
+    return bt->magic == BT_MAGIC ? AWC_OK : AWC_ECLOSED;
+}
+
+static int check_key(const void *key, size_t key_len)
+{
+    if (key == NULL || key_len == 0)
+        return AWC_EINVAL;
+    return key_len > AWC_BT_MAX_KEY ? AWC_E2BIG : AWC_OK;
+}
+
+/* The checks every call with a key starts with: the handle, then the key. */
+static int check_call(const struct awc_bt *bt, const void *key, size_t key_len)
+{
+    int rc = bt_check_handle(bt);
+
+    return rc == AWC_OK ? check_key(key, key_len) : rc;
+}
+
+/* The checks of put and delete: those, a read-only tree, this thread's references. */
+static int check_write(const struct awc_bt *bt, const void *key, size_t key_len)
+{
+    int rc = check_call(bt, key, key_len);
+
+    if (rc == AWC_OK && bt->readonly)
+        rc = AWC_EACCES;
+    if (rc == AWC_OK && tls_bt_refs > 0)
+        rc = AWC_EDEADLK;
+    return rc;
+}
+
+int bt_check_no_refs(void)
+{
+    return tls_bt_refs > 0 ? AWC_EDEADLK : AWC_OK;
+}
+
+/* ---- The epoch lock (README 11.4.1) ------------------------------------------------------ */
+
+void bt_epoch_enter(struct awc_bt *bt)
+{
+    uint32_t v = atomic_load_explicit(&bt->epoch_lock, memory_order_relaxed);
+
+    for (;;) {
+        /* A thread holding references holds the lock already: no flush can be running, and it
+         * must not wait behind one that waits for it. */
+        bool blocked = (v & BT_EL_WRITER) != 0 || ((v & BT_EL_WAIT) != 0 && tls_bt_refs == 0);
+
+        if (blocked) {
+            plat_wait(&bt->epoch_lock, v);
+            v = atomic_load_explicit(&bt->epoch_lock, memory_order_relaxed);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&bt->epoch_lock, &v, v + 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+    }
+}
+
+void bt_epoch_exit(struct awc_bt *bt)
+{
+    uint32_t v = atomic_fetch_sub_explicit(&bt->epoch_lock, 1, memory_order_release) - 1;
+
+    if ((v & BT_EL_READERS) == 0 && (v & BT_EL_WAIT) != 0)
+        plat_wake(&bt->epoch_lock, 1);
+}
+
+void bt_epoch_lock(struct awc_bt *bt)
+{
+    uint32_t v;
+
+    plat_mutex_assert_held(&bt->fmu); /* one writer at a time: the flush lock orders them */
+    v = atomic_fetch_or_explicit(&bt->epoch_lock, BT_EL_WAIT, memory_order_relaxed) | BT_EL_WAIT;
+    /* A compare-exchange, not a store: a thread holding references of another tree passes WAIT
+     * (bt_epoch_enter counts references of every tree) and may enter after the count was seen
+     * at 0. */
+    for (;;) {
+        if ((v & BT_EL_READERS) != 0) {
+            plat_wait(&bt->epoch_lock, v);
+            v = atomic_load_explicit(&bt->epoch_lock, memory_order_relaxed);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&bt->epoch_lock, &v, BT_EL_WRITER,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return;
+    }
+}
+
+void bt_epoch_unlock(struct awc_bt *bt)
+{
+    plat_mutex_assert_held(&bt->fmu);
+    atomic_store_explicit(&bt->epoch_lock, 0, memory_order_release);
+    plat_wake(&bt->epoch_lock, 1);
+}
+
+/* ---- Pages (README 11.5.3) --------------------------------------------------------------- */
+
+int bt_pin_node(struct awc_bt *bt, uint64_t page, int mode, int level, uint8_t **node)
+{
+    void *p;
+    int rc;
+
+    if (page < BT_META_PAGES || page >= atomic_load_explicit(&bt->pages, memory_order_relaxed))
+        return AWC_EBADFILE;
+    rc = awc_pin(bt->cache, page, mode, &p);
+    if (rc != AWC_OK)
+        return rc;
+    rc = bt_node_valid(p, bt->cap, level);
+    if (rc != AWC_OK) {
+        awc_unpin(bt->cache, page, 0);
+        return rc;
+    }
+    *node = p;
+    return AWC_OK;
+}
+
+/* Grows list *v (of *cap entries) to hold n. */
+int bt_reserve(uint64_t **v, size_t *cap, size_t n)
+{
+    size_t c = *cap < 64 ? 64 : *cap;
+    uint64_t *nv;
+
+    if (n <= *cap)
+        return AWC_OK;
+    while (c < n)
+        c *= 2;
+    nv = realloc(*v, c * sizeof(**v));
+    if (nv == NULL)
+        return AWC_ENOMEM;
+    *v = nv;
+    *cap = c;
+    return AWC_OK;
+}
+
+/* Makes room in the pending list for every page a pessimistic change may free, so that freeing
+ * never fails halfway through one. */
+static int reserve_pending(struct awc_bt *bt)
+{
+    int rc;
+
+    plat_mutex_lock(&bt->amu);
+    rc = bt_reserve(&bt->pending, &bt->pending_cap, bt->npending + 2 * AWC_BT_MAX_HEIGHT + 4);
+    plat_mutex_unlock(&bt->amu);
+    return rc;
+}
+
+/* A page freed in this epoch: free after the next flush (README 11.5.3). */
+static void free_later(struct awc_bt *bt, uint64_t page)
+{
+    plat_mutex_lock(&bt->amu);
+    assert(bt->npending < bt->pending_cap);
+    bt->pending[bt->npending++] = page;
+    plat_mutex_unlock(&bt->amu);
+}
+
+/* A page this call took and never linked into the tree: free again at once. */
+static void free_unused(struct awc_bt *bt, uint64_t page)
+{
+    plat_mutex_lock(&bt->amu);
+    if (bt_reserve(&bt->free, &bt->free_cap, bt->nfree + 1) == AWC_OK)
+        bt->free[bt->nfree++] = page; /* else the page is lost until the next open */
+    plat_mutex_unlock(&bt->amu);
+}
+
+/* Takes a free page and pins it exclusively as a new node of the epoch (contents to be written
+ * by the caller). */
+static int alloc_node(struct awc_bt *bt, uint64_t *page, uint8_t **node)
+{
+    void *p;
+    int rc;
+
+    plat_mutex_lock(&bt->amu);
+    if (bt->nfree > 0)
+        *page = bt->free[--bt->nfree];
+    else
+        *page = atomic_fetch_add_explicit(&bt->pages, 1, memory_order_relaxed);
+    plat_mutex_unlock(&bt->amu);
+    rc = awc_pin(bt->cache, *page, AWC_OVERWRITE, &p);
+    if (rc != AWC_OK) {
+        free_unused(bt, *page);
+        return rc;
+    }
+    *node = p;
+    return AWC_OK;
+}
+
+/* ---- Held paths (README 11.4.3) ---------------------------------------------------------- */
+
+struct held {
+    uint64_t page;
+    uint8_t *p;   /* the node, pinned (exclusively in a pessimistic descent) */
+    uint32_t idx; /* the child taken from this node */
+    bool dirty;   /* changed: unpin dirty */
+};
+
+struct path {
+    uint32_t top, n; /* entries [top, n) are pinned; e[0] is the root */
+    struct held e[AWC_BT_MAX_HEIGHT + 1];
+};
+
+static void release_to(struct awc_bt *bt, struct path *pa, uint32_t k)
+{
+    for (; pa->top < k; pa->top++)
+        awc_unpin(bt->cache, pa->e[pa->top].page, pa->e[pa->top].dirty);
+}
+
+/* Pins the root in `mode`: the page the root pointer names, checked again once pinned (the root
+ * moves only under its exclusive pin, README 11.4.2). */
+static int pin_root(struct awc_bt *bt, int mode, uint64_t *page, uint8_t **node)
+{
+    for (;;) {
+        uint64_t r = atomic_load_explicit(&bt->root, memory_order_acquire);
+        int rc = bt_pin_node(bt, r, mode, -1, node);
+
+        if (rc != AWC_OK)
+            return rc;
+        if (atomic_load_explicit(&bt->root, memory_order_acquire) == r) {
+            *page = r;
+            return AWC_OK;
+        }
+        awc_unpin(bt->cache, r, 0);
+    }
+}
+
+/* The pessimistic descent's step 2: makes pa->e[k] a node of this epoch, copying it to a new
+ * page if it is not, and pointing its parent (held) or the root at the copy (README 11.5.1). */
+static int make_fresh(struct awc_bt *bt, struct path *pa, uint32_t k)
+{
+    struct held *e = &pa->e[k];
+    uint64_t epoch = atomic_load_explicit(&bt->epoch, memory_order_relaxed), q;
+    uint8_t *qp;
+    int rc;
+
+    if (bt_gen(e->p) == epoch)
+        return AWC_OK;
+    rc = alloc_node(bt, &q, &qp);
+    if (rc != AWC_OK)
+        return rc;
+    memcpy(qp, e->p, bt->cap);
+    bt_set_gen(qp, epoch);
+    if (k > 0) {
+        assert(pa->top < k);
+        bt_set_child(pa->e[k - 1].p, pa->e[k - 1].idx, q);
+        pa->e[k - 1].dirty = true;
+    } else {
+        atomic_store_explicit(&bt->root, q, memory_order_release);
+    }
+    free_later(bt, e->page);
+    awc_unpin(bt->cache, e->page, 0);
+    e->page = q;
+    e->p = qp;
+    e->dirty = true;
+    atomic_fetch_add_explicit(&bt->copies, 1, memory_order_relaxed);
+    return AWC_OK;
+}
+
+/* The largest separator an inner node may have to take. */
+static size_t max_sep(const struct awc_bt *bt)
+{
+    return bt->max_item < AWC_BT_MAX_KEY ? bt->max_item : AWC_BT_MAX_KEY;
+}
+
+/* The change a pessimistic descent makes, and whether a node can take it without its parent
+ * (README 11.4.3). */
+enum change { PUT, DEL };
+
+static bool safe(const struct awc_bt *bt, const uint8_t *node, enum change ch, uint32_t put_size)
+{
+    uint32_t used = bt_used(node), most;
+
+    if (ch == PUT)
+        return used + (bt_level(node) == 0 ? put_size : bt_inner_size(max_sep(bt))) <= bt->cap;
+    most = bt_level(node) == 0 ? bt_leaf_size(0, bt->max_item) : bt_inner_size(max_sep(bt));
+    return used >= most + bt->cap / 4;
+}
+
+/* Pessimistic descent (README 11.4.3): exclusive pins from the root down, every node made fresh,
+ * the ancestors released as soon as a node is safe for the change. Returns with the leaf last
+ * in *pa. */
+static int descend_excl(struct awc_bt *bt, const uint8_t *key, size_t len, enum change ch,
+                        uint32_t put_size, struct path *pa)
+{
+    int rc;
+
+    /* Step 1: the root. */
+    pa->top = pa->n = 0;
+    rc = pin_root(bt, AWC_EXCLUSIVE, &pa->e[0].page, &pa->e[0].p);
+    if (rc != AWC_OK)
+        return rc;
+    pa->e[0].dirty = false;
+    pa->n = 1;
+    /* Step 2: each level: fresh, then release above when safe, then the child. */
+    for (;;) {
+        struct held *e = &pa->e[pa->n - 1], *c;
+        uint32_t level = bt_level(e->p);
+
+        rc = make_fresh(bt, pa, pa->n - 1);
+        if (rc != AWC_OK)
+            return rc;
+        if (safe(bt, e->p, ch, put_size))
+            release_to(bt, pa, pa->n - 1);
+        if (level == 0)
+            return AWC_OK;
+        e->idx = bt_route(e->p, key, len);
+        c = &pa->e[pa->n];
+        c->page = bt_child(e->p, e->idx);
+        c->dirty = false;
+        rc = bt_pin_node(bt, c->page, AWC_EXCLUSIVE, (int)level - 1, &c->p);
+        if (rc != AWC_OK)
+            return rc;
+        pa->n++;
+    }
+}
+
+/* ---- Reads (README 11.4.2) --------------------------------------------------------------- */
+
+/* The bound a descent records for a cursor: the separator past the leaf's range on the side it
+ * moves to (above for next, below for prev), copied into buf (AWC_BT_MAX_KEY bytes). */
+struct bounds {
+    uint8_t *buf;
+    size_t len;
+    bool below; /* record the separator below the leaf (else the one above) */
+    bool has;   /* recorded */
+};
+
+/* How a descent picks the child: LE the one whose range holds the key; LT the one holding the
+ * keys just below it (the last key < key is there or further left); key NULL with LT: the
+ * rightmost. */
+enum route { ROUTE_LE, ROUTE_LT };
+
+/* Shared descent with latch coupling: the child is pinned before the parent is released. The
+ * leaf is pinned in `leaf_mode` (exclusive for the optimistic write, README 11.4.3). */
+static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum route how,
+                     int leaf_mode, struct bounds *b, uint64_t *page, uint8_t **leaf)
+{
+    uint64_t cur;
+    uint8_t *p;
+    int rc;
+
+    /* Step 1: the root, exclusive when it is the leaf and leaf_mode says so. */
+    for (;;) {
+        bool one = atomic_load_explicit(&bt->height, memory_order_acquire) == 1;
+        int mode = one ? leaf_mode : AWC_SHARED;
+
+        rc = pin_root(bt, mode, &cur, &p);
+        if (rc != AWC_OK)
+            return rc;
+        if ((bt_level(p) == 0) == one || leaf_mode == AWC_SHARED)
+            break;
+        awc_unpin(bt->cache, cur, 0); /* the height changed meanwhile */
+    }
+    if (b != NULL)
+        b->has = false;
+    /* Step 2: down, coupling. */
+    while (bt_level(p) > 0) {
+        uint32_t n = bt_n(p), j, level = bt_level(p);
+        uint64_t child;
+        uint8_t *cp;
+        bool found;
+
+        if (how == ROUTE_LE)
+            j = bt_route(p, key, len);
+        else
+            j = key == NULL ? n : bt_lower_bound(p, key, len, &found);
+        if (b != NULL && (b->below ? j > 0 : j < n)) {
+            const uint8_t *k = bt_key_at(p, b->below ? j - 1 : j, &b->len);
+            memcpy(b->buf, k, b->len);
+            b->has = true;
+        }
+        child = bt_child(p, j);
+        rc = bt_pin_node(bt, child, level == 1 ? leaf_mode : AWC_SHARED, (int)level - 1, &cp);
+        awc_unpin(bt->cache, cur, 0);
+        if (rc != AWC_OK)
+            return rc;
+        cur = child;
+        p = cp;
+    }
+    *page = cur;
+    *leaf = p;
+    return AWC_OK;
+}
+
+/* The common part of get and get_ref: the leaf pinned shared and the value found in it. */
+static int lookup(struct awc_bt *bt, const void *key, size_t key_len, uint64_t *page,
+                  const uint8_t **value, size_t *value_len)
+{
+    uint8_t *leaf;
+    bool found;
+    uint32_t i;
+    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_SHARED, NULL, page, &leaf);
+
+    if (rc != AWC_OK)
+        return rc;
+    i = bt_lower_bound(leaf, key, key_len, &found);
+    if (!found) {
+        awc_unpin(bt->cache, *page, 0);
+        return AWC_ENOTFOUND;
+    }
+    *value = bt_value_at(leaf, i, value_len);
+    return AWC_OK;
+}
+
+AWC_API int awc_bt_get(awc_bt_t *bt, const void *key, size_t key_len, void *buf, size_t buf_len,
+                       size_t *value_len)
+{
+    const uint8_t *v;
+    uint64_t page;
+    size_t len;
+    int rc = check_call(bt, key, key_len);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (value_len == NULL || (buf == NULL && buf_len > 0))
+        return AWC_EINVAL;
+    bt_epoch_enter(bt);
+    rc = lookup(bt, key, key_len, &page, &v, &len);
+    if (rc == AWC_OK) {
+        *value_len = len;
+        if (len > buf_len)
+            rc = AWC_ERANGE;
+        else if (len > 0)
+            memcpy(buf, v, len);
+        awc_unpin(bt->cache, page, 0);
+    }
+    bt_epoch_exit(bt);
+    return rc;
+}
+
+/* ---- References (README 11.4.5) ---------------------------------------------------------- */
+
+AWC_API int awc_bt_get_ref(awc_bt_t *bt, const void *key, size_t key_len, struct awc_bt_ref *ref)
+{
+    const uint8_t *v;
+    uint64_t page;
+    size_t len;
+    int rc = check_call(bt, key, key_len);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (ref == NULL)
+        return AWC_EINVAL;
+    /* The epoch lock stays taken until the release: no page the reference reads is reused. */
+    bt_epoch_enter(bt);
+    rc = lookup(bt, key, key_len, &page, &v, &len);
+    if (rc != AWC_OK) {
+        bt_epoch_exit(bt);
+        return rc;
+    }
+    ref->value = v;
+    ref->value_len = len;
+    ref->priv_[0] = REF_MAGIC ^ (uint64_t)(uintptr_t)bt;
+    ref->priv_[1] = page;
+    ref->priv_[2] = (uint64_t)(uintptr_t)&tls_bt_refs;
+    tls_bt_refs++;
+    atomic_fetch_add_explicit(&bt->refs, 1, memory_order_relaxed);
+    return AWC_OK;
+}
+
+AWC_API int awc_bt_release(awc_bt_t *bt, struct awc_bt_ref *ref)
+{
+    int rc = bt_check_handle(bt);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (ref == NULL || ref->priv_[0] != (REF_MAGIC ^ (uint64_t)(uintptr_t)bt) ||
+        ref->priv_[2] != (uint64_t)(uintptr_t)&tls_bt_refs)
+        return AWC_EINVAL;
+    rc = awc_unpin(bt->cache, ref->priv_[1], 0);
+    assert(rc == AWC_OK);
+    ref->priv_[0] = 0;
+    ref->value = NULL;
+    tls_bt_refs--;
+    atomic_fetch_sub_explicit(&bt->refs, 1, memory_order_relaxed);
+    bt_epoch_exit(bt);
+    return rc;
+}
+
+/* ---- Put (README 11.3) ------------------------------------------------------------------- */
+
+/* Puts the entry into a leaf it fits (scratch: cap bytes, for compaction). */
+static void leaf_put(struct awc_bt *bt, uint8_t *leaf, const uint8_t *key, size_t key_len,
+                     const uint8_t *value, size_t value_len, uint8_t *scratch)
+{
+    bool found;
+    uint32_t i = bt_lower_bound(leaf, key, key_len, &found);
+    uint32_t need = bt_leaf_size(key_len, value_len);
+
+    if (found)
+        bt_remove(leaf, i);
+    else
+        atomic_fetch_add_explicit(&bt->count, 1, memory_order_relaxed);
+    if (bt_gap(leaf) < need)
+        bt_compact(leaf, bt->cap, scratch);
+    bt_leaf_insert(leaf, bt->cap, i, key, key_len, value, value_len);
+}
+
+/* The bytes the leaf holds once the entry is put. */
+static uint32_t used_after_put(const uint8_t *leaf, const uint8_t *key, size_t key_len,
+                               size_t value_len)
+{
+    bool found;
+    uint32_t i = bt_lower_bound(leaf, key, key_len, &found);
+
+    return bt_used(leaf) + bt_leaf_size(key_len, value_len) - (found ? bt_entry_size(leaf, i) : 0);
+}
+
+/* Step 1: optimistic: shared descent, the leaf exclusive; done when the leaf is fresh and the
+ * entry fits. *done false: go pessimistic. */
+static int put_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_len,
+                          const uint8_t *value, size_t value_len, uint8_t *scratch, bool *done)
+{
+    uint64_t page;
+    uint8_t *leaf;
+    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_EXCLUSIVE, NULL, &page, &leaf);
+
+    *done = false;
+    if (rc != AWC_OK)
+        return rc;
+    if (bt_gen(leaf) == atomic_load_explicit(&bt->epoch, memory_order_relaxed) &&
+        used_after_put(leaf, key, key_len, value_len) <= bt->cap) {
+        leaf_put(bt, leaf, key, key_len, value, value_len, scratch);
+        *done = true;
+    }
+    awc_unpin(bt->cache, page, *done);
+    return AWC_OK;
+}
+
+/* Builds in `full` (2 * cap bytes) node `src` with an inner entry (key, child) inserted at i. */
+static void build_inner(const struct awc_bt *bt, uint8_t *full, const uint8_t *src, uint32_t i,
+                        const uint8_t *key, size_t key_len, uint64_t child)
+{
+    uint32_t n = bt_n(src);
+
+    bt_node_init(full, 2 * bt->cap, BT_INNER, bt_level(src), bt_gen(src));
+    bt_set_child(full, 0, bt_child(src, 0));
+    bt_append(full, 2 * bt->cap, src, 0, i);
+    bt_inner_insert(full, 2 * bt->cap, i, key, key_len, child);
+    bt_append(full, 2 * bt->cap, src, i, n);
+}
+
+/* Step 3: the leaf (last in *pa) is full: split it and the held ancestors that cannot take the
+ * separator, up to a new root if the root splits (README 11.3.2). New pages are taken first, so
+ * that a failure changes nothing. */
+static int split_up(struct awc_bt *bt, struct path *pa, const uint8_t *key, size_t key_len,
+                    const uint8_t *value, size_t value_len, uint8_t *scratch)
+{
+    uint64_t epoch = atomic_load_explicit(&bt->epoch, memory_order_relaxed);
+    uint32_t held = pa->n - pa->top, used = 0, k = pa->n - 1;
+    uint64_t pages[AWC_BT_MAX_HEIGHT + 2];
+    uint8_t *nodes[AWC_BT_MAX_HEIGHT + 2], sep[AWC_BT_MAX_KEY];
+    size_t sep_len;
+    struct held *e = &pa->e[k];
+    bool found;
+    uint32_t i = bt_lower_bound(e->p, key, key_len, &found), n = bt_n(e->p);
+    int rc = AWC_OK;
+
+    /* Step 3.1: a new page for each held node and one for a new root. */
+    for (uint32_t j = 0; j <= held; j++) {
+        rc = alloc_node(bt, &pages[j], &nodes[j]);
+        if (rc != AWC_OK) {
+            while (j-- > 0) {
+                awc_unpin(bt->cache, pages[j], 0);
+                free_unused(bt, pages[j]);
+            }
+            return rc;
+        }
+    }
+    if (!found)
+        atomic_fetch_add_explicit(&bt->count, 1, memory_order_relaxed);
+    /* Step 3.2: the leaf with the entry, split. */
+    bt_node_init(scratch, 2 * bt->cap, BT_LEAF, 0, epoch);
+    bt_append(scratch, 2 * bt->cap, e->p, 0, i);
+    bt_leaf_insert(scratch, 2 * bt->cap, i, key, key_len, value, value_len);
+    bt_append(scratch, 2 * bt->cap, e->p, found ? i + 1 : i, n);
+    bt_split(scratch, e->p, nodes[used], bt->cap, epoch, sep, &sep_len);
+    e->dirty = true;
+    atomic_fetch_add_explicit(&bt->splits, 1, memory_order_relaxed);
+    /* Step 3.3: the separator into the parent, splitting it in turn when it is full. */
+    for (;;) {
+        uint64_t right = pages[used++];
+
+        if (k == pa->top) {
+            /* The top held node split: it is the root (a safe node never splits). */
+            uint8_t *r = nodes[used];
+
+            assert(k == 0);
+            bt_node_init(r, bt->cap, BT_INNER, bt_level(e->p) + 1, epoch);
+            bt_set_child(r, 0, e->page);
+            bt_inner_insert(r, bt->cap, 0, sep, sep_len, right);
+            atomic_fetch_add_explicit(&bt->height, 1, memory_order_relaxed);
+            atomic_store_explicit(&bt->root, pages[used], memory_order_release);
+            awc_unpin(bt->cache, pages[used++], 1);
+            break;
+        }
+        e = &pa->e[--k];
+        e->dirty = true;
+        if (bt_used(e->p) + bt_inner_size(sep_len) <= bt->cap) {
+            if (bt_gap(e->p) < bt_inner_size(sep_len))
+                bt_compact(e->p, bt->cap, scratch);
+            bt_inner_insert(e->p, bt->cap, e->idx, sep, sep_len, right);
+            break;
+        }
+        build_inner(bt, scratch, e->p, e->idx, sep, sep_len, right);
+        bt_split(scratch, e->p, nodes[used], bt->cap, epoch, sep, &sep_len);
+        atomic_fetch_add_explicit(&bt->splits, 1, memory_order_relaxed);
+    }
+    /* Step 3.4: the new pages used are unpinned dirty, the others freed again. */
+    for (uint32_t j = 0; j <= held; j++) {
+        awc_unpin(bt->cache, pages[j], j < used);
+        if (j >= used)
+            free_unused(bt, pages[j]);
+    }
+    return AWC_OK;
+}
+
+AWC_API int awc_bt_put(awc_bt_t *bt, const void *key, size_t key_len, const void *value,
+                       size_t value_len)
+{
+    struct path pa;
+    uint8_t *scratch;
+    bool done;
+    int rc = check_write(bt, key, key_len);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (value == NULL && value_len > 0)
+        return AWC_EINVAL;
+    if (key_len + value_len > bt->max_item)
+        return AWC_E2BIG;
+    scratch = malloc(2 * (size_t)bt->cap);
+    if (scratch == NULL)
+        return AWC_ENOMEM;
+    bt_epoch_enter(bt);
+    /* Step 1 */
+    rc = put_optimistic(bt, key, key_len, value, value_len, scratch, &done);
+    if (rc == AWC_OK && !done)
+        rc = reserve_pending(bt);
+    if (rc == AWC_OK && !done) {
+        /* Step 2 */
+        rc = descend_excl(bt, key, key_len, PUT, bt_leaf_size(key_len, value_len), &pa);
+        if (rc == AWC_OK) {
+            struct held *leaf = &pa.e[pa.n - 1];
+
+            if (used_after_put(leaf->p, key, key_len, value_len) <= bt->cap) {
+                leaf_put(bt, leaf->p, key, key_len, value, value_len, scratch);
+                leaf->dirty = true;
+            } else {
+                rc = split_up(bt, &pa, key, key_len, value, value_len, scratch);
+            }
+        }
+        release_to(bt, &pa, pa.n);
+    }
+    if (rc == AWC_OK)
+        atomic_store_explicit(&bt->changed, true, memory_order_relaxed);
+    bt_epoch_exit(bt);
+    free(scratch);
+    return rc;
+}
+
+/* ---- Delete (README 11.3.3) -------------------------------------------------------------- */
+
+/* Step 1: optimistic: the leaf fresh and not falling under a quarter (or the root). */
+static int delete_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_len, bool *done)
+{
+    uint64_t page;
+    uint8_t *leaf;
+    bool found;
+    uint32_t i;
+    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_EXCLUSIVE, NULL, &page, &leaf);
+
+    *done = false;
+    if (rc != AWC_OK)
+        return rc;
+    i = bt_lower_bound(leaf, key, key_len, &found);
+    if (!found) {
+        rc = AWC_ENOTFOUND;
+    } else if (bt_gen(leaf) == atomic_load_explicit(&bt->epoch, memory_order_relaxed) &&
+               (page == atomic_load_explicit(&bt->root, memory_order_relaxed) ||
+                bt_used(leaf) - bt_entry_size(leaf, i) >= bt->cap / 4)) {
+        bt_remove(leaf, i);
+        atomic_fetch_sub_explicit(&bt->count, 1, memory_order_relaxed);
+        *done = true;
+    }
+    awc_unpin(bt->cache, page, *done);
+    return rc;
+}
+
+/* Merges pa->e[k] (under a quarter full) with a sibling when the two fit in one node: the
+ * entries go into e[k] (fresh), the sibling's page is freed, the separator leaves the parent.
+ * Returns false when no merge was made (README 11.3.3). */
+static int merge(struct awc_bt *bt, struct path *pa, uint32_t k, uint8_t *scratch, bool *merged)
+{
+    struct held *e = &pa->e[k], *par = &pa->e[k - 1];
+    uint32_t j = par->idx, np = bt_n(par->p), s, sep_i, level = bt_level(e->p);
+    const uint8_t *left, *right, *sep;
+    uint64_t sib;
+    uint8_t *sp;
+    size_t sep_len;
+    uint32_t bytes;
+    int rc;
+
+    *merged = false;
+    if (np == 0)
+        return AWC_OK; /* an only child: nothing to merge with */
+    s = j < np ? j + 1 : j - 1;
+    sep_i = j < s ? j : s;
+    sib = bt_child(par->p, s);
+    rc = bt_pin_node(bt, sib, AWC_SHARED, (int)level, &sp);
+    if (rc != AWC_OK)
+        return rc;
+    left = j < s ? e->p : sp;
+    right = j < s ? sp : e->p;
+    sep = bt_key_at(par->p, sep_i, &sep_len);
+    bytes = bt_used(left) + bt_used(right) - BT_HDR + (level > 0 ? bt_inner_size(sep_len) : 0);
+    if (bytes > bt->cap) {
+        awc_unpin(bt->cache, sib, 0);
+        return AWC_OK;
+    }
+    /* Step 1: left, (inner: the separator over right's first child), right, in scratch. */
+    bt_node_init(scratch, 2 * bt->cap, level > 0 ? BT_INNER : BT_LEAF, level, bt_gen(e->p));
+    if (level > 0)
+        bt_set_child(scratch, 0, bt_child(left, 0));
+    bt_append(scratch, 2 * bt->cap, left, 0, bt_n(left));
+    if (level > 0)
+        bt_inner_insert(scratch, 2 * bt->cap, bt_n(left), sep, sep_len, bt_child(right, 0));
+    bt_append(scratch, 2 * bt->cap, right, 0, bt_n(right));
+    /* Step 2: into e[k]'s page; the parent points at it and loses the separator. */
+    bt_node_init(e->p, bt->cap, level > 0 ? BT_INNER : BT_LEAF, level, bt_gen(scratch));
+    if (level > 0)
+        bt_set_child(e->p, 0, bt_child(scratch, 0));
+    bt_append(e->p, bt->cap, scratch, 0, bt_n(scratch));
+    bt_set_child(par->p, sep_i, e->page);
+    bt_remove(par->p, sep_i);
+    e->dirty = par->dirty = true;
+    awc_unpin(bt->cache, sib, 0);
+    free_later(bt, sib);
+    atomic_fetch_add_explicit(&bt->merges, 1, memory_order_relaxed);
+    *merged = true;
+    return AWC_OK;
+}
+
+/* Steps 3 and 4: merges up the held path while nodes fall under a quarter, then a root of one
+ * child gives way to that child. */
+static int rebalance(struct awc_bt *bt, struct path *pa, uint8_t *scratch)
+{
+    uint32_t k = pa->n - 1;
+    struct held *r;
+    int rc;
+
+    while (k > pa->top && bt_used(pa->e[k].p) < bt->cap / 4) {
+        bool merged;
+
+        rc = merge(bt, pa, k, scratch, &merged);
+        if (rc != AWC_OK || !merged)
+            return rc;
+        k--;
+    }
+    r = &pa->e[0];
+    if (pa->top == 0 && bt_level(r->p) > 0 && bt_n(r->p) == 0) {
+        atomic_store_explicit(&bt->root, bt_child(r->p, 0), memory_order_release);
+        atomic_fetch_sub_explicit(&bt->height, 1, memory_order_relaxed);
+        free_later(bt, r->page);
+    }
+    return AWC_OK;
+}
+
+AWC_API int awc_bt_delete(awc_bt_t *bt, const void *key, size_t key_len)
+{
+    struct path pa;
+    uint8_t *scratch;
+    bool done, found;
+    int rc = check_write(bt, key, key_len);
+
+    if (rc != AWC_OK)
+        return rc;
+    scratch = malloc(2 * (size_t)bt->cap);
+    if (scratch == NULL)
+        return AWC_ENOMEM;
+    bt_epoch_enter(bt);
+    rc = delete_optimistic(bt, key, key_len, &done);
+    if (rc == AWC_OK && !done)
+        rc = reserve_pending(bt);
+    if (rc == AWC_OK && !done) {
+        /* Step 2: the pessimistic descent; the leaf last. */
+        rc = descend_excl(bt, key, key_len, DEL, 0, &pa);
+        if (rc == AWC_OK) {
+            struct held *leaf = &pa.e[pa.n - 1];
+            uint32_t i = bt_lower_bound(leaf->p, key, key_len, &found);
+
+            if (!found) {
+                rc = AWC_ENOTFOUND; /* deleted meanwhile */
+            } else {
+                bt_remove(leaf->p, i);
+                leaf->dirty = true;
+                atomic_fetch_sub_explicit(&bt->count, 1, memory_order_relaxed);
+                rc = rebalance(bt, &pa, scratch);
+            }
+        }
+        release_to(bt, &pa, pa.n);
+    }
+    if (rc == AWC_OK)
+        atomic_store_explicit(&bt->changed, true, memory_order_relaxed);
+    bt_epoch_exit(bt);
+    free(scratch);
+    return rc;
+}
+
+AWC_API int awc_bt_count(awc_bt_t *bt, uint64_t *count)
+{
+    int rc = bt_check_handle(bt);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (count == NULL)
+        return AWC_EINVAL;
+    *count = atomic_load_explicit(&bt->count, memory_order_relaxed);
+    return AWC_OK;
+}
+
+/* ---- Cursors (README 11.6) --------------------------------------------------------------- */
+
+struct awc_bt_cursor {
+    struct awc_bt *bt;
+    bool valid;                  /* positioned */
+    uint8_t key[AWC_BT_MAX_KEY]; /* the key it is on */
+    size_t key_len;
+    uint8_t *value; /* its value (a copy) */
+    size_t value_len, value_cap;
+    uint8_t bound[2][AWC_BT_MAX_KEY]; /* separators a descent records, and the next search key */
+};
+
+AWC_API int awc_bt_cursor_open(awc_bt_t *bt, awc_bt_cursor_t **cursor)
+{
+    struct awc_bt_cursor *c;
+    int rc = bt_check_handle(bt);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (cursor == NULL)
+        return AWC_EINVAL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return AWC_ENOMEM;
+    c->bt = bt;
+    atomic_fetch_add_explicit(&bt->cursors, 1, memory_order_relaxed);
+    *cursor = c;
+    return AWC_OK;
+}
+
+AWC_API int awc_bt_cursor_close(awc_bt_cursor_t *c)
+{
+    if (c == NULL)
+        return AWC_EINVAL;
+    atomic_fetch_sub_explicit(&c->bt->cursors, 1, memory_order_relaxed);
+    free(c->value);
+    free(c);
+    return AWC_OK;
+}
+
+/* Copies entry i of the leaf into the cursor. */
+static int take_entry(struct awc_bt_cursor *c, const uint8_t *leaf, uint32_t i)
+{
+    size_t klen, vlen;
+    const uint8_t *k = bt_key_at(leaf, i, &klen), *v = bt_value_at(leaf, i, &vlen);
+
+    if (vlen > c->value_cap) {
+        uint8_t *nv = realloc(c->value, vlen);
+
+        if (nv == NULL)
+            return AWC_ENOMEM;
+        c->value = nv;
+        c->value_cap = vlen;
+    }
+    memcpy(c->key, k, klen);
+    c->key_len = klen;
+    if (vlen > 0)
+        memcpy(c->value, v, vlen);
+    c->value_len = vlen;
+    c->valid = true;
+    return AWC_OK;
+}
+
+/* What a move looks for: the first key >= (GE) or > (GT) the search key, or the last key < it
+ * (LT; a NULL key: the last key). */
+enum move { GE, GT, LT };
+
+/* One move (README 11.6): find the leaf for the search key, take the entry there; when the leaf
+ * has none, search again from the separator beyond it, until a key or the end. */
+static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key, size_t len)
+{
+    struct awc_bt *bt = c->bt;
+    int rc = bt_check_handle(bt), turn = 0;
+
+    if (rc != AWC_OK)
+        return rc;
+    c->valid = false;
+    for (;;) {
+        struct bounds b = {.buf = c->bound[turn], .below = mv == LT};
+        uint64_t page;
+        uint8_t *leaf;
+        uint32_t n, i;
+        bool found;
+
+        bt_epoch_enter(bt);
+        rc = find_leaf(bt, key, len, mv == LT ? ROUTE_LT : ROUTE_LE, AWC_SHARED, &b, &page, &leaf);
+        if (rc != AWC_OK) {
+            bt_epoch_exit(bt);
+            return rc;
+        }
+        n = bt_n(leaf);
+        i = key == NULL ? n : bt_lower_bound(leaf, key, len, &found);
+        if (mv == GT && key != NULL && found)
+            i++;
+        if (mv == LT)
+            i = i == 0 ? n : i - 1; /* n: none */
+        if (i < n)
+            rc = take_entry(c, leaf, i);
+        awc_unpin(bt->cache, page, 0);
+        bt_epoch_exit(bt);
+        if (i < n || rc != AWC_OK)
+            return rc;
+        /* Nothing here: beyond the leaf's bound, if there is one. */
+        if (!b.has)
+            return AWC_ENOTFOUND;
+        key = c->bound[turn];
+        len = b.len;
+        mv = mv == LT ? LT : GE;
+        turn ^= 1;
+    }
+}
+
+AWC_API int awc_bt_cursor_seek(awc_bt_cursor_t *c, const void *key, size_t key_len)
+{
+    if (c == NULL || (key == NULL && key_len > 0))
+        return AWC_EINVAL;
+    if (key_len > AWC_BT_MAX_KEY)
+        return AWC_E2BIG;
+    return cursor_move(c, GE, key_len == 0 ? (const uint8_t *)"" : key, key_len);
+}
+
+AWC_API int awc_bt_cursor_last(awc_bt_cursor_t *c)
+{
+    if (c == NULL)
+        return AWC_EINVAL;
+    return cursor_move(c, LT, NULL, 0);
+}
+
+/* next and prev: from the key the cursor is on (copied: the move overwrites it). */
+static int cursor_step(struct awc_bt_cursor *c, enum move mv)
+{
+    uint8_t key[AWC_BT_MAX_KEY];
+    size_t len;
+
+    if (c == NULL || !c->valid)
+        return AWC_EINVAL;
+    len = c->key_len;
+    memcpy(key, c->key, len);
+    return cursor_move(c, mv, key, len);
+}
+
+AWC_API int awc_bt_cursor_next(awc_bt_cursor_t *c)
+{
+    return cursor_step(c, GT);
+}
+
+AWC_API int awc_bt_cursor_prev(awc_bt_cursor_t *c)
+{
+    return cursor_step(c, LT);
+}
+
+AWC_API int awc_bt_cursor_get(awc_bt_cursor_t *c, const void **key, size_t *key_len,
+                              const void **value, size_t *value_len)
+{
+    if (c == NULL || !c->valid || (key == NULL) != (key_len == NULL) ||
+        (value == NULL) != (value_len == NULL))
+        return AWC_EINVAL;
+    if (key != NULL) {
+        *key = c->key;
+        *key_len = c->key_len;
+    }
+    if (value != NULL) {
+        *value = c->value;
+        *value_len = c->value_len;
+    }
+    return AWC_OK;
+}

@@ -1,0 +1,215 @@
+/*
+ * engine/bt.h: the B+-tree's structures, shared by bt.c (the API: descents, put, delete,
+ * cursors, flush, open), bt_node.c (the node layout on a page) and bt_walk.c (the whole-tree
+ * walk: check, stats, free pages at open). engine/README.md section 11 is the design; section
+ * numbers below point into it.
+ *
+ * The backing file is a page cache (awc_t) whose pages are used as follows (README 11.1):
+ *
+ *   page 0, page 1   two meta pages; the flush of generation g writes page g % 2
+ *   pages 2 ..       nodes, and free pages
+ *
+ * A node (README 11.2), in the first C bytes of its page (C = node_bytes, the page size unless a
+ * test asks for less):
+ *
+ *   0        40         40 + 4n                          lo                       C
+ *   | header | slot[0..n) | free                          | cells (any order) ......|
+ *
+ *   header:  u32 magic "AWBN" | u8 kind (1 leaf, 2 inner) | u8 level (0 = leaf) | u16 0 |
+ *            u32 n | u32 lo | u64 gen (the epoch that wrote the node, 11.5) | u64 child0 (inner:
+ *            the leftmost child) | u32 cell bytes (live cells; dead ones lie between) | u32 0
+ *   slot i:  u32 offset of cell i; cells are in key order through the slots
+ *   leaf cell:  u16 key_len | u32 value_len | key | value
+ *   inner cell: u64 child | u16 key_len | key   (cell i: separator key i, child i + 1)
+ *
+ * Integers are stored in the machine's byte order (little-endian on every supported target).
+ */
+#ifndef AWECACHE_ENGINE_BT_H
+#define AWECACHE_ENGINE_BT_H
+
+#include "awecache_bt.h"
+#include "plat_sync.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Nodes (README 11.2) ----------------------------------------------------------------- */
+
+#define BT_META_PAGES 2u
+#define BT_NODE_MAGIC 0x4e425741u /* "AWBN" */
+#define BT_LEAF       1u
+#define BT_INNER      2u
+#define BT_HDR        40u
+#define BT_SLOT       4u
+#define BT_LEAF_CELL  6u  /* bytes of a leaf cell before its key */
+#define BT_INNER_CELL 10u /* bytes of an inner cell before its key */
+#define BT_MIN_NODE   512u
+
+/* Bytes a leaf entry (cell and slot) takes. */
+static inline uint32_t bt_leaf_size(size_t key_len, size_t value_len)
+{
+    return (uint32_t)(BT_SLOT + BT_LEAF_CELL + key_len + value_len);
+}
+
+/* Bytes an inner entry (cell and slot) takes. */
+static inline uint32_t bt_inner_size(size_t key_len)
+{
+    return (uint32_t)(BT_SLOT + BT_INNER_CELL + key_len);
+}
+
+/* A key: bytes and length. len 0 with inf set is +infinity (after every key); len 0 without it
+ * is the empty key (before every key). */
+struct bt_key {
+    const uint8_t *p;
+    size_t len;
+};
+
+/* memcmp order, a shorter key first on a tie. */
+int bt_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
+/* Header fields. */
+uint32_t bt_n(const uint8_t *node);
+uint32_t bt_level(const uint8_t *node);
+uint64_t bt_gen(const uint8_t *node);
+void bt_set_gen(uint8_t *node, uint64_t gen);
+
+/* Starts an empty node of `cap` bytes, of `kind` at `level`, written in epoch `gen`. */
+void bt_node_init(uint8_t *node, uint32_t cap, unsigned kind, unsigned level, uint64_t gen);
+
+/* Rewrites the node of `cap` bytes with its cells packed at the end (scratch: cap bytes), so
+ * that all its free bytes are one gap. */
+void bt_compact(uint8_t *node, uint32_t cap, uint8_t *scratch);
+
+/* Bytes free between the slots and the cells (what an insert can use without bt_compact). */
+uint32_t bt_gap(const uint8_t *node);
+
+/* Key i (0 <= i < n) of a leaf or inner node. */
+const uint8_t *bt_key_at(const uint8_t *node, uint32_t i, size_t *len);
+
+/* Value i of a leaf. */
+const uint8_t *bt_value_at(const uint8_t *node, uint32_t i, size_t *len);
+
+/* Child j (0 <= j <= n) of an inner node; set_child replaces it. */
+uint64_t bt_child(const uint8_t *node, uint32_t j);
+void bt_set_child(uint8_t *node, uint32_t j, uint64_t child);
+
+/* Bytes of the entry i (cell and slot). */
+uint32_t bt_entry_size(const uint8_t *node, uint32_t i);
+
+/* Bytes the node holds: header, slots, live cells. */
+uint32_t bt_used(const uint8_t *node);
+
+/* The first index whose key is >= key (leaf search; *found: equal). */
+uint32_t bt_lower_bound(const uint8_t *node, const uint8_t *key, size_t len, bool *found);
+
+/* The child of an inner node whose range holds key: the number of separators <= key. */
+uint32_t bt_route(const uint8_t *node, const uint8_t *key, size_t len);
+
+/* Inserts a leaf entry at index i of a node of `cap` bytes; the caller made sure it fits
+ * (bt_used + bt_leaf_size <= cap). */
+void bt_leaf_insert(uint8_t *node, uint32_t cap, uint32_t i, const uint8_t *key, size_t key_len,
+                    const uint8_t *value, size_t value_len);
+
+/* Inserts separator `key` with right child `child` at index i of an inner node (the caller made
+ * sure it fits). */
+void bt_inner_insert(uint8_t *node, uint32_t cap, uint32_t i, const uint8_t *key, size_t key_len,
+                     uint64_t child);
+
+/* Removes entry i (a leaf's entry, or an inner node's separator i with child i + 1). */
+void bt_remove(uint8_t *node, uint32_t i);
+
+/* Copies entries [from, to) of src to the end of dst (same kind; the caller made sure they
+ * fit). */
+void bt_append(uint8_t *dst, uint32_t cap, const uint8_t *src, uint32_t from, uint32_t to);
+
+/* Splits node `full` (of up to 2 * cap bytes, in a scratch buffer) into `left` and `right`
+ * (fresh nodes of cap bytes, written in epoch gen) at about half its bytes; the separator that
+ * goes up is copied into sep[0..AWC_BT_MAX_KEY) with its length in *sep_len (README 11.3). */
+void bt_split(const uint8_t *full, uint8_t *left, uint8_t *right, uint32_t cap, uint64_t gen,
+              uint8_t *sep, size_t *sep_len);
+
+/* 0 when the node is well formed for a node of `cap` bytes at `level` (a negative level: any),
+ * else AWC_EBADFILE (README 11.2). Checks the header, every slot and every cell's bounds; not
+ * the key order (bt_walk does). */
+int bt_node_valid(const uint8_t *node, uint32_t cap, int level);
+
+/* ---- The tree (README 11.1) -------------------------------------------------------------- */
+
+#define BT_MAGIC UINT64_C(0x45455254425f4341) /* "AC_BTREE" */
+#define BT_DEAD  UINT64_C(0x444145445f544241)
+
+struct awc_bt {
+    uint64_t magic;              /* BT_MAGIC while open, BT_DEAD once closed */
+    awc_t *cache;                /* the page cache */
+    uint32_t cap;                /* node bytes */
+    uint32_t max_item;           /* AWC_BT_MAX_ITEM(cap) */
+    size_t page_size;            /* the cache's */
+    bool readonly;               /* opened with AWC_READONLY */
+    _Atomic uint64_t root;       /* the root's page; changes only under its exclusive pin */
+    _Atomic uint32_t height;     /* levels; changes only under the root's exclusive pin */
+    _Atomic uint64_t epoch;      /* gen of nodes written now: the durable generation + 1 */
+    _Atomic uint32_t epoch_lock; /* README 11.4.1: readers count | BT_EL_WAIT | BT_EL_WRITER */
+    _Atomic uint64_t count;      /* keys */
+    _Atomic bool changed;        /* a put or delete since the last flush */
+    _Atomic uint64_t splits, merges, copies;
+    _Atomic uint64_t refs;    /* live references (awc_bt_get_ref) */
+    _Atomic uint64_t cursors; /* open cursors */
+    plat_mutex_t fmu;         /* flushes and closes, one at a time */
+    plat_mutex_t amu;         /* the page allocator below (README 11.5.3) */
+    _Atomic uint64_t pages;   /* pages [0, pages) are the tree's (the high-water mark) */
+    uint64_t *free;           /* free pages (a stack) */
+    size_t nfree, free_cap;
+    uint64_t *pending; /* pages freed in this epoch: free after the next flush */
+    size_t npending, pending_cap;
+    struct awc_bt *next_closed; /* closed handles stay reachable (awecache.h) */
+};
+
+/* The epoch lock's word (README 11.4.1). */
+#define BT_EL_WRITER  0x80000000u
+#define BT_EL_WAIT    0x40000000u
+#define BT_EL_READERS 0x3fffffffu
+
+/* Takes and drops the epoch lock shared (every call that pins a node) or exclusively (flush,
+ * check, stats; the caller holds fmu). */
+void bt_epoch_enter(struct awc_bt *bt);
+void bt_epoch_exit(struct awc_bt *bt);
+void bt_epoch_lock(struct awc_bt *bt);
+void bt_epoch_unlock(struct awc_bt *bt);
+
+/* AWC_OK for an open handle, AWC_EINVAL for NULL, AWC_ECLOSED for a closed one. */
+int bt_check_handle(const struct awc_bt *bt);
+
+/* AWC_EDEADLK when this thread holds references into any tree (README 11.4.5). */
+int bt_check_no_refs(void);
+
+/* Grows list *v (of *cap entries) to hold n entries. Errors: AWC_ENOMEM. */
+int bt_reserve(uint64_t **v, size_t *cap, size_t n);
+
+/* Pins node `page` in `mode` and checks that it is a well-formed node at `level` (negative: any);
+ * a malformed node is unpinned and AWC_EBADFILE. */
+int bt_pin_node(struct awc_bt *bt, uint64_t page, int mode, int level, uint8_t **node);
+
+/* ---- The whole-tree walk (README 11.7) --------------------------------------------------- */
+
+struct bt_walk {
+    /* Inputs. */
+    bool check;     /* check order, bounds and fill (else only count and collect) */
+    bool leaves;    /* read the leaves too (check and stats; open's walk does not) */
+    uint8_t *seen;  /* NULL, or a bitmap of bt->pages bits: pages reached (set by the walk) */
+    uint64_t nbits; /* bits in seen */
+    char *msg;      /* where the first fault is described */
+    size_t msg_len; /* its size */
+    /* Outputs. */
+    uint64_t keys;                        /* keys in the leaves */
+    uint64_t by_level[AWC_BT_MAX_HEIGHT]; /* nodes per level */
+    uint64_t used_by_kind[3];             /* bytes used, per kind */
+};
+
+/* Walks the tree from its root depth first (shared pins, one path at a time) and fills *w.
+ * Returns AWC_OK, AWC_EBADFILE (a fault, described in w->msg), or a pin's error. The caller
+ * holds the epoch lock (any mode) or has the tree to itself. */
+int bt_walk(struct awc_bt *bt, struct bt_walk *w);
+
+#endif /* AWECACHE_ENGINE_BT_H */

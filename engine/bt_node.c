@@ -1,0 +1,349 @@
+/*
+ * engine/bt_node.c: the B+-tree's node layout on a page (README 11.2, bt.h's diagram): reading
+ * keys, values and children, searching, inserting, removing, compacting, splitting, and the
+ * well-formedness check every pin of a node makes. Nothing here pins or locks: the caller holds
+ * the node's page pinned, exclusively for every change.
+ */
+#include "bt.h"
+
+#include <assert.h>
+#include <string.h>
+
+/* Header offsets (bt.h). */
+#define H_MAGIC  0u
+#define H_KIND   4u
+#define H_LEVEL  5u
+#define H_N      8u
+#define H_LO     12u
+#define H_GEN    16u
+#define H_CHILD0 24u
+#define H_CELLS  32u
+
+static uint16_t ld16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static uint32_t ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static uint64_t ld64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static void st16(uint8_t *p, uint16_t v)
+{
+    memcpy(p, &v, sizeof(v));
+}
+
+static void st32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, sizeof(v));
+}
+
+static void st64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, sizeof(v));
+}
+
+int bt_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n > 0 ? memcmp(a, b, n) : 0;
+
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+uint32_t bt_n(const uint8_t *node)
+{
+    return ld32(node + H_N);
+}
+
+uint32_t bt_level(const uint8_t *node)
+{
+    return node[H_LEVEL];
+}
+
+uint64_t bt_gen(const uint8_t *node)
+{
+    return ld64(node + H_GEN);
+}
+
+void bt_set_gen(uint8_t *node, uint64_t gen)
+{
+    st64(node + H_GEN, gen);
+}
+
+static bool is_leaf(const uint8_t *node)
+{
+    return node[H_KIND] == BT_LEAF;
+}
+
+static uint32_t slot(const uint8_t *node, uint32_t i)
+{
+    return ld32(node + BT_HDR + (size_t)i * BT_SLOT);
+}
+
+void bt_node_init(uint8_t *node, uint32_t cap, unsigned kind, unsigned level, uint64_t gen)
+{
+    memset(node, 0, BT_HDR);
+    st32(node + H_MAGIC, BT_NODE_MAGIC);
+    node[H_KIND] = (uint8_t)kind;
+    node[H_LEVEL] = (uint8_t)level;
+    st32(node + H_LO, cap);
+    st64(node + H_GEN, gen);
+}
+
+const uint8_t *bt_key_at(const uint8_t *node, uint32_t i, size_t *len)
+{
+    const uint8_t *c = node + slot(node, i);
+
+    if (is_leaf(node)) {
+        *len = ld16(c);
+        return c + BT_LEAF_CELL;
+    }
+    *len = ld16(c + 8);
+    return c + BT_INNER_CELL;
+}
+
+const uint8_t *bt_value_at(const uint8_t *node, uint32_t i, size_t *len)
+{
+    const uint8_t *c = node + slot(node, i);
+
+    assert(is_leaf(node));
+    *len = ld32(c + 2);
+    return c + BT_LEAF_CELL + ld16(c);
+}
+
+uint64_t bt_child(const uint8_t *node, uint32_t j)
+{
+    assert(!is_leaf(node) && j <= bt_n(node));
+    return j == 0 ? ld64(node + H_CHILD0) : ld64(node + slot(node, j - 1));
+}
+
+void bt_set_child(uint8_t *node, uint32_t j, uint64_t child)
+{
+    assert(!is_leaf(node) && j <= bt_n(node));
+    st64(j == 0 ? node + H_CHILD0 : node + slot(node, j - 1), child);
+}
+
+uint32_t bt_entry_size(const uint8_t *node, uint32_t i)
+{
+    const uint8_t *c = node + slot(node, i);
+
+    if (is_leaf(node))
+        return bt_leaf_size(ld16(c), ld32(c + 2));
+    return bt_inner_size(ld16(c + 8));
+}
+
+uint32_t bt_used(const uint8_t *node)
+{
+    return BT_HDR + bt_n(node) * BT_SLOT + ld32(node + H_CELLS);
+}
+
+uint32_t bt_gap(const uint8_t *node)
+{
+    return ld32(node + H_LO) - BT_HDR - bt_n(node) * BT_SLOT;
+}
+
+uint32_t bt_lower_bound(const uint8_t *node, const uint8_t *key, size_t len, bool *found)
+{
+    uint32_t lo = 0, hi = bt_n(node);
+
+    *found = false;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        size_t klen;
+        const uint8_t *k = bt_key_at(node, mid, &klen);
+        int c = bt_cmp(k, klen, key, len);
+
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            if (c == 0)
+                *found = true;
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+uint32_t bt_route(const uint8_t *node, const uint8_t *key, size_t len)
+{
+    bool found;
+    uint32_t i = bt_lower_bound(node, key, len, &found);
+
+    return found ? i + 1 : i; /* separators are unique: at most one equals key */
+}
+
+/* Makes room for a slot at index i and a cell of `bytes` bytes (the gap holds both); returns
+ * the cell's offset. */
+static uint32_t open_entry(uint8_t *node, uint32_t i, uint32_t bytes)
+{
+    uint32_t n = bt_n(node), lo = ld32(node + H_LO) - bytes;
+    uint8_t *s = node + BT_HDR + (size_t)i * BT_SLOT;
+
+    assert(bt_gap(node) >= bytes + BT_SLOT && i <= n);
+    memmove(s + BT_SLOT, s, (size_t)(n - i) * BT_SLOT);
+    st32(s, lo);
+    st32(node + H_N, n + 1);
+    st32(node + H_LO, lo);
+    st32(node + H_CELLS, ld32(node + H_CELLS) + bytes);
+    return lo;
+}
+
+void bt_leaf_insert(uint8_t *node, uint32_t cap, uint32_t i, const uint8_t *key, size_t key_len,
+                    const uint8_t *value, size_t value_len)
+{
+    uint32_t bytes = bt_leaf_size(key_len, value_len) - BT_SLOT;
+    uint8_t *c;
+
+    (void)cap;
+    assert(is_leaf(node) && bt_used(node) + bytes + BT_SLOT <= cap);
+    c = node + open_entry(node, i, bytes);
+    st16(c, (uint16_t)key_len);
+    st32(c + 2, (uint32_t)value_len);
+    memcpy(c + BT_LEAF_CELL, key, key_len);
+    if (value_len > 0)
+        memcpy(c + BT_LEAF_CELL + key_len, value, value_len);
+}
+
+void bt_inner_insert(uint8_t *node, uint32_t cap, uint32_t i, const uint8_t *key, size_t key_len,
+                     uint64_t child)
+{
+    uint32_t bytes = bt_inner_size(key_len) - BT_SLOT;
+    uint8_t *c;
+
+    (void)cap;
+    assert(!is_leaf(node) && bt_used(node) + bytes + BT_SLOT <= cap);
+    c = node + open_entry(node, i, bytes);
+    st64(c, child);
+    st16(c + 8, (uint16_t)key_len);
+    memcpy(c + BT_INNER_CELL, key, key_len);
+}
+
+void bt_remove(uint8_t *node, uint32_t i)
+{
+    uint32_t n = bt_n(node), bytes = bt_entry_size(node, i) - BT_SLOT;
+    uint8_t *s = node + BT_HDR + (size_t)i * BT_SLOT;
+
+    assert(i < n);
+    memmove(s, s + BT_SLOT, (size_t)(n - i - 1) * BT_SLOT);
+    st32(node + H_N, n - 1);
+    st32(node + H_CELLS, ld32(node + H_CELLS) - bytes);
+}
+
+void bt_append(uint8_t *dst, uint32_t cap, const uint8_t *src, uint32_t from, uint32_t to)
+{
+    for (uint32_t i = from; i < to; i++) {
+        uint32_t bytes = bt_entry_size(src, i) - BT_SLOT;
+        uint32_t off;
+
+        (void)cap;
+        assert(bt_used(dst) + bytes + BT_SLOT <= cap && bt_gap(dst) >= bytes + BT_SLOT);
+        off = open_entry(dst, bt_n(dst), bytes);
+        memcpy(dst + off, src + slot(src, i), bytes);
+    }
+}
+
+void bt_compact(uint8_t *node, uint32_t cap, uint8_t *scratch)
+{
+    memcpy(scratch, node, cap);
+    bt_node_init(node, cap, scratch[H_KIND], scratch[H_LEVEL], bt_gen(scratch));
+    st64(node + H_CHILD0, ld64(scratch + H_CHILD0));
+    bt_append(node, cap, scratch, 0, bt_n(scratch));
+}
+
+/* The split index of node `full`: the first entry past half its entries' bytes, kept so that
+ * each side has an entry (an inner node: a separator each, besides the one that goes up). */
+static uint32_t split_point(const uint8_t *full)
+{
+    uint32_t n = bt_n(full), total = bt_used(full) - BT_HDR, acc = 0, m = 0;
+    uint32_t lo = 1, hi = is_leaf(full) ? n - 1 : n - 2;
+
+    while (m < n && acc < total / 2)
+        acc += bt_entry_size(full, m++);
+    return m < lo ? lo : m > hi ? hi : m;
+}
+
+void bt_split(const uint8_t *full, uint8_t *left, uint8_t *right, uint32_t cap, uint64_t gen,
+              uint8_t *sep, size_t *sep_len)
+{
+    uint32_t n = bt_n(full), m;
+    unsigned kind = full[H_KIND], level = full[H_LEVEL];
+    size_t alen, blen, lcp = 0;
+    const uint8_t *a, *b;
+
+    assert(n >= (kind == BT_LEAF ? 2u : 3u));
+    m = split_point(full);
+    bt_node_init(left, cap, kind, level, gen);
+    bt_node_init(right, cap, kind, level, gen);
+    if (kind == BT_LEAF) {
+        /* Step 1 (leaf): [0, m) left, [m, n) right; the separator is the shortest prefix of
+         * key m greater than key m - 1 (README 11.3.2). */
+        bt_append(left, cap, full, 0, m);
+        bt_append(right, cap, full, m, n);
+        a = bt_key_at(full, m - 1, &alen);
+        b = bt_key_at(full, m, &blen);
+        while (lcp < alen && lcp < blen && a[lcp] == b[lcp])
+            lcp++;
+        assert(lcp < blen);
+        *sep_len = lcp + 1;
+        memcpy(sep, b, *sep_len);
+        return;
+    }
+    /* Step 2 (inner): [0, m) left, separator m goes up, its child starts the right node, which
+     * takes (m, n). */
+    st64(left + H_CHILD0, ld64(full + H_CHILD0));
+    bt_append(left, cap, full, 0, m);
+    st64(right + H_CHILD0, bt_child(full, m + 1));
+    bt_append(right, cap, full, m + 1, n);
+    b = bt_key_at(full, m, &blen);
+    *sep_len = blen;
+    memcpy(sep, b, blen);
+}
+
+int bt_node_valid(const uint8_t *node, uint32_t cap, int level)
+{
+    uint32_t n = bt_n(node), lo = ld32(node + H_LO), cells = ld32(node + H_CELLS);
+    uint64_t sum = 0;
+    bool leaf = is_leaf(node);
+    uint32_t head = leaf ? BT_LEAF_CELL : BT_INNER_CELL;
+
+    /* Step 1: the header. */
+    if (ld32(node + H_MAGIC) != BT_NODE_MAGIC || (!leaf && node[H_KIND] != BT_INNER))
+        return AWC_EBADFILE;
+    if (leaf != (node[H_LEVEL] == 0) || (level >= 0 && node[H_LEVEL] != (unsigned)level) ||
+        node[H_LEVEL] >= AWC_BT_MAX_HEIGHT)
+        return AWC_EBADFILE;
+    if (n > (cap - BT_HDR) / (BT_SLOT + head + 1) || lo > cap || lo < BT_HDR + n * BT_SLOT ||
+        cells > cap - lo)
+        return AWC_EBADFILE;
+    /* Step 2: every cell inside the cell area, with a key of 1 to AWC_BT_MAX_KEY bytes. */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t off = slot(node, i), klen;
+        uint64_t bytes;
+
+        if (off < lo || off > cap - head)
+            return AWC_EBADFILE;
+        klen = ld16(node + off + (leaf ? 0 : 8));
+        if (klen == 0 || klen > AWC_BT_MAX_KEY)
+            return AWC_EBADFILE;
+        bytes = (uint64_t)head + klen + (leaf ? ld32(node + off + 2) : 0);
+        if (bytes > cap - off)
+            return AWC_EBADFILE;
+        sum += bytes;
+    }
+    return sum == cells ? AWC_OK : AWC_EBADFILE;
+}

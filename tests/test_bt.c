@@ -1,0 +1,1168 @@
+/*
+ * tests/test_bt.c: the B+-tree (engine/awecache_bt.h, awc_bt_*) against its header's contract.
+ *
+ * - test_basic: put, get (and the size query), overwrite, get_ref, delete, count, cursors both
+ *   ways on a handful of keys.
+ * - test_bad_input, test_closed_handle: every argument error the header lists returns its code
+ *   and changes nothing (a fixture of keys is checked after the failed calls).
+ * - test_key_limits: keys of 1 and AWC_BT_MAX_KEY bytes with the largest values beside them, at
+ *   4 and 16 KiB pages; one byte over each limit is AWC_E2BIG.
+ * - test_refs: a reference's bytes stay put while another thread overwrites the key; a thread
+ *   holding one gets AWC_EDEADLK from put, delete, flush and close (AWC_EBUSY from close for
+ *   another thread's).
+ * - test_not_a_tree, test_corrupt_page: a page-cache file holding other data, an empty file
+ *   without AWC_CREATE, a node page flipped on disk (AWC_ECHECKSUM) and a node page rewritten
+ *   with a valid checksum but garbage (AWC_EBADFILE): a clear error, never a crash or a wrong
+ *   value.
+ * - test_tool_check: `awecache check --btree` (AWC_BT_TOOL) passes a good tree and fails a
+ *   damaged or malformed one (exit 1).
+ * - test_model_tiny, test_model_4k, test_model_16k: a random mix of puts, overwrites, deletes,
+ *   gets and cursor walks in both directions against a sorted in-memory model, with flushes,
+ *   reopens and awc_bt_check along the way; tiny nodes (512 bytes of a 4 KiB page: trees five
+ *   or six levels deep, thousands of splits and merges) and whole 4 and 16 KiB pages.
+ *   AWC_BT_SEED repeats a run (the seed is printed), AWC_BT_MODEL_OPS sets its length.
+ * - test_crash: rounds of a fork()ed child writing and flushing, killed with SIGKILL at a random
+ *   moment; the reopened tree passes awc_bt_check and equals the model as of the last completed
+ *   flush (or the one in progress, if its meta page landed). AWC_BT_CRASH_ROUNDS.
+ * - test_threads: writers on their own keys, scanners walking cursors both ways, readers taking
+ *   references, and a flusher, all at once (run under TSan in the tsan build); scans see keys in
+ *   order and well-formed values; the end state equals each writer's model and passes the check.
+ *   AWC_BT_THREAD_OPS sets each writer's length.
+ */
+#include "awecache_bt.h"
+#include "engine_util.h"
+#include "test_util.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define EXPECT(want, call) ET_EXPECT(call, want)
+
+/* ---- The model: a sorted array of keys and values ---------------------------------------- */
+
+struct item {
+    uint8_t *k, *v;
+    size_t kl, vl;
+};
+
+struct model {
+    struct item *it;
+    size_t n, cap;
+};
+
+static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    size_t n = al < bl ? al : bl;
+    int c = n > 0 ? memcmp(a, b, n) : 0;
+
+    return c != 0 ? c : (al < bl ? -1 : al > bl);
+}
+
+/* The first index whose key is >= k; *found when equal. */
+static size_t m_find(const struct model *m, const uint8_t *k, size_t kl, bool *found)
+{
+    size_t lo = 0, hi = m->n;
+
+    *found = false;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = key_cmp(m->it[mid].k, m->it[mid].kl, k, kl);
+
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            *found = *found || c == 0;
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static uint8_t *bytes_dup(const uint8_t *p, size_t n)
+{
+    uint8_t *d = malloc(n > 0 ? n : 1);
+
+    assert_non_null(d);
+    if (n > 0)
+        memcpy(d, p, n);
+    return d;
+}
+
+static void m_put(struct model *m, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    bool found;
+    size_t i = m_find(m, k, kl, &found);
+
+    if (found) {
+        free(m->it[i].v);
+        m->it[i].v = bytes_dup(v, vl);
+        m->it[i].vl = vl;
+        return;
+    }
+    if (m->n == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 256;
+        m->it = realloc(m->it, m->cap * sizeof(*m->it));
+        assert_non_null(m->it);
+    }
+    memmove(&m->it[i + 1], &m->it[i], (m->n - i) * sizeof(*m->it));
+    m->it[i] = (struct item){bytes_dup(k, kl), bytes_dup(v, vl), kl, vl};
+    m->n++;
+}
+
+static bool m_del(struct model *m, const uint8_t *k, size_t kl)
+{
+    bool found;
+    size_t i = m_find(m, k, kl, &found);
+
+    if (!found)
+        return false;
+    free(m->it[i].k);
+    free(m->it[i].v);
+    memmove(&m->it[i], &m->it[i + 1], (m->n - i - 1) * sizeof(*m->it));
+    m->n--;
+    return true;
+}
+
+static void m_free(struct model *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->it[i].k);
+        free(m->it[i].v);
+    }
+    free(m->it);
+    memset(m, 0, sizeof(*m));
+}
+
+static void m_copy(struct model *dst, const struct model *src)
+{
+    m_free(dst);
+    for (size_t i = 0; i < src->n; i++)
+        m_put(dst, src->it[i].k, src->it[i].kl, src->it[i].v, src->it[i].vl);
+}
+
+/* ---- Helpers ----------------------------------------------------------------------------- */
+
+static struct awc_bt_config bt_cfg(const char *path, size_t ps, size_t node_bytes, unsigned flags)
+{
+    struct awc_bt_config c = {
+        .path = path,
+        .page_size = ps,
+        .frame_budget = 512 * (uint64_t)ps,
+        .window_budget = 128 * (uint64_t)ps,
+        .flags = flags,
+        .node_bytes = node_bytes,
+    };
+    return c;
+}
+
+static awc_bt_t *bt_open_ok(const struct awc_bt_config *c)
+{
+    awc_bt_t *bt = NULL;
+
+    EXPECT(AWC_OK, awc_bt_open(c, &bt));
+    assert_non_null(bt);
+    return bt;
+}
+
+static void bt_check_ok(awc_bt_t *bt)
+{
+    char msg[256];
+    int rc = awc_bt_check(bt, msg, sizeof(msg));
+
+    if (rc != AWC_OK)
+        fail_msg("awc_bt_check: %s: %s", awc_err_name(rc), msg);
+}
+
+/* The tree equals the model: every key by get, the whole order by a cursor both ways, the
+ * count. */
+static void check_equal(awc_bt_t *bt, const struct model *m)
+{
+    awc_bt_cursor_t *c;
+    uint8_t buf[16384];
+    const void *k, *v;
+    size_t kl, vl, i;
+    uint64_t count;
+    int rc;
+
+    EXPECT(AWC_OK, awc_bt_count(bt, &count));
+    assert_int_equal(count, m->n);
+    for (i = 0; i < m->n; i++) {
+        EXPECT(AWC_OK, awc_bt_get(bt, m->it[i].k, m->it[i].kl, buf, sizeof(buf), &vl));
+        assert_int_equal(vl, m->it[i].vl);
+        if (vl > 0)
+            assert_memory_equal(buf, m->it[i].v, vl);
+    }
+    EXPECT(AWC_OK, awc_bt_cursor_open(bt, &c));
+    rc = awc_bt_cursor_seek(c, NULL, 0);
+    for (i = 0; i < m->n; i++) {
+        EXPECT(AWC_OK, rc);
+        EXPECT(AWC_OK, awc_bt_cursor_get(c, &k, &kl, &v, &vl));
+        assert_int_equal(kl, m->it[i].kl);
+        assert_memory_equal(k, m->it[i].k, kl);
+        assert_int_equal(vl, m->it[i].vl);
+        if (vl > 0)
+            assert_memory_equal(v, m->it[i].v, vl);
+        rc = awc_bt_cursor_next(c);
+    }
+    EXPECT(AWC_ENOTFOUND, rc);
+    rc = awc_bt_cursor_last(c);
+    for (i = m->n; i-- > 0;) {
+        EXPECT(AWC_OK, rc);
+        EXPECT(AWC_OK, awc_bt_cursor_get(c, &k, &kl, NULL, NULL));
+        assert_int_equal(kl, m->it[i].kl);
+        assert_memory_equal(k, m->it[i].k, kl);
+        rc = awc_bt_cursor_prev(c);
+    }
+    EXPECT(AWC_ENOTFOUND, rc);
+    EXPECT(AWC_OK, awc_bt_cursor_close(c));
+}
+
+static void put_str(awc_bt_t *bt, const char *k, const char *v)
+{
+    EXPECT(AWC_OK, awc_bt_put(bt, k, strlen(k), v, strlen(v)));
+}
+
+static void expect_str(awc_bt_t *bt, const char *k, const char *v)
+{
+    char buf[256];
+    size_t vl;
+
+    EXPECT(AWC_OK, awc_bt_get(bt, k, strlen(k), buf, sizeof(buf), &vl));
+    assert_int_equal(vl, strlen(v));
+    assert_memory_equal(buf, v, vl);
+}
+
+/* ---- One thread -------------------------------------------------------------------------- */
+
+static void test_basic(void **state)
+{
+    char path[512], buf[8];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "basic"), 4096, 0, AWC_CREATE);
+    awc_bt_t *bt = bt_open_ok(&cfg);
+    struct awc_bt_ref ref;
+    awc_bt_cursor_t *c;
+    const void *k;
+    size_t kl, vl;
+    uint64_t n;
+
+    (void)state;
+    put_str(bt, "b", "2");
+    put_str(bt, "a", "1");
+    put_str(bt, "ab", "12");
+    put_str(bt, "c", "");
+    expect_str(bt, "a", "1");
+    expect_str(bt, "c", "");
+    EXPECT(AWC_ERANGE, awc_bt_get(bt, "ab", 2, NULL, 0, &vl));
+    assert_int_equal(vl, 2);
+    EXPECT(AWC_ERANGE, awc_bt_get(bt, "ab", 2, buf, 1, &vl));
+    EXPECT(AWC_ENOTFOUND, awc_bt_get(bt, "aa", 2, buf, sizeof(buf), &vl));
+    put_str(bt, "a", "one");
+    expect_str(bt, "a", "one");
+    EXPECT(AWC_OK, awc_bt_get_ref(bt, "b", 1, &ref));
+    assert_int_equal(ref.value_len, 1);
+    assert_memory_equal(ref.value, "2", 1);
+    EXPECT(AWC_OK, awc_bt_release(bt, &ref));
+    EXPECT(AWC_EINVAL, awc_bt_release(bt, &ref));
+    EXPECT(AWC_OK, awc_bt_count(bt, &n));
+    assert_int_equal(n, 4);
+    EXPECT(AWC_OK, awc_bt_delete(bt, "b", 1));
+    EXPECT(AWC_ENOTFOUND, awc_bt_delete(bt, "b", 1));
+    EXPECT(AWC_OK, awc_bt_cursor_open(bt, &c));
+    EXPECT(AWC_EINVAL, awc_bt_cursor_next(c));
+    EXPECT(AWC_OK, awc_bt_cursor_seek(c, "aa", 2));
+    EXPECT(AWC_OK, awc_bt_cursor_get(c, &k, &kl, NULL, NULL));
+    assert_int_equal(kl, 2);
+    assert_memory_equal(k, "ab", 2);
+    EXPECT(AWC_OK, awc_bt_cursor_next(c));
+    EXPECT(AWC_OK, awc_bt_cursor_get(c, &k, &kl, NULL, NULL));
+    assert_memory_equal(k, "c", 1);
+    EXPECT(AWC_ENOTFOUND, awc_bt_cursor_next(c));
+    EXPECT(AWC_EINVAL, awc_bt_cursor_get(c, &k, &kl, NULL, NULL));
+    EXPECT(AWC_OK, awc_bt_cursor_seek(c, "ab", 2));
+    EXPECT(AWC_OK, awc_bt_cursor_prev(c));
+    EXPECT(AWC_OK, awc_bt_cursor_get(c, &k, &kl, NULL, NULL));
+    assert_memory_equal(k, "a", 1);
+    EXPECT(AWC_ENOTFOUND, awc_bt_cursor_prev(c));
+    EXPECT(AWC_ENOTFOUND, awc_bt_cursor_seek(c, "d", 1));
+    EXPECT(AWC_EBUSY, awc_bt_close(bt));
+    EXPECT(AWC_OK, awc_bt_cursor_close(c));
+    bt_check_ok(bt);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    cfg.flags = 0;
+    bt = bt_open_ok(&cfg);
+    expect_str(bt, "a", "one");
+    expect_str(bt, "ab", "12");
+    EXPECT(AWC_ENOTFOUND, awc_bt_get(bt, "b", 1, buf, sizeof(buf), &vl));
+    EXPECT(AWC_OK, awc_bt_close(bt));
+}
+
+static void test_bad_input(void **state)
+{
+    char path[512], buf[8], big[AWC_BT_MAX_KEY + 2] = {0};
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "bad"), 4096, 0, AWC_CREATE);
+    awc_bt_t *bt = bt_open_ok(&cfg), *none = NULL;
+    struct awc_bt_ref ref = {0};
+    awc_bt_cursor_t *c;
+    size_t vl, max_item;
+    struct awc_bt_stats st;
+
+    (void)state;
+    put_str(bt, "k1", "v1");
+    put_str(bt, "k2", "v2");
+    EXPECT(AWC_OK, awc_bt_get_stats(bt, &st));
+    max_item = st.max_item;
+    assert_int_equal(max_item, AWC_BT_MAX_ITEM(4096));
+    /* Arguments. */
+    EXPECT(AWC_EINVAL, awc_bt_open(NULL, &none));
+    EXPECT(AWC_EINVAL, awc_bt_open(&cfg, NULL));
+    EXPECT(AWC_EINVAL, awc_bt_put(NULL, "k", 1, "v", 1));
+    EXPECT(AWC_EINVAL, awc_bt_put(bt, NULL, 1, "v", 1));
+    EXPECT(AWC_EINVAL, awc_bt_put(bt, "k", 0, "v", 1));
+    EXPECT(AWC_EINVAL, awc_bt_put(bt, "k", 1, NULL, 1));
+    EXPECT(AWC_E2BIG, awc_bt_put(bt, big, AWC_BT_MAX_KEY + 1, "v", 1));
+    EXPECT(AWC_E2BIG, awc_bt_put(bt, "k", 1, big, max_item));
+    EXPECT(AWC_EINVAL, awc_bt_get(bt, "k1", 2, NULL, 4, &vl));
+    EXPECT(AWC_EINVAL, awc_bt_get(bt, "k1", 2, buf, sizeof(buf), NULL));
+    EXPECT(AWC_EINVAL, awc_bt_get(bt, "", 0, buf, sizeof(buf), &vl));
+    EXPECT(AWC_E2BIG, awc_bt_get(bt, big, AWC_BT_MAX_KEY + 1, buf, sizeof(buf), &vl));
+    EXPECT(AWC_EINVAL, awc_bt_get_ref(bt, "k1", 2, NULL));
+    EXPECT(AWC_EINVAL, awc_bt_release(bt, NULL));
+    EXPECT(AWC_EINVAL, awc_bt_release(bt, &ref));
+    EXPECT(AWC_EINVAL, awc_bt_delete(bt, NULL, 1));
+    EXPECT(AWC_E2BIG, awc_bt_delete(bt, big, AWC_BT_MAX_KEY + 1));
+    EXPECT(AWC_EINVAL, awc_bt_count(bt, NULL));
+    EXPECT(AWC_EINVAL, awc_bt_get_stats(bt, NULL));
+    EXPECT(AWC_EINVAL, awc_bt_check(NULL, NULL, 0));
+    EXPECT(AWC_EINVAL, awc_bt_cursor_open(bt, NULL));
+    EXPECT(AWC_EINVAL, awc_bt_cursor_seek(NULL, "k", 1));
+    EXPECT(AWC_EINVAL, awc_bt_cursor_next(NULL));
+    EXPECT(AWC_EINVAL, awc_bt_cursor_close(NULL));
+    EXPECT(AWC_OK, awc_bt_cursor_open(bt, &c));
+    EXPECT(AWC_E2BIG, awc_bt_cursor_seek(c, big, AWC_BT_MAX_KEY + 1));
+    EXPECT(AWC_EINVAL, awc_bt_cursor_seek(c, NULL, 3));
+    EXPECT(AWC_OK, awc_bt_cursor_close(c));
+    /* Configurations. */
+    cfg.node_bytes = 100;
+    EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &none));
+    cfg.node_bytes = 8192;
+    EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &none));
+    cfg.node_bytes = 0;
+    cfg.flags = 0x8000;
+    EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &none));
+    assert_null(none);
+    /* Nothing changed. */
+    expect_str(bt, "k1", "v1");
+    expect_str(bt, "k2", "v2");
+    bt_check_ok(bt);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    /* Another node size than the file's. */
+    cfg.flags = 0;
+    cfg.node_bytes = 1024;
+    EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &none));
+    /* Read-only. */
+    cfg.node_bytes = 0;
+    cfg.flags = AWC_READONLY;
+    bt = bt_open_ok(&cfg);
+    EXPECT(AWC_EACCES, awc_bt_put(bt, "k", 1, "v", 1));
+    EXPECT(AWC_EACCES, awc_bt_delete(bt, "k1", 2));
+    expect_str(bt, "k1", "v1");
+    EXPECT(AWC_OK, awc_bt_close(bt));
+}
+
+static void test_closed_handle(void **state)
+{
+    char path[512], buf[8];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "closed"), 4096, 0, AWC_CREATE);
+    awc_bt_t *bt = bt_open_ok(&cfg);
+    awc_bt_cursor_t *c;
+    struct awc_bt_stats st;
+    struct awc_bt_ref ref;
+    uint64_t n;
+    size_t vl;
+
+    (void)state;
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    EXPECT(AWC_ECLOSED, awc_bt_close(bt));
+    EXPECT(AWC_ECLOSED, awc_bt_put(bt, "k", 1, "v", 1));
+    EXPECT(AWC_ECLOSED, awc_bt_get(bt, "k", 1, buf, sizeof(buf), &vl));
+    EXPECT(AWC_ECLOSED, awc_bt_get_ref(bt, "k", 1, &ref));
+    EXPECT(AWC_ECLOSED, awc_bt_delete(bt, "k", 1));
+    EXPECT(AWC_ECLOSED, awc_bt_count(bt, &n));
+    EXPECT(AWC_ECLOSED, awc_bt_flush(bt));
+    EXPECT(AWC_ECLOSED, awc_bt_get_stats(bt, &st));
+    EXPECT(AWC_ECLOSED, awc_bt_check(bt, NULL, 0));
+    EXPECT(AWC_ECLOSED, awc_bt_cursor_open(bt, &c));
+}
+
+/* Keys of both limits, at two page sizes. */
+static void key_limits(size_t ps)
+{
+    char path[512];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "limits"), ps, 0, AWC_CREATE);
+    awc_bt_t *bt;
+    struct model m = {0};
+    uint8_t key[AWC_BT_MAX_KEY + 1], val[16384];
+    size_t max_item = AWC_BT_MAX_ITEM(ps);
+    uint64_t seed = 7;
+
+    et_unlink(path);
+    bt = bt_open_ok(&cfg);
+    for (int i = 0; i < 200; i++) {
+        size_t kl = i % 3 == 0 ? 1 : i % 3 == 1 ? AWC_BT_MAX_KEY : 1 + et_rand_below(&seed, 64);
+        size_t vl = i % 2 == 0 ? max_item - kl : et_rand_below(&seed, 16);
+
+        for (size_t j = 0; j < kl; j++)
+            key[j] = (uint8_t)et_rand(&seed);
+        for (size_t j = 0; j < vl; j++)
+            val[j] = (uint8_t)(i + j);
+        EXPECT(AWC_OK, awc_bt_put(bt, key, kl, val, vl));
+        m_put(&m, key, kl, val, vl);
+        if (kl + max_item - kl + 1 <= sizeof(val))
+            EXPECT(AWC_E2BIG, awc_bt_put(bt, key, kl, val, max_item - kl + 1));
+    }
+    EXPECT(AWC_E2BIG, awc_bt_put(bt, key, AWC_BT_MAX_KEY + 1, val, 0));
+    check_equal(bt, &m);
+    bt_check_ok(bt);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    cfg.flags = 0;
+    bt = bt_open_ok(&cfg);
+    check_equal(bt, &m);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    m_free(&m);
+}
+
+static void test_key_limits(void **state)
+{
+    (void)state;
+    key_limits(4096);
+    key_limits(16384);
+}
+
+/* ---- References -------------------------------------------------------------------------- */
+
+struct ref_arg {
+    awc_bt_t *bt;
+    int rc_close;
+};
+
+static void *overwrite_thread(void *p)
+{
+    struct ref_arg *a = p;
+    char v[64];
+
+    for (int i = 0; i < 50; i++) {
+        snprintf(v, sizeof(v), "other value %d", i);
+        if (awc_bt_put(a->bt, "key", 3, v, strlen(v)) != AWC_OK)
+            return (void *)1;
+    }
+    a->rc_close = awc_bt_close(a->bt);
+    return NULL;
+}
+
+static void test_refs(void **state)
+{
+    char path[512];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "refs"), 4096, 0, AWC_CREATE);
+    awc_bt_t *bt = bt_open_ok(&cfg);
+    struct awc_bt_ref ref;
+    struct ref_arg a = {bt, 0};
+    pthread_t t;
+    void *ret;
+
+    (void)state;
+    /* Flushed: the leaf is the durable tree's, so the overwrites copy it and never wait. */
+    put_str(bt, "key", "first value");
+    EXPECT(AWC_OK, awc_bt_flush(bt));
+    EXPECT(AWC_OK, awc_bt_get_ref(bt, "key", 3, &ref));
+    EXPECT(AWC_EDEADLK, awc_bt_put(bt, "x", 1, "v", 1));
+    EXPECT(AWC_EDEADLK, awc_bt_delete(bt, "key", 3));
+    EXPECT(AWC_EDEADLK, awc_bt_flush(bt));
+    EXPECT(AWC_EDEADLK, awc_bt_close(bt));
+    expect_str(bt, "key", "first value"); /* reads go on */
+    assert_int_equal(pthread_create(&t, NULL, overwrite_thread, &a), 0);
+    for (int i = 0; i < 20; i++) {
+        assert_memory_equal(ref.value, "first value", 11);
+        et_sleep_ms(1);
+    }
+    assert_int_equal(ref.value_len, 11);
+    assert_memory_equal(ref.value, "first value", 11);
+    EXPECT(AWC_OK, awc_bt_release(bt, &ref));
+    assert_int_equal(pthread_join(t, &ret), 0);
+    assert_null(ret);
+    /* The other thread's close waited for... nothing it could: it saw the reference (EBUSY) or
+     * closed once released. */
+    if (a.rc_close == AWC_EBUSY)
+        EXPECT(AWC_OK, awc_bt_close(bt));
+    else
+        EXPECT(AWC_OK, a.rc_close);
+    cfg.flags = 0;
+    bt = bt_open_ok(&cfg);
+    expect_str(bt, "key", "other value 49");
+    EXPECT(AWC_OK, awc_bt_close(bt));
+}
+
+/* ---- Files that are not trees, and damage ------------------------------------------------- */
+
+static void test_not_a_tree(void **state)
+{
+    char path[512];
+    struct awc_config pc = et_cfg(et_path(path, sizeof(path), "other"), 4096, 16, 16, AWC_CREATE);
+    struct awc_bt_config cfg = bt_cfg(path, 4096, 0, 0);
+    awc_bt_t *bt = NULL;
+    awc_t *c;
+    void *p;
+
+    (void)state;
+    /* An empty page-cache file: a tree only with AWC_CREATE. */
+    et_close(et_open(&pc));
+    EXPECT(AWC_EBADFILE, awc_bt_open(&cfg, &bt));
+    assert_null(bt);
+    /* A page-cache file holding other data. */
+    c = et_open(&pc);
+    for (uint64_t page = 0; page < 8; page++) {
+        EXPECT(AWC_OK, awc_pin(c, page, AWC_EXCLUSIVE, &p));
+        et_fill(p, 4096, page, 1);
+        EXPECT(AWC_OK, awc_unpin(c, page, 1));
+    }
+    et_close(c);
+    EXPECT(AWC_EBADFILE, awc_bt_open(&cfg, &bt));
+    cfg.flags = AWC_CREATE;
+    EXPECT(AWC_EBADFILE, awc_bt_open(&cfg, &bt));
+    assert_null(bt);
+    /* No file. */
+    cfg.path = et_path(path, sizeof(path), "none");
+    cfg.flags = 0;
+    EXPECT(AWC_ENOENT, awc_bt_open(&cfg, &bt));
+    /* Another page size than the file's. */
+    cfg.flags = AWC_CREATE;
+    bt = bt_open_ok(&cfg);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    cfg.page_size = 8192;
+    bt = NULL;
+    EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &bt));
+    assert_null(bt);
+}
+
+/* Fills a tree of tiny nodes, closes it, and returns the page number of one leaf (level 0) that
+ * holds keys, found by reading the closed file's pages through the page cache. */
+static uint64_t make_tree_find_leaf(const char *path, struct model *m)
+{
+    struct awc_bt_config cfg = bt_cfg(path, 4096, 512, AWC_CREATE);
+    struct awc_config pc = et_cfg(path, 4096, 64, 64, 0);
+    awc_bt_t *bt;
+    awc_t *c;
+    uint64_t leaf = 0;
+    char k[32], v[32];
+
+    et_unlink(path);
+    bt = bt_open_ok(&cfg);
+    for (int i = 0; i < 300; i++) {
+        snprintf(k, sizeof(k), "key%05d", i);
+        snprintf(v, sizeof(v), "value%d", i);
+        put_str(bt, k, v);
+        m_put(m, (uint8_t *)k, strlen(k), (uint8_t *)v, strlen(v));
+    }
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    c = et_open(&pc);
+    for (uint64_t page = 2; leaf == 0 && page < 200; page++) {
+        uint8_t *p;
+        uint32_t magic, n;
+
+        if (awc_pin(c, page, AWC_SHARED, (void **)&p) != AWC_OK)
+            continue;
+        memcpy(&magic, p, 4);
+        memcpy(&n, p + 8, 4);
+        if (magic == 0x4e425741u && p[5] == 0 && n > 3)
+            leaf = page;
+        EXPECT(AWC_OK, awc_unpin(c, page, 0));
+    }
+    et_close(c);
+    assert_true(leaf != 0);
+    return leaf;
+}
+
+/* Every key reads back as its value or as `err`, never as something else; at least one meets
+ * `err`. */
+static void expect_values_or(awc_bt_t *bt, const struct model *m, int err)
+{
+    char buf[64];
+    size_t vl;
+    int errors = 0;
+
+    for (size_t i = 0; i < m->n; i++) {
+        int rc = awc_bt_get(bt, m->it[i].k, m->it[i].kl, buf, sizeof(buf), &vl);
+
+        if (rc == err) {
+            errors++;
+            continue;
+        }
+        EXPECT(AWC_OK, rc);
+        assert_int_equal(vl, m->it[i].vl);
+        assert_memory_equal(buf, m->it[i].v, vl);
+    }
+    assert_true(errors > 0);
+}
+
+static void test_corrupt_page(void **state)
+{
+    char path[512];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "corrupt"), 4096, 512, 0);
+    struct awc_config pc = et_cfg(path, 4096, 64, 64, 0);
+    struct model m = {0};
+    awc_bt_t *bt;
+    awc_t *c;
+    uint8_t *p;
+    uint64_t leaf;
+
+    (void)state;
+    /* A byte flipped on disk: AWC_ECHECKSUM. */
+    leaf = make_tree_find_leaf(path, &m);
+    et_flip_byte(path, et_page_offset(4096, leaf) + 100);
+    bt = bt_open_ok(&cfg);
+    expect_values_or(bt, &m, AWC_ECHECKSUM);
+    EXPECT(AWC_ECHECKSUM, awc_bt_check(bt, NULL, 0));
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    m_free(&m);
+    /* A leaf rewritten with a valid checksum but a garbage slot: AWC_EBADFILE. */
+    leaf = make_tree_find_leaf(path, &m);
+    c = et_open(&pc);
+    EXPECT(AWC_OK, awc_pin(c, leaf, AWC_EXCLUSIVE, (void **)&p));
+    memset(p + 40, 0xff, 8);
+    EXPECT(AWC_OK, awc_unpin(c, leaf, 1));
+    et_close(c);
+    bt = bt_open_ok(&cfg);
+    expect_values_or(bt, &m, AWC_EBADFILE);
+    EXPECT(AWC_EBADFILE, awc_bt_check(bt, NULL, 0));
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    m_free(&m);
+    /* Both meta pages damaged: the open fails clearly. */
+    leaf = make_tree_find_leaf(path, &m);
+    et_flip_byte(path, et_page_offset(4096, 0) + 10);
+    et_flip_byte(path, et_page_offset(4096, 1) + 10);
+    bt = NULL;
+    EXPECT(AWC_ECHECKSUM, awc_bt_open(&cfg, &bt));
+    assert_null(bt);
+    m_free(&m);
+}
+
+/* Runs `TOOL check --btree path [--json]` with its output on /dev/null; returns its exit status
+ * (-1: it did not exit). */
+static int run_tool_check(const char *tool, const char *path)
+{
+    int status;
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (freopen("/dev/null", "w", stdout) == NULL || freopen("/dev/null", "w", stderr) == NULL)
+            _exit(126);
+        execl(tool, tool, "check", "--btree", "--quiet", path, (char *)NULL);
+        _exit(127);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* `awecache check --btree` (AWC_BT_TOOL: the tool, set by ctest): 0 for a good tree, 1 for one
+ * with a damaged leaf or a malformed node. */
+static void test_tool_check(void **state)
+{
+    const char *tool = getenv("AWC_BT_TOOL");
+    char path[512];
+    struct awc_config pc = et_cfg(et_path(path, sizeof(path), "tool"), 4096, 64, 64, 0);
+    struct model m = {0};
+    uint64_t leaf;
+    awc_t *c;
+    uint8_t *p;
+
+    (void)state;
+    if (tool == NULL || tool[0] == '\0')
+        skip(); /* run outside ctest without AWC_BT_TOOL */
+    leaf = make_tree_find_leaf(path, &m);
+    assert_int_equal(run_tool_check(tool, path), 0);
+    et_flip_byte(path, et_page_offset(4096, leaf) + 100);
+    assert_int_equal(run_tool_check(tool, path), 1);
+    m_free(&m);
+    leaf = make_tree_find_leaf(path, &m);
+    c = et_open(&pc);
+    EXPECT(AWC_OK, awc_pin(c, leaf, AWC_EXCLUSIVE, (void **)&p));
+    memset(p + 40, 0xff, 8);
+    EXPECT(AWC_OK, awc_unpin(c, leaf, 1));
+    et_close(c);
+    assert_int_equal(run_tool_check(tool, path), 1);
+    m_free(&m);
+}
+
+/* ---- The model test ---------------------------------------------------------------------- */
+
+/* A key of the run: drawn from `keys` ids, of a length 1 to max_key derived from the id (so the
+ * same id is always the same key), some sharing long prefixes. */
+static size_t make_key(uint8_t *k, uint64_t id, size_t max_key)
+{
+    uint64_t h = et_mix64(id + 1);
+    size_t len = 1 + h % max_key;
+
+    for (size_t i = 0; i < len; i++)
+        k[i] = (uint8_t)(i < len / 2 && (h & 8) ? 'p' : et_mix64(h + i) >> 56);
+    return len;
+}
+
+/* Compares a few cursor steps from a random key with the model, both ways. */
+static void check_cursor_steps(awc_bt_t *bt, const struct model *m, const uint8_t *key, size_t kl,
+                               bool forward)
+{
+    awc_bt_cursor_t *c;
+    bool found;
+    size_t i = m_find(m, key, kl, &found);
+    const void *k;
+    size_t len;
+    int rc;
+
+    EXPECT(AWC_OK, awc_bt_cursor_open(bt, &c));
+    rc = awc_bt_cursor_seek(c, key, kl);
+    if (i == m->n) {
+        EXPECT(AWC_ENOTFOUND, rc);
+        EXPECT(AWC_OK, awc_bt_cursor_close(c));
+        return;
+    }
+    for (int step = 0; step < 8; step++) {
+        EXPECT(AWC_OK, rc);
+        EXPECT(AWC_OK, awc_bt_cursor_get(c, &k, &len, NULL, NULL));
+        assert_int_equal(len, m->it[i].kl);
+        assert_memory_equal(k, m->it[i].k, len);
+        rc = forward ? awc_bt_cursor_next(c) : awc_bt_cursor_prev(c);
+        if (forward ? i + 1 == m->n : i == 0) {
+            EXPECT(AWC_ENOTFOUND, rc);
+            break;
+        }
+        i = forward ? i + 1 : i - 1;
+    }
+    EXPECT(AWC_OK, awc_bt_cursor_close(c));
+}
+
+static void model_run(size_t ps, size_t node_bytes, uint64_t nkeys, size_t max_key, uint64_t ops)
+{
+    char path[512];
+    struct awc_bt_config cfg =
+        bt_cfg(et_path(path, sizeof(path), "model"), ps, node_bytes, AWC_CREATE);
+    uint64_t seed = et_env_u64("AWC_BT_SEED", et_now_ns()), rng = seed;
+    struct model m = {0};
+    struct awc_bt_stats st;
+    uint8_t key[AWC_BT_MAX_KEY], val[16384], buf[16384];
+    size_t max_item = AWC_BT_MAX_ITEM(node_bytes ? node_bytes : ps);
+    awc_bt_t *bt;
+
+    print_message("model: page %zu, nodes %zu, %llu keys, seed %llu (AWC_BT_SEED)\n", ps,
+                  node_bytes, (unsigned long long)nkeys, (unsigned long long)seed);
+    if (max_key > max_item / 2)
+        max_key = max_item / 2;
+    et_unlink(path);
+    bt = bt_open_ok(&cfg);
+    cfg.flags = 0;
+    for (uint64_t op = 0; op < ops; op++) {
+        uint64_t r = et_rand_below(&rng, 1000), id = et_rand_below(&rng, nkeys);
+        size_t kl = make_key(key, id, max_key), vl;
+        bool found;
+
+        if (r < 550) { /* put (an insert or an overwrite) */
+            vl = et_rand_below(&rng, max_item - kl + 1);
+            if (vl > 64 && et_rand_below(&rng, 4) != 0)
+                vl = et_rand_below(&rng, 64);
+            for (size_t j = 0; j < vl; j++)
+                val[j] = (uint8_t)(op + j);
+            EXPECT(AWC_OK, awc_bt_put(bt, key, kl, val, vl));
+            m_put(&m, key, kl, val, vl);
+        } else if (r < 800) { /* delete */
+            EXPECT(m_del(&m, key, kl) ? AWC_OK : AWC_ENOTFOUND, awc_bt_delete(bt, key, kl));
+        } else if (r < 950) { /* get */
+            size_t i = m_find(&m, key, kl, &found);
+            int rc = awc_bt_get(bt, key, kl, buf, sizeof(buf), &vl);
+
+            EXPECT(found ? AWC_OK : AWC_ENOTFOUND, rc);
+            if (found) {
+                assert_int_equal(vl, m.it[i].vl);
+                if (vl > 0)
+                    assert_memory_equal(buf, m.it[i].v, vl);
+            }
+        } else if (r < 990) { /* cursor steps */
+            check_cursor_steps(bt, &m, key, kl, r % 2 == 0);
+        } else if (r < 995) { /* flush */
+            EXPECT(AWC_OK, awc_bt_flush(bt));
+        } else if (r < 998) { /* reopen */
+            EXPECT(AWC_OK, awc_bt_close(bt));
+            bt = bt_open_ok(&cfg);
+        } else {
+            bt_check_ok(bt);
+        }
+    }
+    check_equal(bt, &m);
+    bt_check_ok(bt);
+    EXPECT(AWC_OK, awc_bt_get_stats(bt, &st));
+    print_message("model: %llu keys, height %u, %llu nodes (%llu leaves, fill %llu%%), %llu "
+                  "splits, %llu merges\n",
+                  (unsigned long long)st.count, st.height, (unsigned long long)st.pages,
+                  (unsigned long long)st.pages_by_level[0], (unsigned long long)st.leaf_fill_pct,
+                  (unsigned long long)st.splits, (unsigned long long)st.merges);
+    /* Empty it, then check that the tree shrinks back. */
+    while (m.n > 0) {
+        EXPECT(AWC_OK, awc_bt_delete(bt, m.it[m.n / 2].k, m.it[m.n / 2].kl));
+        m_del(&m, m.it[m.n / 2].k, m.it[m.n / 2].kl);
+    }
+    check_equal(bt, &m);
+    bt_check_ok(bt);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    bt = bt_open_ok(&cfg);
+    check_equal(bt, &m);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    m_free(&m);
+}
+
+static void test_model_tiny(void **state)
+{
+    (void)state;
+    model_run(4096, 512, 3000, 40, et_env_u64("AWC_BT_MODEL_OPS", 30000));
+}
+
+static void test_model_4k(void **state)
+{
+    (void)state;
+    model_run(4096, 0, 4000, 300, et_env_u64("AWC_BT_MODEL_OPS", 30000));
+}
+
+static void test_model_16k(void **state)
+{
+    (void)state;
+    model_run(16384, 0, 4000, AWC_BT_MAX_KEY, et_env_u64("AWC_BT_MODEL_OPS", 30000) / 2);
+}
+
+/* ---- Crashes ----------------------------------------------------------------------------- */
+
+/* What the child tells the parent, in shared memory: the operations done when its last flush
+ * completed, and when the flush in progress began (~0 when none). */
+struct crash_share {
+    _Atomic uint64_t flushed_ops;
+    _Atomic uint64_t flushing_ops;
+};
+
+/* Operation `op` of a crash round (the same for the child that does it and the parent that
+ * replays it): a put or a delete of a key among 2000. */
+static void crash_op(uint64_t round_seed, uint64_t op, uint8_t *key, size_t *kl, uint8_t *val,
+                     size_t *vl, bool *del)
+{
+    uint64_t h = et_mix64(round_seed ^ et_mix64(op));
+
+    *kl = make_key(key, h % 2000, 40);
+    *del = (h >> 20) % 4 == 0;
+    *vl = (h >> 24) % 48;
+    for (size_t j = 0; j < *vl; j++)
+        val[j] = (uint8_t)(op + j);
+}
+
+static void crash_child(const struct awc_bt_config *cfg, uint64_t round_seed,
+                        struct crash_share *sh)
+{
+    uint8_t key[64], val[64];
+    size_t kl, vl;
+    bool del;
+    awc_bt_t *bt;
+
+    if (awc_bt_open(cfg, &bt) != AWC_OK)
+        _exit(3);
+    for (uint64_t op = 0;; op++) {
+        int rc;
+
+        crash_op(round_seed, op, key, &kl, val, &vl, &del);
+        rc = del ? awc_bt_delete(bt, key, kl) : awc_bt_put(bt, key, kl, val, vl);
+        if (rc != AWC_OK && !(del && rc == AWC_ENOTFOUND))
+            _exit(4);
+        if (op % 97 == 96) {
+            atomic_store(&sh->flushing_ops, op + 1);
+            if (awc_bt_flush(bt) != AWC_OK)
+                _exit(5);
+            atomic_store(&sh->flushed_ops, op + 1);
+        }
+    }
+}
+
+/* Applies the round's first `ops` operations to the model. */
+static void crash_replay(struct model *m, uint64_t round_seed, uint64_t ops)
+{
+    uint8_t key[64], val[64];
+    size_t kl, vl;
+    bool del;
+
+    for (uint64_t op = 0; op < ops; op++) {
+        crash_op(round_seed, op, key, &kl, val, &vl, &del);
+        if (del)
+            m_del(m, key, kl);
+        else
+            m_put(m, key, kl, val, vl);
+    }
+}
+
+/* The tree equals the model (without asserting): for the choice between two flushes. */
+static bool tree_equals(awc_bt_t *bt, const struct model *m)
+{
+    uint8_t buf[256];
+    size_t vl;
+    uint64_t n;
+
+    if (awc_bt_count(bt, &n) != AWC_OK || n != m->n)
+        return false;
+    for (size_t i = 0; i < m->n; i++)
+        if (awc_bt_get(bt, m->it[i].k, m->it[i].kl, buf, sizeof(buf), &vl) != AWC_OK ||
+            vl != m->it[i].vl || memcmp(buf, m->it[i].v, vl) != 0)
+            return false;
+    return true;
+}
+
+static void test_crash(void **state)
+{
+    char path[512];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "crash"), 4096, 512, AWC_CREATE);
+    uint64_t rounds = et_env_u64("AWC_BT_CRASH_ROUNDS", 12);
+    uint64_t seed = et_env_u64("AWC_BT_CRASH_SEED", et_now_ns()), rng = seed;
+    struct crash_share *sh;
+    struct model m = {0}, m2 = {0};
+    awc_bt_t *bt;
+
+    (void)state;
+    print_message("crash: %llu rounds, seed %llu (AWC_BT_CRASH_SEED)\n", (unsigned long long)rounds,
+                  (unsigned long long)seed);
+    cfg.frame_budget = 64 * 4096; /* few frames: write-backs between flushes */
+    cfg.window_budget = 64 * 4096;
+    sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(sh != MAP_FAILED);
+    et_unlink(path);
+    bt = bt_open_ok(&cfg);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    for (uint64_t r = 0; r < rounds; r++) {
+        uint64_t round_seed = et_rand(&rng), done, flushing;
+        int status;
+        pid_t pid;
+
+        atomic_store(&sh->flushed_ops, 0);
+        atomic_store(&sh->flushing_ops, 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            crash_child(&cfg, round_seed, sh);
+        et_sleep_ms((unsigned)(5 + et_rand_below(&rng, 300)));
+        kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0)
+            ;
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        done = atomic_load(&sh->flushed_ops);
+        flushing = atomic_load(&sh->flushing_ops);
+        /* The tree is the last completed flush's, or the one in progress if it landed. */
+        bt = bt_open_ok(&cfg);
+        bt_check_ok(bt);
+        m_copy(&m2, &m);
+        crash_replay(&m, round_seed, done);
+        if (!tree_equals(bt, &m) && flushing > done) {
+            crash_replay(&m2, round_seed, flushing);
+            m_copy(&m, &m2);
+        }
+        check_equal(bt, &m);
+        EXPECT(AWC_OK, awc_bt_close(bt));
+    }
+    m_free(&m);
+    m_free(&m2);
+    munmap(sh, sizeof(*sh));
+}
+
+/* ---- Threads ----------------------------------------------------------------------------- */
+
+#define WRITERS  2
+#define SCANNERS 2
+
+struct shared {
+    awc_bt_t *bt;
+    uint64_t ops;
+    atomic_bool stop;
+    atomic_int failures;
+    struct model models[WRITERS];
+};
+
+/* A writer's value: its key's first byte (the writer) and the op, repeated. */
+static void *writer(void *p)
+{
+    struct shared *s = ((void **)p)[0];
+    int w = (int)(intptr_t)((void **)p)[1];
+    uint64_t rng = 1000 + (uint64_t)w;
+    uint8_t key[48], val[32];
+
+    for (uint64_t op = 0; op < s->ops; op++) {
+        uint64_t id = et_rand_below(&rng, 1500);
+        size_t kl = 1 + make_key(key + 1, id, 40), vl = 1 + op % 24;
+        int rc;
+
+        key[0] = (uint8_t)('A' + w);
+        memset(val, key[0], vl);
+        if (et_rand_below(&rng, 4) == 0) {
+            rc = awc_bt_delete(s->bt, key, kl);
+            if (rc == AWC_OK || rc == AWC_ENOTFOUND)
+                m_del(&s->models[w], key, kl);
+            else
+                atomic_fetch_add(&s->failures, 1);
+        } else {
+            rc = awc_bt_put(s->bt, key, kl, val, vl);
+            if (rc == AWC_OK)
+                m_put(&s->models[w], key, kl, val, vl);
+            else
+                atomic_fetch_add(&s->failures, 1);
+        }
+    }
+    return NULL;
+}
+
+/* Walks the tree both ways: keys strictly in order, each value its writer's letter. */
+static void *scanner(void *p)
+{
+    struct shared *s = p;
+    awc_bt_cursor_t *c;
+    uint8_t prev[AWC_BT_MAX_KEY];
+    size_t prev_len = 0;
+
+    if (awc_bt_cursor_open(s->bt, &c) != AWC_OK) {
+        atomic_fetch_add(&s->failures, 1);
+        return NULL;
+    }
+    for (int pass = 0; !atomic_load(&s->stop); pass++) {
+        bool forward = pass % 2 == 0, first = true;
+        int rc = forward ? awc_bt_cursor_seek(c, NULL, 0) : awc_bt_cursor_last(c);
+
+        while (rc == AWC_OK) {
+            const void *k, *v;
+            size_t kl, vl;
+
+            awc_bt_cursor_get(c, &k, &kl, &v, &vl);
+            if (!first && (forward ? key_cmp(prev, prev_len, k, kl) >= 0
+                                   : key_cmp(prev, prev_len, k, kl) <= 0))
+                atomic_fetch_add(&s->failures, 1);
+            for (size_t j = 0; j < vl; j++)
+                if (((const uint8_t *)v)[j] != ((const uint8_t *)k)[0])
+                    atomic_fetch_add(&s->failures, 1);
+            memcpy(prev, k, kl);
+            prev_len = kl;
+            first = false;
+            rc = forward ? awc_bt_cursor_next(c) : awc_bt_cursor_prev(c);
+        }
+        if (rc != AWC_ENOTFOUND)
+            atomic_fetch_add(&s->failures, 1);
+    }
+    awc_bt_cursor_close(c);
+    return NULL;
+}
+
+/* Takes references to keys and checks their bytes while holding them; flushes now and then. */
+static void *referrer(void *p)
+{
+    struct shared *s = p;
+    uint64_t rng = 77;
+    uint8_t key[48];
+
+    for (int i = 0; !atomic_load(&s->stop); i++) {
+        struct awc_bt_ref ref;
+        size_t kl = 1 + make_key(key + 1, et_rand_below(&rng, 1500), 40);
+        int rc;
+
+        key[0] = (uint8_t)('A' + et_rand_below(&rng, WRITERS));
+        rc = awc_bt_get_ref(s->bt, key, kl, &ref);
+        if (rc == AWC_OK) {
+            for (size_t j = 0; j < ref.value_len; j++)
+                if (((const uint8_t *)ref.value)[j] != key[0])
+                    atomic_fetch_add(&s->failures, 1);
+            if (awc_bt_release(s->bt, &ref) != AWC_OK)
+                atomic_fetch_add(&s->failures, 1);
+        } else if (rc != AWC_ENOTFOUND) {
+            atomic_fetch_add(&s->failures, 1);
+        }
+        if (i % 200 == 199 && awc_bt_flush(s->bt) != AWC_OK)
+            atomic_fetch_add(&s->failures, 1);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    char path[512];
+    struct awc_bt_config cfg =
+        bt_cfg(et_path(path, sizeof(path), "threads"), 4096, 512, AWC_CREATE);
+    struct shared *s = calloc(1, sizeof(*s));
+    pthread_t w[WRITERS], sc[SCANNERS], rf;
+    void *args[WRITERS][2];
+    struct model all = {0};
+
+    (void)state;
+    assert_non_null(s);
+    et_unlink(path);
+    s->bt = bt_open_ok(&cfg);
+    s->ops = et_env_u64("AWC_BT_THREAD_OPS", 6000);
+    for (int i = 0; i < SCANNERS; i++)
+        assert_int_equal(pthread_create(&sc[i], NULL, scanner, s), 0);
+    assert_int_equal(pthread_create(&rf, NULL, referrer, s), 0);
+    for (int i = 0; i < WRITERS; i++) {
+        args[i][0] = s;
+        args[i][1] = (void *)(intptr_t)i;
+        assert_int_equal(pthread_create(&w[i], NULL, writer, args[i]), 0);
+    }
+    for (int i = 0; i < WRITERS; i++)
+        assert_int_equal(pthread_join(w[i], NULL), 0);
+    atomic_store(&s->stop, true);
+    for (int i = 0; i < SCANNERS; i++)
+        assert_int_equal(pthread_join(sc[i], NULL), 0);
+    assert_int_equal(pthread_join(rf, NULL), 0);
+    assert_int_equal(atomic_load(&s->failures), 0);
+    for (int i = 0; i < WRITERS; i++)
+        for (size_t j = 0; j < s->models[i].n; j++)
+            m_put(&all, s->models[i].it[j].k, s->models[i].it[j].kl, s->models[i].it[j].v,
+                  s->models[i].it[j].vl);
+    check_equal(s->bt, &all);
+    bt_check_ok(s->bt);
+    EXPECT(AWC_OK, awc_bt_close(s->bt));
+    cfg.flags = 0;
+    s->bt = bt_open_ok(&cfg);
+    check_equal(s->bt, &all);
+    EXPECT(AWC_OK, awc_bt_close(s->bt));
+    for (int i = 0; i < WRITERS; i++)
+        m_free(&s->models[i]);
+    m_free(&all);
+    free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic),         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_closed_handle), cmocka_unit_test(test_key_limits),
+        cmocka_unit_test(test_refs),          cmocka_unit_test(test_not_a_tree),
+        cmocka_unit_test(test_corrupt_page),  cmocka_unit_test(test_tool_check),
+        cmocka_unit_test(test_model_tiny),
+        cmocka_unit_test(test_model_4k),      cmocka_unit_test(test_model_16k),
+        cmocka_unit_test(test_crash),         cmocka_unit_test(test_threads),
+    };
+    int rc;
+
+    tu_init();
+    et_init("test_bt");
+    rc = cmocka_run_group_tests_name("bt", tests, NULL, NULL);
+    et_cleanup();
+    return rc;
+}
