@@ -207,6 +207,142 @@ static int alloc_node(struct awc_bt *bt, uint64_t *page, uint8_t **node)
     return AWC_OK;
 }
 
+/* ---- Marks (README 11.4.5) --------------------------------------------------------------- */
+
+/* The entry for `page`, or bt->nmarks. The caller holds rmu. */
+static size_t mark_find(const struct awc_bt *bt, uint64_t page)
+{
+    size_t i = 0;
+
+    while (i < bt->nmarks && bt->marks[i].page != page)
+        i++;
+    return i;
+}
+
+/* The entry for `page`, added if missing. The caller holds rmu. Errors: AWC_ENOMEM. */
+static int mark_get(struct awc_bt *bt, uint64_t page, size_t *i)
+{
+    *i = mark_find(bt, page);
+    if (*i < bt->nmarks)
+        return AWC_OK;
+    if (bt->nmarks == bt->marks_cap) {
+        size_t cap = bt->marks_cap < 16 ? 16 : 2 * bt->marks_cap;
+        struct bt_mark *nm = realloc(bt->marks, cap * sizeof(*nm));
+
+        if (nm == NULL)
+            return AWC_ENOMEM;
+        bt->marks = nm;
+        bt->marks_cap = cap;
+    }
+    bt->marks[*i] = (struct bt_mark){.page = page};
+    bt->nmarks++;
+    return AWC_OK;
+}
+
+/* Removes entry i once nothing holds it. The caller holds rmu. */
+static void mark_drop(struct awc_bt *bt, size_t i)
+{
+    if (bt->marks[i].refs == 0 && bt->marks[i].writers == 0)
+        bt->marks[i] = bt->marks[--bt->nmarks];
+}
+
+/* An optimistic writer, holding the leaf's parent shared, marks the leaf before pinning it
+ * exclusively; *refd (and nothing marked) when references hold it: the writer must not wait for
+ * them (README 11.4.5) and goes pessimistic, which copies the leaf. Errors: AWC_ENOMEM. */
+static int writer_mark(struct awc_bt *bt, uint64_t page, bool *refd)
+{
+    size_t i;
+    int rc = AWC_OK;
+
+    plat_mutex_lock(&bt->rmu);
+    i = mark_find(bt, page);
+    *refd = i < bt->nmarks && bt->marks[i].refs > 0;
+    if (!*refd) {
+        rc = mark_get(bt, page, &i);
+        if (rc == AWC_OK)
+            bt->marks[i].writers++;
+    }
+    plat_mutex_unlock(&bt->rmu);
+    return rc;
+}
+
+/* The writer has unpinned the leaf: its mark goes, and get_ref calls waiting for it go on. */
+static void writer_unmark(struct awc_bt *bt, uint64_t page)
+{
+    size_t i;
+    bool wake;
+
+    plat_mutex_lock(&bt->rmu);
+    i = mark_find(bt, page);
+    assert(i < bt->nmarks && bt->marks[i].writers > 0);
+    bt->marks[i].writers--;
+    mark_drop(bt, i);
+    wake = bt->mark_waiters > 0;
+    if (wake)
+        atomic_fetch_add_explicit(&bt->mark_seq, 1, memory_order_release);
+    plat_mutex_unlock(&bt->rmu);
+    if (wake)
+        plat_wake(&bt->mark_seq, 1);
+}
+
+/* get_ref marks the leaf before pinning it shared; *busy (nothing marked) while a writer marked
+ * it: the caller lets go of the parent and waits with ref_wait(*seq). Errors: AWC_ENOMEM. */
+static int ref_mark(struct awc_bt *bt, uint64_t page, bool *busy, uint32_t *seq)
+{
+    size_t i;
+    int rc = AWC_OK;
+
+    plat_mutex_lock(&bt->rmu);
+    i = mark_find(bt, page);
+    *busy = i < bt->nmarks && bt->marks[i].writers > 0;
+    if (*busy) {
+        bt->mark_waiters++;
+        *seq = atomic_load_explicit(&bt->mark_seq, memory_order_relaxed);
+    } else {
+        rc = mark_get(bt, page, &i);
+        if (rc == AWC_OK)
+            bt->marks[i].refs++;
+    }
+    plat_mutex_unlock(&bt->rmu);
+    return rc;
+}
+
+/* Waits until a writer's mark goes (any: the caller looks again). */
+static void ref_wait(struct awc_bt *bt, uint32_t seq)
+{
+    plat_wait(&bt->mark_seq, seq);
+    plat_mutex_lock(&bt->rmu);
+    bt->mark_waiters--;
+    plat_mutex_unlock(&bt->rmu);
+}
+
+/* A reference's leaf was unpinned: its mark goes. */
+static void ref_unmark(struct awc_bt *bt, uint64_t page)
+{
+    size_t i;
+
+    plat_mutex_lock(&bt->rmu);
+    i = mark_find(bt, page);
+    assert(i < bt->nmarks && bt->marks[i].refs > 0);
+    bt->marks[i].refs--;
+    mark_drop(bt, i);
+    plat_mutex_unlock(&bt->rmu);
+}
+
+/* Whether references hold leaf `page`. A pessimistic writer asks holding the leaf's parent
+ * exclusively, so no reference can come meanwhile (get_ref marks under the parent's pin). */
+static bool referenced(struct awc_bt *bt, uint64_t page)
+{
+    size_t i;
+    bool r;
+
+    plat_mutex_lock(&bt->rmu);
+    i = mark_find(bt, page);
+    r = i < bt->nmarks && bt->marks[i].refs > 0;
+    plat_mutex_unlock(&bt->rmu);
+    return r;
+}
+
 /* ---- Held paths (README 11.4.3) ---------------------------------------------------------- */
 
 struct held {
@@ -245,17 +381,16 @@ static int pin_root(struct awc_bt *bt, int mode, uint64_t *page, uint8_t **node)
     }
 }
 
-/* The pessimistic descent's step 2: makes pa->e[k] a node of this epoch, copying it to a new
- * page if it is not, and pointing its parent (held) or the root at the copy (README 11.5.1). */
-static int make_fresh(struct awc_bt *bt, struct path *pa, uint32_t k)
+/* Copies pa->e[k] (pinned in either mode, unchanged) to a new page of this epoch, points its
+ * parent (held) or the root at the copy, and frees the old page later (README 11.5.1). */
+static int copy_node(struct awc_bt *bt, struct path *pa, uint32_t k)
 {
     struct held *e = &pa->e[k];
     uint64_t epoch = atomic_load_explicit(&bt->epoch, memory_order_relaxed), q;
     uint8_t *qp;
     int rc;
 
-    if (bt_gen(e->p) == epoch)
-        return AWC_OK;
+    assert(!e->dirty);
     rc = alloc_node(bt, &q, &qp);
     if (rc != AWC_OK)
         return rc;
@@ -275,6 +410,15 @@ static int make_fresh(struct awc_bt *bt, struct path *pa, uint32_t k)
     e->dirty = true;
     atomic_fetch_add_explicit(&bt->copies, 1, memory_order_relaxed);
     return AWC_OK;
+}
+
+/* The pessimistic descent's step 2: makes pa->e[k] a node of this epoch, copying it if it is
+ * not (README 11.5.1). */
+static int make_fresh(struct awc_bt *bt, struct path *pa, uint32_t k)
+{
+    if (bt_gen(pa->e[k].p) == atomic_load_explicit(&bt->epoch, memory_order_relaxed))
+        return AWC_OK;
+    return copy_node(bt, pa, k);
 }
 
 /* The largest separator an inner node may have to take. */
@@ -328,6 +472,18 @@ static int descend_excl(struct awc_bt *bt, const uint8_t *key, size_t len, enum 
         c = &pa->e[pa->n];
         c->page = bt_child(e->p, e->idx);
         c->dirty = false;
+        if (level == 1 && referenced(bt, c->page)) {
+            /* A leaf that references hold is copied from a shared pin, never waited
+             * for (README 11.4.5); the copy is fresh, and the old page freed later. */
+            rc = bt_pin_node(bt, c->page, AWC_SHARED, 0, &c->p);
+            if (rc != AWC_OK)
+                return rc;
+            pa->n++;
+            rc = copy_node(bt, pa, pa->n - 1);
+            if (rc != AWC_OK)
+                return rc;
+            continue;
+        }
         rc = bt_pin_node(bt, c->page, AWC_EXCLUSIVE, (int)level - 1, &c->p);
         if (rc != AWC_OK)
             return rc;
@@ -351,30 +507,62 @@ struct bounds {
  * rightmost. */
 enum route { ROUTE_LE, ROUTE_LT };
 
+/* What a descent marks on its leaf (README 11.4.5): nothing (gets, cursors), a writer's mark
+ * (the optimistic writes: a leaf pinned exclusively from its parent) or a reference's. */
+enum mark { MARK_NONE, MARK_WRITER, MARK_REF };
+
+/* find_leaf's answer when an optimistic writer's leaf is held by references: go pessimistic. */
+#define BT_REFERENCED 1
+
 /* Shared descent with latch coupling: the child is pinned before the parent is released. The
- * leaf is pinned in `leaf_mode` (exclusive for the optimistic write, README 11.4.3). */
+ * leaf is pinned in `leaf_mode` (exclusive for the optimistic write, README 11.4.3) and marked
+ * as `mark` says; *marked says whether it was (a root leaf gets no writer's mark: its writer
+ * holds nothing while it waits). */
 static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum route how,
-                     int leaf_mode, struct bounds *b, uint64_t *page, uint8_t **leaf)
+                     int leaf_mode, enum mark mark, struct bounds *b, uint64_t *page,
+                     uint8_t **leaf, bool *marked)
 {
     uint64_t cur;
     uint8_t *p;
+    uint32_t seq;
+    bool busy;
     int rc;
 
-    /* Step 1: the root, exclusive when it is the leaf and leaf_mode says so. */
+restart:
+    /* Step 1: the root, in leaf_mode when it is the leaf; a reference marks it first. The root
+     * pointer is read again once pinned (README 11.4.2). */
     for (;;) {
+        uint64_t r = atomic_load_explicit(&bt->root, memory_order_acquire);
         bool one = atomic_load_explicit(&bt->height, memory_order_acquire) == 1;
-        int mode = one ? leaf_mode : AWC_SHARED;
 
-        rc = pin_root(bt, mode, &cur, &p);
-        if (rc != AWC_OK)
+        *marked = one && mark == MARK_REF;
+        if (*marked) {
+            rc = ref_mark(bt, r, &busy, &seq);
+            if (rc != AWC_OK)
+                return rc;
+            if (busy) {
+                ref_wait(bt, seq);
+                continue;
+            }
+        }
+        rc = bt_pin_node(bt, r, one ? leaf_mode : AWC_SHARED, -1, &p);
+        if (rc != AWC_OK) {
+            if (*marked)
+                ref_unmark(bt, r);
             return rc;
-        if ((bt_level(p) == 0) == one || leaf_mode == AWC_SHARED)
+        }
+        if (atomic_load_explicit(&bt->root, memory_order_acquire) == r &&
+            ((bt_level(p) == 0) == one || (leaf_mode == AWC_SHARED && mark == MARK_NONE))) {
+            cur = r;
             break;
-        awc_unpin(bt->cache, cur, 0); /* the height changed meanwhile */
+        }
+        awc_unpin(bt->cache, r, 0); /* the root or the height changed meanwhile */
+        if (*marked)
+            ref_unmark(bt, r);
     }
     if (b != NULL)
         b->has = false;
-    /* Step 2: down, coupling. */
+    /* Step 2: down, coupling; the leaf marked before it is pinned, under its parent's pin. */
     while (bt_level(p) > 0) {
         uint32_t n = bt_n(p), j, level = bt_level(p);
         uint64_t child;
@@ -391,10 +579,33 @@ static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum rou
             b->has = true;
         }
         child = bt_child(p, j);
+        *marked = level == 1 && mark != MARK_NONE;
+        if (*marked) {
+            rc =
+                mark == MARK_REF ? ref_mark(bt, child, &busy, &seq) : writer_mark(bt, child, &busy);
+            if (rc == AWC_OK && busy && mark == MARK_REF) {
+                awc_unpin(bt->cache, cur, 0);
+                ref_wait(bt, seq);
+                goto restart;
+            }
+            if (rc == AWC_OK && busy)
+                rc = BT_REFERENCED;
+            if (rc != AWC_OK) {
+                awc_unpin(bt->cache, cur, 0);
+                *marked = false;
+                return rc;
+            }
+        }
         rc = bt_pin_node(bt, child, level == 1 ? leaf_mode : AWC_SHARED, (int)level - 1, &cp);
         awc_unpin(bt->cache, cur, 0);
-        if (rc != AWC_OK)
+        if (rc != AWC_OK) {
+            if (*marked && mark == MARK_REF)
+                ref_unmark(bt, child);
+            else if (*marked)
+                writer_unmark(bt, child);
+            *marked = false;
             return rc;
+        }
         cur = child;
         p = cp;
     }
@@ -403,20 +614,32 @@ static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum rou
     return AWC_OK;
 }
 
-/* The common part of get and get_ref: the leaf pinned shared and the value found in it. */
-static int lookup(struct awc_bt *bt, const void *key, size_t key_len, uint64_t *page,
-                  const uint8_t **value, size_t *value_len)
+/* Unpins a leaf find_leaf gave, and drops its mark. */
+static void leaf_done(struct awc_bt *bt, uint64_t page, int dirty, enum mark mark, bool marked)
+{
+    awc_unpin(bt->cache, page, dirty);
+    if (marked && mark == MARK_REF)
+        ref_unmark(bt, page);
+    else if (marked)
+        writer_unmark(bt, page);
+}
+
+/* The common part of get and get_ref (mark MARK_REF): the leaf pinned shared (and marked) and
+ * the value found in it. */
+static int lookup(struct awc_bt *bt, const void *key, size_t key_len, enum mark mark,
+                  uint64_t *page, const uint8_t **value, size_t *value_len)
 {
     uint8_t *leaf;
-    bool found;
+    bool found, marked;
     uint32_t i;
-    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_SHARED, NULL, page, &leaf);
+    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_SHARED, mark, NULL, page, &leaf, &marked);
 
     if (rc != AWC_OK)
         return rc;
+    assert(marked == (mark == MARK_REF));
     i = bt_lower_bound(leaf, key, key_len, &found);
     if (!found) {
-        awc_unpin(bt->cache, *page, 0);
+        leaf_done(bt, *page, 0, mark, marked);
         return AWC_ENOTFOUND;
     }
     *value = bt_value_at(leaf, i, value_len);
@@ -436,7 +659,7 @@ AWC_API int awc_bt_get(awc_bt_t *bt, const void *key, size_t key_len, void *buf,
     if (value_len == NULL || (buf == NULL && buf_len > 0))
         return AWC_EINVAL;
     bt_epoch_enter(bt);
-    rc = lookup(bt, key, key_len, &page, &v, &len);
+    rc = lookup(bt, key, key_len, MARK_NONE, &page, &v, &len);
     if (rc == AWC_OK) {
         *value_len = len;
         if (len > buf_len)
@@ -464,7 +687,7 @@ AWC_API int awc_bt_get_ref(awc_bt_t *bt, const void *key, size_t key_len, struct
         return AWC_EINVAL;
     /* The epoch lock stays taken until the release: no page the reference reads is reused. */
     bt_epoch_enter(bt);
-    rc = lookup(bt, key, key_len, &page, &v, &len);
+    rc = lookup(bt, key, key_len, MARK_REF, &page, &v, &len);
     if (rc != AWC_OK) {
         bt_epoch_exit(bt);
         return rc;
@@ -490,6 +713,7 @@ AWC_API int awc_bt_release(awc_bt_t *bt, struct awc_bt_ref *ref)
         return AWC_EINVAL;
     rc = awc_unpin(bt->cache, ref->priv_[1], 0);
     assert(rc == AWC_OK);
+    ref_unmark(bt, ref->priv_[1]); /* after the unpin: a writer that sees no mark never waits */
     ref->priv_[0] = 0;
     ref->value = NULL;
     tls_bt_refs--;
@@ -534,9 +758,13 @@ static int put_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_len,
 {
     uint64_t page;
     uint8_t *leaf;
-    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_EXCLUSIVE, NULL, &page, &leaf);
+    bool marked;
+    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_EXCLUSIVE, MARK_WRITER, NULL, &page, &leaf,
+                       &marked);
 
     *done = false;
+    if (rc == BT_REFERENCED)
+        return AWC_OK; /* references hold the leaf: the pessimistic way copies it */
     if (rc != AWC_OK)
         return rc;
     if (bt_gen(leaf) == atomic_load_explicit(&bt->epoch, memory_order_relaxed) &&
@@ -544,7 +772,7 @@ static int put_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_len,
         leaf_put(bt, leaf, key, key_len, value, value_len, scratch);
         *done = true;
     }
-    awc_unpin(bt->cache, page, *done);
+    leaf_done(bt, page, *done, MARK_WRITER, marked);
     return AWC_OK;
 }
 
@@ -687,11 +915,14 @@ static int delete_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_l
 {
     uint64_t page;
     uint8_t *leaf;
-    bool found;
+    bool found, marked;
     uint32_t i;
-    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_EXCLUSIVE, NULL, &page, &leaf);
+    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_EXCLUSIVE, MARK_WRITER, NULL, &page, &leaf,
+                       &marked);
 
     *done = false;
+    if (rc == BT_REFERENCED)
+        return AWC_OK; /* references hold the leaf: the pessimistic way copies it */
     if (rc != AWC_OK)
         return rc;
     i = bt_lower_bound(leaf, key, key_len, &found);
@@ -704,7 +935,7 @@ static int delete_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_l
         atomic_fetch_sub_explicit(&bt->count, 1, memory_order_relaxed);
         *done = true;
     }
-    awc_unpin(bt->cache, page, *done);
+    leaf_done(bt, page, *done, MARK_WRITER, marked);
     return rc;
 }
 
@@ -922,10 +1153,11 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
         uint64_t page;
         uint8_t *leaf;
         uint32_t n, i;
-        bool found;
+        bool found, marked;
 
         bt_epoch_enter(bt);
-        rc = find_leaf(bt, key, len, mv == LT ? ROUTE_LT : ROUTE_LE, AWC_SHARED, &b, &page, &leaf);
+        rc = find_leaf(bt, key, len, mv == LT ? ROUTE_LT : ROUTE_LE, AWC_SHARED, MARK_NONE, &b,
+                       &page, &leaf, &marked);
         if (rc != AWC_OK) {
             bt_epoch_exit(bt);
             return rc;

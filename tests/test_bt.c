@@ -10,6 +10,10 @@
  * - test_refs: a reference's bytes stay put while another thread overwrites the key; a thread
  *   holding one gets AWC_EDEADLK from put, delete, flush and close (AWC_EBUSY from close for
  *   another thread's).
+ * - test_ref_writers: with a reference held on a leaf (of this epoch, then of the durable tree),
+ *   other threads' puts to it and around it finish while it is held (writers copy a referenced
+ *   leaf, never wait for it), and its holder reads, takes another reference and moves a cursor
+ *   meanwhile.
  * - test_not_a_tree, test_corrupt_page: a page-cache file holding other data, an empty file
  *   without AWC_CREATE, a node page flipped on disk (AWC_ECHECKSUM) and a node page rewritten
  *   with a valid checksum but garbage (AWC_EBADFILE): a clear error, never a crash or a wrong
@@ -513,6 +517,94 @@ static void test_refs(void **state)
     cfg.flags = 0;
     bt = bt_open_ok(&cfg);
     expect_str(bt, "key", "other value 49");
+    EXPECT(AWC_OK, awc_bt_close(bt));
+}
+
+/* Writers that must not wait for the main thread's references (test_ref_writers). */
+struct ref_writer_arg {
+    awc_bt_t *bt;
+    int first, last; /* keys key%05d in [first, last) */
+    int rounds;
+    atomic_int done; /* 1: finished, -1: a call failed */
+};
+
+static void *ref_writer(void *p)
+{
+    struct ref_writer_arg *a = p;
+    char k[32], v[64];
+
+    for (int r = 0; r < a->rounds; r++) {
+        for (int i = a->first; i < a->last; i++) {
+            snprintf(k, sizeof(k), "key%05d", i);
+            snprintf(v, sizeof(v), "round %d of key %d, longer than before", r, i);
+            if (awc_bt_put(a->bt, k, strlen(k), v, strlen(v)) != AWC_OK) {
+                atomic_store(&a->done, -1);
+                return NULL;
+            }
+        }
+    }
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+/* Writers never wait for references (README 11.4.5): with a reference held on a leaf (fresh, and
+ * durable), other threads' puts to that leaf and all around it (splits, copies) finish while it
+ * is held, and the holder reads meanwhile (gets, another reference, a cursor) without waiting:
+ * before, a writer holding a parent exclusively and waiting for the referenced leaf blocked the
+ * holder's next read for good. */
+static void test_ref_writers(void **state)
+{
+    char path[512], k[32], buf[64];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "refw"), 4096, 512, AWC_CREATE);
+    awc_bt_t *bt = bt_open_ok(&cfg);
+    struct ref_writer_arg a[2];
+    struct awc_bt_ref ref, ref2;
+    struct awc_bt_stats st;
+    awc_bt_cursor_t *c;
+    pthread_t t[2];
+    size_t vl;
+
+    (void)state;
+    for (int i = 0; i < 400; i++) {
+        snprintf(k, sizeof(k), "key%05d", i);
+        put_str(bt, k, "v0");
+    }
+    EXPECT(AWC_OK, awc_bt_get_stats(bt, &st));
+    assert_true(st.height >= 3);
+    for (int fresh = 1; fresh >= 0; fresh--) {
+        put_str(bt, "key00100", "v0"); /* the leaf is of this epoch: changed in place */
+        if (!fresh)
+            EXPECT(AWC_OK, awc_bt_flush(bt)); /* the leaf belongs to the durable tree */
+        EXPECT(AWC_OK, awc_bt_get_ref(bt, "key00100", 8, &ref));
+        a[0] = (struct ref_writer_arg){.bt = bt, .first = 90, .last = 110, .rounds = 20};
+        a[1] = (struct ref_writer_arg){.bt = bt, .first = 110, .last = 400, .rounds = 3};
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&t[i], NULL, ref_writer, &a[i]), 0);
+        for (int ms = 0; atomic_load(&a[0].done) == 0 || atomic_load(&a[1].done) == 0; ms++) {
+            if (ms == 20000)
+                fail_msg("the writers still wait for a reference after 20 s");
+            snprintf(k, sizeof(k), "key%05d", 95 + ms % 10);
+            EXPECT(AWC_OK, awc_bt_get(bt, k, strlen(k), buf, sizeof(buf), &vl));
+            if (ms % 16 == 0) {
+                EXPECT(AWC_OK, awc_bt_get_ref(bt, k, strlen(k), &ref2));
+                EXPECT(AWC_OK, awc_bt_cursor_open(bt, &c));
+                EXPECT(AWC_OK, awc_bt_cursor_seek(c, "key00098", 8));
+                EXPECT(AWC_OK, awc_bt_cursor_next(c));
+                EXPECT(AWC_OK, awc_bt_cursor_close(c));
+                EXPECT(AWC_OK, awc_bt_release(bt, &ref2));
+            }
+            et_sleep_ms(1);
+        }
+        assert_int_equal(atomic_load(&a[0].done), 1);
+        assert_int_equal(atomic_load(&a[1].done), 1);
+        assert_int_equal(ref.value_len, 2);
+        assert_memory_equal(ref.value, "v0", 2); /* the referenced bytes never moved */
+        expect_str(bt, "key00100", "round 19 of key 100, longer than before");
+        EXPECT(AWC_OK, awc_bt_release(bt, &ref));
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_join(t[i], NULL), 0);
+        bt_check_ok(bt);
+    }
     EXPECT(AWC_OK, awc_bt_close(bt));
 }
 
@@ -1152,9 +1244,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_closed_handle), cmocka_unit_test(test_key_limits),
-        cmocka_unit_test(test_refs),          cmocka_unit_test(test_not_a_tree),
-        cmocka_unit_test(test_corrupt_page),  cmocka_unit_test(test_tool_check),
-        cmocka_unit_test(test_model_tiny),
+        cmocka_unit_test(test_refs),          cmocka_unit_test(test_ref_writers),
+        cmocka_unit_test(test_not_a_tree),    cmocka_unit_test(test_corrupt_page),
+        cmocka_unit_test(test_tool_check),    cmocka_unit_test(test_model_tiny),
         cmocka_unit_test(test_model_4k),      cmocka_unit_test(test_model_16k),
         cmocka_unit_test(test_crash),         cmocka_unit_test(test_threads),
     };
