@@ -209,6 +209,10 @@ static int alloc_node(struct awc_bt *bt, uint64_t *page, uint8_t **node)
 
 /* ---- Marks (README 11.4.5) --------------------------------------------------------------- */
 
+/* What a descent marks on its leaf (README 11.4.5): nothing (gets, cursors), a writer's mark
+ * (the optimistic writes: a leaf pinned exclusively from its parent) or a reference's. */
+enum mark { MARK_NONE, MARK_WRITER, MARK_REF };
+
 /* The entry for `page`, or bt->nmarks. The caller holds rmu. */
 static size_t mark_find(const struct awc_bt *bt, uint64_t page)
 {
@@ -246,65 +250,56 @@ static void mark_drop(struct awc_bt *bt, size_t i)
         bt->marks[i] = bt->marks[--bt->nmarks];
 }
 
-/* An optimistic writer, holding the leaf's parent shared, marks the leaf before pinning it
- * exclusively; *refd (and nothing marked) when references hold it: the writer must not wait for
- * them (README 11.4.5) and goes pessimistic, which copies the leaf. Errors: AWC_ENOMEM. */
-static int writer_mark(struct awc_bt *bt, uint64_t page, bool *refd)
+/* Marks leaf `page` for a reference (get_ref, before pinning it shared, under its parent's pin)
+ * or an optimistic writer (before pinning it exclusively from its parent held shared); never
+ * both at once (README 11.4.5). *blocked, and nothing marked, when the other kind holds it: the
+ * writer goes pessimistic (which copies the leaf); the reference lets go of the parent and
+ * waits with ref_wait(*seq). Errors: AWC_ENOMEM. */
+static int mark_take(struct awc_bt *bt, uint64_t page, enum mark kind, bool *blocked, uint32_t *seq)
 {
     size_t i;
     int rc = AWC_OK;
 
+    assert(kind != MARK_NONE);
     plat_mutex_lock(&bt->rmu);
     i = mark_find(bt, page);
-    *refd = i < bt->nmarks && bt->marks[i].refs > 0;
-    if (!*refd) {
+    *blocked = i < bt->nmarks && (kind == MARK_REF ? bt->marks[i].writers : bt->marks[i].refs) > 0;
+    if (*blocked && kind == MARK_REF) {
+        bt->mark_waiters++;
+        *seq = atomic_load_explicit(&bt->mark_seq, memory_order_relaxed);
+    }
+    if (!*blocked) {
         rc = mark_get(bt, page, &i);
-        if (rc == AWC_OK)
+        if (rc == AWC_OK && kind == MARK_REF)
+            bt->marks[i].refs++;
+        else if (rc == AWC_OK)
             bt->marks[i].writers++;
     }
     plat_mutex_unlock(&bt->rmu);
     return rc;
 }
 
-/* The writer has unpinned the leaf: its mark goes, and get_ref calls waiting for it go on. */
-static void writer_unmark(struct awc_bt *bt, uint64_t page)
+/* Drops a mark once its pin is gone; a writer's wakes the references waiting (all: each looks
+ * again). */
+static void mark_put(struct awc_bt *bt, uint64_t page, enum mark kind)
 {
     size_t i;
     bool wake;
 
     plat_mutex_lock(&bt->rmu);
     i = mark_find(bt, page);
-    assert(i < bt->nmarks && bt->marks[i].writers > 0);
-    bt->marks[i].writers--;
+    assert(i < bt->nmarks && (kind == MARK_REF ? bt->marks[i].refs : bt->marks[i].writers) > 0);
+    if (kind == MARK_REF)
+        bt->marks[i].refs--;
+    else
+        bt->marks[i].writers--;
     mark_drop(bt, i);
-    wake = bt->mark_waiters > 0;
+    wake = kind == MARK_WRITER && bt->mark_waiters > 0;
     if (wake)
         atomic_fetch_add_explicit(&bt->mark_seq, 1, memory_order_release);
     plat_mutex_unlock(&bt->rmu);
     if (wake)
         plat_wake(&bt->mark_seq, 1);
-}
-
-/* get_ref marks the leaf before pinning it shared; *busy (nothing marked) while a writer marked
- * it: the caller lets go of the parent and waits with ref_wait(*seq). Errors: AWC_ENOMEM. */
-static int ref_mark(struct awc_bt *bt, uint64_t page, bool *busy, uint32_t *seq)
-{
-    size_t i;
-    int rc = AWC_OK;
-
-    plat_mutex_lock(&bt->rmu);
-    i = mark_find(bt, page);
-    *busy = i < bt->nmarks && bt->marks[i].writers > 0;
-    if (*busy) {
-        bt->mark_waiters++;
-        *seq = atomic_load_explicit(&bt->mark_seq, memory_order_relaxed);
-    } else {
-        rc = mark_get(bt, page, &i);
-        if (rc == AWC_OK)
-            bt->marks[i].refs++;
-    }
-    plat_mutex_unlock(&bt->rmu);
-    return rc;
 }
 
 /* Waits until a writer's mark goes (any: the caller looks again). */
@@ -313,19 +308,6 @@ static void ref_wait(struct awc_bt *bt, uint32_t seq)
     plat_wait(&bt->mark_seq, seq);
     plat_mutex_lock(&bt->rmu);
     bt->mark_waiters--;
-    plat_mutex_unlock(&bt->rmu);
-}
-
-/* A reference's leaf was unpinned: its mark goes. */
-static void ref_unmark(struct awc_bt *bt, uint64_t page)
-{
-    size_t i;
-
-    plat_mutex_lock(&bt->rmu);
-    i = mark_find(bt, page);
-    assert(i < bt->nmarks && bt->marks[i].refs > 0);
-    bt->marks[i].refs--;
-    mark_drop(bt, i);
     plat_mutex_unlock(&bt->rmu);
 }
 
@@ -507,10 +489,6 @@ struct bounds {
  * rightmost. */
 enum route { ROUTE_LE, ROUTE_LT };
 
-/* What a descent marks on its leaf (README 11.4.5): nothing (gets, cursors), a writer's mark
- * (the optimistic writes: a leaf pinned exclusively from its parent) or a reference's. */
-enum mark { MARK_NONE, MARK_WRITER, MARK_REF };
-
 /* find_leaf's answer when an optimistic writer's leaf is held by references: go pessimistic. */
 #define BT_REFERENCED 1
 
@@ -537,7 +515,7 @@ restart:
 
         *marked = one && mark == MARK_REF;
         if (*marked) {
-            rc = ref_mark(bt, r, &busy, &seq);
+            rc = mark_take(bt, r, MARK_REF, &busy, &seq);
             if (rc != AWC_OK)
                 return rc;
             if (busy) {
@@ -548,7 +526,7 @@ restart:
         rc = bt_pin_node(bt, r, one ? leaf_mode : AWC_SHARED, -1, &p);
         if (rc != AWC_OK) {
             if (*marked)
-                ref_unmark(bt, r);
+                mark_put(bt, r, MARK_REF);
             return rc;
         }
         if (atomic_load_explicit(&bt->root, memory_order_acquire) == r &&
@@ -558,7 +536,7 @@ restart:
         }
         awc_unpin(bt->cache, r, 0); /* the root or the height changed meanwhile */
         if (*marked)
-            ref_unmark(bt, r);
+            mark_put(bt, r, MARK_REF);
     }
     if (b != NULL)
         b->has = false;
@@ -581,8 +559,7 @@ restart:
         child = bt_child(p, j);
         *marked = level == 1 && mark != MARK_NONE;
         if (*marked) {
-            rc =
-                mark == MARK_REF ? ref_mark(bt, child, &busy, &seq) : writer_mark(bt, child, &busy);
+            rc = mark_take(bt, child, mark, &busy, &seq);
             if (rc == AWC_OK && busy && mark == MARK_REF) {
                 awc_unpin(bt->cache, cur, 0);
                 ref_wait(bt, seq);
@@ -599,10 +576,8 @@ restart:
         rc = bt_pin_node(bt, child, level == 1 ? leaf_mode : AWC_SHARED, (int)level - 1, &cp);
         awc_unpin(bt->cache, cur, 0);
         if (rc != AWC_OK) {
-            if (*marked && mark == MARK_REF)
-                ref_unmark(bt, child);
-            else if (*marked)
-                writer_unmark(bt, child);
+            if (*marked)
+                mark_put(bt, child, mark);
             *marked = false;
             return rc;
         }
@@ -618,10 +593,8 @@ restart:
 static void leaf_done(struct awc_bt *bt, uint64_t page, int dirty, enum mark mark, bool marked)
 {
     awc_unpin(bt->cache, page, dirty);
-    if (marked && mark == MARK_REF)
-        ref_unmark(bt, page);
-    else if (marked)
-        writer_unmark(bt, page);
+    if (marked)
+        mark_put(bt, page, mark);
 }
 
 /* The common part of get and get_ref (mark MARK_REF): the leaf pinned shared (and marked) and
@@ -646,28 +619,41 @@ static int lookup(struct awc_bt *bt, const void *key, size_t key_len, enum mark 
     return AWC_OK;
 }
 
+/* get and get_ref up to the value: the checks (args_ok: the call's own arguments), the epoch
+ * lock entered (left again on error), the lookup. */
+static int lookup_call(struct awc_bt *bt, const void *key, size_t key_len, bool args_ok,
+                       enum mark mark, uint64_t *page, const uint8_t **value, size_t *value_len)
+{
+    int rc = check_call(bt, key, key_len);
+
+    if (rc == AWC_OK && !args_ok)
+        rc = AWC_EINVAL;
+    if (rc != AWC_OK)
+        return rc;
+    bt_epoch_enter(bt);
+    rc = lookup(bt, key, key_len, mark, page, value, value_len);
+    if (rc != AWC_OK)
+        bt_epoch_exit(bt);
+    return rc;
+}
+
 AWC_API int awc_bt_get(awc_bt_t *bt, const void *key, size_t key_len, void *buf, size_t buf_len,
                        size_t *value_len)
 {
     const uint8_t *v;
     uint64_t page;
     size_t len;
-    int rc = check_call(bt, key, key_len);
+    int rc = lookup_call(bt, key, key_len, value_len != NULL && (buf != NULL || buf_len == 0),
+                         MARK_NONE, &page, &v, &len);
 
     if (rc != AWC_OK)
         return rc;
-    if (value_len == NULL || (buf == NULL && buf_len > 0))
-        return AWC_EINVAL;
-    bt_epoch_enter(bt);
-    rc = lookup(bt, key, key_len, MARK_NONE, &page, &v, &len);
-    if (rc == AWC_OK) {
-        *value_len = len;
-        if (len > buf_len)
-            rc = AWC_ERANGE;
-        else if (len > 0)
-            memcpy(buf, v, len);
-        awc_unpin(bt->cache, page, 0);
-    }
+    *value_len = len;
+    if (len > buf_len)
+        rc = AWC_ERANGE;
+    else if (len > 0)
+        memcpy(buf, v, len);
+    awc_unpin(bt->cache, page, 0);
     bt_epoch_exit(bt);
     return rc;
 }
@@ -679,19 +665,11 @@ AWC_API int awc_bt_get_ref(awc_bt_t *bt, const void *key, size_t key_len, struct
     const uint8_t *v;
     uint64_t page;
     size_t len;
-    int rc = check_call(bt, key, key_len);
+    /* The epoch lock stays taken until the release: no page the reference reads is reused. */
+    int rc = lookup_call(bt, key, key_len, ref != NULL, MARK_REF, &page, &v, &len);
 
     if (rc != AWC_OK)
         return rc;
-    if (ref == NULL)
-        return AWC_EINVAL;
-    /* The epoch lock stays taken until the release: no page the reference reads is reused. */
-    bt_epoch_enter(bt);
-    rc = lookup(bt, key, key_len, MARK_REF, &page, &v, &len);
-    if (rc != AWC_OK) {
-        bt_epoch_exit(bt);
-        return rc;
-    }
     ref->value = v;
     ref->value_len = len;
     ref->priv_[0] = REF_MAGIC ^ (uint64_t)(uintptr_t)bt;
@@ -713,7 +691,8 @@ AWC_API int awc_bt_release(awc_bt_t *bt, struct awc_bt_ref *ref)
         return AWC_EINVAL;
     rc = awc_unpin(bt->cache, ref->priv_[1], 0);
     assert(rc == AWC_OK);
-    ref_unmark(bt, ref->priv_[1]); /* after the unpin: a writer that sees no mark never waits */
+    mark_put(bt, ref->priv_[1],
+             MARK_REF); /* after the unpin: a writer that sees no mark never waits */
     ref->priv_[0] = 0;
     ref->value = NULL;
     tls_bt_refs--;
@@ -751,6 +730,18 @@ static uint32_t used_after_put(const uint8_t *leaf, const uint8_t *key, size_t k
     return bt_used(leaf) + bt_leaf_size(key_len, value_len) - (found ? bt_entry_size(leaf, i) : 0);
 }
 
+/* The optimistic writes' descent: shared, the leaf exclusive and marked (README 11.4.3, 11.4.5).
+ * With *skip the leaf was not pinned (references hold it): the write goes pessimistic. */
+static int leaf_for_write(struct awc_bt *bt, const uint8_t *key, size_t key_len, uint64_t *page,
+                          uint8_t **leaf, bool *marked, bool *skip)
+{
+    int rc =
+        find_leaf(bt, key, key_len, ROUTE_LE, AWC_EXCLUSIVE, MARK_WRITER, NULL, page, leaf, marked);
+
+    *skip = rc == BT_REFERENCED;
+    return *skip ? AWC_OK : rc;
+}
+
 /* Step 1: optimistic: shared descent, the leaf exclusive; done when the leaf is fresh and the
  * entry fits. *done false: go pessimistic. */
 static int put_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_len,
@@ -758,14 +749,11 @@ static int put_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_len,
 {
     uint64_t page;
     uint8_t *leaf;
-    bool marked;
-    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_EXCLUSIVE, MARK_WRITER, NULL, &page, &leaf,
-                       &marked);
+    bool marked, skip;
+    int rc = leaf_for_write(bt, key, key_len, &page, &leaf, &marked, &skip);
 
     *done = false;
-    if (rc == BT_REFERENCED)
-        return AWC_OK; /* references hold the leaf: the pessimistic way copies it */
-    if (rc != AWC_OK)
+    if (rc != AWC_OK || skip)
         return rc;
     if (bt_gen(leaf) == atomic_load_explicit(&bt->epoch, memory_order_relaxed) &&
         used_after_put(leaf, key, key_len, value_len) <= bt->cap) {
@@ -864,12 +852,32 @@ static int split_up(struct awc_bt *bt, struct path *pa, const uint8_t *key, size
     return AWC_OK;
 }
 
+/* A put or a delete, as write_call carries it out. */
+struct write {
+    enum change ch;
+    const uint8_t *key, *value; /* value: puts only */
+    size_t key_len, value_len;
+};
+
+static int write_call(struct awc_bt *bt, const struct write *w);
+
+/* Step 2 of a put, on the leaf the pessimistic descent left last in *pa: in place, or split. */
+static int put_pessimistic(struct awc_bt *bt, struct path *pa, const struct write *w,
+                           uint8_t *scratch)
+{
+    struct held *leaf = &pa->e[pa->n - 1];
+
+    if (used_after_put(leaf->p, w->key, w->key_len, w->value_len) > bt->cap)
+        return split_up(bt, pa, w->key, w->key_len, w->value, w->value_len, scratch);
+    leaf_put(bt, leaf->p, w->key, w->key_len, w->value, w->value_len, scratch);
+    leaf->dirty = true;
+    return AWC_OK;
+}
+
 AWC_API int awc_bt_put(awc_bt_t *bt, const void *key, size_t key_len, const void *value,
                        size_t value_len)
 {
-    struct path pa;
-    uint8_t *scratch;
-    bool done;
+    struct write w = {PUT, key, value, key_len, value_len};
     int rc = check_write(bt, key, key_len);
 
     if (rc != AWC_OK)
@@ -878,34 +886,7 @@ AWC_API int awc_bt_put(awc_bt_t *bt, const void *key, size_t key_len, const void
         return AWC_EINVAL;
     if (key_len + value_len > bt->max_item)
         return AWC_E2BIG;
-    scratch = malloc(2 * (size_t)bt->cap);
-    if (scratch == NULL)
-        return AWC_ENOMEM;
-    bt_epoch_enter(bt);
-    /* Step 1 */
-    rc = put_optimistic(bt, key, key_len, value, value_len, scratch, &done);
-    if (rc == AWC_OK && !done)
-        rc = reserve_pending(bt);
-    if (rc == AWC_OK && !done) {
-        /* Step 2 */
-        rc = descend_excl(bt, key, key_len, PUT, bt_leaf_size(key_len, value_len), &pa);
-        if (rc == AWC_OK) {
-            struct held *leaf = &pa.e[pa.n - 1];
-
-            if (used_after_put(leaf->p, key, key_len, value_len) <= bt->cap) {
-                leaf_put(bt, leaf->p, key, key_len, value, value_len, scratch);
-                leaf->dirty = true;
-            } else {
-                rc = split_up(bt, &pa, key, key_len, value, value_len, scratch);
-            }
-        }
-        release_to(bt, &pa, pa.n);
-    }
-    if (rc == AWC_OK)
-        atomic_store_explicit(&bt->changed, true, memory_order_relaxed);
-    bt_epoch_exit(bt);
-    free(scratch);
-    return rc;
+    return write_call(bt, &w);
 }
 
 /* ---- Delete (README 11.3.3) -------------------------------------------------------------- */
@@ -915,15 +896,12 @@ static int delete_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_l
 {
     uint64_t page;
     uint8_t *leaf;
-    bool found, marked;
+    bool found, marked, skip;
     uint32_t i;
-    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_EXCLUSIVE, MARK_WRITER, NULL, &page, &leaf,
-                       &marked);
+    int rc = leaf_for_write(bt, key, key_len, &page, &leaf, &marked, &skip);
 
     *done = false;
-    if (rc == BT_REFERENCED)
-        return AWC_OK; /* references hold the leaf: the pessimistic way copies it */
-    if (rc != AWC_OK)
+    if (rc != AWC_OK || skip)
         return rc;
     i = bt_lower_bound(leaf, key, key_len, &found);
     if (!found) {
@@ -1018,38 +996,49 @@ static int rebalance(struct awc_bt *bt, struct path *pa, uint8_t *scratch)
     return AWC_OK;
 }
 
-AWC_API int awc_bt_delete(awc_bt_t *bt, const void *key, size_t key_len)
+/* Step 2 of a delete, on the leaf the pessimistic descent left last in *pa: remove, then merge
+ * up the held path. */
+static int delete_pessimistic(struct awc_bt *bt, struct path *pa, const struct write *w,
+                              uint8_t *scratch)
+{
+    struct held *leaf = &pa->e[pa->n - 1];
+    bool found;
+    uint32_t i = bt_lower_bound(leaf->p, w->key, w->key_len, &found);
+
+    if (!found)
+        return AWC_ENOTFOUND; /* deleted meanwhile */
+    bt_remove(leaf->p, i);
+    leaf->dirty = true;
+    atomic_fetch_sub_explicit(&bt->count, 1, memory_order_relaxed);
+    return rebalance(bt, pa, scratch);
+}
+
+/* A put or delete after its checks (README 11.4.3): step 1 optimistic; step 2, when that could
+ * not do it, the pessimistic descent and the change on the held path. */
+static int write_call(struct awc_bt *bt, const struct write *w)
 {
     struct path pa;
-    uint8_t *scratch;
-    bool done, found;
-    int rc = check_write(bt, key, key_len);
+    uint8_t *scratch = malloc(2 * (size_t)bt->cap);
+    bool done;
+    int rc;
 
-    if (rc != AWC_OK)
-        return rc;
-    scratch = malloc(2 * (size_t)bt->cap);
     if (scratch == NULL)
         return AWC_ENOMEM;
     bt_epoch_enter(bt);
-    rc = delete_optimistic(bt, key, key_len, &done);
+    /* Step 1 */
+    if (w->ch == PUT)
+        rc = put_optimistic(bt, w->key, w->key_len, w->value, w->value_len, scratch, &done);
+    else
+        rc = delete_optimistic(bt, w->key, w->key_len, &done);
     if (rc == AWC_OK && !done)
         rc = reserve_pending(bt);
     if (rc == AWC_OK && !done) {
-        /* Step 2: the pessimistic descent; the leaf last. */
-        rc = descend_excl(bt, key, key_len, DEL, 0, &pa);
-        if (rc == AWC_OK) {
-            struct held *leaf = &pa.e[pa.n - 1];
-            uint32_t i = bt_lower_bound(leaf->p, key, key_len, &found);
-
-            if (!found) {
-                rc = AWC_ENOTFOUND; /* deleted meanwhile */
-            } else {
-                bt_remove(leaf->p, i);
-                leaf->dirty = true;
-                atomic_fetch_sub_explicit(&bt->count, 1, memory_order_relaxed);
-                rc = rebalance(bt, &pa, scratch);
-            }
-        }
+        /* Step 2 */
+        rc = descend_excl(bt, w->key, w->key_len, w->ch,
+                          w->ch == PUT ? bt_leaf_size(w->key_len, w->value_len) : 0, &pa);
+        if (rc == AWC_OK)
+            rc = w->ch == PUT ? put_pessimistic(bt, &pa, w, scratch)
+                              : delete_pessimistic(bt, &pa, w, scratch);
         release_to(bt, &pa, pa.n);
     }
     if (rc == AWC_OK)
@@ -1057,6 +1046,14 @@ AWC_API int awc_bt_delete(awc_bt_t *bt, const void *key, size_t key_len)
     bt_epoch_exit(bt);
     free(scratch);
     return rc;
+}
+
+AWC_API int awc_bt_delete(awc_bt_t *bt, const void *key, size_t key_len)
+{
+    struct write w = {DEL, key, NULL, key_len, 0};
+    int rc = check_write(bt, key, key_len);
+
+    return rc != AWC_OK ? rc : write_call(bt, &w);
 }
 
 AWC_API int awc_bt_count(awc_bt_t *bt, uint64_t *count)

@@ -251,6 +251,19 @@ static void expect_str(awc_bt_t *bt, const char *k, const char *v)
     assert_memory_equal(buf, v, vl);
 }
 
+/* The tree equals the model and passes the check; then it is closed, opened again (no
+ * AWC_CREATE), compared with the model again and closed. */
+static void reopen_equal(awc_bt_t *bt, struct awc_bt_config *cfg, const struct model *m)
+{
+    check_equal(bt, m);
+    bt_check_ok(bt);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    cfg->flags = 0;
+    bt = bt_open_ok(cfg);
+    check_equal(bt, m);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+}
+
 /* ---- One thread -------------------------------------------------------------------------- */
 
 static void test_basic(void **state)
@@ -440,13 +453,7 @@ static void key_limits(size_t ps)
             EXPECT(AWC_E2BIG, awc_bt_put(bt, key, kl, val, max_item - kl + 1));
     }
     EXPECT(AWC_E2BIG, awc_bt_put(bt, key, AWC_BT_MAX_KEY + 1, val, 0));
-    check_equal(bt, &m);
-    bt_check_ok(bt);
-    EXPECT(AWC_OK, awc_bt_close(bt));
-    cfg.flags = 0;
-    bt = bt_open_ok(&cfg);
-    check_equal(bt, &m);
-    EXPECT(AWC_OK, awc_bt_close(bt));
+    reopen_equal(bt, &cfg, &m);
     m_free(&m);
 }
 
@@ -688,6 +695,20 @@ static uint64_t make_tree_find_leaf(const char *path, struct model *m)
     return leaf;
 }
 
+/* Rewrites the first slots of node `page` with garbage through the page cache: the page's
+ * checksum holds, its node does not (AWC_EBADFILE). */
+static void spoil_slots(const char *path, uint64_t page)
+{
+    struct awc_config pc = et_cfg(path, 4096, 64, 64, 0);
+    awc_t *c = et_open(&pc);
+    uint8_t *p;
+
+    EXPECT(AWC_OK, awc_pin(c, page, AWC_EXCLUSIVE, (void **)&p));
+    memset(p + 40, 0xff, 8);
+    EXPECT(AWC_OK, awc_unpin(c, page, 1));
+    et_close(c);
+}
+
 /* Every key reads back as its value or as `err`, never as something else; at least one meets
  * `err`. */
 static void expect_values_or(awc_bt_t *bt, const struct model *m, int err)
@@ -714,11 +735,8 @@ static void test_corrupt_page(void **state)
 {
     char path[512];
     struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "corrupt"), 4096, 512, 0);
-    struct awc_config pc = et_cfg(path, 4096, 64, 64, 0);
     struct model m = {0};
     awc_bt_t *bt;
-    awc_t *c;
-    uint8_t *p;
     uint64_t leaf;
 
     (void)state;
@@ -732,11 +750,7 @@ static void test_corrupt_page(void **state)
     m_free(&m);
     /* A leaf rewritten with a valid checksum but a garbage slot: AWC_EBADFILE. */
     leaf = make_tree_find_leaf(path, &m);
-    c = et_open(&pc);
-    EXPECT(AWC_OK, awc_pin(c, leaf, AWC_EXCLUSIVE, (void **)&p));
-    memset(p + 40, 0xff, 8);
-    EXPECT(AWC_OK, awc_unpin(c, leaf, 1));
-    et_close(c);
+    spoil_slots(path, leaf);
     bt = bt_open_ok(&cfg);
     expect_values_or(bt, &m, AWC_EBADFILE);
     EXPECT(AWC_EBADFILE, awc_bt_check(bt, NULL, 0));
@@ -777,13 +791,11 @@ static void test_tool_check(void **state)
 {
     const char *tool = getenv("AWC_BT_TOOL");
     char path[512];
-    struct awc_config pc = et_cfg(et_path(path, sizeof(path), "tool"), 4096, 64, 64, 0);
     struct model m = {0};
     uint64_t leaf;
-    awc_t *c;
-    uint8_t *p;
 
     (void)state;
+    et_path(path, sizeof(path), "tool");
     if (tool == NULL || tool[0] == '\0')
         skip(); /* run outside ctest without AWC_BT_TOOL */
     leaf = make_tree_find_leaf(path, &m);
@@ -792,11 +804,7 @@ static void test_tool_check(void **state)
     assert_int_equal(run_tool_check(tool, path), 1);
     m_free(&m);
     leaf = make_tree_find_leaf(path, &m);
-    c = et_open(&pc);
-    EXPECT(AWC_OK, awc_pin(c, leaf, AWC_EXCLUSIVE, (void **)&p));
-    memset(p + 40, 0xff, 8);
-    EXPECT(AWC_OK, awc_unpin(c, leaf, 1));
-    et_close(c);
+    spoil_slots(path, leaf);
     assert_int_equal(run_tool_check(tool, path), 1);
     m_free(&m);
 }
@@ -916,12 +924,7 @@ static void model_run(size_t ps, size_t node_bytes, uint64_t nkeys, size_t max_k
         EXPECT(AWC_OK, awc_bt_delete(bt, m.it[m.n / 2].k, m.it[m.n / 2].kl));
         m_del(&m, m.it[m.n / 2].k, m.it[m.n / 2].kl);
     }
-    check_equal(bt, &m);
-    bt_check_ok(bt);
-    EXPECT(AWC_OK, awc_bt_close(bt));
-    bt = bt_open_ok(&cfg);
-    check_equal(bt, &m);
-    EXPECT(AWC_OK, awc_bt_close(bt));
+    reopen_equal(bt, &cfg, &m);
     m_free(&m);
 }
 
@@ -1226,13 +1229,7 @@ static void test_threads(void **state)
         for (size_t j = 0; j < s->models[i].n; j++)
             m_put(&all, s->models[i].it[j].k, s->models[i].it[j].kl, s->models[i].it[j].v,
                   s->models[i].it[j].vl);
-    check_equal(s->bt, &all);
-    bt_check_ok(s->bt);
-    EXPECT(AWC_OK, awc_bt_close(s->bt));
-    cfg.flags = 0;
-    s->bt = bt_open_ok(&cfg);
-    check_equal(s->bt, &all);
-    EXPECT(AWC_OK, awc_bt_close(s->bt));
+    reopen_equal(s->bt, &cfg, &all);
     for (int i = 0; i < WRITERS; i++)
         m_free(&s->models[i]);
     m_free(&all);
