@@ -55,9 +55,9 @@ struct awc_bt_config {
     uint64_t window_budget; /* as struct awc_config; 0: min(frame_budget, 64 MiB). Each call
                              * pins up to 2 * height + 3 pages at once, a reference one more */
     unsigned flags;         /* AWC_CREATE, AWC_EXCL, AWC_READONLY, AWC_NO_DIRECT, AWC_NO_URING */
-    /* Bytes of each page a node uses: 0 for the whole page, else 512 to page_size. Less than a
-     * page makes nodes of fewer keys and deeper trees (for tests); it is fixed when the tree is
-     * created (0 or the tree's own when opening). */
+    /* Bytes of each page a node uses: 0 for the whole page, else a multiple of 8 from 512 to
+     * page_size. Less than a page makes nodes of fewer keys and deeper trees (for tests); it is
+     * fixed when the tree is created (0 or the tree's own when opening). */
     size_t node_bytes;
 };
 

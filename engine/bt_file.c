@@ -161,7 +161,7 @@ AWC_API int awc_bt_flush(awc_bt_t *bt)
     if (rc != AWC_OK)
         return rc;
     if (bt->readonly)
-        return AWC_OK;
+        return AWC_EACCES; /* as the header says: nothing a read-only tree could make durable */
     plat_mutex_lock(&bt->fmu);
     bt_epoch_lock(bt);
     rc = flush_locked(bt);

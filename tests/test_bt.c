@@ -378,6 +378,8 @@ static void test_bad_input(void **state)
     EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &none));
     cfg.node_bytes = 8192;
     EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &none));
+    cfg.node_bytes = 1020;
+    EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &none));
     cfg.node_bytes = 0;
     cfg.flags = 0x8000;
     EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &none));
@@ -397,6 +399,7 @@ static void test_bad_input(void **state)
     bt = bt_open_ok(&cfg);
     EXPECT(AWC_EACCES, awc_bt_put(bt, "k", 1, "v", 1));
     EXPECT(AWC_EACCES, awc_bt_delete(bt, "k1", 2));
+    EXPECT(AWC_EACCES, awc_bt_flush(bt));
     expect_str(bt, "k1", "v1");
     EXPECT(AWC_OK, awc_bt_close(bt));
 }
