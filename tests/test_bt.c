@@ -17,7 +17,8 @@
  * - test_not_a_tree, test_corrupt_page: a page-cache file holding other data, an empty file
  *   without AWC_CREATE, a node page flipped on disk (AWC_ECHECKSUM) and a node page rewritten
  *   with a valid checksum but garbage (AWC_EBADFILE): a clear error, never a crash or a wrong
- *   value.
+ *   value; the same to an inner node fails the open (it reads the inner nodes), and so do two
+ *   damaged meta pages.
  * - test_tool_check: `awecache check --btree` (AWC_BT_TOOL) passes a good tree and fails a
  *   damaged or malformed one (exit 1).
  * - test_model_tiny, test_model_4k, test_model_16k: a random mix of puts, overwrites, deletes,
@@ -660,9 +661,10 @@ static void test_not_a_tree(void **state)
     assert_null(bt);
 }
 
-/* Fills a tree of tiny nodes, closes it, and returns the page number of one leaf (level 0) that
- * holds keys, found by reading the closed file's pages through the page cache. */
-static uint64_t make_tree_find_leaf(const char *path, struct model *m)
+/* Fills a tree of tiny nodes, closes it, and returns the page number of one node at `level`
+ * (0: a leaf) that holds keys, found by reading the closed file's pages through the page cache.
+ * Every such node is in the tree: the puts all ran in one epoch, so none was copied. */
+static uint64_t make_tree_find_node(const char *path, struct model *m, unsigned level)
 {
     struct awc_bt_config cfg = bt_cfg(path, 4096, 512, AWC_CREATE);
     struct awc_config pc = et_cfg(path, 4096, 64, 64, 0);
@@ -689,7 +691,7 @@ static uint64_t make_tree_find_leaf(const char *path, struct model *m)
             continue;
         memcpy(&magic, p, 4);
         memcpy(&n, p + 8, 4);
-        if (magic == 0x4e425741u && p[5] == 0 && n > 3)
+        if (magic == 0x4e425741u && p[5] == level && n > (level == 0 ? 3u : 0u))
             leaf = page;
         EXPECT(AWC_OK, awc_unpin(c, page, 0));
     }
@@ -740,27 +742,40 @@ static void test_corrupt_page(void **state)
     struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "corrupt"), 4096, 512, 0);
     struct model m = {0};
     awc_bt_t *bt;
-    uint64_t leaf;
+    uint64_t page; /* a node's */
 
     (void)state;
     /* A byte flipped on disk: AWC_ECHECKSUM. */
-    leaf = make_tree_find_leaf(path, &m);
-    et_flip_byte(path, et_page_offset(4096, leaf) + 100);
+    page = make_tree_find_node(path, &m, 0);
+    et_flip_byte(path, et_page_offset(4096, page) + 100);
     bt = bt_open_ok(&cfg);
     expect_values_or(bt, &m, AWC_ECHECKSUM);
     EXPECT(AWC_ECHECKSUM, awc_bt_check(bt, NULL, 0));
     EXPECT(AWC_OK, awc_bt_close(bt));
     m_free(&m);
-    /* A leaf rewritten with a valid checksum but a garbage slot: AWC_EBADFILE. */
-    leaf = make_tree_find_leaf(path, &m);
-    spoil_slots(path, leaf);
+    /* A page rewritten with a valid checksum but a garbage slot: AWC_EBADFILE. */
+    page = make_tree_find_node(path, &m, 0);
+    spoil_slots(path, page);
     bt = bt_open_ok(&cfg);
     expect_values_or(bt, &m, AWC_EBADFILE);
     EXPECT(AWC_EBADFILE, awc_bt_check(bt, NULL, 0));
     EXPECT(AWC_OK, awc_bt_close(bt));
     m_free(&m);
+    /* An inner node damaged, or malformed: the open (which reads the inner nodes for the free
+     * pages, README 11.5.4) fails clearly and leaves nothing open. */
+    page = make_tree_find_node(path, &m, 1);
+    et_flip_byte(path, et_page_offset(4096, page) + 60);
+    bt = NULL;
+    EXPECT(AWC_ECHECKSUM, awc_bt_open(&cfg, &bt));
+    assert_null(bt);
+    m_free(&m);
+    page = make_tree_find_node(path, &m, 1);
+    spoil_slots(path, page);
+    EXPECT(AWC_EBADFILE, awc_bt_open(&cfg, &bt));
+    assert_null(bt);
+    m_free(&m);
     /* Both meta pages damaged: the open fails clearly. */
-    leaf = make_tree_find_leaf(path, &m);
+    page = make_tree_find_node(path, &m, 0);
     et_flip_byte(path, et_page_offset(4096, 0) + 10);
     et_flip_byte(path, et_page_offset(4096, 1) + 10);
     bt = NULL;
@@ -801,12 +816,12 @@ static void test_tool_check(void **state)
     et_path(path, sizeof(path), "tool");
     if (tool == NULL || tool[0] == '\0')
         skip(); /* run outside ctest without AWC_BT_TOOL */
-    leaf = make_tree_find_leaf(path, &m);
+    leaf = make_tree_find_node(path, &m, 0);
     assert_int_equal(run_tool_check(tool, path), 0);
     et_flip_byte(path, et_page_offset(4096, leaf) + 100);
     assert_int_equal(run_tool_check(tool, path), 1);
     m_free(&m);
-    leaf = make_tree_find_leaf(path, &m);
+    leaf = make_tree_find_node(path, &m, 0);
     spoil_slots(path, leaf);
     assert_int_equal(run_tool_check(tool, path), 1);
     m_free(&m);
