@@ -30,7 +30,7 @@
  * waits for the calls in progress and for references to be released, and holds new calls back
  * while it runs. A thread holding a reference (awc_bt_get_ref) may read (get, more references,
  * cursors) but not put, delete, flush, close, check or read the stats: those return AWC_EDEADLK
- * (the write could wait for its own reference). Other threads' writes never wait for a
+ * (each could wait for the thread's own reference). Other threads' writes never wait for a
  * reference, except to a tree that is a single leaf (README 11.4.5).
  */
 #ifndef AWECACHE_ENGINE_AWECACHE_BT_H
@@ -99,7 +99,7 @@ AWC_API int awc_bt_get(awc_bt_t *bt, const void *key, size_t key_len, void *buf,
 
 /* A value read in place: value[0..value_len) stays readable, unchanged, until awc_bt_release
  * (its leaf stays pinned shared meanwhile; other threads' puts and deletes to that leaf copy it
- * to a new page instead of waiting, README 11.4.5). */
+ * to a new page instead of waiting, or wait when the leaf is the whole tree: README 11.4.5). */
 struct awc_bt_ref {
     const void *value;
     size_t value_len;
