@@ -45,18 +45,28 @@
 
 /* ---- Items ------------------------------------------------------------------------------- */
 
+/* Little-endian words: one copy on a little-endian host (the checks below go through every
+ * byte of every value a get returns, so this is the harness's hottest code), bytes elsewhere. */
 static void store_le64(uint8_t *p, uint64_t v)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 8);
+#else
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
+#endif
 }
 
 static uint64_t load_le64(const uint8_t *p)
 {
     uint64_t v = 0;
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, p, 8);
+#else
     for (int i = 0; i < 8; i++)
         v |= (uint64_t)p[i] << (8 * i);
+#endif
     return v;
 }
 
@@ -123,10 +133,28 @@ static void check_bad(struct kv_check *c, size_t at)
     }
 }
 
+/* Compares the n whole words at p with the pattern's words w0, w0 + 1, ...: the offset in p of
+ * the first byte that differs, or n * 8 when none does. */
+static size_t check_words(const uint8_t *p, uint64_t seed, uint64_t w0, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        uint64_t x = load_le64(p + 8 * k) ^ pattern_word(seed, w0 + k);
+
+        if (x != 0) {
+            size_t b = 0;
+
+            while (((x >> (8 * b)) & 0xff) == 0)
+                b++;
+            return 8 * k + b;
+        }
+    }
+    return 8 * n;
+}
+
 /* Steps: 1. the head's 16 bytes are collected; once whole, the pattern's seed follows from the
- * id and version it holds (a foreign id is caught by kv_check_end); 2. the rest is compared a
- * word at a time where the piece allows, else byte by byte; 3. bytes past the item's length
- * mark the value bad. */
+ * id and version it holds (a foreign id is caught by kv_check_end); 2. the rest is compared as
+ * whole words where the piece allows (check_words), else byte by byte; 3. bytes past the item's
+ * length mark the value bad. */
 void kv_check_piece(struct kv_check *c, const void *data, size_t len)
 {
     const uint8_t *p = data;
@@ -151,10 +179,13 @@ void kv_check_piece(struct kv_check *c, const void *data, size_t len)
         }
         /* Step 2 */
         if (at % 8 == 0 && len - i >= 8 && c->want_len - at >= 8) {
-            if (load_le64(p + i) != pattern_word(c->seed, at / 8))
-                check_bad(c, at);
-            c->at += 8;
-            i += 8;
+            size_t n = (len - i < c->want_len - at ? len - i : c->want_len - at) / 8;
+            size_t good = check_words(p + i, c->seed, at / 8, n);
+
+            if (good < 8 * n)
+                check_bad(c, at + good);
+            c->at += 8 * n;
+            i += 8 * n;
         } else {
             uint8_t w[8];
 
