@@ -28,8 +28,10 @@
  * Threads: every function is thread-safe; gets, cursors, puts and deletes of many threads run at
  * once (latch coupling on the page cache's shared and exclusive pins, README 11.4). A flush
  * waits for the calls in progress and for references to be released, and holds new calls back
- * while it runs. A thread holding a reference (awc_bt_get_ref) may read but not put, delete,
- * flush or close: those return AWC_EDEADLK (the write could wait for its own reference).
+ * while it runs. A thread holding a reference (awc_bt_get_ref) may read (get, more references,
+ * cursors) but not put, delete, flush, close, check or read the stats: those return AWC_EDEADLK
+ * (each could wait for the thread's own reference). Other threads' writes never wait for a
+ * reference, except to a tree that is a single leaf (README 11.4.5).
  */
 #ifndef AWECACHE_ENGINE_AWECACHE_BT_H
 #define AWECACHE_ENGINE_AWECACHE_BT_H
@@ -53,9 +55,9 @@ struct awc_bt_config {
     uint64_t window_budget; /* as struct awc_config; 0: min(frame_budget, 64 MiB). Each call
                              * pins up to 2 * height + 3 pages at once, a reference one more */
     unsigned flags;         /* AWC_CREATE, AWC_EXCL, AWC_READONLY, AWC_NO_DIRECT, AWC_NO_URING */
-    /* Bytes of each page a node uses: 0 for the whole page, else 512 to page_size. Less than a
-     * page makes nodes of fewer keys and deeper trees (for tests); it is fixed when the tree is
-     * created (0 or the tree's own when opening). */
+    /* Bytes of each page a node uses: 0 for the whole page, else a multiple of 8 from 512 to
+     * page_size. Less than a page makes nodes of fewer keys and deeper trees (for tests); it is
+     * fixed when the tree is created (0 or the tree's own when opening). */
     size_t node_bytes;
 };
 
@@ -96,7 +98,8 @@ AWC_API int awc_bt_get(awc_bt_t *bt, const void *key, size_t key_len, void *buf,
                        size_t *value_len);
 
 /* A value read in place: value[0..value_len) stays readable, unchanged, until awc_bt_release
- * (its leaf stays pinned shared meanwhile; puts into that leaf by other threads wait). */
+ * (its leaf stays pinned shared meanwhile; other threads' puts and deletes to that leaf copy it
+ * to a new page instead of waiting, or wait when the leaf is the whole tree: README 11.4.5). */
 struct awc_bt_ref {
     const void *value;
     size_t value_len;
@@ -104,7 +107,7 @@ struct awc_bt_ref {
 };
 
 /* Looks the key up and keeps its value in place (zero copy) in *ref. Errors: as awc_bt_get (no
- * AWC_ERANGE). */
+ * AWC_ERANGE), AWC_ENOMEM. */
 AWC_API int awc_bt_get_ref(awc_bt_t *bt, const void *key, size_t key_len, struct awc_bt_ref *ref);
 
 /* Releases a reference, once, from the thread that took it. Errors: AWC_EINVAL (NULL, not a live
@@ -181,7 +184,8 @@ struct awc_bt_stats {
 };
 
 /* Fills *stats; walks the whole tree (reads every node: a cost in proportion to the tree).
- * Errors: AWC_EINVAL, AWC_ECHECKSUM, AWC_EBADFILE, AWC_EBUSY, AWC_EIO, AWC_ECLOSED. */
+ * Errors: AWC_EINVAL, AWC_EDEADLK (this thread holds references), AWC_ECHECKSUM, AWC_EBADFILE,
+ * AWC_EBUSY, AWC_EIO, AWC_ECLOSED. */
 AWC_API int awc_bt_get_stats(awc_bt_t *bt, struct awc_bt_stats *stats);
 
 /* Checks the whole tree's structure (README 11.7): every node well formed, keys in order within
@@ -189,7 +193,7 @@ AWC_API int awc_bt_get_stats(awc_bt_t *bt, struct awc_bt_stats *stats);
  * key count, no page reachable twice nor free; the page cache checks each page's checksum as it
  * is read. Writes a one-line description of the first fault into msg[0..msg_len) (may be NULL).
  * Errors: AWC_EBADFILE (a structural fault), AWC_ECHECKSUM (a damaged page), AWC_EINVAL,
- * AWC_EBUSY, AWC_EIO, AWC_ENOMEM, AWC_ECLOSED. */
+ * AWC_EDEADLK (this thread holds references), AWC_EBUSY, AWC_EIO, AWC_ENOMEM, AWC_ECLOSED. */
 AWC_API int awc_bt_check(awc_bt_t *bt, char *msg, size_t msg_len);
 
 #ifdef __cplusplus

@@ -207,6 +207,124 @@ static int alloc_node(struct awc_bt *bt, uint64_t *page, uint8_t **node)
     return AWC_OK;
 }
 
+/* ---- Marks (README 11.4.5) --------------------------------------------------------------- */
+
+/* What a descent marks on its leaf (README 11.4.5): nothing (gets, cursors), a writer's mark
+ * (the optimistic writes: a leaf pinned exclusively from its parent) or a reference's. */
+enum mark { MARK_NONE, MARK_WRITER, MARK_REF };
+
+/* The entry for `page`, or bt->nmarks. The caller holds rmu. */
+static size_t mark_find(const struct awc_bt *bt, uint64_t page)
+{
+    size_t i = 0;
+
+    while (i < bt->nmarks && bt->marks[i].page != page)
+        i++;
+    return i;
+}
+
+/* The entry for `page`, added if missing. The caller holds rmu. Errors: AWC_ENOMEM. */
+static int mark_get(struct awc_bt *bt, uint64_t page, size_t *i)
+{
+    *i = mark_find(bt, page);
+    if (*i < bt->nmarks)
+        return AWC_OK;
+    if (bt->nmarks == bt->marks_cap) {
+        size_t cap = bt->marks_cap < 16 ? 16 : 2 * bt->marks_cap;
+        struct bt_mark *nm = realloc(bt->marks, cap * sizeof(*nm));
+
+        if (nm == NULL)
+            return AWC_ENOMEM;
+        bt->marks = nm;
+        bt->marks_cap = cap;
+    }
+    bt->marks[*i] = (struct bt_mark){.page = page};
+    bt->nmarks++;
+    return AWC_OK;
+}
+
+/* Removes entry i once nothing holds it. The caller holds rmu. */
+static void mark_drop(struct awc_bt *bt, size_t i)
+{
+    if (bt->marks[i].refs == 0 && bt->marks[i].writers == 0)
+        bt->marks[i] = bt->marks[--bt->nmarks];
+}
+
+/* Marks leaf `page` for a reference (get_ref, before pinning it shared, under its parent's pin)
+ * or an optimistic writer (before pinning it exclusively from its parent held shared); never
+ * both at once (README 11.4.5). *blocked, and nothing marked, when the other kind holds it: the
+ * writer goes pessimistic (which copies the leaf); the reference lets go of the parent and
+ * waits with ref_wait(*seq). Errors: AWC_ENOMEM. */
+static int mark_take(struct awc_bt *bt, uint64_t page, enum mark kind, bool *blocked, uint32_t *seq)
+{
+    size_t i;
+    int rc = AWC_OK;
+
+    assert(kind != MARK_NONE);
+    plat_mutex_lock(&bt->rmu);
+    i = mark_find(bt, page);
+    *blocked = i < bt->nmarks && (kind == MARK_REF ? bt->marks[i].writers : bt->marks[i].refs) > 0;
+    if (*blocked && kind == MARK_REF) {
+        bt->mark_waiters++;
+        *seq = atomic_load_explicit(&bt->mark_seq, memory_order_relaxed);
+    }
+    if (!*blocked) {
+        rc = mark_get(bt, page, &i);
+        if (rc == AWC_OK && kind == MARK_REF)
+            bt->marks[i].refs++;
+        else if (rc == AWC_OK)
+            bt->marks[i].writers++;
+    }
+    plat_mutex_unlock(&bt->rmu);
+    return rc;
+}
+
+/* Drops a mark once its pin is gone; a writer's wakes the references waiting (all: each looks
+ * again). */
+static void mark_put(struct awc_bt *bt, uint64_t page, enum mark kind)
+{
+    size_t i;
+    bool wake;
+
+    plat_mutex_lock(&bt->rmu);
+    i = mark_find(bt, page);
+    assert(i < bt->nmarks && (kind == MARK_REF ? bt->marks[i].refs : bt->marks[i].writers) > 0);
+    if (kind == MARK_REF)
+        bt->marks[i].refs--;
+    else
+        bt->marks[i].writers--;
+    mark_drop(bt, i);
+    wake = kind == MARK_WRITER && bt->mark_waiters > 0;
+    if (wake)
+        atomic_fetch_add_explicit(&bt->mark_seq, 1, memory_order_release);
+    plat_mutex_unlock(&bt->rmu);
+    if (wake)
+        plat_wake(&bt->mark_seq, 1);
+}
+
+/* Waits until a writer's mark goes (any: the caller looks again). */
+static void ref_wait(struct awc_bt *bt, uint32_t seq)
+{
+    plat_wait(&bt->mark_seq, seq);
+    plat_mutex_lock(&bt->rmu);
+    bt->mark_waiters--;
+    plat_mutex_unlock(&bt->rmu);
+}
+
+/* Whether references hold leaf `page`. A pessimistic writer asks holding the leaf's parent
+ * exclusively, so no reference can come meanwhile (get_ref marks under the parent's pin). */
+static bool referenced(struct awc_bt *bt, uint64_t page)
+{
+    size_t i;
+    bool r;
+
+    plat_mutex_lock(&bt->rmu);
+    i = mark_find(bt, page);
+    r = i < bt->nmarks && bt->marks[i].refs > 0;
+    plat_mutex_unlock(&bt->rmu);
+    return r;
+}
+
 /* ---- Held paths (README 11.4.3) ---------------------------------------------------------- */
 
 struct held {
@@ -245,17 +363,16 @@ static int pin_root(struct awc_bt *bt, int mode, uint64_t *page, uint8_t **node)
     }
 }
 
-/* The pessimistic descent's step 2: makes pa->e[k] a node of this epoch, copying it to a new
- * page if it is not, and pointing its parent (held) or the root at the copy (README 11.5.1). */
-static int make_fresh(struct awc_bt *bt, struct path *pa, uint32_t k)
+/* Copies pa->e[k] (pinned in either mode, unchanged) to a new page of this epoch, points its
+ * parent (held) or the root at the copy, and frees the old page later (README 11.5.1). */
+static int copy_node(struct awc_bt *bt, struct path *pa, uint32_t k)
 {
     struct held *e = &pa->e[k];
     uint64_t epoch = atomic_load_explicit(&bt->epoch, memory_order_relaxed), q;
     uint8_t *qp;
     int rc;
 
-    if (bt_gen(e->p) == epoch)
-        return AWC_OK;
+    assert(!e->dirty);
     rc = alloc_node(bt, &q, &qp);
     if (rc != AWC_OK)
         return rc;
@@ -275,6 +392,15 @@ static int make_fresh(struct awc_bt *bt, struct path *pa, uint32_t k)
     e->dirty = true;
     atomic_fetch_add_explicit(&bt->copies, 1, memory_order_relaxed);
     return AWC_OK;
+}
+
+/* The pessimistic descent's step 2: makes pa->e[k] a node of this epoch, copying it if it is
+ * not (README 11.5.1). */
+static int make_fresh(struct awc_bt *bt, struct path *pa, uint32_t k)
+{
+    if (bt_gen(pa->e[k].p) == atomic_load_explicit(&bt->epoch, memory_order_relaxed))
+        return AWC_OK;
+    return copy_node(bt, pa, k);
 }
 
 /* The largest separator an inner node may have to take. */
@@ -328,6 +454,18 @@ static int descend_excl(struct awc_bt *bt, const uint8_t *key, size_t len, enum 
         c = &pa->e[pa->n];
         c->page = bt_child(e->p, e->idx);
         c->dirty = false;
+        if (level == 1 && referenced(bt, c->page)) {
+            /* A leaf that references hold is copied from a shared pin, never waited
+             * for (README 11.4.5); the copy is fresh, and the old page freed later. */
+            rc = bt_pin_node(bt, c->page, AWC_SHARED, 0, &c->p);
+            if (rc != AWC_OK)
+                return rc;
+            pa->n++;
+            rc = copy_node(bt, pa, pa->n - 1);
+            if (rc != AWC_OK)
+                return rc;
+            continue;
+        }
         rc = bt_pin_node(bt, c->page, AWC_EXCLUSIVE, (int)level - 1, &c->p);
         if (rc != AWC_OK)
             return rc;
@@ -351,30 +489,58 @@ struct bounds {
  * rightmost. */
 enum route { ROUTE_LE, ROUTE_LT };
 
+/* find_leaf's answer when an optimistic writer's leaf is held by references: go pessimistic. */
+#define BT_REFERENCED 1
+
 /* Shared descent with latch coupling: the child is pinned before the parent is released. The
- * leaf is pinned in `leaf_mode` (exclusive for the optimistic write, README 11.4.3). */
+ * leaf is pinned in `leaf_mode` (exclusive for the optimistic write, README 11.4.3) and marked
+ * as `mark` says; *marked says whether it was (a root leaf gets no writer's mark: its writer
+ * holds nothing while it waits). */
 static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum route how,
-                     int leaf_mode, struct bounds *b, uint64_t *page, uint8_t **leaf)
+                     int leaf_mode, enum mark mark, struct bounds *b, uint64_t *page,
+                     uint8_t **leaf, bool *marked)
 {
     uint64_t cur;
     uint8_t *p;
+    uint32_t seq;
+    bool busy;
     int rc;
 
-    /* Step 1: the root, exclusive when it is the leaf and leaf_mode says so. */
+restart:
+    /* Step 1: the root, in leaf_mode when it is the leaf; a reference marks it first. The root
+     * pointer is read again once pinned (README 11.4.2). */
     for (;;) {
+        uint64_t r = atomic_load_explicit(&bt->root, memory_order_acquire);
         bool one = atomic_load_explicit(&bt->height, memory_order_acquire) == 1;
-        int mode = one ? leaf_mode : AWC_SHARED;
 
-        rc = pin_root(bt, mode, &cur, &p);
-        if (rc != AWC_OK)
+        *marked = one && mark == MARK_REF;
+        if (*marked) {
+            rc = mark_take(bt, r, MARK_REF, &busy, &seq);
+            if (rc != AWC_OK)
+                return rc;
+            if (busy) {
+                ref_wait(bt, seq);
+                continue;
+            }
+        }
+        rc = bt_pin_node(bt, r, one ? leaf_mode : AWC_SHARED, -1, &p);
+        if (rc != AWC_OK) {
+            if (*marked)
+                mark_put(bt, r, MARK_REF);
             return rc;
-        if ((bt_level(p) == 0) == one || leaf_mode == AWC_SHARED)
+        }
+        if (atomic_load_explicit(&bt->root, memory_order_acquire) == r &&
+            ((bt_level(p) == 0) == one || (leaf_mode == AWC_SHARED && mark == MARK_NONE))) {
+            cur = r;
             break;
-        awc_unpin(bt->cache, cur, 0); /* the height changed meanwhile */
+        }
+        awc_unpin(bt->cache, r, 0); /* the root or the height changed meanwhile */
+        if (*marked)
+            mark_put(bt, r, MARK_REF);
     }
     if (b != NULL)
         b->has = false;
-    /* Step 2: down, coupling. */
+    /* Step 2: down, coupling; the leaf marked before it is pinned, under its parent's pin. */
     while (bt_level(p) > 0) {
         uint32_t n = bt_n(p), j, level = bt_level(p);
         uint64_t child;
@@ -391,10 +557,30 @@ static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum rou
             b->has = true;
         }
         child = bt_child(p, j);
+        *marked = level == 1 && mark != MARK_NONE;
+        if (*marked) {
+            rc = mark_take(bt, child, mark, &busy, &seq);
+            if (rc == AWC_OK && busy && mark == MARK_REF) {
+                awc_unpin(bt->cache, cur, 0);
+                ref_wait(bt, seq);
+                goto restart;
+            }
+            if (rc == AWC_OK && busy)
+                rc = BT_REFERENCED;
+            if (rc != AWC_OK) {
+                awc_unpin(bt->cache, cur, 0);
+                *marked = false;
+                return rc;
+            }
+        }
         rc = bt_pin_node(bt, child, level == 1 ? leaf_mode : AWC_SHARED, (int)level - 1, &cp);
         awc_unpin(bt->cache, cur, 0);
-        if (rc != AWC_OK)
+        if (rc != AWC_OK) {
+            if (*marked)
+                mark_put(bt, child, mark);
+            *marked = false;
             return rc;
+        }
         cur = child;
         p = cp;
     }
@@ -403,24 +589,52 @@ static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum rou
     return AWC_OK;
 }
 
-/* The common part of get and get_ref: the leaf pinned shared and the value found in it. */
-static int lookup(struct awc_bt *bt, const void *key, size_t key_len, uint64_t *page,
-                  const uint8_t **value, size_t *value_len)
+/* Unpins a leaf find_leaf gave, and drops its mark. */
+static void leaf_done(struct awc_bt *bt, uint64_t page, int dirty, enum mark mark, bool marked)
+{
+    awc_unpin(bt->cache, page, dirty);
+    if (marked)
+        mark_put(bt, page, mark);
+}
+
+/* The common part of get and get_ref (mark MARK_REF): the leaf pinned shared (and marked) and
+ * the value found in it. */
+static int lookup(struct awc_bt *bt, const void *key, size_t key_len, enum mark mark,
+                  uint64_t *page, const uint8_t **value, size_t *value_len)
 {
     uint8_t *leaf;
-    bool found;
+    bool found, marked;
     uint32_t i;
-    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_SHARED, NULL, page, &leaf);
+    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_SHARED, mark, NULL, page, &leaf, &marked);
 
     if (rc != AWC_OK)
         return rc;
+    assert(marked == (mark == MARK_REF));
     i = bt_lower_bound(leaf, key, key_len, &found);
     if (!found) {
-        awc_unpin(bt->cache, *page, 0);
+        leaf_done(bt, *page, 0, mark, marked);
         return AWC_ENOTFOUND;
     }
     *value = bt_value_at(leaf, i, value_len);
     return AWC_OK;
+}
+
+/* get and get_ref up to the value: the checks (args_ok: the call's own arguments), the epoch
+ * lock entered (left again on error), the lookup. */
+static int lookup_call(struct awc_bt *bt, const void *key, size_t key_len, bool args_ok,
+                       enum mark mark, uint64_t *page, const uint8_t **value, size_t *value_len)
+{
+    int rc = check_call(bt, key, key_len);
+
+    if (rc == AWC_OK && !args_ok)
+        rc = AWC_EINVAL;
+    if (rc != AWC_OK)
+        return rc;
+    bt_epoch_enter(bt);
+    rc = lookup(bt, key, key_len, mark, page, value, value_len);
+    if (rc != AWC_OK)
+        bt_epoch_exit(bt);
+    return rc;
 }
 
 AWC_API int awc_bt_get(awc_bt_t *bt, const void *key, size_t key_len, void *buf, size_t buf_len,
@@ -429,22 +643,17 @@ AWC_API int awc_bt_get(awc_bt_t *bt, const void *key, size_t key_len, void *buf,
     const uint8_t *v;
     uint64_t page;
     size_t len;
-    int rc = check_call(bt, key, key_len);
+    int rc = lookup_call(bt, key, key_len, value_len != NULL && (buf != NULL || buf_len == 0),
+                         MARK_NONE, &page, &v, &len);
 
     if (rc != AWC_OK)
         return rc;
-    if (value_len == NULL || (buf == NULL && buf_len > 0))
-        return AWC_EINVAL;
-    bt_epoch_enter(bt);
-    rc = lookup(bt, key, key_len, &page, &v, &len);
-    if (rc == AWC_OK) {
-        *value_len = len;
-        if (len > buf_len)
-            rc = AWC_ERANGE;
-        else if (len > 0)
-            memcpy(buf, v, len);
-        awc_unpin(bt->cache, page, 0);
-    }
+    *value_len = len;
+    if (len > buf_len)
+        rc = AWC_ERANGE;
+    else if (len > 0)
+        memcpy(buf, v, len);
+    awc_unpin(bt->cache, page, 0);
     bt_epoch_exit(bt);
     return rc;
 }
@@ -456,19 +665,11 @@ AWC_API int awc_bt_get_ref(awc_bt_t *bt, const void *key, size_t key_len, struct
     const uint8_t *v;
     uint64_t page;
     size_t len;
-    int rc = check_call(bt, key, key_len);
+    /* The epoch lock stays taken until the release: no page the reference reads is reused. */
+    int rc = lookup_call(bt, key, key_len, ref != NULL, MARK_REF, &page, &v, &len);
 
     if (rc != AWC_OK)
         return rc;
-    if (ref == NULL)
-        return AWC_EINVAL;
-    /* The epoch lock stays taken until the release: no page the reference reads is reused. */
-    bt_epoch_enter(bt);
-    rc = lookup(bt, key, key_len, &page, &v, &len);
-    if (rc != AWC_OK) {
-        bt_epoch_exit(bt);
-        return rc;
-    }
     ref->value = v;
     ref->value_len = len;
     ref->priv_[0] = REF_MAGIC ^ (uint64_t)(uintptr_t)bt;
@@ -490,6 +691,8 @@ AWC_API int awc_bt_release(awc_bt_t *bt, struct awc_bt_ref *ref)
         return AWC_EINVAL;
     rc = awc_unpin(bt->cache, ref->priv_[1], 0);
     assert(rc == AWC_OK);
+    mark_put(bt, ref->priv_[1],
+             MARK_REF); /* after the unpin: a writer that sees no mark never waits */
     ref->priv_[0] = 0;
     ref->value = NULL;
     tls_bt_refs--;
@@ -527,6 +730,18 @@ static uint32_t used_after_put(const uint8_t *leaf, const uint8_t *key, size_t k
     return bt_used(leaf) + bt_leaf_size(key_len, value_len) - (found ? bt_entry_size(leaf, i) : 0);
 }
 
+/* The optimistic writes' descent: shared, the leaf exclusive and marked (README 11.4.3, 11.4.5).
+ * With *skip the leaf was not pinned (references hold it): the write goes pessimistic. */
+static int leaf_for_write(struct awc_bt *bt, const uint8_t *key, size_t key_len, uint64_t *page,
+                          uint8_t **leaf, bool *marked, bool *skip)
+{
+    int rc =
+        find_leaf(bt, key, key_len, ROUTE_LE, AWC_EXCLUSIVE, MARK_WRITER, NULL, page, leaf, marked);
+
+    *skip = rc == BT_REFERENCED;
+    return *skip ? AWC_OK : rc;
+}
+
 /* Step 1: optimistic: shared descent, the leaf exclusive; done when the leaf is fresh and the
  * entry fits. *done false: go pessimistic. */
 static int put_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_len,
@@ -534,17 +749,18 @@ static int put_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_len,
 {
     uint64_t page;
     uint8_t *leaf;
-    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_EXCLUSIVE, NULL, &page, &leaf);
+    bool marked, skip;
+    int rc = leaf_for_write(bt, key, key_len, &page, &leaf, &marked, &skip);
 
     *done = false;
-    if (rc != AWC_OK)
+    if (rc != AWC_OK || skip)
         return rc;
     if (bt_gen(leaf) == atomic_load_explicit(&bt->epoch, memory_order_relaxed) &&
         used_after_put(leaf, key, key_len, value_len) <= bt->cap) {
         leaf_put(bt, leaf, key, key_len, value, value_len, scratch);
         *done = true;
     }
-    awc_unpin(bt->cache, page, *done);
+    leaf_done(bt, page, *done, MARK_WRITER, marked);
     return AWC_OK;
 }
 
@@ -636,12 +852,32 @@ static int split_up(struct awc_bt *bt, struct path *pa, const uint8_t *key, size
     return AWC_OK;
 }
 
+/* A put or a delete, as write_call carries it out. */
+struct write {
+    enum change ch;
+    const uint8_t *key, *value; /* value: puts only */
+    size_t key_len, value_len;
+};
+
+static int write_call(struct awc_bt *bt, const struct write *w);
+
+/* Step 2 of a put, on the leaf the pessimistic descent left last in *pa: in place, or split. */
+static int put_pessimistic(struct awc_bt *bt, struct path *pa, const struct write *w,
+                           uint8_t *scratch)
+{
+    struct held *leaf = &pa->e[pa->n - 1];
+
+    if (used_after_put(leaf->p, w->key, w->key_len, w->value_len) > bt->cap)
+        return split_up(bt, pa, w->key, w->key_len, w->value, w->value_len, scratch);
+    leaf_put(bt, leaf->p, w->key, w->key_len, w->value, w->value_len, scratch);
+    leaf->dirty = true;
+    return AWC_OK;
+}
+
 AWC_API int awc_bt_put(awc_bt_t *bt, const void *key, size_t key_len, const void *value,
                        size_t value_len)
 {
-    struct path pa;
-    uint8_t *scratch;
-    bool done;
+    struct write w = {PUT, key, value, key_len, value_len};
     int rc = check_write(bt, key, key_len);
 
     if (rc != AWC_OK)
@@ -650,34 +886,7 @@ AWC_API int awc_bt_put(awc_bt_t *bt, const void *key, size_t key_len, const void
         return AWC_EINVAL;
     if (key_len + value_len > bt->max_item)
         return AWC_E2BIG;
-    scratch = malloc(2 * (size_t)bt->cap);
-    if (scratch == NULL)
-        return AWC_ENOMEM;
-    bt_epoch_enter(bt);
-    /* Step 1 */
-    rc = put_optimistic(bt, key, key_len, value, value_len, scratch, &done);
-    if (rc == AWC_OK && !done)
-        rc = reserve_pending(bt);
-    if (rc == AWC_OK && !done) {
-        /* Step 2 */
-        rc = descend_excl(bt, key, key_len, PUT, bt_leaf_size(key_len, value_len), &pa);
-        if (rc == AWC_OK) {
-            struct held *leaf = &pa.e[pa.n - 1];
-
-            if (used_after_put(leaf->p, key, key_len, value_len) <= bt->cap) {
-                leaf_put(bt, leaf->p, key, key_len, value, value_len, scratch);
-                leaf->dirty = true;
-            } else {
-                rc = split_up(bt, &pa, key, key_len, value, value_len, scratch);
-            }
-        }
-        release_to(bt, &pa, pa.n);
-    }
-    if (rc == AWC_OK)
-        atomic_store_explicit(&bt->changed, true, memory_order_relaxed);
-    bt_epoch_exit(bt);
-    free(scratch);
-    return rc;
+    return write_call(bt, &w);
 }
 
 /* ---- Delete (README 11.3.3) -------------------------------------------------------------- */
@@ -687,12 +896,12 @@ static int delete_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_l
 {
     uint64_t page;
     uint8_t *leaf;
-    bool found;
+    bool found, marked, skip;
     uint32_t i;
-    int rc = find_leaf(bt, key, key_len, ROUTE_LE, AWC_EXCLUSIVE, NULL, &page, &leaf);
+    int rc = leaf_for_write(bt, key, key_len, &page, &leaf, &marked, &skip);
 
     *done = false;
-    if (rc != AWC_OK)
+    if (rc != AWC_OK || skip)
         return rc;
     i = bt_lower_bound(leaf, key, key_len, &found);
     if (!found) {
@@ -704,7 +913,7 @@ static int delete_optimistic(struct awc_bt *bt, const uint8_t *key, size_t key_l
         atomic_fetch_sub_explicit(&bt->count, 1, memory_order_relaxed);
         *done = true;
     }
-    awc_unpin(bt->cache, page, *done);
+    leaf_done(bt, page, *done, MARK_WRITER, marked);
     return rc;
 }
 
@@ -787,38 +996,49 @@ static int rebalance(struct awc_bt *bt, struct path *pa, uint8_t *scratch)
     return AWC_OK;
 }
 
-AWC_API int awc_bt_delete(awc_bt_t *bt, const void *key, size_t key_len)
+/* Step 2 of a delete, on the leaf the pessimistic descent left last in *pa: remove, then merge
+ * up the held path. */
+static int delete_pessimistic(struct awc_bt *bt, struct path *pa, const struct write *w,
+                              uint8_t *scratch)
+{
+    struct held *leaf = &pa->e[pa->n - 1];
+    bool found;
+    uint32_t i = bt_lower_bound(leaf->p, w->key, w->key_len, &found);
+
+    if (!found)
+        return AWC_ENOTFOUND; /* deleted meanwhile */
+    bt_remove(leaf->p, i);
+    leaf->dirty = true;
+    atomic_fetch_sub_explicit(&bt->count, 1, memory_order_relaxed);
+    return rebalance(bt, pa, scratch);
+}
+
+/* A put or delete after its checks (README 11.4.3): step 1 optimistic; step 2, when that could
+ * not do it, the pessimistic descent and the change on the held path. */
+static int write_call(struct awc_bt *bt, const struct write *w)
 {
     struct path pa;
-    uint8_t *scratch;
-    bool done, found;
-    int rc = check_write(bt, key, key_len);
+    uint8_t *scratch = malloc(2 * (size_t)bt->cap);
+    bool done;
+    int rc;
 
-    if (rc != AWC_OK)
-        return rc;
-    scratch = malloc(2 * (size_t)bt->cap);
     if (scratch == NULL)
         return AWC_ENOMEM;
     bt_epoch_enter(bt);
-    rc = delete_optimistic(bt, key, key_len, &done);
+    /* Step 1 */
+    if (w->ch == PUT)
+        rc = put_optimistic(bt, w->key, w->key_len, w->value, w->value_len, scratch, &done);
+    else
+        rc = delete_optimistic(bt, w->key, w->key_len, &done);
     if (rc == AWC_OK && !done)
         rc = reserve_pending(bt);
     if (rc == AWC_OK && !done) {
-        /* Step 2: the pessimistic descent; the leaf last. */
-        rc = descend_excl(bt, key, key_len, DEL, 0, &pa);
-        if (rc == AWC_OK) {
-            struct held *leaf = &pa.e[pa.n - 1];
-            uint32_t i = bt_lower_bound(leaf->p, key, key_len, &found);
-
-            if (!found) {
-                rc = AWC_ENOTFOUND; /* deleted meanwhile */
-            } else {
-                bt_remove(leaf->p, i);
-                leaf->dirty = true;
-                atomic_fetch_sub_explicit(&bt->count, 1, memory_order_relaxed);
-                rc = rebalance(bt, &pa, scratch);
-            }
-        }
+        /* Step 2 */
+        rc = descend_excl(bt, w->key, w->key_len, w->ch,
+                          w->ch == PUT ? bt_leaf_size(w->key_len, w->value_len) : 0, &pa);
+        if (rc == AWC_OK)
+            rc = w->ch == PUT ? put_pessimistic(bt, &pa, w, scratch)
+                              : delete_pessimistic(bt, &pa, w, scratch);
         release_to(bt, &pa, pa.n);
     }
     if (rc == AWC_OK)
@@ -826,6 +1046,14 @@ AWC_API int awc_bt_delete(awc_bt_t *bt, const void *key, size_t key_len)
     bt_epoch_exit(bt);
     free(scratch);
     return rc;
+}
+
+AWC_API int awc_bt_delete(awc_bt_t *bt, const void *key, size_t key_len)
+{
+    struct write w = {DEL, key, NULL, key_len, 0};
+    int rc = check_write(bt, key, key_len);
+
+    return rc != AWC_OK ? rc : write_call(bt, &w);
 }
 
 AWC_API int awc_bt_count(awc_bt_t *bt, uint64_t *count)
@@ -922,10 +1150,11 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
         uint64_t page;
         uint8_t *leaf;
         uint32_t n, i;
-        bool found;
+        bool found, marked;
 
         bt_epoch_enter(bt);
-        rc = find_leaf(bt, key, len, mv == LT ? ROUTE_LT : ROUTE_LE, AWC_SHARED, &b, &page, &leaf);
+        rc = find_leaf(bt, key, len, mv == LT ? ROUTE_LT : ROUTE_LE, AWC_SHARED, MARK_NONE, &b,
+                       &page, &leaf, &marked);
         if (rc != AWC_OK) {
             bt_epoch_exit(bt);
             return rc;

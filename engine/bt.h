@@ -137,6 +137,14 @@ int bt_node_valid(const uint8_t *node, uint32_t cap, int level);
 
 /* ---- The tree (README 11.1) -------------------------------------------------------------- */
 
+/* A leaf page held by references or about to be pinned exclusively by a writer that holds its
+ * parent shared (README 11.4.5): never both at once. */
+struct bt_mark {
+    uint64_t page;
+    uint32_t refs;    /* references holding it (each a shared pin) */
+    uint32_t writers; /* optimistic writers pinning it exclusively, or holding it so */
+};
+
 #define BT_MAGIC UINT64_C(0x45455254425f4341) /* "AC_BTREE" */
 #define BT_DEAD  UINT64_C(0x444145445f544241)
 
@@ -163,6 +171,11 @@ struct awc_bt {
     size_t nfree, free_cap;
     uint64_t *pending; /* pages freed in this epoch: free after the next flush */
     size_t npending, pending_cap;
+    plat_mutex_t rmu;           /* the marks below (README 11.4.5) */
+    struct bt_mark *marks;      /* leaves referenced or being written in place; a short list */
+    size_t nmarks, marks_cap;   /* (entries live only while their pins are held) */
+    uint32_t mark_waiters;      /* get_ref calls waiting for a writer's mark to go (under rmu) */
+    _Atomic uint32_t mark_seq;  /* bumped when a writer's mark goes and someone waits */
     struct awc_bt *next_closed; /* closed handles stay reachable (awecache.h) */
 };
 

@@ -161,7 +161,7 @@ AWC_API int awc_bt_flush(awc_bt_t *bt)
     if (rc != AWC_OK)
         return rc;
     if (bt->readonly)
-        return AWC_OK;
+        return AWC_EACCES; /* as the header says: nothing a read-only tree could make durable */
     plat_mutex_lock(&bt->fmu);
     bt_epoch_lock(bt);
     rc = flush_locked(bt);
@@ -312,6 +312,12 @@ AWC_API int awc_bt_open(const struct awc_bt_config *cfg, awc_bt_t **out)
         free(bt);
         return AWC_ENOMEM;
     }
+    if (plat_mutex_init(&bt->rmu) != 0) {
+        plat_mutex_destroy(&bt->amu);
+        plat_mutex_destroy(&bt->fmu);
+        free(bt);
+        return AWC_ENOMEM;
+    }
     /* Step 1 */
     rc = open_cache(bt, cfg);
     /* Steps 2 and 3 */
@@ -324,6 +330,7 @@ AWC_API int awc_bt_open(const struct awc_bt_config *cfg, awc_bt_t **out)
         if (bt->cache != NULL)
             awc_close(bt->cache);
         free(bt->free);
+        plat_mutex_destroy(&bt->rmu);
         plat_mutex_destroy(&bt->amu);
         plat_mutex_destroy(&bt->fmu);
         free(bt);
@@ -362,7 +369,9 @@ AWC_API int awc_bt_close(awc_bt_t *bt)
     bt->cache = NULL;
     free(bt->free);
     free(bt->pending);
+    free(bt->marks);
     bt->free = bt->pending = NULL;
+    bt->marks = NULL;
     bt->next_closed = atomic_load_explicit(&closed_bts, memory_order_relaxed);
     while (!atomic_compare_exchange_weak_explicit(&closed_bts, &bt->next_closed, bt,
                                                   memory_order_release, memory_order_relaxed))

@@ -10,10 +10,15 @@
  * - test_refs: a reference's bytes stay put while another thread overwrites the key; a thread
  *   holding one gets AWC_EDEADLK from put, delete, flush and close (AWC_EBUSY from close for
  *   another thread's).
+ * - test_ref_writers: with a reference held on a leaf (of this epoch, then of the durable tree),
+ *   other threads' puts to it and around it finish while it is held (writers copy a referenced
+ *   leaf, never wait for it), and its holder reads, takes another reference and moves a cursor
+ *   meanwhile.
  * - test_not_a_tree, test_corrupt_page: a page-cache file holding other data, an empty file
  *   without AWC_CREATE, a node page flipped on disk (AWC_ECHECKSUM) and a node page rewritten
  *   with a valid checksum but garbage (AWC_EBADFILE): a clear error, never a crash or a wrong
- *   value.
+ *   value; the same to an inner node fails the open (it reads the inner nodes), and so do two
+ *   damaged meta pages.
  * - test_tool_check: `awecache check --btree` (AWC_BT_TOOL) passes a good tree and fails a
  *   damaged or malformed one (exit 1).
  * - test_model_tiny, test_model_4k, test_model_16k: a random mix of puts, overwrites, deletes,
@@ -247,6 +252,19 @@ static void expect_str(awc_bt_t *bt, const char *k, const char *v)
     assert_memory_equal(buf, v, vl);
 }
 
+/* The tree equals the model and passes the check; then it is closed, opened again (no
+ * AWC_CREATE), compared with the model again and closed. */
+static void reopen_equal(awc_bt_t *bt, struct awc_bt_config *cfg, const struct model *m)
+{
+    check_equal(bt, m);
+    bt_check_ok(bt);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    cfg->flags = 0;
+    bt = bt_open_ok(cfg);
+    check_equal(bt, m);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+}
+
 /* ---- One thread -------------------------------------------------------------------------- */
 
 static void test_basic(void **state)
@@ -361,6 +379,8 @@ static void test_bad_input(void **state)
     EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &none));
     cfg.node_bytes = 8192;
     EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &none));
+    cfg.node_bytes = 1020;
+    EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &none));
     cfg.node_bytes = 0;
     cfg.flags = 0x8000;
     EXPECT(AWC_EINVAL, awc_bt_open(&cfg, &none));
@@ -380,6 +400,7 @@ static void test_bad_input(void **state)
     bt = bt_open_ok(&cfg);
     EXPECT(AWC_EACCES, awc_bt_put(bt, "k", 1, "v", 1));
     EXPECT(AWC_EACCES, awc_bt_delete(bt, "k1", 2));
+    EXPECT(AWC_EACCES, awc_bt_flush(bt));
     expect_str(bt, "k1", "v1");
     EXPECT(AWC_OK, awc_bt_close(bt));
 }
@@ -436,13 +457,7 @@ static void key_limits(size_t ps)
             EXPECT(AWC_E2BIG, awc_bt_put(bt, key, kl, val, max_item - kl + 1));
     }
     EXPECT(AWC_E2BIG, awc_bt_put(bt, key, AWC_BT_MAX_KEY + 1, val, 0));
-    check_equal(bt, &m);
-    bt_check_ok(bt);
-    EXPECT(AWC_OK, awc_bt_close(bt));
-    cfg.flags = 0;
-    bt = bt_open_ok(&cfg);
-    check_equal(bt, &m);
-    EXPECT(AWC_OK, awc_bt_close(bt));
+    reopen_equal(bt, &cfg, &m);
     m_free(&m);
 }
 
@@ -516,6 +531,94 @@ static void test_refs(void **state)
     EXPECT(AWC_OK, awc_bt_close(bt));
 }
 
+/* Writers that must not wait for the main thread's references (test_ref_writers). */
+struct ref_writer_arg {
+    awc_bt_t *bt;
+    int first, last; /* keys key%05d in [first, last) */
+    int rounds;
+    atomic_int done; /* 1: finished, -1: a call failed */
+};
+
+static void *ref_writer(void *p)
+{
+    struct ref_writer_arg *a = p;
+    char k[32], v[64];
+
+    for (int r = 0; r < a->rounds; r++) {
+        for (int i = a->first; i < a->last; i++) {
+            snprintf(k, sizeof(k), "key%05d", i);
+            snprintf(v, sizeof(v), "round %d of key %d, longer than before", r, i);
+            if (awc_bt_put(a->bt, k, strlen(k), v, strlen(v)) != AWC_OK) {
+                atomic_store(&a->done, -1);
+                return NULL;
+            }
+        }
+    }
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+/* Writers never wait for references (README 11.4.5): with a reference held on a leaf (fresh, and
+ * durable), other threads' puts to that leaf and all around it (splits, copies) finish while it
+ * is held, and the holder reads meanwhile (gets, another reference, a cursor) without waiting:
+ * before, a writer holding a parent exclusively and waiting for the referenced leaf blocked the
+ * holder's next read for good. */
+static void test_ref_writers(void **state)
+{
+    char path[512], k[32], buf[64];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "refw"), 4096, 512, AWC_CREATE);
+    awc_bt_t *bt = bt_open_ok(&cfg);
+    struct ref_writer_arg a[2];
+    struct awc_bt_ref ref, ref2;
+    struct awc_bt_stats st;
+    awc_bt_cursor_t *c;
+    pthread_t t[2];
+    size_t vl;
+
+    (void)state;
+    for (int i = 0; i < 400; i++) {
+        snprintf(k, sizeof(k), "key%05d", i);
+        put_str(bt, k, "v0");
+    }
+    EXPECT(AWC_OK, awc_bt_get_stats(bt, &st));
+    assert_true(st.height >= 3);
+    for (int fresh = 1; fresh >= 0; fresh--) {
+        put_str(bt, "key00100", "v0"); /* the leaf is of this epoch: changed in place */
+        if (!fresh)
+            EXPECT(AWC_OK, awc_bt_flush(bt)); /* the leaf belongs to the durable tree */
+        EXPECT(AWC_OK, awc_bt_get_ref(bt, "key00100", 8, &ref));
+        a[0] = (struct ref_writer_arg){.bt = bt, .first = 90, .last = 110, .rounds = 20};
+        a[1] = (struct ref_writer_arg){.bt = bt, .first = 110, .last = 400, .rounds = 3};
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&t[i], NULL, ref_writer, &a[i]), 0);
+        for (int ms = 0; atomic_load(&a[0].done) == 0 || atomic_load(&a[1].done) == 0; ms++) {
+            if (ms == 20000)
+                fail_msg("the writers still wait for a reference after 20 s");
+            snprintf(k, sizeof(k), "key%05d", 95 + ms % 10);
+            EXPECT(AWC_OK, awc_bt_get(bt, k, strlen(k), buf, sizeof(buf), &vl));
+            if (ms % 16 == 0) {
+                EXPECT(AWC_OK, awc_bt_get_ref(bt, k, strlen(k), &ref2));
+                EXPECT(AWC_OK, awc_bt_cursor_open(bt, &c));
+                EXPECT(AWC_OK, awc_bt_cursor_seek(c, "key00098", 8));
+                EXPECT(AWC_OK, awc_bt_cursor_next(c));
+                EXPECT(AWC_OK, awc_bt_cursor_close(c));
+                EXPECT(AWC_OK, awc_bt_release(bt, &ref2));
+            }
+            et_sleep_ms(1);
+        }
+        assert_int_equal(atomic_load(&a[0].done), 1);
+        assert_int_equal(atomic_load(&a[1].done), 1);
+        assert_int_equal(ref.value_len, 2);
+        assert_memory_equal(ref.value, "v0", 2); /* the referenced bytes never moved */
+        expect_str(bt, "key00100", "round 19 of key 100, longer than before");
+        EXPECT(AWC_OK, awc_bt_release(bt, &ref));
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_join(t[i], NULL), 0);
+        bt_check_ok(bt);
+    }
+    EXPECT(AWC_OK, awc_bt_close(bt));
+}
+
 /* ---- Files that are not trees, and damage ------------------------------------------------- */
 
 static void test_not_a_tree(void **state)
@@ -558,9 +661,10 @@ static void test_not_a_tree(void **state)
     assert_null(bt);
 }
 
-/* Fills a tree of tiny nodes, closes it, and returns the page number of one leaf (level 0) that
- * holds keys, found by reading the closed file's pages through the page cache. */
-static uint64_t make_tree_find_leaf(const char *path, struct model *m)
+/* Fills a tree of tiny nodes, closes it, and returns the page number of one node at `level`
+ * (0: a leaf) that holds keys, found by reading the closed file's pages through the page cache.
+ * Every such node is in the tree: the puts all ran in one epoch, so none was copied. */
+static uint64_t make_tree_find_node(const char *path, struct model *m, unsigned level)
 {
     struct awc_bt_config cfg = bt_cfg(path, 4096, 512, AWC_CREATE);
     struct awc_config pc = et_cfg(path, 4096, 64, 64, 0);
@@ -587,13 +691,27 @@ static uint64_t make_tree_find_leaf(const char *path, struct model *m)
             continue;
         memcpy(&magic, p, 4);
         memcpy(&n, p + 8, 4);
-        if (magic == 0x4e425741u && p[5] == 0 && n > 3)
+        if (magic == 0x4e425741u && p[5] == level && n > (level == 0 ? 3u : 0u))
             leaf = page;
         EXPECT(AWC_OK, awc_unpin(c, page, 0));
     }
     et_close(c);
     assert_true(leaf != 0);
     return leaf;
+}
+
+/* Rewrites the first slots of node `page` with garbage through the page cache: the page's
+ * checksum holds, its node does not (AWC_EBADFILE). */
+static void spoil_slots(const char *path, uint64_t page)
+{
+    struct awc_config pc = et_cfg(path, 4096, 64, 64, 0);
+    awc_t *c = et_open(&pc);
+    uint8_t *p;
+
+    EXPECT(AWC_OK, awc_pin(c, page, AWC_EXCLUSIVE, (void **)&p));
+    memset(p + 40, 0xff, 8);
+    EXPECT(AWC_OK, awc_unpin(c, page, 1));
+    et_close(c);
 }
 
 /* Every key reads back as its value or as `err`, never as something else; at least one meets
@@ -622,36 +740,42 @@ static void test_corrupt_page(void **state)
 {
     char path[512];
     struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "corrupt"), 4096, 512, 0);
-    struct awc_config pc = et_cfg(path, 4096, 64, 64, 0);
     struct model m = {0};
     awc_bt_t *bt;
-    awc_t *c;
-    uint8_t *p;
-    uint64_t leaf;
+    uint64_t page; /* a node's */
 
     (void)state;
     /* A byte flipped on disk: AWC_ECHECKSUM. */
-    leaf = make_tree_find_leaf(path, &m);
-    et_flip_byte(path, et_page_offset(4096, leaf) + 100);
+    page = make_tree_find_node(path, &m, 0);
+    et_flip_byte(path, et_page_offset(4096, page) + 100);
     bt = bt_open_ok(&cfg);
     expect_values_or(bt, &m, AWC_ECHECKSUM);
     EXPECT(AWC_ECHECKSUM, awc_bt_check(bt, NULL, 0));
     EXPECT(AWC_OK, awc_bt_close(bt));
     m_free(&m);
-    /* A leaf rewritten with a valid checksum but a garbage slot: AWC_EBADFILE. */
-    leaf = make_tree_find_leaf(path, &m);
-    c = et_open(&pc);
-    EXPECT(AWC_OK, awc_pin(c, leaf, AWC_EXCLUSIVE, (void **)&p));
-    memset(p + 40, 0xff, 8);
-    EXPECT(AWC_OK, awc_unpin(c, leaf, 1));
-    et_close(c);
+    /* A page rewritten with a valid checksum but a garbage slot: AWC_EBADFILE. */
+    page = make_tree_find_node(path, &m, 0);
+    spoil_slots(path, page);
     bt = bt_open_ok(&cfg);
     expect_values_or(bt, &m, AWC_EBADFILE);
     EXPECT(AWC_EBADFILE, awc_bt_check(bt, NULL, 0));
     EXPECT(AWC_OK, awc_bt_close(bt));
     m_free(&m);
+    /* An inner node damaged, or malformed: the open (which reads the inner nodes for the free
+     * pages, README 11.5.4) fails clearly and leaves nothing open. */
+    page = make_tree_find_node(path, &m, 1);
+    et_flip_byte(path, et_page_offset(4096, page) + 60);
+    bt = NULL;
+    EXPECT(AWC_ECHECKSUM, awc_bt_open(&cfg, &bt));
+    assert_null(bt);
+    m_free(&m);
+    page = make_tree_find_node(path, &m, 1);
+    spoil_slots(path, page);
+    EXPECT(AWC_EBADFILE, awc_bt_open(&cfg, &bt));
+    assert_null(bt);
+    m_free(&m);
     /* Both meta pages damaged: the open fails clearly. */
-    leaf = make_tree_find_leaf(path, &m);
+    page = make_tree_find_node(path, &m, 0);
     et_flip_byte(path, et_page_offset(4096, 0) + 10);
     et_flip_byte(path, et_page_offset(4096, 1) + 10);
     bt = NULL;
@@ -685,26 +809,20 @@ static void test_tool_check(void **state)
 {
     const char *tool = getenv("AWC_BT_TOOL");
     char path[512];
-    struct awc_config pc = et_cfg(et_path(path, sizeof(path), "tool"), 4096, 64, 64, 0);
     struct model m = {0};
     uint64_t leaf;
-    awc_t *c;
-    uint8_t *p;
 
     (void)state;
+    et_path(path, sizeof(path), "tool");
     if (tool == NULL || tool[0] == '\0')
         skip(); /* run outside ctest without AWC_BT_TOOL */
-    leaf = make_tree_find_leaf(path, &m);
+    leaf = make_tree_find_node(path, &m, 0);
     assert_int_equal(run_tool_check(tool, path), 0);
     et_flip_byte(path, et_page_offset(4096, leaf) + 100);
     assert_int_equal(run_tool_check(tool, path), 1);
     m_free(&m);
-    leaf = make_tree_find_leaf(path, &m);
-    c = et_open(&pc);
-    EXPECT(AWC_OK, awc_pin(c, leaf, AWC_EXCLUSIVE, (void **)&p));
-    memset(p + 40, 0xff, 8);
-    EXPECT(AWC_OK, awc_unpin(c, leaf, 1));
-    et_close(c);
+    leaf = make_tree_find_node(path, &m, 0);
+    spoil_slots(path, leaf);
     assert_int_equal(run_tool_check(tool, path), 1);
     m_free(&m);
 }
@@ -824,12 +942,7 @@ static void model_run(size_t ps, size_t node_bytes, uint64_t nkeys, size_t max_k
         EXPECT(AWC_OK, awc_bt_delete(bt, m.it[m.n / 2].k, m.it[m.n / 2].kl));
         m_del(&m, m.it[m.n / 2].k, m.it[m.n / 2].kl);
     }
-    check_equal(bt, &m);
-    bt_check_ok(bt);
-    EXPECT(AWC_OK, awc_bt_close(bt));
-    bt = bt_open_ok(&cfg);
-    check_equal(bt, &m);
-    EXPECT(AWC_OK, awc_bt_close(bt));
+    reopen_equal(bt, &cfg, &m);
     m_free(&m);
 }
 
@@ -1134,13 +1247,7 @@ static void test_threads(void **state)
         for (size_t j = 0; j < s->models[i].n; j++)
             m_put(&all, s->models[i].it[j].k, s->models[i].it[j].kl, s->models[i].it[j].v,
                   s->models[i].it[j].vl);
-    check_equal(s->bt, &all);
-    bt_check_ok(s->bt);
-    EXPECT(AWC_OK, awc_bt_close(s->bt));
-    cfg.flags = 0;
-    s->bt = bt_open_ok(&cfg);
-    check_equal(s->bt, &all);
-    EXPECT(AWC_OK, awc_bt_close(s->bt));
+    reopen_equal(s->bt, &cfg, &all);
     for (int i = 0; i < WRITERS; i++)
         m_free(&s->models[i]);
     m_free(&all);
@@ -1152,9 +1259,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_closed_handle), cmocka_unit_test(test_key_limits),
-        cmocka_unit_test(test_refs),          cmocka_unit_test(test_not_a_tree),
-        cmocka_unit_test(test_corrupt_page),  cmocka_unit_test(test_tool_check),
-        cmocka_unit_test(test_model_tiny),
+        cmocka_unit_test(test_refs),          cmocka_unit_test(test_ref_writers),
+        cmocka_unit_test(test_not_a_tree),    cmocka_unit_test(test_corrupt_page),
+        cmocka_unit_test(test_tool_check),    cmocka_unit_test(test_model_tiny),
         cmocka_unit_test(test_model_4k),      cmocka_unit_test(test_model_16k),
         cmocka_unit_test(test_crash),         cmocka_unit_test(test_threads),
     };

@@ -176,22 +176,22 @@ static void print_json(const char *path, const struct check_result *r, size_t pa
 }
 
 /* --btree: opens the tree read-only, checks it, prints the verdict and the tree's shape. */
-static int check_btree(const char *path, const struct awc_file_info *fi, uint64_t frames,
-                       bool json)
+static int check_btree(const char *path, const struct awc_file_info *fi, uint64_t frames, bool json)
 {
-    struct awc_bt_config cfg = {.path = path, .page_size = fi->page_size, .frame_budget = frames,
-                                .flags = AWC_READONLY};
+    struct awc_bt_config cfg = {
+        .path = path, .page_size = fi->page_size, .frame_budget = frames, .flags = AWC_READONLY};
     struct awc_bt_stats st = {0};
     char msg[256] = "", c[7][32];
     const char *cells[7];
-    static const char *const header[] = {"keys",  "height", "nodes",     "leaves",
+    static const char *const header[] = {"keys",  "height",      "nodes",     "leaves",
                                          "inner", "leaf fill %", "generation"};
     uint64_t t0 = plat_clock_ns();
     awc_bt_t *bt = NULL;
     int rc = awc_bt_open(&cfg, &bt), rc_stats = AWC_EINVAL;
 
     if (rc == AWC_EBADFILE) {
-        cli_error("check", "%s: not a B+-tree (no valid tree meta page, or a malformed node)", path);
+        cli_error("check", "%s: not a B+-tree (no valid tree meta page, or a malformed node)",
+                  path);
         return CLI_EXIT_FAIL;
     }
     if (rc == AWC_ELOCKED) {
@@ -360,7 +360,8 @@ int cmd_check(int argc, char **argv)
     if (frames < fi.page_size)
         frames = fi.page_size;
     if (btree) /* a tree's call pins up to 2 * height + 3 pages: room for a deep one */
-        return check_btree(path, &fi, frames < 64 * fi.page_size ? 64 * fi.page_size : frames, json);
+        return check_btree(path, &fi, frames < 64 * fi.page_size ? 64 * fi.page_size : frames,
+                           json);
     memset(&cfg, 0, sizeof(cfg));
     cfg.path = path;
     cfg.page_size = fi.page_size;
