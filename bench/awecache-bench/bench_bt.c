@@ -16,7 +16,8 @@
  *      b. a store loaded in a random order (the random load), made durable;
  *      c. on that store, kept open, the measured parts of the harness (bench_run.c: threads,
  *         warm-up, then the measured time): point lookups over uniform and Zipf 0.99 keys, short
- *         range scans (seek to the first key >= a uniform key, then 100 nexts) and a 90/10 mix of
+ *         range scans of 100 items (a seek to the first key >= a uniform key, then 99 nexts; an
+ *         operation each) and a 90/10 mix of
  *         uniform lookups and updates (the item's next version), each with 1 thread, then with
  *         --threads (default 2); every item a lookup or scan finds is checked;
  *      d. close the store (its counters) and remove it unless --keep.
@@ -660,7 +661,7 @@ int cmd_bench_bt(int argc, char **argv)
     x.it = &it;
     x.base = base;
     x.threads = (unsigned)o.c.threads;
-    order = malloc(it.n * sizeof(*order));
+    order = it.n <= SIZE_MAX / sizeof(*order) ? malloc((size_t)it.n * sizeof(*order)) : NULL;
     x.run = kv_run_new(&it, x.threads);
     for (size_t s = 0; s < NSIDES; s++) {
         sides[s].side = side_list[s];
