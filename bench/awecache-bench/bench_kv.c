@@ -3,9 +3,10 @@
  * options, the items and their check, the run of each side, and the report.
  *
  * What it does, in order (cmd_bench_kv's steps):
- *   1. Parse and validate the options; count the items and their bytes. Nothing is made yet.
- *   2. For each side (awecache; with --compare RocksDB and LMDB): a side not built in gets a
- *      row saying why. Otherwise:
+ *   1. Parse and validate the options; count the items and their bytes; open the medium
+ *      (--medium ram: a RAM disk) and pick the stores' base name.
+ *   2. --repeat times, for each side (awecache; with --compare RocksDB and LMDB), the sides
+ *      interleaved: a side not built in gets a row saying why. Otherwise:
  *      a. create the store (base path + the side's suffix) with the RAM budget;
  *      b. load: put version 1 of every item, one thread, in key order, then make the store
  *         durable (the side's sync); the load rate counts both;
@@ -13,7 +14,7 @@
  *         distribution, a get checks every byte of what it finds, a put writes the item's next
  *         version; a warm-up first, then the measured part;
  *      d. close the side (its counters), then remove the store unless --keep.
- *   3. Report: a table (default), --json or --csv.
+ *   3. Report each side's medians over its runs (min-max): a table (default), --json or --csv.
  * A wrong value (a get finding another item's bytes, a torn value, or an older version than one
  * a completed put wrote) fails the side and the command (exit 1). SIGINT and SIGTERM stop the
  * side at the next operation; its store is removed all the same.
@@ -259,7 +260,9 @@ static const struct cli_opt kv_opts_table[] = {
     {"compare", BENCH_OPT_COMPARE, NULL,
      "also run RocksDB and LMDB (where built in) after awecache"},
     {"json", BENCH_OPT_JSON, NULL, "print the configuration and results as JSON"},
-    {"csv", BENCH_OPT_CSV, NULL, "print the results as CSV (a header row, one row per side)"},
+    {"csv", BENCH_OPT_CSV, NULL,
+     "print the results as CSV (a header, a row per side: its medians; with --repeat also "
+     "a row per run)"},
     {"no-direct", BENCH_OPT_NO_DIRECT, NULL, "awecache uses buffered I/O, not O_DIRECT"},
     {NULL, 0, NULL, NULL},
 };
@@ -399,7 +402,8 @@ static int parse_args(int argc, char **argv, struct kv_opts *o)
     cli_parser_init(&p, CMD, "awecache-bench --kv [OPTIONS]",
                     "Loads items (keys and values) into awecache's key-value cache and measures "
                     "gets and puts under a workload; with --compare RocksDB and LMDB too, under "
-                    "the same RAM budget. Every value a get finds is checked byte for byte. "
+                    "the same RAM budget (--repeat N: N times, interleaved, each a fresh store; "
+                    "medians with min-max). Every value a get finds is checked byte for byte. "
                     "Results on stdout: a table, --json or --csv; progress and notes on stderr.",
                     kv_opts_table, argc, argv);
     return bench_parse(&p, "awecache-bench --kv --help", &o->c, kv_option, o);
