@@ -1088,12 +1088,18 @@ static const char *si_unit(const char *s)
     return u != NULL ? u : "";
 }
 
-/* "57.8 k (55.1-60.2)": the median as cli_fmt_si wrote it, then min-max, without their unit
- * when both have the median's ("57.8 k (995-1.02 k)" where they do not). */
-void bench_fmt_range(char *buf, size_t len, const char *median, double lo, double hi)
+/* "57.8 k (55.1-60.2)": the median as cli_fmt_si writes it, then min-max, without their unit
+ * when both have the median's ("57.8 k (995-1.02 k)" where they do not); the median alone for
+ * one run. */
+void bench_fmt_median(char *buf, size_t len, double med, double lo, double hi, size_t runs)
 {
-    char a[32], b[32];
+    char median[32], a[32], b[32];
 
+    cli_fmt_si(med, median, sizeof(median));
+    if (runs <= 1) {
+        snprintf(buf, len, "%s", median);
+        return;
+    }
     cli_fmt_si(lo, a, sizeof(a));
     cli_fmt_si(hi, b, sizeof(b));
     if (strcmp(si_unit(a), si_unit(median)) == 0 && strcmp(si_unit(b), si_unit(median)) == 0) {
@@ -1134,12 +1140,8 @@ static int print_table(const struct bench_opts *o, const struct run_row *rows, s
         c[k] = r->side;
         k++;
         if (r->ok) {
-            char si[32];
-            cli_fmt_si(r->ops_per_s, si, sizeof(si));
-            if (o->repeat > 1)
-                bench_fmt_range(t[k], CELL_LEN, si, rows[i].ops_min, rows[i].ops_max);
-            else
-                snprintf(t[k], CELL_LEN, "%s", si);
+            bench_fmt_median(t[k], CELL_LEN, r->ops_per_s, rows[i].ops_min, rows[i].ops_max,
+                             (size_t)o->repeat);
             c[k] = t[k];
             k++;
             snprintf(t[k], CELL_LEN, "%.1f", r->mib_per_s);

@@ -247,9 +247,9 @@ void bench_medium_close(struct bench_medium *m);
  * two), with the lowest in *lo, the highest in *hi and in *mid the index of the value that is
  * the (lower) middle one. */
 double bench_median(const double *v, size_t n, double *lo, double *hi, size_t *mid);
-/* "57.8 k (55.1-60.2)": a median as cli_fmt_si wrote it, then lo-hi, without their unit when
- * both have the median's. */
-void bench_fmt_range(char *buf, size_t len, const char *median, double lo, double hi);
+/* "57.8 k (55.1-60.2)": a median as cli_fmt_si writes it, then lo-hi, without their unit when
+ * both have the median's; the median alone when runs <= 1. */
+void bench_fmt_median(char *buf, size_t len, double med, double lo, double hi, size_t runs);
 
 /* Output fields: a JSON number, null for UINT64_MAX (unknown); CSV fields, each but
  * bench_csv_str after a comma: a string quoted when it holds a comma, a quote or a line break

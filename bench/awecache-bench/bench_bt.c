@@ -66,8 +66,6 @@ static const struct bt_part {
 
 enum opt_id {
     OPT_BTREE = KV_OPT_END,
-    OPT_MEDIUM,
-    OPT_REPEAT,
 };
 
 static const struct cli_opt bt_opts_table[] = {
@@ -97,10 +95,7 @@ static const struct cli_opt bt_opts_table[] = {
      "seed of the values, the load order and the workload (default 1)"},
     {"dir", KV_OPT_DIR, "DIR",
      "where the stores go, as awecache-bt-<random>.<side> (default $TMPDIR or /var/tmp)"},
-    {"medium", OPT_MEDIUM, "M",
-     "disk (default: --dir) or ram: the stores on ext4 on a RAM disk made for the run"},
-    {"repeat", OPT_REPEAT, "N",
-     "run every side N times, interleaved, and report the median (min-max) (default 1)"},
+    KV_OPTS_MEDIUM_REPEAT,
     {"keep", BENCH_OPT_KEEP, NULL, "keep the randomly loaded stores (default: removed)"},
     {"json", BENCH_OPT_JSON, NULL, "print the configuration and results as JSON"},
     {"csv", BENCH_OPT_CSV, NULL,
@@ -115,8 +110,6 @@ struct bt_opts {
     struct bench_common c; /* what bench takes too (window 0: the side's default) */
     struct kv_common k;    /* what --kv takes too */
     enum bt_size size;     /* --data-size fit, 4x, or a size (c.data_size) */
-    struct bench_medium m; /* --medium */
-    uint64_t repeat;       /* --repeat */
 };
 
 /* Takes one of --btree's own options into the struct bt_opts at ctx (bench_parse's `own`): 0,
@@ -140,10 +133,6 @@ static int bt_option(int id, const char *arg, void *ctx)
             return -1;
         }
         return 0;
-    case OPT_MEDIUM:
-        return bench_parse_medium(arg, &o->m);
-    case OPT_REPEAT:
-        return bench_opt_count("repeat", arg, 1, BENCH_REPEAT_MAX, &o->repeat);
     default:
         return kv_common_option(id, arg, &o->c, &o->k, AWC_KV_MAX_VALUE);
     }
@@ -160,7 +149,7 @@ static int parse_args(int argc, char **argv, struct bt_opts *o)
     o->c.duration_ns = 2ull * 1000000000ull;
     o->c.threads = 2;
     o->k.value_min = o->k.value_max = 100;
-    o->repeat = 1;
+    o->k.repeat = 1;
     cli_parser_init(&p, CMD, "awecache-bench --btree [OPTIONS]",
                     "Loads items into awecache's B+-tree, LMDB and RocksDB (those built in) under "
                     "one RAM budget, in key order and in a random order, then measures point "
@@ -376,7 +365,7 @@ static void config_line(const struct bt_opts *o, const struct kv_items *it, uint
                  "medium %s, stores %s.*",
                  t.n, KV_KEY_LEN, t.values, t.data, fit, t.frames, t.window, t.page, threads,
                  (unsigned long long)o->c.warmup, (unsigned long long)o->c.warmup / 20, t.limit,
-                 (unsigned long long)o->repeat, o->m.text, base) < 0)
+                 (unsigned long long)o->k.repeat, o->k.m.text, base) < 0)
         buf[0] = '\0';
 }
 
@@ -387,15 +376,9 @@ static void config_line(const struct bt_opts *o, const struct kv_items *it, uint
 /* A rate cell: the median, with min-max after --repeat; NULL when unknown. */
 static const char *rate_cell(const struct bt_fig *f, size_t reps, char *buf)
 {
-    char si[32];
-
     if (f->cell == NULL)
         return NULL;
-    cli_fmt_si(f->med, si, sizeof(si));
-    if (reps > 1)
-        bench_fmt_range(buf, CELL_LEN, si, f->lo, f->hi);
-    else
-        snprintf(buf, CELL_LEN, "%s", si);
+    bench_fmt_median(buf, CELL_LEN, f->med, f->lo, f->hi, reps);
     return buf;
 }
 
@@ -483,7 +466,7 @@ static void print_json(const struct bt_opts *o, const struct kv_items *it, uint6
                        const char *base, const struct bt_side_run *sides,
                        struct bt_fig figs[NROWS][NSIDES], unsigned threads)
 {
-    size_t reps = (size_t)o->repeat, nrows = rows_in_run(threads);
+    size_t reps = (size_t)o->k.repeat, nrows = rows_in_run(threads);
     struct cli_json j;
 
     cli_json_init(&j, stdout);
@@ -496,8 +479,8 @@ static void print_json(const struct bt_opts *o, const struct kv_items *it, uint6
     cli_json_u64(&j, "ops", o->c.ops);
     cli_json_u64(&j, "warmup_ops", o->c.warmup);
     cli_json_u64(&j, "seed", o->c.wl.seed);
-    cli_json_u64(&j, "repeat", o->repeat);
-    bench_medium_json(&j, &o->m);
+    cli_json_u64(&j, "repeat", o->k.repeat);
+    bench_medium_json(&j, &o->k.m);
     cli_json_end_object(&j);
     cli_json_begin_array(&j, "sides");
     for (size_t s = 0; s < NSIDES; s++) {
@@ -594,13 +577,6 @@ static int plan(struct bt_opts *o, struct kv_items *it, uint64_t *data_bytes)
                   cli_fmt_size(o->c.page_size, b2, sizeof(b2)), (unsigned long long)item_max);
         return CLI_EXIT_USAGE;
     }
-    if (o->m.ram_asked && (o->k.dir != NULL || o->c.keep)) {
-        cli_error(CMD,
-                  "--medium ram with %s: the RAM disk is made for the run and gone at its end; "
-                  "leave out %s",
-                  o->k.dir != NULL ? "--dir" : "--keep", o->k.dir != NULL ? "--dir" : "--keep");
-        return CLI_EXIT_USAGE;
-    }
     target = o->size == SIZE_FIT     ? o->c.frames / FIT_SHARE
              : o->size == SIZE_LARGE ? o->c.frames * LARGE_TIMES
                                      : o->c.data_size;
@@ -637,7 +613,6 @@ int cmd_bench_bt(int argc, char **argv)
     struct bt_ctx x;
     uint32_t *order = NULL;
     char base[BT_PATH_LEN];
-    const char *dir;
     uint64_t data_bytes = 0;
     bool oom = false;
     int status = CLI_EXIT_OK, rc;
@@ -651,12 +626,9 @@ int cmd_bench_bt(int argc, char **argv)
         return rc;
     memset(&x, 0, sizeof(x));
     memset(sides, 0, sizeof(sides));
-    bench_medium_open(&o.m, 3 * (data_bytes + it.n * 16) + (64ull << 20), o.c.frames);
-    dir = bench_medium_dir(&o.m) != NULL ? bench_medium_dir(&o.m) : o.k.dir;
-    if (kv_pick_base(dir, "awecache-bt", base, sizeof(base)) != 0) {
-        bench_medium_close(&o.m);
+    if (kv_open_medium(&o.k, 3 * (data_bytes + it.n * 16) + (64ull << 20), o.c.frames,
+                       "awecache-bt", base, sizeof(base)) != 0)
         return CLI_EXIT_FAIL;
-    }
     x.o = &o;
     x.it = &it;
     x.base = base;
@@ -666,7 +638,7 @@ int cmd_bench_bt(int argc, char **argv)
     for (size_t s = 0; s < NSIDES; s++) {
         sides[s].side = side_list[s];
         sides[s].built = side_list[s]->missing == NULL;
-        sides[s].cells = calloc(o.repeat * NROWS, sizeof(*sides[s].cells));
+        sides[s].cells = calloc(o.k.repeat * NROWS, sizeof(*sides[s].cells));
         oom = oom || sides[s].cells == NULL;
     }
     x.wl[0] = o.c.wl;
@@ -692,7 +664,7 @@ int cmd_bench_bt(int argc, char **argv)
             cli_note(CMD, "%s: %s", side_list[s]->name, side_list[s]->missing);
         }
     }
-    for (uint64_t rep = 0; rep < o.repeat && !kv_stopping(); rep++) {
+    for (uint64_t rep = 0; rep < o.k.repeat && !kv_stopping(); rep++) {
         for (size_t s = 0; s < NSIDES && !kv_stopping(); s++) {
             struct bt_side_run *sr = &sides[s];
             char err[sizeof(sr->error)] = "";
@@ -710,17 +682,17 @@ int cmd_bench_bt(int argc, char **argv)
     kv_signals_restore(&sig);
 
     /* Step 3 */
-    fold(sides, (size_t)o.repeat, x.threads, figs);
+    fold(sides, (size_t)o.k.repeat, x.threads, figs);
     if (o.c.json) {
         print_json(&o, &it, data_bytes, base, sides, figs, x.threads);
     } else if (o.c.csv) {
-        print_csv(sides, figs, (size_t)o.repeat, x.threads);
+        print_csv(sides, figs, (size_t)o.k.repeat, x.threads);
     } else {
         char line[2 * BT_PATH_LEN];
 
         config_line(&o, &it, data_bytes, base, line, sizeof(line));
         printf("%s\n\n", line);
-        if (print_tables(sides, figs, (size_t)o.repeat, x.threads, it.n) != 0)
+        if (print_tables(sides, figs, (size_t)o.k.repeat, x.threads, it.n) != 0)
             status = CLI_EXIT_FAIL;
     }
     fflush(stdout);
@@ -730,6 +702,6 @@ out:
     for (size_t s = 0; s < NSIDES; s++)
         free(sides[s].cells);
     free(order);
-    bench_medium_close(&o.m);
+    bench_medium_close(&o.k.m);
     return status;
 }

@@ -3,9 +3,10 @@
  * options, the items and their check, the run of each side, and the report.
  *
  * What it does, in order (cmd_bench_kv's steps):
- *   1. Parse and validate the options; count the items and their bytes. Nothing is made yet.
- *   2. For each side (awecache; with --compare RocksDB and LMDB): a side not built in gets a
- *      row saying why. Otherwise:
+ *   1. Parse and validate the options; count the items and their bytes; open the medium
+ *      (--medium ram: a RAM disk) and pick the stores' base name.
+ *   2. --repeat times, for each side (awecache; with --compare RocksDB and LMDB), the sides
+ *      interleaved: a side not built in gets a row saying why. Otherwise:
  *      a. create the store (base path + the side's suffix) with the RAM budget;
  *      b. load: put version 1 of every item, one thread, in key order, then make the store
  *         durable (the side's sync); the load rate counts both;
@@ -13,7 +14,7 @@
  *         distribution, a get checks every byte of what it finds, a put writes the item's next
  *         version; a warm-up first, then the measured part;
  *      d. close the side (its counters), then remove the store unless --keep.
- *   3. Report: a table (default), --json or --csv.
+ *   3. Report each side's medians over its runs (min-max): a table (default), --json or --csv.
  * A wrong value (a get finding another item's bytes, a torn value, or an older version than one
  * a completed put wrote) fails the side and the command (exit 1). SIGINT and SIGTERM stop the
  * side at the next operation; its store is removed all the same.
@@ -285,11 +286,14 @@ static const struct cli_opt kv_opts_table[] = {
     {"batch", OPT_BATCH, "N",
      "gets handed to a side at once, up to 256: awecache's awc_kv_get_batch, RocksDB's "
      "MultiGet, LMDB one by one (default 1)"},
+    KV_OPTS_MEDIUM_REPEAT,
     {"keep", BENCH_OPT_KEEP, NULL, "keep the stores (default: removed at the end)"},
     {"compare", BENCH_OPT_COMPARE, NULL,
      "also run RocksDB and LMDB (where built in) after awecache"},
     {"json", BENCH_OPT_JSON, NULL, "print the configuration and results as JSON"},
-    {"csv", BENCH_OPT_CSV, NULL, "print the results as CSV (a header row, one row per side)"},
+    {"csv", BENCH_OPT_CSV, NULL,
+     "print the results as CSV (a header, a row per side: its medians; with --repeat also "
+     "a row per run)"},
     {"no-direct", BENCH_OPT_NO_DIRECT, NULL, "awecache uses buffered I/O, not O_DIRECT"},
     {NULL, 0, NULL, NULL},
 };
@@ -377,6 +381,10 @@ int kv_common_option(int id, const char *arg, struct bench_common *c, struct kv_
         }
         k->dir = arg;
         return 0;
+    case KV_OPT_MEDIUM:
+        return bench_parse_medium(arg, &k->m);
+    case KV_OPT_REPEAT:
+        return bench_opt_count("repeat", arg, 1, BENCH_REPEAT_MAX, &k->repeat);
     default:
         return 1;
     }
@@ -417,6 +425,7 @@ static int parse_args(int argc, char **argv, struct kv_opts *o)
     o->c.data_size = 1ull << 30;
     o->c.frames = 256ull << 20;
     o->batch = 1;
+    o->k.repeat = 1;
     o->c.duration_ns = 10ull * 1000000000ull;
     o->k.value_min = 100;
     o->k.value_max = 4096;
@@ -424,7 +433,8 @@ static int parse_args(int argc, char **argv, struct kv_opts *o)
     cli_parser_init(&p, CMD, "awecache-bench --kv [OPTIONS]",
                     "Loads items (keys and values) into awecache's key-value cache and measures "
                     "gets and puts under a workload; with --compare RocksDB and LMDB too, under "
-                    "the same RAM budget. Every value a get finds is checked byte for byte. "
+                    "the same RAM budget (--repeat N: N times, interleaved, each a fresh store; "
+                    "medians with min-max). Every value a get finds is checked byte for byte. "
                     "Results on stdout: a table, --json or --csv; progress and notes on stderr.",
                     kv_opts_table, argc, argv);
     return bench_parse(&p, "awecache-bench --kv --help", &o->c, kv_option, o);
@@ -1015,7 +1025,7 @@ out:
     return ok;
 }
 
-/* ---- Report ------------------------------------------------------------------------------ */
+/* ---- A run's figures --------------------------------------------------------------------- */
 
 static double per_s(uint64_t n, double s)
 {
@@ -1076,51 +1086,127 @@ static void config_line(const struct kv_opts *o, const struct kv_items *it, uint
                         const char *base, char *buf, size_t len)
 {
     struct kv_config_text t;
-    char dist[48], ttl[48] = "";
+    char dist[48], ttl[48] = "", rep[64] = "";
 
     kv_config_text(&t, it, data_bytes, &o->c);
     if (o->ttl_ns != 0)
         snprintf(ttl, sizeof(ttl), ", ttl %g s (awecache)", (double)o->ttl_ns / 1e9);
-    if (snprintf(buf, len,
-                 "items %s (keys %u B, values %s: %s with the keys), RAM budget %s, window %s, "
-                 "page %s, dist %s, reads %g%%, threads %llu, batch %llu, warm-up %llu ops, %s%s, "
-                 "stores %s.*",
-                 t.n, KV_KEY_LEN, t.values, t.data, t.frames, t.window, t.page,
-                 dist_name(o, dist, sizeof(dist)), o->c.wl.read_ratio * 100.0,
-                 (unsigned long long)o->c.threads, (unsigned long long)o->batch,
-                 (unsigned long long)o->c.warmup, t.limit, ttl, base) < 0)
+    if (o->k.repeat > 1)
+        snprintf(rep, sizeof(rep), ", repeat %llu (median, min-max)",
+                 (unsigned long long)o->k.repeat);
+    if (snprintf(
+            buf, len,
+            "items %s (keys %u B, values %s: %s with the keys), RAM budget %s, window %s, "
+            "page %s, dist %s, reads %g%%, threads %llu, batch %llu, warm-up %llu ops, %s%s%s, "
+            "medium %s, stores %s.*",
+            t.n, KV_KEY_LEN, t.values, t.data, t.frames, t.window, t.page,
+            dist_name(o, dist, sizeof(dist)), o->c.wl.read_ratio * 100.0,
+            (unsigned long long)o->c.threads, (unsigned long long)o->batch,
+            (unsigned long long)o->c.warmup, t.limit, ttl, rep, o->k.m.text, base) < 0)
         buf[0] = '\0';
 }
+
+/* ---- Repetitions: each side's runs and their medians ------------------------------------- */
+
+/* The rates a run gives, each with its median over the runs. */
+enum kv_rate { RATE_LOAD, RATE_OPS, RATE_GETS, RATE_PUTS, NRATES };
+static const char *const rate_names[NRATES] = {"load_per_s", "ops_per_s", "gets_per_s",
+                                               "puts_per_s"};
+
+static double row_rate(const struct kv_row *w, enum kv_rate k)
+{
+    switch (k) {
+    case RATE_LOAD:
+        return row_load_rate(w);
+    case RATE_OPS:
+        return w->ok ? w->r.ops_per_s : (double)NAN;
+    case RATE_GETS:
+        return w->ok ? per_s(w->r.reads, w->r.seconds) : (double)NAN;
+    default:
+        return w->ok ? per_s(w->r.writes, w->r.seconds) : (double)NAN;
+    }
+}
+
+/* A side over the --repeat runs. */
+struct kv_side_runs {
+    const struct kv_side *side;
+    bool built;               /* false: not built in (error says why) */
+    bool reached;             /* it ran, or was to run, at least once (a signal stops the rest) */
+    bool failed;              /* a run failed (error says why); its later runs were left out */
+    char error[240];          /* why it failed, or is not built */
+    struct kv_row *runs;      /* [repeat]: runs[0 .. nruns) made it, in the order they ran */
+    size_t nruns;             /* runs that made it */
+    bool ok;                  /* every run made it (fold) */
+    const struct kv_row *mid; /* the run of the median ops/s (fold) */
+    double med[NRATES], lo[NRATES], hi[NRATES]; /* each rate's median, lowest, highest */
+};
+
+/* Step 3's fold of each side: ok when every run made it; then each rate's median (of an even
+ * count the mean of the middle two), lowest and highest, and the run whose ops/s is the median
+ * (of an even count the lower middle one), which gives the other columns. */
+static void fold(struct kv_side_runs *sides, size_t nsides, size_t reps)
+{
+    for (size_t s = 0; s < nsides; s++) {
+        struct kv_side_runs *sr = &sides[s];
+
+        sr->ok = sr->built && !sr->failed && sr->nruns == reps;
+        sr->mid = NULL;
+        for (int k = 0; k < NRATES; k++) {
+            double v[BENCH_REPEAT_MAX];
+            size_t mid = 0;
+
+            sr->med[k] = sr->lo[k] = sr->hi[k] = NAN;
+            if (!sr->ok)
+                continue;
+            for (size_t r = 0; r < reps; r++)
+                v[r] = row_rate(&sr->runs[r], (enum kv_rate)k);
+            sr->med[k] = bench_median(v, reps, &sr->lo[k], &sr->hi[k], &mid);
+            if (k == RATE_OPS)
+                sr->mid = &sr->runs[mid];
+        }
+        if (sr->built && !sr->failed && !sr->ok && sr->reached)
+            snprintf(sr->error, sizeof(sr->error), "interrupted after %zu of %zu runs", sr->nruns,
+                     reps);
+    }
+}
+
+/* awecache's median of rate k over the side's (NAN: either unknown). */
+static double vs_awecache(const struct kv_side_runs *sides, const struct kv_side_runs *sr,
+                          enum kv_rate k)
+{
+    return sides[0].ok && sr->ok ? kv_ratio(sides[0].med[k], sr->med[k]) : (double)NAN;
+}
+
+/* ---- Report ------------------------------------------------------------------------------ */
 
 #define CELL_LEN 256
 #define NCOLS    12
 
-/* The table: one row per side. */
-static int print_table(const struct kv_row *rows, size_t nrows, uint64_t items)
+/* The table: one row per side; the rates the medians (min-max) over the runs, the other figures
+ * of the median run, `vs awecache` from the medians. */
+static int print_table(const struct kv_side_runs *sides, size_t nsides, size_t reps, uint64_t items)
 {
     static const char *const header[NCOLS] = {"side",     "load/s", "ops/s",       "gets/s",
                                               "puts/s",   "found",  "RAM hit",     "meta B/item",
                                               "RAM used", "RSS +",  "vs awecache", "notes"};
     const char **cells;
-    char(*text)[CELL_LEN] = cli_table_alloc(CMD, nrows, NCOLS, CELL_LEN, &cells);
-    const struct kv_row *awc = nrows > 0 && rows[0].ok ? &rows[0] : NULL;
+    char(*text)[CELL_LEN] = cli_table_alloc(CMD, nsides, NCOLS, CELL_LEN, &cells);
 
     if (text == NULL)
         return -1;
-    for (size_t i = 0; i < nrows; i++) {
-        const struct kv_row *w = &rows[i];
+    for (size_t i = 0; i < nsides; i++) {
+        const struct kv_side_runs *sr = &sides[i];
+        const struct kv_row *w = sr->mid;
         char(*t)[CELL_LEN] = text + i * NCOLS;
         const char **c = cells + i * NCOLS;
         double v;
 
-        c[0] = w->side;
-        if (w->ok) {
-            cli_fmt_si(row_load_rate(w), t[1], CELL_LEN);
-            cli_fmt_si(w->r.ops_per_s, t[2], CELL_LEN);
-            cli_fmt_si(per_s(w->r.reads, w->r.seconds), t[3], CELL_LEN);
-            cli_fmt_si(per_s(w->r.writes, w->r.seconds), t[4], CELL_LEN);
-            for (int k = 1; k <= 4; k++)
-                c[k] = t[k];
+        c[0] = sr->side->name;
+        if (w != NULL) {
+            for (int k = 0; k < NRATES; k++) {
+                bench_fmt_median(t[1 + k], CELL_LEN, sr->med[k], sr->lo[k], sr->hi[k], reps);
+                c[1 + k] = t[1 + k];
+            }
             if (isfinite(v = row_found_ratio(w))) {
                 snprintf(t[5], CELL_LEN, "%.1f%%", v * 100.0);
                 c[5] = t[5];
@@ -1137,29 +1223,54 @@ static int print_table(const struct kv_row *rows, size_t nrows, uint64_t items)
                 c[8] = cli_fmt_size(w->ss.mem_bytes, t[8], CELL_LEN);
             if (w->rss_delta != KV_UNKNOWN)
                 c[9] = cli_fmt_size(w->rss_delta, t[9], CELL_LEN);
-            if (awc != NULL && isfinite(v = kv_ratio(awc->r.ops_per_s, w->r.ops_per_s))) {
+            if (isfinite(v = vs_awecache(sides, sr, RATE_OPS))) {
                 snprintf(t[10], CELL_LEN, v >= 0.1 ? "%.2fx" : "%.2gx", v);
                 c[10] = t[10];
             }
         }
-        if (!w->built)
-            snprintf(t[11], CELL_LEN, "%s", w->error);
-        else if (!w->ok)
-            snprintf(t[11], CELL_LEN, "FAILED: %s", w->error);
+        if (!sr->built)
+            snprintf(t[11], CELL_LEN, "%s", sr->error);
+        else if (w == NULL)
+            snprintf(t[11], CELL_LEN, "FAILED: %s", sr->error);
         else
             snprintf(t[11], CELL_LEN, "%s", w->ss.note);
         c[11] = t[11];
     }
-    cli_table_print(stdout, NCOLS, header, cells, nrows);
+    cli_table_print(stdout, NCOLS, header, cells, nsides);
     free(text);
     free(cells);
     return 0;
 }
 
-static void print_json(const struct kv_opts *o, const struct kv_items *it, uint64_t data_bytes,
-                       const char *base, const struct kv_row *rows, size_t nrows)
+/* What a side without a whole set of runs shows: nothing known. */
+static const struct kv_row no_row = {
+    .ss = {KV_UNKNOWN, KV_UNKNOWN, KV_UNKNOWN, KV_UNKNOWN, KV_UNKNOWN, ""},
+    .rss_delta = KV_UNKNOWN,
+};
+
+/* Rate k's fields: NAME (the median), NAME_median, NAME_min, NAME_max and NAME_runs (every
+ * run's, in the order they ran). */
+static void json_rate(struct cli_json *j, const struct kv_side_runs *sr, enum kv_rate k)
 {
-    const struct kv_row *awc = nrows > 0 && rows[0].ok ? &rows[0] : NULL;
+    char key[48];
+
+    cli_json_real(j, rate_names[k], sr->med[k]);
+    snprintf(key, sizeof(key), "%s_median", rate_names[k]);
+    cli_json_real(j, key, sr->med[k]);
+    snprintf(key, sizeof(key), "%s_min", rate_names[k]);
+    cli_json_real(j, key, sr->lo[k]);
+    snprintf(key, sizeof(key), "%s_max", rate_names[k]);
+    cli_json_real(j, key, sr->hi[k]);
+    snprintf(key, sizeof(key), "%s_runs", rate_names[k]);
+    cli_json_begin_array(j, key);
+    for (size_t r = 0; r < sr->nruns; r++)
+        cli_json_real(j, NULL, row_rate(&sr->runs[r], k));
+    cli_json_end_array(j);
+}
+
+static void print_json(const struct kv_opts *o, const struct kv_items *it, uint64_t data_bytes,
+                       const char *base, const struct kv_side_runs *sides, size_t nsides)
+{
     struct cli_json j;
     char dist[48];
 
@@ -1177,26 +1288,29 @@ static void print_json(const struct kv_opts *o, const struct kv_items *it, uint6
     cli_json_u64(&j, "seed", o->c.wl.seed);
     cli_json_real(&j, "ttl_s", (double)o->ttl_ns / 1e9);
     cli_json_bool(&j, "compare", o->c.compare);
+    cli_json_u64(&j, "repeat", o->k.repeat);
+    bench_medium_json(&j, &o->k.m);
     cli_json_end_object(&j);
     cli_json_begin_array(&j, "results");
-    for (size_t i = 0; i < nrows; i++) {
-        const struct kv_row *w = &rows[i];
+    for (size_t i = 0; i < nsides; i++) {
+        const struct kv_side_runs *sr = &sides[i];
+        const struct kv_row *w = sr->mid != NULL ? sr->mid : &no_row;
 
         cli_json_begin_object(&j, NULL);
-        cli_json_str(&j, "side", w->side);
-        cli_json_bool(&j, "built", w->built);
-        cli_json_bool(&j, "ok", w->ok);
-        cli_json_str(&j, "error", w->ok ? NULL : w->error);
+        cli_json_str(&j, "side", sr->side->name);
+        cli_json_bool(&j, "built", sr->built);
+        cli_json_bool(&j, "ok", sr->ok);
+        cli_json_str(&j, "error", sr->ok || !sr->built ? NULL : sr->error);
+        cli_json_u64(&j, "runs", sr->ok ? sr->nruns : 0);
         cli_json_u64(&j, "load_items", w->load_items);
         cli_json_real(&j, "load_seconds", w->load_s);
-        cli_json_real(&j, "load_per_s", row_load_rate(w));
+        json_rate(&j, sr, RATE_LOAD);
         cli_json_u64(&j, "ops", w->r.ops);
         cli_json_u64(&j, "gets", w->r.reads);
         cli_json_u64(&j, "puts", w->r.writes);
         cli_json_real(&j, "seconds", w->r.seconds);
-        cli_json_real(&j, "ops_per_s", w->ok ? w->r.ops_per_s : (double)NAN);
-        cli_json_real(&j, "gets_per_s", w->ok ? per_s(w->r.reads, w->r.seconds) : (double)NAN);
-        cli_json_real(&j, "puts_per_s", w->ok ? per_s(w->r.writes, w->r.seconds) : (double)NAN);
+        for (int k = RATE_OPS; k < NRATES; k++)
+            json_rate(&j, sr, (enum kv_rate)k);
         cli_json_u64(&j, "found", w->found);
         cli_json_u64(&j, "not_found", w->missing);
         cli_json_real(&j, "found_ratio", row_found_ratio(w));
@@ -1208,13 +1322,9 @@ static void print_json(const struct kv_opts *o, const struct kv_items *it, uint6
         bench_json_u64_or_null(&j, "mem_bytes", w->ss.mem_bytes);
         bench_json_u64_or_null(&j, "rss_delta_bytes", w->rss_delta);
         bench_json_u64_or_null(&j, "disk_bytes", w->ss.disk_bytes);
-        cli_json_real(&j, "ratio_vs_awecache",
-                      awc != NULL && w->ok ? kv_ratio(awc->r.ops_per_s, w->r.ops_per_s)
-                                           : (double)NAN);
-        cli_json_real(&j, "load_ratio_vs_awecache",
-                      awc != NULL && w->ok ? kv_ratio(row_load_rate(awc), row_load_rate(w))
-                                           : (double)NAN);
-        cli_json_str(&j, "note", !w->built ? w->error : (w->ss.note[0] ? w->ss.note : NULL));
+        cli_json_real(&j, "ratio_vs_awecache", vs_awecache(sides, sr, RATE_OPS));
+        cli_json_real(&j, "load_ratio_vs_awecache", vs_awecache(sides, sr, RATE_LOAD));
+        cli_json_str(&j, "note", !sr->built ? sr->error : (w->ss.note[0] ? w->ss.note : NULL));
         cli_json_end_object(&j);
     }
     cli_json_end_array(&j);
@@ -1222,49 +1332,76 @@ static void print_json(const struct kv_opts *o, const struct kv_items *it, uint6
     cli_json_finish(&j);
 }
 
-static void print_csv(const struct kv_row *rows, size_t nrows, uint64_t items)
+/* One CSV row: run w of side sr, labelled run ("median": the side's summary, its rates the
+ * medians with min and max and the ratios; else one run's own figures). */
+static void csv_row(const struct kv_opts *o, const struct kv_side_runs *sides,
+                    const struct kv_side_runs *sr, const struct kv_row *w, const char *run,
+                    uint64_t items)
 {
-    const struct kv_row *awc = nrows > 0 && rows[0].ok ? &rows[0] : NULL;
+    bool summary = strcmp(run, "median") == 0, ok = summary ? sr->ok : true;
+    double rate[NRATES];
 
+    for (int k = 0; k < NRATES; k++)
+        rate[k] = summary ? sr->med[k] : row_rate(w, (enum kv_rate)k);
+    bench_csv_str(stdout, sr->side->name);
+    fputs(sr->built ? ",true" : ",false", stdout);
+    fputs(ok ? ",true," : ",false,", stdout);
+    bench_csv_str(stdout, ok || !sr->built ? NULL : sr->error);
+    bench_csv_u64(stdout, w->load_items);
+    bench_csv_real(stdout, w->load_s, 6);
+    bench_csv_real(stdout, rate[RATE_LOAD], 3);
+    bench_csv_u64(stdout, w->r.ops);
+    bench_csv_u64(stdout, w->r.reads);
+    bench_csv_u64(stdout, w->r.writes);
+    bench_csv_real(stdout, w->r.seconds, 6);
+    for (int k = RATE_OPS; k < NRATES; k++)
+        bench_csv_real(stdout, rate[k], 3);
+    bench_csv_u64(stdout, w->found);
+    bench_csv_u64(stdout, w->missing);
+    bench_csv_real(stdout, row_found_ratio(w), 6);
+    bench_csv_u64(stdout, w->ss.hits);
+    bench_csv_u64(stdout, w->ss.misses);
+    bench_csv_real(stdout, row_hit_ratio(w), 6);
+    bench_csv_u64(stdout, w->ss.meta_bytes);
+    bench_csv_real(stdout, row_meta_per_item(w, items), 2);
+    bench_csv_u64(stdout, w->ss.mem_bytes);
+    bench_csv_u64(stdout, w->rss_delta);
+    bench_csv_u64(stdout, w->ss.disk_bytes);
+    bench_csv_real(stdout, summary ? vs_awecache(sides, sr, RATE_OPS) : (double)NAN, 4);
+    bench_csv_real(stdout, summary ? vs_awecache(sides, sr, RATE_LOAD) : (double)NAN, 4);
+    printf(",%s", run);
+    bench_csv_u64(stdout, sr->ok ? sr->nruns : 0);
+    printf(",%s", o->k.m.rd != NULL ? "ram" : "disk");
+    for (int k = 0; k < NRATES; k++) {
+        bench_csv_real(stdout, summary ? sr->lo[k] : (double)NAN, 3);
+        bench_csv_real(stdout, summary ? sr->hi[k] : (double)NAN, 3);
+    }
+    fputc(',', stdout);
+    bench_csv_str(stdout, !sr->built ? sr->error : (w->ss.note[0] ? w->ss.note : NULL));
+    fputc('\n', stdout);
+}
+
+/* The CSV: per side, its summary (run "median"), then with --repeat above 1 a row per run. */
+static void print_csv(const struct kv_opts *o, const struct kv_side_runs *sides, size_t nsides,
+                      uint64_t items)
+{
     fputs("side,built,ok,error,load_items,load_seconds,load_per_s,ops,gets,puts,seconds,"
           "ops_per_s,gets_per_s,puts_per_s,found,not_found,found_ratio,hits,misses,hit_ratio,"
           "meta_bytes,meta_bytes_per_item,mem_bytes,rss_delta_bytes,disk_bytes,"
-          "ratio_vs_awecache,note\n",
+          "ratio_vs_awecache,load_ratio_vs_awecache,run,repeat,medium,load_per_s_min,"
+          "load_per_s_max,ops_per_s_min,ops_per_s_max,gets_per_s_min,gets_per_s_max,"
+          "puts_per_s_min,puts_per_s_max,note\n",
           stdout);
-    for (size_t i = 0; i < nrows; i++) {
-        const struct kv_row *w = &rows[i];
+    for (size_t i = 0; i < nsides; i++) {
+        const struct kv_side_runs *sr = &sides[i];
 
-        bench_csv_str(stdout, w->side);
-        fputs(w->built ? ",true" : ",false", stdout);
-        fputs(w->ok ? ",true," : ",false,", stdout);
-        bench_csv_str(stdout, w->ok || !w->built ? NULL : w->error);
-        bench_csv_u64(stdout, w->load_items);
-        bench_csv_real(stdout, w->load_s, 6);
-        bench_csv_real(stdout, row_load_rate(w), 3);
-        bench_csv_u64(stdout, w->r.ops);
-        bench_csv_u64(stdout, w->r.reads);
-        bench_csv_u64(stdout, w->r.writes);
-        bench_csv_real(stdout, w->r.seconds, 6);
-        bench_csv_real(stdout, w->ok ? w->r.ops_per_s : (double)NAN, 3);
-        bench_csv_real(stdout, w->ok ? per_s(w->r.reads, w->r.seconds) : (double)NAN, 3);
-        bench_csv_real(stdout, w->ok ? per_s(w->r.writes, w->r.seconds) : (double)NAN, 3);
-        bench_csv_u64(stdout, w->found);
-        bench_csv_u64(stdout, w->missing);
-        bench_csv_real(stdout, row_found_ratio(w), 6);
-        bench_csv_u64(stdout, w->ss.hits);
-        bench_csv_u64(stdout, w->ss.misses);
-        bench_csv_real(stdout, row_hit_ratio(w), 6);
-        bench_csv_u64(stdout, w->ss.meta_bytes);
-        bench_csv_real(stdout, row_meta_per_item(w, items), 2);
-        bench_csv_u64(stdout, w->ss.mem_bytes);
-        bench_csv_u64(stdout, w->rss_delta);
-        bench_csv_u64(stdout, w->ss.disk_bytes);
-        bench_csv_real(
-            stdout, awc != NULL && w->ok ? kv_ratio(awc->r.ops_per_s, w->r.ops_per_s) : (double)NAN,
-            4);
-        fputc(',', stdout);
-        bench_csv_str(stdout, !w->built ? w->error : (w->ss.note[0] ? w->ss.note : NULL));
-        fputc('\n', stdout);
+        csv_row(o, sides, sr, sr->mid != NULL ? sr->mid : &no_row, "median", items);
+        for (size_t r = 0; o->k.repeat > 1 && sr->ok && r < sr->nruns; r++) {
+            char run[24];
+
+            snprintf(run, sizeof(run), "%zu", r + 1);
+            csv_row(o, sides, sr, &sr->runs[r], run, items);
+        }
     }
 }
 
@@ -1290,6 +1427,13 @@ int kv_check_common(const struct bench_common *c, const struct kv_common *k, str
     }
     if (bench_check_ram(c->frames) != 0)
         return -1;
+    if (k->m.ram_asked && (k->dir != NULL || c->keep)) {
+        cli_error(CMD,
+                  "--medium ram with %s: the RAM disk is made for the run and gone at its end; "
+                  "leave out %s",
+                  k->dir != NULL ? "--dir" : "--keep", k->dir != NULL ? "--dir" : "--keep");
+        return -1;
+    }
     it->value_min = (uint32_t)k->value_min;
     it->value_max = (uint32_t)k->value_max;
     it->seed = c->wl.seed;
@@ -1404,26 +1548,57 @@ int kv_pick_base(const char *dir_opt, const char *prefix, char *base, size_t len
     return -1;
 }
 
+int kv_open_medium(struct kv_common *k, uint64_t files_bytes, uint64_t frames, const char *prefix,
+                   char *base, size_t len)
+{
+    const char *dir;
+
+    bench_medium_open(&k->m, files_bytes, frames);
+    dir = bench_medium_dir(&k->m) != NULL ? bench_medium_dir(&k->m) : k->dir;
+    if (kv_pick_base(dir, prefix, base, len) != 0) {
+        bench_medium_close(&k->m);
+        return -1;
+    }
+    return 0;
+}
+
+/* Step 1's medium: the RAM disk holds one side's store at a time (each is removed before the
+ * next is made): awecache's log file (its capacity, and the checksums and regions' ~0.4 % more),
+ * or RocksDB's or LMDB's store, taken as twice the items with 64 bytes each + 256 MiB (RocksDB's
+ * compactions write a level anew before they drop the old one; LMDB keeps a value above half a
+ * page on pages of its own, and a put's pages anew until no reader needs the old ones). */
+static uint64_t medium_bytes(const struct kv_items *it, uint64_t data_bytes, uint64_t page)
+{
+    uint64_t awc = kv_awc_capacity(data_bytes, it->n, page), other;
+
+    awc += awc / 128 + (16ull << 20);
+    other = 2 * (data_bytes + it->n * 64) + (256ull << 20);
+    return awc > other ? awc : other;
+}
+
 /*
  * awecache-bench --kv [OPTIONS]
- *   1. Parse and validate (usage errors: exit 2); count the items and their bytes; pick the
- *      stores' base name.
- *   2. Run awecache, then with --compare RocksDB and LMDB (a side not built in: a row saying
- *      why); SIGINT/SIGTERM stop the side running.
- *   3. Report (table, --json or --csv). Exit 1 if a side that is built failed.
+ *   1. Parse and validate (usage errors: exit 2); count the items and their bytes; open the
+ *      medium (--medium ram: a RAM disk) and pick the stores' base name.
+ *   2. --repeat times: awecache, then with --compare RocksDB and LMDB (interleaved: a drift of
+ *      the machine touches every side alike), each run a fresh store: load, warm-up, measured
+ *      part (run_one). A side not built in gets a row saying why; a side whose run fails runs no
+ *      more; SIGINT/SIGTERM stop the run.
+ *   3. Fold each side's runs (medians, min-max) and report (table, --json or --csv). Exit 1 if
+ *      a side that is built failed.
  */
 int cmd_bench_kv(int argc, char **argv)
 {
-    static const struct kv_side *const sides[NSIDES] = {&kv_side_awecache, &kv_side_rocksdb,
-                                                        &kv_side_lmdb};
+    static const struct kv_side *const side_list[NSIDES] = {&kv_side_awecache, &kv_side_rocksdb,
+                                                            &kv_side_lmdb};
     struct kv_opts o;
     struct kv_items it;
-    struct kv_row rows[NSIDES];
+    struct kv_side_runs sides[NSIDES];
     struct kv_signals sig = {SIG_ERR, SIG_ERR};
     struct kv_run *run = NULL;
     char base[KV_PATH_LEN], b1[32], b2[32];
     uint64_t data_bytes = 0;
-    size_t nrows = 0;
+    size_t nsides;
     int status = CLI_EXIT_OK, rc;
 
     /* Step 1 */
@@ -1448,8 +1623,23 @@ int cmd_bench_kv(int argc, char **argv)
 
         o.c.warmup = held < 200000 ? held : 200000;
     }
-    if (kv_pick_base(o.k.dir, "awecache-kv", base, sizeof(base)) != 0)
-        return CLI_EXIT_FAIL;
+    nsides = o.c.compare ? NSIDES : 1;
+    memset(sides, 0, sizeof(sides));
+    for (size_t s = 0; s < nsides; s++) {
+        sides[s].side = side_list[s];
+        sides[s].built = side_list[s]->missing == NULL;
+        sides[s].runs = calloc((size_t)o.k.repeat, sizeof(*sides[s].runs));
+        if (sides[s].runs == NULL) {
+            cli_error(CMD, "out of memory");
+            status = CLI_EXIT_FAIL;
+            goto out;
+        }
+    }
+    if (kv_open_medium(&o.k, medium_bytes(&it, data_bytes, o.c.page_size), o.c.frames,
+                       "awecache-kv", base, sizeof(base)) != 0) {
+        status = CLI_EXIT_FAIL;
+        goto out;
+    }
     if (o.c.frames >= data_bytes)
         cli_note(CMD, "the data (%s) fits in the RAM budget (%s): every side can cache it all",
                  cli_fmt_size(data_bytes, b1, sizeof(b1)),
@@ -1458,7 +1648,8 @@ int cmd_bench_kv(int argc, char **argv)
     run = kv_run_new(&it, (unsigned)o.c.threads);
     if (run == NULL) {
         cli_error(CMD, "out of memory for %llu items' versions", (unsigned long long)it.n);
-        return CLI_EXIT_FAIL;
+        status = CLI_EXIT_FAIL;
+        goto out;
     }
     kv_run_configure(run, data_bytes, &o.c);
     run->kc.ttl_ms = o.ttl_ns / 1000000u;
@@ -1469,47 +1660,67 @@ int cmd_bench_kv(int argc, char **argv)
     run->base.wl.pages = it.n;
     if (bench_workload_prepare(&run->base.wl) != 0) {
         cli_error(CMD, "out of memory for the workload");
-        kv_run_free(run);
-        return CLI_EXIT_FAIL;
+        status = CLI_EXIT_FAIL;
+        goto out;
     }
 
     /* Step 2 */
     kv_signals_install(&sig);
-    memset(rows, 0, sizeof(rows));
-    for (size_t s = 0; s < NSIDES && !kv_stopping(); s++) {
-        struct kv_row *row = &rows[nrows];
+    for (uint64_t rep = 0; rep < o.k.repeat && !kv_stopping(); rep++) {
+        if (o.k.repeat > 1)
+            cli_note(CMD, "round %llu of %llu", (unsigned long long)rep + 1,
+                     (unsigned long long)o.k.repeat);
+        for (size_t s = 0; s < nsides && !kv_stopping(); s++) {
+            struct kv_side_runs *sr = &sides[s];
+            struct kv_row *row = &sr->runs[sr->nruns];
 
-        if (s > 0 && !o.c.compare)
-            break;
-        nrows++;
-        if (sides[s]->missing != NULL) {
-            row->side = sides[s]->name;
-            snprintf(row->error, sizeof(row->error), "%s", sides[s]->missing);
-            cli_note(CMD, "%s: %s", sides[s]->name, sides[s]->missing);
-            continue;
-        }
-        if (!run_one(sides[s], run, base, o.c.keep, row)) {
-            cli_error(CMD, "%s: %s", row->side, row->error);
-            status = CLI_EXIT_FAIL;
+            if (!sr->built) {
+                if (!sr->reached) {
+                    snprintf(sr->error, sizeof(sr->error), "%s", sr->side->missing);
+                    cli_note(CMD, "%s: %s", sr->side->name, sr->side->missing);
+                }
+                sr->reached = true;
+                continue;
+            }
+            sr->reached = true;
+            if (sr->failed)
+                continue;
+            if (run_one(sr->side, run, base, o.c.keep, row)) {
+                sr->nruns++;
+            } else {
+                sr->failed = true;
+                snprintf(sr->error, sizeof(sr->error), "%s", row->error);
+                cli_error(CMD, "%s: %s", sr->side->name, sr->error);
+                status = CLI_EXIT_FAIL;
+            }
         }
     }
     kv_signals_restore(&sig);
 
     /* Step 3 */
+    while (nsides > 0 && !sides[nsides - 1].reached)
+        nsides--;
+    fold(sides, nsides, (size_t)o.k.repeat);
     if (o.c.json) {
-        print_json(&o, &it, data_bytes, base, rows, nrows);
+        print_json(&o, &it, data_bytes, base, sides, nsides);
     } else if (o.c.csv) {
-        print_csv(rows, nrows, it.n);
+        print_csv(&o, sides, nsides, it.n);
     } else {
         char line[2 * KV_PATH_LEN];
 
         config_line(&o, &it, data_bytes, base, line, sizeof(line));
         printf("%s\n\n", line);
-        if (print_table(rows, nrows, it.n) != 0)
+        if (print_table(sides, nsides, (size_t)o.k.repeat, it.n) != 0)
             status = CLI_EXIT_FAIL;
     }
     fflush(stdout);
-    bench_workload_free(&run->base.wl);
-    kv_run_free(run);
+out:
+    if (run != NULL) {
+        bench_workload_free(&run->base.wl);
+        kv_run_free(run);
+    }
+    for (size_t s = 0; s < NSIDES; s++)
+        free(sides[s].runs);
+    bench_medium_close(&o.k.m);
     return status;
 }

@@ -166,15 +166,28 @@ enum kv_common_opt {
     KV_OPT_VALUE_SIZE,
     KV_OPT_DURATION,
     KV_OPT_DIR,
+    KV_OPT_MEDIUM,
+    KV_OPT_REPEAT,
     KV_OPT_END,
 };
+
+/* The option table's lines of --medium and --repeat, alike in both commands. */
+/* clang-format off */
+#define KV_OPTS_MEDIUM_REPEAT                                                                      \
+    {"medium", KV_OPT_MEDIUM, "M",                                                                 \
+     "disk (default: --dir) or ram: the stores on ext4 on a RAM disk made for the run"},           \
+    {"repeat", KV_OPT_REPEAT, "N",                                                                 \
+     "run every side N times, interleaved, and report the median (min-max) (default 1)"}
+/* clang-format on */
 
 /* Their values. */
 struct kv_common {
     uint64_t items;     /* --items (0: from --data-size) */
     uint64_t value_min; /* --value-size, bytes */
     uint64_t value_max;
-    const char *dir; /* --dir, or NULL */
+    const char *dir;       /* --dir, or NULL */
+    struct bench_medium m; /* --medium, and the RAM disk the stores live on */
+    uint64_t repeat;       /* --repeat: runs of every side, interleaved (default 1) */
 };
 
 /* Takes option id (a kv_common_opt, or --data-size, --window or --page-size with the checks
@@ -184,9 +197,15 @@ struct kv_common {
 int kv_common_option(int id, const char *arg, struct bench_common *c, struct kv_common *k,
                      uint64_t value_largest);
 /* After parsing: not --items with --data-size, frames of at least a page, the window from a
- * page to the frames, the frames within the RAM; sets it's value sizes and seed (not n). 0, or
- * -1 (message printed: a usage error). */
+ * page to the frames, the frames within the RAM, not --medium ram with --dir or --keep; sets
+ * it's value sizes and seed (not n). 0, or -1 (message printed: a usage error). */
 int kv_check_common(const struct bench_common *c, const struct kv_common *k, struct kv_items *it);
+/* Opens the medium (--medium: a RAM disk for stores of files_bytes at most at once, beside the
+ * frames; or a note and the disk) and picks the stores' base name there (or in --dir) with
+ * prefix (kv_pick_base). The process must have one thread yet. 0, or -1 (message printed, the
+ * medium closed). bench_medium_close(&k->m) lets go of it at the end. */
+int kv_open_medium(struct kv_common *k, uint64_t files_bytes, uint64_t frames, const char *prefix,
+                   char *base, size_t len);
 /* The items' keys and values, bytes. */
 uint64_t kv_data_bytes(const struct kv_items *it);
 /* The run's sizes as the configuration lines write them. */
@@ -265,6 +284,9 @@ double kv_hit_ratio(const struct kv_side_stats *ss, uint64_t ops);
  * KEY: what awc_strerror says" ("CALL: ..." when key is NULL). */
 int kv_awc_result(int rc, const char *call, const void *key, size_t key_len, char *err,
                   size_t errlen);
+/* The capacity of the awecache side's log for items of data_bytes (keys and values) in pages of
+ * `page` bytes: twice the items with their 48-byte headers + 64 MiB (bench_kv_awecache.c). */
+uint64_t kv_awc_capacity(uint64_t data_bytes, uint64_t items, uint64_t page);
 /* Removes an awecache side's store (its file). */
 void kv_awc_destroy(const char *path);
 /* The awecache page cache's checksum table for a file of `bytes` bytes of pages of `page`

@@ -67,6 +67,14 @@ uint64_t kv_awc_checksum_estimate(uint64_t capacity, uint64_t page)
     return (pages + 255) / 256 * 256 * 17;
 }
 
+uint64_t kv_awc_capacity(uint64_t data_bytes, uint64_t items, uint64_t page)
+{
+    uint64_t capacity = 2 * (data_bytes + items * 48) + 64 * MIB;
+
+    capacity = (capacity + page - 1) / page * page;
+    return capacity < 64 * page ? 64 * page : capacity;
+}
+
 static void side_free(struct side_state *s)
 {
     if (s->bufs != NULL) {
@@ -113,10 +121,7 @@ static int side_open(void **state, const struct kv_config *cfg, char *drop_path,
     memset(&kc, 0, sizeof(kc));
     kc.path = cfg->path;
     kc.page_size = cfg->page_size;
-    kc.capacity = 2 * (cfg->data_bytes + cfg->items->n * 48) + 64 * MIB;
-    kc.capacity = (kc.capacity + page - 1) / page * page;
-    if (kc.capacity < 64 * page)
-        kc.capacity = 64 * page;
+    kc.capacity = kv_awc_capacity(cfg->data_bytes, cfg->items->n, page);
     /* Step 2 */
     index = index_estimate(cfg->items->n);
     checksums = kv_awc_checksum_estimate(kc.capacity, page);

@@ -3,7 +3,7 @@
 # after `set -u` by a test script called as `bash <script> TOOL ROOT TMPDIR` (tests/CMakeLists.txt;
 # TOOL is the program under test). Sets TOOL, ROOT, WORK (a fresh scratch directory), OUT and
 # ERR (the last run's stdout and stderr) and RC (its exit status), and defines step, fail, run,
-# expect_ok, expect_none_left, expect_bad and expect_sigterm.
+# expect_ok, expect_none_left, expect_bad, expect_sigterm and expect_json_medians.
 
 cli_name=$(basename "$0")
 TOOL=${1:?usage: $cli_name TOOL ROOT TMPDIR}
@@ -83,4 +83,32 @@ expect_sigterm() {
         fail "$what: expected one line on stderr saying 'interrupted'"
     fi
     expect_none_left "$what"
+}
+
+# expect_json_medians WHAT RATE[:RATIO]...: the JSON in $OUT of a run with --repeat 2 on the disk
+# has in its config repeat 2 and medium disk, and in every result that is ok, for each RATE:
+# RATE_runs of two runs, RATE_min and RATE_max their lowest and highest, RATE_median their mean
+# and RATE the median; with :RATIO, RATIO is the first result's RATE over this one's. Without
+# python3 nothing is checked.
+expect_json_medians() {
+    local what=$1
+    shift
+    command -v python3 >/dev/null 2>&1 || return 0
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["config"]["repeat"] == 2 and d["config"]["medium"] == "disk", d["config"]
+first = d["results"][0]
+for r in d["results"]:
+    if not r["ok"]:
+        continue
+    for arg in sys.argv[2:]:
+        k, _, ratio = arg.partition(":")
+        runs = r[k + "_runs"]
+        assert len(runs) == 2 and r[k + "_min"] == min(runs) and r[k + "_max"] == max(runs), r
+        assert abs(r[k + "_median"] - sum(runs) / 2) <= 1e-6 * max(runs), r
+        assert r[k] == r[k + "_median"], r
+        if ratio:
+            assert abs(r[ratio] - first[k] / r[k]) <= 1e-6 * r[ratio], (ratio, r)
+' "$OUT" "$@" || fail "$what: the JSON is not valid, or its medians, min, max or ratios are wrong"
 }

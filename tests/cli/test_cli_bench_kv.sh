@@ -20,7 +20,13 @@
 # (e) --keep --dir: the stores are kept where --dir says;
 # (f) SIGTERM during a run: exit 1, one line on stderr saying "interrupted", no store left;
 # (g) bad input: exit 1 or 2 (2 for usage), exactly one line on stderr, no store left;
-# (h) --help (awecache-bench --kv --help, and awecache-bench --help naming --kv).
+# (h) --help (awecache-bench --kv --help, and awecache-bench --help naming --kv);
+# (i) --repeat 2 --compare: each side's medians with min-max in the table ("N (MIN-MAX)"), in
+#     the JSON (NAME_median, _min, _max, _runs of two runs; the ratios from the medians) and in
+#     the CSV (a median row and a row per run);
+# (j) --medium ram (skipped, with the reason printed, when not root, without a loop device or
+#     mkfs.ext4, or when the program falls back to the disk, as under ThreadSanitizer): every
+#     side runs on the RAM disk, which is gone after the run.
 # Under ThreadSanitizer every side runs too (RocksDB and LMDB are not instrumented: only the
 # program's own accesses are checked); the runs are as short.
 set -u
@@ -151,6 +157,13 @@ expect_bad "--json --csv" "${SMALL[@]}" --json --csv
 expect_bad "--sweep" "${SMALL[@]}" --sweep window=1M
 expect_bad "positional" "${SMALL[@]}" extra
 expect_bad "--dir missing" "${SMALL[@]}" --dir "$WORK/no/such/dir"
+for bad in "--repeat 0" "--repeat 101" "--repeat x" "--medium bogus" "--medium ram --keep"; do
+    # shellcheck disable=SC2086 # the words of $bad are the options
+    expect_bad "$bad" "${SMALL[@]}" $bad
+    [ "$RC" -eq 2 ] || fail "$bad: expected exit 2 (usage), got $RC"
+done
+expect_bad "--medium ram --dir" "${SMALL[@]}" --medium ram --dir "$WORK"
+[ "$RC" -eq 2 ] || fail "--medium ram --dir: expected exit 2 (usage), got $RC"
 expect_bad "--frames 1M (no frames beside the index)" --kv --items 200k --frames 1M \
     --duration 1s --quiet
 [ "$RC" -eq 1 ] || fail "--frames 1M: expected exit 1 (the side cannot run), got $RC"
@@ -161,12 +174,95 @@ step "(h) --help"
 expect_ok --kv --help
 grep -q 'usage: awecache-bench --kv' "$OUT" || fail "(h) expected the usage"
 for opt in --items --data-size --value-size --frames --window --page-size --dist --reads \
-    --threads --duration --ops --warmup --seed --ttl --dir --keep --compare --json --csv \
-    --no-direct; do
+    --threads --duration --ops --warmup --seed --ttl --dir --batch --medium --repeat --keep \
+    --compare --json --csv --no-direct; do
     grep -q -- "$opt" "$OUT" || fail "(h) expected $opt in the help"
 done
 expect_ok --help
 grep -q -- '--kv' "$OUT" || fail "(h) expected --kv in awecache-bench --help"
+
+# ---- (i) --repeat 2 -----------------------------------------------------------------------------
+
+# built SIDE: awecache, or a baseline built in.
+built() {
+    [ "$1" = awecache ] || [ "${BUILT#*,"$1",}" != "$BUILT" ]
+}
+
+MEDIAN='[0-9.]+( [kMG])? \([0-9.]+( [kMG])?-[0-9.]+( [kMG])?\)'
+
+step "(i) --repeat 2 --compare"
+expect_ok "${SMALL[@]}" --quiet --compare --repeat 2 --duration 300ms
+grep -q 'repeat 2 (median, min-max), medium disk' "$OUT" ||
+    fail "(i) expected 'repeat 2 (median, min-max), medium disk' in the configuration line"
+for side in awecache rocksdb lmdb; do
+    built "$side" || continue
+    grep -Eq "^$side +$MEDIAN +$MEDIAN +$MEDIAN +$MEDIAN +100\.0% " "$OUT" ||
+        fail "(i) expected $side's load/s, ops/s, gets/s and puts/s as 'MEDIAN (MIN-MAX)'"
+done
+expect_none_left "(i) table"
+
+step "(i) --repeat 2 --compare --json"
+expect_ok "${SMALL[@]}" --quiet --compare --repeat 2 --duration 300ms --json
+for key in ops_per_s_median ops_per_s_min ops_per_s_max ops_per_s_runs load_per_s_runs \
+    gets_per_s_median puts_per_s_max load_ratio_vs_awecache repeat medium; do
+    grep -q "\"$key\"" "$OUT" || fail "(i) expected the key \"$key\" in the JSON"
+done
+expect_json_medians "(i)" load_per_s:load_ratio_vs_awecache ops_per_s:ratio_vs_awecache \
+    gets_per_s puts_per_s
+json_results | awk -v built="$BUILT" '{ b = index(built, "," $1 ",") || $1 == "awecache" }
+    b && ($2 != "true" || $3 != "true" || $5 + 0 != 1) || !b && $3 != "false" { bad = 1 }
+    END { exit bad || NR != 3 }' || fail "(i) expected every side built in to run, every get found"
+
+step "(i) --repeat 2 --csv"
+expect_ok "${SMALL[@]}" --quiet --repeat 2 --duration 300ms --csv
+head -n 1 "$OUT" | grep -q ',ratio_vs_awecache,load_ratio_vs_awecache,run,repeat,medium,.*,puts_per_s_max,note$' ||
+    fail "(i) expected the CSV's run, repeat, medium, min and max columns"
+[ "$(wc -l <"$OUT")" -eq 4 ] || fail "(i) expected a header, a median row and a row per run"
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    { run[NR] = $col["run"]; ok = ok && $col["repeat"] == 2 && $col["medium"] == "disk" &&
+      $col["side"] == "awecache" && $col["ok"] == "true" }
+    NR == 2 { ok = 1; lo = $col["ops_per_s_min"]; hi = $col["ops_per_s_max"]
+              med = $col["ops_per_s"] }
+    NR > 2 { v[NR] = $col["ops_per_s"] }
+    END { exit !(ok && run[2] == "median" && run[3] == 1 && run[4] == 2 && lo <= med &&
+                 med <= hi && (v[3] == lo || v[3] == hi) && (v[4] == lo || v[4] == hi)) }' \
+    "$OUT" || fail "(i) expected the median row, then runs 1 and 2 within its min and max"
+
+# ---- (j) --medium ram ---------------------------------------------------------------------------
+
+step "(j) --medium ram"
+MKFS=$(command -v mkfs.ext4)
+for f in /usr/sbin/mkfs.ext4 /sbin/mkfs.ext4; do
+    [ -n "$MKFS" ] || [ ! -x "$f" ] || MKFS=$f
+done
+if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIP (j): not root (a RAM disk needs a loop device and a mount)"
+elif [ ! -e /dev/loop-control ]; then
+    echo "SKIP (j): no loop devices here (/dev/loop-control is missing)"
+elif [ -z "$MKFS" ]; then
+    echo "SKIP (j): no mkfs.ext4 (e2fsprogs)"
+else
+    expect_ok "${SMALL[@]}" --quiet --compare --repeat 2 --duration 300ms --medium ram --json
+    if grep -q '"medium": *"disk"' "$OUT"; then
+        WHY=$(grep -o '"medium_detail": *"[^"]*"' "$OUT" | sed 's/^"medium_detail": *//')
+        echo "SKIP (j): the program could not make the RAM disk: $WHY"
+    else
+        LOOPDEV=$(grep -o '"medium_detail": *"ext4 on /dev/loop[0-9]*' "$OUT" |
+            grep -o '/dev/loop[0-9]*')
+        [ -n "$LOOPDEV" ] || fail "(j) expected the loop device in \"medium_detail\""
+        for side in awecache rocksdb lmdb; do
+            built "$side" || continue
+            json_results | awk -v s="$side" '$1 == s && $3 == "true" && $4 + 0 > 0 &&
+                $5 + 0 == 1 { ok = 1 } END { exit !ok }' ||
+                fail "(j) expected $side to run on the RAM disk, every get found"
+        done
+        ! grep -q "^$LOOPDEV " /proc/mounts || fail "(j) $LOOPDEV is mounted after the run"
+        expect_ok "${SMALL[@]}" --quiet --duration 300ms --medium ram
+        grep -q ', medium ram (ext4 on /dev/loop' "$OUT" ||
+            fail "(j) expected the medium in the configuration line"
+    fi
+fi
+expect_none_left "(j)"
 
 rm -rf "$WORK"
 echo "PASS"
