@@ -2725,7 +2725,9 @@ static void m_damage(struct model *m)
     m->damages[kind]++;
     if (kind == M_CHECKPOINT) {
         /* A byte of each checkpoint area's first page (the close took one): the reopen must
-         * scan, and every get stays exact (nothing of the log is damaged). */
+         * scan, and every get stays exact unless earlier damage is still in the log (m->damaged):
+         * then the scan meets it and drops the items before it (README 9.5 step 5), which the
+         * checkpoint-loaded opens since had kept, so m_reopen reconciles. */
         for (uint64_t a = 0; a < 2; a++) {
             uint64_t page = pages + a * KV_CK_CHUNK_T;
 
@@ -2819,7 +2821,7 @@ static void m_reopen(struct model *m)
         m_open(m);
     }
     m->w += m->region + PS;
-    if (damage && m->expect_index != AWC_KV_INDEX_SCAN)
+    if (damage && (m->expect_index != AWC_KV_INDEX_SCAN || m->damaged))
         m_reconcile(m);
 }
 
