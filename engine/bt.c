@@ -167,9 +167,18 @@ static int reserve_pending(struct awc_bt *bt)
     return rc;
 }
 
-/* A page freed in this epoch: free after the next flush (README 11.5.3). */
+/* A page leaves the tree, or a leaf's key range changes: cursors' cached leaves are stale
+ * (README 11.6.2). Called before the page is unpinned. */
+static void shape_changed(struct awc_bt *bt)
+{
+    atomic_fetch_add_explicit(&bt->shape, 1, memory_order_seq_cst);
+}
+
+/* A page freed in this epoch: free after the next flush (README 11.5.3). The caller still holds
+ * its pin. */
 static void free_later(struct awc_bt *bt, uint64_t page)
 {
+    shape_changed(bt);
     plat_mutex_lock(&bt->amu);
     assert(bt->npending < bt->pending_cap);
     bt->pending[bt->npending++] = page;
@@ -812,6 +821,7 @@ static int split_up(struct awc_bt *bt, struct path *pa, const uint8_t *key, size
     bt_leaf_insert(scratch, 2 * bt->cap, i, key, key_len, value, value_len);
     bt_append(scratch, 2 * bt->cap, e->p, found ? i + 1 : i, n);
     bt_split(scratch, e->p, nodes[used], bt->cap, epoch, sep, &sep_len);
+    shape_changed(bt); /* the leaf keeps the left half of its range */
     e->dirty = true;
     atomic_fetch_add_explicit(&bt->splits, 1, memory_order_relaxed);
     /* Step 3.3: the separator into the parent, splitting it in turn when it is full. */
@@ -964,8 +974,8 @@ static int merge(struct awc_bt *bt, struct path *pa, uint32_t k, uint8_t *scratc
     bt_set_child(par->p, sep_i, e->page);
     bt_remove(par->p, sep_i);
     e->dirty = par->dirty = true;
-    awc_unpin(bt->cache, sib, 0);
     free_later(bt, sib);
+    awc_unpin(bt->cache, sib, 0);
     atomic_fetch_add_explicit(&bt->merges, 1, memory_order_relaxed);
     *merged = true;
     return AWC_OK;
@@ -1078,6 +1088,14 @@ struct awc_bt_cursor {
     uint8_t *value; /* its value (a copy) */
     size_t value_len, value_cap;
     uint8_t bound[2][AWC_BT_MAX_KEY]; /* separators a descent records, and the next search key */
+    /* The leaf the last move took its entry from (README 11.6.2): its page, the tree's shape then,
+     * the entry's index, and what lies beyond the leaf on the side that move recorded. */
+    uint64_t leaf, shape;
+    uint32_t slot;
+    enum { BEYOND_UNKNOWN, BEYOND_BOUND, BEYOND_END } beyond;
+    bool beyond_below;    /* the side recorded: below the leaf (prev), else above (next) */
+    uint32_t beyond_turn; /* BEYOND_BOUND: the separator is bound[beyond_turn] */
+    size_t beyond_len;
 };
 
 AWC_API int awc_bt_cursor_open(awc_bt_t *bt, awc_bt_cursor_t **cursor)
@@ -1135,7 +1153,7 @@ static int take_entry(struct awc_bt_cursor *c, const uint8_t *leaf, uint32_t i)
  * (LT; a NULL key: the last key). */
 enum move { GE, GT, LT };
 
-/* One move (README 11.6): find the leaf for the search key, take the entry there; when the leaf
+/* One move (README 11.6.1): find the leaf for the search key, take the entry there; when the leaf
  * has none, search again from the separator beyond it, until a key or the end. */
 static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key, size_t len)
 {
@@ -1147,12 +1165,13 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
     c->valid = false;
     for (;;) {
         struct bounds b = {.buf = c->bound[turn], .below = mv == LT};
-        uint64_t page;
+        uint64_t page, shape;
         uint8_t *leaf;
         uint32_t n, i;
         bool found, marked;
 
         bt_epoch_enter(bt);
+        shape = atomic_load_explicit(&bt->shape, memory_order_seq_cst);
         rc = find_leaf(bt, key, len, mv == LT ? ROUTE_LT : ROUTE_LE, AWC_SHARED, MARK_NONE, &b,
                        &page, &leaf, &marked);
         if (rc != AWC_OK) {
@@ -1169,6 +1188,15 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
             rc = take_entry(c, leaf, i);
         awc_unpin(bt->cache, page, 0);
         bt_epoch_exit(bt);
+        if (i < n && rc == AWC_OK) {
+            c->leaf = page;
+            c->shape = shape;
+            c->slot = i;
+            c->beyond = b.has ? BEYOND_BOUND : BEYOND_END;
+            c->beyond_below = b.below;
+            c->beyond_turn = (uint32_t)turn;
+            c->beyond_len = b.len;
+        }
         if (i < n || rc != AWC_OK)
             return rc;
         /* Nothing here: beyond the leaf's bound, if there is one. */
@@ -1197,14 +1225,89 @@ AWC_API int awc_bt_cursor_last(awc_bt_cursor_t *c)
     return cursor_move(c, LT, NULL, 0);
 }
 
+/* cursor_step's answer when the cached leaf cannot serve the move: descend. */
+#define BT_DESCEND 1
+
+/* The index of the entry a step from the cursor's key (mv GT or LT) takes in `leaf`, n for none:
+ * the cached slot when it still holds the key, else a search. */
+static uint32_t step_index(const struct awc_bt_cursor *c, const uint8_t *leaf, enum move mv)
+{
+    uint32_t n = bt_n(leaf), i = c->slot;
+    size_t len;
+    bool found;
+
+    if (i < n) {
+        const uint8_t *k = bt_key_at(leaf, i, &len);
+
+        found = bt_cmp(k, len, c->key, c->key_len) == 0;
+    } else {
+        found = false;
+    }
+    if (!found)
+        i = bt_lower_bound(leaf, c->key, c->key_len, &found);
+    if (mv == GT)
+        return found ? i + 1 : i;
+    return i == 0 ? n : i - 1;
+}
+
+/* A step within the cached leaf (README 11.6.2): pinned directly when the tree's shape has not
+ * changed since the move that found it (then it is still the leaf of its key range, and its
+ * recorded bound still bounds it), before and after the pin. At the leaf's end, the search goes
+ * on from the bound recorded on that side. BT_DESCEND when the cache cannot answer. */
+static int step_cached(struct awc_bt_cursor *c, enum move mv, uint8_t *key, size_t *len)
+{
+    struct awc_bt *bt = c->bt;
+    uint8_t *leaf;
+    uint32_t i, n;
+    int rc;
+
+    bt_epoch_enter(bt);
+    if (atomic_load_explicit(&bt->shape, memory_order_seq_cst) != c->shape ||
+        bt_pin_node(bt, c->leaf, AWC_SHARED, 0, &leaf) != AWC_OK) {
+        bt_epoch_exit(bt);
+        return BT_DESCEND;
+    }
+    if (atomic_load_explicit(&bt->shape, memory_order_seq_cst) != c->shape) {
+        awc_unpin(bt->cache, c->leaf, 0);
+        bt_epoch_exit(bt);
+        return BT_DESCEND;
+    }
+    n = bt_n(leaf);
+    i = step_index(c, leaf, mv);
+    rc = i < n ? take_entry(c, leaf, i) : BT_DESCEND;
+    awc_unpin(bt->cache, c->leaf, 0);
+    bt_epoch_exit(bt);
+    if (i < n) {
+        c->slot = i;
+        c->valid = rc == AWC_OK;
+        return rc;
+    }
+    if (c->beyond == BEYOND_UNKNOWN || c->beyond_below != (mv == LT))
+        return BT_DESCEND;
+    if (c->beyond == BEYOND_END) {
+        c->valid = false;
+        return AWC_ENOTFOUND;
+    }
+    *len = c->beyond_len;
+    memcpy(key, c->bound[c->beyond_turn], *len);
+    return cursor_move(c, mv == LT ? LT : GE, key, *len);
+}
+
 /* next and prev: from the key the cursor is on (copied: the move overwrites it). */
 static int cursor_step(struct awc_bt_cursor *c, enum move mv)
 {
     uint8_t key[AWC_BT_MAX_KEY];
     size_t len;
+    int rc;
 
     if (c == NULL || !c->valid)
         return AWC_EINVAL;
+    rc = bt_check_handle(c->bt);
+    if (rc != AWC_OK)
+        return rc;
+    rc = step_cached(c, mv, key, &len);
+    if (rc != BT_DESCEND)
+        return rc;
     len = c->key_len;
     memcpy(key, c->key, len);
     return cursor_move(c, mv, key, len);

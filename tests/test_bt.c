@@ -25,6 +25,8 @@
  *   gets and cursor walks in both directions against a sorted in-memory model, with flushes,
  *   reopens and awc_bt_check along the way; tiny nodes (512 bytes of a 4 KiB page: trees five
  *   or six levels deep, thousands of splits and merges) and whole 4 and 16 KiB pages.
+ *   A cursor kept open through it all moves after a third of the operations (the cached leaf
+ *   of README 11.6 must notice every split, merge and copy between its moves).
  *   AWC_BT_SEED repeats a run (the seed is printed), AWC_BT_MODEL_OPS sets its length.
  * - test_crash: rounds of a fork()ed child writing and flushing, killed with SIGKILL at a random
  *   moment; the reopened tree passes awc_bt_check and equals the model as of the last completed
@@ -874,8 +876,64 @@ static void check_cursor_steps(awc_bt_t *bt, const struct model *m, const uint8_
     EXPECT(AWC_OK, awc_bt_cursor_close(c));
 }
 
+/* A cursor kept open across the model's writes, flushes and checks (README 11.6: it survives
+ * every split, merge and copy between its moves, and a move from its cached leaf must see them):
+ * positioned by a seek at a random key, then stepped one way; each answer is the model's first
+ * key after (before) the cursor's own, deleted or not. */
+struct live_cursor {
+    awc_bt_cursor_t *c;
+    bool on, forward;
+    uint8_t key[AWC_BT_MAX_KEY];
+    size_t kl;
+};
+
+static void live_step(awc_bt_t *bt, struct live_cursor *lc, const struct model *m,
+                      const uint8_t *key, size_t kl, uint64_t r)
+{
+    const void *k, *v;
+    size_t i, len, vl;
+    bool found;
+    int rc;
+
+    if (lc->c == NULL)
+        EXPECT(AWC_OK, awc_bt_cursor_open(bt, &lc->c));
+    if (!lc->on || r % 16 == 0) {
+        lc->forward = r % 2 == 0;
+        i = m_find(m, key, kl, &found);
+        rc = awc_bt_cursor_seek(lc->c, key, kl);
+    } else {
+        i = m_find(m, lc->key, lc->kl, &found);
+        if (lc->forward)
+            i = found ? i + 1 : i;
+        else
+            i = i == 0 ? m->n : i - 1;
+        rc = lc->forward ? awc_bt_cursor_next(lc->c) : awc_bt_cursor_prev(lc->c);
+    }
+    lc->on = i < m->n;
+    EXPECT(lc->on ? AWC_OK : AWC_ENOTFOUND, rc);
+    if (!lc->on)
+        return;
+    EXPECT(AWC_OK, awc_bt_cursor_get(lc->c, &k, &len, &v, &vl));
+    assert_int_equal(len, m->it[i].kl);
+    assert_memory_equal(k, m->it[i].k, len);
+    assert_int_equal(vl, m->it[i].vl);
+    if (vl > 0)
+        assert_memory_equal(v, m->it[i].v, vl);
+    memcpy(lc->key, k, len);
+    lc->kl = len;
+}
+
+static void live_close(struct live_cursor *lc)
+{
+    if (lc->c != NULL)
+        EXPECT(AWC_OK, awc_bt_cursor_close(lc->c));
+    lc->c = NULL;
+    lc->on = false;
+}
+
 static void model_run(size_t ps, size_t node_bytes, uint64_t nkeys, size_t max_key, uint64_t ops)
 {
+    struct live_cursor lc = {0};
     char path[512];
     struct awc_bt_config cfg =
         bt_cfg(et_path(path, sizeof(path), "model"), ps, node_bytes, AWC_CREATE);
@@ -923,12 +981,16 @@ static void model_run(size_t ps, size_t node_bytes, uint64_t nkeys, size_t max_k
         } else if (r < 995) { /* flush */
             EXPECT(AWC_OK, awc_bt_flush(bt));
         } else if (r < 998) { /* reopen */
+            live_close(&lc);
             EXPECT(AWC_OK, awc_bt_close(bt));
             bt = bt_open_ok(&cfg);
         } else {
             bt_check_ok(bt);
         }
+        if (r % 3 == 0) /* the cursor kept open moves after a third of the operations */
+            live_step(bt, &lc, &m, key, kl, et_rand(&rng));
     }
+    live_close(&lc);
     check_equal(bt, &m);
     bt_check_ok(bt);
     EXPECT(AWC_OK, awc_bt_get_stats(bt, &st));
