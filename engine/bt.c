@@ -118,9 +118,54 @@ void bt_epoch_unlock(struct awc_bt *bt)
 
 /* ---- Pages (README 11.5.3) --------------------------------------------------------------- */
 
+/* Whether the cells of `page` were checked since the open (README 11.2.4). */
+static bool was_checked(struct awc_bt *bt, uint64_t page)
+{
+    uint64_t c = page >> BT_CHECKED_SHIFT, bit = page & ((UINT64_C(1) << BT_CHECKED_SHIFT) - 1);
+    bt_word_t *words;
+
+    if (c >= BT_CHECKED_CHUNKS)
+        return false;
+    words = atomic_load_explicit(&bt->checked[c], memory_order_acquire);
+    return words != NULL &&
+           (atomic_load_explicit(&words[bit / 64], memory_order_relaxed) >> (bit % 64) & 1) != 0;
+}
+
+/* Records that the cells of `page` passed the check; the chunk made on first use (none when
+ * memory is short: then the page is checked again next time). */
+static void set_checked(struct awc_bt *bt, uint64_t page)
+{
+    uint64_t c = page >> BT_CHECKED_SHIFT, bit = page & ((UINT64_C(1) << BT_CHECKED_SHIFT) - 1);
+    bt_word_t *words, *none = NULL;
+
+    if (c >= BT_CHECKED_CHUNKS)
+        return;
+    words = atomic_load_explicit(&bt->checked[c], memory_order_acquire);
+    if (words == NULL) {
+        words = calloc((UINT64_C(1) << BT_CHECKED_SHIFT) / 64, sizeof(*words));
+        if (words == NULL)
+            return;
+        if (!atomic_compare_exchange_strong_explicit(&bt->checked[c], &none, words,
+                                                     memory_order_acq_rel, memory_order_acquire)) {
+            free(words);
+            words = none; /* another thread's */
+        }
+    }
+    atomic_fetch_or_explicit(&words[bit / 64], UINT64_C(1) << (bit % 64), memory_order_relaxed);
+}
+
+void bt_free_checked(struct awc_bt *bt)
+{
+    for (uint32_t c = 0; c < BT_CHECKED_CHUNKS; c++) {
+        free(atomic_load_explicit(&bt->checked[c], memory_order_relaxed));
+        atomic_store_explicit(&bt->checked[c], NULL, memory_order_relaxed);
+    }
+}
+
 int bt_pin_node(struct awc_bt *bt, uint64_t page, int mode, int level, uint8_t **node)
 {
     void *p;
+    bool checked;
     int rc;
 
     if (page < BT_META_PAGES || page >= atomic_load_explicit(&bt->pages, memory_order_relaxed))
@@ -128,11 +173,15 @@ int bt_pin_node(struct awc_bt *bt, uint64_t page, int mode, int level, uint8_t *
     rc = awc_pin(bt->cache, page, mode, &p);
     if (rc != AWC_OK)
         return rc;
-    rc = bt_node_valid(p, bt->cap, level);
+    /* README 11.2.4: the whole node the first time, the header after that. */
+    checked = was_checked(bt, page);
+    rc = checked ? bt_node_header_valid(p, bt->cap, level) : bt_node_valid(p, bt->cap, level);
     if (rc != AWC_OK) {
         awc_unpin(bt->cache, page, 0);
         return rc;
     }
+    if (!checked)
+        set_checked(bt, page);
     *node = p;
     return AWC_OK;
 }

@@ -131,9 +131,10 @@ void bt_split(const uint8_t *full, uint8_t *left, uint8_t *right, uint32_t cap, 
               uint8_t *sep, size_t *sep_len);
 
 /* 0 when the node is well formed for a node of `cap` bytes at `level` (a negative level: any),
- * else AWC_EBADFILE (README 11.2). Checks the header, every slot and every cell's bounds; not
- * the key order (bt_walk does). */
+ * else AWC_EBADFILE (README 11.2.4). Checks the header, every slot and every cell's bounds; not
+ * the key order (bt_walk does). bt_node_header_valid checks the header alone (step 1). */
 int bt_node_valid(const uint8_t *node, uint32_t cap, int level);
+int bt_node_header_valid(const uint8_t *node, uint32_t cap, int level);
 
 /* ---- The tree (README 11.1) -------------------------------------------------------------- */
 
@@ -144,6 +145,13 @@ struct bt_mark {
     uint32_t refs;    /* references holding it (each a shared pin) */
     uint32_t writers; /* optimistic writers pinning it exclusively, or holding it so */
 };
+
+/* The pages whose cells bt_node_valid has checked since the open (README 11.2.4): a bit per
+ * page in chunks of 2^BT_CHECKED_SHIFT pages, made on first use; pages past the last chunk are
+ * checked at every pin. */
+#define BT_CHECKED_SHIFT  19u
+#define BT_CHECKED_CHUNKS 4096u
+typedef _Atomic uint64_t bt_word_t;
 
 #define BT_MAGIC UINT64_C(0x45455254425f4341) /* "AC_BTREE" */
 #define BT_DEAD  UINT64_C(0x444145445f544241)
@@ -179,6 +187,7 @@ struct awc_bt {
     uint32_t mark_waiters;      /* get_ref calls waiting for a writer's mark to go (under rmu) */
     _Atomic uint32_t mark_seq;  /* bumped when a writer's mark goes and someone waits */
     struct awc_bt *next_closed; /* closed handles stay reachable (awecache.h) */
+    _Atomic(bt_word_t *) checked[BT_CHECKED_CHUNKS]; /* README 11.2.4 */
 };
 
 /* The epoch lock's word (README 11.4.1). */
@@ -205,6 +214,9 @@ int bt_reserve(uint64_t **v, size_t *cap, size_t n);
 /* Pins node `page` in `mode` and checks that it is a well-formed node at `level` (negative: any);
  * a malformed node is unpinned and AWC_EBADFILE. */
 int bt_pin_node(struct awc_bt *bt, uint64_t page, int mode, int level, uint8_t **node);
+
+/* Frees the record of checked pages (awc_bt.checked), at close. */
+void bt_free_checked(struct awc_bt *bt);
 
 /* ---- The whole-tree walk (README 11.7) --------------------------------------------------- */
 

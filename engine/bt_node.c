@@ -314,6 +314,23 @@ void bt_split(const uint8_t *full, uint8_t *left, uint8_t *right, uint32_t cap, 
     memcpy(sep, b, blen);
 }
 
+int bt_node_header_valid(const uint8_t *node, uint32_t cap, int level)
+{
+    uint32_t n = bt_n(node), lo = ld32(node + H_LO), cells = ld32(node + H_CELLS);
+    bool leaf = is_leaf(node);
+    uint32_t head = leaf ? BT_LEAF_CELL : BT_INNER_CELL;
+
+    if (ld32(node + H_MAGIC) != BT_NODE_MAGIC || (!leaf && node[H_KIND] != BT_INNER))
+        return AWC_EBADFILE;
+    if (leaf != (node[H_LEVEL] == 0) || (level >= 0 && node[H_LEVEL] != (unsigned)level) ||
+        node[H_LEVEL] >= AWC_BT_MAX_HEIGHT)
+        return AWC_EBADFILE;
+    if (n > (cap - BT_HDR) / (BT_SLOT + head + 1) || lo > cap || lo < BT_HDR + n * BT_SLOT ||
+        cells > cap - lo)
+        return AWC_EBADFILE;
+    return AWC_OK;
+}
+
 int bt_node_valid(const uint8_t *node, uint32_t cap, int level)
 {
     uint32_t n = bt_n(node), lo = ld32(node + H_LO), cells = ld32(node + H_CELLS);
@@ -322,13 +339,7 @@ int bt_node_valid(const uint8_t *node, uint32_t cap, int level)
     uint32_t head = leaf ? BT_LEAF_CELL : BT_INNER_CELL;
 
     /* Step 1: the header. */
-    if (ld32(node + H_MAGIC) != BT_NODE_MAGIC || (!leaf && node[H_KIND] != BT_INNER))
-        return AWC_EBADFILE;
-    if (leaf != (node[H_LEVEL] == 0) || (level >= 0 && node[H_LEVEL] != (unsigned)level) ||
-        node[H_LEVEL] >= AWC_BT_MAX_HEIGHT)
-        return AWC_EBADFILE;
-    if (n > (cap - BT_HDR) / (BT_SLOT + head + 1) || lo > cap || lo < BT_HDR + n * BT_SLOT ||
-        cells > cap - lo)
+    if (bt_node_header_valid(node, cap, level) != AWC_OK)
         return AWC_EBADFILE;
     /* Step 2: every cell inside the cell area, with a key of 1 to AWC_BT_MAX_KEY bytes. */
     for (uint32_t i = 0; i < n; i++) {
