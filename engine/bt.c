@@ -60,59 +60,98 @@ int bt_check_no_refs(void)
 
 /* ---- The epoch lock (README 11.4.1) ------------------------------------------------------ */
 
+/* The slot of bt->el_slots this thread counts itself in, given out round robin. */
+static _Atomic uint32_t el_next_slot;
+static _Thread_local uint32_t tls_el_slot = UINT32_MAX;
+
+static _Atomic uint32_t *el_slot(struct awc_bt *bt)
+{
+    if (tls_el_slot == UINT32_MAX)
+        tls_el_slot =
+            atomic_fetch_add_explicit(&el_next_slot, 1, memory_order_relaxed) % BT_EL_SLOTS;
+    return &bt->el_slots[tls_el_slot].readers;
+}
+
+/* The readers inside: the slots' sum (modulo 2^32, as each slot may wrap). */
+static uint32_t el_readers(struct awc_bt *bt)
+{
+    uint32_t sum = 0;
+
+    for (uint32_t i = 0; i < BT_EL_SLOTS; i++)
+        sum += atomic_load_explicit(&bt->el_slots[i].readers, memory_order_seq_cst);
+    return sum;
+}
+
+/* A reader leaves: uncounted, then, if a writer waits, the word changed and the writer woken
+ * (it sleeps on the word it saw before it summed the slots, so it cannot miss this). */
+static void el_leave(struct awc_bt *bt, _Atomic uint32_t *slot)
+{
+    uint32_t v;
+
+    atomic_fetch_sub_explicit(slot, 1, memory_order_seq_cst);
+    v = atomic_load_explicit(&bt->epoch_lock, memory_order_seq_cst);
+    if ((v & BT_EL_WAIT) == 0)
+        return;
+    while (!atomic_compare_exchange_weak_explicit(&bt->epoch_lock, &v,
+                                                  (v & ~BT_EL_COUNT) | ((v + 1) & BT_EL_COUNT),
+                                                  memory_order_seq_cst, memory_order_relaxed))
+        ;
+    plat_wake(&bt->epoch_lock, 1);
+}
+
+/* README 11.4.1: count in, then look at the word (both sequentially consistent, as the writer
+ * sets its bits, then sums the slots: one of the two sees the other). */
 void bt_epoch_enter(struct awc_bt *bt)
 {
-    uint32_t v = atomic_load_explicit(&bt->epoch_lock, memory_order_relaxed);
+    _Atomic uint32_t *slot = el_slot(bt);
 
     for (;;) {
+        uint32_t v;
+        bool blocked;
+
+        atomic_fetch_add_explicit(slot, 1, memory_order_seq_cst);
+        v = atomic_load_explicit(&bt->epoch_lock, memory_order_seq_cst);
         /* A thread holding references holds the lock already: no flush can be running, and it
          * must not wait behind one that waits for it. */
-        bool blocked = (v & BT_EL_WRITER) != 0 || ((v & BT_EL_WAIT) != 0 && tls_bt_refs == 0);
-
-        if (blocked) {
-            plat_wait(&bt->epoch_lock, v);
-            v = atomic_load_explicit(&bt->epoch_lock, memory_order_relaxed);
-            continue;
-        }
-        if (atomic_compare_exchange_weak_explicit(&bt->epoch_lock, &v, v + 1, memory_order_acquire,
-                                                  memory_order_relaxed))
+        blocked = (v & BT_EL_WRITER) != 0 || ((v & BT_EL_WAIT) != 0 && tls_bt_refs == 0);
+        if (!blocked)
             return;
+        el_leave(bt, slot);
+        plat_wait(&bt->epoch_lock, v);
     }
 }
 
 void bt_epoch_exit(struct awc_bt *bt)
 {
-    uint32_t v = atomic_fetch_sub_explicit(&bt->epoch_lock, 1, memory_order_release) - 1;
-
-    if ((v & BT_EL_READERS) == 0 && (v & BT_EL_WAIT) != 0)
-        plat_wake(&bt->epoch_lock, 1);
+    el_leave(bt, el_slot(bt));
 }
 
 void bt_epoch_lock(struct awc_bt *bt)
 {
-    uint32_t v;
-
     plat_mutex_assert_held(&bt->fmu); /* one writer at a time: the flush lock orders them */
-    v = atomic_fetch_or_explicit(&bt->epoch_lock, BT_EL_WAIT, memory_order_relaxed) | BT_EL_WAIT;
-    /* A compare-exchange, not a store: a thread holding references of another tree passes WAIT
-     * (bt_epoch_enter counts references of every tree) and may enter after the count was seen
-     * at 0. */
+    atomic_fetch_or_explicit(&bt->epoch_lock, BT_EL_WAIT, memory_order_seq_cst);
     for (;;) {
-        if ((v & BT_EL_READERS) != 0) {
+        uint32_t v = atomic_load_explicit(&bt->epoch_lock, memory_order_seq_cst);
+
+        if (el_readers(bt) != 0) {
             plat_wait(&bt->epoch_lock, v);
-            v = atomic_load_explicit(&bt->epoch_lock, memory_order_relaxed);
             continue;
         }
-        if (atomic_compare_exchange_weak_explicit(&bt->epoch_lock, &v, BT_EL_WRITER,
-                                                  memory_order_acquire, memory_order_relaxed))
+        /* WRITER, then the slots again: a thread holding references of another tree passes
+         * WAIT (bt_epoch_enter counts references of every tree) and may have come in after the
+         * sum; one that comes after WRITER sees it and leaves. */
+        atomic_fetch_or_explicit(&bt->epoch_lock, BT_EL_WRITER, memory_order_seq_cst);
+        if (el_readers(bt) == 0)
             return;
+        atomic_fetch_and_explicit(&bt->epoch_lock, ~BT_EL_WRITER, memory_order_seq_cst);
+        plat_wake(&bt->epoch_lock, 1); /* readers that saw WRITER */
     }
 }
 
 void bt_epoch_unlock(struct awc_bt *bt)
 {
     plat_mutex_assert_held(&bt->fmu);
-    atomic_store_explicit(&bt->epoch_lock, 0, memory_order_release);
+    atomic_fetch_and_explicit(&bt->epoch_lock, BT_EL_COUNT, memory_order_release);
     plat_wake(&bt->epoch_lock, 1);
 }
 

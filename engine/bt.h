@@ -153,6 +153,16 @@ struct bt_mark {
 #define BT_CHECKED_CHUNKS 4096u
 typedef _Atomic uint64_t bt_word_t;
 
+/* The epoch lock's reader counts (README 11.4.1): a thread counts itself in one of these, each
+ * on its own cache line, so that readers of different threads do not write one word. A slot's
+ * count may wrap (a reference released by another thread than took it): their sum is what
+ * counts. */
+#define BT_EL_SLOTS 16u
+struct bt_el_slot {
+    _Atomic uint32_t readers;
+    char pad[64 - sizeof(uint32_t)];
+};
+
 #define BT_MAGIC UINT64_C(0x45455254425f4341) /* "AC_BTREE" */
 #define BT_DEAD  UINT64_C(0x444145445f544241)
 
@@ -166,7 +176,7 @@ struct awc_bt {
     _Atomic uint64_t root;       /* the root's page; changes only under its exclusive pin */
     _Atomic uint32_t height;     /* levels; changes only under the root's exclusive pin */
     _Atomic uint64_t epoch;      /* gen of nodes written now: the durable generation + 1 */
-    _Atomic uint32_t epoch_lock; /* README 11.4.1: readers count | BT_EL_WAIT | BT_EL_WRITER */
+    _Atomic uint32_t epoch_lock; /* README 11.4.1: BT_EL_WAIT | BT_EL_WRITER | a change count */
     _Atomic uint64_t count;      /* keys */
     _Atomic bool changed;        /* a put or delete since the last flush */
     _Atomic uint64_t splits, merges, copies;
@@ -188,12 +198,13 @@ struct awc_bt {
     _Atomic uint32_t mark_seq;  /* bumped when a writer's mark goes and someone waits */
     struct awc_bt *next_closed; /* closed handles stay reachable (awecache.h) */
     _Atomic(bt_word_t *) checked[BT_CHECKED_CHUNKS]; /* README 11.2.4 */
+    struct bt_el_slot el_slots[BT_EL_SLOTS];         /* the epoch lock's readers (11.4.1) */
 };
 
 /* The epoch lock's word (README 11.4.1). */
-#define BT_EL_WRITER  0x80000000u
-#define BT_EL_WAIT    0x40000000u
-#define BT_EL_READERS 0x3fffffffu
+#define BT_EL_WRITER 0x80000000u
+#define BT_EL_WAIT   0x40000000u
+#define BT_EL_COUNT  0x3fffffffu /* bumped by a reader that leaves while a writer waits */
 
 /* Takes and drops the epoch lock shared (every call that pins a node) or exclusively (flush,
  * check, stats; the caller holds fmu). */
