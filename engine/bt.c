@@ -1122,6 +1122,7 @@ static int write_call(struct awc_bt *bt, const struct write *w)
 
     if (scratch == NULL)
         return AWC_ENOMEM;
+    atomic_fetch_add_explicit(&bt->writes_begun, 1, memory_order_seq_cst); /* README 11.6.3 */
     bt_epoch_enter(bt);
     /* Step 1 */
     if (w->ch == PUT)
@@ -1142,6 +1143,7 @@ static int write_call(struct awc_bt *bt, const struct write *w)
     if (rc == AWC_OK)
         atomic_store_explicit(&bt->changed, true, memory_order_relaxed);
     bt_epoch_exit(bt);
+    atomic_fetch_add_explicit(&bt->writes_done, 1, memory_order_seq_cst);
     free(scratch);
     return rc;
 }
@@ -1180,6 +1182,11 @@ struct awc_bt_cursor {
      * the entry's index, and what lies beyond the leaf on the side that move recorded. */
     uint64_t leaf, shape;
     uint32_t slot;
+    /* README 11.6.3: a copy of that leaf (cap bytes, NULL if none could be had), exact while no
+     * put or delete has begun since writes_begun was `begun` (copied: copy_ok) */
+    uint8_t *copy;
+    uint64_t begun;
+    bool copy_ok;
     enum { BEYOND_UNKNOWN, BEYOND_BOUND, BEYOND_END } beyond;
     bool beyond_below;    /* the side recorded: below the leaf (prev), else above (next) */
     uint32_t beyond_turn; /* BEYOND_BOUND: the separator is bound[beyond_turn] */
@@ -1210,6 +1217,7 @@ AWC_API int awc_bt_cursor_close(awc_bt_cursor_t *c)
         return AWC_EINVAL;
     atomic_fetch_sub_explicit(&c->bt->cursors, 1, memory_order_relaxed);
     free(c->value);
+    free(c->copy);
     free(c);
     return AWC_OK;
 }
@@ -1237,6 +1245,28 @@ static int take_entry(struct awc_bt_cursor *c, const uint8_t *leaf, uint32_t i)
     return AWC_OK;
 }
 
+/* README 11.6.3: the largest node a cursor copies (a copy per leaf visited must stay cheap
+ * beside the nexts it serves). */
+#define BT_COPY_MAX 65536u
+
+/* Copies the leaf the cursor is on (pinned shared) as of this moment: exact if no put or delete
+ * ran while done0 (writes_done, read before the pin) was read and the copy made. */
+static void copy_leaf(struct awc_bt_cursor *c, const uint8_t *leaf, uint64_t done0)
+{
+    struct awc_bt *bt = c->bt;
+
+    c->copy_ok = false;
+    if (bt->cap > BT_COPY_MAX)
+        return;
+    if (c->copy == NULL)
+        c->copy = malloc(bt->cap);
+    if (c->copy == NULL)
+        return;
+    memcpy(c->copy, leaf, bt->cap);
+    c->begun = atomic_load_explicit(&bt->writes_begun, memory_order_seq_cst);
+    c->copy_ok = c->begun == done0;
+}
+
 /* What a move looks for: the first key >= (GE) or > (GT) the search key, or the last key < it
  * (LT; a NULL key: the last key). */
 enum move { GE, GT, LT };
@@ -1253,13 +1283,14 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
     c->valid = false;
     for (;;) {
         struct bounds b = {.buf = c->bound[turn], .below = mv == LT};
-        uint64_t page, shape;
+        uint64_t page, shape, done0;
         uint8_t *leaf;
         uint32_t n, i;
         bool found, marked;
 
         bt_epoch_enter(bt);
         shape = atomic_load_explicit(&bt->shape, memory_order_seq_cst);
+        done0 = atomic_load_explicit(&bt->writes_done, memory_order_seq_cst);
         rc = find_leaf(bt, key, len, mv == LT ? ROUTE_LT : ROUTE_LE, AWC_SHARED, MARK_NONE, &b,
                        &page, &leaf, &marked);
         if (rc != AWC_OK) {
@@ -1274,6 +1305,8 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
             i = i == 0 ? n : i - 1; /* n: none */
         if (i < n)
             rc = take_entry(c, leaf, i);
+        if (i < n && rc == AWC_OK)
+            copy_leaf(c, leaf, done0);
         awc_unpin(bt->cache, page, 0);
         bt_epoch_exit(bt);
         if (i < n && rc == AWC_OK) {
@@ -1349,22 +1382,35 @@ static int step_cached(struct awc_bt_cursor *c, enum move mv, uint8_t *key, size
     uint32_t i, n;
     int rc;
 
-    bt_epoch_enter(bt);
-    if (atomic_load_explicit(&bt->shape, memory_order_seq_cst) != c->shape ||
-        bt_pin_node(bt, c->leaf, AWC_SHARED, 0, &leaf) != AWC_OK) {
-        bt_epoch_exit(bt);
-        return BT_DESCEND;
-    }
-    if (atomic_load_explicit(&bt->shape, memory_order_seq_cst) != c->shape) {
+    /* README 11.6.3: from the copy while no put or delete has begun since it was made. */
+    if (c->copy_ok && atomic_load_explicit(&bt->writes_begun, memory_order_seq_cst) == c->begun) {
+        leaf = c->copy;
+        n = bt_n(leaf);
+        i = step_index(c, leaf, mv);
+        rc = i < n ? take_entry(c, leaf, i) : BT_DESCEND;
+    } else {
+        uint64_t done0;
+
+        bt_epoch_enter(bt);
+        done0 = atomic_load_explicit(&bt->writes_done, memory_order_seq_cst);
+        if (atomic_load_explicit(&bt->shape, memory_order_seq_cst) != c->shape ||
+            bt_pin_node(bt, c->leaf, AWC_SHARED, 0, &leaf) != AWC_OK) {
+            bt_epoch_exit(bt);
+            return BT_DESCEND;
+        }
+        if (atomic_load_explicit(&bt->shape, memory_order_seq_cst) != c->shape) {
+            awc_unpin(bt->cache, c->leaf, 0);
+            bt_epoch_exit(bt);
+            return BT_DESCEND;
+        }
+        n = bt_n(leaf);
+        i = step_index(c, leaf, mv);
+        rc = i < n ? take_entry(c, leaf, i) : BT_DESCEND;
+        if (rc == AWC_OK)
+            copy_leaf(c, leaf, done0);
         awc_unpin(bt->cache, c->leaf, 0);
         bt_epoch_exit(bt);
-        return BT_DESCEND;
     }
-    n = bt_n(leaf);
-    i = step_index(c, leaf, mv);
-    rc = i < n ? take_entry(c, leaf, i) : BT_DESCEND;
-    awc_unpin(bt->cache, c->leaf, 0);
-    bt_epoch_exit(bt);
     if (i < n) {
         c->slot = i;
         c->valid = rc == AWC_OK;

@@ -180,6 +180,7 @@ struct awc_bt {
     _Atomic uint64_t count;      /* keys */
     _Atomic bool changed;        /* a put or delete since the last flush */
     _Atomic uint64_t splits, merges, copies;
+    _Atomic uint64_t writes_begun, writes_done; /* puts and deletes begun, ended (11.6.3) */
     _Atomic uint64_t shape;   /* bumped when a page leaves the tree and when a leaf splits: while
                                * it stays, a leaf keeps its page and its key range (README 11.6.2) */
     _Atomic uint64_t refs;    /* live references (awc_bt_get_ref) */
