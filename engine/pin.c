@@ -73,7 +73,10 @@ static uint32_t try_hit(struct awc *c, uint64_t page)
         st_unpin(b); /* the entry was stale: the buffer holds another page now */
         return NO_BUF;
     }
-    atomic_store_explicit(&c->slots[ST_SLOT(s)].ref, 1, memory_order_relaxed);
+    /* Set only when clear: a hot page's hits from many threads would otherwise all write the
+     * slot's line (README 3.2). */
+    if (atomic_load_explicit(&c->slots[ST_SLOT(s)].ref, memory_order_relaxed) == 0)
+        atomic_store_explicit(&c->slots[ST_SLOT(s)].ref, 1, memory_order_relaxed);
     return bi;
 }
 
