@@ -64,12 +64,17 @@ int bt_check_no_refs(void)
 static _Atomic uint32_t el_next_slot;
 static _Thread_local uint32_t tls_el_slot = UINT32_MAX;
 
-static _Atomic uint32_t *el_slot(struct awc_bt *bt)
+static struct bt_el_slot *my_slot(struct awc_bt *bt)
 {
     if (tls_el_slot == UINT32_MAX)
         tls_el_slot =
             atomic_fetch_add_explicit(&el_next_slot, 1, memory_order_relaxed) % BT_EL_SLOTS;
-    return &bt->el_slots[tls_el_slot].readers;
+    return &bt->el_slots[tls_el_slot];
+}
+
+static _Atomic uint32_t *el_slot(struct awc_bt *bt)
+{
+    return &my_slot(bt)->readers;
 }
 
 /* The readers inside: the slots' sum (modulo 2^32, as each slot may wrap). */
@@ -193,11 +198,16 @@ static void set_checked(struct awc_bt *bt, uint64_t page)
     atomic_fetch_or_explicit(&words[bit / 64], UINT64_C(1) << (bit % 64), memory_order_relaxed);
 }
 
-void bt_free_checked(struct awc_bt *bt)
+void bt_free_caches(struct awc_bt *bt)
 {
     for (uint32_t c = 0; c < BT_CHECKED_CHUNKS; c++) {
         free(atomic_load_explicit(&bt->checked[c], memory_order_relaxed));
         atomic_store_explicit(&bt->checked[c], NULL, memory_order_relaxed);
+    }
+    for (uint32_t i = 0; i < BT_EL_SLOTS; i++) {
+        free(bt->el_slots[i].copy);
+        bt->el_slots[i].copy = NULL;
+        bt->el_slots[i].copy_valid = false;
     }
 }
 
@@ -589,13 +599,83 @@ enum route { ROUTE_LE, ROUTE_LT };
 /* find_leaf's answer when an optimistic writer's leaf is held by references: go pessimistic. */
 #define BT_REFERENCED 1
 
+/* README 11.4.6 and 11.6.3: the largest node copied out of its page (the root per reader slot,
+ * a cursor's leaf), so that a copy stays cheap beside the work it saves. */
+#define BT_COPY_MAX 65536u
+
+/* The child a descent takes from inner node p (README 11.4.2), recording the cursor's bound. */
+static uint32_t pick_child(const uint8_t *p, const uint8_t *key, size_t len, enum route how,
+                           struct bounds *b)
+{
+    uint32_t n = bt_n(p), j;
+    bool found;
+
+    if (how == ROUTE_LE)
+        j = bt_route(p, key, len);
+    else
+        j = key == NULL ? n : bt_lower_bound(p, key, len, &found);
+    if (b != NULL && (b->below ? j > 0 : j < n)) {
+        const uint8_t *k = bt_key_at(p, b->below ? j - 1 : j, &b->len);
+
+        memcpy(b->buf, k, b->len);
+        b->has = true;
+    }
+    return j;
+}
+
+/* README 11.4.6: the root's child for the key, from this thread's slot's copy of the root, when
+ * the copy is as of the tree's shape now (*shape) and the root is at least two levels above the
+ * leaves (so the leaf's parent is pinned as usual). False when it cannot serve. */
+static bool route_root_copy(struct awc_bt *bt, const uint8_t *key, size_t len, enum route how,
+                            struct bounds *b, uint64_t *shape, uint64_t *child, int *level)
+{
+    struct bt_el_slot *s = my_slot(bt);
+    bool ok;
+
+    if (atomic_exchange_explicit(&s->copy_busy, 1, memory_order_acquire) != 0)
+        return false;
+    *shape = atomic_load_explicit(&bt->shape, memory_order_seq_cst);
+    ok = s->copy_valid && s->copy_shape == *shape &&
+         s->copy_page == atomic_load_explicit(&bt->root, memory_order_acquire);
+    if (ok) {
+        if (b != NULL)
+            b->has = false;
+        *child = bt_child(s->copy, pick_child(s->copy, key, len, how, b));
+        *level = (int)bt_level(s->copy) - 1;
+    }
+    atomic_store_explicit(&s->copy_busy, 0, memory_order_release);
+    return ok;
+}
+
+/* Copies the root (pinned shared; `shape` read before its pin) into this thread's slot when the
+ * slot's copy is stale and the root is at least two levels above the leaves (README 11.4.6). */
+static void refresh_root_copy(struct awc_bt *bt, uint64_t page, const uint8_t *node, uint64_t shape)
+{
+    struct bt_el_slot *s = my_slot(bt);
+
+    if (bt->cap > BT_COPY_MAX || bt_level(node) < 2 ||
+        atomic_exchange_explicit(&s->copy_busy, 1, memory_order_acquire) != 0)
+        return;
+    if (!s->copy_valid || s->copy_shape != shape || s->copy_page != page) {
+        if (s->copy == NULL)
+            s->copy = malloc(bt->cap);
+        s->copy_valid = s->copy != NULL;
+        if (s->copy_valid) {
+            memcpy(s->copy, node, bt->cap);
+            s->copy_shape = shape;
+            s->copy_page = page;
+        }
+    }
+    atomic_store_explicit(&s->copy_busy, 0, memory_order_release);
+}
+
 /* Shared descent with latch coupling: the child is pinned before the parent is released. The
  * leaf is pinned in `leaf_mode` (exclusive for the optimistic write, README 11.4.3) and marked
  * as `mark` says; *marked says whether it was (a root leaf gets no writer's mark: its writer
  * holds nothing while it waits). */
-static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum route how,
-                     int leaf_mode, enum mark mark, struct bounds *b, uint64_t *page,
-                     uint8_t **leaf, bool *marked)
+static int find_leaf_at(struct awc_bt *bt, uint64_t from, int from_level, const uint8_t *key,
+                        size_t len, enum route how, int leaf_mode, enum mark mark, struct bounds *b,
+                        uint64_t *page, uint8_t **leaf, bool *marked)
 {
     uint64_t cur;
     uint8_t *p;
@@ -603,12 +683,22 @@ static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum rou
     bool busy;
     int rc;
 
+    *marked = false;
+    if (from != 0) {
+        /* README 11.4.6: from the root's child the root's copy chose (the bounds recorded) */
+        rc = bt_pin_node(bt, from, AWC_SHARED, from_level, &p);
+        if (rc != AWC_OK)
+            return rc;
+        cur = from;
+        goto down;
+    }
 restart:
     /* Step 1: the root, in leaf_mode when it is the leaf; a reference marks it first. The root
      * pointer is read again once pinned (README 11.4.2). */
     for (;;) {
         uint64_t r = atomic_load_explicit(&bt->root, memory_order_acquire);
         bool one = atomic_load_explicit(&bt->height, memory_order_acquire) == 1;
+        uint64_t shape = atomic_load_explicit(&bt->shape, memory_order_seq_cst);
 
         *marked = one && mark == MARK_REF;
         if (*marked) {
@@ -629,6 +719,8 @@ restart:
         if (atomic_load_explicit(&bt->root, memory_order_acquire) == r &&
             ((bt_level(p) == 0) == one || (leaf_mode == AWC_SHARED && mark == MARK_NONE))) {
             cur = r;
+            if (!one)
+                refresh_root_copy(bt, r, p, shape);
             break;
         }
         awc_unpin(bt->cache, r, 0); /* the root or the height changed meanwhile */
@@ -637,23 +729,13 @@ restart:
     }
     if (b != NULL)
         b->has = false;
+down:
     /* Step 2: down, coupling; the leaf marked before it is pinned, under its parent's pin. */
     while (bt_level(p) > 0) {
-        uint32_t n = bt_n(p), j, level = bt_level(p);
-        uint64_t child;
+        uint32_t level = bt_level(p);
+        uint64_t child = bt_child(p, pick_child(p, key, len, how, b));
         uint8_t *cp;
-        bool found;
 
-        if (how == ROUTE_LE)
-            j = bt_route(p, key, len);
-        else
-            j = key == NULL ? n : bt_lower_bound(p, key, len, &found);
-        if (b != NULL && (b->below ? j > 0 : j < n)) {
-            const uint8_t *k = bt_key_at(p, b->below ? j - 1 : j, &b->len);
-            memcpy(b->buf, k, b->len);
-            b->has = true;
-        }
-        child = bt_child(p, j);
         *marked = level == 1 && mark != MARK_NONE;
         if (*marked) {
             rc = mark_take(bt, child, mark, &busy, &seq);
@@ -684,6 +766,30 @@ restart:
     *page = cur;
     *leaf = p;
     return AWC_OK;
+}
+
+/* find_leaf_at from the root, or first from the root's copy (README 11.4.6): its answer stands
+ * when the tree's shape is still the copy's once the leaf is pinned; else the leaf is let go and
+ * the descent starts again from the root. */
+static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum route how,
+                     int leaf_mode, enum mark mark, struct bounds *b, uint64_t *page,
+                     uint8_t **leaf, bool *marked)
+{
+    uint64_t shape, child;
+    int level, rc;
+
+    if (route_root_copy(bt, key, len, how, b, &shape, &child, &level)) {
+        rc = find_leaf_at(bt, child, level, key, len, how, leaf_mode, mark, b, page, leaf, marked);
+        if (atomic_load_explicit(&bt->shape, memory_order_seq_cst) == shape)
+            return rc;
+        if (rc == AWC_OK) {
+            awc_unpin(bt->cache, *page, 0);
+            if (*marked)
+                mark_put(bt, *page, mark);
+        }
+        *marked = false;
+    }
+    return find_leaf_at(bt, 0, -1, key, len, how, leaf_mode, mark, b, page, leaf, marked);
 }
 
 /* Unpins a leaf find_leaf gave, and drops its mark. */
@@ -1244,10 +1350,6 @@ static int take_entry(struct awc_bt_cursor *c, const uint8_t *leaf, uint32_t i)
     c->valid = true;
     return AWC_OK;
 }
-
-/* README 11.6.3: the largest node a cursor copies (a copy per leaf visited must stay cheap
- * beside the nexts it serves). */
-#define BT_COPY_MAX 65536u
 
 /* Copies the leaf the cursor is on (pinned shared) as of this moment: exact if no put or delete
  * ran while done0 (writes_done, read before the pin) was read and the copy made. */

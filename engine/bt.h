@@ -160,7 +160,13 @@ typedef _Atomic uint64_t bt_word_t;
 #define BT_EL_SLOTS 16u
 struct bt_el_slot {
     _Atomic uint32_t readers;
-    char pad[64 - sizeof(uint32_t)];
+    /* The slot's copy of the root (README 11.4.6), used and refreshed by one thread at a time
+     * (copy_busy, taken by an exchange; a thread that finds it taken descends from the root). */
+    _Atomic uint32_t copy_busy;
+    uint64_t copy_shape, copy_page; /* the shape when copied, and the root's page */
+    uint8_t *copy;                  /* cap bytes, made on first use */
+    bool copy_valid;
+    char pad[64 - 2 * sizeof(uint32_t) - 2 * sizeof(uint64_t) - sizeof(uint8_t *) - sizeof(bool)];
 };
 
 #define BT_MAGIC UINT64_C(0x45455254425f4341) /* "AC_BTREE" */
@@ -227,8 +233,9 @@ int bt_reserve(uint64_t **v, size_t *cap, size_t n);
  * a malformed node is unpinned and AWC_EBADFILE. */
 int bt_pin_node(struct awc_bt *bt, uint64_t page, int mode, int level, uint8_t **node);
 
-/* Frees the record of checked pages (awc_bt.checked), at close. */
-void bt_free_checked(struct awc_bt *bt);
+/* Frees the record of checked pages (awc_bt.checked) and the root's copies (el_slots), at
+ * close. */
+void bt_free_caches(struct awc_bt *bt);
 
 /* ---- The whole-tree walk (README 11.7) --------------------------------------------------- */
 

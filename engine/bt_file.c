@@ -329,7 +329,7 @@ AWC_API int awc_bt_open(const struct awc_bt_config *cfg, awc_bt_t **out)
     if (rc != AWC_OK) {
         if (bt->cache != NULL)
             awc_close(bt->cache);
-        bt_free_checked(bt);
+        bt_free_caches(bt);
         free(bt->free);
         plat_mutex_destroy(&bt->rmu);
         plat_mutex_destroy(&bt->amu);
@@ -368,7 +368,7 @@ AWC_API int awc_bt_close(awc_bt_t *bt)
     if (rc == AWC_OK)
         rc = rc2;
     bt->cache = NULL;
-    bt_free_checked(bt);
+    bt_free_caches(bt);
     free(bt->free);
     free(bt->pending);
     free(bt->marks);
