@@ -237,12 +237,12 @@ static int load_meta(struct awc_bt *bt, const struct awc_bt_config *cfg)
         if (st[i] == META_VALID && (best == NULL || m[i].gen > best->gen))
             best = &m[i];
     }
+    rc = awc_get_stats(bt->cache, &cs);
+    if (rc != AWC_OK)
+        return rc;
     if (best == NULL) {
         /* No tree: a new one only where nothing else lies (at most what a crash while
          * creating one leaves: its root leaf). */
-        rc = awc_get_stats(bt->cache, &cs);
-        if (rc != AWC_OK)
-            return rc;
         if (st[0] == META_DAMAGED || st[1] == META_DAMAGED)
             return AWC_ECHECKSUM;
         if (st[0] != META_NONE || st[1] != META_NONE || (cfg->flags & AWC_CREATE) == 0 ||
@@ -257,7 +257,14 @@ static int load_meta(struct awc_bt *bt, const struct awc_bt_config *cfg)
     bt->max_item = AWC_BT_MAX_ITEM(bt->cap);
     atomic_store_explicit(&bt->root, best->root, memory_order_relaxed);
     atomic_store_explicit(&bt->height, best->height, memory_order_relaxed);
-    atomic_store_explicit(&bt->pages, best->pages, memory_order_relaxed);
+    /* The high-water mark is the meta page's, but no more than the file's logical size: every
+     * node lies below both (the flush makes the nodes durable, and the file's size with them,
+     * before the meta page: README 11.5.2), and a larger mark (a meta page another client
+     * wrote, with its XXH3 right) would make step 4 take memory and time in proportion to it,
+     * up to 2^64 pages. A root at or past the file's size fails step 4 (AWC_EBADFILE). */
+    atomic_store_explicit(&bt->pages,
+                          best->pages < cs.pages_in_file ? best->pages : cs.pages_in_file,
+                          memory_order_relaxed);
     atomic_store_explicit(&bt->count, best->count, memory_order_relaxed);
     atomic_store_explicit(&bt->epoch, best->gen + 1, memory_order_relaxed);
     return AWC_OK;
