@@ -22,9 +22,10 @@
  * - test_leaf_over_max_item, test_leaf_key_twice: well-formed leaves another client wrote that
  *   break what the tree relies on (an entry over max_item, a key twice): AWC_EBADFILE from the
  *   pin, the cursor and the split, never an assertion, an overflow or a cursor that does not end.
- * - test_meta_high_water_mark: a meta page with a valid XXH3 and a high-water mark far past the
- *   file opens as the tree it holds (the mark stops at the file's size), without taking memory
- *   in proportion to the mark.
+ * - test_meta_high_water_mark, test_meta_height_one: meta pages with a valid XXH3 another client
+ *   wrote: a high-water mark far past the file opens as the tree it holds (the mark stops at the
+ *   file's size), without taking memory in proportion to the mark; height 1 over an inner root
+ *   is AWC_EBADFILE at open (puts waited for ever).
  * - test_tool_check: `awecache check --btree` (AWC_BT_TOOL) passes a good tree and fails a
  *   damaged or malformed one (exit 1).
  * - test_model_tiny, test_model_4k, test_model_16k: a random mix of puts, overwrites, deletes,
@@ -925,6 +926,30 @@ static void test_leaf_key_twice(void **state)
     m_free(&m);
 }
 
+/* Writes bytes[0..n) at offset `off` of both meta pages of the closed tree at path, with their
+ * XXH3 made right again (engine/bt_file.c's layout: the XXH3 of bytes [0, 56) at 56), as
+ * another client could; returns the file's logical size in pages. */
+static uint64_t rewrite_meta(const char *path, size_t off, const void *bytes, size_t n)
+{
+    struct awc_config pc = et_cfg(path, 4096, 64, 64, 0);
+    struct awc_stats cs;
+    awc_t *c = et_open(&pc);
+
+    for (uint64_t page = 0; page < 2; page++) {
+        uint8_t *p;
+        uint64_t sum;
+
+        EXPECT(AWC_OK, awc_pin(c, page, AWC_EXCLUSIVE, (void **)&p));
+        memcpy(p + off, bytes, n);
+        sum = XXH3_64bits(p, 56);
+        memcpy(p + 56, &sum, 8);
+        EXPECT(AWC_OK, awc_unpin(c, page, 1));
+    }
+    EXPECT(AWC_OK, awc_get_stats(c, &cs));
+    et_close(c);
+    return cs.pages_in_file;
+}
+
 /* A meta page another client wrote, its XXH3 right, whose high-water mark (bytes 40..48,
  * engine/bt_file.c) is far past the file: the open used to take it as it was and allocate a
  * bitmap and a free list in proportion to it (2^60 pages: an allocation failure under ASan, found
@@ -935,32 +960,18 @@ static void test_meta_high_water_mark(void **state)
 {
     char path[512];
     struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "hwm"), 4096, 512, 0);
-    struct awc_config pc = et_cfg(path, 4096, 64, 64, 0);
+    uint64_t pages = UINT64_C(1) << 60, pages_in_file;
     struct awc_bt_stats st;
-    struct awc_stats cs;
     struct model m = {0};
     awc_bt_t *bt;
-    awc_t *c;
     char k[32], v[32];
 
     (void)state;
     make_tree_find_node(path, &m, 0);
-    c = et_open(&pc);
-    for (uint64_t page = 0; page < 2; page++) {
-        uint8_t *p;
-        uint64_t pages = UINT64_C(1) << 60, sum;
-
-        EXPECT(AWC_OK, awc_pin(c, page, AWC_EXCLUSIVE, (void **)&p));
-        memcpy(p + 40, &pages, 8);
-        sum = XXH3_64bits(p, 56);
-        memcpy(p + 56, &sum, 8);
-        EXPECT(AWC_OK, awc_unpin(c, page, 1));
-    }
-    EXPECT(AWC_OK, awc_get_stats(c, &cs));
-    et_close(c);
+    pages_in_file = rewrite_meta(path, 40, &pages, sizeof(pages));
     bt = bt_open_ok(&cfg);
     EXPECT(AWC_OK, awc_bt_get_stats(bt, &st));
-    assert_true(st.file_pages <= cs.pages_in_file);
+    assert_true(st.file_pages <= pages_in_file);
     check_equal(bt, &m);
     bt_check_ok(bt);
     for (int i = 0; i < 200; i++) {
@@ -974,6 +985,26 @@ static void test_meta_high_water_mark(void **state)
     check_equal(bt, &m);
     bt_check_ok(bt);
     EXPECT(AWC_OK, awc_bt_close(bt));
+    m_free(&m);
+}
+
+/* A meta page another client wrote, its XXH3 right, saying height 1 over an inner root: the open
+ * walks inner nodes only, so it did not see the root, and every put then waited for the root to
+ * turn into a leaf, for ever (found by fuzz/fuzz_bt_raw; fuzz/corpus/fuzz_bt_raw/
+ * regress-resealed-meta-height-1). Now the open checks a root leaf's level: AWC_EBADFILE. */
+static void test_meta_height_one(void **state)
+{
+    char path[512];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "height1"), 4096, 512, 0);
+    struct model m = {0};
+    uint32_t height = 1;
+    awc_bt_t *bt = NULL;
+
+    (void)state;
+    make_tree_find_node(path, &m, 0);
+    rewrite_meta(path, 20, &height, sizeof(height));
+    EXPECT(AWC_EBADFILE, awc_bt_open(&cfg, &bt));
+    assert_null(bt);
     m_free(&m);
 }
 
@@ -1519,6 +1550,7 @@ int main(void)
         cmocka_unit_test(test_not_a_tree),
         cmocka_unit_test(test_corrupt_page),
         cmocka_unit_test(test_meta_high_water_mark),
+        cmocka_unit_test(test_meta_height_one),
         cmocka_unit_test(test_leaf_over_max_item),
         cmocka_unit_test(test_leaf_key_twice),
         cmocka_unit_test(test_tool_check),
