@@ -996,6 +996,13 @@ static int split_up(struct awc_bt *bt, struct path *pa, const uint8_t *key, size
     uint32_t i = bt_lower_bound(e->p, key, key_len, &found), n = bt_n(e->p);
     int rc = AWC_OK;
 
+    /* Step 3.0: the leaf's keys in order. A pin checks a node's layout, not its order (README
+     * 11.2.4), and bt_split needs key m - 1 < key m for the separator (keys out of order, or
+     * twice, in a node another client wrote: an assertion, or a separator one byte past the
+     * key; found by fuzz/fuzz_bt_raw). In order, bt_lower_bound put the new key between its
+     * neighbours. One pass over the leaf per split, before anything changes. */
+    if (!bt_keys_ascending(e->p))
+        return AWC_EBADFILE;
     /* Step 3.1: a new page for each held node and one for a new root. */
     for (uint32_t j = 0; j <= held; j++) {
         rc = alloc_node(bt, &pages[j], &nodes[j]);
@@ -1373,6 +1380,19 @@ static void copy_leaf(struct awc_bt_cursor *c, const uint8_t *leaf, uint64_t don
  * (LT; a NULL key: the last key). */
 enum move { GE, GT, LT };
 
+/* True when key i of the leaf is what move mv looks for from key[0..len) (NULL: any). Always so
+ * in a sound tree; a leaf with keys out of order or twice (README 11.2.4: the pin does not
+ * check the order) could give the key the cursor is on, or one behind it, and a cursor that
+ * never ends (found by fuzz/fuzz_bt_raw). */
+static bool beyond(const uint8_t *leaf, uint32_t i, enum move mv, const uint8_t *key, size_t len)
+{
+    size_t klen;
+    const uint8_t *k = bt_key_at(leaf, i, &klen);
+    int c = key == NULL ? (mv == LT ? -1 : 1) : bt_cmp(k, klen, key, len);
+
+    return mv == GE ? c >= 0 : mv == GT ? c > 0 : c < 0;
+}
+
 /* One move (README 11.6.1): find the leaf for the search key, take the entry there; when the leaf
  * has none, search again from the separator beyond it, until a key or the end. */
 static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key, size_t len)
@@ -1405,7 +1425,9 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
             i++;
         if (mv == LT)
             i = i == 0 ? n : i - 1; /* n: none */
-        if (i < n)
+        if (i < n && !beyond(leaf, i, mv, key, len))
+            rc = AWC_EBADFILE;
+        else if (i < n)
             rc = take_entry(c, leaf, i);
         if (i < n && rc == AWC_OK)
             copy_leaf(c, leaf, done0);
@@ -1425,6 +1447,12 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
         /* Nothing here: beyond the leaf's bound, if there is one. */
         if (!b.has)
             return AWC_ENOTFOUND;
+        /* The bound must lie beyond the search key, so that every turn of this loop, and every
+         * move of the cursor, gets further (above for GE and GT, below for LT). In a sound tree
+         * it always does; separators out of order (a node another client wrote, README 11.2.4)
+         * would send the search back to the same leaf for ever: found by fuzz/fuzz_bt_raw. */
+        if (key != NULL && bt_cmp(c->bound[turn], b.len, key, len) * (mv == LT ? -1 : 1) <= 0)
+            return AWC_EBADFILE;
         key = c->bound[turn];
         len = b.len;
         mv = mv == LT ? LT : GE;
@@ -1473,6 +1501,19 @@ static uint32_t step_index(const struct awc_bt_cursor *c, const uint8_t *leaf, e
     return i == 0 ? n : i - 1;
 }
 
+/* The entry a step takes in the cached leaf (or its copy): its index into *i (n: none, then
+ * BT_DESCEND). A key not beyond the cursor's, which a leaf out of order could give (README
+ * 11.2.4), is AWC_EBADFILE, as in cursor_move. */
+static int step_take(struct awc_bt_cursor *c, const uint8_t *leaf, enum move mv, uint32_t *i)
+{
+    *i = step_index(c, leaf, mv);
+    if (*i >= bt_n(leaf))
+        return BT_DESCEND;
+    if (!beyond(leaf, *i, mv, c->key, c->key_len))
+        return AWC_EBADFILE;
+    return take_entry(c, leaf, *i);
+}
+
 /* A step within the cached leaf (README 11.6.2): pinned directly when the tree's shape has not
  * changed since the move that found it (then it is still the leaf of its key range, and its
  * recorded bound still bounds it), before and after the pin. At the leaf's end, the search goes
@@ -1488,8 +1529,7 @@ static int step_cached(struct awc_bt_cursor *c, enum move mv, uint8_t *key, size
     if (c->copy_ok && atomic_load_explicit(&bt->writes_begun, memory_order_seq_cst) == c->begun) {
         leaf = c->copy;
         n = bt_n(leaf);
-        i = step_index(c, leaf, mv);
-        rc = i < n ? take_entry(c, leaf, i) : BT_DESCEND;
+        rc = step_take(c, leaf, mv, &i);
     } else {
         uint64_t done0;
 
@@ -1506,8 +1546,7 @@ static int step_cached(struct awc_bt_cursor *c, enum move mv, uint8_t *key, size
             return BT_DESCEND;
         }
         n = bt_n(leaf);
-        i = step_index(c, leaf, mv);
-        rc = i < n ? take_entry(c, leaf, i) : BT_DESCEND;
+        rc = step_take(c, leaf, mv, &i);
         if (rc == AWC_OK)
             copy_leaf(c, leaf, done0);
         awc_unpin(bt->cache, c->leaf, 0);
@@ -1526,6 +1565,14 @@ static int step_cached(struct awc_bt_cursor *c, enum move mv, uint8_t *key, size
     }
     *len = c->beyond_len;
     memcpy(key, c->bound[c->beyond_turn], *len);
+    /* The bound must lie beyond the cursor's key, as in cursor_move: above it for next; for
+     * prev at or below it (the leaf's first key may equal its lower separator, and the search
+     * from it takes keys below). Separators out of order could send the cursor back. */
+    rc = bt_cmp(key, *len, c->key, c->key_len);
+    if (mv == LT ? rc > 0 : rc <= 0) {
+        c->valid = false;
+        return AWC_EBADFILE;
+    }
     return cursor_move(c, mv == LT ? LT : GE, key, *len);
 }
 

@@ -177,9 +177,24 @@ AWC_API int awc_bt_flush(awc_bt_t *bt)
 static int find_free(struct awc_bt *bt)
 {
     uint64_t pages = atomic_load_explicit(&bt->pages, memory_order_relaxed);
+    uint64_t root = atomic_load_explicit(&bt->root, memory_order_relaxed);
     struct bt_walk w = {0};
+    uint8_t *node;
     int rc;
 
+    /* The walk reads inner nodes only, so a tree of height 1 has its root's level checked here:
+     * a meta page another client wrote with height 1 over an inner root made every write wait
+     * for the root to turn into a leaf, for ever (find_leaf takes a mismatch for a root moving
+     * under it: found by fuzz/fuzz_bt_raw). A root that cannot be read is left to the calls that
+     * meet it, as before (a taller tree's root is checked by the walk). */
+    if (atomic_load_explicit(&bt->height, memory_order_relaxed) == 1 &&
+        bt_pin_node(bt, root, AWC_SHARED, -1, &node) == AWC_OK) {
+        bool leaf = bt_level(node) == 0;
+
+        awc_unpin(bt->cache, root, 0);
+        if (!leaf)
+            return AWC_EBADFILE;
+    }
     w.nbits = pages;
     w.seen = calloc((size_t)(pages / 8 + 1), 1);
     if (w.seen == NULL)
@@ -237,12 +252,12 @@ static int load_meta(struct awc_bt *bt, const struct awc_bt_config *cfg)
         if (st[i] == META_VALID && (best == NULL || m[i].gen > best->gen))
             best = &m[i];
     }
+    rc = awc_get_stats(bt->cache, &cs);
+    if (rc != AWC_OK)
+        return rc;
     if (best == NULL) {
         /* No tree: a new one only where nothing else lies (at most what a crash while
          * creating one leaves: its root leaf). */
-        rc = awc_get_stats(bt->cache, &cs);
-        if (rc != AWC_OK)
-            return rc;
         if (st[0] == META_DAMAGED || st[1] == META_DAMAGED)
             return AWC_ECHECKSUM;
         if (st[0] != META_NONE || st[1] != META_NONE || (cfg->flags & AWC_CREATE) == 0 ||
@@ -257,7 +272,14 @@ static int load_meta(struct awc_bt *bt, const struct awc_bt_config *cfg)
     bt->max_item = AWC_BT_MAX_ITEM(bt->cap);
     atomic_store_explicit(&bt->root, best->root, memory_order_relaxed);
     atomic_store_explicit(&bt->height, best->height, memory_order_relaxed);
-    atomic_store_explicit(&bt->pages, best->pages, memory_order_relaxed);
+    /* The high-water mark is the meta page's, but no more than the file's logical size: every
+     * node lies below both (the flush makes the nodes durable, and the file's size with them,
+     * before the meta page: README 11.5.2), and a larger mark (a meta page another client
+     * wrote, with its XXH3 right) would make step 4 take memory and time in proportion to it,
+     * up to 2^64 pages. A root at or past the file's size fails step 4 (AWC_EBADFILE). */
+    atomic_store_explicit(&bt->pages,
+                          best->pages < cs.pages_in_file ? best->pages : cs.pages_in_file,
+                          memory_order_relaxed);
     atomic_store_explicit(&bt->count, best->count, memory_order_relaxed);
     atomic_store_explicit(&bt->epoch, best->gen + 1, memory_order_relaxed);
     return AWC_OK;

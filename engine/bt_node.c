@@ -314,6 +314,22 @@ void bt_split(const uint8_t *full, uint8_t *left, uint8_t *right, uint32_t cap, 
     memcpy(sep, b, blen);
 }
 
+bool bt_keys_ascending(const uint8_t *node)
+{
+    size_t plen, klen;
+    const uint8_t *prev = bt_n(node) > 0 ? bt_key_at(node, 0, &plen) : NULL;
+
+    for (uint32_t i = 1; i < bt_n(node); i++) {
+        const uint8_t *k = bt_key_at(node, i, &klen);
+
+        if (bt_cmp(prev, plen, k, klen) >= 0)
+            return false;
+        prev = k;
+        plen = klen;
+    }
+    return true;
+}
+
 int bt_node_header_valid(const uint8_t *node, uint32_t cap, int level)
 {
     uint32_t n = bt_n(node), lo = ld32(node + H_LO), cells = ld32(node + H_CELLS);
@@ -336,23 +352,27 @@ int bt_node_valid(const uint8_t *node, uint32_t cap, int level)
     uint32_t n = bt_n(node), lo = ld32(node + H_LO), cells = ld32(node + H_CELLS);
     uint64_t sum = 0;
     bool leaf = is_leaf(node);
-    uint32_t head = leaf ? BT_LEAF_CELL : BT_INNER_CELL;
+    uint32_t head = leaf ? BT_LEAF_CELL : BT_INNER_CELL, max_item = AWC_BT_MAX_ITEM(cap);
 
     /* Step 1: the header. */
     if (bt_node_header_valid(node, cap, level) != AWC_OK)
         return AWC_EBADFILE;
-    /* Step 2: every cell inside the cell area, with a key of 1 to AWC_BT_MAX_KEY bytes. */
+    /* Step 2: every cell inside the cell area, with a key of 1 to AWC_BT_MAX_KEY bytes, and a
+     * key and value (an inner node: a separator, a prefix of a key) of at most max_item bytes:
+     * no put makes a larger one, and a split relies on the bound (README 11.2.3; a larger entry
+     * would overflow a half: found by fuzz/fuzz_bt_raw). */
     for (uint32_t i = 0; i < n; i++) {
         uint32_t off = slot(node, i), klen;
-        uint64_t bytes;
+        uint64_t item, bytes;
 
         if (off < lo || off > cap - head)
             return AWC_EBADFILE;
         klen = ld16(node + off + (leaf ? 0 : 8));
         if (klen == 0 || klen > AWC_BT_MAX_KEY)
             return AWC_EBADFILE;
-        bytes = (uint64_t)head + klen + (leaf ? ld32(node + off + 2) : 0);
-        if (bytes > cap - off)
+        item = (uint64_t)klen + (leaf ? ld32(node + off + 2) : 0);
+        bytes = head + item;
+        if (item > max_item || bytes > cap - off)
             return AWC_EBADFILE;
         sum += bytes;
     }

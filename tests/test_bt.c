@@ -19,6 +19,13 @@
  *   with a valid checksum but garbage (AWC_EBADFILE): a clear error, never a crash or a wrong
  *   value; the same to an inner node fails the open (it reads the inner nodes), and so do two
  *   damaged meta pages.
+ * - test_leaf_over_max_item, test_leaf_key_twice: well-formed leaves another client wrote that
+ *   break what the tree relies on (an entry over max_item, a key twice): AWC_EBADFILE from the
+ *   pin, the cursor and the split, never an assertion, an overflow or a cursor that does not end.
+ * - test_meta_high_water_mark, test_meta_height_one: meta pages with a valid XXH3 another client
+ *   wrote: a high-water mark far past the file opens as the tree it holds (the mark stops at the
+ *   file's size), without taking memory in proportion to the mark; height 1 over an inner root
+ *   is AWC_EBADFILE at open (puts waited for ever).
  * - test_tool_check: `awecache check --btree` (AWC_BT_TOOL) passes a good tree and fails a
  *   damaged or malformed one (exit 1).
  * - test_model_tiny, test_model_4k, test_model_16k: a random mix of puts, overwrites, deletes,
@@ -57,6 +64,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h> /* test_meta_high_water_mark's meta pages */
 
 #define EXPECT(want, call) ET_EXPECT(call, want)
 
@@ -786,6 +796,218 @@ static void test_corrupt_page(void **state)
     m_free(&m);
 }
 
+/* Leaf `page` of the closed file at path, pinned exclusively through the page cache (so that its
+ * checksum stays valid) for fn to rewrite as another client could. */
+static void rewrite_leaf(const char *path, uint64_t page, void (*fn)(uint8_t *node))
+{
+    struct awc_config pc = et_cfg(path, 4096, 64, 64, 0);
+    awc_t *c = et_open(&pc);
+    uint8_t *p;
+
+    EXPECT(AWC_OK, awc_pin(c, page, AWC_EXCLUSIVE, (void **)&p));
+    fn(p);
+    EXPECT(AWC_OK, awc_unpin(c, page, 1));
+    et_close(c);
+}
+
+static uint32_t ld32_at(const uint8_t *p, size_t off)
+{
+    uint32_t v;
+
+    memcpy(&v, p + off, 4);
+    return v;
+}
+
+/* The cell at the bottom of the cell area (the one written last, at `lo`: bt.h's layout) grows
+ * its value to one byte over max_item (512-byte nodes: 133 bytes of key and value), over the
+ * gap (lo moves down) and over the cells above it; the cells' byte count follows, so that all
+ * else in the node is well formed. */
+static void grow_value_past_max_item(uint8_t *node)
+{
+    uint32_t n = ld32_at(node, 8), lo = ld32_at(node, 12), cells = ld32_at(node, 32), i = 0;
+    uint32_t vlen, new_vlen, delta, new_lo;
+    uint16_t klen;
+
+    while (i < n && ld32_at(node, 40 + 4 * i) != lo)
+        i++;
+    assert_true(i < n);
+    memcpy(&klen, node + lo, 2);
+    vlen = ld32_at(node, lo + 2);
+    new_vlen = AWC_BT_MAX_ITEM(512u) - klen + 1;
+    delta = new_vlen - vlen;
+    new_lo = lo - delta;
+    assert_true(new_lo >= 40 + 4 * n && lo + 6 + klen + new_vlen <= 512);
+    cells += delta;
+    memcpy(node + lo + 2, &new_vlen, 4);
+    memcpy(node + 12, &new_lo, 4);
+    memcpy(node + 32, &cells, 4);
+}
+
+static char doubled_key[32]; /* the key duplicate_key doubled, as a string */
+
+/* Key 2's bytes become key 1's (same length: "key%05d"): a key twice, in order otherwise. */
+static void duplicate_key(uint8_t *node)
+{
+    uint32_t s1 = ld32_at(node, 44), s2 = ld32_at(node, 48);
+
+    assert_true(ld32_at(node, 8) > 3 && memcmp(node + s1, node + s2, 2) == 0);
+    assert_true(node[s1] < sizeof(doubled_key));
+    memcpy(node + s2 + 6, node + s1 + 6, node[s1]);
+    memcpy(doubled_key, node + s1 + 6, node[s1]);
+    doubled_key[node[s1]] = '\0';
+}
+
+/* A well-formed leaf another client wrote with an entry over max_item (found by fuzz/fuzz_bt_raw,
+ * fuzz/corpus/fuzz_bt_raw/regress-leaf-oversize-entry-split): a put that split it overflowed a
+ * half (an assertion in bt_append; past the node without assertions). The pin now answers
+ * AWC_EBADFILE (README 11.2.4). */
+static void test_leaf_over_max_item(void **state)
+{
+    char path[512];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "overmax"), 4096, 512, 0);
+    struct model m = {0};
+    awc_bt_t *bt;
+    uint64_t page;
+
+    (void)state;
+    page = make_tree_find_node(path, &m, 0);
+    rewrite_leaf(path, page, grow_value_past_max_item);
+    bt = bt_open_ok(&cfg);
+    expect_values_or(bt, &m, AWC_EBADFILE);
+    EXPECT(AWC_EBADFILE, awc_bt_check(bt, NULL, 0));
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    m_free(&m);
+}
+
+/* A well-formed leaf another client wrote with a key twice (found by fuzz/fuzz_bt_raw,
+ * fuzz/corpus/fuzz_bt_raw/regress-leaf-duplicate-keys): a cursor's next gave the key it was on
+ * again, for ever, and a put that split the leaf failed an assertion in bt_split. Now the cursor
+ * gets further or fails, and the split fails before anything changes (AWC_EBADFILE both, README
+ * 11.2.4). */
+static void test_leaf_key_twice(void **state)
+{
+    char path[512], k[64], prev[32];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "twice"), 4096, 512, 0);
+    struct model m = {0};
+    awc_bt_cursor_t *c;
+    awc_bt_t *bt;
+    uint64_t page;
+    const void *key;
+    size_t klen, prev_len = 0;
+    int rc, steps = 0, bad = 0;
+
+    (void)state;
+    page = make_tree_find_node(path, &m, 0);
+    rewrite_leaf(path, page, duplicate_key);
+    bt = bt_open_ok(&cfg);
+    EXPECT(AWC_OK, awc_bt_cursor_open(bt, &c));
+    for (rc = awc_bt_cursor_seek(c, NULL, 0); rc == AWC_OK; rc = awc_bt_cursor_next(c)) {
+        EXPECT(AWC_OK, awc_bt_cursor_get(c, &key, &klen, NULL, NULL));
+        assert_true(klen < sizeof(prev) && ++steps <= 300);
+        if (prev_len > 0 && memcmp(key, prev, klen < prev_len ? klen : prev_len) <= 0)
+            fail_msg("the cursor went back or stood still after %d keys", steps);
+        memcpy(prev, key, klen);
+        prev_len = klen;
+    }
+    EXPECT(AWC_EBADFILE, rc);
+    EXPECT(AWC_OK, awc_bt_cursor_close(c));
+    /* Puts just after the doubled key fill its leaf until it splits: AWC_EBADFILE there. */
+    for (int i = 0; i < 40 && bad == 0; i++) {
+        snprintf(k, sizeof(k), "%s+%02d", doubled_key, i);
+        rc = awc_bt_put(bt, k, strlen(k), "a value of some length", 22);
+        if (rc == AWC_EBADFILE)
+            bad++;
+        else
+            EXPECT(AWC_OK, rc);
+    }
+    assert_int_equal(bad, 1);
+    EXPECT(AWC_EBADFILE, awc_bt_check(bt, NULL, 0));
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    m_free(&m);
+}
+
+/* Writes bytes[0..n) at offset `off` of both meta pages of the closed tree at path, with their
+ * XXH3 made right again (engine/bt_file.c's layout: the XXH3 of bytes [0, 56) at 56), as
+ * another client could; returns the file's logical size in pages. */
+static uint64_t rewrite_meta(const char *path, size_t off, const void *bytes, size_t n)
+{
+    struct awc_config pc = et_cfg(path, 4096, 64, 64, 0);
+    struct awc_stats cs;
+    awc_t *c = et_open(&pc);
+
+    for (uint64_t page = 0; page < 2; page++) {
+        uint8_t *p;
+        uint64_t sum;
+
+        EXPECT(AWC_OK, awc_pin(c, page, AWC_EXCLUSIVE, (void **)&p));
+        memcpy(p + off, bytes, n);
+        sum = XXH3_64bits(p, 56);
+        memcpy(p + 56, &sum, 8);
+        EXPECT(AWC_OK, awc_unpin(c, page, 1));
+    }
+    EXPECT(AWC_OK, awc_get_stats(c, &cs));
+    et_close(c);
+    return cs.pages_in_file;
+}
+
+/* A meta page another client wrote, its XXH3 right, whose high-water mark (bytes 40..48,
+ * engine/bt_file.c) is far past the file: the open used to take it as it was and allocate a
+ * bitmap and a free list in proportion to it (2^60 pages: an allocation failure under ASan, found
+ * by fuzz_bt_raw; fuzz/corpus/fuzz_bt_raw/regress-resealed-meta-huge-high-water-mark). Now the
+ * mark stops at the file's logical size (README 11.5.4): the tree opens and reads as it was,
+ * takes new pages and passes the check. */
+static void test_meta_high_water_mark(void **state)
+{
+    char path[512];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "hwm"), 4096, 512, 0);
+    uint64_t pages = UINT64_C(1) << 60, pages_in_file;
+    struct awc_bt_stats st;
+    struct model m = {0};
+    awc_bt_t *bt;
+    char k[32], v[32];
+
+    (void)state;
+    make_tree_find_node(path, &m, 0);
+    pages_in_file = rewrite_meta(path, 40, &pages, sizeof(pages));
+    bt = bt_open_ok(&cfg);
+    EXPECT(AWC_OK, awc_bt_get_stats(bt, &st));
+    assert_true(st.file_pages <= pages_in_file);
+    check_equal(bt, &m);
+    bt_check_ok(bt);
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof(k), "new%05d", i);
+        snprintf(v, sizeof(v), "value%d", i);
+        put_str(bt, k, v);
+        m_put(&m, (uint8_t *)k, strlen(k), (uint8_t *)v, strlen(v));
+    }
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    bt = bt_open_ok(&cfg);
+    check_equal(bt, &m);
+    bt_check_ok(bt);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    m_free(&m);
+}
+
+/* A meta page another client wrote, its XXH3 right, saying height 1 over an inner root: the open
+ * walks inner nodes only, so it did not see the root, and every put then waited for the root to
+ * turn into a leaf, for ever (found by fuzz/fuzz_bt_raw; fuzz/corpus/fuzz_bt_raw/
+ * regress-resealed-meta-height-1). Now the open checks a root leaf's level: AWC_EBADFILE. */
+static void test_meta_height_one(void **state)
+{
+    char path[512];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "height1"), 4096, 512, 0);
+    struct model m = {0};
+    uint32_t height = 1;
+    awc_bt_t *bt = NULL;
+
+    (void)state;
+    make_tree_find_node(path, &m, 0);
+    rewrite_meta(path, 20, &height, sizeof(height));
+    EXPECT(AWC_EBADFILE, awc_bt_open(&cfg, &bt));
+    assert_null(bt);
+    m_free(&m);
+}
+
 /* Runs `TOOL check --btree path [--json]` with its output on /dev/null; returns its exit status
  * (-1: it did not exit). */
 static int run_tool_check(const char *tool, const char *path)
@@ -1319,13 +1541,24 @@ static void test_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic),         cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_closed_handle), cmocka_unit_test(test_key_limits),
-        cmocka_unit_test(test_refs),          cmocka_unit_test(test_ref_writers),
-        cmocka_unit_test(test_not_a_tree),    cmocka_unit_test(test_corrupt_page),
-        cmocka_unit_test(test_tool_check),    cmocka_unit_test(test_model_tiny),
-        cmocka_unit_test(test_model_4k),      cmocka_unit_test(test_model_16k),
-        cmocka_unit_test(test_crash),         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_closed_handle),
+        cmocka_unit_test(test_key_limits),
+        cmocka_unit_test(test_refs),
+        cmocka_unit_test(test_ref_writers),
+        cmocka_unit_test(test_not_a_tree),
+        cmocka_unit_test(test_corrupt_page),
+        cmocka_unit_test(test_meta_high_water_mark),
+        cmocka_unit_test(test_meta_height_one),
+        cmocka_unit_test(test_leaf_over_max_item),
+        cmocka_unit_test(test_leaf_key_twice),
+        cmocka_unit_test(test_tool_check),
+        cmocka_unit_test(test_model_tiny),
+        cmocka_unit_test(test_model_4k),
+        cmocka_unit_test(test_model_16k),
+        cmocka_unit_test(test_crash),
+        cmocka_unit_test(test_threads),
     };
     int rc;
 
