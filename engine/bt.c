@@ -200,15 +200,14 @@ static void set_checked(struct awc_bt *bt, uint64_t page)
 
 void bt_free_caches(struct awc_bt *bt)
 {
-    for (uint32_t c = 0; c < BT_CHECKED_CHUNKS; c++) {
+    for (uint32_t c = 0; bt->checked != NULL && c < BT_CHECKED_CHUNKS; c++)
         free(atomic_load_explicit(&bt->checked[c], memory_order_relaxed));
-        atomic_store_explicit(&bt->checked[c], NULL, memory_order_relaxed);
-    }
-    for (uint32_t i = 0; i < BT_EL_SLOTS; i++) {
+    for (uint32_t i = 0; bt->el_slots != NULL && i < BT_EL_SLOTS; i++)
         free(bt->el_slots[i].copy);
-        bt->el_slots[i].copy = NULL;
-        bt->el_slots[i].copy_valid = false;
-    }
+    free((void *)bt->checked);
+    free(bt->el_slots);
+    bt->checked = NULL;
+    bt->el_slots = NULL;
 }
 
 int bt_pin_node(struct awc_bt *bt, uint64_t page, int mode, int level, uint8_t **node)

@@ -209,8 +209,9 @@ struct awc_bt {
     uint32_t mark_waiters;      /* get_ref calls waiting for a writer's mark to go (under rmu) */
     _Atomic uint32_t mark_seq;  /* bumped when a writer's mark goes and someone waits */
     struct awc_bt *next_closed; /* closed handles stay reachable (awecache.h) */
-    _Atomic(bt_word_t *) checked[BT_CHECKED_CHUNKS]; /* README 11.2.4 */
-    struct bt_el_slot el_slots[BT_EL_SLOTS];         /* the epoch lock's readers (11.4.1) */
+    /* Made at open and freed at close (the handle itself stays, so it must stay small): */
+    _Atomic(bt_word_t *) *checked; /* BT_CHECKED_CHUNKS chunks' pointers (README 11.2.4) */
+    struct bt_el_slot *el_slots;   /* BT_EL_SLOTS: the epoch lock's readers (11.4.1) */
 };
 
 /* The epoch lock's word (README 11.4.1). */

@@ -340,8 +340,10 @@ AWC_API int awc_bt_open(const struct awc_bt_config *cfg, awc_bt_t **out)
         free(bt);
         return AWC_ENOMEM;
     }
-    /* Step 1 */
-    rc = open_cache(bt, cfg);
+    /* Step 1 (the handle's own tables first: README 11.2.4, 11.4.1) */
+    bt->checked = calloc(BT_CHECKED_CHUNKS, sizeof(*bt->checked));
+    bt->el_slots = calloc(BT_EL_SLOTS, sizeof(*bt->el_slots));
+    rc = bt->checked != NULL && bt->el_slots != NULL ? open_cache(bt, cfg) : AWC_ENOMEM;
     /* Steps 2 and 3 */
     if (rc == AWC_OK)
         rc = load_meta(bt, cfg);
