@@ -1299,9 +1299,9 @@ struct awc_bt_cursor {
     uint8_t *copy;
     uint64_t begun;
     bool copy_ok;
-    enum { BEYOND_UNKNOWN, BEYOND_BOUND, BEYOND_END } beyond;
+    bool beyond_bound;    /* a separator bounds the leaf on that side (else it is the last) */
     bool beyond_below;    /* the side recorded: below the leaf (prev), else above (next) */
-    uint32_t beyond_turn; /* BEYOND_BOUND: the separator is bound[beyond_turn] */
+    uint32_t beyond_turn; /* beyond_bound: the separator is bound[beyond_turn] */
     size_t beyond_len;
 };
 
@@ -1436,7 +1436,7 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
             c->leaf = page;
             c->shape = shape;
             c->slot = i;
-            c->beyond = b.has ? BEYOND_BOUND : BEYOND_END;
+            c->beyond_bound = b.has;
             c->beyond_below = b.below;
             c->beyond_turn = (uint32_t)turn;
             c->beyond_len = b.len;
@@ -1556,9 +1556,9 @@ static int step_cached(struct awc_bt_cursor *c, enum move mv, uint8_t *key, size
         c->valid = rc == AWC_OK;
         return rc;
     }
-    if (c->beyond == BEYOND_UNKNOWN || c->beyond_below != (mv == LT))
+    if (c->beyond_below != (mv == LT))
         return BT_DESCEND;
-    if (c->beyond == BEYOND_END) {
+    if (!c->beyond_bound) {
         c->valid = false;
         return AWC_ENOTFOUND;
     }

@@ -205,14 +205,27 @@ static void bt_check_ok(awc_bt_t *bt)
         fail_msg("awc_bt_check: %s: %s", awc_err_name(rc), msg);
 }
 
+/* The cursor is on the model's item i: its key and its value. */
+static void cursor_is(awc_bt_cursor_t *c, const struct model *m, size_t i)
+{
+    const void *k, *v;
+    size_t kl, vl;
+
+    EXPECT(AWC_OK, awc_bt_cursor_get(c, &k, &kl, &v, &vl));
+    assert_int_equal(kl, m->it[i].kl);
+    assert_memory_equal(k, m->it[i].k, kl);
+    assert_int_equal(vl, m->it[i].vl);
+    if (vl > 0)
+        assert_memory_equal(v, m->it[i].v, vl);
+}
+
 /* The tree equals the model: every key by get, the whole order by a cursor both ways, the
  * count. */
 static void check_equal(awc_bt_t *bt, const struct model *m)
 {
     awc_bt_cursor_t *c;
     uint8_t buf[16384];
-    const void *k, *v;
-    size_t kl, vl, i;
+    size_t vl, i;
     uint64_t count;
     int rc;
 
@@ -228,21 +241,14 @@ static void check_equal(awc_bt_t *bt, const struct model *m)
     rc = awc_bt_cursor_seek(c, NULL, 0);
     for (i = 0; i < m->n; i++) {
         EXPECT(AWC_OK, rc);
-        EXPECT(AWC_OK, awc_bt_cursor_get(c, &k, &kl, &v, &vl));
-        assert_int_equal(kl, m->it[i].kl);
-        assert_memory_equal(k, m->it[i].k, kl);
-        assert_int_equal(vl, m->it[i].vl);
-        if (vl > 0)
-            assert_memory_equal(v, m->it[i].v, vl);
+        cursor_is(c, m, i);
         rc = awc_bt_cursor_next(c);
     }
     EXPECT(AWC_ENOTFOUND, rc);
     rc = awc_bt_cursor_last(c);
     for (i = m->n; i-- > 0;) {
         EXPECT(AWC_OK, rc);
-        EXPECT(AWC_OK, awc_bt_cursor_get(c, &k, &kl, NULL, NULL));
-        assert_int_equal(kl, m->it[i].kl);
-        assert_memory_equal(k, m->it[i].k, kl);
+        cursor_is(c, m, i);
         rc = awc_bt_cursor_prev(c);
     }
     EXPECT(AWC_ENOTFOUND, rc);
@@ -1072,8 +1078,6 @@ static void check_cursor_steps(awc_bt_t *bt, const struct model *m, const uint8_
     awc_bt_cursor_t *c;
     bool found;
     size_t i = m_find(m, key, kl, &found);
-    const void *k;
-    size_t len;
     int rc;
 
     EXPECT(AWC_OK, awc_bt_cursor_open(bt, &c));
@@ -1085,9 +1089,7 @@ static void check_cursor_steps(awc_bt_t *bt, const struct model *m, const uint8_
     }
     for (int step = 0; step < 8; step++) {
         EXPECT(AWC_OK, rc);
-        EXPECT(AWC_OK, awc_bt_cursor_get(c, &k, &len, NULL, NULL));
-        assert_int_equal(len, m->it[i].kl);
-        assert_memory_equal(k, m->it[i].k, len);
+        cursor_is(c, m, i);
         rc = forward ? awc_bt_cursor_next(c) : awc_bt_cursor_prev(c);
         if (forward ? i + 1 == m->n : i == 0) {
             EXPECT(AWC_ENOTFOUND, rc);
@@ -1112,8 +1114,7 @@ struct live_cursor {
 static void live_step(awc_bt_t *bt, struct live_cursor *lc, const struct model *m,
                       const uint8_t *key, size_t kl, uint64_t r)
 {
-    const void *k, *v;
-    size_t i, len, vl;
+    size_t i;
     bool found;
     int rc;
 
@@ -1135,14 +1136,9 @@ static void live_step(awc_bt_t *bt, struct live_cursor *lc, const struct model *
     EXPECT(lc->on ? AWC_OK : AWC_ENOTFOUND, rc);
     if (!lc->on)
         return;
-    EXPECT(AWC_OK, awc_bt_cursor_get(lc->c, &k, &len, &v, &vl));
-    assert_int_equal(len, m->it[i].kl);
-    assert_memory_equal(k, m->it[i].k, len);
-    assert_int_equal(vl, m->it[i].vl);
-    if (vl > 0)
-        assert_memory_equal(v, m->it[i].v, vl);
-    memcpy(lc->key, k, len);
-    lc->kl = len;
+    cursor_is(lc->c, m, i);
+    memcpy(lc->key, m->it[i].k, m->it[i].kl);
+    lc->kl = m->it[i].kl;
 }
 
 static void live_close(struct live_cursor *lc)
