@@ -205,7 +205,7 @@ void bt_free_caches(struct awc_bt *bt)
     for (uint32_t i = 0; bt->el_slots != NULL && i < BT_EL_SLOTS; i++)
         free(bt->el_slots[i].copy);
     free((void *)bt->checked);
-    free(bt->el_slots);
+    plat_aligned_free(bt->el_slots);
     bt->checked = NULL;
     bt->el_slots = NULL;
 }
@@ -319,6 +319,8 @@ static int alloc_node(struct awc_bt *bt, uint64_t *page, uint8_t **node)
  * (the optimistic writes: a leaf pinned exclusively from its parent) or a reference's. */
 enum mark { MARK_NONE, MARK_WRITER, MARK_REF };
 
+static void mark_put(struct awc_bt *bt, uint64_t page, enum mark kind);
+
 /* The entry for `page`, or bt->nmarks. The caller holds rmu. */
 static size_t mark_find(const struct awc_bt *bt, uint64_t page)
 {
@@ -356,32 +358,117 @@ static void mark_drop(struct awc_bt *bt, size_t i)
         bt->marks[i] = bt->marks[--bt->nmarks];
 }
 
+/* README 11.4.5: a place in this thread's reader slot for a reference to leaf `page` (never
+ * 0, a meta page); false when the slot's places are all taken. */
+static bool slot_ref_add(struct awc_bt *bt, uint64_t page)
+{
+    struct bt_el_slot *s = my_slot(bt);
+
+    for (uint32_t i = 0; i < BT_SLOT_REFS; i++) {
+        uint64_t none = 0;
+
+        if (atomic_load_explicit(&s->ref_page[i], memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong_explicit(&s->ref_page[i], &none, page,
+                                                    memory_order_seq_cst, memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
+/* Gives up a place of this thread's slot holding `page`; false when none does. */
+static bool slot_ref_drop(struct awc_bt *bt, uint64_t page)
+{
+    struct bt_el_slot *s = my_slot(bt);
+
+    for (uint32_t i = 0; i < BT_SLOT_REFS; i++) {
+        uint64_t p = page;
+
+        if (atomic_load_explicit(&s->ref_page[i], memory_order_relaxed) == page &&
+            atomic_compare_exchange_strong_explicit(&s->ref_page[i], &p, 0, memory_order_release,
+                                                    memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
+/* Whether any reader slot's places name `page` (sequentially consistent: README 11.4.5). */
+static bool slot_referenced(struct awc_bt *bt, uint64_t page)
+{
+    for (uint32_t s = 0; s < BT_EL_SLOTS; s++)
+        for (uint32_t i = 0; i < BT_SLOT_REFS; i++)
+            if (atomic_load_explicit(&bt->el_slots[s].ref_page[i], memory_order_seq_cst) == page)
+                return true;
+    return false;
+}
+
+uint32_t bt_refs_live(struct awc_bt *bt)
+{
+    uint32_t sum = 0;
+
+    for (uint32_t i = 0; i < BT_EL_SLOTS; i++)
+        sum += atomic_load_explicit(&bt->el_slots[i].refs, memory_order_acquire);
+    return sum;
+}
+
+/* A reference's mark (README 11.4.5 step 1): in this thread's slot, else in the list. The place
+ * is taken first, then the writers' count read (both sequentially consistent; a writer adds
+ * its mark, then looks at the slots: one of the two sees the other). Only when writers' marks
+ * exist is the list asked whether one is this page's. */
+static int ref_mark_take(struct awc_bt *bt, uint64_t page, bool *blocked, uint32_t *seq)
+{
+    bool placed = slot_ref_add(bt, page);
+    size_t i;
+    int rc = AWC_OK;
+
+    *blocked = false;
+    if (placed && atomic_load_explicit(&bt->writer_marks, memory_order_seq_cst) == 0)
+        return AWC_OK;
+    plat_mutex_lock(&bt->rmu);
+    i = mark_find(bt, page);
+    *blocked = i < bt->nmarks && bt->marks[i].writers > 0;
+    if (*blocked) {
+        bt->mark_waiters++;
+        *seq = atomic_load_explicit(&bt->mark_seq, memory_order_relaxed);
+    } else if (!placed) {
+        rc = mark_get(bt, page, &i);
+        if (rc == AWC_OK)
+            bt->marks[i].refs++;
+    }
+    plat_mutex_unlock(&bt->rmu);
+    if (placed && (*blocked || rc != AWC_OK))
+        (void)slot_ref_drop(bt, page);
+    return rc;
+}
+
 /* Marks leaf `page` for a reference (get_ref, before pinning it shared, under its parent's pin)
  * or an optimistic writer (before pinning it exclusively from its parent held shared); never
  * both at once (README 11.4.5). *blocked, and nothing marked, when the other kind holds it: the
  * writer goes pessimistic (which copies the leaf); the reference lets go of the parent and
- * waits with ref_wait(*seq). Errors: AWC_ENOMEM. */
+ * waits with ref_wait(*seq). A writer adds its mark and counts it, then looks for references
+ * in the slots; it finds one, it takes its mark back. Errors: AWC_ENOMEM. */
 static int mark_take(struct awc_bt *bt, uint64_t page, enum mark kind, bool *blocked, uint32_t *seq)
 {
     size_t i;
     int rc = AWC_OK;
 
     assert(kind != MARK_NONE);
+    if (kind == MARK_REF)
+        return ref_mark_take(bt, page, blocked, seq);
     plat_mutex_lock(&bt->rmu);
     i = mark_find(bt, page);
-    *blocked = i < bt->nmarks && (kind == MARK_REF ? bt->marks[i].writers : bt->marks[i].refs) > 0;
-    if (*blocked && kind == MARK_REF) {
-        bt->mark_waiters++;
-        *seq = atomic_load_explicit(&bt->mark_seq, memory_order_relaxed);
-    }
+    *blocked = i < bt->nmarks && bt->marks[i].refs > 0;
     if (!*blocked) {
         rc = mark_get(bt, page, &i);
-        if (rc == AWC_OK && kind == MARK_REF)
-            bt->marks[i].refs++;
-        else if (rc == AWC_OK)
+        if (rc == AWC_OK) {
             bt->marks[i].writers++;
+            atomic_fetch_add_explicit(&bt->writer_marks, 1, memory_order_seq_cst);
+        }
     }
     plat_mutex_unlock(&bt->rmu);
+    if (rc == AWC_OK && !*blocked && slot_referenced(bt, page)) {
+        mark_put(bt, page, MARK_WRITER); /* wakes a reference that saw the mark meanwhile */
+        *blocked = true;
+    }
     return rc;
 }
 
@@ -392,13 +479,17 @@ static void mark_put(struct awc_bt *bt, uint64_t page, enum mark kind)
     size_t i;
     bool wake;
 
+    if (kind == MARK_REF && slot_ref_drop(bt, page))
+        return;
     plat_mutex_lock(&bt->rmu);
     i = mark_find(bt, page);
     assert(i < bt->nmarks && (kind == MARK_REF ? bt->marks[i].refs : bt->marks[i].writers) > 0);
-    if (kind == MARK_REF)
+    if (kind == MARK_REF) {
         bt->marks[i].refs--;
-    else
+    } else {
         bt->marks[i].writers--;
+        atomic_fetch_sub_explicit(&bt->writer_marks, 1, memory_order_release);
+    }
     mark_drop(bt, i);
     wake = kind == MARK_WRITER && bt->mark_waiters > 0;
     if (wake)
@@ -428,7 +519,7 @@ static bool referenced(struct awc_bt *bt, uint64_t page)
     i = mark_find(bt, page);
     r = i < bt->nmarks && bt->marks[i].refs > 0;
     plat_mutex_unlock(&bt->rmu);
-    return r;
+    return r || slot_referenced(bt, page);
 }
 
 /* ---- Held paths (README 11.4.3) ---------------------------------------------------------- */
@@ -878,7 +969,7 @@ AWC_API int awc_bt_get_ref(awc_bt_t *bt, const void *key, size_t key_len, struct
     ref->priv_[1] = page;
     ref->priv_[2] = (uint64_t)(uintptr_t)&tls_bt_refs;
     tls_bt_refs++;
-    atomic_fetch_add_explicit(&bt->refs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&my_slot(bt)->refs, 1, memory_order_relaxed);
     return AWC_OK;
 }
 
@@ -898,7 +989,7 @@ AWC_API int awc_bt_release(awc_bt_t *bt, struct awc_bt_ref *ref)
     ref->priv_[0] = 0;
     ref->value = NULL;
     tls_bt_refs--;
-    atomic_fetch_sub_explicit(&bt->refs, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&my_slot(bt)->refs, 1, memory_order_relaxed);
     bt_epoch_exit(bt);
     return rc;
 }

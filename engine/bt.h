@@ -161,18 +161,23 @@ typedef _Atomic uint64_t bt_word_t;
 /* The epoch lock's reader counts (README 11.4.1): a thread counts itself in one of these, each
  * on its own cache line, so that readers of different threads do not write one word. A slot's
  * count may wrap (a reference released by another thread than took it): their sum is what
- * counts. */
-#define BT_EL_SLOTS 16u
+ * counts. The same line holds the slot's references (README 11.4.5): their number, and up to
+ * BT_SLOT_REFS of their leaves' pages (0: a free place), so that a reference writes only its
+ * own thread's line. */
+#define BT_EL_SLOTS  16u
+#define BT_SLOT_REFS 3u
 struct bt_el_slot {
     _Atomic uint32_t readers;
     /* The slot's copy of the root (README 11.4.6), used and refreshed by one thread at a time
      * (copy_busy, taken by an exchange; a thread that finds it taken descends from the root). */
     _Atomic uint32_t copy_busy;
-    uint64_t copy_shape, copy_page; /* the shape when copied, and the root's page */
-    uint8_t *copy;                  /* cap bytes, made on first use */
+    _Atomic uint32_t refs; /* live references taken by this slot's threads (their sum: 11.4.5) */
     bool copy_valid;
-    char pad[64 - 2 * sizeof(uint32_t) - 2 * sizeof(uint64_t) - sizeof(uint8_t *) - sizeof(bool)];
+    uint64_t copy_shape, copy_page;          /* the shape when copied, and the root's page */
+    uint8_t *copy;                           /* cap bytes, made on first use */
+    _Atomic uint64_t ref_page[BT_SLOT_REFS]; /* leaves the slot's references hold (11.4.5) */
 };
+_Static_assert(sizeof(struct bt_el_slot) == 64, "a reader slot is one cache line");
 
 #define BT_MAGIC UINT64_C(0x45455254425f4341) /* "AC_BTREE" */
 #define BT_DEAD  UINT64_C(0x444145445f544241)
@@ -188,23 +193,27 @@ struct awc_bt {
     _Atomic uint32_t height;     /* levels; changes only under the root's exclusive pin */
     _Atomic uint64_t epoch;      /* gen of nodes written now: the durable generation + 1 */
     _Atomic uint32_t epoch_lock; /* README 11.4.1: BT_EL_WAIT | BT_EL_WRITER | a change count */
-    _Atomic uint64_t count;      /* keys */
-    _Atomic bool changed;        /* a put or delete since the last flush */
+    _Atomic uint64_t shape;      /* bumped when a page leaves the tree and when a leaf splits: while
+                                  * it stays, a leaf keeps its page and its key range (README 11.6.2) */
+    _Atomic uint32_t writer_marks; /* writers' marks in `marks` (README 11.4.5) */
+    /* The fields above are read by every call; those below are written by writes, cursors and
+     * flushes. Apart, so that lookups of two threads do not pass a line between them. */
+    char read_mostly_end[64];
+    _Atomic uint64_t count; /* keys */
+    _Atomic bool changed;   /* a put or delete since the last flush */
     _Atomic uint64_t splits, merges, copies;
     _Atomic uint64_t writes_begun, writes_done; /* puts and deletes begun, ended (11.6.3) */
-    _Atomic uint64_t shape;   /* bumped when a page leaves the tree and when a leaf splits: while
-                               * it stays, a leaf keeps its page and its key range (README 11.6.2) */
-    _Atomic uint64_t refs;    /* live references (awc_bt_get_ref) */
-    _Atomic uint64_t cursors; /* open cursors */
-    plat_mutex_t fmu;         /* flushes and closes, one at a time */
-    plat_mutex_t amu;         /* the page allocator below (README 11.5.3) */
-    _Atomic uint64_t pages;   /* pages [0, pages) are the tree's (the high-water mark) */
-    uint64_t *free;           /* free pages (a stack) */
+    _Atomic uint64_t cursors;                   /* open cursors */
+    plat_mutex_t fmu;                           /* flushes and closes, one at a time */
+    plat_mutex_t amu;                           /* the page allocator below (README 11.5.3) */
+    _Atomic uint64_t pages; /* pages [0, pages) are the tree's (the high-water mark) */
+    uint64_t *free;         /* free pages (a stack) */
     size_t nfree, free_cap;
     uint64_t *pending; /* pages freed in this epoch: free after the next flush */
     size_t npending, pending_cap;
     plat_mutex_t rmu;           /* the marks below (README 11.4.5) */
-    struct bt_mark *marks;      /* leaves referenced or being written in place; a short list */
+    struct bt_mark *marks;      /* leaves being written in place, and references that found no
+                                 * place in their reader slot (README 11.4.5); a short list */
     size_t nmarks, marks_cap;   /* (entries live only while their pins are held) */
     uint32_t mark_waiters;      /* get_ref calls waiting for a writer's mark to go (under rmu) */
     _Atomic uint32_t mark_seq;  /* bumped when a writer's mark goes and someone waits */
@@ -238,6 +247,9 @@ int bt_reserve(uint64_t **v, size_t *cap, size_t n);
 /* Pins node `page` in `mode` and checks that it is a well-formed node at `level` (negative: any);
  * a malformed node is unpinned and AWC_EBADFILE. */
 int bt_pin_node(struct awc_bt *bt, uint64_t page, int mode, int level, uint8_t **node);
+
+/* The live references (awc_bt_get_ref), summed over the reader slots (README 11.4.5). */
+uint32_t bt_refs_live(struct awc_bt *bt);
 
 /* Frees the record of checked pages (awc_bt.checked) and the root's copies (el_slots), at
  * close. */

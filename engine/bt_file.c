@@ -342,7 +342,9 @@ AWC_API int awc_bt_open(const struct awc_bt_config *cfg, awc_bt_t **out)
     }
     /* Step 1 (the handle's own tables first: README 11.2.4, 11.4.1) */
     bt->checked = calloc(BT_CHECKED_CHUNKS, sizeof(*bt->checked));
-    bt->el_slots = calloc(BT_EL_SLOTS, sizeof(*bt->el_slots));
+    bt->el_slots = plat_aligned_alloc(64, BT_EL_SLOTS * sizeof(*bt->el_slots)); /* a line each */
+    if (bt->el_slots != NULL)
+        memset(bt->el_slots, 0, BT_EL_SLOTS * sizeof(*bt->el_slots));
     rc = bt->checked != NULL && bt->el_slots != NULL ? open_cache(bt, cfg) : AWC_ENOMEM;
     /* Steps 2 and 3 */
     if (rc == AWC_OK)
@@ -376,8 +378,8 @@ AWC_API int awc_bt_close(awc_bt_t *bt)
         return rc;
     plat_mutex_lock(&bt->fmu);
     rc = bt_check_handle(bt);
-    if (rc == AWC_OK && (atomic_load_explicit(&bt->refs, memory_order_acquire) != 0 ||
-                         atomic_load_explicit(&bt->cursors, memory_order_acquire) != 0))
+    if (rc == AWC_OK &&
+        (bt_refs_live(bt) != 0 || atomic_load_explicit(&bt->cursors, memory_order_acquire) != 0))
         rc = AWC_EBUSY;
     if (rc != AWC_OK) {
         plat_mutex_unlock(&bt->fmu);

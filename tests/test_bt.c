@@ -587,7 +587,9 @@ static void test_ref_writers(void **state)
     struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "refw"), 4096, 512, AWC_CREATE);
     awc_bt_t *bt = bt_open_ok(&cfg);
     struct ref_writer_arg a[2];
-    struct awc_bt_ref ref, ref2;
+    enum { NEXTRA = 6 };
+    static const int extra_key[NEXTRA] = {100, 101, 102, 104, 300, 399};
+    struct awc_bt_ref ref, ref2, extra[NEXTRA];
     struct awc_bt_stats st;
     awc_bt_cursor_t *c;
     pthread_t t[2];
@@ -602,9 +604,19 @@ static void test_ref_writers(void **state)
     assert_true(st.height >= 3);
     for (int fresh = 1; fresh >= 0; fresh--) {
         put_str(bt, "key00100", "v0"); /* the leaf is of this epoch: changed in place */
+        for (int i = 0; i < NEXTRA; i++) {
+            snprintf(k, sizeof(k), "key%05d", extra_key[i]);
+            put_str(bt, k, "v0");
+        }
         if (!fresh)
             EXPECT(AWC_OK, awc_bt_flush(bt)); /* the leaf belongs to the durable tree */
         EXPECT(AWC_OK, awc_bt_get_ref(bt, "key00100", 8, &ref));
+        /* More references than the thread's reader slot has places (README 11.4.5): the rest
+         * are marked in the tree's list, and writers must see both kinds. */
+        for (int i = 0; i < NEXTRA; i++) {
+            snprintf(k, sizeof(k), "key%05d", extra_key[i]);
+            EXPECT(AWC_OK, awc_bt_get_ref(bt, k, strlen(k), &extra[i]));
+        }
         a[0] = (struct ref_writer_arg){.bt = bt, .first = 90, .last = 110, .rounds = 20};
         a[1] = (struct ref_writer_arg){.bt = bt, .first = 110, .last = 400, .rounds = 3};
         for (int i = 0; i < 2; i++)
@@ -628,6 +640,11 @@ static void test_ref_writers(void **state)
         assert_int_equal(atomic_load(&a[1].done), 1);
         assert_int_equal(ref.value_len, 2);
         assert_memory_equal(ref.value, "v0", 2); /* the referenced bytes never moved */
+        for (int i = 0; i < NEXTRA; i++) {
+            assert_int_equal(extra[i].value_len, 2);
+            assert_memory_equal(extra[i].value, "v0", 2);
+            EXPECT(AWC_OK, awc_bt_release(bt, &extra[i]));
+        }
         expect_str(bt, "key00100", "round 19 of key 100, longer than before");
         EXPECT(AWC_OK, awc_bt_release(bt, &ref));
         for (int i = 0; i < 2; i++)
