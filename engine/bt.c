@@ -1376,10 +1376,12 @@ AWC_API int awc_bt_count(awc_bt_t *bt, uint64_t *count)
 struct awc_bt_cursor {
     struct awc_bt *bt;
     bool valid;                  /* positioned */
-    uint8_t key[AWC_BT_MAX_KEY]; /* the key it is on */
+    uint8_t key[AWC_BT_MAX_KEY]; /* the key it is on, copied from a pinned leaf */
     size_t key_len;
-    uint8_t *value; /* its value (a copy) */
+    uint8_t *value; /* its value, copied so */
     size_t value_len, value_cap;
+    /* The key and value it is on: key and value above, or the entry in `copy` (README 11.6.3) */
+    const uint8_t *kp, *vp;
     uint8_t bound[2][AWC_BT_MAX_KEY]; /* separators a descent records, and the next search key */
     /* The leaf the last move took its entry from (README 11.6.2): its page, the tree's shape then,
      * the entry's index, and what lies beyond the leaf on the side that move recorded. */
@@ -1390,6 +1392,7 @@ struct awc_bt_cursor {
     uint8_t *copy;
     uint64_t begun;
     bool copy_ok;
+    bool on_copy;         /* copy_ok, and entry `slot` of the copy is the one the cursor is on */
     bool beyond_bound;    /* a separator bounds the leaf on that side (else it is the last) */
     bool beyond_below;    /* the side recorded: below the leaf (prev), else above (next) */
     uint32_t beyond_turn; /* beyond_bound: the separator is bound[beyond_turn] */
@@ -1444,6 +1447,8 @@ static int take_entry(struct awc_bt_cursor *c, const uint8_t *leaf, uint32_t i)
     if (vlen > 0)
         memcpy(c->value, v, vlen);
     c->value_len = vlen;
+    c->kp = c->key;
+    c->vp = c->value;
     c->valid = true;
     return AWC_OK;
 }
@@ -1527,6 +1532,7 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
             c->leaf = page;
             c->shape = shape;
             c->slot = i;
+            c->on_copy = c->copy_ok;
             c->beyond_bound = b.has;
             c->beyond_below = b.below;
             c->beyond_turn = (uint32_t)turn;
@@ -1580,12 +1586,12 @@ static uint32_t step_index(const struct awc_bt_cursor *c, const uint8_t *leaf, e
     if (i < n) {
         const uint8_t *k = bt_key_at(leaf, i, &len);
 
-        found = bt_cmp(k, len, c->key, c->key_len) == 0;
+        found = bt_cmp(k, len, c->kp, c->key_len) == 0;
     } else {
         found = false;
     }
     if (!found)
-        i = bt_lower_bound(leaf, c->key, c->key_len, &found);
+        i = bt_lower_bound(leaf, c->kp, c->key_len, &found);
     if (mv == GT)
         return found ? i + 1 : i;
     return i == 0 ? n : i - 1;
@@ -1599,7 +1605,7 @@ static int step_take(struct awc_bt_cursor *c, const uint8_t *leaf, enum move mv,
     *i = step_index(c, leaf, mv);
     if (*i >= bt_n(leaf))
         return BT_DESCEND;
-    if (!beyond(leaf, *i, mv, c->key, c->key_len))
+    if (!beyond(leaf, *i, mv, c->kp, c->key_len))
         return AWC_EBADFILE;
     return take_entry(c, leaf, *i);
 }
@@ -1644,6 +1650,7 @@ static int step_cached(struct awc_bt_cursor *c, enum move mv, uint8_t *key, size
     }
     if (i < n) {
         c->slot = i;
+        c->on_copy = c->copy_ok;
         c->valid = rc == AWC_OK;
         return rc;
     }
@@ -1658,12 +1665,37 @@ static int step_cached(struct awc_bt_cursor *c, enum move mv, uint8_t *key, size
     /* The bound must lie beyond the cursor's key, as in cursor_move: above it for next; for
      * prev at or below it (the leaf's first key may equal its lower separator, and the search
      * from it takes keys below). Separators out of order could send the cursor back. */
-    rc = bt_cmp(key, *len, c->key, c->key_len);
+    rc = bt_cmp(key, *len, c->kp, c->key_len);
     if (mv == LT ? rc > 0 : rc <= 0) {
         c->valid = false;
         return AWC_EBADFILE;
     }
     return cursor_move(c, mv == LT ? LT : GE, key, *len);
+}
+
+/* README 11.6.3: a step to the neighbouring entry of the copy the cursor is on, while no put or
+ * delete has begun since the copy was made; the cursor then points into the copy (nothing is
+ * copied out). BT_DESCEND at the copy's ends, or when the copy is stale. */
+static int step_copy(struct awc_bt_cursor *c, enum move mv)
+{
+    uint32_t i;
+    size_t klen, vlen;
+
+    if (!c->on_copy || atomic_load_explicit(&c->bt->writes_begun, memory_order_seq_cst) != c->begun)
+        return BT_DESCEND;
+    if (mv == GT ? c->slot + 1 >= bt_n(c->copy) : c->slot == 0)
+        return BT_DESCEND;
+    i = mv == GT ? c->slot + 1 : c->slot - 1;
+    if (!beyond(c->copy, i, mv, c->kp, c->key_len)) {
+        c->valid = false;
+        return AWC_EBADFILE; /* keys out of order (README 11.2.4), as in step_take */
+    }
+    c->kp = bt_key_at(c->copy, i, &klen);
+    c->vp = bt_value_at(c->copy, i, &vlen);
+    c->key_len = klen;
+    c->value_len = vlen;
+    c->slot = i;
+    return AWC_OK;
 }
 
 /* next and prev: from the key the cursor is on (copied: the move overwrites it). */
@@ -1678,11 +1710,14 @@ static int cursor_step(struct awc_bt_cursor *c, enum move mv)
     rc = bt_check_handle(c->bt);
     if (rc != AWC_OK)
         return rc;
+    rc = step_copy(c, mv);
+    if (rc != BT_DESCEND)
+        return rc;
     rc = step_cached(c, mv, key, &len);
     if (rc != BT_DESCEND)
         return rc;
     len = c->key_len;
-    memcpy(key, c->key, len);
+    memcpy(key, c->kp, len);
     return cursor_move(c, mv, key, len);
 }
 
@@ -1703,11 +1738,11 @@ AWC_API int awc_bt_cursor_get(awc_bt_cursor_t *c, const void **key, size_t *key_
         (value == NULL) != (value_len == NULL))
         return AWC_EINVAL;
     if (key != NULL) {
-        *key = c->key;
+        *key = c->kp;
         *key_len = c->key_len;
     }
     if (value != NULL) {
-        *value = c->value;
+        *value = c->vp;
         *value_len = c->value_len;
     }
     return AWC_OK;
