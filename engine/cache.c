@@ -182,7 +182,7 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
     struct awe_caps caps;
     struct awc *c;
     uint64_t nbuf, nslot;
-    size_t nframes, got, frame_bytes, window_bytes;
+    size_t nframes = 0, got, frame_bytes = 0, window_bytes = 0; /* set in step 4 */
     bool copy, identity;
     int rc;
 

@@ -206,7 +206,7 @@ void bench_medium_open(struct bench_medium *m, uint64_t files_bytes, uint64_t fr
     if (plat_temp_dir(tmp, sizeof(tmp)) != 0)
         snprintf(tmp, sizeof(tmp), "the temporary directory");
     snprintf(m->note, sizeof(m->note), "%s", why);
-    snprintf(m->text, sizeof(m->text), "disk (--medium ram: %s)", why);
+    snprintf(m->text, sizeof(m->text), "disk (--medium ram: %.160s)", why);
     cli_note(CMD, "--medium ram: %s; this run uses the disk (%s) instead", why, tmp);
 }
 
