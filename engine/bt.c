@@ -202,8 +202,14 @@ void bt_free_caches(struct awc_bt *bt)
 {
     for (uint32_t c = 0; bt->checked != NULL && c < BT_CHECKED_CHUNKS; c++)
         free(atomic_load_explicit(&bt->checked[c], memory_order_relaxed));
-    for (uint32_t i = 0; bt->el_slots != NULL && i < BT_EL_SLOTS; i++)
+    for (uint32_t i = 0; bt->el_slots != NULL && i < BT_EL_SLOTS; i++) {
+        struct bt_inner_copies *ic = bt->el_slots[i].inner;
+
         free(bt->el_slots[i].copy);
+        if (ic != NULL)
+            free(ic->node);
+        free(ic);
+    }
     free((void *)bt->checked);
     plat_aligned_free(bt->el_slots);
     bt->checked = NULL;
@@ -508,20 +514,6 @@ static void ref_wait(struct awc_bt *bt, uint32_t seq)
     plat_mutex_unlock(&bt->rmu);
 }
 
-/* Whether references hold leaf `page`. A pessimistic writer asks holding the leaf's parent
- * exclusively, so no reference can come meanwhile (get_ref marks under the parent's pin). */
-static bool referenced(struct awc_bt *bt, uint64_t page)
-{
-    size_t i;
-    bool r;
-
-    plat_mutex_lock(&bt->rmu);
-    i = mark_find(bt, page);
-    r = i < bt->nmarks && bt->marks[i].refs > 0;
-    plat_mutex_unlock(&bt->rmu);
-    return r || slot_referenced(bt, page);
-}
-
 /* ---- Held paths (README 11.4.3) ---------------------------------------------------------- */
 
 struct held {
@@ -529,6 +521,7 @@ struct held {
     uint8_t *p;   /* the node, pinned (exclusively in a pessimistic descent) */
     uint32_t idx; /* the child taken from this node */
     bool dirty;   /* changed: unpin dirty */
+    bool marked;  /* a leaf carrying this writer's mark (README 11.4.5 step 3) */
 };
 
 struct path {
@@ -536,10 +529,19 @@ struct path {
     struct held e[AWC_BT_MAX_HEIGHT + 1];
 };
 
+/* Unpins e, then drops its writer's mark. */
+static void held_unpin(struct awc_bt *bt, struct held *e)
+{
+    awc_unpin(bt->cache, e->page, e->dirty);
+    if (e->marked)
+        mark_put(bt, e->page, MARK_WRITER);
+    e->marked = false;
+}
+
 static void release_to(struct awc_bt *bt, struct path *pa, uint32_t k)
 {
     for (; pa->top < k; pa->top++)
-        awc_unpin(bt->cache, pa->e[pa->top].page, pa->e[pa->top].dirty);
+        held_unpin(bt, &pa->e[pa->top]);
 }
 
 /* Pins the root in `mode`: the page the root pointer names, checked again once pinned (the root
@@ -583,7 +585,7 @@ static int copy_node(struct awc_bt *bt, struct path *pa, uint32_t k)
         atomic_store_explicit(&bt->root, q, memory_order_release);
     }
     free_later(bt, e->page);
-    awc_unpin(bt->cache, e->page, 0);
+    held_unpin(bt, e); /* not dirty (asserted above) */
     e->page = q;
     e->p = qp;
     e->dirty = true;
@@ -633,7 +635,7 @@ static int descend_excl(struct awc_bt *bt, const uint8_t *key, size_t len, enum 
     rc = pin_root(bt, AWC_EXCLUSIVE, &pa->e[0].page, &pa->e[0].p);
     if (rc != AWC_OK)
         return rc;
-    pa->e[0].dirty = false;
+    pa->e[0].dirty = pa->e[0].marked = false;
     pa->n = 1;
     /* Step 2: each level: fresh, then release above when safe, then the child. */
     for (;;) {
@@ -650,8 +652,18 @@ static int descend_excl(struct awc_bt *bt, const uint8_t *key, size_t len, enum 
         e->idx = bt_route(e->p, key, len);
         c = &pa->e[pa->n];
         c->page = bt_child(e->p, e->idx);
-        c->dirty = false;
-        if (level == 1 && referenced(bt, c->page)) {
+        c->dirty = c->marked = false;
+        if (level == 1) {
+            /* README 11.4.5 step 3: the writer's mark, unless references hold the leaf. */
+            bool referenced;
+            uint32_t seq;
+
+            rc = mark_take(bt, c->page, MARK_WRITER, &referenced, &seq);
+            if (rc != AWC_OK)
+                return rc;
+            c->marked = !referenced;
+        }
+        if (level == 1 && !c->marked) {
             /* A leaf that references hold is copied from a shared pin, never waited
              * for (README 11.4.5); the copy is fresh, and the old page freed later. */
             rc = bt_pin_node(bt, c->page, AWC_SHARED, 0, &c->p);
@@ -664,8 +676,12 @@ static int descend_excl(struct awc_bt *bt, const uint8_t *key, size_t len, enum 
             continue;
         }
         rc = bt_pin_node(bt, c->page, AWC_EXCLUSIVE, (int)level - 1, &c->p);
-        if (rc != AWC_OK)
+        if (rc != AWC_OK) {
+            if (c->marked)
+                mark_put(bt, c->page, MARK_WRITER);
+            c->marked = false;
             return rc;
+        }
         pa->n++;
     }
 }
@@ -713,11 +729,59 @@ static uint32_t pick_child(const uint8_t *p, const uint8_t *key, size_t len, enu
     return j;
 }
 
+/* README 11.4.6: the copies of nodes one level above the leaves a reader slot keeps: at most
+ * BT_INNER_COPY_BYTES of them (and BT_INNER_COPY_MAX); made only after BT_INNER_STABLE
+ * descents in a row found the tree's shape unchanged, so that a tree being written does not
+ * copy nodes that the next write makes stale. */
+#define BT_INNER_COPY_BYTES (512u * 1024u)
+#define BT_INNER_COPY_MAX   128u
+#define BT_INNER_STABLE     64u
+
+/* Where a copy of `page` as of `shape` is among the places it may take (BT_INNER_WAYS from
+ * page modulo n; found: the one holding it), or where it may go (!found: the first holding no
+ * copy of that shape); n if none. */
+#define BT_INNER_WAYS 4u
+static uint32_t inner_place(const struct bt_inner_copies *ic, uint64_t page, uint64_t shape,
+                            bool found)
+{
+    for (uint32_t w = 0; w < BT_INNER_WAYS && w < ic->n; w++) {
+        uint32_t i = (uint32_t)(page + w) & (ic->n - 1);
+
+        if (found ? ic->page[i] == page && ic->shape[i] == shape : ic->shape[i] != shape)
+            return i;
+    }
+    return ic->n;
+}
+
+/* The slot's copies record, made on first use (NULL if memory is short). The caller holds the
+ * slot's copy_busy. */
+static struct bt_inner_copies *inner_copies(struct awc_bt *bt, struct bt_el_slot *s)
+{
+    struct bt_inner_copies *ic = s->inner;
+    uint32_t n = BT_INNER_COPY_BYTES / bt->cap;
+
+    if (ic != NULL || bt->cap > BT_COPY_MAX)
+        return ic;
+    n = n == 0 ? 1 : n > BT_INNER_COPY_MAX ? BT_INNER_COPY_MAX : n;
+    while ((n & (n - 1)) != 0) /* a power of two: places by a mask */
+        n &= n - 1;
+    ic = calloc(1, sizeof(*ic) + 2 * (size_t)n * sizeof(uint64_t));
+    if (ic == NULL)
+        return NULL;
+    ic->n = n;
+    ic->page = (uint64_t *)(ic + 1);
+    ic->shape = ic->page + n;
+    s->inner = ic;
+    return ic;
+}
+
 /* README 11.4.6: the root's child for the key, from this thread's slot's copy of the root, when
  * the copy is as of the tree's shape now (*shape) and the root is at least two levels above the
- * leaves (so the leaf's parent is pinned as usual). False when it cannot serve. */
+ * leaves; with `inner`, and the root's child one level above the leaves and copied as of that
+ * shape too, the leaf, from that copy (*level 0). False when it cannot serve. */
 static bool route_root_copy(struct awc_bt *bt, const uint8_t *key, size_t len, enum route how,
-                            struct bounds *b, uint64_t *shape, uint64_t *child, int *level)
+                            struct bounds *b, bool inner, uint64_t *shape, uint64_t *child,
+                            int *level)
 {
     struct bt_el_slot *s = my_slot(bt);
     bool ok;
@@ -733,8 +797,53 @@ static bool route_root_copy(struct awc_bt *bt, const uint8_t *key, size_t len, e
         *child = bt_child(s->copy, pick_child(s->copy, key, len, how, b));
         *level = (int)bt_level(s->copy) - 1;
     }
+    if (ok && inner && *level == 1) {
+        struct bt_inner_copies *ic = inner_copies(bt, s);
+
+        if (ic != NULL && ic->last_shape == *shape) {
+            uint32_t i = inner_place(ic, *child, *shape, true);
+
+            ic->stable += ic->stable < BT_INNER_STABLE;
+            if (i < ic->n) {
+                const uint8_t *node = ic->node + (size_t)i * bt->cap;
+
+                *child = bt_child(node, pick_child(node, key, len, how, b));
+                *level = 0;
+            }
+        } else if (ic != NULL) {
+            ic->last_shape = *shape;
+            ic->stable = 0;
+        }
+    }
     atomic_store_explicit(&s->copy_busy, 0, memory_order_release);
     return ok;
+}
+
+/* Copies node `page` (one level above the leaves, pinned shared; `shape` read before the
+ * descent) into its place among this thread's slot's copies, when the shape has stayed so long
+ * enough and the place holds no copy of that shape (README 11.4.6). */
+static void refresh_inner_copy(struct awc_bt *bt, uint64_t page, const uint8_t *node,
+                               uint64_t shape)
+{
+    struct bt_el_slot *s = my_slot(bt);
+    struct bt_inner_copies *ic;
+
+    if (atomic_exchange_explicit(&s->copy_busy, 1, memory_order_acquire) != 0)
+        return;
+    ic = s->inner;
+    if (ic != NULL && ic->stable >= BT_INNER_STABLE && ic->last_shape == shape &&
+        inner_place(ic, page, shape, true) == ic->n) {
+        uint32_t i = inner_place(ic, page, shape, false);
+
+        if (ic->node == NULL)
+            ic->node = malloc((size_t)ic->n * bt->cap);
+        if (ic->node != NULL && i < ic->n) {
+            memcpy(ic->node + (size_t)i * bt->cap, node, bt->cap);
+            ic->page[i] = page;
+            ic->shape[i] = shape;
+        }
+    }
+    atomic_store_explicit(&s->copy_busy, 0, memory_order_release);
 }
 
 /* Copies the root (pinned shared; `shape` read before its pin) into this thread's slot when the
@@ -765,7 +874,7 @@ static void refresh_root_copy(struct awc_bt *bt, uint64_t page, const uint8_t *n
  * holds nothing while it waits). */
 static int find_leaf_at(struct awc_bt *bt, uint64_t from, int from_level, const uint8_t *key,
                         size_t len, enum route how, int leaf_mode, enum mark mark, struct bounds *b,
-                        uint64_t *page, uint8_t **leaf, bool *marked)
+                        const uint64_t *inner_shape, uint64_t *page, uint8_t **leaf, bool *marked)
 {
     uint64_t cur;
     uint8_t *p;
@@ -779,6 +888,8 @@ static int find_leaf_at(struct awc_bt *bt, uint64_t from, int from_level, const 
         rc = bt_pin_node(bt, from, AWC_SHARED, from_level, &p);
         if (rc != AWC_OK)
             return rc;
+        if (inner_shape != NULL && from_level == 1)
+            refresh_inner_copy(bt, from, p, *inner_shape);
         cur = from;
         goto down;
     }
@@ -858,19 +969,57 @@ down:
     return AWC_OK;
 }
 
-/* find_leaf_at from the root, or first from the root's copy (README 11.4.6): its answer stands
- * when the tree's shape is still the copy's once the leaf is pinned; else the leaf is let go and
- * the descent starts again from the root. */
+/* README 11.4.6: the leaf a slot's copies named, pinned shared with no parent pinned, marked
+ * first for a reference (README 11.4.5). BT_WAITED when a writer's mark held it: the caller
+ * descends again from the root. */
+#define BT_WAITED 2
+static int pin_leaf_direct(struct awc_bt *bt, uint64_t page, enum mark mark, uint8_t **leaf,
+                           bool *marked)
+{
+    uint32_t seq;
+    bool busy;
+    int rc;
+
+    *marked = false;
+    if (mark == MARK_REF) {
+        rc = mark_take(bt, page, MARK_REF, &busy, &seq);
+        if (rc != AWC_OK)
+            return rc;
+        if (busy) {
+            ref_wait(bt, seq);
+            return BT_WAITED;
+        }
+        *marked = true;
+    }
+    rc = bt_pin_node(bt, page, AWC_SHARED, 0, leaf);
+    if (rc != AWC_OK && *marked) {
+        mark_put(bt, page, MARK_REF);
+        *marked = false;
+    }
+    return rc;
+}
+
+/* find_leaf_at from the root, or first from the slot's copies (README 11.4.6: the root's, and for
+ * shared descents one level above the leaves): their answer stands when the tree's shape is
+ * still the copies' once the leaf is pinned; else the leaf is let go and the descent starts
+ * again from the root. */
 static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum route how,
                      int leaf_mode, enum mark mark, struct bounds *b, uint64_t *page,
                      uint8_t **leaf, bool *marked)
 {
+    bool inner = leaf_mode == AWC_SHARED && mark != MARK_WRITER;
     uint64_t shape, child;
     int level, rc;
 
-    if (route_root_copy(bt, key, len, how, b, &shape, &child, &level)) {
-        rc = find_leaf_at(bt, child, level, key, len, how, leaf_mode, mark, b, page, leaf, marked);
-        if (atomic_load_explicit(&bt->shape, memory_order_seq_cst) == shape)
+    if (route_root_copy(bt, key, len, how, b, inner, &shape, &child, &level)) {
+        if (level == 0) {
+            *page = child;
+            rc = pin_leaf_direct(bt, child, mark, leaf, marked);
+        } else {
+            rc = find_leaf_at(bt, child, level, key, len, how, leaf_mode, mark, b,
+                              inner ? &shape : NULL, page, leaf, marked);
+        }
+        if (rc != BT_WAITED && atomic_load_explicit(&bt->shape, memory_order_seq_cst) == shape)
             return rc;
         if (rc == AWC_OK) {
             awc_unpin(bt->cache, *page, 0);
@@ -879,7 +1028,7 @@ static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum rou
         }
         *marked = false;
     }
-    return find_leaf_at(bt, 0, -1, key, len, how, leaf_mode, mark, b, page, leaf, marked);
+    return find_leaf_at(bt, 0, -1, key, len, how, leaf_mode, mark, b, NULL, page, leaf, marked);
 }
 
 /* Unpins a leaf find_leaf gave, and drops its mark. */

@@ -165,7 +165,19 @@ typedef _Atomic uint64_t bt_word_t;
  * BT_SLOT_REFS of their leaves' pages (0: a free place), so that a reference writes only its
  * own thread's line. */
 #define BT_EL_SLOTS  16u
-#define BT_SLOT_REFS 3u
+#define BT_SLOT_REFS 2u
+/* README 11.4.6: a reader slot's copies of nodes one level above the leaves, a place per page
+ * number modulo `n`, each tagged with the shape it was copied at; used like the root's copy, by
+ * the slot's copy_busy holder. */
+struct bt_inner_copies {
+    uint32_t n;          /* places: a power of two */
+    uint32_t stable;     /* descents in a row that found the shape at last_shape (saturating) */
+    uint64_t last_shape; /* the shape the last descent found */
+    uint64_t *page;      /* n: the page copied in each place (0: none) */
+    uint64_t *shape;     /* n: the shape it was copied at */
+    uint8_t *node;       /* n * cap bytes, made on the first copy */
+};
+
 struct bt_el_slot {
     _Atomic uint32_t readers;
     /* The slot's copy of the root (README 11.4.6), used and refreshed by one thread at a time
@@ -175,6 +187,7 @@ struct bt_el_slot {
     bool copy_valid;
     uint64_t copy_shape, copy_page;          /* the shape when copied, and the root's page */
     uint8_t *copy;                           /* cap bytes, made on first use */
+    struct bt_inner_copies *inner;           /* copies one level above the leaves (11.4.6) */
     _Atomic uint64_t ref_page[BT_SLOT_REFS]; /* leaves the slot's references hold (11.4.5) */
 };
 _Static_assert(sizeof(struct bt_el_slot) == 64, "a reader slot is one cache line");
