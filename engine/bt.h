@@ -130,13 +130,13 @@ void bt_append(uint8_t *dst, uint32_t cap, const uint8_t *src, uint32_t from, ui
 void bt_split(const uint8_t *full, uint8_t *left, uint8_t *right, uint32_t cap, uint64_t gen,
               uint8_t *sep, size_t *sep_len);
 
-/* True when the node's keys are strictly increasing (bt_node_valid leaves that to the walk;
- * a leaf split checks it first, README 11.2.4). The node must be well formed. */
+/* True when the node's keys are strictly increasing (bt_node_valid's step 3; a leaf split checks
+ * it again, README 11.2.4). The node must be well formed. */
 bool bt_keys_ascending(const uint8_t *node);
 
 /* 0 when the node is well formed for a node of `cap` bytes at `level` (a negative level: any),
  * else AWC_EBADFILE (README 11.2.4). Checks the header, every slot and every cell's bounds, and
- * every entry's size (at most max_item); not the key order (bt_walk does). bt_node_header_valid
+ * every entry's size (at most max_item), and the key order. bt_node_header_valid
  * checks the header alone (step 1). */
 int bt_node_valid(const uint8_t *node, uint32_t cap, int level);
 int bt_node_header_valid(const uint8_t *node, uint32_t cap, int level);

@@ -376,5 +376,8 @@ int bt_node_valid(const uint8_t *node, uint32_t cap, int level)
             return AWC_EBADFILE;
         sum += bytes;
     }
-    return sum == cells ? AWC_OK : AWC_EBADFILE;
+    if (sum != cells)
+        return AWC_EBADFILE;
+    /* Step 3: the keys strictly increasing (README 11.2.4). */
+    return bt_keys_ascending(node) ? AWC_OK : AWC_EBADFILE;
 }
