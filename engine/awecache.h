@@ -208,6 +208,11 @@ AWC_API int awc_flush(awc_t *cache);
  * AWC_ECLOSED. */
 AWC_API int awc_writeback(awc_t *cache);
 
+/* As awc_writeback, for the pages first .. first + count - 1 only (count UINT64_MAX: to the last
+ * page): pages outside the range stay dirty, and no pin of theirs waits for this write-back (a
+ * writer still filling the page after the range is not held up). Errors: as awc_writeback. */
+AWC_API int awc_writeback_range(awc_t *cache, uint64_t first, uint64_t count);
+
 /* ---- Information ------------------------------------------------------------------------- */
 
 struct awc_stats {
@@ -369,8 +374,11 @@ typedef struct awc_kv awc_kv_t;
  * Errors: AWC_EINVAL (config: NULL path or cache, capacity below 64 pages or not the file's, or
  * 0 for a file to be created; budgets as awc_open), AWC_ENOENT, AWC_EEXIST, AWC_EACCES,
  * AWC_ELOCKED, AWC_EBADFILE (not an awecache key-value file: a page-cache file, empty or not, a
- * foreign or corrupt file; its contents are left as they were), AWC_ENOMEM, AWC_EPERM, AWC_EIO,
- * AWC_ENOSPC (creating the file). On error nothing is left open or created. */
+ * foreign or corrupt file; its contents are left as they were), AWC_ENOMEM (memory, or no
+ * thread to be had), AWC_EPERM, AWC_EIO, AWC_ENOSPC (creating the file). On error nothing is
+ * left open or created. An open cache runs one thread of its own, which writes the log's filled
+ * pages back to the file while puts go on (without a sync: durability is still the flush's);
+ * close stops it. */
 AWC_API int awc_kv_open(const struct awc_kv_config *config, awc_kv_t **kv);
 
 /* Flushes, takes a checkpoint of the index (see Restart) and releases everything. References

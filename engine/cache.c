@@ -425,29 +425,51 @@ static void release_listed(struct awc *c, const uint32_t *bl, const uint8_t *hel
     wake_word_bump(&c->progress);
 }
 
-/* One round of a flush over the dirty buffers held as `how` (README 5.5):
+/* The buffers a flush round looks at, in turn: every buffer when the round covers all pages
+ * (`count` >= the buffers: walking them is cheaper than looking pages up), else the buffers the
+ * page table shows for pages [first, first + count). NO_BUF when the walk is over; *at is where
+ * it stands (0 the first time). Caller holds c->mu (the table does not change meanwhile). */
+static uint32_t round_next(struct awc *c, uint64_t first, uint64_t count, uint64_t *at)
+{
+    plat_mutex_assert_held(&c->mu);
+    if (count >= c->nbuf)
+        return *at < c->nbuf ? (uint32_t)(*at)++ : NO_BUF;
+    while (*at < count) {
+        uint32_t i = table_lookup(c, first + (*at)++);
+
+        if (i != NO_BUF)
+            return i;
+    }
+    return NO_BUF;
+}
+
+/* One round of a flush over the dirty buffers held as `how` whose pages lie in [first, first +
+ * count) (README 5.5):
  * 1. Under the cache lock, list them: HELD_BUSY takes the unpinned ones BUSY and clears DIRTY
  *    (no pin can come meanwhile); HELD_PIN gives the pinned ones a pin of the flush's own (they
  *    cannot be evicted; DIRTY is cleared under their latch when copied). A dirty buffer BUSY
  *    already is in an eviction's write-back: let go of the list, wait for it, list again.
  * 2. Write them (write_listed).
  * 3. Let go of them; those whose write failed are dirty again. */
-static int flush_round(struct awc *c, uint32_t *bl, uint8_t *held, int how)
+static int flush_round(struct awc *c, uint32_t *bl, uint8_t *held, int how, uint64_t first,
+                       uint64_t count)
 {
     size_t n;
     int rc;
 
     /* Step 1 */
     for (;;) {
-        uint32_t wait_buf = NO_BUF, seen = 0;
+        uint32_t wait_buf = NO_BUF, seen = 0, i;
+        uint64_t at = 0;
 
         plat_mutex_lock(&c->mu);
         n = 0;
-        for (uint32_t i = 0; i < c->nbuf && wait_buf == NO_BUF; i++) {
+        while (wait_buf == NO_BUF && (i = round_next(c, first, count, &at)) != NO_BUF) {
             struct buf *b = &c->bufs[i];
             uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+            uint64_t page = atomic_load_explicit(&b->page, memory_order_relaxed);
 
-            if ((s & ST_DIRTY) == 0)
+            if ((s & ST_DIRTY) == 0 || page - first >= count)
                 continue;
             if ((s & ST_BUSY) != 0) {
                 seen = atomic_load_explicit(&b->wake, memory_order_acquire);
@@ -503,7 +525,7 @@ static int flush_locked(struct awc *c)
         return AWC_ENOMEM;
     }
     for (int round = 0; round < 3; round++) {
-        int r = flush_round(c, bl, held, round == 1 ? HELD_PIN : HELD_BUSY);
+        int r = flush_round(c, bl, held, round == 1 ? HELD_PIN : HELD_BUSY, 0, UINT64_MAX);
 
         if (rc == AWC_OK)
             rc = r;
@@ -536,14 +558,21 @@ AWC_API int awc_flush(awc_t *c)
 
 AWC_API int awc_writeback(awc_t *c)
 {
+    return awc_writeback_range(c, 0, UINT64_MAX);
+}
+
+AWC_API int awc_writeback_range(awc_t *c, uint64_t first, uint64_t count)
+{
     uint32_t *bl;
     uint8_t *held;
     int rc = eng_check(c);
 
     if (rc != AWC_OK)
         return rc;
-    if (c->flags & AWC_READONLY)
+    if ((c->flags & AWC_READONLY) || count == 0)
         return AWC_OK;
+    if (count > UINT64_MAX - first)
+        count = UINT64_MAX - first; /* to the last page, never round to the pages before first */
     bl = malloc((size_t)c->nbuf * sizeof(*bl));
     held = malloc((size_t)c->nbuf);
     if (bl == NULL || held == NULL) {
@@ -551,10 +580,11 @@ AWC_API int awc_writeback(awc_t *c)
         free(held);
         return AWC_ENOMEM;
     }
-    /* One round over the unpinned dirty buffers, as a flush's first (README 5.5); no sync. */
+    /* One round over the unpinned dirty buffers in the range, as a flush's first (README 5.5); no
+     * sync. */
     plat_mutex_assert_not_held(&c->mu); /* README 7: the flush lock before the cache lock */
     plat_mutex_lock(&c->flush_mu);
-    rc = flush_round(c, bl, held, HELD_BUSY);
+    rc = flush_round(c, bl, held, HELD_BUSY, first, count);
     plat_mutex_unlock(&c->flush_mu);
     free(bl);
     free(held);

@@ -173,7 +173,7 @@ static int check_candidate(struct awc_kv *kv, uint64_t pos, const void *key, siz
     bool equal;
     int rc;
 
-    plat_mutex_assert_not_held(&kv->imu); /* README 9.6: imu is never held across a pin */
+    plat_mutex_assert_not_held(&kv->imu); /* README 9.6 rule 1: imu is never held across a pin */
     if (kv->ps - off >= KV_HDR + key_len) {
         /* Header and key in one page: one pin. */
         uint64_t page = kv_page_of(kv, pos);
@@ -268,7 +268,7 @@ static int lookup(struct awc_kv *kv, uint64_t hash, const void *key, size_t key_
 
 /* ---- The writer (README 9.3, 9.6) -------------------------------------------------------- */
 
-/* Takes the writer lock, never under the index lock (README 9.6: wmu before imu). */
+/* Takes the writer lock, never under the index lock (README 9.6 rule 1: wmu before imu). */
 static void wmu_lock(struct awc_kv *kv)
 {
     plat_mutex_assert_not_held(&kv->imu);
@@ -420,6 +420,119 @@ static void reclaim(struct awc_kv *kv)
     count(&kv->reclaims);
 }
 
+/* ---- Write-behind (README 9.3 step 5, 9.6 rule 5) ---------------------------------------- */
+
+/* Writes back the log's pages between logical positions from and to (page-aligned; the whole
+ * circle at most), one awc_writeback_range per run of page numbers (two where the range wraps).
+ * A failure leaves the pages dirty: an eviction or the next durable point writes them, and the
+ * durable point reports an error that persists. The write-behind thread only. */
+static void wb_range(struct awc_kv *kv, uint64_t from, uint64_t to)
+{
+    uint64_t n = (to - from) / kv->ps, p = from / kv->ps % kv->log_pages;
+
+    if (n > kv->log_pages)
+        n = kv->log_pages;
+    while (n > 0) {
+        uint64_t run = n < kv->log_pages - p ? n : kv->log_pages - p;
+
+        (void)awc_writeback_range(kv->cache, KV_META_PAGES + p, run);
+        n -= run;
+        p = 0;
+    }
+}
+
+/* The write-behind thread's steps (README 9.3 step 5):
+ * 1. Note the kick word, then read the request wb_to.
+ * 2. Past what is done: write that part of the log back (wb_range), publish wb_done, bump wb_ack
+ *    and wake a writer held back for it; then from step 1.
+ * 3. Nothing due and the stop set: end. Else sleep until the kick word moves, then step 1. */
+static void *wb_main(void *arg)
+{
+    struct awc_kv *kv = arg;
+    uint64_t done = atomic_load_explicit(&kv->wb_done, memory_order_acquire);
+
+    for (;;) {
+        /* Step 1 */
+        uint32_t kick = atomic_load_explicit(&kv->wb_kick, memory_order_acquire);
+        uint64_t to = atomic_load_explicit(&kv->wb_to, memory_order_acquire);
+
+        /* Step 2 */
+        if (to > done) {
+            wb_range(kv, done, to);
+            done = to;
+            atomic_store_explicit(&kv->wb_done, done, memory_order_release);
+            atomic_fetch_add_explicit(&kv->wb_ack, 1, memory_order_release);
+            plat_wake(&kv->wb_ack, 1);
+            continue;
+        }
+        /* Step 3 */
+        if (atomic_load_explicit(&kv->wb_stop, memory_order_acquire))
+            return NULL;
+        plat_wait(&kv->wb_kick, kick);
+    }
+}
+
+/* Wakes the write-behind thread after a change of wb_to or wb_stop. */
+static void wb_kick(struct awc_kv *kv)
+{
+    atomic_fetch_add_explicit(&kv->wb_kick, 1, memory_order_release);
+    plat_wake(&kv->wb_kick, 0);
+}
+
+/* Starts the write-behind thread with nothing due: the log before the head's page is clean (the
+ * open's durable point wrote it). AWC_ENOMEM when the thread cannot be had. The opening thread,
+ * as the last fallible step of the open (so no error path of the open has a thread to stop). */
+static int wb_start(struct awc_kv *kv)
+{
+    uint64_t at = kv->head / kv->ps * kv->ps;
+
+    atomic_store(&kv->wb_to, at);
+    atomic_store(&kv->wb_done, at);
+    atomic_store(&kv->wb_stop, false);
+    if (plat_thread_create(&kv->wb_thread, wb_main, kv) != 0)
+        return AWC_ENOMEM;
+    kv->wb_started = true;
+    return AWC_OK;
+}
+
+/* Stops the write-behind thread: it writes back what was posted, then ends, and is joined.
+ * Caller holds wmu (so no request comes meanwhile; the thread never takes it). */
+static void wb_stop(struct awc_kv *kv)
+{
+    plat_mutex_assert_held(&kv->wmu);
+    if (!kv->wb_started)
+        return;
+    atomic_store_explicit(&kv->wb_stop, true, memory_order_release);
+    wb_kick(kv);
+    (void)plat_thread_join(kv->wb_thread, NULL);
+    kv->wb_started = false;
+}
+
+/* Posts the request that the log before `to` (the start of the head's page: every page before it
+ * is filled for good) be written back (README 9.3 step 5). The writer runs at most one request
+ * ahead of the thread: it first waits until the previous request is done, so that no more than
+ * two requests' worth of log is dirty besides the head's page, however slow the disk. Caller
+ * holds wmu. */
+static void wb_post(struct awc_kv *kv, uint64_t to)
+{
+    uint64_t prev = atomic_load_explicit(&kv->wb_to, memory_order_relaxed);
+
+    plat_mutex_assert_held(&kv->wmu);
+    plat_mutex_assert_not_held(&kv->imu);
+    assert(kv->wb_started);
+    for (;;) {
+        uint32_t ack = atomic_load_explicit(&kv->wb_ack, memory_order_acquire);
+
+        if (atomic_load_explicit(&kv->wb_done, memory_order_acquire) >= prev)
+            break;
+        plat_wait(&kv->wb_ack, ack);
+    }
+    if (to <= prev)
+        return;
+    atomic_store_explicit(&kv->wb_to, to, memory_order_release);
+    wb_kick(kv);
+}
+
 /* Where a record of `len` bytes goes: at the head, or at the next page when it would straddle
  * a page it could fit in, or when the head's page has no room for a header. */
 static uint64_t placement(const struct awc_kv *kv, uint64_t len)
@@ -441,9 +554,10 @@ static uint64_t placement(const struct awc_kv *kv, uint64_t len)
  * 3. (write_record) A pad record where the head's page is left unused, if a header fits there.
  * 4. (write_record) Header, key, value; then the head moves past them.
  * 5. (write_record) Every wb_every bytes of log (an eighth of the frames, 16 to 1,024 pages),
- *    write the dirty pages back in one batch (awc_writeback, no sync), so that the frames the
- *    log fills are clean when the frame CLOCK wants them back: one large write instead of one
- *    page written by each eviction.
+ *    ask the write-behind thread to write back the log's pages filled since its last request
+ *    (those before the head's page: wb_post), so that the frames the log fills are clean when
+ *    the frame CLOCK wants them back (one large write instead of one page written by each
+ *    eviction), without the put waiting for the write: at most one request ahead of the thread.
  * Caller holds wmu. */
 static int make_room(struct awc_kv *kv, uint64_t len, uint64_t *start)
 {
@@ -520,7 +634,7 @@ static int write_record(struct awc_kv *kv, uint64_t start, uint32_t magic, const
     kv->head = start + kv_rec_len((uint32_t)key_len, value_len);
     /* Step 5 */
     if (kv->head >= kv->wb_next) {
-        (void)awc_writeback(kv->cache); /* a failure leaves the pages dirty for the next try */
+        wb_post(kv, kv->head / kv->ps * kv->ps);
         kv->wb_next = kv->head + kv->wb_every;
     }
     return AWC_OK;
@@ -1665,7 +1779,8 @@ static int build_index(struct awc_kv *kv, const struct kv_meta *m, bool found, b
  * 4. Load the checkpoint the meta page names and scan the log after it, or scan the whole log
  *    (build_index, README 9.7.4); then a durable point with this open's generation, so that
  *    every record this open writes is younger than anything a crash left behind. A file of
- *    version 1 (before checkpoints: no file id) is given an id here and scanned. */
+ *    version 1 (before checkpoints: no file id) is given an id here and scanned.
+ * 5. Start the write-behind thread (README 9.3 step 5), last: no later step can fail. */
 AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
 {
     struct awc_kv *kv;
@@ -1784,6 +1899,9 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
         goto fail;
     kv->wb_next = kv->head + kv->wb_every;
     rc = durable_point(kv, false);
+    /* Step 5 */
+    if (rc == AWC_OK)
+        rc = wb_start(kv);
     if (rc != AWC_OK)
         goto fail;
     kv->magic = KV_MAGIC;
@@ -1820,6 +1938,7 @@ AWC_API int awc_kv_close(awc_kv_t *kv)
         return rc;
     }
     kv->magic = KV_DEAD;
+    wb_stop(kv); /* README 9.3 step 5: what was posted is written back, then the flush the rest */
     rc = durable_point(kv, true);
     plat_mutex_unlock(&kv->wmu);
     rc2 = awc_close(kv->cache);

@@ -144,8 +144,21 @@ struct awc_kv {
     uint64_t file_id;      /* the file's id (its meta pages; seeds the checkpoints' digest) */
     struct kv_ck ck;       /* the checkpoint the newest meta page names (README 9.7) */
     uint64_t wb_every;     /* bytes of log between write-backs (README 9.3 step 5) */
-    uint64_t wb_next;      /* the head position of the next write-back */
+    uint64_t wb_next;      /* the head position of the next write-back request */
     uint8_t *wbuf;         /* a page: a record within a page is assembled here */
+
+    /* The write-behind thread (README 9.3 step 5, 9.6 rule 5): it writes back the log's pages
+     * that the writer has filled while puts go on. The writer (under wmu) posts wb_to; the
+     * thread alone calls awc_writeback_range for the log, and publishes wb_done. Positions are
+     * logical and page-aligned, and only grow; wb_done <= wb_to. */
+    plat_thread_t wb_thread;
+    bool wb_started;          /* the thread runs (set by the open, cleared by close's join) */
+    _Atomic uint64_t wb_to;   /* the log before this is due to be written back */
+    _Atomic uint64_t wb_done; /* the thread's write-backs have covered the log before this */
+    _Atomic uint32_t
+        wb_kick;             /* bumped after each request and at the stop: the thread waits on it */
+    _Atomic uint32_t wb_ack; /* bumped after each write-back: a writer held back waits on it */
+    _Atomic bool wb_stop;    /* close: the thread writes back what is due, then ends */
 
     /* Under imu (the index lock): the index, the region counters and tail. Readers take it
      * for a lookup only, never across a page pin. */

@@ -112,7 +112,8 @@ static uint64_t snapshot(struct awc_kv *kv, uint64_t seq, uint8_t *b)
  * 2. Its digest.
  * 3. Write the stream into area (seq + 1) % 2, the one the newest meta page does not name, page
  *    by page (AWC_OVERWRITE: nothing of the area's earlier contents is kept), writing back the
- *    dirty pages every wb_every bytes as the log does (9.3 step 5).
+ *    dirty pages every wb_every bytes as the log does (9.3 step 5), but in this thread
+ *    (awc_writeback): the durable point that takes the checkpoint flushes it at once anyway.
  * The caller makes it durable and names it in the meta page. */
 int kv_ck_write(struct awc_kv *kv, struct kv_ck *ck)
 {

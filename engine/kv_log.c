@@ -89,7 +89,7 @@ static int each_piece(struct awc_kv *kv, uint64_t pos, size_t len, int mode, pie
 {
     size_t done = 0;
 
-    plat_mutex_assert_not_held(&kv->imu); /* README 9.6: imu is never held across a pin */
+    plat_mutex_assert_not_held(&kv->imu); /* README 9.6 rule 1: imu is never held across a pin */
     while (done < len) {
         uint64_t at = pos + done;
         size_t off = (size_t)(at % kv->ps), n = kv->ps - off;

@@ -661,6 +661,39 @@ static void test_write_flush_reopen(void **state)
     et_unlink(path);
 }
 
+/* awc_writeback_range writes the dirty pages of its range only, without a flush; a page outside
+ * it stays dirty (a pinned one in it too), and awc_writeback then writes the rest. */
+static void test_writeback_range(void **state)
+{
+    char path[1024];
+    struct awc_config cfg = et_cfg(fresh(path, sizeof(path), "wbrange"), K4, 32, 8, AWC_CREATE);
+    awc_t *c = et_open(&cfg);
+    void *p = NULL;
+
+    (void)state;
+    for (uint64_t q = 0; q < 10; q++)
+        put_page(c, K4, q, q + 1);
+    ET_EXPECT(awc_pin(c, 4, AWC_SHARED, &p), AWC_OK);
+    ET_EXPECT(awc_writeback_range(c, 2, 0), AWC_OK);
+    assert_int_equal(et_stats(c).writebacks, 0);
+    ET_EXPECT(awc_writeback_range(c, 2, 4), AWC_OK); /* pages 2, 3 and 5: 4 is pinned */
+    assert_int_equal(et_stats(c).writebacks, 3);
+    ET_EXPECT(awc_writeback_range(c, 2, 4), AWC_OK); /* clean now, 4 still pinned */
+    assert_int_equal(et_stats(c).writebacks, 3);
+    ET_EXPECT(awc_unpin(c, 4, 0), AWC_OK);
+    ET_EXPECT(awc_writeback_range(c, 8, UINT64_MAX), AWC_OK); /* to the last page: 8 and 9 */
+    assert_int_equal(et_stats(c).writebacks, 5);
+    ET_EXPECT(awc_writeback(c), AWC_OK); /* 0, 1, 4, 6, 7 */
+    assert_int_equal(et_stats(c).writebacks, 10);
+    assert_int_equal(et_stats(c).flushes, 0);
+    et_close(c);
+    c = et_open(&cfg);
+    for (uint64_t q = 0; q < 10; q++)
+        check_page(c, K4, q, q + 1);
+    et_close(c);
+    et_unlink(path);
+}
+
 /* The highest page whose offset fits in 63 bits, for 4 KiB pages (README 5.7). */
 static uint64_t hard_last_page(void)
 {
@@ -2255,6 +2288,7 @@ int main(void)
         T(test_pin_shared_many),
         T(test_exclusive_excludes),
         T(test_write_flush_reopen),
+        T(test_writeback_range),
         T(test_past_end_zeros),
         T(test_unpin_errors),
         T(test_edeadlk),

@@ -15,6 +15,12 @@
  *   references into a cache gets AWC_EDEADLK from put, delete and flush there and AWC_EBUSY from
  *   close (and may still write to a cache it holds none in); a put that needs a page another
  *   thread's reference holds waits for the release, then succeeds.
+ * - test_write_behind, test_write_behind_alone, test_write_behind_fails: the write-behind thread
+ *   (engine/README.md 9.3 step 5): gets of the items already put while puts of eleven times the
+ *   frames go on, then a close right after the last put: every item is there after the reopen;
+ *   with frames enough for every page put, pages are written back with no flush and no eviction;
+ *   write-backs that fail (the file size limit) leave the pages dirty: the flush says so, and
+ *   once the limit is back every item reaches the file.
  * - test_ttl, test_ttl_real_clock: time-to-live through the config's clock_ms hook (a fake
  *   clock the test advances) and through the real clock; expiry survives a reopen.
  * - test_collisions: AWC_KV_WEAK_HASH (every key collides with many): each key keeps its value.
@@ -49,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1244,6 +1251,187 @@ static void test_ref_wait(void **state)
     MISSING(h.kv, SK("first"));
     EXPECT(h.kv, SK(key), 1000 + (uint64_t)((i - 1) % 7), (uint64_t)(i - 1), 2000);
     kv_close_ok(h.kv);
+    et_unlink(p);
+}
+
+/* ---- Write-behind (engine/README.md 9.3 step 5) ----------------------------------------- */
+
+#define WB_ITEMS 3000u
+#define WB_VLEN  900u /* a value: WB_ITEMS of them fill about 700 pages, 11 times the frames */
+
+static size_t wb_key(char *b, uint64_t id)
+{
+    return (size_t)snprintf(b, 32, "wb-%llu", (unsigned long long)id);
+}
+
+/* Puts items [from, to) at version 1 (no cmocka call: a child process runs it too); AWC_OK or
+ * the first error. */
+static int wb_put(awc_kv_t *kv, uint64_t from, uint64_t to)
+{
+    uint8_t v[WB_VLEN];
+    char key[32];
+
+    for (uint64_t id = from; id < to; id++) {
+        int rc;
+
+        gen_value(v, sizeof(v), id, 1);
+        rc = awc_kv_put(kv, key, wb_key(key, id), v, sizeof(v), 0);
+        if (rc != AWC_OK)
+            return rc;
+    }
+    return AWC_OK;
+}
+
+/* Every item [0, n) reads back exactly. */
+static void wb_check(awc_kv_t *kv, uint64_t n)
+{
+    char key[32];
+
+    for (uint64_t id = 0; id < n; id++)
+        expect_at(__FILE__, __LINE__, kv, key, wb_key(key, id), id, 1, WB_VLEN);
+}
+
+struct wb_reader {
+    awc_kv_t *kv;
+    _Atomic uint64_t published; /* items the main thread has put */
+    _Atomic int stop;
+    uint64_t gets; /* gets that found their item (read after the join) */
+    int bad;       /* a get failed or returned other bytes */
+};
+
+/* Gets items already put, at random, while the main thread puts more (and the write-behind
+ * thread writes the log back): each must read back whole. */
+static void *wb_reader_main(void *arg)
+{
+    struct wb_reader *r = arg;
+    uint8_t want[WB_VLEN], got[WB_VLEN];
+    uint64_t rng = 5;
+    char key[32];
+
+    while (!atomic_load(&r->stop) && r->bad == 0) {
+        uint64_t n = atomic_load(&r->published), id;
+        size_t len = 0;
+        int rc;
+
+        if (n == 0)
+            continue;
+        id = et_rand_below(&rng, n);
+        gen_value(want, sizeof(want), id, 1);
+        rc = awc_kv_get(r->kv, key, wb_key(key, id), got, sizeof(got), &len);
+        if (rc != AWC_OK || len != sizeof(want) || memcmp(got, want, sizeof(want)) != 0)
+            r->bad = rc != AWC_OK ? rc : 1;
+        r->gets++;
+    }
+    return NULL;
+}
+
+/* Puts of eleven times the frames' worth of log while another thread gets the items already put
+ * (the write-behind thread writes the log back meanwhile), then a close right after the last
+ * put, with no flush: the reopen has every item. */
+static void test_write_behind(void **state)
+{
+    char p[1024];
+    struct awc_kv_config cfg = kcfg(et_path(p, sizeof(p), "wb"), 2048 * PS, AWC_CREATE);
+    struct wb_reader r = {0};
+    pthread_t th;
+
+    (void)state;
+    r.kv = kv_open_ok(&cfg);
+    assert_int_equal(pthread_create(&th, NULL, wb_reader_main, &r), 0);
+    for (uint64_t id = 0; id < WB_ITEMS; id += 50) {
+        ET_EXPECT(wb_put(r.kv, id, id + 50), AWC_OK);
+        atomic_store(&r.published, id + 50);
+    }
+    atomic_store(&r.stop, 1);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(r.bad, 0);
+    assert_true(r.gets > 0);
+    kv_close_ok(r.kv);
+    cfg.flags = 0;
+    r.kv = kv_open_ok(&cfg);
+    assert_int_equal(kv_stats(r.kv).items, WB_ITEMS);
+    wb_check(r.kv, WB_ITEMS);
+    kv_close_ok(r.kv);
+    et_unlink(p);
+}
+
+/* The write-behind thread writes the log back with no flush and no eviction to make it: frames
+ * enough for every page put, and the pages written back grow by themselves after the puts. */
+static void test_write_behind_alone(void **state)
+{
+    char p[1024];
+    struct awc_kv_config cfg = kcfg(et_path(p, sizeof(p), "wbalone"), 2048 * PS, AWC_CREATE);
+    struct awc_kv_stats st0, st;
+    awc_kv_t *kv;
+    uint64_t t0;
+
+    (void)state;
+    cfg.frame_budget = 1024 * PS; /* a request every 128 pages; ~350 pages put */
+    kv = kv_open_ok(&cfg);
+    st0 = kv_stats(kv);
+    ET_EXPECT(wb_put(kv, 0, WB_ITEMS / 2), AWC_OK);
+    t0 = et_now_ns();
+    do {
+        st = kv_stats(kv);
+        if (st.cache.writebacks - st0.cache.writebacks >= 128)
+            break;
+        et_sleep_ms(1);
+    } while (et_now_ns() - t0 < UINT64_C(20000000000));
+    print_message("write-behind: %llu pages written back without a flush\n",
+                  (unsigned long long)(st.cache.writebacks - st0.cache.writebacks));
+    assert_true(st.cache.writebacks - st0.cache.writebacks >= 128);
+    assert_int_equal(st.cache.frame_evictions, st0.cache.frame_evictions);
+    assert_int_equal(st.cache.flushes, st0.cache.flushes);
+    wb_check(kv, WB_ITEMS / 2);
+    kv_close_ok(kv);
+    et_unlink(p);
+}
+
+/* In a fork()ed child: the write-behind thread's write-backs fail (the process's file size limit,
+ * lowered after the open, stops the file from growing: EFBIG) while puts go on (the frames hold
+ * them all, so no eviction needs a write); the flush says AWC_EFBIG; once the limit is back, a
+ * flush writes everything and the close succeeds. */
+static int wb_fail_child(void *path)
+{
+    struct awc_kv_config cfg = kcfg(path, 2048 * PS, AWC_CREATE);
+    struct rlimit rl, low;
+    awc_kv_t *kv = NULL;
+
+    signal(SIGXFSZ, SIG_IGN);
+    cfg.frame_budget = 1024 * PS;
+    if (awc_kv_open(&cfg, &kv) != AWC_OK)
+        return 10;
+    if (getrlimit(RLIMIT_FSIZE, &rl) != 0)
+        return 11;
+    low = rl;
+    low.rlim_cur = et_file_size(path); /* the meta pages' segment: the log cannot grow */
+    if (setrlimit(RLIMIT_FSIZE, &low) != 0)
+        return 12;
+    if (wb_put(kv, 0, WB_ITEMS / 2) != AWC_OK) /* ~350 pages: write-behind rounds, failing */
+        return 13;
+    if (awc_kv_flush(kv) != AWC_EFBIG)
+        return 14;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+        return 15;
+    if (wb_put(kv, WB_ITEMS / 2, WB_ITEMS / 2 + 10) != AWC_OK)
+        return 16;
+    if (awc_kv_flush(kv) != AWC_OK)
+        return 17;
+    return awc_kv_close(kv) == AWC_OK ? 0 : 18;
+}
+
+static void test_write_behind_fails(void **state)
+{
+    char p[1024];
+    struct awc_kv_config cfg = kcfg(et_path(p, sizeof(p), "wbfail"), 0, 0);
+    awc_kv_t *kv;
+
+    (void)state;
+    assert_int_equal(tu_run_child(wb_fail_child, p), 0);
+    kv = kv_open_ok(&cfg);
+    assert_int_equal(kv_stats(kv).items, WB_ITEMS / 2 + 10);
+    wb_check(kv, WB_ITEMS / 2 + 10);
+    kv_close_ok(kv);
     et_unlink(p);
 }
 
@@ -3007,6 +3195,9 @@ int main(void)
         T(test_ref_window),
         T(test_ref_edeadlk),
         T(test_ref_wait),
+        T(test_write_behind),
+        T(test_write_behind_alone),
+        T(test_write_behind_fails),
         T(test_ttl),
         T(test_ttl_real_clock),
         T(test_collisions),
