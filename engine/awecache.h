@@ -357,7 +357,7 @@ struct awc_kv_config {
     size_t page_size;       /* as struct awc_config; 0: 4096 */
     uint64_t frame_budget;  /* as struct awc_config: RAM for cached pages */
     uint64_t window_budget; /* as struct awc_config; 0: frame_budget up to 64 MiB, else
-                             * min(frame_budget / 8, 64 MiB) (engine/README.md 9.1) */
+                             * min(frame_budget / 4, 64 MiB) (engine/README.md 9.1) */
     unsigned flags;         /* AWC_CREATE, AWC_EXCL, AWC_NO_DIRECT, AWC_NO_URING, AWC_KV_* */
     /* Milliseconds since 1970 for time-to-live; NULL: the system's real-time clock. For tests
      * and simulations; it must never go backwards and be callable from any thread. */

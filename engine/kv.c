@@ -1669,7 +1669,7 @@ static int open_cache(const struct awc_kv_config *cfg, struct awc_kv *kv, bool *
     c.window_budget = cfg->window_budget;
     if (c.window_budget == 0) /* README 9.1: the window as large as the frames, or copying */
         c.window_budget = cfg->frame_budget <= KV_DEF_WINDOW      ? cfg->frame_budget
-                          : cfg->frame_budget / 8 < KV_DEF_WINDOW ? cfg->frame_budget / 8
+                          : cfg->frame_budget / 4 < KV_DEF_WINDOW ? cfg->frame_budget / 4
                                                                   : KV_DEF_WINDOW;
     c.flags = cfg->flags & (AWC_NO_DIRECT | AWC_NO_URING);
     *created = false;
