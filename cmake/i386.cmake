@@ -1,7 +1,7 @@
 # cmake/i386.cmake: builds awecache as a 32-bit x86 (i386) Linux program on a 64-bit Debian
 # machine, with gcc -m32 and Debian's multiarch i386 packages (gcc-multilib, g++-multilib,
-# libc6-dev-i386, libcmocka-dev:i386, libjemalloc-dev:i386, libxxhash-dev:i386; tools/deps
-# installs them). tools/test's `i386` build uses it:
+# libc6-dev-i386, libcmocka-dev:i386, libxxhash-dev:i386, liblmdb-dev:i386 for awecache-bench's
+# LMDB side; tools/deps installs them). tools/test's `i386` build uses it:
 #
 #   cmake -S . -B build/i386 -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/i386.cmake \
 #         -DAWECACHE_BUILD_BENCH=OFF

@@ -16,9 +16,9 @@
  * note says "RAM budget NOT enforced" and why.
  *
  * The environment: one file (MDB_NOSUBDIR; its lock file beside it, PATH-lock), a map of four
- * times the items' bytes + 256 MiB, MDB_NORDAHEAD (a fault reads its own page only: the OS's
- * read-around would evict far more than a get uses from a small budget), MDB_NOSYNC (commits
- * are not flushed to disk one by one: the load ends with mdb_env_sync, as awecache's with
+ * times the items' bytes + 256 MiB (see "The map" below), MDB_NORDAHEAD (a fault reads its own page
+ * only: the OS's read-around would evict far more than a get uses from a small budget), MDB_NOSYNC
+ * (commits are not flushed to disk one by one: the load ends with mdb_env_sync, as awecache's with
  * awc_kv_flush), MDB_NOTLS (each worker thread keeps its own read transaction, reset between
  * gets and renewed for the next). Not MDB_WRITEMAP: pages are written with pwrite. A put of the
  * run is one write transaction (LMDB has one writer at a time); the load commits every 1,000
@@ -28,6 +28,16 @@
  * process's faults: getting a page of the map from the disk), a lower bound on the share of
  * operations served from RAM (an operation may fault more than once); "meta" is the B-tree's
  * branch pages; "RAM used" the cgroup's peak; disk the pages in use.
+ *
+ * The map. LMDB's whole database is one memory map, of the size given to mdb_env_set_mapsize (a
+ * size_t) and mapped by mdb_env_open (mmap); a put that needs a page beyond it fails with
+ * MDB_MAP_FULL. Where the address space cannot give the map wanted (a 32-bit process: four
+ * times the items' bytes over 4 GiB cannot even be asked for, and mmap answers ENOMEM well
+ * below that), the side opens the largest map that mdb_env_open accepts in this process (found
+ * by halving, to 64 MiB) less a quarter of it, at most 256 MiB, for the rest of the process. The
+ * note says so, and when the items do not fit, the load fails with LMDB's own error (the side's
+ * error, the item it had reached and the map's size): never a figure of a store that does not
+ * hold every item.
  */
 #include "bench_kv.h"
 
@@ -42,8 +52,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <stdint.h>
+
 #define MIB        (1024ull * 1024ull)
-#define LOAD_BATCH 1000u /* puts per write transaction during the load */
+#define LOAD_BATCH 1000u        /* puts per write transaction during the load */
+#define MAP_STEP   (64u * MIB)  /* the map search's granularity (file comment: the map) */
+#define MAP_SPARE  (256u * MIB) /* at most this much address space left beside a smaller map */
 
 /* See bench_baselines.c: a TSan build runs without the limit. */
 #if defined(__SANITIZE_THREAD__)
@@ -61,12 +76,16 @@ struct side_state {
     const struct kv_config *cfg;
     MDB_env *env;
     MDB_dbi dbi;
+    size_t map;                  /* the map's size once chosen (0: not yet; see env_open) */
+    bool map_smaller;            /* it is less than map_size(): all the address space gave */
     MDB_txn *load_txn;           /* the load's open write transaction */
     unsigned load_pending;       /* puts in it */
+    uint64_t load_puts;          /* the load's puts so far (its error says how far it came) */
     MDB_txn **readers;           /* [threads]: reset read transactions */
     struct plat_memlimit *limit; /* the memory cgroup; NULL: the budget is not enforced */
     uint64_t faults0;            /* major faults at begin */
     char note[160];              /* how the budget was enforced */
+    char map_note[96];           /* the map, when smaller than wanted ("" otherwise) */
 };
 
 static bool lmdb_noted; /* the "not enforced" note was printed once */
@@ -165,11 +184,11 @@ static int lmdb_fail(struct side_state *s, int rc, const char *what, char *err, 
     return -1;
 }
 
-/* Opens (creates, the first time) the environment and its database. 0, or an LMDB error with
- * *what naming the step. */
-static int env_open(struct side_state *s, const char **what)
+/* Creates the environment with a map of `map` bytes and opens it (creates its file the first
+ * time): 0, or an LMDB error (ENOMEM from mdb_env_open: no room for the map in the address
+ * space) with *what naming the step and s->env closed. */
+static int env_try(struct side_state *s, size_t map, const char **what)
 {
-    MDB_txn *txn;
     int rc;
 
     *what = "mdb_env_create";
@@ -179,14 +198,90 @@ static int env_open(struct side_state *s, const char **what)
         return rc;
     }
     *what = "mdb_env_set";
-    if ((rc = mdb_env_set_mapsize(s->env, (size_t)map_size(s->cfg))) != 0 ||
-        (rc = mdb_env_set_maxreaders(s->env, s->cfg->threads + 2)) != 0)
+    if ((rc = mdb_env_set_mapsize(s->env, map)) == 0 &&
+        (rc = mdb_env_set_maxreaders(s->env, s->cfg->threads + 2)) == 0) {
+        *what = "cannot create";
+        rc = mdb_env_open(s->env, s->cfg->path,
+                          MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC, 0644);
+    }
+    if (rc != 0) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+    }
+    return rc;
+}
+
+/* The largest map below `fails` bytes (which mdb_env_open refused with ENOMEM), in MAP_STEPs,
+ * that mdb_env_open accepts in this process: 0 when none, or an error other than ENOMEM in *rc. */
+static size_t map_largest(struct side_state *s, size_t fails, int *rc, const char **what)
+{
+    size_t ok = 0;
+
+    *rc = 0;
+    while (fails - ok > MAP_STEP) {
+        size_t mid = ok + (fails - ok) / 2 / MAP_STEP * MAP_STEP;
+
+        if (mid == ok)
+            mid += MAP_STEP;
+        *rc = env_try(s, mid, what);
+        if (*rc == 0) {
+            mdb_env_close(s->env);
+            s->env = NULL;
+            ok = mid;
+        } else if (*rc == ENOMEM) {
+            fails = mid;
+        } else {
+            return 0;
+        }
+    }
+    *rc = 0;
+    return ok;
+}
+
+/* Opens the environment at s->map, the first time choosing it (file comment: the map): the map
+ * wanted, else the largest mdb_env_open accepts less the spare. 0, or an LMDB error with *what
+ * naming the step. */
+static int env_map(struct side_state *s, const char **what)
+{
+    uint64_t want = map_size(s->cfg);
+    size_t top = SIZE_MAX / MAP_STEP * MAP_STEP, fails, largest;
+    int rc;
+
+    if (s->map != 0)
+        return env_try(s, s->map, what);
+    fails = want <= top ? (size_t)want : top;
+    rc = env_try(s, fails, what);
+    if (rc == 0) {
+        s->map = fails;
+        s->map_smaller = fails < want;
+    }
+    if (rc != ENOMEM)
         return rc;
-    *what = "cannot create";
-    rc = mdb_env_open(s->env, s->cfg->path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC,
-                      0644);
+    largest = map_largest(s, fails, &rc, what);
     if (rc != 0)
         return rc;
+    if (largest == 0) {
+        *what = "cannot map (not even 64 MiB)";
+        return ENOMEM;
+    }
+    s->map = largest - (largest / 4 < MAP_SPARE ? largest / 4 : MAP_SPARE);
+    s->map_smaller = true;
+    return env_try(s, s->map, what);
+}
+
+/* Opens (creates, the first time) the environment and its database. 0, or an LMDB error with
+ * *what naming the step. */
+static int env_open(struct side_state *s, const char **what)
+{
+    MDB_txn *txn;
+    int rc = env_map(s, what);
+
+    if (rc != 0)
+        return rc;
+    if (s->map_smaller)
+        snprintf(s->map_note, sizeof(s->map_note),
+                 "; a map of %llu MiB, all this address space gave (wanted %llu MiB)",
+                 (unsigned long long)(s->map / MIB), (unsigned long long)(map_size(s->cfg) / MIB));
     *what = "cannot open the database of";
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc == 0) {
@@ -213,12 +308,6 @@ static int side_open(void **state, const struct kv_config *cfg, char *drop_path,
         return -1;
     }
     s->cfg = cfg;
-    if (map > SIZE_MAX / 2) {
-        snprintf(err, errlen, "a map of %llu bytes does not fit this address space",
-                 (unsigned long long)map);
-        free(s);
-        return -1;
-    }
     /* Step 1 */
     if (limit_enter(s, map, err, errlen) != 0) {
         free(s);
@@ -231,6 +320,20 @@ static int side_open(void **state, const struct kv_config *cfg, char *drop_path,
     snprintf(drop_path, drop_len, "%s", cfg->path);
     *state = s;
     return 0;
+}
+
+/* A put's error into err: LMDB's, with the item the load had reached and the map when it was
+ * smaller than wanted (MDB_MAP_FULL: the items do not fit it). */
+static void put_error(const struct side_state *s, bool load, const char *what, const void *key,
+                      size_t key_len, int rc, char *err, size_t errlen)
+{
+    char at[64] = "";
+
+    if (load)
+        snprintf(at, sizeof(at), " (item %llu of %llu of the load)",
+                 (unsigned long long)s->load_puts + 1, (unsigned long long)s->cfg->items->n);
+    snprintf(err, errlen, "%s %.*s: %s%s%s", what, (int)key_len, (const char *)key,
+             mdb_strerror(rc), at, s->map_note);
 }
 
 /* A put: the load's (thread cfg->threads) goes into the open load transaction, committed every
@@ -253,10 +356,11 @@ static int side_put(void *state, unsigned thread, const void *key, size_t key_le
             mdb_txn_abort(txn);
         if (load)
             s->load_txn = NULL;
-        snprintf(err, errlen, "mdb_put %.*s: %s", (int)key_len, (const char *)key,
-                 mdb_strerror(rc));
+        put_error(s, load, "mdb_put", key, key_len, rc, err, errlen);
         return -1;
     }
+    if (load)
+        s->load_puts++;
     if (load && ++s->load_pending < LOAD_BATCH) {
         s->load_txn = txn;
         return 0;
@@ -265,8 +369,7 @@ static int side_put(void *state, unsigned thread, const void *key, size_t key_le
     s->load_pending = 0;
     rc = mdb_txn_commit(txn);
     if (rc != 0) {
-        snprintf(err, errlen, "mdb_txn_commit (put %.*s): %s", (int)key_len, (const char *)key,
-                 mdb_strerror(rc));
+        put_error(s, load, "mdb_txn_commit, put", key, key_len, rc, err, errlen);
         return -1;
     }
     return 0;
@@ -310,7 +413,7 @@ static int side_sync(void *state, char *err, size_t errlen)
     if (rc == 0)
         rc = mdb_env_sync(s->env, 1);
     if (rc != 0) {
-        snprintf(err, errlen, "mdb sync: %s", mdb_strerror(rc));
+        snprintf(err, errlen, "mdb sync: %s%s", mdb_strerror(rc), s->map_note);
         return -1;
     }
     return 0;
@@ -419,7 +522,9 @@ static void side_stats(void *state, struct kv_side_stats *out)
     out->mem_bytes = s->limit != NULL ? plat_memlimit_peak(s->limit) : KV_UNKNOWN;
     if (out->mem_bytes == 0)
         out->mem_bytes = KV_UNKNOWN;
-    snprintf(out->note, sizeof(out->note), "%s; a transaction per put", s->note);
+    if (snprintf(out->note, sizeof(out->note), "%s; a transaction per put%s", s->note,
+                 s->map_note) < 0)
+        out->note[0] = '\0';
 }
 
 /* Steps: 1. the counters and sizes; 2. close the environment; 3. the cgroup's peak, and leave
@@ -482,8 +587,10 @@ const struct kv_side kv_side_lmdb = {
 
 const struct kv_side kv_side_lmdb = {
     .name = "lmdb",
-    .missing = "not built: LMDB (lmdb.h and liblmdb) was not found when this program was "
-               "configured (Debian: liblmdb-dev; 32-bit and Windows builds go without)",
+    .missing =
+        "not built: LMDB (lmdb.h and liblmdb) was not found when this program was "
+        "configured (Debian: liblmdb-dev, liblmdb-dev:i386 for the 32-bit build; the Windows "
+        "build goes without)",
     .suffix = ".lmdb",
 };
 

@@ -429,7 +429,7 @@ const struct kv_side kv_side_rocksdb = {
 const struct kv_side kv_side_rocksdb = {
     .name = "rocksdb",
     .missing = "not built: RocksDB (rocksdb/c.h and librocksdb) was not found when this program "
-               "was configured (Debian: librocksdb-dev; 32-bit and Windows builds go without)",
+               "was configured (Debian: librocksdb-dev; the 32-bit and Windows builds go without)",
     .suffix = ".rocksdb",
 };
 

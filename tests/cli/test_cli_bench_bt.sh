@@ -21,7 +21,13 @@
 # (e) --keep --dir: the randomly loaded stores are kept where --dir says;
 # (f) SIGTERM during a run: exit 1, one line on stderr saying "interrupted", no store left;
 # (g) bad input: exit 1 or 2 (2 for usage), exactly one line on stderr, no store left;
-# (h) --help (awecache-bench --btree --help, and awecache-bench --help naming --btree).
+# (h) --help (awecache-bench --btree --help, and awecache-bench --help naming --btree);
+# (i) LMDB given less address space than its map wants (ulimit -v, as a 32-bit process has for
+#     a tree over a few GiB): its side takes the largest map it can get, its load fails with
+#     LMDB's own MDB_MAP_FULL in its row, every awecache figure is still printed, exit 1, no
+#     store left. Only where LMDB is built and RocksDB is not (a RocksDB side would run under
+#     the same limit), and skipped where the program cannot start under it (a sanitizer build
+#     reserves terabytes of address space).
 set -u
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -152,6 +158,33 @@ for opt in --items --data-size --value-size --frames --window --page-size --thre
 done
 expect_ok --help
 grep -q -- '--btree' "$OUT" || fail "(h) expected --btree in awecache-bench --help"
+
+# ---- (i) LMDB's map larger than the address space -------------------------------------------
+
+step "(i) LMDB's map larger than the address space"
+VLIMIT=122880 # KiB: 120 MiB of address space (a map of 48 MiB here), where LMDB wants 386 MiB
+if ! built lmdb || built rocksdb; then
+    echo "(i) skipped: needs LMDB built and RocksDB not (AWC_KV_BUILT=${AWC_KV_BUILT:-})"
+elif ! (ulimit -v "$VLIMIT" && "$TOOL" --help >/dev/null 2>&1); then
+    echo "(i) skipped: the program cannot start with ulimit -v $VLIMIT (a sanitizer build?)"
+else
+    (
+        ulimit -v "$VLIMIT"
+        run --btree --frames 32M --data-size 32M --value-size 1000 --threads 1 \
+            --duration 100ms --warmup 100 --quiet
+        exit "$RC"
+    )
+    RC=$?
+    [ "$RC" -eq 1 ] || fail "(i) expected exit 1 (LMDB's side failed), got $RC"
+    grep -Eq '^lmdb .*FAILED: mdb_(put|txn_commit).*MDB_MAP_FULL: .*of the load.*a map of [0-9]+ MiB, all this address space gave' "$OUT" ||
+        fail "(i) expected LMDB's row with its MDB_MAP_FULL, the item and the map"
+    grep -q 'lmdb: .*MDB_MAP_FULL' "$ERR" || fail "(i) expected LMDB's error on stderr"
+    for op in "${OPS[@]}"; do
+        grep -Eq "^$op +1 +[0-9.]+( [kMG])? +- " "$OUT" ||
+            fail "(i) expected awecache's rate and no LMDB figure in the row '$op'"
+    done
+    expect_none_left "(i)"
+fi
 
 rm -rf "$WORK"
 echo "PASS"
