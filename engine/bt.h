@@ -179,7 +179,7 @@ struct bt_inner_copies {
 };
 
 struct bt_el_slot {
-    _Atomic uint32_t readers;
+    _Alignas(64) _Atomic uint32_t readers; /* the struct is one line, 32-bit builds too */
     /* The slot's copy of the root (README 11.4.6), used and refreshed by one thread at a time
      * (copy_busy, taken by an exchange; a thread that finds it taken descends from the root). */
     _Atomic uint32_t copy_busy;
