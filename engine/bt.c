@@ -969,6 +969,14 @@ down:
     return AWC_OK;
 }
 
+/* Unpins a leaf find_leaf (or find_leaf_at) gave, and drops its mark. */
+static void leaf_done(struct awc_bt *bt, uint64_t page, int dirty, enum mark mark, bool marked)
+{
+    awc_unpin(bt->cache, page, dirty);
+    if (marked)
+        mark_put(bt, page, mark);
+}
+
 /* README 11.4.6: the leaf a slot's copies named, pinned shared with no parent pinned, marked
  * first for a reference (README 11.4.5). BT_WAITED when a writer's mark held it: the caller
  * descends again from the root. */
@@ -1021,22 +1029,11 @@ static int find_leaf(struct awc_bt *bt, const uint8_t *key, size_t len, enum rou
         }
         if (rc != BT_WAITED && atomic_load_explicit(&bt->shape, memory_order_seq_cst) == shape)
             return rc;
-        if (rc == AWC_OK) {
-            awc_unpin(bt->cache, *page, 0);
-            if (*marked)
-                mark_put(bt, *page, mark);
-        }
+        if (rc == AWC_OK)
+            leaf_done(bt, *page, 0, mark, *marked);
         *marked = false;
     }
     return find_leaf_at(bt, 0, -1, key, len, how, leaf_mode, mark, b, NULL, page, leaf, marked);
-}
-
-/* Unpins a leaf find_leaf gave, and drops its mark. */
-static void leaf_done(struct awc_bt *bt, uint64_t page, int dirty, enum mark mark, bool marked)
-{
-    awc_unpin(bt->cache, page, dirty);
-    if (marked)
-        mark_put(bt, page, mark);
 }
 
 /* The common part of get and get_ref (mark MARK_REF): the leaf pinned shared (and marked) and

@@ -565,6 +565,7 @@ AWC_API int awc_writeback_range(awc_t *c, uint64_t first, uint64_t count)
 {
     uint32_t *bl;
     uint8_t *held;
+    uint64_t listed;
     int rc = eng_check(c);
 
     if (rc != AWC_OK)
@@ -573,8 +574,11 @@ AWC_API int awc_writeback_range(awc_t *c, uint64_t first, uint64_t count)
         return AWC_OK;
     if (count > UINT64_MAX - first)
         count = UINT64_MAX - first; /* to the last page, never round to the pages before first */
-    bl = malloc((size_t)c->nbuf * sizeof(*bl));
-    held = malloc((size_t)c->nbuf);
+    /* A round lists at most one buffer per page of the range (the write-behind's ranges are a
+     * few hundred pages; the buffers may be hundreds of thousands). */
+    listed = count < c->nbuf ? count : c->nbuf;
+    bl = malloc((size_t)listed * sizeof(*bl));
+    held = malloc((size_t)listed);
     if (bl == NULL || held == NULL) {
         free(bl);
         free(held);
