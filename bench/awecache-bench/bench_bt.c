@@ -680,6 +680,11 @@ int cmd_bench_bt(int argc, char **argv)
         }
     }
     kv_signals_restore(&sig);
+    if (kv_stopping() && status == CLI_EXIT_OK) {
+        /* Caught after the last side's last look (while it closed): not lost. */
+        cli_error(CMD, "interrupted");
+        status = CLI_EXIT_FAIL;
+    }
 
     /* Step 3 */
     fold(sides, (size_t)o.k.repeat, x.threads, figs);

@@ -1696,6 +1696,11 @@ int cmd_bench_kv(int argc, char **argv)
         }
     }
     kv_signals_restore(&sig);
+    if (kv_stopping() && status == CLI_EXIT_OK) {
+        /* Caught after the last side's last look (while it closed): not lost. */
+        cli_error(CMD, "interrupted");
+        status = CLI_EXIT_FAIL;
+    }
 
     /* Step 3 */
     while (nsides > 0 && !sides[nsides - 1].reached)

@@ -262,7 +262,8 @@ void kv_run_configure(struct kv_run *run, uint64_t data_bytes, const struct benc
 void kv_run_close(struct kv_run *run, bool keep);
 
 /* SIGINT and SIGTERM stop a run (at the next operation, or the load's next item) while
- * installed; kv_stopping says whether one came. */
+ * installed; kv_stopping says whether one came, also once they are restored: the command reads it
+ * then, so that a signal caught after the last look of its run is not lost. */
 struct kv_signals {
     void (*old_int)(int);
     void (*old_term)(int);

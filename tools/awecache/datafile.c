@@ -317,7 +317,12 @@ int datafile_create(const char *cmd, const char *path, uint64_t size, size_t pag
         report_write_failure(cmd, path, "close", rc, done * page_size);
         goto fail;
     }
+    /* A signal caught after the last look (during the close) would be lost were the handlers
+     * put back first and the flag never read again: read it once they are back. A later
+     * signal meets the caller's handlers. */
     signals_restore(&sig);
+    if (datafile_stop)
+        goto interrupted;
     free(pages);
     free(ptrs);
     return CLI_EXIT_OK;
