@@ -130,7 +130,9 @@ struct awc_config {
     const char *path;       /* the backing file */
     size_t page_size;       /* bytes per page: a power of two from 4096 to 2 MiB */
     uint64_t frame_budget;  /* bytes of RAM for cached pages: at least one page */
-    uint64_t window_budget; /* bytes of address space for pinned pages: 1 page to frame_budget */
+    uint64_t window_budget; /* bytes of address space for pinned pages: 1 page to frame_budget;
+                             * 0: the cache's default, frame_budget up to 64 MiB, else
+                             * min(frame_budget / 4, 64 MiB) (engine/README.md 1.1) */
     unsigned flags;         /* AWC_* above */
 };
 
@@ -356,8 +358,7 @@ struct awc_kv_config {
                              * file's. Otherwise it must equal the file's (AWC_EINVAL) */
     size_t page_size;       /* as struct awc_config; 0: 4096 */
     uint64_t frame_budget;  /* as struct awc_config: RAM for cached pages */
-    uint64_t window_budget; /* as struct awc_config; 0: frame_budget up to 64 MiB, else
-                             * min(frame_budget / 4, 64 MiB) (engine/README.md 9.1) */
+    uint64_t window_budget; /* as struct awc_config (0: its default) */
     unsigned flags;         /* AWC_CREATE, AWC_EXCL, AWC_NO_DIRECT, AWC_NO_URING, AWC_KV_* */
     /* Milliseconds since 1970 for time-to-live; NULL: the system's real-time clock. For tests
      * and simulations; it must never go backwards and be callable from any thread. */

@@ -52,8 +52,8 @@ struct awc_bt_config {
     const char *path;       /* the backing file */
     size_t page_size;       /* as struct awc_config; 0: 4096 */
     uint64_t frame_budget;  /* as struct awc_config: RAM for cached pages */
-    uint64_t window_budget; /* as struct awc_config; 0: min(frame_budget, 64 MiB). Each call
-                             * pins up to 2 * height + 3 pages at once, a reference one more */
+    uint64_t window_budget; /* as struct awc_config (0: its default). Each call pins up to
+                             * 2 * height + 3 pages at once, a reference one more */
     unsigned flags;         /* AWC_CREATE, AWC_EXCL, AWC_READONLY, AWC_NO_DIRECT, AWC_NO_URING */
     /* Bytes of each page a node uses: 0 for the whole page, else a multiple of 8 from 512 to
      * page_size. Less than a page makes nodes of fewer keys and deeper trees (for tests); it is
@@ -183,10 +183,16 @@ struct awc_bt_stats {
     struct awc_stats cache;                     /* the page cache underneath */
 };
 
-/* Fills *stats; walks the whole tree (reads every node: a cost in proportion to the tree).
- * Errors: AWC_EINVAL, AWC_EDEADLK (this thread holds references), AWC_ECHECKSUM, AWC_EBADFILE,
- * AWC_EBUSY, AWC_EIO, AWC_ECLOSED. */
+/* Fills *stats; walks the whole tree (reads every node: a cost in proportion to the tree, and
+ * the nodes it reads take frames as any read does). Errors: AWC_EINVAL, AWC_EDEADLK (this thread
+ * holds references), AWC_ECHECKSUM, AWC_EBADFILE, AWC_EBUSY, AWC_EIO, AWC_ECLOSED. */
 AWC_API int awc_bt_get_stats(awc_bt_t *bt, struct awc_bt_stats *stats);
+
+/* Fills *stats with what the tree counts as it goes, in constant time, reading no node: every
+ * field but those only a walk finds (pages_by_level, pages, leaf_fill_pct and inner_fill_pct
+ * are 0). For monitoring while the tree serves; may be called with references held. Errors:
+ * AWC_EINVAL (NULL), AWC_ECLOSED. */
+AWC_API int awc_bt_get_counters(awc_bt_t *bt, struct awc_bt_stats *stats);
 
 /* Checks the whole tree's structure (README 11.7): every node well formed, keys in order within
  * and across nodes and within their parents' bounds, every leaf at one depth, fill bounds, the

@@ -21,7 +21,6 @@
 #define META_MAGIC   UINT64_C(0x54454d5442435741) /* "AWCBTMET" */
 #define META_VERSION 1u
 #define META_BYTES   64u
-#define DEF_WINDOW   ((uint64_t)64 << 20)
 
 struct meta {
     uint64_t magic;
@@ -305,9 +304,7 @@ static int open_cache(struct awc_bt *bt, const struct awc_bt_config *cfg)
     c.path = cfg->path;
     c.page_size = bt->page_size;
     c.frame_budget = cfg->frame_budget;
-    c.window_budget = cfg->window_budget;
-    if (c.window_budget == 0)
-        c.window_budget = cfg->frame_budget < DEF_WINDOW ? cfg->frame_budget : DEF_WINDOW;
+    c.window_budget = cfg->window_budget; /* 0: the cache's default (README 1.1) */
     c.flags = cfg->flags;
     return awc_open(&c, &bt->cache);
 }
@@ -450,33 +447,17 @@ static int walk_alone(struct awc_bt *bt, struct bt_walk *w)
     return rc;
 }
 
-AWC_API int awc_bt_get_stats(awc_bt_t *bt, struct awc_bt_stats *s)
+/* The fields that need no walk; caller checked the handle. */
+static int counters(awc_bt_t *bt, struct awc_bt_stats *s)
 {
-    struct bt_walk w = {.leaves = true};
-    uint64_t leaves, inner = 0;
-    int rc = bt_check_handle(bt);
+    int rc;
 
-    if (rc != AWC_OK)
-        return rc;
-    if (s == NULL)
-        return AWC_EINVAL;
-    rc = walk_alone(bt, &w);
-    if (rc != AWC_OK)
-        return rc;
     memset(s, 0, sizeof(*s));
     rc = awc_get_stats(bt->cache, &s->cache);
     if (rc != AWC_OK)
         return rc;
     s->count = atomic_load_explicit(&bt->count, memory_order_relaxed);
     s->height = atomic_load_explicit(&bt->height, memory_order_relaxed);
-    for (unsigned i = 0; i < AWC_BT_MAX_HEIGHT; i++) {
-        s->pages_by_level[i] = w.by_level[i];
-        s->pages += w.by_level[i];
-    }
-    leaves = w.by_level[0];
-    inner = s->pages - leaves;
-    s->leaf_fill_pct = leaves > 0 ? w.used_by_kind[BT_LEAF] * 100 / (leaves * bt->cap) : 0;
-    s->inner_fill_pct = inner > 0 ? w.used_by_kind[BT_INNER] * 100 / (inner * bt->cap) : 0;
     plat_mutex_lock(&bt->amu);
     s->free_pages = bt->nfree;
     s->pending_pages = bt->npending;
@@ -488,6 +469,43 @@ AWC_API int awc_bt_get_stats(awc_bt_t *bt, struct awc_bt_stats *s)
     s->generation = atomic_load_explicit(&bt->epoch, memory_order_relaxed) - 1;
     s->node_bytes = bt->cap;
     s->max_item = bt->max_item;
+    return AWC_OK;
+}
+
+AWC_API int awc_bt_get_counters(awc_bt_t *bt, struct awc_bt_stats *s)
+{
+    int rc = bt_check_handle(bt);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (s == NULL)
+        return AWC_EINVAL;
+    return counters(bt, s);
+}
+
+AWC_API int awc_bt_get_stats(awc_bt_t *bt, struct awc_bt_stats *s)
+{
+    struct bt_walk w = {.leaves = true};
+    uint64_t leaves, inner;
+    int rc = bt_check_handle(bt);
+
+    if (rc != AWC_OK)
+        return rc;
+    if (s == NULL)
+        return AWC_EINVAL;
+    rc = walk_alone(bt, &w);
+    if (rc == AWC_OK)
+        rc = counters(bt, s);
+    if (rc != AWC_OK)
+        return rc;
+    for (unsigned i = 0; i < AWC_BT_MAX_HEIGHT; i++) {
+        s->pages_by_level[i] = w.by_level[i];
+        s->pages += w.by_level[i];
+    }
+    leaves = w.by_level[0];
+    inner = s->pages - leaves;
+    s->leaf_fill_pct = leaves > 0 ? w.used_by_kind[BT_LEAF] * 100 / (leaves * bt->cap) : 0;
+    s->inner_fill_pct = inner > 0 ? w.used_by_kind[BT_INNER] * 100 / (inner * bt->cap) : 0;
     return AWC_OK;
 }
 

@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MIN_PAGE  ((size_t)4096)
-#define MAX_PAGE  ((size_t)2 << 20)
-#define MAX_STAGE 64u
+#define MIN_PAGE       ((size_t)4096)
+#define MAX_PAGE       ((size_t)2 << 20)
+#define MAX_STAGE      64u
+#define DEFAULT_WINDOW ((uint64_t)64 << 20) /* README 1.1: a window_budget of 0 */
 
 /* Steps:
  * 1. An awecache code (AWC_ERROR_MAP; 0 among them) is passed through unchanged.
@@ -170,8 +171,19 @@ static void identity_probe(struct awc *c, const struct awe_caps *caps, uint64_t 
     c->nslot = *nslot;
 }
 
+/* The window of a configuration that leaves it to the cache (README 1.1): as large as the frames
+ * up to 64 MiB of them (identity mode, 4.4), else a quarter of them up to 64 MiB (copy mode,
+ * 4.3, where the platform copies). */
+static uint64_t default_window(uint64_t frame_budget)
+{
+    if (frame_budget <= DEFAULT_WINDOW)
+        return frame_budget;
+    return frame_budget / 4 < DEFAULT_WINDOW ? frame_budget / 4 : DEFAULT_WINDOW;
+}
+
 /* Steps:
- * 1. Check the configuration (README 1): page size, budgets, flags.
+ * 1. Check the configuration (README 1): page size, budgets (a window of 0: default_window),
+ *    flags.
  * 2. Size the window to the kernel mapping budget: each slot can cost one VMA, and half the
  *    budget is left to the rest of the process (other caches, other AWE users).
  * 3. Open the backing file (file_open: format, superblocks, checksums).
@@ -181,7 +193,7 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
 {
     struct awe_caps caps;
     struct awc *c;
-    uint64_t nbuf, nslot;
+    uint64_t nbuf, nslot, window;
     size_t nframes = 0, got, frame_bytes = 0, window_bytes = 0; /* set in step 4 */
     bool copy, identity;
     int rc;
@@ -198,8 +210,9 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
         ((cfg->flags & AWC_READONLY) && (cfg->flags & AWC_CREATE)))
         return AWC_EINVAL;
     nbuf = cfg->frame_budget / cfg->page_size;
-    nslot = cfg->window_budget / cfg->page_size;
-    if (nbuf == 0 || nslot == 0 || cfg->window_budget > cfg->frame_budget || nbuf >= NO_BUF)
+    window = cfg->window_budget != 0 ? cfg->window_budget : default_window(cfg->frame_budget);
+    nslot = window / cfg->page_size;
+    if (nbuf == 0 || nslot == 0 || window > cfg->frame_budget || nbuf >= NO_BUF)
         return AWC_EINVAL;
     rc = awe_get_caps(&caps);
     if (rc != AWE_OK)

@@ -10,10 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KV_MIN_PAGES  64u
-#define KV_REGIONS    64u
-#define KV_DEF_WINDOW ((uint64_t)64 << 20)
-#define KV_REF_MAGIC  UINT64_C(0x4645524b56434157) /* "AWCVKREF" */
+#define KV_MIN_PAGES 64u
+#define KV_REGIONS   64u
+#define KV_REF_MAGIC UINT64_C(0x4645524b56434157) /* "AWCVKREF" */
 
 /* References this thread holds, per cache: a thread holding references into a cache may not
  * write to it (README 9.4). Caches past the table's few entries are counted together, and then
@@ -1666,11 +1665,7 @@ static int open_cache(const struct awc_kv_config *cfg, struct awc_kv *kv, bool *
     c.path = cfg->path;
     c.page_size = kv->ps;
     c.frame_budget = cfg->frame_budget;
-    c.window_budget = cfg->window_budget;
-    if (c.window_budget == 0) /* README 9.1: the window as large as the frames, or copying */
-        c.window_budget = cfg->frame_budget <= KV_DEF_WINDOW      ? cfg->frame_budget
-                          : cfg->frame_budget / 4 < KV_DEF_WINDOW ? cfg->frame_budget / 4
-                                                                  : KV_DEF_WINDOW;
+    c.window_budget = cfg->window_budget; /* 0: the cache's default (README 9.1, 1.1) */
     c.flags = cfg->flags & (AWC_NO_DIRECT | AWC_NO_URING);
     *created = false;
     if ((cfg->flags & AWC_EXCL) == 0 || (cfg->flags & AWC_CREATE) == 0) {

@@ -8,8 +8,8 @@
  * - test_key_limits: keys of 1 and AWC_BT_MAX_KEY bytes with the largest values beside them, at
  *   4 and 16 KiB pages; one byte over each limit is AWC_E2BIG.
  * - test_refs: a reference's bytes stay put while another thread overwrites the key; a thread
- *   holding one gets AWC_EDEADLK from put, delete, flush and close (AWC_EBUSY from close for
- *   another thread's).
+ *   holding one gets AWC_EDEADLK from put, delete, flush, close and the stats' walk (AWC_EBUSY
+ *   from close for another thread's), and the counters all the same.
  * - test_ref_writers: with a reference held on a leaf (of this epoch, then of the durable tree),
  *   other threads' puts to it and around it finish while it is held (writers copy a referenced
  *   leaf, never wait for it), and its holder reads, takes another reference and moves a cursor
@@ -363,6 +363,24 @@ static void test_bad_input(void **state)
     EXPECT(AWC_OK, awc_bt_get_stats(bt, &st));
     max_item = st.max_item;
     assert_int_equal(max_item, AWC_BT_MAX_ITEM(4096));
+    {
+        struct awc_bt_stats q;
+
+        /* The counters are the stats' fields that need no walk; the walk's are 0. */
+        EXPECT(AWC_OK, awc_bt_get_counters(bt, &q));
+        assert_int_equal(q.count, st.count);
+        assert_int_equal(q.height, st.height);
+        assert_int_equal(q.file_pages, st.file_pages);
+        assert_int_equal(q.free_pages, st.free_pages);
+        assert_int_equal(q.splits, st.splits);
+        assert_int_equal(q.generation, st.generation);
+        assert_int_equal(q.node_bytes, st.node_bytes);
+        assert_int_equal(q.max_item, st.max_item);
+        assert_int_equal(q.pages, 0);
+        assert_int_equal(q.pages_by_level[0], 0);
+        assert_int_equal(q.leaf_fill_pct, 0);
+        assert_true(st.pages >= 1 && st.leaf_fill_pct > 0);
+    }
     /* Arguments. */
     EXPECT(AWC_EINVAL, awc_bt_open(NULL, &none));
     EXPECT(AWC_EINVAL, awc_bt_open(&cfg, NULL));
@@ -383,6 +401,8 @@ static void test_bad_input(void **state)
     EXPECT(AWC_E2BIG, awc_bt_delete(bt, big, AWC_BT_MAX_KEY + 1));
     EXPECT(AWC_EINVAL, awc_bt_count(bt, NULL));
     EXPECT(AWC_EINVAL, awc_bt_get_stats(bt, NULL));
+    EXPECT(AWC_EINVAL, awc_bt_get_counters(bt, NULL));
+    EXPECT(AWC_EINVAL, awc_bt_get_counters(NULL, &st));
     EXPECT(AWC_EINVAL, awc_bt_check(NULL, NULL, 0));
     EXPECT(AWC_EINVAL, awc_bt_cursor_open(bt, NULL));
     EXPECT(AWC_EINVAL, awc_bt_cursor_seek(NULL, "k", 1));
@@ -444,6 +464,7 @@ static void test_closed_handle(void **state)
     EXPECT(AWC_ECLOSED, awc_bt_count(bt, &n));
     EXPECT(AWC_ECLOSED, awc_bt_flush(bt));
     EXPECT(AWC_ECLOSED, awc_bt_get_stats(bt, &st));
+    EXPECT(AWC_ECLOSED, awc_bt_get_counters(bt, &st));
     EXPECT(AWC_ECLOSED, awc_bt_check(bt, NULL, 0));
     EXPECT(AWC_ECLOSED, awc_bt_cursor_open(bt, &c));
 }
@@ -526,6 +547,13 @@ static void test_refs(void **state)
     EXPECT(AWC_EDEADLK, awc_bt_delete(bt, "key", 3));
     EXPECT(AWC_EDEADLK, awc_bt_flush(bt));
     EXPECT(AWC_EDEADLK, awc_bt_close(bt));
+    {
+        struct awc_bt_stats st;
+
+        EXPECT(AWC_EDEADLK, awc_bt_get_stats(bt, &st)); /* a walk waits for writers */
+        EXPECT(AWC_OK, awc_bt_get_counters(bt, &st));   /* counters read no node */
+        assert_int_equal(st.count, 1);
+    }
     expect_str(bt, "key", "first value"); /* reads go on */
     assert_int_equal(pthread_create(&t, NULL, overwrite_thread, &a), 0);
     for (int i = 0; i < 20; i++) {

@@ -139,7 +139,6 @@ static void test_config_invalid(void **state)
         {K4, 0, 0, "frame budget 0"},
         {K4, K4 - 1, K4 - 1, "frame budget < one page"},
         {M2, M2 - 4096, M2 - 4096, "frame budget < one 2 MiB page"},
-        {K4, 64 * K4, 0, "window budget 0"},
         {K4, 64 * K4, K4 - 1, "window budget < one page"},
         {K4, 64 * K4, 65 * K4, "window budget > frame budget"},
         {K4, 8 * K4, 8 * K4 + 1, "window budget > frame budget by one byte"},
@@ -190,6 +189,22 @@ static void test_config_invalid(void **state)
     assert_int_equal(st.slots, 2);
     et_close(c);
     et_unlink(path);
+
+    /* A window of 0 is the default (README 1.1): all the frames up to 64 MiB of them (identity
+     * where the platform maps them so), else a quarter of them, at most 64 MiB. */
+    static const struct {
+        uint64_t frames, slots;
+    } dflt[] = {{16, 16}, {16384, 16384}, {16385, 4096}, {32768, 8192}, {131072, 16384}};
+    for (size_t i = 0; i < sizeof(dflt) / sizeof(dflt[0]); i++) {
+        cfg = et_cfg(path, K4, dflt[i].frames, 1, AWC_CREATE);
+        cfg.window_budget = 0;
+        c = et_open(&cfg);
+        st = et_stats(c);
+        assert_int_equal(st.frames + (st.copy_window ? st.slots : 0), dflt[i].frames);
+        assert_int_equal(st.slots, dflt[i].slots);
+        et_close(c);
+        et_unlink(path);
+    }
 }
 
 /* ---- Creating and opening ---------------------------------------------------------------- */

@@ -80,7 +80,8 @@ static const struct cli_opt bt_opts_table[] = {
      "the RAM budget, every side's: awecache's frames + checksums, RocksDB's block cache + "
      "memtable, LMDB's memory cgroup (default 64M)"},
     {"window", BENCH_OPT_WINDOW, "SIZE",
-     "awecache's window, at most --frames (default 64M or less)"},
+     "awecache's window, at most --frames (default: the frames up to 64M, else a quarter, at most "
+     "64M)"},
     {"page-size", BENCH_OPT_PAGE_SIZE, "SIZE", "awecache's page size, 4K to 2M (default 4K)"},
     {"threads", BENCH_OPT_THREADS, "N",
      "each part runs with 1 thread, then with N (default 2; 1: once)"},

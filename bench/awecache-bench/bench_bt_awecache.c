@@ -9,7 +9,8 @@
  * the table for a file of three times the items' bytes with 16 bytes of slot and header per item
  * (nodes are 1/2 to full, and a flush's copy-on-write keeps a second copy of changed nodes until
  * the next one). The window (address space over the frames, not RAM) is --window, else the
- * engine's default (the frames or 64 MiB, whichever is less).
+ * engine's default (engine/README.md 1.1: the frames up to 64 MiB of them, else a quarter of
+ * them, at most 64 MiB).
  *
  * Operations: a put is awc_bt_put (insert or replace); a get is a reference (awc_bt_get_ref:
  * the value in place, its leaf pinned shared) checked and released; a scan is the thread's
@@ -17,11 +18,13 @@
  * awc_bt_cursor_next, each item read with awc_bt_cursor_get; the load's sync is awc_bt_flush.
  *
  * Counters: "RAM hit" is the page cache's pins served without a file read ((window hits + frame
- * hits) / all pins), from the difference of awc_bt_get_stats between one report and the next
- * (the first: after the load). That call walks the whole tree, so it is not made between a
- * warm-up and its measured part (it would change what the cache holds): the ratio covers the
- * warm-up too. "meta" is the inner nodes' pages, "RAM used" frames + checksum table, disk the
- * tree's pages.
+ * hits) / all pins), from the difference of awc_bt_get_counters (constant time, no node read)
+ * between one report and the next (the first: after the load); the ratio covers the warm-up
+ * too. The tree's shape (inner nodes, leaf fill) needs a walk of every node (awc_bt_get_stats),
+ * made once, after the load and before the first counters: a walk after each part would read
+ * the whole tree through the cache between parts (minutes for a tree of gigabytes, and the
+ * next part would start from the walk's pages). "meta" is the inner nodes' pages then, "RAM
+ * used" frames + checksum table, disk the tree's pages.
  */
 #include "bench_kv.h"
 #include "cli.h"
@@ -39,6 +42,8 @@ struct side_state {
     uint64_t frames;           /* the frame budget it opened with */
     uint64_t checksums;        /* the checksum table counted in the budget */
     struct awc_stats base;     /* the page cache's statistics at the last report */
+    uint64_t inner_pages;      /* the walk after the load: inner nodes */
+    uint64_t leaf_fill_pct;    /* and how full the leaves were */
 };
 
 /* Closes the cursors, then the tree (which flushes), and frees s: awc_bt_close's result. */
@@ -173,16 +178,21 @@ static int side_sync(void *state, char *err, size_t errlen)
     return kv_awc_result(awc_bt_flush(s->bt), "awc_bt_flush", NULL, 0, err, errlen);
 }
 
-/* After the load: the counters start here. */
+/* After the load: the shape (one walk), then the counters start here. */
 static int side_start(void *state, char *err, size_t errlen)
 {
     struct side_state *s = state;
     struct awc_bt_stats st;
     int rc = awc_bt_get_stats(s->bt, &st);
 
+    if (rc != AWC_OK)
+        return kv_awc_result(rc, "awc_bt_get_stats", NULL, 0, err, errlen);
+    s->inner_pages = st.pages - st.pages_by_level[0];
+    s->leaf_fill_pct = st.leaf_fill_pct;
+    rc = awc_bt_get_counters(s->bt, &st);
     if (rc == AWC_OK)
         s->base = st.cache;
-    return kv_awc_result(rc, "awc_bt_get_stats", NULL, 0, err, errlen);
+    return kv_awc_result(rc, "awc_bt_get_counters", NULL, 0, err, errlen);
 }
 
 /* The counters since the last report (file comment), the sizes, the tree's shape. */
@@ -190,10 +200,9 @@ static void side_stats(void *state, struct kv_side_stats *out)
 {
     struct side_state *s = state;
     struct awc_bt_stats st;
-    uint64_t inner = 0;
     char b1[32], b2[32];
 
-    if (awc_bt_get_stats(s->bt, &st) != AWC_OK) {
+    if (awc_bt_get_counters(s->bt, &st) != AWC_OK) {
         snprintf(out->note, sizeof(out->note), "the tree's statistics could not be read");
         return;
     }
@@ -201,16 +210,15 @@ static void side_stats(void *state, struct kv_side_stats *out)
         st.cache.window_hits + st.cache.frame_hits - s->base.window_hits - s->base.frame_hits;
     out->misses = st.cache.misses - s->base.misses;
     s->base = st.cache;
-    for (uint32_t l = 1; l < st.height && l < AWC_BT_MAX_HEIGHT; l++)
-        inner += st.pages_by_level[l];
-    out->meta_bytes = inner * s->cfg->page_size;
+    out->meta_bytes = s->inner_pages * s->cfg->page_size;
     out->mem_bytes = s->frames + st.cache.checksum_bytes;
     out->disk_bytes = st.file_pages * s->cfg->page_size;
     snprintf(out->note, sizeof(out->note),
-             "frames %s + checksums %s; height %u, leaves %llu%% full; hit ratio with the warm-up",
+             "frames %s + checksums %s; height %u, leaves %llu%% full after the load; hit ratio "
+             "with the warm-up",
              cli_fmt_size(s->frames, b1, sizeof(b1)),
              cli_fmt_size(st.cache.checksum_bytes, b2, sizeof(b2)), (unsigned)st.height,
-             (unsigned long long)st.leaf_fill_pct);
+             (unsigned long long)s->leaf_fill_pct);
 }
 
 static int side_close(void *state, struct kv_side_stats *out, char *err, size_t errlen)

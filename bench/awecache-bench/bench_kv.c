@@ -263,7 +263,8 @@ static const struct cli_opt kv_opts_table[] = {
      "the RAM budget, every side's: awecache's frames + index, RocksDB's block cache + "
      "memtable, LMDB's memory cgroup (default 256M)"},
     {"window", BENCH_OPT_WINDOW, "SIZE",
-     "awecache's window, at most --frames (default 64M or less)"},
+     "awecache's window, at most --frames (default: the frames up to 64M, else a quarter, at most "
+     "64M)"},
     {"page-size", BENCH_OPT_PAGE_SIZE, "SIZE", "awecache's page size, 4K to 2M (default 4K)"},
     {"dist", OPT_DIST, "DIST",
      "which items: zipf[:THETA] (default zipf:0.99, hot items scattered) or uniform"},

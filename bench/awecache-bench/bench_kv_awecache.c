@@ -10,7 +10,7 @@
  * full, at least 1,024, plus 24 bytes per region), the checksum table for the whole capacity
  * (it grows with the file; the run may use less of it, never more).
  * The window (address space, not RAM: it maps frames) is --window, else the engine's default
- * (the frames or 64 MiB, whichever is less).
+ * (engine/README.md 1.1: the frames up to 64 MiB of them, else a quarter, at most 64 MiB).
  *
  * The capacity: twice the items' bytes with their 48-byte headers, plus 64 MiB, so that the
  * log does not wrap during the load or a run of ordinary length (puts append a new version and
