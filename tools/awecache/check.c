@@ -33,7 +33,6 @@
 #include <string.h>
 
 #define CHECK_DEFAULT_FRAMES (256ull << 20) /* frame budget when --frames is not given */
-#define CHECK_MAX_WINDOW     (64ull << 20)  /* the window never exceeds this */
 #define CHECK_MAX_BATCH      1024u          /* pages pinned per batch at most */
 #define CHECK_BAD_LISTED     10u            /* bad page numbers reported */
 
@@ -259,8 +258,8 @@ static int check_btree(const char *path, const struct awc_file_info *fi, uint64_
  *   1. Parse the options and the one FILE.
  *   2. Read the header (awc_file_info) for the page size and the page count.
  *   3. Work out the budgets: frames min(256 MiB, the file) unless given (a whole number of
- *      pages, at least one, at most the RAM available), the window min(frames, 64 MiB); open the
- *      cache read-only.
+ *      pages, at least one, at most the RAM available), the window the engine's default (0); open
+ *      the cache read-only.
  *      With --btree, check_btree does the rest.
  *   4. For each batch of up to min(slots, 1024) pages: pin shared; on a checksum failure pin its
  *      pages one by one; classify each readable page; unpin; show progress.
@@ -366,7 +365,7 @@ int cmd_check(int argc, char **argv)
     cfg.path = path;
     cfg.page_size = fi.page_size;
     cfg.frame_budget = frames;
-    cfg.window_budget = frames < CHECK_MAX_WINDOW ? frames : CHECK_MAX_WINDOW;
+    cfg.window_budget = 0; /* the engine's default (engine/README.md 1.1) */
     cfg.flags = AWC_READONLY;
     rc = awc_open(&cfg, &cache);
     if (rc != AWC_OK) {

@@ -24,7 +24,6 @@
 #include <string.h>
 
 #define DATAFILE_DEFAULT_FRAMES (256ull << 20) /* frame budget when the caller gives none */
-#define DATAFILE_MAX_WINDOW     (64ull << 20)  /* the window never exceeds this */
 #define DATAFILE_MAX_BATCH      1024u          /* pages pinned per batch at most */
 
 /* ---- The pattern ------------------------------------------------------------------------- */
@@ -176,7 +175,7 @@ static void report_write_failure(const char *cmd, const char *path, const char *
  * Steps:
  *   1. Check the arguments and work out the page count and the budgets: frames default to
  *      min(256 MiB, the file), never more than the file, a whole number of pages; the window is
- *      min(frames, 64 MiB).
+ *      the engine's default (0: engine/README.md 1.1, copying or as large as the frames).
  *   2. Refuse a path where something exists; catch SIGINT and SIGTERM (from here on a signal
  *      only sets a flag, checked between batches); open the cache with AWC_CREATE | AWC_EXCL.
  *   3. Size the batches to the window's slots (the engine may give fewer than asked).
@@ -232,7 +231,7 @@ int datafile_create(const char *cmd, const char *path, uint64_t size, size_t pag
     cfg.path = path;
     cfg.page_size = page_size;
     cfg.frame_budget = frame_budget;
-    cfg.window_budget = frame_budget < DATAFILE_MAX_WINDOW ? frame_budget : DATAFILE_MAX_WINDOW;
+    cfg.window_budget = 0; /* the engine's default: never a remapping window */
     cfg.flags = AWC_CREATE | AWC_EXCL;
     signals_install(&sig); /* before the file exists: a signal never leaves it behind */
     rc = awc_open(&cfg, &cache);
