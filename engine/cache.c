@@ -9,6 +9,7 @@
 #define MIN_PAGE       ((size_t)4096)
 #define MAX_PAGE       ((size_t)2 << 20)
 #define MAX_STAGE      64u
+#define MAX_ROUND      1024u /* pages a write-back round writes at most (write_listed) */
 #define DEFAULT_WINDOW ((uint64_t)64 << 20) /* README 1.1: a window_budget of 0 */
 
 /* Steps:
@@ -319,8 +320,11 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
 #define HELD_PIN    2 /* pinned by others: the flush adds a pin of its own, so it stays mapped */
 #define HELD_FAILED 4 /* flag: its write failed, so it is dirty again when let go */
 
-/* Writes the dirty buffers listed in bl[0..n), all held the same way: a buffer held BUSY from
- * its slot, or mapped a staging chunk at a time when it has none; a pinned one from a copy taken
+/* Writes the dirty buffers listed in bl[0..n), all held the same way, in rounds of up to MAX_ROUND
+ * pages (one file_write_pages each: the round's checksum blocks in one batch, then its pages in
+ * one batch; a round ends early once it has used the nstage staging slots or the nstage copy
+ * buffers): a buffer held BUSY from its slot, or mapped in a staging slot when it has none
+ * (unmapped after its round); a pinned one from a copy taken
  * under its content latch, taken shared without waiting, so that no writer changes it while it
  * is copied and the checksum and the data written agree. A page the calling thread itself holds
  * exclusively is copied without the latch (nobody else can write it). A page another thread
@@ -331,10 +335,11 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
  * error is returned. Caller holds flush_mu and no BUSY. */
 static int write_listed(struct awc *c, const uint32_t *bl, uint8_t *held, size_t n)
 {
-    uint64_t *pages = malloc(c->nstage * sizeof(*pages));
-    void **addrs = malloc(c->nstage * sizeof(*addrs));
-    size_t *from = malloc(c->nstage * sizeof(*from));
-    int *prc = malloc(c->nstage * sizeof(*prc));
+    size_t cap = n < MAX_ROUND ? (n > 0 ? n : 1) : MAX_ROUND;
+    uint64_t *pages = malloc(cap * sizeof(*pages));
+    void **addrs = malloc(cap * sizeof(*addrs));
+    size_t *from = malloc(cap * sizeof(*from));
+    int *prc = malloc(cap * sizeof(*prc));
     void **vas = malloc(c->nstage * c->k * sizeof(*vas));
     awe_frame_t *fr = malloc(c->nstage * c->k * sizeof(*fr));
     char *bounce = plat_aligned_alloc(c->page_size, c->nstage * c->page_size);
@@ -351,10 +356,11 @@ static int write_listed(struct awc *c, const uint32_t *bl, uint8_t *held, size_t
         n = 0;
     }
     for (size_t i = 0; i < n;) {
-        size_t m = 0, nmap = 0;
+        size_t m = 0, nmap = 0, nbounce = 0;
         int crc = AWC_OK;
 
-        for (; i < n && m < c->nstage; i++, m++) {
+        /* A round: up to MAX_ROUND pages, of which at most nstage staged and nstage copied. */
+        for (; i < n && m < cap && nmap < c->nstage && nbounce < c->nstage; i++, m++) {
             struct buf *b = &c->bufs[bl[i]];
             uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
             char *at = c->window + (ST_SLOT(s) << c->page_shift);
@@ -370,19 +376,18 @@ static int write_listed(struct awc *c, const uint32_t *bl, uint8_t *held, size_t
                     continue;
                 }
                 atomic_fetch_and_explicit(&b->state, ~ST_DIRTY, memory_order_acq_rel);
-                memcpy(bounce + m * c->page_size, at, c->page_size);
+                memcpy(bounce + nbounce * c->page_size, at, c->page_size);
                 if (latched)
                     latch_release(b);
-                addrs[m] = bounce + m * c->page_size;
+                addrs[m] = bounce + nbounce++ * c->page_size;
             } else if ((s & ST_MAPPED) != 0) {
                 addrs[m] = at;
             } else {
                 for (size_t f = 0; f < c->k; f++) {
-                    vas[nmap * c->k + f] = stage + (m << c->page_shift) + f * c->awe_page;
+                    vas[nmap * c->k + f] = stage + (nmap << c->page_shift) + f * c->awe_page;
                     fr[nmap * c->k + f] = c->frames[(size_t)bl[i] * c->k + f];
                 }
-                nmap++;
-                addrs[m] = stage + (m << c->page_shift);
+                addrs[m] = stage + (nmap++ << c->page_shift);
             }
         }
         if (nmap > 0) {

@@ -613,20 +613,12 @@ static int write_record(struct awc_kv *kv, uint64_t start, uint32_t magic, const
     h.expiry_ms = expiry;
     h.gen = kv->gen;
     h.sum = kv_sum(start, key, key_len, value, value_len);
-    if (KV_HDR + key_len + value_len <= kv->ps) {
-        /* A record within a page: assembled first, so that the page is pinned once. */
-        kv_hdr_encode(&h, kv->wbuf);
-        memcpy(kv->wbuf + KV_HDR, key, key_len);
-        if (value_len > 0)
-            memcpy(kv->wbuf + KV_HDR + key_len, value, value_len);
-        rc = kv_write(kv, start, kv->wbuf, KV_HDR + key_len + value_len);
-    } else {
-        kv_hdr_encode(&h, hb);
-        rc = kv_write(kv, start, hb, KV_HDR);
-        if (rc == AWC_OK)
-            rc = kv_write(kv, start + KV_HDR, key, key_len);
-        if (rc == AWC_OK && value_len > 0)
-            rc = kv_write(kv, start + KV_HDR + key_len, value, value_len);
+    kv_hdr_encode(&h, hb);
+    {
+        /* Each page of the record pinned once, header, key and value copied straight in. */
+        const struct kv_part parts[3] = {{hb, KV_HDR}, {key, key_len}, {value, value_len}};
+
+        rc = kv_write_parts(kv, start, parts, 3);
     }
     if (rc != AWC_OK)
         return rc; /* the head stays: the next record overwrites these bytes */
@@ -1648,9 +1640,7 @@ static void kv_release_all(struct awc_kv *kv)
 {
     kv_index_free(&kv->idx);
     kv_free(kv->regions);
-    free(kv->wbuf);
     kv->regions = NULL;
-    kv->wbuf = NULL;
     plat_mutex_destroy(&kv->wmu);
     plat_mutex_destroy(&kv->imu);
 }
@@ -1876,8 +1866,7 @@ AWC_API int awc_kv_open(const struct awc_kv_config *cfg, awc_kv_t **out)
     kv->region_pages = m.region_pages;
     kv->nregions = (kv->log_pages + kv->region_pages - 1) / kv->region_pages;
     kv->regions = kv_alloc((size_t)kv->nregions * sizeof(*kv->regions));
-    kv->wbuf = malloc(kv->ps);
-    if (kv->regions == NULL || kv->wbuf == NULL) {
+    if (kv->regions == NULL) {
         rc = AWC_ENOMEM;
         goto fail;
     }

@@ -145,7 +145,6 @@ struct awc_kv {
     struct kv_ck ck;       /* the checkpoint the newest meta page names (README 9.7) */
     uint64_t wb_every;     /* bytes of log between write-backs (README 9.3 step 5) */
     uint64_t wb_next;      /* the head position of the next write-back request */
-    uint8_t *wbuf;         /* a page: a record within a page is assembled here */
 
     /* The write-behind thread (README 9.3 step 5, 9.6 rule 5): it writes back the log's pages
      * that the writer has filled while puts go on. The writer (under wmu) posts wb_to; the
@@ -272,6 +271,18 @@ int kv_read(struct awc_kv *kv, uint64_t pos, void *buf, size_t len);
 
 /* Copies buf[0..len) to logical position pos (pinning each page exclusively in turn). */
 int kv_write(struct awc_kv *kv, uint64_t pos, const void *buf, size_t len);
+
+/* One piece of what kv_write_parts writes: len bytes at p (p may be NULL when len is 0). */
+struct kv_part {
+    const void *p;
+    size_t len;
+};
+
+/* Copies parts[0..n), one after another, to logical position pos: each page pinned exclusively
+ * once, in turn, the parts copied straight into it (no staging copy: a record within a page is
+ * one pin and one copy of each part). AWC_OK, or the first pin's or unpin's error (pages before
+ * it hold their bytes, the rest are unchanged). */
+int kv_write_parts(struct awc_kv *kv, uint64_t pos, const struct kv_part *parts, size_t n);
 
 /* Reads and checks the header of the record at pos: AWC_OK and *h, or AWC_ENOTFOUND when the
  * bytes there are not a whole header of a record at pos (another lap's, a pad, garbage). */

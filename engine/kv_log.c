@@ -137,6 +137,45 @@ int kv_write(struct awc_kv *kv, uint64_t pos, const void *buf, size_t len)
     return each_piece(kv, pos, len, AWC_EXCLUSIVE, copy_in, (void *)(uintptr_t)buf);
 }
 
+/* Where kv_write_parts stands: the part it copies next, and how much of it is copied. */
+struct parts_at {
+    const struct kv_part *part;
+    size_t off;
+};
+
+static void copy_parts(void *page_bytes, size_t len, size_t done, void *arg)
+{
+    struct parts_at *a = arg;
+    char *to = page_bytes;
+
+    (void)done; /* the pieces come in order: the cursor knows where they are */
+    while (len > 0) {
+        size_t n = a->part->len - a->off;
+
+        if (n > len)
+            n = len;
+        if (n > 0)
+            memcpy(to, (const char *)a->part->p + a->off, n);
+        to += n;
+        len -= n;
+        a->off += n;
+        if (a->off == a->part->len) {
+            a->part++;
+            a->off = 0;
+        }
+    }
+}
+
+int kv_write_parts(struct awc_kv *kv, uint64_t pos, const struct kv_part *parts, size_t n)
+{
+    struct parts_at a = {parts, 0};
+    size_t len = 0;
+
+    for (size_t i = 0; i < n; i++)
+        len += parts[i].len;
+    return each_piece(kv, pos, len, AWC_EXCLUSIVE, copy_parts, &a);
+}
+
 int kv_read_hdr(struct awc_kv *kv, uint64_t pos, struct kv_hdr *h)
 {
     uint8_t b[KV_HDR];

@@ -109,9 +109,11 @@ struct plat_file_info {
 /* Fills *out. Errors: PLAT_EFAULT, PLAT_ENOMEM, PLAT_EIO. */
 int plat_file_get_info(struct plat_file *f, struct plat_file_info *out);
 
-/* Sets the file's size to `size` bytes: growing adds zeros (sparse where the file system can),
- * shrinking drops the tail. Errors: PLAT_EFAULT, PLAT_EACCES (read-only handle), PLAT_EINVAL
- * (size > INT64_MAX, a block device), PLAT_EFBIG, PLAT_ENOSPC, PLAT_EIO. */
+/* Sets the file's size to `size` bytes: growing adds zeros, shrinking drops the tail. A direct
+ * file gets the blocks it grows by allocated where the file system can (Linux: fallocate), so
+ * that direct writes into them need no allocation; otherwise (and on a buffered file) the new
+ * bytes are sparse where the file system can. Errors: PLAT_EFAULT, PLAT_EACCES (read-only handle),
+ * PLAT_EINVAL (size > INT64_MAX, a block device), PLAT_EFBIG, PLAT_ENOSPC, PLAT_EIO. */
 int plat_file_resize(struct plat_file *f, uint64_t size);
 
 /* Makes every completed write and resize durable (fdatasync). The first sync after the open
