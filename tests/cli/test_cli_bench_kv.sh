@@ -26,7 +26,10 @@
 #     the CSV (a median row and a row per run);
 # (j) --medium ram (skipped, with the reason printed, when not root, without a loop device or
 #     mkfs.ext4, or when the program falls back to the disk, as under ThreadSanitizer): every
-#     side runs on the RAM disk, which is gone after the run.
+#     side runs on the RAM disk, which is gone after the run;
+# (k) --kv-reopen with 2,000 and 5,000 items: a section and a table row for each, the clean
+#     reopen and the one after kill -9 load the checkpoint, the damaged one scans, no file left;
+#     too few items or an unknown option: one line on stderr, exit 1 or 2.
 # Under ThreadSanitizer every side runs too (RocksDB and LMDB are not instrumented: only the
 # program's own accesses are checked); the runs are as short.
 set -u
@@ -263,6 +266,25 @@ else
     fi
 fi
 expect_none_left "(j)"
+
+# ---- (k) --kv-reopen ----------------------------------------------------------------------------
+
+step "(k) --kv-reopen"
+LEFT='awecache-reopen-*'
+expect_ok --kv-reopen --items 2000,5000 --dir "$WORK" --frame-budget 4194304
+for n in 2000 5000; do
+    grep -q "^$n items" "$OUT" || fail "(k) expected a section for $n items"
+    grep -q "^| $n | " "$OUT" || fail "(k) expected a table row for $n items"
+done
+[ "$(grep -c 'clean reopen .*index: checkpoint' "$OUT")" -eq 2 ] ||
+    fail "(k) expected each clean reopen to load the checkpoint"
+[ "$(grep -c 'after kill -9 (1 %) .*index: checkpoint' "$OUT")" -eq 2 ] ||
+    fail "(k) expected each reopen after kill -9 to load the checkpoint"
+[ "$(grep -c 'no checkpoint (scan) .*index: scan' "$OUT")" -eq 2 ] ||
+    fail "(k) expected each reopen without a checkpoint to scan the log"
+expect_none_left "(k)"
+expect_bad "(k) --items below the 1,000 items read back" --kv-reopen --items 5 --dir "$WORK"
+expect_bad "(k) an unknown option" --kv-reopen --bogus
 
 rm -rf "$WORK"
 echo "PASS"
