@@ -680,12 +680,7 @@ int cmd_bench_bt(int argc, char **argv)
             }
         }
     }
-    kv_signals_restore(&sig);
-    if (kv_stopping() && status == CLI_EXIT_OK) {
-        /* Caught after the last side's last look (while it closed): not lost. */
-        cli_error(CMD, "interrupted");
-        status = CLI_EXIT_FAIL;
-    }
+    status = kv_signals_restore(&sig, status);
 
     /* Step 3 */
     fold(sides, (size_t)o.k.repeat, x.threads, figs);

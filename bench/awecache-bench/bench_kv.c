@@ -470,12 +470,17 @@ void kv_signals_install(struct kv_signals *s)
         signal(SIGTERM, SIG_IGN);
 }
 
-void kv_signals_restore(const struct kv_signals *s)
+int kv_signals_restore(const struct kv_signals *s, int status)
 {
     if (s->old_int != SIG_ERR)
         signal(SIGINT, s->old_int);
     if (s->old_term != SIG_ERR)
         signal(SIGTERM, s->old_term);
+    if (kv_stopping() && status == CLI_EXIT_OK) {
+        cli_error(NULL, "interrupted");
+        return CLI_EXIT_FAIL;
+    }
+    return status;
 }
 
 /* ---- A side's run -------------------------------------------------------------------------- */
@@ -1696,12 +1701,7 @@ int cmd_bench_kv(int argc, char **argv)
             }
         }
     }
-    kv_signals_restore(&sig);
-    if (kv_stopping() && status == CLI_EXIT_OK) {
-        /* Caught after the last side's last look (while it closed): not lost. */
-        cli_error(CMD, "interrupted");
-        status = CLI_EXIT_FAIL;
-    }
+    status = kv_signals_restore(&sig, status);
 
     /* Step 3 */
     while (nsides > 0 && !sides[nsides - 1].reached)
