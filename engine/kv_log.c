@@ -122,19 +122,9 @@ static void copy_out(void *page_bytes, size_t len, size_t done, void *arg)
     memcpy((char *)arg + done, page_bytes, len);
 }
 
-static void copy_in(void *page_bytes, size_t len, size_t done, void *arg)
-{
-    memcpy(page_bytes, (const char *)arg + done, len);
-}
-
 int kv_read(struct awc_kv *kv, uint64_t pos, void *buf, size_t len)
 {
     return each_piece(kv, pos, len, AWC_SHARED, copy_out, buf);
-}
-
-int kv_write(struct awc_kv *kv, uint64_t pos, const void *buf, size_t len)
-{
-    return each_piece(kv, pos, len, AWC_EXCLUSIVE, copy_in, (void *)(uintptr_t)buf);
 }
 
 /* Where kv_write_parts stands: the part it copies next, and how much of it is copied. */
@@ -174,6 +164,13 @@ int kv_write_parts(struct awc_kv *kv, uint64_t pos, const struct kv_part *parts,
     for (size_t i = 0; i < n; i++)
         len += parts[i].len;
     return each_piece(kv, pos, len, AWC_EXCLUSIVE, copy_parts, &a);
+}
+
+int kv_write(struct awc_kv *kv, uint64_t pos, const void *buf, size_t len)
+{
+    const struct kv_part one = {buf, len};
+
+    return kv_write_parts(kv, pos, &one, 1);
 }
 
 int kv_read_hdr(struct awc_kv *kv, uint64_t pos, struct kv_hdr *h)
