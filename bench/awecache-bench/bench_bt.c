@@ -303,7 +303,7 @@ static int run_side(struct bt_ctx *x, const struct kv_side *side, struct bt_cell
     if (load_store(x, side, "", x->order, &cells[0], err, errlen) != 0)
         return -1;
     /* Step 2c */
-    for (size_t row = 2; row < nrows && !kv_stopping(); row++) {
+    for (size_t row = 2; row < nrows && !cli_stopping(); row++) {
         const struct bt_part *p = &parts[(row - 2) % NPARTS];
         struct bt_cell *c = &cells[row];
         struct bench_result r;
@@ -325,7 +325,7 @@ static int run_side(struct bt_ctx *x, const struct kv_side *side, struct bt_cell
     }
     /* Step 2d */
     kv_run_close(x->run, x->o->c.keep);
-    if (kv_stopping()) {
+    if (cli_stopping()) {
         snprintf(err, errlen, "interrupted");
         return -1;
     }
@@ -610,7 +610,7 @@ int cmd_bench_bt(int argc, char **argv)
     struct kv_items it;
     struct bt_side_run sides[NSIDES];
     struct bt_fig figs[NROWS][NSIDES];
-    struct kv_signals sig = {SIG_ERR, SIG_ERR};
+    struct cli_signals sig = {SIG_ERR, SIG_ERR};
     struct bt_ctx x;
     uint32_t *order = NULL;
     char base[BT_PATH_LEN];
@@ -658,15 +658,15 @@ int cmd_bench_bt(int argc, char **argv)
     kv_run_configure(x.run, data_bytes, &o.c);
 
     /* Step 2 */
-    kv_signals_install(&sig);
+    cli_signals_install(&sig);
     for (size_t s = 0; s < NSIDES; s++) {
         if (!sides[s].built) {
             snprintf(sides[s].error, sizeof(sides[s].error), "%s", side_list[s]->missing);
             cli_note(CMD, "%s: %s", side_list[s]->name, side_list[s]->missing);
         }
     }
-    for (uint64_t rep = 0; rep < o.k.repeat && !kv_stopping(); rep++) {
-        for (size_t s = 0; s < NSIDES && !kv_stopping(); s++) {
+    for (uint64_t rep = 0; rep < o.k.repeat && !cli_stopping(); rep++) {
+        for (size_t s = 0; s < NSIDES && !cli_stopping(); s++) {
             struct bt_side_run *sr = &sides[s];
             char err[sizeof(sr->error)] = "";
 

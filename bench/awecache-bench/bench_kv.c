@@ -443,40 +443,9 @@ static int parse_args(int argc, char **argv, struct kv_opts *o)
 
 /* ---- Signals ----------------------------------------------------------------------------- */
 
-/* Set by SIGINT / SIGTERM: the side stops. An atomic (lock-free, so a signal handler may store
- * it), since the worker threads read it while the handler runs on any thread. */
-static atomic_int kv_stop;
-
-bool kv_stopping(void)
+int kv_signals_restore(const struct cli_signals *s, int status)
 {
-    return atomic_load_explicit(&kv_stop, memory_order_relaxed) != 0;
-}
-
-static void kv_on_signal(int sig)
-{
-    (void)sig;
-    atomic_store_explicit(&kv_stop, 1, memory_order_relaxed);
-}
-
-/* The handlers replaced while the command runs; signals that were ignored stay ignored. */
-void kv_signals_install(struct kv_signals *s)
-{
-    atomic_store_explicit(&kv_stop, 0, memory_order_relaxed);
-    s->old_int = signal(SIGINT, kv_on_signal);
-    if (s->old_int == SIG_IGN)
-        signal(SIGINT, SIG_IGN);
-    s->old_term = signal(SIGTERM, kv_on_signal);
-    if (s->old_term == SIG_IGN)
-        signal(SIGTERM, SIG_IGN);
-}
-
-int kv_signals_restore(const struct kv_signals *s, int status)
-{
-    if (s->old_int != SIG_ERR)
-        signal(SIGINT, s->old_int);
-    if (s->old_term != SIG_ERR)
-        signal(SIGTERM, s->old_term);
-    if (kv_stopping() && status == CLI_EXIT_OK) {
+    if (cli_signals_restore(s) && status == CLI_EXIT_OK) {
         cli_error(NULL, "interrupted");
         return CLI_EXIT_FAIL;
     }
@@ -726,7 +695,7 @@ static int adapter_serve(void *state, unsigned thread, const uint64_t *pages, co
         size_t m = 1;
         int rc;
 
-        if (kv_stopping()) {
+        if (cli_stopping()) {
             snprintf(err, errlen, "interrupted");
             return -1;
         }
@@ -804,7 +773,7 @@ int kv_run_load(struct kv_run *run, const uint32_t *order, double *seconds, char
     for (uint64_t i = 0; i < n; i++) {
         uint64_t id = order != NULL ? order[i] : i;
 
-        if (kv_stopping()) {
+        if (cli_stopping()) {
             cli_progress_end(&prog, i);
             snprintf(err, errlen, "interrupted");
             return -1;
@@ -1600,7 +1569,7 @@ int cmd_bench_kv(int argc, char **argv)
     struct kv_opts o;
     struct kv_items it;
     struct kv_side_runs sides[NSIDES];
-    struct kv_signals sig = {SIG_ERR, SIG_ERR};
+    struct cli_signals sig = {SIG_ERR, SIG_ERR};
     struct kv_run *run = NULL;
     char base[KV_PATH_LEN], b1[32], b2[32];
     uint64_t data_bytes = 0;
@@ -1671,12 +1640,12 @@ int cmd_bench_kv(int argc, char **argv)
     }
 
     /* Step 2 */
-    kv_signals_install(&sig);
-    for (uint64_t rep = 0; rep < o.k.repeat && !kv_stopping(); rep++) {
+    cli_signals_install(&sig);
+    for (uint64_t rep = 0; rep < o.k.repeat && !cli_stopping(); rep++) {
         if (o.k.repeat > 1)
             cli_note(CMD, "round %llu of %llu", (unsigned long long)rep + 1,
                      (unsigned long long)o.k.repeat);
-        for (size_t s = 0; s < nsides && !kv_stopping(); s++) {
+        for (size_t s = 0; s < nsides && !cli_stopping(); s++) {
             struct kv_side_runs *sr = &sides[s];
             struct kv_row *row = &sr->runs[sr->nruns];
 

@@ -20,6 +20,7 @@
 #define AWECACHE_BENCH_BENCH_KV_H
 
 #include "bench.h"
+#include "cli.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -262,17 +263,11 @@ void kv_run_configure(struct kv_run *run, uint64_t data_bytes, const struct benc
 void kv_run_close(struct kv_run *run, bool keep);
 
 /* SIGINT and SIGTERM stop a run (at the next operation, or the load's next item) while
- * installed; kv_stopping says whether one came. kv_signals_restore puts the old handlers back
- * and returns the command's status: `status`, or CLI_EXIT_FAIL with one "interrupted" line on
- * stderr when a signal came while status was still CLI_EXIT_OK (caught after the run's last
- * look, while its last side closed: not lost). */
-struct kv_signals {
-    void (*old_int)(int);
-    void (*old_term)(int);
-};
-void kv_signals_install(struct kv_signals *s);
-int kv_signals_restore(const struct kv_signals *s, int status);
-bool kv_stopping(void);
+ * cli_signals_install's handlers are in (cli.h; cli_stopping says whether one came).
+ * kv_signals_restore puts the old handlers back and returns the command's status: `status`, or
+ * CLI_EXIT_FAIL with one "interrupted" line on stderr when a signal came while status was still
+ * CLI_EXIT_OK (caught after the run's last look, while its last side closed: not lost). */
+int kv_signals_restore(const struct cli_signals *s, int status);
 
 /* Picks a new base DIR/PREFIX-<random> none of whose stores (base + any side's suffix) exists,
  * DIR being dir_opt or (NULL) the temporary directory, and checks that DIR takes a file. Returns

@@ -9,6 +9,8 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,41 @@ void cli_note(const char *cmd, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+/* ---- Stop requests (SIGINT, SIGTERM) --------------------------------------------------------- */
+
+static atomic_int cli_stop; /* set by cli_on_signal while installed */
+
+static void cli_on_signal(int sig)
+{
+    (void)sig;
+    atomic_store_explicit(&cli_stop, 1, memory_order_relaxed);
+}
+
+void cli_signals_install(struct cli_signals *s)
+{
+    atomic_store_explicit(&cli_stop, 0, memory_order_relaxed);
+    s->old_int = signal(SIGINT, cli_on_signal);
+    if (s->old_int == SIG_IGN)
+        signal(SIGINT, SIG_IGN);
+    s->old_term = signal(SIGTERM, cli_on_signal);
+    if (s->old_term == SIG_IGN)
+        signal(SIGTERM, SIG_IGN);
+}
+
+bool cli_signals_restore(const struct cli_signals *s)
+{
+    if (s->old_int != SIG_ERR)
+        signal(SIGINT, s->old_int);
+    if (s->old_term != SIG_ERR)
+        signal(SIGTERM, s->old_term);
+    return cli_stopping();
+}
+
+bool cli_stopping(void)
+{
+    return atomic_load_explicit(&cli_stop, memory_order_relaxed) != 0;
 }
 
 /* ---- Numbers ----------------------------------------------------------------------------- */

@@ -2,7 +2,8 @@
  * tools/awecache/cli.h: what every subcommand of the awecache tool, and awecache-bench
  * (bench/awecache-bench/), share: option parsing, number parsing and formatting, one-line
  * errors, the progress display, tables and JSON. Built, with datafile.c and trace.c, into the
- * static library awecache_cli that both programs link (CMakeLists.txt).
+ * static library awecache_cli that both programs link (CMakeLists.txt); and the stop request
+ * that SIGINT and SIGTERM become while a command must end cleanly.
  *
  * Conventions:
  * - A subcommand is `int cmd_<name>(int argc, char **argv)` (argv[0] is the subcommand's name)
@@ -48,6 +49,24 @@ void cli_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
 void cli_note(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* Set by --quiet: no progress display and no notes. */
 extern bool cli_quiet;
+
+/* ---- Stop requests (SIGINT, SIGTERM) --------------------------------------------------------- */
+
+/* While installed, SIGINT and SIGTERM set a flag, read with cli_stopping, instead of ending the
+ * process, so a command can stop at its next step and leave nothing behind (a half-made data
+ * file, a benchmark's stores, its RAM disk). A signal the process ignored stays ignored (a
+ * shell's background job, nohup). One installation at a time (not nested). The flag is a
+ * lock-free atomic: worker threads may read it while the handler runs on any thread.
+ * cli_signals_restore puts the old handlers back and then reads the flag once more, so a signal
+ * caught after the command's last look (while it closed its files) is not lost: it returns
+ * whether a signal came while installed. */
+struct cli_signals {
+    void (*old_int)(int);  /* SIGINT's handler before ({SIG_ERR, SIG_ERR}: nothing installed) */
+    void (*old_term)(int); /* SIGTERM's handler before */
+};
+void cli_signals_install(struct cli_signals *s);
+bool cli_signals_restore(const struct cli_signals *s);
+bool cli_stopping(void);
 
 /* ---- Numbers ----------------------------------------------------------------------------- */
 

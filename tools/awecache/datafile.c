@@ -110,41 +110,6 @@ bool datafile_is_zero(const void *page, size_t page_size)
 
 /* ---- Creating a file ------------------------------------------------------------------------ */
 
-static volatile sig_atomic_t datafile_stop; /* set by SIGINT / SIGTERM during datafile_create */
-
-static void datafile_on_signal(int sig)
-{
-    (void)sig;
-    datafile_stop = 1;
-}
-
-/* The signal handlers datafile_create replaces, to put back when it is done. */
-struct datafile_signals {
-    void (*old_int)(int);  /* SIGINT's handler before */
-    void (*old_term)(int); /* SIGTERM's handler before */
-};
-
-/* Installs datafile_on_signal for SIGINT and SIGTERM, except where the signal was ignored (a
- * background job of a shell, nohup): those stay ignored. */
-static void signals_install(struct datafile_signals *s)
-{
-    datafile_stop = 0;
-    s->old_int = signal(SIGINT, datafile_on_signal);
-    if (s->old_int == SIG_IGN)
-        signal(SIGINT, SIG_IGN);
-    s->old_term = signal(SIGTERM, datafile_on_signal);
-    if (s->old_term == SIG_IGN)
-        signal(SIGTERM, SIG_IGN);
-}
-
-static void signals_restore(const struct datafile_signals *s)
-{
-    if (s->old_int != SIG_ERR)
-        signal(SIGINT, s->old_int);
-    if (s->old_term != SIG_ERR)
-        signal(SIGTERM, s->old_term);
-}
-
 /* True when something (a file, a directory, anything) is at `path`. Only "no such file" counts
  * as nothing; a path we cannot look at (permission) counts as something, to be safe. */
 static bool path_exists(const char *path)
@@ -189,7 +154,7 @@ int datafile_create(const char *cmd, const char *path, uint64_t size, size_t pag
 {
     struct awc_config cfg;
     struct awc_stats st;
-    struct datafile_signals sig = {SIG_ERR, SIG_ERR};
+    struct cli_signals sig = {SIG_ERR, SIG_ERR};
     struct cli_progress prog;
     awc_t *cache = NULL;
     uint64_t *pages = NULL, pages_total, file_bytes, done = 0;
@@ -233,10 +198,10 @@ int datafile_create(const char *cmd, const char *path, uint64_t size, size_t pag
     cfg.frame_budget = frame_budget;
     cfg.window_budget = 0; /* the engine's default: never a remapping window */
     cfg.flags = AWC_CREATE | AWC_EXCL;
-    signals_install(&sig); /* before the file exists: a signal never leaves it behind */
+    cli_signals_install(&sig); /* before the file exists: a signal never leaves it behind */
     rc = awc_open(&cfg, &cache);
     if (rc != AWC_OK) {
-        signals_restore(&sig);
+        cli_signals_restore(&sig);
         if (rc == AWC_EEXIST) {
             cli_error(cmd, "%s: exists; awecache create never overwrites", path);
             return CLI_EXIT_FAIL;
@@ -273,7 +238,7 @@ int datafile_create(const char *cmd, const char *path, uint64_t size, size_t pag
 
     /* Step 4 */
     cli_progress_start(&prog, "create", pages_total, "pages");
-    while (done < pages_total && !datafile_stop) {
+    while (done < pages_total && !cli_stopping()) {
         size_t n = pages_total - done < batch ? (size_t)(pages_total - done) : batch;
 
         for (size_t i = 0; i < n; i++)
@@ -299,7 +264,7 @@ int datafile_create(const char *cmd, const char *path, uint64_t size, size_t pag
         cli_progress_update(&prog, done);
     }
     cli_progress_end(&prog, done);
-    if (datafile_stop)
+    if (cli_stopping())
         goto interrupted;
 
     /* Step 5 */
@@ -308,7 +273,7 @@ int datafile_create(const char *cmd, const char *path, uint64_t size, size_t pag
         report_write_failure(cmd, path, "flush", rc, done * page_size);
         goto fail;
     }
-    if (datafile_stop)
+    if (cli_stopping())
         goto interrupted;
     rc = awc_close(cache);
     cache = NULL;
@@ -316,11 +281,9 @@ int datafile_create(const char *cmd, const char *path, uint64_t size, size_t pag
         report_write_failure(cmd, path, "close", rc, done * page_size);
         goto fail;
     }
-    /* A signal caught after the last look (during the close) would be lost were the handlers
-     * put back first and the flag never read again: read it once they are back. A later
-     * signal meets the caller's handlers. */
-    signals_restore(&sig);
-    if (datafile_stop)
+    /* A signal caught during the close, after the last look, is read once the handlers are
+     * back (cli.h); a later one meets the caller's handlers. */
+    if (cli_signals_restore(&sig))
         goto interrupted;
     free(pages);
     free(ptrs);
@@ -334,7 +297,7 @@ fail:
     if (cache != NULL)
         awc_close(cache);
     remove(path);
-    signals_restore(&sig);
+    cli_signals_restore(&sig);
     free(pages);
     free(ptrs);
     return CLI_EXIT_FAIL;
