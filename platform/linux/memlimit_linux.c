@@ -20,9 +20,9 @@
  * it and the mounted v1 one is then the one that counts.
  */
 #include "plat_proc.h"
+#include "os_linux.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,19 +35,6 @@ struct plat_memlimit {
     char dir[2200];   /* the cgroup made for the limit */
     uint64_t peak_v2; /* v2 without memory.peak: 0 */
 };
-
-/* Writes the reason into why (NULL: nowhere). */
-static void say(char *why, size_t n, const char *fmt, ...) PLAT_PRINTF(3, 4);
-static void say(char *why, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why == NULL || n == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, n, fmt, ap);
-    va_end(ap);
-}
 
 /* Reads the first line of a cgroup or /proc file into buf; false if it cannot. */
 static bool read_first_line(const char *path, char *buf, size_t n)
@@ -183,19 +170,19 @@ int plat_memlimit_enter(uint64_t bytes, struct plat_memlimit **out, char *why, s
         m->v2 = true;
         snprintf(path, sizeof(path), "%s%s/cgroup.controllers", mnt, own);
         if (!file_has_word(path, "memory")) {
-            say(why, whylen, "the memory controller is not enabled for this process's cgroup %s",
-                own);
+            os_say(why, whylen, "the memory controller is not enabled for this process's cgroup %s",
+                   own);
             free(m);
             return PLAT_ENOTSUP;
         }
         char *slash = strrchr(own, '/');
         if (slash == NULL || slash == own) {
-            say(why, whylen, "this process is in the root cgroup v2: no sibling can be made");
+            os_say(why, whylen, "this process is in the root cgroup v2: no sibling can be made");
             free(m);
             return PLAT_ENOTSUP;
         }
     } else {
-        say(why, whylen, "no cgroup file system with a memory controller is mounted");
+        os_say(why, whylen, "no cgroup file system with a memory controller is mounted");
         free(m);
         return PLAT_ENOTSUP;
     }
@@ -213,7 +200,7 @@ int plat_memlimit_enter(uint64_t bytes, struct plat_memlimit **out, char *why, s
     }
     if (mkdir(m->dir, 0755) != 0) {
         rc = errno;
-        say(why, whylen, "cannot make a cgroup in %s: %s", m->home, strerror(rc));
+        os_say(why, whylen, "cannot make a cgroup in %s: %s", m->home, strerror(rc));
         free(m);
         return rc == ENOMEM ? PLAT_ENOMEM : PLAT_ENOTSUP;
     }
@@ -232,7 +219,7 @@ int plat_memlimit_enter(uint64_t bytes, struct plat_memlimit **out, char *why, s
         rc = write_file(path, num);
     }
     if (rc != 0) {
-        say(why, whylen, "cannot set up the cgroup %s: %s", m->dir, strerror(-rc));
+        os_say(why, whylen, "cannot set up the cgroup %s: %s", m->dir, strerror(-rc));
         rmdir(m->dir);
         free(m);
         return PLAT_ENOTSUP;

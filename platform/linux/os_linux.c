@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +164,17 @@ bool os_read_keyed_u64(const char *path, const char *key, uint64_t *out)
     }
     fclose(f);
     return found;
+}
+
+void os_say(char *why, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (why == NULL || n == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, n, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- Files (platform/plat_io.h) ------------------------------------------------------------ */

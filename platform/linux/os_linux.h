@@ -10,6 +10,8 @@
 #ifndef AWECACHE_PLATFORM_OS_LINUX_H
 #define AWECACHE_PLATFORM_OS_LINUX_H
 
+#include "plat_proc.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,6 +43,10 @@ bool os_read_last_u64(const char *path, uint64_t *out);
 
 /* Reads "Key: <number>" from a /proc file such as /proc/meminfo; false if absent. */
 bool os_read_keyed_u64(const char *path, const char *key, uint64_t *out);
+
+/* Formats why a call failed into why[0..n) (why NULL or n 0: nowhere), for the functions that
+ * report a reason beside their code (plat_ramdisk.h, plat_proc.h's memory limit). */
+void os_say(char *why, size_t n, const char *fmt, ...) PLAT_PRINTF(3, 4);
 
 /* ---- Files (platform/plat_io.h) ------------------------------------------------------------
  * Counted like the calls above: open, flock, fcntl, fstat, pread, pwrite, fdatasync, fsync

@@ -18,13 +18,13 @@
  * moment, so there is no window in which a killed process leaves a file behind.
  */
 #include "plat_ramdisk.h"
+#include "os_linux.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
 #include <sched.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,18 +55,6 @@ struct plat_ramdisk {
     char name[48];  /* the memfd's name: RD_NAME-<pid> */
     char desc[96];  /* "ext4 on /dev/loopN, S of RAM" */
 };
-
-/* Writes the reason into why (NULL: nowhere). */
-static void say(char *why, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why == NULL || n == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, n, fmt, ap);
-    va_end(ap);
-}
 
 static int err_code(int e)
 {
@@ -138,7 +126,7 @@ static int run_mkfs(const char *mkfs, const char *dev, char *why, size_t whylen)
     pid_t pid;
 
     if (pipe2(pipefd, O_CLOEXEC) != 0) {
-        say(why, whylen, "cannot run mkfs.ext4: %s", strerror(errno));
+        os_say(why, whylen, "cannot run mkfs.ext4: %s", strerror(errno));
         return err_code(errno);
     }
     posix_spawn_file_actions_init(&fa);
@@ -150,7 +138,7 @@ static int run_mkfs(const char *mkfs, const char *dev, char *why, size_t whylen)
     close(pipefd[1]);
     if (rc != 0) {
         close(pipefd[0]);
-        say(why, whylen, "cannot run %s: %s", mkfs, strerror(rc));
+        os_say(why, whylen, "cannot run %s: %s", mkfs, strerror(rc));
         return err_code(rc);
     }
     for (;;) {
@@ -169,7 +157,7 @@ static int run_mkfs(const char *mkfs, const char *dev, char *why, size_t whylen)
     close(pipefd[0]);
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
-            say(why, whylen, "mkfs.ext4 %s: cannot wait for it: %s", dev, strerror(errno));
+            os_say(why, whylen, "mkfs.ext4 %s: cannot wait for it: %s", dev, strerror(errno));
             return PLAT_EIO;
         }
     }
@@ -181,9 +169,10 @@ static int run_mkfs(const char *mkfs, const char *dev, char *why, size_t whylen)
         nl = strrchr(err, '\n');
         if (nl != NULL)
             line = nl + 1;
-        say(why, whylen, "mkfs.ext4 %s failed (%s %d)%s%s", dev,
-            WIFEXITED(status) ? "exit" : "signal",
-            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), line[0] ? ": " : "", line);
+        os_say(why, whylen, "mkfs.ext4 %s failed (%s %d)%s%s", dev,
+               WIFEXITED(status) ? "exit" : "signal",
+               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), line[0] ? ": " : "",
+               line);
         return PLAT_EIO;
     }
     return 0;
@@ -201,13 +190,13 @@ static int bind_loop(int ctl, int backing_fd, const char *name, int *loop_fd, in
         int fd, rc;
 
         if (n < 0) {
-            say(why, whylen, "no free loop device (/dev/loop-control: %s)", strerror(errno));
+            os_say(why, whylen, "no free loop device (/dev/loop-control: %s)", strerror(errno));
             return err_code(errno);
         }
         snprintf(dev, sizeof(dev), "/dev/loop%d", n);
         fd = open(dev, O_RDWR | O_CLOEXEC);
         if (fd < 0) {
-            say(why, whylen, "cannot open %s: %s", dev, strerror(errno));
+            os_say(why, whylen, "cannot open %s: %s", dev, strerror(errno));
             return err_code(errno);
         }
         memset(&lc, 0, sizeof(lc));
@@ -228,7 +217,7 @@ static int bind_loop(int ctl, int backing_fd, const char *name, int *loop_fd, in
                     int e = errno;
                     ioctl(fd, LOOP_CLR_FD, 0);
                     close(fd);
-                    say(why, whylen, "cannot set up %s: %s", dev, strerror(e));
+                    os_say(why, whylen, "cannot set up %s: %s", dev, strerror(e));
                     return err_code(e);
                 }
             }
@@ -242,12 +231,12 @@ static int bind_loop(int ctl, int backing_fd, const char *name, int *loop_fd, in
             close(fd);
             continue;
         }
-        say(why, whylen, "cannot bind %s to memory: %s", dev, strerror(errno));
+        os_say(why, whylen, "cannot bind %s to memory: %s", dev, strerror(errno));
         rc = err_code(errno);
         close(fd);
         return rc;
     }
-    say(why, whylen, "no free loop device after %d tries (others kept taking them)", RD_TRIES);
+    os_say(why, whylen, "no free loop device after %d tries (others kept taking them)", RD_TRIES);
     return PLAT_EIO;
 }
 
@@ -302,23 +291,23 @@ int plat_ramdisk_create(uint64_t bytes, struct plat_ramdisk **out, char *why, si
 
     /* Step 1 */
     if (geteuid() != 0) {
-        say(why, whylen, "not root (a loop device and a mount need root)");
+        os_say(why, whylen, "not root (a loop device and a mount need root)");
         return PLAT_EPERM;
     }
     avail = mem_available();
     if (avail != 0 && bytes > avail) {
-        say(why, whylen, "%llu MiB of RAM disk is more than the %llu MiB of RAM available",
-            (unsigned long long)(bytes >> 20), (unsigned long long)(avail >> 20));
+        os_say(why, whylen, "%llu MiB of RAM disk is more than the %llu MiB of RAM available",
+               (unsigned long long)(bytes >> 20), (unsigned long long)(avail >> 20));
         return PLAT_ENOMEM;
     }
     ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
     if (ctl < 0) {
-        say(why, whylen, "no loop devices (/dev/loop-control: %s)", strerror(errno));
+        os_say(why, whylen, "no loop devices (/dev/loop-control: %s)", strerror(errno));
         return err_code(errno) == PLAT_EIO ? PLAT_ENOTSUP : err_code(errno);
     }
     if (!find_mkfs(mkfs, sizeof(mkfs))) {
         close(ctl);
-        say(why, whylen, "mkfs.ext4 not found (package e2fsprogs)");
+        os_say(why, whylen, "mkfs.ext4 not found (package e2fsprogs)");
         return PLAT_ENOTSUP;
     }
     rd = calloc(1, sizeof(*rd));
@@ -329,12 +318,12 @@ int plat_ramdisk_create(uint64_t bytes, struct plat_ramdisk **out, char *why, si
 
     /* Step 2 */
     if (unshare(CLONE_NEWNS) != 0) {
-        say(why, whylen, "cannot make a private mount namespace: %s", strerror(errno));
+        os_say(why, whylen, "cannot make a private mount namespace: %s", strerror(errno));
         rc = err_code(errno);
         goto fail;
     }
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-        say(why, whylen, "cannot make the mounts private: %s", strerror(errno));
+        os_say(why, whylen, "cannot make the mounts private: %s", strerror(errno));
         rc = err_code(errno);
         goto fail;
     }
@@ -343,8 +332,8 @@ int plat_ramdisk_create(uint64_t bytes, struct plat_ramdisk **out, char *why, si
     snprintf(rd->name, sizeof(rd->name), "%s-%d", RD_NAME, (int)getpid());
     mfd = memfd_create(rd->name, MFD_CLOEXEC);
     if (mfd < 0 || ftruncate(mfd, (off_t)bytes) != 0) {
-        say(why, whylen, "cannot make %llu MiB of memory into a file: %s",
-            (unsigned long long)(bytes >> 20), strerror(errno));
+        os_say(why, whylen, "cannot make %llu MiB of memory into a file: %s",
+               (unsigned long long)(bytes >> 20), strerror(errno));
         rc = err_code(errno);
         goto fail;
     }
@@ -369,7 +358,7 @@ int plat_ramdisk_create(uint64_t bytes, struct plat_ramdisk **out, char *why, si
             at = over[i];
     }
     if (mount(dev, at, "ext4", 0, NULL) != 0) {
-        say(why, whylen, "cannot mount the ext4 of %s: %s", dev, strerror(errno));
+        os_say(why, whylen, "cannot mount the ext4 of %s: %s", dev, strerror(errno));
         rc = err_code(errno);
         goto fail;
     }
@@ -377,7 +366,7 @@ int plat_ramdisk_create(uint64_t bytes, struct plat_ramdisk **out, char *why, si
     if (dfd < 0 || umount2(at, MNT_DETACH) != 0) {
         int e = errno;
         umount2(at, MNT_DETACH);
-        say(why, whylen, "cannot detach the ext4 of %s from %s: %s", dev, at, strerror(e));
+        os_say(why, whylen, "cannot detach the ext4 of %s from %s: %s", dev, at, strerror(e));
         rc = err_code(e);
         goto fail;
     }
