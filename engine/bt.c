@@ -525,7 +525,9 @@ struct held {
 };
 
 struct path {
-    uint32_t top, n; /* entries [top, n) are pinned; e[0] is the root */
+    uint32_t top, n;  /* entries [top, n) are pinned; e[0] is the root */
+    bool last, first; /* every node so far routed to its last child (first child): the path runs
+                         along the tree's right (left) edge, README 11.3.2 */
     struct held e[AWC_BT_MAX_HEIGHT + 1];
 };
 
@@ -637,6 +639,7 @@ static int descend_excl(struct awc_bt *bt, const uint8_t *key, size_t len, enum 
         return rc;
     pa->e[0].dirty = pa->e[0].marked = false;
     pa->n = 1;
+    pa->last = pa->first = true;
     /* Step 2: each level: fresh, then release above when safe, then the child. */
     for (;;) {
         struct held *e = &pa->e[pa->n - 1], *c;
@@ -650,6 +653,8 @@ static int descend_excl(struct awc_bt *bt, const uint8_t *key, size_t len, enum 
         if (level == 0)
             return AWC_OK;
         e->idx = bt_route(e->p, key, len);
+        pa->last = pa->last && e->idx == bt_n(e->p);
+        pa->first = pa->first && e->idx == 0;
         c = &pa->e[pa->n];
         c->page = bt_child(e->p, e->idx);
         c->dirty = c->marked = false;
@@ -1216,6 +1221,17 @@ static void build_inner(const struct awc_bt *bt, uint8_t *full, const uint8_t *s
     bt_append(full, 2 * bt->cap, src, i, n);
 }
 
+/* Where a full node on path pa splits when a new entry goes to index i of its n + 1 (README
+ * 11.3.2): at the entry itself when it is the last of the tree's last leaf or the first of its
+ * first (keys put in order leave full nodes behind), else in the middle (BT_SPLIT_MIDDLE; also
+ * for a replaced value, found). */
+static uint32_t edge_split(const struct path *pa, bool found, uint32_t i, uint32_t n)
+{
+    if (found)
+        return BT_SPLIT_MIDDLE;
+    return (pa->last && i == n) || (pa->first && i == 0) ? i : BT_SPLIT_MIDDLE;
+}
+
 /* Step 3: the leaf (last in *pa) is full: split it and the held ancestors that cannot take the
  * separator, up to a new root if the root splits (README 11.3.2). New pages are taken first, so
  * that a failure changes nothing. */
@@ -1257,7 +1273,8 @@ static int split_up(struct awc_bt *bt, struct path *pa, const uint8_t *key, size
     bt_append(scratch, 2 * bt->cap, e->p, 0, i);
     bt_leaf_insert(scratch, 2 * bt->cap, i, key, key_len, value, value_len);
     bt_append(scratch, 2 * bt->cap, e->p, found ? i + 1 : i, n);
-    bt_split(scratch, e->p, nodes[used], bt->cap, epoch, sep, &sep_len);
+    bt_split(scratch, e->p, nodes[used], bt->cap, epoch, edge_split(pa, found, i, n), sep,
+             &sep_len);
     shape_changed(bt); /* the leaf keeps the left half of its range */
     e->dirty = true;
     atomic_fetch_add_explicit(&bt->splits, 1, memory_order_relaxed);
@@ -1287,7 +1304,8 @@ static int split_up(struct awc_bt *bt, struct path *pa, const uint8_t *key, size
             break;
         }
         build_inner(bt, scratch, e->p, e->idx, sep, sep_len, right);
-        bt_split(scratch, e->p, nodes[used], bt->cap, epoch, sep, &sep_len);
+        bt_split(scratch, e->p, nodes[used], bt->cap, epoch,
+                 pa->last || pa->first ? e->idx : BT_SPLIT_MIDDLE, sep, &sep_len);
         atomic_fetch_add_explicit(&bt->splits, 1, memory_order_relaxed);
     }
     /* Step 3.4: the new pages used are unpinned dirty, the others freed again. */

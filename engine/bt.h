@@ -125,10 +125,14 @@ void bt_remove(uint8_t *node, uint32_t i);
 void bt_append(uint8_t *dst, uint32_t cap, const uint8_t *src, uint32_t from, uint32_t to);
 
 /* Splits node `full` (of up to 2 * cap bytes, in a scratch buffer) into `left` and `right`
- * (fresh nodes of cap bytes, written in epoch gen) at about half its bytes; the separator that
- * goes up is copied into sep[0..AWC_BT_MAX_KEY) with its length in *sep_len (README 11.3). */
+ * (fresh nodes of cap bytes, written in epoch gen); the separator that goes up is copied into
+ * sep[0..AWC_BT_MAX_KEY) with its length in *sep_len. At about half its bytes with `at`
+ * BT_SPLIT_MIDDLE; else `at` is the index of a new entry at the tree's edge (README 11.3.2): the
+ * last entry goes alone to the right, or the first alone stays to the left, so that keys put in
+ * increasing or decreasing order leave full nodes behind them. */
+#define BT_SPLIT_MIDDLE UINT32_MAX
 void bt_split(const uint8_t *full, uint8_t *left, uint8_t *right, uint32_t cap, uint64_t gen,
-              uint8_t *sep, size_t *sep_len);
+              uint32_t at, uint8_t *sep, size_t *sep_len);
 
 /* True when the node's keys are strictly increasing (bt_node_valid's step 3; a leaf split checks
  * it again, README 11.2.4). The node must be well formed. */

@@ -265,20 +265,27 @@ void bt_compact(uint8_t *node, uint32_t cap, uint8_t *scratch)
     bt_append(node, cap, scratch, 0, bt_n(scratch));
 }
 
-/* The split index of node `full`: the first entry past half its entries' bytes, kept so that
- * each side has an entry (an inner node: a separator each, besides the one that goes up). */
-static uint32_t split_point(const uint8_t *full)
+/* The split index of node `full` (README 11.3.2): past its last entry but one when the new
+ * edge entry `at` is its last, past its first when it is its first, else the first entry past
+ * half its entries' bytes; kept so that each side has an entry (an inner node: a separator each,
+ * besides the one that goes up). */
+static uint32_t split_point(const uint8_t *full, uint32_t at)
 {
     uint32_t n = bt_n(full), total = bt_used(full) - BT_HDR, acc = 0, m = 0;
     uint32_t lo = 1, hi = is_leaf(full) ? n - 1 : n - 2;
 
-    while (m < n && acc < total / 2)
-        acc += bt_entry_size(full, m++);
+    if (at == n - 1)
+        m = n - 1;
+    else if (at == 0)
+        m = 1;
+    else
+        while (m < n && acc < total / 2)
+            acc += bt_entry_size(full, m++);
     return m < lo ? lo : m > hi ? hi : m;
 }
 
 void bt_split(const uint8_t *full, uint8_t *left, uint8_t *right, uint32_t cap, uint64_t gen,
-              uint8_t *sep, size_t *sep_len)
+              uint32_t at, uint8_t *sep, size_t *sep_len)
 {
     uint32_t n = bt_n(full), m;
     unsigned kind = full[H_KIND], level = full[H_LEVEL];
@@ -286,7 +293,7 @@ void bt_split(const uint8_t *full, uint8_t *left, uint8_t *right, uint32_t cap, 
     const uint8_t *a, *b;
 
     assert(n >= (kind == BT_LEAF ? 2u : 3u));
-    m = split_point(full);
+    m = split_point(full, at);
     bt_node_init(left, cap, kind, level, gen);
     bt_node_init(right, cap, kind, level, gen);
     if (kind == BT_LEAF) {

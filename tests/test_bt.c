@@ -26,6 +26,10 @@
  *   wrote: a high-water mark far past the file opens as the tree it holds (the mark stops at the
  *   file's size), without taking memory in proportion to the mark; height 1 over an inner root
  *   is AWC_EBADFILE at open (puts waited for ever).
+ * - test_ordered_load: keys put in increasing, then in decreasing order (whole 4 KiB nodes and
+ *   tiny ones) leave leaves at least 85 % full (splits at the tree's edge, README 11.3.2), where a
+ *   random order stays near two thirds; every key reads back in order and the
+ *   tree passes the check, before and after a reopen.
  * - test_tool_check: `awecache check --btree` (AWC_BT_TOOL) passes a good tree and fails a
  *   damaged or malformed one (exit 1).
  * - test_model_tiny, test_model_4k, test_model_16k: a random mix of puts, overwrites, deletes,
@@ -624,8 +628,8 @@ static void test_ref_writers(void **state)
     size_t vl;
 
     (void)state;
-    for (int i = 0; i < 400; i++) {
-        snprintf(k, sizeof(k), "key%05d", i);
+    for (int i = 0; i < 400; i++) { /* not in key order: nodes half full, height 3 (11.3.2) */
+        snprintf(k, sizeof(k), "key%05d", i * 263 % 400);
         put_str(bt, k, "v0");
     }
     EXPECT(AWC_OK, awc_bt_get_stats(bt, &st));
@@ -738,9 +742,9 @@ static uint64_t make_tree_find_node(const char *path, struct model *m, unsigned 
 
     et_unlink(path);
     bt = bt_open_ok(&cfg);
-    for (int i = 0; i < 300; i++) {
-        snprintf(k, sizeof(k), "key%05d", i);
-        snprintf(v, sizeof(v), "value%d", i);
+    for (int i = 0; i < 300; i++) { /* not in key order: leaves half full (README 11.3.2) */
+        snprintf(k, sizeof(k), "key%05d", i * 131 % 300);
+        snprintf(v, sizeof(v), "value%d", i * 131 % 300);
         put_str(bt, k, v);
         m_put(m, (uint8_t *)k, strlen(k), (uint8_t *)v, strlen(v));
     }
@@ -1061,6 +1065,75 @@ static void test_meta_height_one(void **state)
 
 /* Runs `TOOL check --btree path [--json]` with its output on /dev/null; returns its exit status
  * (-1: it did not exit). */
+/* Puts n keys ("k" and 8 digits, 20-byte values) in the order `order` says (0 increasing, 1
+ * decreasing, 2 a fixed permutation), checks them, and returns the walk's stats. */
+static struct awc_bt_stats ordered_load(size_t node_bytes, int order, uint64_t n)
+{
+    char path[512], key[16], val[20], buf[20];
+    struct awc_bt_config cfg =
+        bt_cfg(et_path(path, sizeof(path), "ordered"), 4096, node_bytes, AWC_CREATE);
+    struct awc_bt_stats st;
+    awc_bt_cursor_t *c;
+    awc_bt_t *bt;
+    uint64_t i = 0;
+    size_t vl;
+
+    et_unlink(path);
+    bt = bt_open_ok(&cfg);
+    for (uint64_t j = 0; j < n; j++) {
+        uint64_t x = order == 0 ? j : order == 1 ? n - 1 - j : (j * 7919) % n;
+
+        snprintf(key, sizeof(key), "k%08llu", (unsigned long long)x);
+        memset(val, (int)('a' + x % 26), sizeof(val));
+        EXPECT(AWC_OK, awc_bt_put(bt, key, 9, val, sizeof(val)));
+    }
+    EXPECT(AWC_OK, awc_bt_get_stats(bt, &st));
+    bt_check_ok(bt);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    cfg.flags = 0;
+    bt = bt_open_ok(&cfg);
+    bt_check_ok(bt);
+    EXPECT(AWC_OK, awc_bt_cursor_open(bt, &c));
+    for (int rc = awc_bt_cursor_seek(c, "", 0); rc == AWC_OK; rc = awc_bt_cursor_next(c), i++) {
+        const void *k, *v;
+        size_t kl;
+
+        snprintf(key, sizeof(key), "k%08llu", (unsigned long long)i);
+        EXPECT(AWC_OK, awc_bt_cursor_get(c, &k, &kl, &v, &vl));
+        assert_int_equal(kl, 9);
+        assert_memory_equal(k, key, 9);
+        memset(buf, (int)('a' + i % 26), sizeof(buf));
+        assert_int_equal(vl, sizeof(buf));
+        assert_memory_equal(v, buf, sizeof(buf));
+    }
+    assert_int_equal(i, n);
+    EXPECT(AWC_OK, awc_bt_cursor_close(c));
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    et_unlink(path);
+    return st;
+}
+
+static void test_ordered_load(void **state)
+{
+    static const size_t nodes[] = {0, 512};
+
+    (void)state;
+    for (size_t t = 0; t < sizeof(nodes) / sizeof(nodes[0]); t++) {
+        for (int order = 0; order < 3; order++) {
+            struct awc_bt_stats st = ordered_load(nodes[t], order, 20000);
+
+            print_message("nodes %zu, order %d: height %u, leaves %llu%% full, inner %llu%%\n",
+                          nodes[t], order, st.height, (unsigned long long)st.leaf_fill_pct,
+                          (unsigned long long)st.inner_fill_pct);
+            if (order < 2) {
+                assert_true(st.leaf_fill_pct >= 85); /* inner nodes: too few for a bound */
+            } else {
+                assert_true(st.leaf_fill_pct < 80); /* the middle split: not at the edge */
+            }
+        }
+    }
+}
+
 static int run_tool_check(const char *tool, const char *path)
 {
     int status;
@@ -1594,6 +1667,7 @@ int main(void)
         cmocka_unit_test(test_meta_height_one),
         cmocka_unit_test(test_leaf_over_max_item),
         cmocka_unit_test(test_leaf_key_twice),
+        cmocka_unit_test(test_ordered_load),
         cmocka_unit_test(test_tool_check),
         cmocka_unit_test(test_model_tiny),
         cmocka_unit_test(test_model_4k),
