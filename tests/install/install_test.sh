@@ -79,6 +79,7 @@ if [[ -e $prefix/$libdir/libawecache.so && -e $prefix/$libdir/libawecache.a ]]; 
     compat=()
     [[ -e $prefix/$libdir/libawewin32.so ]] &&
         compat=("--compat-shared=$prefix/$libdir/libawewin32.so"
+            "--compat-static=$prefix/$libdir/libawewin32.a"
             "$prefix/include/awecache/win32/windows.h")
     rc=0
     bash "$here/symbols_test.sh" "--static=$prefix/$libdir/libawecache.a" \

@@ -4,7 +4,7 @@
 # the installed ones too).
 #
 #   symbols_test.sh [--nm=NM] --static=libawecache.a --shared=libawecache.so
-#                   [--compat-shared=libawewin32.so] HEADER...
+#                   [--compat-shared=libawewin32.so] [--compat-static=libawewin32.a] HEADER...
 #
 # The public API is what the headers declare with AWE_API or AWC_API (awe.h, awecache.h) and, for
 # the Windows-compatible API, AWEWIN32_API (awe/compat/include/windows.h): the first name followed
@@ -16,16 +16,19 @@
 #      (__x86.get_pc_thunk.*, COMDAT group signatures the linker must match) are allowed.
 #   2. libawecache.so exports exactly the same names (ELF bookkeeping names aside).
 #   3. libawewin32.so, when given, exports exactly the AWEWIN32_API functions.
+#   4. libawewin32.a, when given, defines as global names exactly the AWEWIN32_API functions and
+#      the main() of its wmain shim: its own helpers (awewin32_*) are local.
 # Exit status: 0 pass, 1 fail, 77 skipped (no nm).
 set -euo pipefail
 
-nm_cmd=nm static="" shared="" compat_shared="" headers=()
+nm_cmd=nm static="" shared="" compat_shared="" compat_static="" headers=()
 for arg in "$@"; do
     case "$arg" in
     --nm=*) nm_cmd=${arg#*=} ;;
     --static=*) static=${arg#*=} ;;
     --shared=*) shared=${arg#*=} ;;
     --compat-shared=*) compat_shared=${arg#*=} ;;
+    --compat-static=*) compat_static=${arg#*=} ;;
     -*)
         echo "symbols_test: unknown argument: $arg" >&2
         exit 2
@@ -35,7 +38,7 @@ for arg in "$@"; do
 done
 if [[ -z $static || -z $shared || ${#headers[@]} -eq 0 ]]; then
     echo "usage: symbols_test.sh [--nm=NM] --static=LIB.a --shared=LIB.so" \
-        "[--compat-shared=LIBAWEWIN32.so] HEADER..." >&2
+        "[--compat-shared=LIBAWEWIN32.so] [--compat-static=LIBAWEWIN32.a] HEADER..." >&2
     exit 2
 fi
 if ! command -v "$nm_cmd" >/dev/null; then
@@ -80,6 +83,13 @@ exported() {
         sort -u || true
 }
 
+# static_globals <library.a>: the global names its members define, the i386 build's PC thunks
+# aside, sorted.
+static_globals() {
+    "$nm_cmd" -g --defined-only "$1" | awk 'NF == 3 { print $3 }' |
+        grep -v -E '^__x86\.get_pc_thunk\.' | sort -u || true
+}
+
 api 'AWE_API|AWC_API' >"$work/api"
 if [[ ! -s $work/api ]]; then
     echo "FAIL: no AWE_API or AWC_API declaration found in ${headers[*]}" >&2
@@ -88,8 +98,7 @@ fi
 echo "   the headers declare $(wc -l <"$work/api") public functions"
 
 # Step 1: the static library (nm prints its members' names and, per member, its symbols).
-"$nm_cmd" -g --defined-only "$static" | awk 'NF == 3 { print $3 }' |
-    grep -v -E '^__x86\.get_pc_thunk\.' | sort -u >"$work/static" || true
+static_globals "$static" >"$work/static"
 compare "$(basename "$static")" "$work/api" "$work/static"
 
 # Step 2: the shared library.
@@ -101,6 +110,13 @@ if [[ -n $compat_shared ]]; then
     api 'AWEWIN32_API' >"$work/compat_api"
     exported "$compat_shared" >"$work/compat_shared"
     compare "$(basename "$compat_shared")" "$work/compat_api" "$work/compat_shared"
+fi
+
+# Step 4: the Windows-compatible API's static library, with its wmain shim's main().
+if [[ -n $compat_static ]]; then
+    { api 'AWEWIN32_API' && echo main; } | sort -u >"$work/compat_static_api"
+    static_globals "$compat_static" >"$work/compat_static"
+    compare "$(basename "$compat_static")" "$work/compat_static_api" "$work/compat_static"
 fi
 
 if ((failures > 0)); then
