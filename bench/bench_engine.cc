@@ -270,6 +270,17 @@ awc_t *cache_for(Group g, benchmark::State &state)
     uint64_t window = g == G_HIT ? kHitPages : kWindowPages;
     awc_t *c = nullptr;
     int rc = open_cache(frames, window, 0, &c);
+    /* Copy mode (engine/README.md 4.3) gives the slots frames of their own out of the budget:
+     * the window-miss and flush groups need exactly `frames` buffers (warm), so they ask for
+     * the slots' frames on top. */
+    if (rc == AWC_OK && (g == G_WMISS || g == G_FLUSH)) {
+        awc_stats st = stats_of(c);
+        if (st.copy_window && st.frames < frames) {
+            awc_close(c);
+            c = nullptr;
+            rc = open_cache(frames + st.slots, window, 0, &c);
+        }
+    }
     if (rc != AWC_OK) {
         state.SkipWithError(awc_msg("awc_open", rc).c_str());
         return nullptr;

@@ -3,6 +3,7 @@
  */
 #include "internal.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #define MAX_PAGE       ((size_t)2 << 20)
 #define MAX_STAGE      64u
 #define MAX_ROUND      1024u /* pages a write-back round writes at most (write_listed) */
+#define ROUND_BOUNCE   ((size_t)4 << 20) /* copy mode: bytes a round's page copies take at most */
 #define DEFAULT_WINDOW ((uint64_t)64 << 20) /* README 1.1: a window_budget of 0 */
 
 /* Steps:
@@ -320,36 +322,67 @@ AWC_API int awc_open(const struct awc_config *cfg, awc_t **out)
 #define HELD_PIN    2 /* pinned by others: the flush adds a pin of its own, so it stays mapped */
 #define HELD_FAILED 4 /* flag: its write failed, so it is dirty again when let go */
 
-/* Writes the dirty buffers listed in bl[0..n), all held the same way, in rounds of up to MAX_ROUND
- * pages (one file_write_pages each: the round's checksum blocks in one batch, then its pages in
- * one batch; a round ends early once it has used the nstage staging slots or the nstage copy
- * buffers): a buffer held BUSY from its slot, or mapped in a staging slot when it has none
- * (unmapped after its round); a pinned one from a copy taken
- * under its content latch, taken shared without waiting, so that no writer changes it while it
- * is copied and the checksum and the data written agree. A page the calling thread itself holds
- * exclusively is copied without the latch (nobody else can write it). A page another thread
- * holds exclusively is left dirty for a later flush: it is being changed in place, so no
- * consistent copy of it exists, and waiting for it could deadlock (its holder may be waiting for
- * this flush, or for a page this thread holds). Every page that can be written is: a page whose
- * write fails is marked HELD_FAILED in held[] (and stays dirty), the others go on; the first
- * error is returned. Caller holds flush_mu and no BUSY. */
+/* The pages of write_listed's bounce area: one for each listed page written from a copy (a pinned
+ * one; in copy mode one in no slot), up to what one round may copy: the nstage staging slots'
+ * worth, in copy mode ROUND_BOUNCE (a full round of 4 KiB pages), and never more than a
+ * round's `cap` pages. 0 when nothing needs a copy (the remapping window's unpinned round). The
+ * listed buffers are held, so that none enters or leaves a slot meanwhile. */
+static size_t bounce_pages(const struct awc *c, const uint32_t *bl, const uint8_t *held, size_t n,
+                           size_t cap)
+{
+    size_t want = 0, limit = (size_t)c->nstage;
+
+    if (c->copy && (ROUND_BOUNCE >> c->page_shift) > limit)
+        limit = ROUND_BOUNCE >> c->page_shift;
+    if (limit > cap)
+        limit = cap;
+    for (size_t i = 0; i < n && want < limit; i++) {
+        uint64_t s = atomic_load_explicit(&c->bufs[bl[i]].state, memory_order_acquire);
+
+        want += held[i] == HELD_PIN || (c->copy && (s & ST_MAPPED) == 0);
+    }
+    return want;
+}
+
+/* Writes the dirty buffers listed in bl[0..n), all held the same way (README 5.5), in rounds of up
+ * to MAX_ROUND pages, one file_write_pages each (the round's checksum blocks in one batch, then
+ * its pages in one batch). Where each page is written from:
+ * - a buffer held BUSY that is shown in a slot: the slot;
+ * - one held BUSY in no slot, in copy mode (README 4.3 item 4): a copy of its frames in the
+ *   bounce area (eng_write_source: awe_frames_read, no mapping change, so no TLB shootdown for
+ *   the process's other threads, README 10); a copy that fails fails that page alone;
+ * - one held BUSY in no slot, in the remapping window: its frames mapped in a staging slot (one
+ *   awe_map_scatter for the round's, unmapped after the round: a slot may need the frames);
+ * - a pinned one: a copy in the bounce area taken under its content latch, taken shared without
+ *   waiting, so that no writer changes it while it is copied and the checksum and the data
+ *   written agree. A page the calling thread itself holds exclusively is copied without the
+ *   latch (nobody else can write it). A page another thread holds exclusively is left dirty for
+ *   a later flush: it is being changed in place, so no consistent copy of it exists, and waiting
+ *   for it could deadlock (its holder may be waiting for this flush, or for a page this thread
+ *   holds).
+ * A round ends early at the first page that finds the bounce area (bounce_pages) or the nstage
+ * staging slots used up. Every page that can be written is: a page whose copy or write fails is
+ * marked HELD_FAILED in held[] (and stays dirty), the others go on; the first error is
+ * returned. Caller holds flush_mu and no BUSY. */
 static int write_listed(struct awc *c, const uint32_t *bl, uint8_t *held, size_t n)
 {
     size_t cap = n < MAX_ROUND ? (n > 0 ? n : 1) : MAX_ROUND;
+    size_t nb = bounce_pages(c, bl, held, n, cap);
+    bool staging = !c->copy && !c->identity; /* only the remapping window maps to write */
     uint64_t *pages = malloc(cap * sizeof(*pages));
     void **addrs = malloc(cap * sizeof(*addrs));
     size_t *from = malloc(cap * sizeof(*from));
     int *prc = malloc(cap * sizeof(*prc));
-    void **vas = malloc(c->nstage * c->k * sizeof(*vas));
-    awe_frame_t *fr = malloc(c->nstage * c->k * sizeof(*fr));
-    char *bounce = plat_aligned_alloc(c->page_size, c->nstage * c->page_size);
+    void **vas = staging ? malloc(c->nstage * c->k * sizeof(*vas)) : NULL;
+    awe_frame_t *fr = staging ? malloc(c->nstage * c->k * sizeof(*fr)) : NULL;
+    char *bounce = nb > 0 ? plat_aligned_alloc(c->page_size, nb * c->page_size) : NULL;
     char *stage = c->window + (c->nslot << c->page_shift);
     int rc = AWC_OK;
 
     plat_mutex_assert_held(&c->flush_mu);
     plat_mutex_assert_not_held(&c->mu); /* README 7: I/O with no cache lock held */
-    if (pages == NULL || addrs == NULL || from == NULL || prc == NULL || vas == NULL ||
-        fr == NULL || bounce == NULL) {
+    if (pages == NULL || addrs == NULL || from == NULL || prc == NULL ||
+        (staging && (vas == NULL || fr == NULL)) || (nb > 0 && bounce == NULL)) {
         for (size_t i = 0; i < n; i++)
             held[i] |= HELD_FAILED;
         rc = AWC_ENOMEM;
@@ -359,36 +392,49 @@ static int write_listed(struct awc *c, const uint32_t *bl, uint8_t *held, size_t
         size_t m = 0, nmap = 0, nbounce = 0;
         int crc = AWC_OK;
 
-        /* A round: up to MAX_ROUND pages, of which at most nstage staged and nstage copied. */
-        for (; i < n && m < cap && nmap < c->nstage && nbounce < c->nstage; i++, m++) {
+        /* A round: up to MAX_ROUND pages, of which at most nb copied and nstage staged. */
+        for (; i < n && m < cap; i++) {
             struct buf *b = &c->bufs[bl[i]];
             uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+            bool shown = (s & ST_MAPPED) != 0;
+            bool copied = held[i] == HELD_PIN || (c->copy && !shown);
             char *at = c->window + (ST_SLOT(s) << c->page_shift);
 
-            pages[m] = atomic_load_explicit(&b->page, memory_order_relaxed);
-            from[m] = i;
+            if (copied ? nbounce == nb : !shown && nmap == c->nstage)
+                break; /* the round is full: this page opens the next one */
             if (held[i] == HELD_PIN) {
                 bool latched = latch_try_shared(b);
 
                 if (!latched &&
-                    atomic_load_explicit(&b->xowner, memory_order_relaxed) != eng_thread_id()) {
-                    m--; /* held exclusively by another thread: a later flush writes it */
-                    continue;
-                }
+                    atomic_load_explicit(&b->xowner, memory_order_relaxed) != eng_thread_id())
+                    continue; /* held exclusively by another thread: a later flush writes it */
                 atomic_fetch_and_explicit(&b->state, ~ST_DIRTY, memory_order_acq_rel);
                 memcpy(bounce + nbounce * c->page_size, at, c->page_size);
                 if (latched)
                     latch_release(b);
                 addrs[m] = bounce + nbounce++ * c->page_size;
-            } else if ((s & ST_MAPPED) != 0) {
+            } else if (copied) {
+                int r = eng_write_source(c, bl[i], bounce + nbounce * c->page_size, &addrs[m]);
+
+                if (r != AWC_OK) {
+                    held[i] |= HELD_FAILED; /* its frames could not be read: it stays dirty */
+                    if (rc == AWC_OK)
+                        rc = r;
+                    continue;
+                }
+                nbounce++;
+            } else if (shown) {
                 addrs[m] = at;
             } else {
+                assert(staging);
                 for (size_t f = 0; f < c->k; f++) {
                     vas[nmap * c->k + f] = stage + (nmap << c->page_shift) + f * c->awe_page;
                     fr[nmap * c->k + f] = c->frames[(size_t)bl[i] * c->k + f];
                 }
                 addrs[m] = stage + (nmap++ << c->page_shift);
             }
+            pages[m] = atomic_load_explicit(&b->page, memory_order_relaxed);
+            from[m++] = i;
         }
         if (nmap > 0) {
             crc = eng_err(awe_map_scatter(vas, nmap * c->k, fr));

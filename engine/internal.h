@@ -9,7 +9,7 @@
  *   | buf 0  | buf 1  | ... | buf B-1  |   | slot 0 | slot 1 | ... | slot S-1 | staging (T) |
  *   +--------+--------+-----+----------+   +--------+--------+-----+--------+---------------+
  *     k = P / 4 KiB consecutive frames       a slot shows one buffer (k frames, one map call);
- *     per buffer                             staging slots are used by flush alone
+ *     per buffer                             staging slots: the remapping window's flush only
  *
  *   bufs[B]   descriptors: state word, page, content latch (section 2.3, 2.4)
  *   slots[S]  descriptors: buffer shown, reference bit (4.1)
@@ -207,6 +207,13 @@ int file_write_pages(struct awc *c, const uint64_t *pages, void *const *addrs, s
 uint64_t file_checksum_bytes(struct awc *c);
 /* Durability point: every write before it is on disk, then a new superblock (README 5.5). */
 int file_sync(struct awc *c);
+
+/* engine/pin.c */
+/* Where buffer bi's data is written from (README 4.3 item 4): its slot, or in copy mode, for a
+ * buffer in no slot, a copy of its frames in `bounce` (one page-aligned page; no mapping
+ * changes). AWC_OK with *at set; AWC_ENOMEM (bounce NULL) or the copy's error otherwise. The
+ * caller holds the buffer BUSY or pinned, and not the cache lock. */
+int eng_write_source(struct awc *c, uint32_t bi, char *bounce, void **at);
 
 /* engine/latch.c */
 /* A number for the calling thread, never 0 and never reused (the latches' owner, busy_by). */

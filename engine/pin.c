@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -404,19 +405,32 @@ static void clean_ahead_end(struct batch *t, const int *rc)
     t->nx = 0;
 }
 
-/* The address buffer bi's data can be written from: its slot, or (copy mode, a buffer in no
- * slot) a copy of its frames in `bounce`; NULL if there is none (no bounce page, or the copy
- * failed). */
-static void *clean_source(struct awc *c, uint32_t bi, char *bounce)
+/* README 4.3 item 4: where buffer bi's data is written from. A buffer shown in a slot: the slot,
+ * in *at (bounce unused). A buffer in no slot (copy mode only): its frames copied into `bounce`
+ * (one page, no mapping changed; counted in window_copies), in *at; AWC_ENOMEM when bounce is
+ * NULL, else the copy's error (the page then cannot be written this time). The caller holds the
+ * buffer BUSY or pinned, so that it neither enters nor leaves a slot meanwhile, and no cache lock
+ * (the copy is a memcpy or a pread). Cleaning ahead (phase C) and the flush (write_listed) both
+ * take their pages' addresses here. */
+int eng_write_source(struct awc *c, uint32_t bi, char *bounce, void **at)
 {
     uint64_t s = st_load(&c->bufs[bi]);
+    int rc;
 
-    if ((s & ST_MAPPED) != 0)
-        return slot_addr(c, ST_SLOT(s));
-    if (bounce == NULL || awe_frames_read(&c->frames[(size_t)bi * c->k], c->k, bounce) != AWE_OK)
-        return NULL;
+    plat_mutex_assert_not_held(&c->mu); /* README 7: I/O with no cache lock held */
+    if ((s & ST_MAPPED) != 0) {
+        *at = slot_addr(c, ST_SLOT(s));
+        return AWC_OK;
+    }
+    assert(c->copy); /* the remapping window writes only shown buffers from here */
+    if (bounce == NULL)
+        return AWC_ENOMEM;
+    rc = awe_frames_read(&c->frames[(size_t)bi * c->k], c->k, bounce);
+    if (rc != AWE_OK)
+        return eng_err(rc);
     atomic_fetch_add_explicit(&c->window_copies, 1, memory_order_relaxed);
-    return bounce;
+    *at = bounce;
+    return AWC_OK;
 }
 
 /* Phase C: the dirty victims' old pages are written back from the slots that show them, with the
@@ -447,7 +461,10 @@ static int phase_c(struct batch *t)
     next = bounce;
     for (size_t i = 0; i < t->nx; i++) {
         bool shown = (st_load(&c->bufs[t->xb[i]]) & ST_MAPPED) != 0;
-        void *from = clean_source(c, t->xb[i], shown ? NULL : next);
+        void *from = NULL;
+
+        if (eng_write_source(c, t->xb[i], shown ? NULL : next, &from) != AWC_OK)
+            from = NULL; /* not written: stays dirty */
 
         if (!shown && next != NULL)
             next += c->page_size;

@@ -36,6 +36,12 @@ uint64_t plat_testing_os_calls(void);
  * can reach the budget without thousands of mappings. */
 void plat_testing_set_vma_budget(uint64_t budget);
 
+/* Linux: on = 1 makes frame copies (awe_frames_read, awe_frames_write) go through pread and
+ * pwrite of the frames' memfd, one counted OS call per run of consecutive frames, instead of a
+ * memcpy from the platform's private view of the frames, so that a test can fail one; on = 0
+ * goes back. Windows: no effect (its AWE cannot copy frames). */
+void plat_testing_copy_frames_by_os(int on);
+
 /* Windows only: the AWE calls (frame allocation and freeing, mapping, MEM_PHYSICAL windows)
  * go to an emulation instead of the OS (platform/windows/emu_windows.c), so that the platform's
  * AWE bookkeeping and the layers above it run where the OS has no AWE (Wine: stubs). A frame is

@@ -11,8 +11,10 @@
  * directory under the build tree (engine_util.h), removed at exit.
  */
 #include "engine_util.h"
+#include "plat_testing.h"
 #include "test_util.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1349,6 +1351,157 @@ static void test_clean_ahead(void **state)
     et_unlink(path);
 }
 
+/* Copy mode's flush (engine/README.md 4.3 item 4, 5.5): a dirty buffer in no slot is written from
+ * a copy of its frames, never mapped. 2,000 dirty pages in 2,048 buffers and 64 slots (so more
+ * than one round's copies, 1,024 pages of 4 KiB): awc_writeback_range, awc_writeback and
+ * awc_flush write them with no map call, one copy for each page in no slot, and every page reads
+ * back after a reopen. */
+static void test_flush_copy(void **state)
+{
+    enum { FRAMES = 2112, SLOTS = 64, N = 2000 };
+    char path[1024];
+    struct awc_config cfg;
+    struct awc_stats s, t;
+    awc_t *c;
+
+    (void)state;
+    cfg = et_cfg(fresh(path, sizeof(path), "flush-copy"), K4, FRAMES, SLOTS, AWC_CREATE);
+    c = et_open(&cfg);
+    s = et_stats(c);
+    assert_int_equal(s.copy_window, 1);
+    assert_int_equal(s.slots, SLOTS);
+    for (uint64_t i = 0; i < N; i++)
+        put_page(c, K4, i, i + 1);
+    s = et_stats(c);
+    assert_int_equal(s.writebacks, 0);
+    assert_int_equal(s.frame_evictions, 0); /* nothing written before the calls below */
+
+    /* A range in no slot (the slots show the last 64 pages put): 50 copies, 50 writes. */
+    ET_EXPECT(awc_writeback_range(c, 100, 50), AWC_OK);
+    t = et_stats(c);
+    assert_int_equal(t.writebacks - s.writebacks, 50);
+    assert_int_equal(t.window_copies - s.window_copies, 50);
+
+    /* The rest: the 64 shown in slots are written from them. */
+    ET_EXPECT(awc_writeback(c), AWC_OK);
+    s = et_stats(c);
+    assert_int_equal(s.writebacks - t.writebacks, N - 50);
+    assert_int_equal(s.window_copies - t.window_copies, N - 50 - SLOTS);
+
+    /* A second version of every page, then a flush. */
+    for (uint64_t i = 0; i < N; i++)
+        put_page(c, K4, i, i + 2);
+    s = et_stats(c);
+    ET_EXPECT(awc_flush(c), AWC_OK);
+    t = et_stats(c);
+    assert_int_equal(t.writebacks - s.writebacks, N);
+    assert_int_equal(t.window_copies - s.window_copies, N - SLOTS);
+    assert_int_equal(t.map_calls, 0); /* copy mode: no map call, flushes included */
+    assert_int_equal(t.pages_mapped, 0);
+    et_close(c);
+
+    cfg = et_cfg(path, K4, FRAMES, SLOTS, 0);
+    c = et_open(&cfg);
+    for (uint64_t i = 0; i < N; i++)
+        check_page(c, K4, i, i + 2);
+    t = et_stats(c);
+    assert_int_equal(t.checksum_failures, 0);
+    assert_int_equal(t.map_calls, 0);
+    et_close(c);
+    et_unlink(path);
+}
+
+/* The version of `page` the file holds (asserts it is a good one). */
+static uint64_t version_on_disk(const char *path, uint64_t page)
+{
+    static unsigned char buf[4096];
+    uint64_t v = UINT64_MAX;
+    enum et_verdict r;
+
+    et_pread(path, buf, K4, et_page_offset(K4, page));
+    r = et_check(buf, K4, page, &v);
+    if (r != ET_GOOD)
+        fail_msg("page %llu on disk: %s", (unsigned long long)page, et_check_str(r));
+    return v;
+}
+
+/* A frame copy that fails in copy mode's write-back (engine/README.md 5.5) fails that page alone.
+ * Frame copies go through pread here (plat_testing_copy_frames_by_os), so that the gate can fail
+ * one: a write-back's first OS call is the copy of its first page in no slot.
+ * 1. awc_writeback (one round): the 99 others are written, the copy's error returned, that page
+ *    keeps its old version on disk and stays dirty: the next flush writes it, alone.
+ * 2. awc_flush: the error is returned, the others are written; its last round (the buffers
+ *    unpinned meanwhile) lists the page again, dirty, so the once-failed copy is tried again.
+ * Every page reads back after a reopen. */
+static void test_flush_copy_fails(void **state)
+{
+    enum { FRAMES = 256, SLOTS = 16, N = 100 };
+    char path[1024];
+    struct awc_config cfg;
+    struct awc_stats s, t;
+    uint64_t failed = UINT64_MAX;
+    awc_t *c;
+
+    (void)state;
+    cfg = et_cfg(fresh(path, sizeof(path), "flush-copy-fail"), K4, FRAMES, SLOTS, AWC_CREATE);
+    c = et_open(&cfg);
+    assert_int_equal(et_stats(c).copy_window, 1);
+    for (uint64_t i = 0; i < N; i++)
+        put_page(c, K4, i, 1);
+    ET_EXPECT(awc_flush(c), AWC_OK);
+    for (uint64_t i = 0; i < N; i++)
+        put_page(c, K4, i, 2);
+    plat_testing_copy_frames_by_os(1);
+
+    /* Step 1 */
+    s = et_stats(c);
+    plat_testing_fail_nth_os_call(1, EIO);
+    ET_EXPECT(awc_writeback(c), AWC_EIO);
+    plat_testing_fail_nth_os_call(0, 0);
+    t = et_stats(c);
+    assert_int_equal(t.writebacks - s.writebacks, N - 1);
+    for (uint64_t i = 0; i < N; i++) {
+        uint64_t v = version_on_disk(path, i);
+
+        if (v == 1) {
+            assert_int_equal(failed, UINT64_MAX); /* one page alone */
+            failed = i;
+        } else {
+            assert_int_equal(v, 2);
+        }
+    }
+    assert_int_not_equal(failed, UINT64_MAX);
+    s = et_stats(c);
+    ET_EXPECT(awc_flush(c), AWC_OK);
+    t = et_stats(c);
+    assert_int_equal(t.writebacks - s.writebacks, 1);
+    assert_int_equal(version_on_disk(path, failed), 2);
+
+    /* Step 2 */
+    for (uint64_t i = 0; i < N; i++)
+        put_page(c, K4, i, 3);
+    s = et_stats(c);
+    plat_testing_fail_nth_os_call(1, EIO);
+    ET_EXPECT(awc_flush(c), AWC_EIO);
+    plat_testing_fail_nth_os_call(0, 0);
+    t = et_stats(c);
+    assert_int_equal(t.writebacks - s.writebacks, N); /* N - 1, then the page in the last round */
+    assert_int_equal(t.flushes, s.flushes);           /* a flush that failed is not counted */
+    for (uint64_t i = 0; i < N; i++)
+        assert_int_equal(version_on_disk(path, i), 3);
+    plat_testing_copy_frames_by_os(0);
+    assert_int_equal(t.map_calls, 0);
+    et_close(c);
+
+    cfg = et_cfg(path, K4, FRAMES, SLOTS, 0);
+    c = et_open(&cfg);
+    for (uint64_t i = 0; i < N; i++)
+        check_page(c, K4, i, 3);
+    assert_int_equal(et_stats(c).checksum_failures, 0);
+    et_close(c);
+    et_unlink(path);
+}
+
 /* ---- Closing ----------------------------------------------------------------------------- */
 
 static void test_closed_handle(void **state)
@@ -2316,6 +2469,8 @@ int main(void)
         T(test_stats),
         T(test_clock_count),
         T(test_clean_ahead),
+        T(test_flush_copy),
+        T(test_flush_copy_fails),
         T(test_closed_handle),
         T(test_close_busy),
         T(test_flush_pinned),

@@ -778,7 +778,8 @@ int plat_frames_copy(const plat_frame_t *frames, size_t count, void *buf, int to
             n++;
         frame_decode(frames[i], &p, &index);
         len = n << shift;
-        if (g.pools[pool].view != NULL) {
+        if (g.pools[pool].view != NULL &&
+            !atomic_load_explicit(&os_copy_by_call, memory_order_relaxed)) {
             char *f = g.pools[pool].view + (index << shift);
 
             memcpy(to_frames ? f : at, to_frames ? at : f, len);

@@ -25,6 +25,7 @@
 _Static_assert(sizeof(off_t) == 8, "off_t must be 64 bits: build with -D_FILE_OFFSET_BITS=64");
 
 _Atomic(os_gate_fn) os_gate_hook;
+_Atomic int os_copy_by_call;
 
 /* Asks the gate about one OS call: 0 to go ahead, or a negative errno to fail it with. */
 static int gate(void)

@@ -24,6 +24,10 @@
 typedef int (*os_gate_fn)(void);
 extern _Atomic(os_gate_fn) os_gate_hook;
 
+/* 1: plat_frames_copy goes through pread and pwrite (counted calls) even where the pool has its
+ * view. Set only by testing_linux.c (plat_testing_copy_frames_by_os), never by the library. */
+extern _Atomic int os_copy_by_call;
+
 /* mmap: stores the mapping in *out. */
 int os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, void **out);
 int os_mmap_uncounted(void *addr, size_t len, int prot, int flags, int fd, off_t off, void **out);

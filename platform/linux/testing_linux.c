@@ -23,6 +23,11 @@ void testing_hook_set(void)
     atomic_store_explicit(&os_gate_hook, gate_hook, memory_order_release);
 }
 
+void plat_testing_copy_frames_by_os(int on)
+{
+    atomic_store_explicit(&os_copy_by_call, on != 0, memory_order_relaxed);
+}
+
 void plat_testing_emulate_awe(int on)
 {
     (void)on; /* Windows only: Linux's AWE needs no privilege, so there is nothing to emulate */

@@ -45,3 +45,8 @@ void testing_hook_set(void)
 {
     atomic_store_explicit(&os_gate_hook, gate_hook, memory_order_release);
 }
+
+void plat_testing_copy_frames_by_os(int on)
+{
+    (void)on; /* Linux only: Windows' AWE cannot copy frames (plat_frames_copy: not supported) */
+}
