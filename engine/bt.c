@@ -695,6 +695,11 @@ struct bounds {
     size_t len;
     bool below; /* record the separator below the leaf (else the one above) */
     bool has;   /* recorded */
+    /* README 11.6.4: NULL, or the child index the descent took at each level (1 ..), which
+     * `hinted` (a ROUTE_LE search from the bound above the leaf the last descent reached) tries
+     * first, and the next one. */
+    uint32_t *took;
+    bool hinted;
 };
 
 /* How a descent picks the child: LE the one whose range holds the key; LT the one holding the
@@ -709,17 +714,42 @@ enum route { ROUTE_LE, ROUTE_LT };
  * a cursor's leaf), so that a copy stays cheap beside the work it saves. */
 #define BT_COPY_MAX 65536u
 
-/* The child a descent takes from inner node p (README 11.4.2), recording the cursor's bound. */
+/* README 11.6.4: the child bt_route gives for a cursor's bound above the leaf its last descent
+ * reached through child `took` at this level: most often the next child one level above the
+ * leaves (where the bound came from), the same child higher up; each guess checked with two
+ * compares, a search when neither holds. */
+static uint32_t route_hinted(const uint8_t *p, const uint8_t *key, size_t len, uint32_t took)
+{
+    uint32_t first = bt_level(p) == 1 ? took + 1 : took;
+    uint32_t second = bt_level(p) == 1 ? took : took + 1;
+
+    if (bt_routes_to(p, key, len, first))
+        return first;
+    if (bt_routes_to(p, key, len, second))
+        return second;
+    return bt_route(p, key, len);
+}
+
+/* The child a descent takes from inner node p (README 11.4.2), recording the cursor's bound and
+ * the child taken. */
 static uint32_t pick_child(const uint8_t *p, const uint8_t *key, size_t len, enum route how,
                            struct bounds *b)
 {
-    uint32_t n = bt_n(p), j;
+    uint32_t n, level, j;
     bool found;
 
-    if (how == ROUTE_LE)
+    if (b == NULL && how == ROUTE_LE)
+        return bt_route(p, key, len); /* a lookup's */
+    n = bt_n(p);
+    level = bt_level(p);
+    if (how == ROUTE_LE && b != NULL && b->hinted)
+        j = route_hinted(p, key, len, b->took[level]);
+    else if (how == ROUTE_LE)
         j = bt_route(p, key, len);
     else
         j = key == NULL ? n : bt_lower_bound(p, key, len, &found);
+    if (b != NULL && b->took != NULL)
+        b->took[level] = j;
     if (b != NULL && (b->below ? j > 0 : j < n)) {
         const uint8_t *k = bt_key_at(p, b->below ? j - 1 : j, &b->len);
 
@@ -1546,6 +1576,7 @@ struct awc_bt_cursor {
     bool beyond_below;    /* the side recorded: below the leaf (prev), else above (next) */
     uint32_t beyond_turn; /* beyond_bound: the separator is bound[beyond_turn] */
     size_t beyond_len;
+    uint32_t took[AWC_BT_MAX_HEIGHT]; /* the child index each level's descent took (11.6.4) */
 };
 
 AWC_API int awc_bt_cursor_open(awc_bt_t *bt, awc_bt_cursor_t **cursor)
@@ -1676,7 +1707,10 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
         return rc;
     c->valid = false;
     for (;;) {
-        struct bounds b = {.buf = c->bound[turn], .below = mv == LT};
+        struct bounds b = {.buf = c->bound[turn],
+                           .below = mv == LT,
+                           .took = c->took,
+                           .hinted = at_bound && mv != LT};
         uint64_t page, shape, done0;
         uint8_t *leaf;
         uint32_t n, i;
@@ -1803,11 +1837,13 @@ static int step_cached(struct awc_bt_cursor *c, enum move mv, uint8_t *key, size
     uint32_t i, n;
     int rc;
 
-    /* README 11.6.3: from the copy while no put or delete has begun since it was made. */
+    /* README 11.6.3: from the copy while no put or delete has begun since it was made; on the
+     * copy's entry, step_copy found it at the copy's end on that side. */
     if (c->copy_ok && atomic_load_explicit(&bt->writes_begun, memory_order_seq_cst) == c->begun) {
         leaf = c->copy;
         n = bt_n(leaf);
-        rc = step_take(c, leaf, mv, &i);
+        i = n;
+        rc = c->on_copy ? BT_DESCEND : step_take(c, leaf, mv, &i);
     } else {
         uint64_t done0;
 

@@ -213,6 +213,10 @@ uint32_t bt_lower_bound(const uint8_t *node, const uint8_t *key, size_t len, boo
 /* The child of an inner node whose range holds key: the number of separators <= key. */
 uint32_t bt_route(const uint8_t *node, const uint8_t *key, size_t len);
 
+/* True when child j is the one bt_route gives for key (separator j - 1 <= key < separator j): two
+ * compares, to check a guess (README 11.6.4). */
+bool bt_routes_to(const uint8_t *node, const uint8_t *key, size_t len, uint32_t j);
+
 /* Inserts a leaf entry at index i of a node of `cap` bytes; the caller made sure it fits
  * (bt_used + bt_leaf_size <= cap). */
 void bt_leaf_insert(uint8_t *node, uint32_t cap, uint32_t i, const uint8_t *key, size_t key_len,

@@ -185,6 +185,28 @@ uint32_t bt_route(const uint8_t *node, const uint8_t *key, size_t len)
     return found ? i + 1 : i; /* separators are unique: at most one equals key */
 }
 
+bool bt_routes_to(const uint8_t *node, const uint8_t *key, size_t len, uint32_t j)
+{
+    uint32_t n = bt_n(node);
+    size_t klen;
+    const uint8_t *k;
+
+    assert(!is_leaf(node));
+    if (j > n)
+        return false;
+    if (j < n) {
+        k = bt_inner_key_at(node, j, &klen);
+        if (bt_cmp(k, klen, key, len) <= 0)
+            return false;
+    }
+    if (j > 0) {
+        k = bt_inner_key_at(node, j - 1, &klen);
+        if (bt_cmp(k, klen, key, len) > 0)
+            return false;
+    }
+    return true;
+}
+
 /* Makes room for a slot at index i and a cell of `bytes` bytes (the gap holds both); returns
  * the cell's offset. */
 static uint32_t open_entry(uint8_t *node, uint32_t i, uint32_t bytes)
