@@ -1893,7 +1893,7 @@ static int step_cached(struct awc_bt_cursor *c, enum move mv, uint8_t *key, size
 
 /* README 11.6.3: a step to the neighbouring entry of the copy the cursor is on, while no put or
  * delete has begun since the copy was made; the cursor then points into the copy (nothing is
- * copied out). BT_DESCEND at the copy's ends, or when the copy is stale. */
+ * copied out). False at the copy's ends, or when the copy is stale. */
 static inline bool step_copy(struct awc_bt_cursor *c, enum move mv)
 {
     if (!c->on_copy || (mv == GT ? c->slot + 1 >= bt_n(c->copy) : c->slot == 0) ||
