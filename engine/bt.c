@@ -700,6 +700,11 @@ struct bounds {
     size_t len;
     bool below; /* record the separator below the leaf (else the one above) */
     bool has;   /* recorded */
+    /* README 11.6.4: NULL, or the child index the descent took at each level (1 ..), which
+     * `hinted` (a ROUTE_LE search from the bound above the leaf the last descent reached) tries
+     * first, and the next one. */
+    uint32_t *took;
+    bool hinted;
 };
 
 /* How a descent picks the child: LE the one whose range holds the key; LT the one holding the
@@ -714,17 +719,42 @@ enum route { ROUTE_LE, ROUTE_LT };
  * a cursor's leaf), so that a copy stays cheap beside the work it saves. */
 #define BT_COPY_MAX 65536u
 
-/* The child a descent takes from inner node p (README 11.4.2), recording the cursor's bound. */
+/* README 11.6.4: the child bt_route gives for a cursor's bound above the leaf its last descent
+ * reached through child `took` at this level: most often the next child one level above the
+ * leaves (where the bound came from), the same child higher up; each guess checked with two
+ * compares, a search when neither holds. */
+static uint32_t route_hinted(const uint8_t *p, const uint8_t *key, size_t len, uint32_t took)
+{
+    uint32_t first = bt_level(p) == 1 ? took + 1 : took;
+    uint32_t second = bt_level(p) == 1 ? took : took + 1;
+
+    if (bt_routes_to(p, key, len, first))
+        return first;
+    if (bt_routes_to(p, key, len, second))
+        return second;
+    return bt_route(p, key, len);
+}
+
+/* The child a descent takes from inner node p (README 11.4.2), recording the cursor's bound and
+ * the child taken. */
 static uint32_t pick_child(const uint8_t *p, const uint8_t *key, size_t len, enum route how,
                            struct bounds *b)
 {
-    uint32_t n = bt_n(p), j;
+    uint32_t n, level, j;
     bool found;
 
-    if (how == ROUTE_LE)
+    if (b == NULL && how == ROUTE_LE)
+        return bt_route(p, key, len); /* a lookup's */
+    n = bt_n(p);
+    level = bt_level(p);
+    if (how == ROUTE_LE && b != NULL && b->hinted)
+        j = route_hinted(p, key, len, b->took[level]);
+    else if (how == ROUTE_LE)
         j = bt_route(p, key, len);
     else
         j = key == NULL ? n : bt_lower_bound(p, key, len, &found);
+    if (b != NULL && b->took != NULL)
+        b->took[level] = j;
     if (b != NULL && (b->below ? j > 0 : j < n)) {
         const uint8_t *k = bt_key_at(p, b->below ? j - 1 : j, &b->len);
 
@@ -744,7 +774,9 @@ static uint32_t pick_child(const uint8_t *p, const uint8_t *key, size_t len, enu
 
 /* Where a copy of `page` as of `shape` is among the places it may take (BT_INNER_WAYS from
  * page modulo n; found: the one holding it), or where it may go (!found: the first holding no
- * copy of that shape); n if none. */
+ * copy, or none of that shape); n if none. A place that never held a copy has page 0 (no node's
+ * page) and shape 0, which is also the shape of a tree reopened and not yet written: it is free
+ * by its page, not its shape. */
 #define BT_INNER_WAYS 4u
 static uint32_t inner_place(const struct bt_inner_copies *ic, uint64_t page, uint64_t shape,
                             bool found)
@@ -752,7 +784,8 @@ static uint32_t inner_place(const struct bt_inner_copies *ic, uint64_t page, uin
     for (uint32_t w = 0; w < BT_INNER_WAYS && w < ic->n; w++) {
         uint32_t i = (uint32_t)(page + w) & (ic->n - 1);
 
-        if (found ? ic->page[i] == page && ic->shape[i] == shape : ic->shape[i] != shape)
+        if (found ? ic->page[i] == page && ic->shape[i] == shape
+                  : ic->page[i] == 0 || ic->shape[i] != shape)
             return i;
     }
     return ic->n;
@@ -843,7 +876,7 @@ static void refresh_inner_copy(struct awc_bt *bt, uint64_t page, const uint8_t *
         if (ic->node == NULL)
             ic->node = malloc((size_t)ic->n * bt->cap);
         if (ic->node != NULL && i < ic->n) {
-            memcpy(ic->node + (size_t)i * bt->cap, node, bt->cap);
+            bt_copy_node(ic->node + (size_t)i * bt->cap, node, bt->cap);
             ic->page[i] = page;
             ic->shape[i] = shape;
         }
@@ -865,7 +898,7 @@ static void refresh_root_copy(struct awc_bt *bt, uint64_t page, const uint8_t *n
             s->copy = malloc(bt->cap);
         s->copy_valid = s->copy != NULL;
         if (s->copy_valid) {
-            memcpy(s->copy, node, bt->cap);
+            bt_copy_node(s->copy, node, bt->cap);
             s->copy_shape = shape;
             s->copy_page = page;
         }
@@ -1561,6 +1594,7 @@ struct awc_bt_cursor {
     bool beyond_below;    /* the side recorded: below the leaf (prev), else above (next) */
     uint32_t beyond_turn; /* beyond_bound: the separator is bound[beyond_turn] */
     size_t beyond_len;
+    uint32_t took[AWC_BT_MAX_HEIGHT]; /* the child index each level's descent took (11.6.4) */
 };
 
 AWC_API int awc_bt_cursor_open(awc_bt_t *bt, awc_bt_cursor_t **cursor)
@@ -1617,6 +1651,14 @@ static int take_entry(struct awc_bt_cursor *c, const uint8_t *leaf, uint32_t i)
     return AWC_OK;
 }
 
+/* Puts the cursor on entry i of its copy (README 11.6.3): its key and value point into the
+ * copy, nothing is copied out. */
+static void take_copy_entry(struct awc_bt_cursor *c, uint32_t i)
+{
+    bt_leaf_entry(c->copy, i, &c->kp, &c->key_len, &c->vp, &c->value_len);
+    c->valid = true;
+}
+
 /* Copies the leaf the cursor is on (pinned shared) as of this moment: exact if no put or delete
  * ran while done0 (writes_done, read before the pin) was read and the copy made. */
 static void copy_leaf(struct awc_bt_cursor *c, const uint8_t *leaf, uint64_t done0)
@@ -1630,7 +1672,7 @@ static void copy_leaf(struct awc_bt_cursor *c, const uint8_t *leaf, uint64_t don
         c->copy = malloc(bt->cap);
     if (c->copy == NULL)
         return;
-    memcpy(c->copy, leaf, bt->cap);
+    bt_copy_node(c->copy, leaf, bt->cap);
     c->begun = atomic_load_explicit(&bt->writes_begun, memory_order_seq_cst);
     c->copy_ok = c->begun == done0;
 }
@@ -1652,9 +1694,29 @@ static bool beyond(const uint8_t *leaf, uint32_t i, enum move mv, const uint8_t 
     return mv == GE ? c >= 0 : mv == GT ? c > 0 : c < 0;
 }
 
+/* The first index of the leaf (of n keys) whose key is >= key[0..len). A move from a bound
+ * (README 11.6.1) expects its answer at the leaf's near end (the first key for GE, past the last
+ * for LT) and compares that key first; a search otherwise. */
+static uint32_t leaf_index(const uint8_t *leaf, uint32_t n, enum move mv, const uint8_t *key,
+                           size_t len, bool at_bound, bool *found)
+{
+    if (at_bound && n > 0) {
+        size_t klen;
+        const uint8_t *k = bt_leaf_key_at(leaf, mv == LT ? n - 1 : 0, &klen);
+        int c = bt_cmp(k, klen, key, len);
+
+        *found = c == 0;
+        if (mv == LT ? c < 0 : c >= 0)
+            return mv == LT ? n : 0;
+    }
+    return bt_lower_bound(leaf, key, len, found);
+}
+
 /* One move (README 11.6.1): find the leaf for the search key, take the entry there; when the leaf
- * has none, search again from the separator beyond it, until a key or the end. */
-static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key, size_t len)
+ * has none, search again from the separator beyond it, until a key or the end. at_bound: the key
+ * is a separator a move recorded (leaf_index). */
+static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key, size_t len,
+                       bool at_bound)
 {
     struct awc_bt *bt = c->bt;
     int rc = bt_check_handle(bt), turn = 0;
@@ -1663,7 +1725,10 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
         return rc;
     c->valid = false;
     for (;;) {
-        struct bounds b = {.buf = c->bound[turn], .below = mv == LT};
+        struct bounds b = {.buf = c->bound[turn],
+                           .below = mv == LT,
+                           .took = c->took,
+                           .hinted = at_bound && mv != LT};
         uint64_t page, shape, done0;
         uint8_t *leaf;
         uint32_t n, i;
@@ -1679,17 +1744,21 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
             return rc;
         }
         n = bt_n(leaf);
-        i = key == NULL ? n : bt_lower_bound(leaf, key, len, &found);
+        i = key == NULL ? n : leaf_index(leaf, n, mv, key, len, at_bound, &found);
         if (mv == GT && key != NULL && found)
             i++;
         if (mv == LT)
             i = i == 0 ? n : i - 1; /* n: none */
-        if (i < n && !beyond(leaf, i, mv, key, len))
+        if (i < n && !beyond(leaf, i, mv, key, len)) {
             rc = AWC_EBADFILE;
-        else if (i < n)
-            rc = take_entry(c, leaf, i);
-        if (i < n && rc == AWC_OK)
+        } else if (i < n) {
+            /* README 11.6.3: the copy first; the entry from it when it is exact */
             copy_leaf(c, leaf, done0);
+            if (c->copy_ok)
+                take_copy_entry(c, i);
+            else
+                rc = take_entry(c, leaf, i);
+        }
         awc_unpin(bt->cache, page, 0);
         bt_epoch_exit(bt);
         if (i < n && rc == AWC_OK) {
@@ -1716,6 +1785,7 @@ static int cursor_move(struct awc_bt_cursor *c, enum move mv, const uint8_t *key
         key = c->bound[turn];
         len = b.len;
         mv = mv == LT ? LT : GE;
+        at_bound = true;
         turn ^= 1;
     }
 }
@@ -1726,14 +1796,14 @@ AWC_API int awc_bt_cursor_seek(awc_bt_cursor_t *c, const void *key, size_t key_l
         return AWC_EINVAL;
     if (key_len > AWC_BT_MAX_KEY)
         return AWC_E2BIG;
-    return cursor_move(c, GE, key_len == 0 ? (const uint8_t *)"" : key, key_len);
+    return cursor_move(c, GE, key_len == 0 ? (const uint8_t *)"" : key, key_len, false);
 }
 
 AWC_API int awc_bt_cursor_last(awc_bt_cursor_t *c)
 {
     if (c == NULL)
         return AWC_EINVAL;
-    return cursor_move(c, LT, NULL, 0);
+    return cursor_move(c, LT, NULL, 0, false);
 }
 
 /* cursor_step's answer when the cached leaf cannot serve the move: descend. */
@@ -1785,11 +1855,13 @@ static int step_cached(struct awc_bt_cursor *c, enum move mv, uint8_t *key, size
     uint32_t i, n;
     int rc;
 
-    /* README 11.6.3: from the copy while no put or delete has begun since it was made. */
+    /* README 11.6.3: from the copy while no put or delete has begun since it was made; on the
+     * copy's entry, step_copy found it at the copy's end on that side. */
     if (c->copy_ok && atomic_load_explicit(&bt->writes_begun, memory_order_seq_cst) == c->begun) {
         leaf = c->copy;
         n = bt_n(leaf);
-        rc = step_take(c, leaf, mv, &i);
+        i = n;
+        rc = c->on_copy ? BT_DESCEND : step_take(c, leaf, mv, &i);
     } else {
         uint64_t done0;
 
@@ -1834,37 +1906,42 @@ static int step_cached(struct awc_bt_cursor *c, enum move mv, uint8_t *key, size
         c->valid = false;
         return AWC_EBADFILE;
     }
-    return cursor_move(c, mv == LT ? LT : GE, key, *len);
+    return cursor_move(c, mv == LT ? LT : GE, key, *len, true);
 }
 
 /* README 11.6.3: a step to the neighbouring entry of the copy the cursor is on, while no put or
  * delete has begun since the copy was made; the cursor then points into the copy (nothing is
- * copied out). BT_DESCEND at the copy's ends, or when the copy is stale. */
-static int step_copy(struct awc_bt_cursor *c, enum move mv)
+ * copied out). False at the copy's ends, or when the copy is stale. */
+static inline bool step_copy(struct awc_bt_cursor *c, enum move mv)
 {
-    uint32_t i;
-    size_t klen, vlen;
-
-    if (!c->on_copy || atomic_load_explicit(&c->bt->writes_begun, memory_order_seq_cst) != c->begun)
-        return BT_DESCEND;
-    if (mv == GT ? c->slot + 1 >= bt_n(c->copy) : c->slot == 0)
-        return BT_DESCEND;
+    if (!c->on_copy || (mv == GT ? c->slot + 1 >= bt_n(c->copy) : c->slot == 0) ||
+        atomic_load_explicit(&c->bt->writes_begun, memory_order_seq_cst) != c->begun)
+        return false;
     /* The neighbour lies beyond: a node's keys ascend, checked at its first pin (README 11.2.4)
      * and kept so by every write. */
-    i = mv == GT ? c->slot + 1 : c->slot - 1;
-    c->kp = bt_key_at(c->copy, i, &klen);
-    c->vp = bt_value_at(c->copy, i, &vlen);
-    c->key_len = klen;
-    c->value_len = vlen;
-    c->slot = i;
-    return AWC_OK;
+    c->slot = mv == GT ? c->slot + 1 : c->slot - 1;
+    bt_leaf_entry(c->copy, c->slot, &c->kp, &c->key_len, &c->vp, &c->value_len);
+    return true;
 }
 
-/* next and prev: from the key the cursor is on (copied: the move overwrites it). */
+/* next and prev past step_copy: from the key the cursor is on (copied: the move overwrites
+ * it). Apart from the step in the copy, so that the step does not set up this frame. */
 static int cursor_step(struct awc_bt_cursor *c, enum move mv)
 {
     uint8_t key[AWC_BT_MAX_KEY];
     size_t len;
+    int rc = step_cached(c, mv, key, &len);
+
+    if (rc != BT_DESCEND)
+        return rc;
+    len = c->key_len;
+    memcpy(key, c->kp, len);
+    return cursor_move(c, mv, key, len, false);
+}
+
+/* README 11.6.3: the step within the copy first (a bounds check and the neighbour's slot). */
+static inline int step(struct awc_bt_cursor *c, enum move mv)
+{
     int rc;
 
     if (c == NULL || !c->valid)
@@ -1872,32 +1949,32 @@ static int cursor_step(struct awc_bt_cursor *c, enum move mv)
     rc = bt_check_handle(c->bt);
     if (rc != AWC_OK)
         return rc;
-    rc = step_copy(c, mv);
-    if (rc != BT_DESCEND)
-        return rc;
-    rc = step_cached(c, mv, key, &len);
-    if (rc != BT_DESCEND)
-        return rc;
-    len = c->key_len;
-    memcpy(key, c->kp, len);
-    return cursor_move(c, mv, key, len);
+    return step_copy(c, mv) ? AWC_OK : cursor_step(c, mv);
 }
 
 AWC_API int awc_bt_cursor_next(awc_bt_cursor_t *c)
 {
-    return cursor_step(c, GT);
+    return step(c, GT);
 }
 
 AWC_API int awc_bt_cursor_prev(awc_bt_cursor_t *c)
 {
-    return cursor_step(c, LT);
+    return step(c, LT);
 }
 
 AWC_API int awc_bt_cursor_get(awc_bt_cursor_t *c, const void **key, size_t *key_len,
                               const void **value, size_t *value_len)
 {
-    if (c == NULL || !c->valid || (key == NULL) != (key_len == NULL) ||
-        (value == NULL) != (value_len == NULL))
+    if (c == NULL || !c->valid)
+        return AWC_EINVAL;
+    if (key != NULL && key_len != NULL && value != NULL && value_len != NULL) {
+        *key = c->kp; /* the usual call first: both pairs */
+        *key_len = c->key_len;
+        *value = c->vp;
+        *value_len = c->value_len;
+        return AWC_OK;
+    }
+    if ((key == NULL) != (key_len == NULL) || (value == NULL) != (value_len == NULL))
         return AWC_EINVAL;
     if (key != NULL) {
         *key = c->kp;

@@ -30,10 +30,12 @@
 #include "awecache_bt.h"
 #include "plat_sync.h"
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- Nodes (README 11.2) ----------------------------------------------------------------- */
 
@@ -59,6 +61,115 @@ static inline uint32_t bt_inner_size(size_t key_len)
     return (uint32_t)(BT_SLOT + BT_INNER_CELL + key_len);
 }
 
+/* Header offsets (the diagram above). */
+#define BT_H_MAGIC  0u
+#define BT_H_KIND   4u
+#define BT_H_LEVEL  5u
+#define BT_H_N      8u
+#define BT_H_LO     12u
+#define BT_H_GEN    16u
+#define BT_H_CHILD0 24u
+#define BT_H_CELLS  32u
+
+/* Unaligned loads of the node's integers (machine byte order). */
+static inline uint16_t bt_ld16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline uint32_t bt_ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline uint64_t bt_ld64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* The node accessors below are inline: every search step and every cursor step uses them
+ * (README 11.2.5). */
+
+/* Header fields. */
+static inline uint32_t bt_n(const uint8_t *node)
+{
+    return bt_ld32(node + BT_H_N);
+}
+
+static inline uint32_t bt_level(const uint8_t *node)
+{
+    return node[BT_H_LEVEL];
+}
+
+static inline bool bt_is_leaf(const uint8_t *node)
+{
+    return node[BT_H_KIND] == BT_LEAF;
+}
+
+/* The offset of cell i (slot i). */
+static inline uint32_t bt_slot(const uint8_t *node, uint32_t i)
+{
+    return bt_ld32(node + BT_HDR + (size_t)i * BT_SLOT);
+}
+
+/* Key i (0 <= i < n) of a leaf (bt_leaf_key_at), an inner node (bt_inner_key_at) or either. */
+static inline const uint8_t *bt_leaf_key_at(const uint8_t *node, uint32_t i, size_t *len)
+{
+    const uint8_t *c = node + bt_slot(node, i);
+
+    *len = bt_ld16(c);
+    return c + BT_LEAF_CELL;
+}
+
+static inline const uint8_t *bt_inner_key_at(const uint8_t *node, uint32_t i, size_t *len)
+{
+    const uint8_t *c = node + bt_slot(node, i);
+
+    *len = bt_ld16(c + 8);
+    return c + BT_INNER_CELL;
+}
+
+static inline const uint8_t *bt_key_at(const uint8_t *node, uint32_t i, size_t *len)
+{
+    return bt_is_leaf(node) ? bt_leaf_key_at(node, i, len) : bt_inner_key_at(node, i, len);
+}
+
+/* Value i of a leaf. */
+static inline const uint8_t *bt_value_at(const uint8_t *node, uint32_t i, size_t *len)
+{
+    const uint8_t *c = node + bt_slot(node, i);
+
+    assert(bt_is_leaf(node));
+    *len = bt_ld32(c + 2);
+    return c + BT_LEAF_CELL + bt_ld16(c);
+}
+
+/* Key and value i of a leaf, from one read of the slot and the cell (a cursor's step). */
+static inline void bt_leaf_entry(const uint8_t *node, uint32_t i, const uint8_t **key,
+                                 size_t *key_len, const uint8_t **value, size_t *value_len)
+{
+    const uint8_t *c = node + bt_slot(node, i);
+    size_t klen = bt_ld16(c);
+
+    *key = c + BT_LEAF_CELL;
+    *key_len = klen;
+    *value = c + BT_LEAF_CELL + klen;
+    *value_len = bt_ld32(c + 2);
+}
+
+/* Child j (0 <= j <= n) of an inner node. */
+static inline uint64_t bt_child(const uint8_t *node, uint32_t j)
+{
+    assert(!bt_is_leaf(node) && j <= bt_n(node));
+    return j == 0 ? bt_ld64(node + BT_H_CHILD0) : bt_ld64(node + bt_slot(node, j - 1));
+}
+
 /* A key: bytes and length. len 0 with inf set is +infinity (after every key); len 0 without it
  * is the empty key (before every key). */
 struct bt_key {
@@ -69,9 +180,7 @@ struct bt_key {
 /* memcmp order, a shorter key first on a tie. */
 int bt_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
-/* Header fields. */
-uint32_t bt_n(const uint8_t *node);
-uint32_t bt_level(const uint8_t *node);
+/* The epoch that wrote the node. */
 uint64_t bt_gen(const uint8_t *node);
 void bt_set_gen(uint8_t *node, uint64_t gen);
 
@@ -82,17 +191,14 @@ void bt_node_init(uint8_t *node, uint32_t cap, unsigned kind, unsigned level, ui
  * that all its free bytes are one gap. */
 void bt_compact(uint8_t *node, uint32_t cap, uint8_t *scratch);
 
+/* Copies node src (well formed, of `cap` bytes) into dst: the header, the slots and the cell
+ * area; the gap between them is left as dst had it (README 11.2.5). */
+void bt_copy_node(uint8_t *dst, const uint8_t *src, uint32_t cap);
+
 /* Bytes free between the slots and the cells (what an insert can use without bt_compact). */
 uint32_t bt_gap(const uint8_t *node);
 
-/* Key i (0 <= i < n) of a leaf or inner node. */
-const uint8_t *bt_key_at(const uint8_t *node, uint32_t i, size_t *len);
-
-/* Value i of a leaf. */
-const uint8_t *bt_value_at(const uint8_t *node, uint32_t i, size_t *len);
-
-/* Child j (0 <= j <= n) of an inner node; set_child replaces it. */
-uint64_t bt_child(const uint8_t *node, uint32_t j);
+/* Replaces child j (0 <= j <= n) of an inner node. */
 void bt_set_child(uint8_t *node, uint32_t j, uint64_t child);
 
 /* Bytes of the entry i (cell and slot). */
@@ -106,6 +212,10 @@ uint32_t bt_lower_bound(const uint8_t *node, const uint8_t *key, size_t len, boo
 
 /* The child of an inner node whose range holds key: the number of separators <= key. */
 uint32_t bt_route(const uint8_t *node, const uint8_t *key, size_t len);
+
+/* True when child j is the one bt_route gives for key (separator j - 1 <= key < separator j): two
+ * compares, to check a guess (README 11.6.4). */
+bool bt_routes_to(const uint8_t *node, const uint8_t *key, size_t len, uint32_t j);
 
 /* Inserts a leaf entry at index i of a node of `cap` bytes; the caller made sure it fits
  * (bt_used + bt_leaf_size <= cap). */

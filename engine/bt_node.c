@@ -10,35 +10,20 @@
 #include <string.h>
 
 /* Header offsets (bt.h). */
-#define H_MAGIC  0u
-#define H_KIND   4u
-#define H_LEVEL  5u
-#define H_N      8u
-#define H_LO     12u
-#define H_GEN    16u
-#define H_CHILD0 24u
-#define H_CELLS  32u
+#define H_MAGIC  BT_H_MAGIC
+#define H_KIND   BT_H_KIND
+#define H_LEVEL  BT_H_LEVEL
+#define H_N      BT_H_N
+#define H_LO     BT_H_LO
+#define H_GEN    BT_H_GEN
+#define H_CHILD0 BT_H_CHILD0
+#define H_CELLS  BT_H_CELLS
 
-static uint16_t ld16(const uint8_t *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static uint32_t ld32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static uint64_t ld64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
+#define ld16    bt_ld16
+#define ld32    bt_ld32
+#define ld64    bt_ld64
+#define slot    bt_slot
+#define is_leaf bt_is_leaf
 
 static void st16(uint8_t *p, uint16_t v)
 {
@@ -55,24 +40,59 @@ static void st64(uint8_t *p, uint64_t v)
     memcpy(p, &v, sizeof(v));
 }
 
+/* The index of the first byte that differs between the eight at a and the eight at b, which
+ * differ (x and y: those bytes as loaded). */
+static inline size_t first_diff(const uint8_t *a, const uint8_t *b, uint64_t x, uint64_t y)
+{
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) &&                        \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    (void)a;
+    (void)b;
+    return (size_t)__builtin_ctzll(x ^ y) / 8; /* the lowest byte comes first in memory */
+#else
+    size_t i = 0;
+
+    (void)x;
+    (void)y;
+    while (a[i] == b[i])
+        i++;
+    return i;
+#endif
+}
+
+/* README 11.2.5: compares a[0..alen) with b[0..blen) from byte `from` on (the bytes before it are
+ * known to be equal), eight bytes at a time, then byte by byte; *same is where they first
+ * differ (or the shorter length). Reads nothing outside either key, whatever `from` is (a node out
+ * of order breaks the premise, and then only the answer). */
+static inline int cmp_from(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                           size_t from, size_t *same)
+{
+    size_t n = alen < blen ? alen : blen, i = from;
+    uint64_t x, y;
+
+    for (; i + 8 <= n; i += 8) {
+        x = bt_ld64(a + i);
+        y = bt_ld64(b + i);
+        if (x != y)
+            goto differ;
+    }
+    while (i < n && a[i] == b[i])
+        i++;
+    *same = i;
+    if (i < n)
+        return a[i] < b[i] ? -1 : 1;
+    return alen < blen ? -1 : alen > blen;
+differ:
+    i += first_diff(a + i, b + i, x, y);
+    *same = i;
+    return a[i] < b[i] ? -1 : 1;
+}
+
 int bt_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-    size_t n = alen < blen ? alen : blen;
-    int c = n > 0 ? memcmp(a, b, n) : 0;
+    size_t same;
 
-    if (c != 0)
-        return c;
-    return alen < blen ? -1 : alen > blen;
-}
-
-uint32_t bt_n(const uint8_t *node)
-{
-    return ld32(node + H_N);
-}
-
-uint32_t bt_level(const uint8_t *node)
-{
-    return node[H_LEVEL];
+    return cmp_from(a, alen, b, blen, 0, &same);
 }
 
 uint64_t bt_gen(const uint8_t *node)
@@ -85,16 +105,6 @@ void bt_set_gen(uint8_t *node, uint64_t gen)
     st64(node + H_GEN, gen);
 }
 
-static bool is_leaf(const uint8_t *node)
-{
-    return node[H_KIND] == BT_LEAF;
-}
-
-static uint32_t slot(const uint8_t *node, uint32_t i)
-{
-    return ld32(node + BT_HDR + (size_t)i * BT_SLOT);
-}
-
 void bt_node_init(uint8_t *node, uint32_t cap, unsigned kind, unsigned level, uint64_t gen)
 {
     memset(node, 0, BT_HDR);
@@ -103,33 +113,6 @@ void bt_node_init(uint8_t *node, uint32_t cap, unsigned kind, unsigned level, ui
     node[H_LEVEL] = (uint8_t)level;
     st32(node + H_LO, cap);
     st64(node + H_GEN, gen);
-}
-
-const uint8_t *bt_key_at(const uint8_t *node, uint32_t i, size_t *len)
-{
-    const uint8_t *c = node + slot(node, i);
-
-    if (is_leaf(node)) {
-        *len = ld16(c);
-        return c + BT_LEAF_CELL;
-    }
-    *len = ld16(c + 8);
-    return c + BT_INNER_CELL;
-}
-
-const uint8_t *bt_value_at(const uint8_t *node, uint32_t i, size_t *len)
-{
-    const uint8_t *c = node + slot(node, i);
-
-    assert(is_leaf(node));
-    *len = ld32(c + 2);
-    return c + BT_LEAF_CELL + ld16(c);
-}
-
-uint64_t bt_child(const uint8_t *node, uint32_t j)
-{
-    assert(!is_leaf(node) && j <= bt_n(node));
-    return j == 0 ? ld64(node + H_CHILD0) : ld64(node + slot(node, j - 1));
 }
 
 void bt_set_child(uint8_t *node, uint32_t j, uint64_t child)
@@ -157,26 +140,41 @@ uint32_t bt_gap(const uint8_t *node)
     return ld32(node + H_LO) - BT_HDR - bt_n(node) * BT_SLOT;
 }
 
-uint32_t bt_lower_bound(const uint8_t *node, const uint8_t *key, size_t len, bool *found)
+/* README 11.2.5: a binary search that remembers how many leading bytes the search key shares
+ * with the keys bounding the range left (lo - 1 below it, hi at or above it); every key between
+ * them shares the smaller count, so each compare starts there. `leaf` is a constant where it is
+ * inlined, so that the key's place in the cell is too. */
+static inline uint32_t search(const uint8_t *node, const uint8_t *key, size_t len, bool *found,
+                              bool leaf)
 {
     uint32_t lo = 0, hi = bt_n(node);
+    size_t same_lo = 0, same_hi = 0;
 
     *found = false;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        size_t klen;
-        const uint8_t *k = bt_key_at(node, mid, &klen);
-        int c = bt_cmp(k, klen, key, len);
+        size_t klen, same;
+        const uint8_t *k =
+            leaf ? bt_leaf_key_at(node, mid, &klen) : bt_inner_key_at(node, mid, &klen);
+        int c = cmp_from(k, klen, key, len, same_lo < same_hi ? same_lo : same_hi, &same);
 
         if (c < 0) {
             lo = mid + 1;
+            same_lo = same;
         } else {
             if (c == 0)
                 *found = true;
             hi = mid;
+            same_hi = same;
         }
     }
     return lo;
+}
+
+uint32_t bt_lower_bound(const uint8_t *node, const uint8_t *key, size_t len, bool *found)
+{
+    return is_leaf(node) ? search(node, key, len, found, true)
+                         : search(node, key, len, found, false);
 }
 
 uint32_t bt_route(const uint8_t *node, const uint8_t *key, size_t len)
@@ -185,6 +183,28 @@ uint32_t bt_route(const uint8_t *node, const uint8_t *key, size_t len)
     uint32_t i = bt_lower_bound(node, key, len, &found);
 
     return found ? i + 1 : i; /* separators are unique: at most one equals key */
+}
+
+bool bt_routes_to(const uint8_t *node, const uint8_t *key, size_t len, uint32_t j)
+{
+    uint32_t n = bt_n(node);
+    size_t klen;
+    const uint8_t *k;
+
+    assert(!is_leaf(node));
+    if (j > n)
+        return false;
+    if (j < n) {
+        k = bt_inner_key_at(node, j, &klen);
+        if (bt_cmp(k, klen, key, len) <= 0)
+            return false;
+    }
+    if (j > 0) {
+        k = bt_inner_key_at(node, j - 1, &klen);
+        if (bt_cmp(k, klen, key, len) > 0)
+            return false;
+    }
+    return true;
 }
 
 /* Makes room for a slot at index i and a cell of `bytes` bytes (the gap holds both); returns
@@ -255,6 +275,15 @@ void bt_append(uint8_t *dst, uint32_t cap, const uint8_t *src, uint32_t from, ui
         off = open_entry(dst, bt_n(dst), bytes);
         memcpy(dst + off, src + slot(src, i), bytes);
     }
+}
+
+void bt_copy_node(uint8_t *dst, const uint8_t *src, uint32_t cap)
+{
+    uint32_t head = BT_HDR + bt_n(src) * BT_SLOT, lo = ld32(src + H_LO);
+
+    assert(head <= lo && lo <= cap);
+    memcpy(dst, src, head);
+    memcpy(dst + lo, src + lo, cap - lo);
 }
 
 void bt_compact(uint8_t *node, uint32_t cap, uint8_t *scratch)
