@@ -369,13 +369,14 @@ static uint64_t region_empty(struct awc_kv *kv, struct kv_region *g)
  * that starts after the region (a record running over the region's end goes with it: its first
  * pages are about to be overwritten), or, when no record starts between there and the head, to
  * the start of the region after the head's (the head goes there too); the items that start before
- * the new tail leave the index, and the regions the tail passed are emptied. Caller holds wmu. */
+ * the new tail leave the index, and the regions the tail passed are emptied. Caller holds wmu, or
+ * is opening (the scan, README 9.5 step 6). */
 static void reclaim(struct awc_kv *kv)
 {
     uint64_t tail = load_tail(kv), rs, e, qs, qe, new_tail, gone, dropped = 0;
     bool to_head = false;
 
-    plat_mutex_assert_held(&kv->wmu);
+    kv_assert_wmu_held_or_opening(kv);
     region_span(kv, tail, &rs, &e);
     for (;;) {
         if (e >= kv->head) {
@@ -1336,6 +1337,26 @@ AWC_API int awc_kv_get_batch(awc_kv_t *kv, size_t n, const void *const *keys,
 
 /* ---- Open: the scan of the log (README 9.5) ---------------------------------------------- */
 
+/* Before the scan applies a record ending at `end` (README 9.5 step 6): where the log it has
+ * read reaches into the tail's region a lap later, the regions the tail is in are reclaimed, as
+ * make_room does before a put, so that each region's counters hold one lap's items. Only after a
+ * damaged meta page: the open then starts from an older meta page's tail, and the records the
+ * scan finds past its head were written after the newer one had moved the tail on. */
+static void scan_make_room(struct awc_kv *kv, uint64_t pos, uint64_t end)
+{
+    uint64_t ts, te;
+
+    region_span(kv, load_tail(kv), &ts, &te);
+    if (end - ts <= kv->cap)
+        return;
+    note_start(kv, pos); /* the first record past the regions reclaimed, at the latest */
+    kv->head = pos;
+    do {
+        reclaim(kv);
+        region_span(kv, load_tail(kv), &ts, &te);
+    } while (end - ts > kv->cap);
+}
+
 /* Applies one record found by the scan to the index. */
 static int scan_apply(struct awc_kv *kv, uint64_t pos, const struct kv_hdr *h, uint64_t now)
 {
@@ -1552,7 +1573,8 @@ struct scan_from {
  *    lost in the damage may have replaced or deleted any of them), and the scan goes on from
  *    the next whole header at its own position in the pages after (resync), or from the
  *    durable head when there is none before it.
- * 6. Apply the record (a pad: go to the next page); the head is where the log ended. */
+ * 6. Apply the record (a pad: go to the next page), once the tail's region is reclaimed if the
+ *    record reaches into it a lap later (scan_make_room); the head is where the log ended. */
 static int scan(struct awc_kv *kv, const struct scan_from *from, uint64_t durable_head,
                 uint64_t meta_gen, bool meta_damaged)
 {
@@ -1593,6 +1615,7 @@ static int scan(struct awc_kv *kv, const struct scan_from *from, uint64_t durabl
         }
         /* Step 6 */
         if (ok && h.magic != KV_REC_PAD) {
+            scan_make_room(kv, pos, pos + len);
             rc = scan_apply(kv, pos, &h, now);
             if (rc != AWC_OK && rc != AWC_ECHECKSUM)
                 return rc;

@@ -32,6 +32,12 @@
  *   is the latest value or not-found, the items after the damage are kept (engine/README.md 9.5).
  * - test_damaged_log_end: the log ends on a damaged page, inside a value of several pages: the
  *   items before it are kept, at this reopen and at the next.
+ * - test_damaged_meta_lap: rounds of puts of one to two pages, a flush, small puts that reclaim,
+ *   a close, the newest meta page damaged: the open starts from the older meta page's tail and
+ *   finds the later records, which may reach into that tail's region a lap later (README 9.5
+ *   step 6). The stats' item count equals the keys a get finds after the open, and again after
+ *   puts that reclaim further (the region counters held two laps' items and lost some).
+ *   AWC_KV_LAP_ROUNDS, AWC_KV_SEED.
  * - test_empty_files: an empty page-cache file and a file of no bytes are AWC_EBADFILE and left
  *   untouched, unless AWC_CREATE and a capacity make a new cache of them.
  * - test_model, test_model_weak: a random mix of every operation over a few hundred keys of
@@ -2390,6 +2396,98 @@ static void test_damaged_log_end(void **state)
     et_unlink(p);
 }
 
+/* ---- A damaged newest meta page, a lap later (README 9.5 step 6) ---------------------------- */
+
+#define LAP_KEYS 40u
+
+/* The keys a get finds, checked against the stats' item count. */
+static void lap_check(awc_kv_t *kv, uint8_t *buf, uint64_t round, const char *when)
+{
+    struct awc_kv_stats st = kv_stats(kv);
+    uint64_t found = 0;
+    char key[16];
+    size_t vl;
+
+    for (unsigned k = 0; k < LAP_KEYS; k++) {
+        int rc;
+
+        snprintf(key, sizeof(key), "lap%05u", k);
+        rc = awc_kv_get(kv, key, 8, buf, 3 * PS, &vl);
+        if (rc != AWC_ENOTFOUND)
+            ET_EXPECT(rc, AWC_OK);
+        found += rc == AWC_OK;
+    }
+    if (st.items != found)
+        fail_msg("round %llu, %s: the stats count %llu items, gets find %llu",
+                 (unsigned long long)round, when, (unsigned long long)st.items,
+                 (unsigned long long)found);
+}
+
+/* n puts of random keys of LAP_KEYS, of values `big` (one to two pages: their records start
+ * anywhere in a page, and so do the regions' first records) or small (16 to 144 bytes). */
+static void lap_puts(awc_kv_t *kv, uint64_t *rng, const uint8_t *val, uint64_t n, bool big)
+{
+    char key[16];
+
+    for (uint64_t i = 0; i < n; i++) {
+        size_t vl = big ? PS + et_rand_below(rng, PS) : 16 + et_rand_below(rng, 128);
+
+        snprintf(key, sizeof(key), "lap%05u", (unsigned)et_rand_below(rng, LAP_KEYS));
+        ET_EXPECT(awc_kv_put(kv, key, 8, val, vl, 0), AWC_OK);
+    }
+}
+
+static void test_damaged_meta_lap(void **state)
+{
+    char p[1024];
+    uint8_t *val = xmalloc(3 * PS), *buf = xmalloc(3 * PS);
+    uint64_t rounds = et_env_u64("AWC_KV_LAP_ROUNDS", 60), seed = et_env_u64("AWC_KV_SEED", 7);
+
+    (void)state;
+    memset(val, 0x5a, 3 * PS);
+    et_path(p, sizeof(p), "lap");
+    for (uint64_t round = 0; round < rounds; round++) {
+        uint64_t rng = (seed + round) | 1, seq[KV_META_PAGES_T];
+        struct awc_kv_config cfg = kcfg(p, 64 * PS, AWC_CREATE);
+        struct awc_config pc = et_cfg(p, PS, 16, 16, 0);
+        awc_kv_t *kv;
+        awc_t *c;
+        void *ptr;
+
+        et_unlink(p);
+        kv = kv_open_ok(&cfg);
+        /* Past one lap (reclaims), a durable point, then small puts: the first that needs the
+         * tail's region reclaims it, and the next durable point (forced once the head passes a
+         * lap past the durable tail) comes only after a few more: the close's meta page, here
+         * usually, has the tail moved past the older one's region and the head inside it. */
+        lap_puts(kv, &rng, val, 40 + et_rand_below(&rng, 60), true);
+        ET_EXPECT(awc_kv_flush(kv), AWC_OK);
+        lap_puts(kv, &rng, val, 1 + et_rand_below(&rng, 80), false);
+        kv_close_ok(kv);
+        /* The newer meta page (its sequence number at byte 32) gets its head changed: its check
+         * fails, and the open takes the older one. */
+        c = et_open(&pc);
+        for (uint64_t pg = 0; pg < KV_META_PAGES_T; pg++) {
+            ET_EXPECT(awc_pin(c, pg, AWC_SHARED, &ptr), AWC_OK);
+            memcpy(&seq[pg], (uint8_t *)ptr + 32, 8);
+            ET_EXPECT(awc_unpin(c, pg, 0), AWC_OK);
+        }
+        ET_EXPECT(awc_pin(c, seq[1] > seq[0], AWC_EXCLUSIVE, &ptr), AWC_OK);
+        ((uint8_t *)ptr)[48] ^= 0x40;
+        ET_EXPECT(awc_unpin(c, seq[1] > seq[0], 1), AWC_OK);
+        et_close(c);
+        cfg.flags = 0;
+        kv = kv_open_ok(&cfg);
+        lap_check(kv, buf, round, "after the open");
+        lap_puts(kv, &rng, val, 40 + et_rand_below(&rng, 60), true);
+        lap_check(kv, buf, round, "after more puts");
+        kv_close_ok(kv);
+    }
+    et_unlink(p);
+    free(val);
+    free(buf);
+}
+
 /* A page-cache file with no key-value meta page (made by awc_open and awc_close, no pages
  * written), and a file of no bytes: not key-value caches (AWC_EBADFILE, the file untouched),
  * except with AWC_CREATE and a capacity, which makes a new cache in them (what an awc_kv_open
@@ -3210,6 +3308,7 @@ int main(void)
         T(test_damaged_log_zero),
         T(test_damaged_log_flip),
         T(test_damaged_log_end),
+        T(test_damaged_meta_lap),
         T(test_empty_files),
         T(test_model),
         T(test_model_weak),
