@@ -30,6 +30,8 @@
  *   tiny ones) leave leaves at least 85 % full (splits at the tree's edge, README 11.3.2), where a
  *   random order stays near two thirds; every key reads back in order and the
  *   tree passes the check, before and after a reopen.
+ * - test_reopen_copies: on a tree reopened and not yet written, lookups pin the leaf alone once
+ *   their thread holds copies of the nodes above it (README 11.4.6; they pinned two or more).
  * - test_tool_check: `awecache check --btree` (AWC_BT_TOOL) passes a good tree and fails a
  *   damaged or malformed one (exit 1).
  * - test_model_tiny, test_model_4k, test_model_16k: a random mix of puts, overwrites, deletes,
@@ -1065,6 +1067,53 @@ static void test_meta_height_one(void **state)
 
 /* Runs `TOOL check --btree path [--json]` with its output on /dev/null; returns its exit status
  * (-1: it did not exit). */
+/* A lookup pins the leaf alone once its thread holds copies of the nodes above (README 11.4.6),
+ * on a tree just reopened and not yet written too: there the copies' places all looked taken
+ * by copies of the tree's shape (0 on every open), so none was made and every lookup pinned
+ * two nodes or more. */
+static uint64_t pins_of(awc_bt_t *bt)
+{
+    struct awc_bt_stats st;
+
+    EXPECT(AWC_OK, awc_bt_get_counters(bt, &st));
+    return st.cache.window_hits + st.cache.frame_hits + st.cache.misses;
+}
+
+static void test_reopen_copies(void **state)
+{
+    char path[512], key[16], buf[32];
+    struct awc_bt_config cfg = bt_cfg(et_path(path, sizeof(path), "copies"), 4096, 512, AWC_CREATE);
+    struct awc_bt_stats st;
+    const uint64_t n = 3000;
+    awc_bt_t *bt;
+    size_t vl;
+
+    (void)state;
+    et_unlink(path);
+    bt = bt_open_ok(&cfg);
+    for (uint64_t i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "k%07llu", (unsigned long long)(i * 1663 % n));
+        EXPECT(AWC_OK, awc_bt_put(bt, key, 8, "value", 5));
+    }
+    EXPECT(AWC_OK, awc_bt_get_counters(bt, &st));
+    assert_true(st.height >= 3);
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    cfg.flags = 0;
+    bt = bt_open_ok(&cfg);
+    for (int pass = 0; pass < 2; pass++) {
+        uint64_t before = pins_of(bt);
+
+        for (uint64_t i = 0; i < n; i++) {
+            snprintf(key, sizeof(key), "k%07llu", (unsigned long long)i);
+            EXPECT(AWC_OK, awc_bt_get(bt, key, 8, buf, sizeof(buf), &vl));
+        }
+        if (pass == 1) /* the copies made in the first pass: the leaf alone */
+            assert_int_equal(pins_of(bt) - before, n);
+    }
+    EXPECT(AWC_OK, awc_bt_close(bt));
+    et_unlink(path);
+}
+
 /* Puts n keys ("k" and 8 digits, 20-byte values) in the order `order` says (0 increasing, 1
  * decreasing, 2 a fixed permutation), checks them, and returns the walk's stats. */
 static struct awc_bt_stats ordered_load(size_t node_bytes, int order, uint64_t n)
@@ -1668,6 +1717,7 @@ int main(void)
         cmocka_unit_test(test_leaf_over_max_item),
         cmocka_unit_test(test_leaf_key_twice),
         cmocka_unit_test(test_ordered_load),
+        cmocka_unit_test(test_reopen_copies),
         cmocka_unit_test(test_tool_check),
         cmocka_unit_test(test_model_tiny),
         cmocka_unit_test(test_model_4k),
