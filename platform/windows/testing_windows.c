@@ -11,6 +11,7 @@
 #include "os_windows.h"
 
 #include "common/testing_common.h"
+#include "plat_testing.h"
 
 #include <errno.h>
 #include <stdatomic.h>
