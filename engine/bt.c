@@ -1254,10 +1254,10 @@ static void build_inner(const struct awc_bt *bt, uint8_t *full, const uint8_t *s
     bt_append(full, 2 * bt->cap, src, i, n);
 }
 
-/* Where a full node on path pa splits when a new entry goes to index i of its n + 1 (README
- * 11.3.2): at the entry itself when it is the last of the tree's last leaf or the first of its
- * first (keys put in order leave full nodes behind), else in the middle (BT_SPLIT_MIDDLE; also
- * for a replaced value, found). */
+/* Where a full node on path pa (a leaf, or an inner node taking a separator) splits when a new
+ * entry goes to index i of its n + 1 (README 11.3.2): at the entry itself when it is the last of
+ * the tree's last node at its level or the first of its first (keys put in order leave full
+ * nodes behind), else in the middle (BT_SPLIT_MIDDLE; also for a replaced value, found). */
 static uint32_t edge_split(const struct path *pa, bool found, uint32_t i, uint32_t n)
 {
     if (found)
@@ -1338,7 +1338,7 @@ static int split_up(struct awc_bt *bt, struct path *pa, const uint8_t *key, size
         }
         build_inner(bt, scratch, e->p, e->idx, sep, sep_len, right);
         bt_split(scratch, e->p, nodes[used], bt->cap, epoch,
-                 pa->last || pa->first ? e->idx : BT_SPLIT_MIDDLE, sep, &sep_len);
+                 edge_split(pa, false, e->idx, bt_n(e->p)), sep, &sep_len);
         atomic_fetch_add_explicit(&bt->splits, 1, memory_order_relaxed);
     }
     /* Step 3.4: the new pages used are unpinned dirty, the others freed again. */
